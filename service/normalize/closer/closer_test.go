@@ -1,0 +1,137 @@
+package closer_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fastjson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/service/normalize/closer"
+	"github.com/hookstream/hookstream/service/normalize/normalizetest"
+)
+
+func newNormalizer(t testing.TB) *closer.Normalizer {
+	t.Helper()
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return closer.New(v)
+}
+
+// apiKeys returns every customer.apiKey in a fixture, the secret that must
+// never reach an event.
+func apiKeys(body []byte) []string {
+	v, err := fastjson.ParseBytes(body)
+	if err != nil {
+		return nil
+	}
+	return []string{string(v.GetStringBytes("customer", "apiKey"))}
+}
+
+func TestGolden(t *testing.T) {
+	normalizetest.Golden(t, newNormalizer(t), "testdata", apiKeys)
+}
+
+func TestRetryGetsSameID(t *testing.T) {
+	n := newNormalizer(t)
+	ids := map[string]string{}
+	for _, name := range []string{"closed", "closed_retry", "created"} {
+		body, err := os.ReadFile("testdata/" + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := normalizetest.Normalize(t, n, body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ids[name] = ev.GetId()
+	}
+	if ids["closed"] != ids["closed_retry"] {
+		t.Errorf("retry of the same delivery got a new id: %s vs %s", ids["closed"], ids["closed_retry"])
+	}
+	if ids["closed"] == ids["created"] {
+		t.Errorf("different events share id %s", ids["closed"])
+	}
+}
+
+func TestSourceIsPartOfID(t *testing.T) {
+	n := newNormalizer(t)
+	body, err := os.ReadFile("testdata/created.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, errA := n.Normalize(normalize.Input{Source: "a", Body: body, ReceivedAt: normalizetest.ReceivedAt})
+	b, errB := n.Normalize(normalize.Input{Source: "b", Body: body, ReceivedAt: normalizetest.ReceivedAt})
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	if a.GetId() == b.GetId() {
+		t.Errorf("two sources share event id %s", a.GetId())
+	}
+}
+
+func TestType(t *testing.T) {
+	for in, want := range map[string]string{
+		"ThreadCreatedEvent":  "conversation.created",
+		"ThreadClosedEvent":   "conversation.closed",
+		"ThreadReopenedEvent": "conversation.reopened",
+		"AgentLoginEvent":     "agent.login",
+		"Ping":                "conversation.ping",
+		"ThreadEvent":         "conversation.thread",
+	} {
+		if got := closer.Type(in); got != want {
+			t.Errorf("Type(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	n := newNormalizer(t)
+	for _, name := range []string{"closed", "seed_closed_malformed"} {
+		body, err := os.ReadFile("testdata/" + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := string(n.Redact(body))
+		for _, secret := range []string{"9b7e1d20-44aa-4f0e-8c3b-2a6f5e9d7b11", `"apiKey": "00000000`} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s: redacted body still holds %q", name, secret)
+			}
+		}
+		if !strings.Contains(out, normalize.Redacted) {
+			t.Errorf("%s: no redaction marker in %s", name, out)
+		}
+	}
+}
+
+func FuzzNormalize(f *testing.F) {
+	normalizetest.AddSeeds(f, "testdata")
+	n := newNormalizer(f)
+	v, err := normalize.NewValidator()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		normalizetest.Fuzz(t, n, func(m proto.Message) error { return v.Validate(m) }, body)
+	})
+}
+
+func BenchmarkNormalizeClosed(b *testing.B) {
+	n := newNormalizer(b)
+	body, err := os.ReadFile("testdata/closed.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := normalize.Input{Source: "bench", Body: body, ReceivedAt: normalizetest.ReceivedAt}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := n.Normalize(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+// Package normalize holds what the vendor normalizers share: the input and
+// rejection types, a JSON reader that records precise field paths, time and
+// id parsing, event ids and canonical type derivation. It does no I/O.
+package normalize
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"strings"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// Input is one webhook delivery as received.
+type Input struct {
+	// Source is the configured source name the webhook was sent to.
+	Source string
+	// Body is the exact request body.
+	Body []byte
+	// ReceivedAt is when the request arrived.
+	ReceivedAt time.Time
+}
+
+// Normalizer turns raw webhooks of one vendor into canonical events.
+type Normalizer interface {
+	// Vendor is the vendor this normalizer handles.
+	Vendor() hookstreamv1.Vendor
+	// Normalize decodes, validates and normalizes one delivery. The error,
+	// when not nil, is a *Rejection.
+	Normalize(in Input) (*hookstreamv1.Event, error)
+	// Redact returns body with the vendor's secret fields (other than
+	// source credentials, which the caller removes) blanked, for storage in
+	// quarantine. It works on malformed JSON too.
+	Redact(body []byte) []byte
+}
+
+// Rejection is a precise reason why a webhook cannot be normalized. Its
+// message never includes payload values, so it is safe to log and return.
+type Rejection struct {
+	Code    hookstreamv1.RejectionCode
+	Field   string
+	Message string
+}
+
+// Error implements error.
+func (r *Rejection) Error() string {
+	if r.Field == "" {
+		return r.Message
+	}
+	return r.Field + ": " + r.Message
+}
+
+// Proto returns the rejection as its wire message.
+func (r *Rejection) Proto() *hookstreamv1.Rejection {
+	return &hookstreamv1.Rejection{Code: r.Code, Field: r.Field, Message: r.Message}
+}
+
+// Reject builds a rejection.
+func Reject(code hookstreamv1.RejectionCode, field, format string, args ...any) *Rejection {
+	return &Rejection{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// AsRejection returns err as a *Rejection, wrapping any other error as an
+// invalid-field rejection without exposing its text.
+func AsRejection(err error) *Rejection {
+	if err == nil {
+		return nil
+	}
+	var r *Rejection
+	if errors.As(err, &r) {
+		return r
+	}
+	return Reject(hookstreamv1.RejectionCode_REJECTION_CODE_UNKNOWN_FORMAT, "", "payload could not be normalized")
+}
+
+// ValidateEvent runs protovalidate on ev, payload included, and turns the
+// first violation into a rejection naming the field and the rule. Paths
+// inside the vendor payload are given relative to it (`customer.id`, not
+// `closer.customer.id`), since that is what the vendor sent.
+func ValidateEvent(v protovalidate.Validator, ev *hookstreamv1.Event) *Rejection {
+	err := v.Validate(ev)
+	if err == nil {
+		return nil
+	}
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) || len(verr.Violations) == 0 {
+		return Reject(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD, "", "validation could not run")
+	}
+	viol := verr.Violations[0].Proto
+	field := protovalidate.FieldPathString(viol.GetField())
+	if payload := ev.ProtoReflect().WhichOneof(ev.ProtoReflect().Descriptor().Oneofs().ByName("payload")); payload != nil {
+		if rest, ok := strings.CutPrefix(field, string(payload.Name())+"."); ok {
+			field = rest
+		}
+	}
+	msg := viol.GetMessage()
+	if msg == "" {
+		msg = "violates rule " + viol.GetRuleId()
+	}
+	return &Rejection{Code: hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD, Field: field, Message: msg}
+}
+
+// NewValidator builds the protovalidate validator the normalizers share,
+// with the rules of every vendor payload and of Event compiled up front so
+// the first webhook does not pay for it.
+func NewValidator() (protovalidate.Validator, error) {
+	return protovalidate.New(
+		protovalidate.WithMessages(&hookstreamv1.Event{}),
+		protovalidate.WithFailFast(),
+	)
+}

@@ -1,0 +1,556 @@
+package normalize
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+const (
+	codeShape = hookstreamv1.RejectionCode_REJECTION_CODE_WRONG_SHAPE
+	codeField = hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD
+)
+
+// Parse checks the body and parses it with a parser from pool. The returned
+// value lives until release is called. Every failure is a *Rejection.
+func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, release func(), err error) {
+	if len(body) == 0 {
+		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_EMPTY_BODY, "", "request body is empty")
+	}
+	if !utf8.Valid(body) {
+		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "request body is not valid UTF-8")
+	}
+	p := pool.Get()
+	v, err = p.ParseBytes(body)
+	if err != nil {
+		pool.Put(p)
+		return nil, nil, syntaxRejection(body, err)
+	}
+	if v.Type() != fastjson.TypeObject {
+		pool.Put(p)
+		return nil, nil, Reject(codeShape, "", "body must be a JSON object, got %s", v.Type())
+	}
+	return v, func() { pool.Put(p) }, nil
+}
+
+// syntaxRejection explains why body failed to parse. fastjson's own
+// messages quote the text around the problem, which may be payload bytes,
+// so the position comes from encoding/json instead (this runs only on the
+// error path).
+func syntaxRejection(body []byte, parseErr error) *Rejection {
+	const code = hookstreamv1.RejectionCode_REJECTION_CODE_MALFORMED_JSON
+	var raw json.RawMessage
+	err := json.Unmarshal(body, &raw)
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		line, col := position(body, se.Offset)
+		msg := se.Error()
+		if strings.Contains(msg, "max depth") {
+			return Reject(code, "", "body nests deeper than %d levels", fastjson.MaxDepth)
+		}
+		return Reject(code, "", "body is not valid JSON: %s (line %d, column %d)", msg, line, col)
+	case err == nil && strings.Contains(parseErr.Error(), "depth"):
+		return Reject(code, "", "body nests deeper than %d levels", fastjson.MaxDepth)
+	}
+	return Reject(code, "", "body is not valid JSON")
+}
+
+// position turns a byte offset into a 1-based line and column.
+func position(body []byte, off int64) (line, col int) {
+	if off > int64(len(body)) {
+		off = int64(len(body))
+	}
+	before := body[:off]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	col = int(off) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
+
+// Reader reads typed values out of a parsed JSON document. It keeps the
+// path of the object being read so that errors name the exact field, and it
+// remembers only the first error: after one, every read returns a zero
+// value, so decoders check Err once at the end.
+type Reader struct {
+	err     *Rejection
+	path    []pathElem
+	scratch []byte
+	slab    valueSlab
+}
+
+type pathElem struct {
+	key   string
+	index int // -1 when the element is an object key
+}
+
+// Err returns the first error met, or nil.
+func (r *Reader) Err() *Rejection { return r.err }
+
+// Enter descends into the object at key for error paths.
+func (r *Reader) Enter(key string) { r.path = append(r.path, pathElem{key: key, index: -1}) }
+
+// EnterIndex descends into array element i for error paths.
+func (r *Reader) EnterIndex(i int) { r.path = append(r.path, pathElem{index: i}) }
+
+// Leave undoes the last Enter or EnterIndex.
+func (r *Reader) Leave() { r.path = r.path[:len(r.path)-1] }
+
+// Path renders the current path with key appended, e.g. `messageHistory[2].author.id`.
+func (r *Reader) Path(key string) string {
+	var b strings.Builder
+	for _, e := range r.path {
+		if e.index >= 0 {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(e.index))
+			b.WriteByte(']')
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(e.key)
+	}
+	if key != "" {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(key)
+	}
+	return b.String()
+}
+
+// Fail records a rejection at key (relative to the current path) unless an
+// earlier one was recorded.
+func (r *Reader) Fail(code hookstreamv1.RejectionCode, key, format string, args ...any) {
+	if r.err == nil {
+		r.err = Reject(code, r.Path(key), format, args...)
+	}
+}
+
+func (r *Reader) wrongType(key, want string, v *fastjson.Value) {
+	r.Fail(codeShape, key, "must be %s, got %s", want, v.Type())
+}
+
+// Require records an error when key is missing from parent (null counts
+// as present; the field's own read decides whether null is allowed).
+func (r *Reader) Require(parent *fastjson.Value, key string) {
+	if parent != nil && parent.Get(key) == nil {
+		r.Fail(codeField, key, "is required")
+	}
+}
+
+// Object returns the object at key of parent, or nil when it is missing or
+// null. Anything else is an error.
+func (r *Reader) Object(parent *fastjson.Value, key string) *fastjson.Value {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return nil
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+		return v
+	case fastjson.TypeNull:
+		return nil
+	}
+	r.wrongType(key, "an object", v)
+	return nil
+}
+
+// Array returns the array at key of parent, or nil when it is missing or
+// null. Anything else is an error.
+func (r *Reader) Array(parent *fastjson.Value, key string) []*fastjson.Value {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return nil
+	}
+	switch v.Type() {
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		return a
+	case fastjson.TypeNull:
+		return nil
+	}
+	r.wrongType(key, "an array", v)
+	return nil
+}
+
+// String returns the string at key of parent; missing and null give "".
+func (r *Reader) String(parent *fastjson.Value, key string) string {
+	s, _ := r.OptString(parent, key)
+	return s
+}
+
+// OptString returns the string at key of parent and whether it was present
+// and not null.
+func (r *Reader) OptString(parent *fastjson.Value, key string) (string, bool) {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return "", false
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		return r.str(key, v), true
+	case fastjson.TypeNull:
+		return "", false
+	}
+	r.wrongType(key, "a string", v)
+	return "", false
+}
+
+// OptText is OptString that also accepts numbers and booleans, returned in
+// their JSON spelling. It suits fields a vendor documents loosely.
+func (r *Reader) OptText(parent *fastjson.Value, key string) (string, bool) {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return "", false
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		return r.str(key, v), true
+	case fastjson.TypeNull:
+		return "", false
+	case fastjson.TypeNumber:
+		if _, ok := r.number(key, v); !ok {
+			return "", false
+		}
+		return string(r.scratch), true
+	case fastjson.TypeTrue:
+		return "true", true
+	case fastjson.TypeFalse:
+		return "false", true
+	}
+	r.wrongType(key, "a string, number or boolean", v)
+	return "", false
+}
+
+// ID returns the id at key of parent: a string, or an integer sent as a
+// number. Missing and null give "".
+func (r *Reader) ID(parent *fastjson.Value, key string) string {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return ""
+	}
+	return r.IDValue(key, v)
+}
+
+// IDValue is ID for a value already looked up; key names it in errors.
+func (r *Reader) IDValue(key string, v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return r.str(key, v)
+	case fastjson.TypeNull:
+		return ""
+	case fastjson.TypeNumber:
+		f, ok := r.number(key, v)
+		if !ok {
+			return ""
+		}
+		if f != float64(int64(f)) || strings.ContainsAny(string(r.scratch), ".eE") {
+			r.Fail(codeShape, key, "must be a string or an integer")
+			return ""
+		}
+		return string(r.scratch)
+	}
+	r.wrongType(key, "a string or an integer", v)
+	return ""
+}
+
+// Bool returns the boolean at key of parent; missing and null give false.
+func (r *Reader) Bool(parent *fastjson.Value, key string) bool {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return false
+	}
+	switch v.Type() {
+	case fastjson.TypeTrue:
+		return true
+	case fastjson.TypeFalse, fastjson.TypeNull:
+		return false
+	}
+	r.wrongType(key, "a boolean", v)
+	return false
+}
+
+// OptBool returns the boolean at key of parent, also accepting the strings
+// "true" and "false", and whether one was present.
+func (r *Reader) OptBool(parent *fastjson.Value, key string) (bool, bool) {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return false, false
+	}
+	switch v.Type() {
+	case fastjson.TypeTrue:
+		return true, true
+	case fastjson.TypeFalse:
+		return false, true
+	case fastjson.TypeNull:
+		return false, false
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		switch string(b) {
+		case "true", "1":
+			return true, true
+		case "false", "0":
+			return false, true
+		}
+	}
+	r.wrongType(key, "a boolean", v)
+	return false, false
+}
+
+// Int64 returns the integer at key of parent (a number or a numeric
+// string); missing and null give 0.
+func (r *Reader) Int64(parent *fastjson.Value, key string) int64 {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return 0
+	}
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return 0
+	case fastjson.TypeNumber:
+		if _, ok := r.number(key, v); !ok {
+			return 0
+		}
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		r.scratch = append(r.scratch[:0], b...)
+	default:
+		r.wrongType(key, "an integer", v)
+		return 0
+	}
+	n, err := strconv.ParseInt(string(r.scratch), 10, 64)
+	if err != nil {
+		r.Fail(codeShape, key, "must be an integer that fits in 64 bits")
+		return 0
+	}
+	return n
+}
+
+// str copies a JSON string value out of the parser's buffer.
+func (r *Reader) str(key string, v *fastjson.Value) string {
+	b, _ := v.StringBytes()
+	if !utf8.Valid(b) { // an escaped lone surrogate decodes to invalid UTF-8
+		r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, key, "string is not valid UTF-8")
+		return ""
+	}
+	return string(b)
+}
+
+// number checks that v is a finite JSON number, leaves its text in
+// r.scratch and returns its value.
+func (r *Reader) number(key string, v *fastjson.Value) (float64, bool) {
+	r.scratch = v.MarshalTo(r.scratch[:0])
+	if !validNumber(r.scratch) {
+		r.Fail(codeShape, key, "is not a valid JSON number")
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(r.scratch), 64)
+	if err != nil {
+		r.Fail(codeShape, key, "number is out of range")
+		return 0, false
+	}
+	return f, true
+}
+
+// validNumber reports whether b follows the JSON number grammar (fastjson
+// also accepts forms like `1-2`, `inf` and `nan`).
+func validNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+// Value converts the JSON value at key of parent to a structpb value; a
+// missing key gives nil, null gives a null value.
+func (r *Reader) Value(parent *fastjson.Value, key string) *structpb.Value {
+	v := parent.Get(key)
+	if v == nil || r.err != nil {
+		return nil
+	}
+	r.Enter(key)
+	out := r.value(v)
+	r.Leave()
+	return out
+}
+
+// ValueOf converts v to a structpb value; key names it in errors.
+func (r *Reader) ValueOf(key string, v *fastjson.Value) *structpb.Value {
+	r.Enter(key)
+	out := r.value(v)
+	r.Leave()
+	return out
+}
+
+// Struct converts the object at key of parent to a Struct; missing and
+// null give nil.
+func (r *Reader) Struct(parent *fastjson.Value, key string) *structpb.Struct {
+	o := r.Object(parent, key)
+	if o == nil {
+		return nil
+	}
+	r.Enter(key)
+	s := r.structOf(o, nil)
+	r.Leave()
+	return s
+}
+
+// Extra collects the members of obj whose keys known does not accept into a
+// Struct, so fields a schema does not model are kept rather than dropped.
+// It returns nil when there are none.
+func (r *Reader) Extra(obj *fastjson.Value, known func(key string) bool) *structpb.Struct {
+	if obj == nil || r.err != nil {
+		return nil
+	}
+	o, _ := obj.Object()
+	n := 0
+	o.Visit(func(k []byte, _ *fastjson.Value) {
+		if !known(string(k)) {
+			n++
+		}
+	})
+	if n == 0 {
+		return nil
+	}
+	return r.structOf(obj, known)
+}
+
+func (r *Reader) structOf(obj *fastjson.Value, skip func(string) bool) *structpb.Struct {
+	o, _ := obj.Object()
+	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, o.Len())}
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if r.err != nil || (skip != nil && skip(string(k))) {
+			return
+		}
+		if !utf8.Valid(k) {
+			r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "object key is not valid UTF-8")
+			return
+		}
+		key := string(k)
+		r.Enter(key)
+		s.Fields[key] = r.value(v)
+		r.Leave()
+	})
+	return s
+}
+
+func (r *Reader) value(v *fastjson.Value) *structpb.Value {
+	if r.err != nil {
+		return nil
+	}
+	out := r.slab.next()
+	switch v.Type() {
+	case fastjson.TypeNull:
+		out.Kind = r.slab.null()
+	case fastjson.TypeTrue:
+		out.Kind = r.slab.boolean(true)
+	case fastjson.TypeFalse:
+		out.Kind = r.slab.boolean(false)
+	case fastjson.TypeString:
+		out.Kind = r.slab.str(r.str("", v))
+	case fastjson.TypeNumber:
+		f, _ := r.number("", v)
+		out.Kind = r.slab.number(f)
+	case fastjson.TypeObject:
+		out.Kind = &structpb.Value_StructValue{StructValue: r.structOf(v, nil)}
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		l := &structpb.ListValue{Values: make([]*structpb.Value, len(a))}
+		for i, e := range a {
+			r.EnterIndex(i)
+			l.Values[i] = r.value(e)
+			r.Leave()
+		}
+		out.Kind = &structpb.Value_ListValue{ListValue: l}
+	}
+	return out
+}
+
+// valueSlab hands out structpb values and their kind wrappers from
+// chunks, so converting a large object costs a few allocations instead of
+// two per member. Chunks are never reallocated, so handed-out pointers stay
+// valid; each belongs to exactly one value.
+type valueSlab struct {
+	vals  []structpb.Value
+	strs  []structpb.Value_StringValue
+	nums  []structpb.Value_NumberValue
+	bools []structpb.Value_BoolValue
+	nulls []structpb.Value_NullValue
+}
+
+const slabChunk = 32
+
+// take returns a pointer to a fresh zero element of *chunk, starting a new
+// chunk when the current one is full.
+func take[T any](chunk *[]T) *T {
+	if len(*chunk) == cap(*chunk) {
+		*chunk = make([]T, 0, slabChunk)
+	}
+	*chunk = (*chunk)[:len(*chunk)+1]
+	return &(*chunk)[len(*chunk)-1]
+}
+
+func (s *valueSlab) next() *structpb.Value { return take(&s.vals) }
+
+func (s *valueSlab) str(v string) *structpb.Value_StringValue {
+	k := take(&s.strs)
+	k.StringValue = v
+	return k
+}
+
+func (s *valueSlab) number(f float64) *structpb.Value_NumberValue {
+	k := take(&s.nums)
+	k.NumberValue = f
+	return k
+}
+
+func (s *valueSlab) null() *structpb.Value_NullValue { return take(&s.nulls) }
+
+func (s *valueSlab) boolean(b bool) *structpb.Value_BoolValue {
+	k := take(&s.bools)
+	k.BoolValue = b
+	return k
+}
