@@ -11,6 +11,8 @@ import (
 	"buf.build/go/protovalidate"
 	"strings"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
 
@@ -81,7 +83,7 @@ func AsRejection(err error) *Rejection {
 // inside the vendor payload are given relative to it (`customer.id`, not
 // `closer.customer.id`), since that is what the vendor sent.
 func ValidateEvent(v protovalidate.Validator, ev *hookstreamv1.Event) *Rejection {
-	err := v.Validate(ev)
+	err := v.Validate(ev, skipJSONValues)
 	if err == nil {
 		return nil
 	}
@@ -102,6 +104,22 @@ func ValidateEvent(v protovalidate.Validator, ev *hookstreamv1.Event) *Rejection
 	}
 	return &Rejection{Code: hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD, Field: field, Message: msg}
 }
+
+// skipJSONValues keeps protovalidate out of google.protobuf.Struct, Value
+// and ListValue fields: they carry no rules, but walking their maps was
+// half the cost of normalizing a Pipedrive event.
+var skipJSONValues = protovalidate.WithFilter(protovalidate.FilterFunc(
+	func(_ protoreflect.Message, d protoreflect.Descriptor) bool {
+		fd, ok := d.(protoreflect.FieldDescriptor)
+		if !ok || fd.Message() == nil {
+			return true
+		}
+		switch fd.Message().FullName() {
+		case "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue":
+			return false
+		}
+		return true
+	}))
 
 // NewValidator builds the protovalidate validator the normalizers share,
 // with the rules of every vendor payload and of Event compiled up front so

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -80,6 +81,7 @@ func position(body []byte, off int64) (line, col int) {
 // remembers only the first error: after one, every read returns a zero
 // value, so decoders check Err once at the end.
 type Reader struct {
+	arena   []byte // backing store of the strings read, see intern
 	err     *Rejection
 	path    []pathElem
 	scratch []byte
@@ -89,6 +91,29 @@ type Reader struct {
 type pathElem struct {
 	key   string
 	index int // -1 when the element is an object key
+}
+
+// NewReader returns a reader for a document parsed from body.
+func NewReader(body []byte) *Reader {
+	// Unescaping only shrinks JSON strings, so the text of every string
+	// and key read fits in len(body) bytes.
+	return &Reader{arena: make([]byte, 0, len(body))}
+}
+
+// intern copies b into the reader's arena and returns it as a string
+// backed by the arena: one allocation per document instead of one per
+// string. The arena is never written below its length, so the strings stay
+// immutable; they keep the arena (the size of the body) alive.
+func (r *Reader) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(r.arena)-len(r.arena) < len(b) {
+		return string(b) // cannot happen for strings of the parsed body
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, b...)
+	return unsafe.String(&r.arena[start], len(b))
 }
 
 // Err returns the first error met, or nil.
@@ -221,7 +246,7 @@ func (r *Reader) OptText(parent *fastjson.Value, key string) (string, bool) {
 		if _, ok := r.number(key, v); !ok {
 			return "", false
 		}
-		return string(r.scratch), true
+		return r.intern(r.scratch), true
 	case fastjson.TypeTrue:
 		return "true", true
 	case fastjson.TypeFalse:
@@ -257,7 +282,7 @@ func (r *Reader) IDValue(key string, v *fastjson.Value) string {
 			r.Fail(codeShape, key, "must be a string or an integer")
 			return ""
 		}
-		return string(r.scratch)
+		return r.intern(r.scratch)
 	}
 	r.wrongType(key, "a string or an integer", v)
 	return ""
@@ -342,7 +367,7 @@ func (r *Reader) str(key string, v *fastjson.Value) string {
 		r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, key, "string is not valid UTF-8")
 		return ""
 	}
-	return string(b)
+	return r.intern(b)
 }
 
 // number checks that v is a finite JSON number, leaves its text in
@@ -441,14 +466,14 @@ func (r *Reader) Struct(parent *fastjson.Value, key string) *structpb.Struct {
 // Extra collects the members of obj whose keys known does not accept into a
 // Struct, so fields a schema does not model are kept rather than dropped.
 // It returns nil when there are none.
-func (r *Reader) Extra(obj *fastjson.Value, known func(key string) bool) *structpb.Struct {
+func (r *Reader) Extra(obj *fastjson.Value, known func(key []byte) bool) *structpb.Struct {
 	if obj == nil || r.err != nil {
 		return nil
 	}
 	o, _ := obj.Object()
 	n := 0
 	o.Visit(func(k []byte, _ *fastjson.Value) {
-		if !known(string(k)) {
+		if !known(k) {
 			n++
 		}
 	})
@@ -458,18 +483,18 @@ func (r *Reader) Extra(obj *fastjson.Value, known func(key string) bool) *struct
 	return r.structOf(obj, known)
 }
 
-func (r *Reader) structOf(obj *fastjson.Value, skip func(string) bool) *structpb.Struct {
+func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool) *structpb.Struct {
 	o, _ := obj.Object()
 	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, o.Len())}
 	o.Visit(func(k []byte, v *fastjson.Value) {
-		if r.err != nil || (skip != nil && skip(string(k))) {
+		if r.err != nil || (skip != nil && skip(k)) {
 			return
 		}
 		if !utf8.Valid(k) {
 			r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "object key is not valid UTF-8")
 			return
 		}
-		key := string(k)
+		key := r.intern(k)
 		r.Enter(key)
 		s.Fields[key] = r.value(v)
 		r.Leave()

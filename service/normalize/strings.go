@@ -25,3 +25,6 @@ func FirstNonEmpty(s ...string) string {
 
 // FromMillis converts Unix epoch milliseconds to a UTC time.
 func FromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// FromMicros converts Unix epoch microseconds to a UTC time.
+func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -39,8 +39,8 @@ func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) 
 		return nil, err
 	}
 	defer release()
-	var r normalize.Reader
-	c := decode(&r, root)
+	r := normalize.NewReader(in.Body)
+	c := decode(r, root)
 	if rej := r.Err(); rej != nil {
 		return nil, rej
 	}
@@ -51,16 +51,16 @@ func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) 
 	return ev, nil
 }
 
-func isTopLevel(k string) bool {
-	switch k {
+func isTopLevel(k []byte) bool {
+	switch string(k) {
 	case "eventType", "timestamp", "customer", "closedType", "assignee", "messageHistory", "email", "phone":
 		return true
 	}
 	return false
 }
 
-func isCustomerField(k string) bool {
-	switch k {
+func isCustomerField(k []byte) bool {
+	switch string(k) {
 	case "id", "firstName", "lastName", "randomName", "email", "phone", "backOfficeData", "apiKey":
 		return true
 	}

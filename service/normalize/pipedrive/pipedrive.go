@@ -1,0 +1,231 @@
+// Package pipedrive normalizes Pipedrive webhooks in formats v1 and v2.
+package pipedrive
+
+import (
+	"slices"
+	"strings"
+
+	"buf.build/go/protovalidate"
+	"github.com/valyala/fastjson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/normalize"
+)
+
+// Normalizer turns Pipedrive webhooks into events. It is safe for
+// concurrent use.
+type Normalizer struct {
+	validator protovalidate.Validator
+	parsers   fastjson.ParserPool
+}
+
+// New returns a Pipedrive normalizer that validates with v.
+func New(v protovalidate.Validator) *Normalizer { return &Normalizer{validator: v} }
+
+// Vendor implements normalize.Normalizer.
+func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_VENDOR_PIPEDRIVE }
+
+// Redact implements normalize.Normalizer. Pipedrive puts no secret in the
+// body (its Basic Auth credentials travel in a header), so the body is
+// returned unchanged.
+func (n *Normalizer) Redact(body []byte) []byte { return body }
+
+// Normalize implements normalize.Normalizer.
+func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
+	root, release, err := normalize.Parse(&n.parsers, in.Body)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	r := normalize.NewReader(in.Body)
+	var ev *hookstreamv1.Event
+	switch version(root) {
+	case 1:
+		ev = buildV1(in, decodeV1(r, root))
+	case 2:
+		ev = buildV2(in, decodeV2(r, root))
+	default:
+		return nil, normalize.Reject(hookstreamv1.RejectionCode_REJECTION_CODE_UNKNOWN_FORMAT, "",
+			"not a Pipedrive webhook: expected v1 (meta.object, current/previous) or v2 (meta.entity, data/previous)")
+	}
+	if rej := r.Err(); rej != nil {
+		return nil, rej
+	}
+	if rej := normalize.ValidateEvent(n.validator, ev); rej != nil {
+		return nil, rej
+	}
+	return ev, nil
+}
+
+// version tells the two payload formats apart: v2 has meta.version "2.x"
+// or meta.entity; v1 has `v: 1`, meta.object or `current`.
+func version(root *fastjson.Value) int {
+	meta := root.Get("meta")
+	if meta == nil || meta.Type() != fastjson.TypeObject {
+		return 0
+	}
+	if v := meta.Get("version"); v != nil {
+		if b, err := v.StringBytes(); err == nil && strings.HasPrefix(string(b), "2") {
+			return 2
+		}
+		if f, err := v.Float64(); err == nil && f >= 2 && f < 3 {
+			return 2
+		}
+	}
+	switch {
+	case meta.Get("entity") != nil:
+		return 2
+	case meta.Get("object") != nil, root.Get("current") != nil, root.Get("v") != nil, meta.Get("v") != nil:
+		return 1
+	case root.Get("data") != nil:
+		return 2
+	}
+	return 0
+}
+
+// Action maps a Pipedrive action, v1 or v2, to its canonical past-tense
+// form; unknown actions pass through snake-cased.
+func Action(action string) string {
+	switch action {
+	case "added", "create":
+		return "created"
+	case "updated", "change":
+		return "updated"
+	case "deleted", "delete":
+		return "deleted"
+	case "merged":
+		return "merged"
+	}
+	return normalize.Snake(action)
+}
+
+// actor is the user who triggered the change, or the system when the
+// payload names none.
+func actor(userID string) *hookstreamv1.Actor {
+	if userID == "" || userID == "0" {
+		return &hookstreamv1.Actor{Kind: hookstreamv1.ActorKind_ACTOR_KIND_SYSTEM}
+	}
+	return &hookstreamv1.Actor{Kind: hookstreamv1.ActorKind_ACTOR_KIND_USER, Id: userID}
+}
+
+// displayName picks the field a Pipedrive object is known by.
+func displayName(obj *structpb.Struct) string {
+	for _, k := range [...]string{"title", "name", "subject"} {
+		if s := obj.GetFields()[k].GetStringValue(); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// contactOf extracts the person involved from an object of the given
+// entity: the object itself for persons, else its linked person, which v1
+// sends as an id plus person_name (or, in older payloads, as an object with
+// name, email and phone lists) and v2 sends as a bare person_id.
+func contactOf(entity string, obj *structpb.Struct) *hookstreamv1.Contact {
+	f := obj.GetFields()
+	if f == nil {
+		return nil
+	}
+	if entity == "person" {
+		c := &hookstreamv1.Contact{
+			Id:    scalarText(f["id"]),
+			Name:  f["name"].GetStringValue(),
+			Email: primary(f["email"], f["emails"]),
+			Phone: primary(f["phone"], f["phones"]),
+		}
+		if c.Name == "" {
+			c.Name = normalize.JoinName(f["first_name"].GetStringValue(), f["last_name"].GetStringValue())
+		}
+		return c
+	}
+	p, ok := f["person_id"]
+	if !ok {
+		return nil
+	}
+	c := &hookstreamv1.Contact{Name: f["person_name"].GetStringValue()}
+	if ps := p.GetStructValue(); ps != nil {
+		pf := ps.GetFields()
+		c.Id = scalarText(pf["value"])
+		c.Name = normalize.FirstNonEmpty(c.Name, pf["name"].GetStringValue())
+		c.Email = primary(pf["email"], nil)
+		c.Phone = primary(pf["phone"], nil)
+	} else {
+		c.Id = scalarText(p)
+	}
+	if c.Id == "" && c.Name == "" {
+		return nil
+	}
+	return c
+}
+
+// primary returns the primary (else the first) value of a Pipedrive
+// email or phone list, `[{value, primary, label}]`, or the value itself
+// when it is a plain string.
+func primary(lists ...*structpb.Value) string {
+	for _, v := range lists {
+		if s := v.GetStringValue(); s != "" {
+			return s
+		}
+		items := v.GetListValue().GetValues()
+		first := ""
+		for _, it := range items {
+			if s := it.GetStringValue(); s != "" && first == "" {
+				first = s
+			}
+			f := it.GetStructValue().GetFields()
+			val := f["value"].GetStringValue()
+			if val == "" {
+				continue
+			}
+			if f["primary"].GetBoolValue() {
+				return val
+			}
+			if first == "" {
+				first = val
+			}
+		}
+		if first != "" {
+			return first
+		}
+	}
+	return ""
+}
+
+// scalarText renders a string or integral number value as text.
+func scalarText(v *structpb.Value) string {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return k.StringValue
+	case *structpb.Value_NumberValue:
+		return formatNumber(k.NumberValue)
+	}
+	return ""
+}
+
+// isCustomFieldKey reports whether a v1 object key is a custom field: 40 hex
+// digits, optionally followed by a suffix such as `_currency`.
+func isCustomFieldKey(k string) bool {
+	if len(k) < 40 {
+		return false
+	}
+	for i := 0; i < 40; i++ {
+		c := k[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return len(k) == 40 || k[40] == '_'
+}
+
+// sortedKeys returns the keys of s in order, so changes come out in a
+// stable order.
+func sortedKeys(s *structpb.Struct) []string {
+	keys := make([]string, 0, len(s.GetFields()))
+	for k := range s.GetFields() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,104 @@
+package pipedrive_test
+
+import (
+	"os"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/service/normalize/normalizetest"
+	"github.com/hookstream/hookstream/service/normalize/pipedrive"
+)
+
+func newNormalizer(t testing.TB) *pipedrive.Normalizer {
+	t.Helper()
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pipedrive.New(v)
+}
+
+func TestGolden(t *testing.T) {
+	normalizetest.Golden(t, newNormalizer(t), "testdata", nil)
+}
+
+func idOf(t *testing.T, n *pipedrive.Normalizer, name string) string {
+	t.Helper()
+	body, err := os.ReadFile("testdata/" + name + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := normalizetest.Normalize(t, n, body)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return ev.GetId()
+}
+
+// A retry differs only in v1 `retry` or v2 `meta.attempt`; neither may
+// change the id. Different events must not collide.
+func TestRetryGetsSameID(t *testing.T) {
+	n := newNormalizer(t)
+	for _, pair := range [][2]string{
+		{"v1_updated_deal", "v1_updated_deal_retry"},
+		{"v2_change_deal", "v2_change_deal_retry"},
+	} {
+		if a, b := idOf(t, n, pair[0]), idOf(t, n, pair[1]); a != b {
+			t.Errorf("%s and its retry %s got different ids: %s vs %s", pair[0], pair[1], a, b)
+		}
+	}
+	seen := map[string]string{}
+	for _, name := range []string{"v1_updated_deal", "v1_deleted_deal", "v1_added_person", "v2_change_deal",
+		"v2_delete_deal", "v2_change_deal_custom_fields", "v2_change_user_deactivated"} {
+		id := idOf(t, n, name)
+		if other, dup := seen[id]; dup {
+			t.Errorf("%s and %s share id %s", name, other, id)
+		}
+		seen[id] = name
+	}
+}
+
+func TestAction(t *testing.T) {
+	for in, want := range map[string]string{
+		"added": "created", "create": "created", "updated": "updated", "change": "updated",
+		"deleted": "deleted", "delete": "deleted", "merged": "merged", "archiveAll": "archive_all",
+	} {
+		if got := pipedrive.Action(in); got != want {
+			t.Errorf("Action(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzNormalize(f *testing.F) {
+	normalizetest.AddSeeds(f, "testdata")
+	n := newNormalizer(f)
+	v, err := normalize.NewValidator()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		normalizetest.Fuzz(t, n, func(m proto.Message) error { return v.Validate(m) }, body)
+	})
+}
+
+func benchmark(b *testing.B, file string) {
+	n := newNormalizer(b)
+	body, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := normalize.Input{Source: "bench", Body: body, ReceivedAt: normalizetest.ReceivedAt}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := n.Normalize(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNormalizeV2ChangeDeal(b *testing.B) { benchmark(b, "testdata/v2_change_deal.json") }
+
+func BenchmarkNormalizeV1UpdatedDeal(b *testing.B) { benchmark(b, "testdata/v1_updated_deal.json") }

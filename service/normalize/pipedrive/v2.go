@@ -1,0 +1,157 @@
+package pipedrive
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/valyala/fastjson"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/normalize"
+)
+
+func isV2TopLevel(k []byte) bool {
+	switch string(k) {
+	case "meta", "data", "previous":
+		return true
+	}
+	return false
+}
+
+func isV2Meta(k []byte) bool {
+	switch string(k) {
+	case "action", "entity", "entity_id", "id", "correlation_id", "company_id", "user_id", "webhook_id",
+		"webhook_owner_id", "timestamp", "version", "type", "is_bulk_edit", "change_source", "attempt", "host",
+		"permitted_user_ids", "merged_to_id", "merged_from_id":
+		return true
+	}
+	return false
+}
+
+func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.PipedriveChangeV2 {
+	p := &hookstreamv1.PipedriveChangeV2{
+		Data:     r.Struct(root, "data"),
+		Previous: r.Struct(root, "previous"),
+	}
+	if m := r.Object(root, "meta"); m != nil {
+		r.Enter("meta")
+		for _, k := range [...]string{"action", "entity", "id", "timestamp"} {
+			r.Require(m, k)
+		}
+		meta := &hookstreamv1.PipedriveMetaV2{
+			Action:           r.String(m, "action"),
+			Entity:           r.String(m, "entity"),
+			EntityId:         r.ID(m, "entity_id"),
+			Id:               r.ID(m, "id"),
+			CorrelationId:    r.ID(m, "correlation_id"),
+			CompanyId:        r.ID(m, "company_id"),
+			UserId:           r.ID(m, "user_id"),
+			WebhookId:        r.ID(m, "webhook_id"),
+			WebhookOwnerId:   r.ID(m, "webhook_owner_id"),
+			Type:             r.String(m, "type"),
+			IsBulkEdit:       r.Bool(m, "is_bulk_edit"),
+			ChangeSource:     r.String(m, "change_source"),
+			Host:             r.String(m, "host"),
+			PermittedUserIds: ids(r, m, "permitted_user_ids"),
+			MergedToId:       r.ID(m, "merged_to_id"),
+			MergedFromId:     r.ID(m, "merged_from_id"),
+		}
+		meta.Version, _ = r.OptText(m, "version")
+		if t := r.Time(m, "timestamp"); !t.IsZero() {
+			meta.Timestamp = timestamppb.New(t)
+		}
+		if a := r.Int64(m, "attempt"); a > 0 && a < math.MaxUint32 {
+			meta.Attempt = uint32(a)
+		}
+		meta.Extra = r.Extra(m, isV2Meta)
+		p.Meta = meta
+		r.Leave()
+	}
+	p.Extra = r.Extra(root, isV2TopLevel)
+	return p
+}
+
+func buildV2(in normalize.Input, p *hookstreamv1.PipedriveChangeV2) *hookstreamv1.Event {
+	meta := p.GetMeta()
+	entity := normalize.Snake(meta.GetEntity())
+	canonical := Action(meta.GetAction())
+	if meta.GetAction() == "change" && meta.GetMergedFromId() != "" {
+		canonical = "merged"
+	}
+	state := p.GetData()
+	if state == nil {
+		state = p.GetPrevious() // a delete carries the last state in previous
+	}
+	subjectID := meta.GetEntityId()
+	if subjectID == "" {
+		subjectID = scalarText(state.GetFields()["id"])
+	}
+	ev := &hookstreamv1.Event{
+		Id:              v2ID(in.Source, meta),
+		Source:          in.Source,
+		Vendor:          hookstreamv1.Vendor_VENDOR_PIPEDRIVE,
+		Type:            normalize.Type(entity, canonical),
+		VendorType:      meta.GetAction() + "." + meta.GetEntity(),
+		OccurredAt:      meta.GetTimestamp(),
+		ReceivedAt:      timestamppb.New(in.ReceivedAt),
+		Subject:         &hookstreamv1.Subject{Kind: entity, Id: subjectID, Name: displayName(state)},
+		Actor:           actor(meta.GetUserId()),
+		Contact:         contactOf(entity, state),
+		TenantId:        meta.GetCompanyId(),
+		DeliveryAttempt: meta.GetAttempt(),
+		Payload:         &hookstreamv1.Event_PipedriveV2{PipedriveV2: p},
+	}
+	if canonical == "updated" || canonical == "merged" {
+		ev.Changes = changesV2(p.GetPrevious(), p.GetData())
+	}
+	switch {
+	case meta.GetMergedFromId() != "":
+		ev.Merge = &hookstreamv1.Merge{MergedFromId: meta.GetMergedFromId(), MergedIntoId: subjectID}
+	case meta.GetMergedToId() != "":
+		ev.Merge = &hookstreamv1.Merge{MergedFromId: subjectID, MergedIntoId: meta.GetMergedToId()}
+	}
+	return ev
+}
+
+// v2ID keys a v2 delivery on meta.id, the event's own id, which a retry
+// repeats and meta.attempt does not affect. For `user` entities Pipedrive
+// sends the user id there instead, so those are keyed on the entity, the
+// action and the event time.
+func v2ID(source string, meta *hookstreamv1.PipedriveMetaV2) string {
+	if meta.GetEntity() != "user" && meta.GetId() != meta.GetEntityId() {
+		return normalize.EventID(source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v2", meta.GetId())
+	}
+	at := meta.GetTimestamp().AsTime().Format(time.RFC3339Nano)
+	return normalize.EventID(source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v2", meta.GetEntity(),
+		meta.GetEntityId(), meta.GetAction(), at)
+}
+
+// changesV2 turns v2's previous (only the changed keys; a missing key means
+// unchanged, null means it was null) into changes, with the new values from
+// data. Custom fields are expanded to one change per field hash.
+func changesV2(previous, data *structpb.Struct) []*hookstreamv1.Change {
+	var changes []*hookstreamv1.Change
+	for k, old := range previous.GetFields() {
+		newV := data.GetFields()[k]
+		if k == "custom_fields" {
+			if cf := old.GetStructValue(); cf != nil {
+				newCF := newV.GetStructValue().GetFields()
+				for h, o := range cf.GetFields() {
+					changes = append(changes, &hookstreamv1.Change{Field: "custom_fields." + h, OldValue: o, NewValue: newCF[h]})
+				}
+				continue
+			}
+		}
+		changes = append(changes, &hookstreamv1.Change{Field: k, OldValue: old, NewValue: newV})
+	}
+	sortChanges(changes)
+	return changes
+}
+
+func sortChanges(changes []*hookstreamv1.Change) {
+	slices.SortFunc(changes, func(a, b *hookstreamv1.Change) int { return strings.Compare(a.GetField(), b.GetField()) })
+}
