@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script).
+# Installs what it needs (npm packages from package-lock.json, Go modules from
+# go.sum), then fails on: buf lint, stale generated code, breaking proto
+# changes, untidy go.mod, go vet, gofmt, go test, TypeScript compile errors,
+# and crashes found by short fuzz runs. Benchmarks run once as a smoke test.
+#
+# Environment: FUZZTIME (default 10s per fuzz target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+step() { printf '\n==> %s (%ds)\n' "$*" $((SECONDS - start)); }
+
+step "npm ci (buf, protoc-gen-es, TypeScript)"
+npm ci --no-audit --no-fund --loglevel=error
+
+step "third-party protos from go.mod pins"
+go run ./internal/cmd/protodeps
+
+step "buf lint"
+npx --no-install buf lint
+
+step "buf generate, then check gen/ is up to date"
+npx --no-install buf generate
+if ! git diff --quiet -- gen/ || [ -n "$(git status --porcelain -- gen/)" ]; then
+  git status --short -- gen/
+  echo "gen/ is stale: run 'npx buf generate' and commit the result" >&2
+  exit 1
+fi
+
+step "buf breaking (WIRE_JSON) against the previous commit"
+scripts/buf-breaking.sh "${BREAKING_AGAINST:-HEAD~1}"
+
+step "go mod tidy, gofmt, go vet"
+go mod tidy -diff
+unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '^gen/'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+
+step "TypeScript: compile the generated clients"
+npx --no-install tsc -p tsconfig.json
+
+step "go test"
+go test -count=1 ./...
+
+step "fuzz smoke (${FUZZTIME:-10s} per target)"
+for pkg in $(go list ./... ); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "--- $target in $pkg"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" "$pkg"
+  done
+done
+
+step "benchmark smoke (no thresholds)"
+go test -run '^$' -bench . -benchtime 200x ./...
+
+step "all checks passed"
