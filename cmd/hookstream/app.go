@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/hookstream/hookstream"
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/gateway"
+	"github.com/hookstream/hookstream/service"
+	"github.com/hookstream/hookstream/service/auth"
+	"github.com/hookstream/hookstream/service/config"
+	"github.com/hookstream/hookstream/service/eventlog"
+	"github.com/hookstream/hookstream/service/filter"
+	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/service/normalize/clinchpad"
+	"github.com/hookstream/hookstream/service/normalize/closer"
+	"github.com/hookstream/hookstream/service/normalize/pipedrive"
+)
+
+// app is a running hookstream: event log, gRPC server, HTTP server. Every
+// dependency is built here, explicitly, from the config.
+type app struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	log      *eventlog.Log
+	services *service.Services
+	health   *health.Server
+	grpc     *grpc.Server
+	http     *http.Server
+	inmem    *bufconn.Listener
+	conn     *grpc.ClientConn
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	serveErr chan error
+}
+
+// start builds everything and starts listening; it returns once both
+// listeners accept connections.
+func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, logger: logger, serveErr: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+
+	a.log, err = eventlog.Open(ctx, eventlog.Config{
+		DataDir:      cfg.Log.DataDir,
+		URL:          cfg.Log.URL,
+		CredsFile:    cfg.Log.CredsFile,
+		User:         cfg.Log.User,
+		Password:     cfg.Log.Password,
+		Token:        cfg.Log.Token,
+		TLSCA:        cfg.Log.TLS.CA,
+		TLSCert:      cfg.Log.TLS.Cert,
+		TLSKey:       cfg.Log.TLS.Key,
+		Replicas:     cfg.Log.Replicas,
+		Retention:    cfg.Log.Retention,
+		DedupWindow:  cfg.Log.DedupWindow,
+		SyncAlways:   cfg.Log.Fsync == "always",
+		SyncInterval: cfg.Log.FsyncInterval,
+		MaxPayload:   int32(cfg.Log.MaxMessageSize),
+	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	if max := a.log.MaxMessageSize(); int64(cfg.HTTP.BodyLimit)+64<<10 > max {
+		return nil, fmt.Errorf("http.body_limit %d is too close to the log's maximum message size %d; lower it below %d",
+			cfg.HTTP.BodyLimit, max, max-64<<10)
+	}
+
+	validator, err := normalize.NewValidator()
+	if err != nil {
+		return nil, err
+	}
+	sources, err := buildSources(cfg, validator, logger)
+	if err != nil {
+		return nil, err
+	}
+	filters, err := filter.NewCompiler()
+	if err != nil {
+		return nil, err
+	}
+	a.services, err = service.New(service.Options{
+		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Heartbeat: cfg.Subscribe.Heartbeat,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	ic := service.Interceptors{Logger: logger, Validator: validator}
+	a.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(ic.Unary()),
+		grpc.ChainStreamInterceptor(ic.Stream()),
+		grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyLimit)+64<<10),
+	)
+	hookstreamv1.RegisterIngestServiceServer(a.grpc, a.services.Ingest)
+	hookstreamv1.RegisterEventServiceServer(a.grpc, a.services.Events)
+	hookstreamv1.RegisterQuarantineServiceServer(a.grpc, a.services.Quarantine)
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.grpc, a.health)
+	if *cfg.GRPC.Reflection {
+		reflection.Register(a.grpc)
+	}
+
+	// The gateway reaches the gRPC server through memory, never TCP.
+	a.inmem = bufconn.Listen(1 << 20)
+	a.conn, err = grpc.NewClient("passthrough:///in-memory",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return a.inmem.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	handler, err := gateway.New(ctx, gateway.Options{
+		Logger:      logger,
+		Ingest:      a.services.Ingest,
+		Interceptor: ic.Unary(),
+		Conn:        a.conn,
+		BodyLimit:   int64(cfg.HTTP.BodyLimit),
+		Ready:       a.log.Ready,
+		OpenAPI:     hookstream.OpenAPI,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    int(cfg.HTTP.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// No WriteTimeout: Subscribe responses stream for as long as the
+		// client stays; shutdown ends them instead.
+	}
+
+	if a.grpcLis, err = net.Listen("tcp", cfg.GRPC.Addr); err != nil {
+		return nil, fmt.Errorf("grpc listener: %w", err)
+	}
+	if a.httpLis, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return nil, fmt.Errorf("http listener: %w", err)
+	}
+	go func() { a.serveErr <- a.grpc.Serve(a.grpcLis) }()
+	go func() { _ = a.grpc.Serve(a.inmem) }()
+	go func() {
+		if err := a.http.Serve(a.httpLis); !errors.Is(err, http.ErrServerClosed) {
+			a.serveErr <- err
+		}
+	}()
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	go a.watchLog(ctx)
+	logger.Info("hookstream serving", "http", a.httpLis.Addr().String(), "grpc", a.grpcLis.Addr().String(),
+		"log", logMode(cfg), "sources", len(sources))
+	return a, nil
+}
+
+// watchLog mirrors the log's connection state into the health service.
+func (a *app) watchLog(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ready := a.log.Ready()
+		if ready == last {
+			continue
+		}
+		last = ready
+		st := healthpb.HealthCheckResponse_SERVING
+		if !ready {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		a.health.SetServingStatus("", st)
+	}
+}
+
+func logMode(cfg *config.Config) string {
+	if cfg.Log.URL != "" {
+		return "external NATS"
+	}
+	return "embedded NATS in " + cfg.Log.DataDir
+}
+
+// buildSources turns configured sources into authenticators and
+// normalizers; a source without a usable secret is an error.
+func buildSources(cfg *config.Config, v protovalidate.Validator, logger *slog.Logger) ([]service.Source, error) {
+	norms := map[string]normalize.Normalizer{
+		"closer":    closer.New(v),
+		"pipedrive": pipedrive.New(v),
+		"clinchpad": clinchpad.New(v),
+	}
+	var out []service.Source
+	for _, s := range cfg.Sources {
+		var a auth.Authenticator
+		var err error
+		switch {
+		case s.Auth.None:
+			a = auth.None()
+			logger.Warn("source accepts unauthenticated webhooks (auth: none); anyone who can reach it can inject events",
+				"source", s.Name)
+		case s.Auth.Basic != nil:
+			a, err = auth.Basic(s.Auth.Basic.Username, s.Auth.Basic.Password)
+		case s.Auth.HandshakeKey != "":
+			a, err = auth.HandshakeKey(s.Auth.HandshakeKey)
+		case s.Auth.Token != "":
+			a, err = auth.Token(s.Auth.Token)
+		default:
+			err = errors.New("no auth configured")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		n := norms[s.Vendor]
+		out = append(out, service.Source{Name: s.Name, Vendor: n.Vendor(), Auth: a, Normalizer: n})
+	}
+	return out, nil
+}
+
+// shutdown stops in order: report NOT_SERVING, end open streams, drain
+// HTTP, stop gRPC gracefully (forcibly after the timeout, so open streams
+// cannot hang it), and close the log last.
+func (a *app) shutdown(timeout time.Duration) {
+	a.health.Shutdown()
+	a.services.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.http.Shutdown(ctx); err != nil {
+		a.logger.Warn("http shutdown timed out; closing connections", "err", err)
+		_ = a.http.Close()
+	}
+	done := make(chan struct{})
+	go func() { a.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		a.logger.Warn("grpc graceful stop timed out; stopping")
+		a.grpc.Stop()
+	}
+	a.close()
+}
+
+// close releases whatever start built.
+func (a *app) close() {
+	if a.http != nil {
+		_ = a.http.Close()
+	}
+	if a.grpc != nil {
+		a.grpc.Stop()
+	}
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis} {
+		if l != nil {
+			_ = l.Close() // already closed when serving; harmless
+		}
+	}
+	if a.conn != nil {
+		_ = a.conn.Close()
+	}
+	if a.log != nil {
+		a.log.Close()
+	}
+}

@@ -1,0 +1,82 @@
+package auth_test
+
+import (
+	"encoding/base64"
+	"errors"
+	"testing"
+
+	"github.com/hookstream/hookstream/service/auth"
+)
+
+func basicHeader(user, pass string) map[string]string {
+	return map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}
+}
+
+func TestAuthenticators(t *testing.T) {
+	basic, err := auth.Basic("pipedrive", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := auth.HandshakeKey("s3cr3t-handshake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.Token("0123456789abcdef0123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		a       auth.Authenticator
+		req     auth.Request
+		ok      bool
+		missing bool
+	}{
+		{"basic ok", basic, auth.Request{Headers: basicHeader("pipedrive", "correct horse")}, true, false},
+		{"basic wrong password", basic, auth.Request{Headers: basicHeader("pipedrive", "wrong")}, false, false},
+		{"basic wrong user", basic, auth.Request{Headers: basicHeader("admin", "correct horse")}, false, false},
+		{"basic missing", basic, auth.Request{}, false, true},
+		{"basic bearer", basic, auth.Request{Headers: map[string]string{"authorization": "Bearer x"}}, false, true},
+		{"basic bad base64", basic, auth.Request{Headers: map[string]string{"authorization": "Basic !!!"}}, false, false},
+		{"basic lower-case scheme", basic, auth.Request{Headers: map[string]string{"authorization": "basic " + base64.StdEncoding.EncodeToString([]byte("pipedrive:correct horse"))}}, true, false},
+		{"handshake body", hs, auth.Request{Body: []byte(`{"handshake_key":"s3cr3t-handshake","lead":{}}`)}, true, false},
+		{"handshake query", hs, auth.Request{Params: map[string]string{"handshake_key": "s3cr3t-handshake"}, Body: []byte(`{}`)}, true, false},
+		{"handshake wrong", hs, auth.Request{Body: []byte(`{"handshake_key":"nope"}`)}, false, false},
+		{"handshake query right body wrong", hs, auth.Request{Params: map[string]string{"handshake_key": "s3cr3t-handshake"}, Body: []byte(`{"handshake_key":"nope"}`)}, false, false},
+		{"handshake nested only", hs, auth.Request{Body: []byte(`{"lead":{"handshake_key":"s3cr3t-handshake"}}`)}, false, true},
+		{"handshake malformed body", hs, auth.Request{Body: []byte(`{"handshake_key":"s3cr3t-handshake"`)}, false, true},
+		{"handshake number", hs, auth.Request{Body: []byte(`{"handshake_key":12}`)}, false, true},
+		{"token query", tok, auth.Request{Params: map[string]string{"token": "0123456789abcdef0123"}}, true, false},
+		{"token header", tok, auth.Request{Headers: map[string]string{"x-hookstream-token": "0123456789abcdef0123"}}, true, false},
+		{"token wrong", tok, auth.Request{Params: map[string]string{"token": "0123456789abcdef012"}}, false, false},
+		{"token missing", tok, auth.Request{}, false, true},
+		{"none", auth.None(), auth.Request{}, true, false},
+	} {
+		err := tc.a.Authenticate(tc.req)
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			var f *auth.Failure
+			if !errors.As(err, &f) || f.Missing != tc.missing {
+				t.Errorf("%s: failure %v, want missing=%v", tc.name, err, tc.missing)
+			}
+		}
+	}
+}
+
+func TestConstructorsFailClosed(t *testing.T) {
+	if _, err := auth.Basic("", "x"); err == nil {
+		t.Error("Basic accepted an empty user")
+	}
+	if _, err := auth.Basic("u", ""); err == nil {
+		t.Error("Basic accepted an empty password")
+	}
+	if _, err := auth.HandshakeKey(""); err == nil {
+		t.Error("HandshakeKey accepted an empty key")
+	}
+	if _, err := auth.Token("short"); err == nil {
+		t.Error("Token accepted a short token")
+	}
+}

@@ -1,0 +1,340 @@
+// Package config loads hookstream's YAML configuration, expands ${ENV}
+// references in it, applies defaults and checks it, failing closed on
+// missing secrets.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration. Durations are Go duration strings
+// ("15s"); sizes are bytes or strings like "1MiB".
+type Config struct {
+	HTTP      HTTP      `yaml:"http"`
+	GRPC      GRPC      `yaml:"grpc"`
+	Log       Log       `yaml:"log"`
+	Subscribe Subscribe `yaml:"subscribe"`
+	// ShutdownTimeout bounds graceful shutdown (default 15s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Sources         []Source      `yaml:"sources"`
+}
+
+// HTTP configures the webhook and REST listener.
+type HTTP struct {
+	// Addr to listen on (default 127.0.0.1:8080; put a TLS-terminating
+	// proxy in front, or set ":8080" to listen on every interface).
+	Addr string `yaml:"addr"`
+	// PublicURL is how vendors reach this server (e.g.
+	// https://hooks.example.com); used to print webhook URLs.
+	PublicURL string `yaml:"public_url"`
+	// BodyLimit caps a webhook body (default 1MiB).
+	BodyLimit ByteSize `yaml:"body_limit"`
+	// MaxHeaderBytes caps request headers (default 64KiB).
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout bound slow clients
+	// (defaults 5s, 30s, 120s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+}
+
+// GRPC configures the gRPC listener.
+type GRPC struct {
+	// Addr to listen on (default 127.0.0.1:9090).
+	Addr string `yaml:"addr"`
+	// Reflection enables gRPC server reflection (default true).
+	Reflection *bool `yaml:"reflection"`
+}
+
+// Log configures the event log.
+type Log struct {
+	// DataDir for the embedded server and generated secrets (default ./data).
+	DataDir string `yaml:"data_dir"`
+	// URL of an external NATS cluster; empty runs NATS embedded.
+	URL       string `yaml:"url"`
+	CredsFile string `yaml:"creds_file"`
+	User      string `yaml:"user"`
+	Password  string `yaml:"password"`
+	Token     string `yaml:"token"`
+	TLS       struct {
+		CA   string `yaml:"ca"`
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// Replicas of the stream in a cluster (default 1; use 3 for a cluster).
+	Replicas int `yaml:"replicas"`
+	// Retention of events (default 168h).
+	Retention time.Duration `yaml:"retention"`
+	// DedupWindow for event ids (default 2h, at least 1h).
+	DedupWindow time.Duration `yaml:"dedup_window"`
+	// Fsync is "interval" (default) or "always".
+	Fsync string `yaml:"fsync"`
+	// FsyncInterval with fsync: interval (default 2m).
+	FsyncInterval time.Duration `yaml:"fsync_interval"`
+	// MaxMessageSize of the embedded server (default 8MiB).
+	MaxMessageSize ByteSize `yaml:"max_message_size"`
+}
+
+// Subscribe configures event streams.
+type Subscribe struct {
+	// Heartbeat interval on idle streams (default 15s).
+	Heartbeat time.Duration `yaml:"heartbeat"`
+}
+
+// Source is one webhook endpoint: POST /v1/webhooks/<name>.
+type Source struct {
+	Name   string `yaml:"name"`
+	Vendor string `yaml:"vendor"`
+	Auth   Auth   `yaml:"auth"`
+}
+
+// Auth is a source's authentication. In YAML it is either the word `none`
+// or a mapping with exactly one of basic, handshake_key, token.
+type Auth struct {
+	None         bool
+	Basic        *BasicAuth `yaml:"basic"`
+	HandshakeKey string     `yaml:"handshake_key"`
+	Token        string     `yaml:"token"`
+}
+
+// BasicAuth is HTTP Basic credentials.
+type BasicAuth struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// UnmarshalYAML accepts `none` or a mapping.
+func (a *Auth) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value != "none" {
+			return fmt.Errorf("line %d: auth must be `none` or a mapping with basic, handshake_key or token", n.Line)
+		}
+		*a = Auth{None: true}
+		return nil
+	}
+	type plain Auth
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*a = Auth(p)
+	return nil
+}
+
+// Scheme names the configured scheme, "" when none is set.
+func (a Auth) Scheme() string {
+	var set []string
+	if a.None {
+		set = append(set, "none")
+	}
+	if a.Basic != nil {
+		set = append(set, "basic")
+	}
+	if a.HandshakeKey != "" {
+		set = append(set, "handshake_key")
+	}
+	if a.Token != "" {
+		set = append(set, "token")
+	}
+	return strings.Join(set, "+")
+}
+
+// ByteSize is a size in bytes, written as a number or with a unit
+// (KiB, MiB, GiB, KB, MB, GB).
+type ByteSize int64
+
+// UnmarshalYAML parses "1MiB", "512KB" or 1048576.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a size (try 1048576 or 1MiB)", n.Line, n.Value)
+	}
+	*b = ByteSize(v * mult)
+	return nil
+}
+
+// Vendors a source can name.
+var Vendors = []string{"closer", "pipedrive", "clinchpad"}
+
+var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Load reads, expands and checks the config file at path.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(raw, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Parse decodes YAML, replacing ${NAME} in string values with the value
+// lookup gives. A reference to an unset variable is an error, so a missing
+// secret stops the server instead of becoming an empty password.
+func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&root); err != nil {
+		return nil, err
+	}
+	if err := expand(&root, lookup); err != nil {
+		return nil, err
+	}
+	cfg := &Config{}
+	if err := decodeStrict(&root, cfg); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeStrict decodes n rejecting unknown keys, so a typo in a key is an
+// error rather than a silently ignored setting.
+func decodeStrict(n *yaml.Node, out any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	return dec.Decode(out)
+}
+
+func expand(n *yaml.Node, lookup func(string) (string, bool)) error {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		var missing []string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := m[2 : len(m)-1]
+			v, ok := lookup(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+		}
+		n.Tag = "!!str" // an expanded secret is text, whatever it looks like
+	}
+	for _, c := range n.Content {
+		if err := expand(c, lookup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = "127.0.0.1:8080"
+	}
+	if c.HTTP.BodyLimit == 0 {
+		c.HTTP.BodyLimit = 1 << 20
+	}
+	if c.HTTP.MaxHeaderBytes == 0 {
+		c.HTTP.MaxHeaderBytes = 64 << 10
+	}
+	def(&c.HTTP.ReadHeaderTimeout, 5*time.Second)
+	def(&c.HTTP.ReadTimeout, 30*time.Second)
+	def(&c.HTTP.IdleTimeout, 120*time.Second)
+	if c.GRPC.Addr == "" {
+		c.GRPC.Addr = "127.0.0.1:9090"
+	}
+	if c.GRPC.Reflection == nil {
+		t := true
+		c.GRPC.Reflection = &t
+	}
+	if c.Log.DataDir == "" {
+		c.Log.DataDir = "./data"
+	}
+	if c.Log.Fsync == "" {
+		c.Log.Fsync = "interval"
+	}
+	if c.Log.MaxMessageSize == 0 {
+		c.Log.MaxMessageSize = 8 << 20
+	}
+	def(&c.Subscribe.Heartbeat, 15*time.Second)
+	def(&c.ShutdownTimeout, 15*time.Second)
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Log.Fsync != "interval" && c.Log.Fsync != "always" {
+		errs = append(errs, fmt.Errorf("log.fsync must be interval or always, not %q", c.Log.Fsync))
+	}
+	if c.Log.URL == "" && int64(c.HTTP.BodyLimit)+64<<10 > int64(c.Log.MaxMessageSize) {
+		errs = append(errs, fmt.Errorf("http.body_limit %d must be at least 64KiB below log.max_message_size %d", c.HTTP.BodyLimit, c.Log.MaxMessageSize))
+	}
+	if len(c.Sources) == 0 {
+		errs = append(errs, errors.New("no sources: add at least one under sources:"))
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Sources {
+		where := fmt.Sprintf("sources[%d] (%s)", i, s.Name)
+		if !sourceName.MatchString(s.Name) {
+			errs = append(errs, fmt.Errorf("%s: name must be 1-64 of a-z 0-9 _ - and start with a letter or digit", where))
+		}
+		if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate source name", where))
+		}
+		seen[s.Name] = true
+		if !isVendor(s.Vendor) {
+			errs = append(errs, fmt.Errorf("%s: vendor must be one of %s, not %q", where, strings.Join(Vendors, ", "), s.Vendor))
+		}
+		switch scheme := s.Auth.Scheme(); scheme {
+		case "":
+			errs = append(errs, fmt.Errorf("%s: no auth configured; set its secret, or `auth: none` to accept unauthenticated webhooks", where))
+		case "none", "token", "handshake_key":
+		case "basic":
+			if s.Auth.Basic.Username == "" || s.Auth.Basic.Password == "" {
+				errs = append(errs, fmt.Errorf("%s: basic auth needs username and password", where))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: auth sets %s; set exactly one", where, scheme))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isVendor(v string) bool {
+	for _, x := range Vendors {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,96 @@
+package config_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookstream/hookstream/service/config"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParse(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+http:
+  addr: ":8080"
+  body_limit: 2MiB
+log:
+  retention: 24h
+sources:
+  - name: pd-eu
+    vendor: pipedrive
+    auth:
+      basic: {username: hook, password: "${PD_PASS}"}
+  - name: pd-us
+    vendor: pipedrive
+    auth: {basic: {username: hook, password: "${PD_US}"}}
+  - name: cp
+    vendor: clinchpad
+    auth: {handshake_key: "${CP_KEY}"}
+  - name: open-closer
+    vendor: closer
+    auth: none
+`), env(map[string]string{"PD_PASS": "p@ss: #1", "PD_US": "123", "CP_KEY": "k"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second {
+		t.Errorf("sizes/durations/defaults wrong: %+v", cfg)
+	}
+	if got := cfg.Sources[0].Auth.Basic.Password; got != "p@ss: #1" {
+		t.Errorf("expanded password = %q", got)
+	}
+	if got := cfg.Sources[1].Auth.Basic.Password; got != "123" {
+		t.Errorf("numeric-looking secret = %q", got)
+	}
+	if !cfg.Sources[3].Auth.None {
+		t.Error("auth: none not recognised")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"unset env":      {"sources: [{name: a, vendor: closer, auth: {token: \"${NOPE}\"}}]", "NOPE is not set"},
+		"no auth":        {"sources: [{name: a, vendor: closer}]", "no auth configured"},
+		"two auths":      {"sources: [{name: a, vendor: closer, auth: {token: x, handshake_key: y}}]", "set exactly one"},
+		"bad vendor":     {"sources: [{name: a, vendor: hubspot, auth: none}]", "vendor must be one of"},
+		"bad name":       {"sources: [{name: A/B, vendor: closer, auth: none}]", "name must be"},
+		"dup name":       {"sources: [{name: a, vendor: closer, auth: none}, {name: a, vendor: closer, auth: none}]", "duplicate source"},
+		"no sources":     {"http: {addr: ':1'}", "no sources"},
+		"unknown key":    {"htp: {}\nsources: [{name: a, vendor: closer, auth: none}]", "field htp not found"},
+		"auth word":      {"sources: [{name: a, vendor: closer, auth: off}]", "auth must be `none`"},
+		"basic no pass":  {"sources: [{name: a, vendor: pipedrive, auth: {basic: {username: u}}}]", "needs username and password"},
+		"body too large": {"http: {body_limit: 8MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "below log.max_message_size"},
+		"bad size":       {"http: {body_limit: lots}\nsources: [{name: a, vendor: closer, auth: none}]", "is not a size"},
+	} {
+		_, err := config.Parse([]byte(tc.yaml), env(nil))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestLoadOrGenerate(t *testing.T) {
+	dir := t.TempDir()
+	cfg, path, created, err := config.LoadOrGenerate(dir)
+	if err != nil || !created {
+		t.Fatalf("first call: created=%v err=%v", created, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("generated file mode: %v %v", fi.Mode(), err)
+	}
+	if len(cfg.Sources) != 3 {
+		t.Fatalf("want one source per vendor, got %d", len(cfg.Sources))
+	}
+	again, _, created, err := config.LoadOrGenerate(dir)
+	if err != nil || created {
+		t.Fatalf("second call: created=%v err=%v", created, err)
+	}
+	if again.Sources[1].Auth.Basic.Password != cfg.Sources[1].Auth.Basic.Password {
+		t.Error("secrets changed between starts")
+	}
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// GeneratedFile is the name of the config written into the data dir when
+// hookstream starts without one.
+const GeneratedFile = "hookstream.generated.yaml"
+
+// LoadOrGenerate returns the config in dataDir/GeneratedFile, writing one
+// first (with one source per vendor and fresh random secrets, mode 0600)
+// when there is none. created says whether it was written now.
+func LoadOrGenerate(dataDir string) (cfg *Config, path string, created bool, err error) {
+	path = filepath.Join(dataDir, GeneratedFile)
+	if _, err := os.Stat(path); err == nil {
+		cfg, err := Load(path)
+		return cfg, path, false, err
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, path, false, fmt.Errorf("config: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, path, false, fmt.Errorf("config: %w", err)
+	}
+	text := fmt.Sprintf(`# Written by hookstream on first start, because it was run without --config.
+# It holds secrets: keep it private (mode 0600). Edit it, or copy it and pass
+# --config to take over. Reference: README.md, "Configuration".
+log:
+  data_dir: %q
+sources:
+  - name: closer
+    vendor: closer
+    auth:
+      token: %q
+  - name: pipedrive
+    vendor: pipedrive
+    auth:
+      basic:
+        username: pipedrive
+        password: %q
+  - name: clinchpad
+    vendor: clinchpad
+    auth:
+      handshake_key: %q
+`, dataDir, randomSecret(), randomSecret(), randomSecret())
+	// O_EXCL: two first starts racing cannot both write secrets.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, path, false, fmt.Errorf("config: %w", err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return nil, path, false, fmt.Errorf("config: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, path, false, fmt.Errorf("config: %w", err)
+	}
+	cfg, err = Load(path)
+	return cfg, path, true, err
+}
+
+// randomSecret returns 192 random bits, URL-safe.
+func randomSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}

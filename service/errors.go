@@ -1,0 +1,80 @@
+// Package service implements hookstream's gRPC services: webhook ingest,
+// the event log's read and stream APIs, and quarantine management.
+package service
+
+import (
+	"fmt"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// ErrorDomain is the ErrorInfo domain of every error hookstream returns.
+const ErrorDomain = "hookstream.dev"
+
+// Error reasons, the stable machine-readable part of every error.
+const (
+	ReasonUnknownSource    = "UNKNOWN_SOURCE"
+	ReasonUnauthenticated  = "UNAUTHENTICATED"
+	ReasonLogUnavailable   = "LOG_UNAVAILABLE"
+	ReasonInvalidFilter    = "INVALID_FILTER"
+	ReasonInvalidCursor    = "INVALID_CURSOR"
+	ReasonInvalidPageToken = "INVALID_PAGE_TOKEN"
+	ReasonEventNotFound    = "EVENT_NOT_FOUND"
+	ReasonEntryNotFound    = "QUARANTINE_ENTRY_NOT_FOUND"
+	ReasonShuttingDown     = "SHUTTING_DOWN"
+	ReasonInvalidRequest   = "INVALID_REQUEST"
+	ReasonInternal         = "INTERNAL"
+)
+
+// RetryAfter is the delay suggested to clients when the log is unavailable.
+const RetryAfter = 5 * time.Second
+
+// statusError builds a status with an ErrorInfo carrying reason and
+// metadata, plus any further details. Messages never carry secrets or
+// payload bytes.
+func statusError(code codes.Code, reason string, md map[string]string, msg string, details ...protoadapt.MessageV1) error {
+	st := status.New(code, msg)
+	all := append([]protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: md}}, details...)
+	if withDetails, err := st.WithDetails(all...); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+func errUnknownSource(name string) error {
+	return statusError(codes.NotFound, ReasonUnknownSource, map[string]string{"source": name},
+		fmt.Sprintf("no source named %q is configured", name))
+}
+
+func errUnauthenticated(scheme, why string) error {
+	return statusError(codes.Unauthenticated, ReasonUnauthenticated, map[string]string{"scheme": scheme}, why)
+}
+
+func errLogUnavailable() error {
+	return statusError(codes.Unavailable, ReasonLogUnavailable, nil,
+		"the event log cannot take the write right now; retry later",
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(RetryAfter)})
+}
+
+func errInvalid(reason, msg string) error {
+	return statusError(codes.InvalidArgument, reason, nil, msg)
+}
+
+func errNotFound(reason, msg string) error {
+	return statusError(codes.NotFound, reason, nil, msg)
+}
+
+func errShuttingDown() error {
+	return statusError(codes.Unavailable, ReasonShuttingDown, nil,
+		"server is shutting down; reconnect and resume from your last cursor",
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
+}
+
+func errInternal() error {
+	return statusError(codes.Internal, ReasonInternal, nil, "internal error; see the server log")
+}

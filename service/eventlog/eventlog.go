@@ -1,0 +1,399 @@
+// Package eventlog is hookstream's durable log: a NATS JetStream stream of
+// events and a key-value bucket of quarantined requests, on an embedded
+// in-process server by default or on an external NATS cluster.
+package eventlog
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// Subject layout: hookstream.events.<id>.<source>.<vendor>.<entity>.<action>.
+// The id comes first so that GetEvent is one indexed lookup
+// (hookstream.events.<id>.>); the rest lets coarse filters (source, vendor,
+// type) run inside NATS as consumer subject filters.
+const (
+	subjectPrefix     = "hookstream.events"
+	defaultStream     = "HOOKSTREAM_EVENTS"
+	defaultQuarantine = "hookstream_quarantine"
+)
+
+// Errors returned by the log. ErrUnavailable wraps every failure to reach
+// or write the log, so callers can answer 503 and let the vendor retry.
+var (
+	ErrUnavailable = errors.New("event log unavailable")
+	ErrNotFound    = errors.New("not found")
+	ErrTooLarge    = errors.New("message exceeds the log's maximum message size")
+)
+
+// Config configures the log. The zero value plus a DataDir is a working
+// embedded log.
+type Config struct {
+	// DataDir holds the embedded server's storage. Ignored with URL.
+	DataDir string
+	// URL of an external NATS server or cluster (comma-separated). Empty
+	// runs an embedded in-process server.
+	URL string
+	// CredsFile, User/Password or Token authenticate to an external server.
+	CredsFile string
+	User      string
+	Password  string
+	Token     string
+	// TLS to an external server: CA bundle, and a client certificate.
+	TLSCA, TLSCert, TLSKey string
+	// Replicas of the stream and bucket in a cluster (1 when embedded).
+	Replicas int
+	// Retention is how long events are kept (default 7 days).
+	Retention time.Duration
+	// DedupWindow is how long an event id is remembered for dedup
+	// (default 2 hours; must be at least 1 hour).
+	DedupWindow time.Duration
+	// SyncAlways makes the embedded server fsync every write; otherwise it
+	// syncs every SyncInterval (default 2 minutes) and a process kill loses
+	// nothing, an OS crash at most that interval.
+	SyncAlways   bool
+	SyncInterval time.Duration
+	// MaxPayload is the embedded server's maximum message size (default 8 MiB).
+	MaxPayload int32
+	// Stream and QuarantineBucket name the JetStream assets.
+	Stream, QuarantineBucket string
+	// ConnectTimeout bounds the initial connect and setup (default 10 s).
+	ConnectTimeout time.Duration
+	// WriteTimeout bounds one append (default 5 s).
+	WriteTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.DedupWindow == 0 {
+		c.DedupWindow = 2 * time.Hour
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = 8 << 20
+	}
+	if c.Stream == "" {
+		c.Stream = defaultStream
+	}
+	if c.QuarantineBucket == "" {
+		c.QuarantineBucket = defaultQuarantine
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 5 * time.Second
+	}
+}
+
+// Log is an open event log. It is safe for concurrent use.
+type Log struct {
+	cfg        Config
+	log        *slog.Logger
+	ns         *server.Server // nil with an external server
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	stream     jetstream.Stream
+	quarantine jetstream.KeyValue
+}
+
+// Open starts the embedded server (or connects to the external one) and
+// creates or updates the stream and the quarantine bucket.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
+	cfg.setDefaults()
+	if cfg.DedupWindow < time.Hour {
+		return nil, fmt.Errorf("eventlog: dedup window %s is shorter than 1h (vendors retry for minutes, and redeliveries come later)", cfg.DedupWindow)
+	}
+	if cfg.DedupWindow > cfg.Retention {
+		return nil, fmt.Errorf("eventlog: dedup window %s is longer than retention %s", cfg.DedupWindow, cfg.Retention)
+	}
+	l := &Log{cfg: cfg, log: logger}
+	opts := []nats.Option{
+		nats.Name("hookstream"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.Timeout(cfg.ConnectTimeout),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("event log disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("event log reconnected", "server", nc.ConnectedUrlRedacted()) }),
+	}
+	url := cfg.URL
+	if url == "" {
+		ns, err := startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		l.ns = ns
+		url = ns.ClientURL()
+		opts = append(opts, nats.InProcessServer(ns))
+	} else {
+		extra, err := externalOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, extra...)
+		// Keep retrying the first connect too, so a cluster that is still
+		// starting does not stop us; setup below is bounded by ctx.
+		opts = append(opts, nats.RetryOnFailedConnect(true))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("eventlog: connect: %w", err)
+	}
+	l.nc = nc
+	if l.js, err = jetstream.New(nc); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	if err := l.setup(setupCtx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func startEmbedded(cfg Config) (*server.Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("eventlog: a data dir is needed for the embedded server")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	ns, err := server.NewServer(&server.Options{
+		ServerName:   "hookstream-embedded",
+		DontListen:   true, // reachable only in-process
+		JetStream:    true,
+		StoreDir:     cfg.DataDir,
+		MaxPayload:   cfg.MaxPayload,
+		SyncAlways:   cfg.SyncAlways,
+		SyncInterval: cfg.SyncInterval,
+		NoSigs:       true,
+		NoLog:        true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: embedded server: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("eventlog: embedded server did not start within 30s (is the data dir locked by another hookstream?)")
+	}
+	return ns, nil
+}
+
+func externalOptions(cfg Config) ([]nats.Option, error) {
+	var opts []nats.Option
+	switch {
+	case cfg.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	case cfg.User != "":
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	case cfg.Token != "":
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.TLSCA != "" || cfg.TLSCert != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.TLSCA != "" {
+			pem, err := os.ReadFile(cfg.TLSCA)
+			if err != nil {
+				return nil, fmt.Errorf("eventlog: TLS CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("eventlog: TLS CA %s holds no certificate", cfg.TLSCA)
+			}
+			tc.RootCAs = pool
+		}
+		if cfg.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("eventlog: TLS client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, nats.Secure(tc))
+	}
+	return opts, nil
+}
+
+func (l *Log) setup(ctx context.Context) error {
+	var err error
+	l.stream, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        l.cfg.Stream,
+		Description: "hookstream canonical events",
+		Subjects:    []string{subjectPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      l.cfg.Retention,
+		Duplicates:  l.cfg.DedupWindow,
+		Replicas:    l.cfg.Replicas,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
+	}
+	l.quarantine, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      l.cfg.QuarantineBucket,
+		Description: "hookstream quarantined webhook requests",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    l.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("eventlog: quarantine bucket %s: %w", l.cfg.QuarantineBucket, err)
+	}
+	return nil
+}
+
+// MaxMessageSize is the largest message the log accepts.
+func (l *Log) MaxMessageSize() int64 { return l.nc.MaxPayload() }
+
+// Embedded reports whether the log runs in-process.
+func (l *Log) Embedded() bool { return l.ns != nil }
+
+// Ready reports whether the log is connected and can take writes.
+func (l *Log) Ready() bool { return l.nc != nil && l.nc.IsConnected() }
+
+// Close disconnects and, when embedded, shuts the server down after
+// flushing its stores.
+func (l *Log) Close() {
+	if l.nc != nil {
+		_ = l.nc.Drain()
+		l.nc.Close()
+	}
+	if l.ns != nil {
+		l.ns.Shutdown()
+		l.ns.WaitForShutdown()
+	}
+}
+
+// Subject returns the subject an event is stored under.
+func Subject(ev *hookstreamv1.Event) string {
+	entity, action, _ := strings.Cut(ev.GetType(), ".")
+	return FilterSubject(ev.GetId(), ev.GetSource(), VendorToken(ev.GetVendor()), entity, action)
+}
+
+// FilterSubject builds a subject or, with "*" for unknown parts, a filter.
+func FilterSubject(id, source, vendor, entity, action string) string {
+	var b strings.Builder
+	b.Grow(len(subjectPrefix) + len(id) + len(source) + len(vendor) + len(entity) + len(action) + 5)
+	b.WriteString(subjectPrefix)
+	for _, t := range [...]string{id, source, vendor, entity, action} {
+		b.WriteByte('.')
+		if t == "" {
+			t = "*"
+		}
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// VendorToken is the subject token of a vendor.
+func VendorToken(v hookstreamv1.Vendor) string {
+	switch v {
+	case hookstreamv1.Vendor_VENDOR_CLOSER:
+		return "closer"
+	case hookstreamv1.Vendor_VENDOR_PIPEDRIVE:
+		return "pipedrive"
+	case hookstreamv1.Vendor_VENDOR_CLINCHPAD:
+		return "clinchpad"
+	}
+	return "unknown"
+}
+
+// Appended reports where an append landed.
+type Appended struct {
+	// Seq is the event's position in the log (for a duplicate: the
+	// original's position).
+	Seq uint64
+	// Duplicate is true when the id was already in the log.
+	Duplicate bool
+}
+
+// Append stores ev durably, deduplicated by its id. It returns only after
+// the log has acknowledged the write.
+func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, error) {
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return Appended{}, fmt.Errorf("eventlog: encode event: %w", err)
+	}
+	if int64(len(data))+1024 > l.nc.MaxPayload() {
+		return Appended{}, ErrTooLarge
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
+	defer cancel()
+	msg := &nats.Msg{Subject: Subject(ev), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, ev.GetId())
+	ack, err := l.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(l.cfg.Stream))
+	if err != nil {
+		return Appended{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return Appended{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// Stored is an event read back from the log with its position.
+type Stored struct {
+	Event *hookstreamv1.Event
+	Seq   uint64
+}
+
+// Get returns the event with the given id.
+func (l *Log) Get(ctx context.Context, id string) (Stored, error) {
+	raw, err := l.stream.GetLastMsgForSubject(ctx, subjectPrefix+"."+id+".>")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return Stored{}, ErrNotFound
+		}
+		return Stored{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	ev := &hookstreamv1.Event{}
+	if err := proto.Unmarshal(raw.Data, ev); err != nil {
+		return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", raw.Sequence, err)
+	}
+	return Stored{Event: ev, Seq: raw.Sequence}, nil
+}
+
+// LastSeq is the position of the newest event in the log (0 when empty).
+func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Cursor renders a log position as the opaque cursor clients see.
+func Cursor(seq uint64) string { return strconv.FormatUint(seq, 10) }
+
+// ParseCursor reads a cursor back into a log position.
+func ParseCursor(c string) (uint64, error) {
+	seq, err := strconv.ParseUint(c, 10, 64)
+	if err != nil || seq == 0 {
+		return 0, fmt.Errorf("cursor %q is not one this server issued", c)
+	}
+	return seq, nil
+}

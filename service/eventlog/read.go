@@ -1,0 +1,144 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// Start says where reading begins. At most one field is set; the zero value
+// starts at the oldest retained event.
+type Start struct {
+	// AfterSeq starts right after this position (resume from a cursor).
+	AfterSeq uint64
+	// FromSeq starts at this position.
+	FromSeq uint64
+	// Time starts at the first event stored at or after it.
+	Time time.Time
+	// New delivers only events stored from now on.
+	New bool
+}
+
+func (s Start) consumerConfig(subjects []string) jetstream.OrderedConsumerConfig {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects:    subjects,
+		InactiveThreshold: time.Minute,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+	}
+	switch {
+	case s.AfterSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.AfterSeq+1
+	case s.FromSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.FromSeq
+	case !s.Time.IsZero():
+		t := s.Time
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	case s.New:
+		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
+	return cfg
+}
+
+// Tail delivers events in log order, from start on and then as they are
+// stored, to fn, until ctx ends (returning nil) or fn returns an error
+// (returned as is). subjects narrow the events read (FilterSubject); none
+// means all. fn runs on Tail's goroutine; while it blocks nothing more is
+// read, and the consumer's buffer bounds the memory held.
+func (l *Log) Tail(ctx context.Context, start Start, subjects []string, fn func(Stored) error) error {
+	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, start.consumerConfig(subjects))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		s, err := decode(msg)
+		if err != nil {
+			return err
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+}
+
+// Scan reads up to limit events from start, stopping early when fn returns
+// false or the events stored when Scan began are exhausted. It returns the
+// position to continue from (0 when nothing is left).
+func (l *Log) Scan(ctx context.Context, start Start, subjects []string, limit int, fn func(Stored) bool) (next uint64, err error) {
+	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, start.consumerConfig(subjects))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	pending := cons.CachedInfo().NumPending
+	if pending == 0 {
+		return 0, nil
+	}
+	n := uint64(limit)
+	if pending < n {
+		n = pending
+	}
+	var last uint64
+	for read := uint64(0); read < n; {
+		batch, err := cons.Fetch(int(min(n-read, 256)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			read++
+			s, err := decode(msg)
+			if err != nil {
+				return 0, err
+			}
+			last = s.Seq
+			if !fn(s) {
+				if read < pending {
+					return last + 1, nil
+				}
+				return 0, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if got == 0 {
+			break
+		}
+	}
+	if pending > n {
+		return last + 1, nil
+	}
+	return 0, nil
+}
+
+func decode(msg jetstream.Msg) (Stored, error) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return Stored{}, fmt.Errorf("eventlog: message metadata: %w", err)
+	}
+	ev := &hookstreamv1.Event{}
+	if err := proto.Unmarshal(msg.Data(), ev); err != nil {
+		return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", md.Sequence.Stream, err)
+	}
+	return Stored{Event: ev, Seq: md.Sequence.Stream}, nil
+}

@@ -1,0 +1,197 @@
+// Package filter compiles the CEL filters clients pass to Subscribe and
+// ListEvents, and extracts the coarse conditions that can run inside NATS.
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// costLimit bounds the work one evaluation may do, so a filter cannot make
+// a stream spin (a comprehension over a long message history, say).
+const costLimit = 100_000
+
+// Compiler compiles filters against the Event type. Building the CEL
+// environment is costly, so make one and share it; it is safe for
+// concurrent use.
+type Compiler struct {
+	env *cel.Env
+}
+
+// NewCompiler builds the CEL environment: one variable, `event`, of type
+// hookstream.v1.Event, plus the standard library and its string extensions.
+func NewCompiler() (*Compiler, error) {
+	env, err := cel.NewEnv(
+		cel.Types(&hookstreamv1.Event{}),
+		cel.Variable("event", cel.ObjectType("hookstream.v1.Event")),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("filter: CEL environment: %w", err)
+	}
+	return &Compiler{env: env}, nil
+}
+
+// Filter is a compiled, type-checked filter.
+type Filter struct {
+	expr string
+	prg  cel.Program
+	// Pushdown holds the conditions every matching event meets that the
+	// log can check by subject.
+	Pushdown Pushdown
+}
+
+// Pushdown is a set of equalities on subject tokens; empty means any.
+type Pushdown struct {
+	Source         string
+	Vendor         hookstreamv1.Vendor
+	Entity, Action string
+}
+
+// Compile parses and type-checks expr; it must yield a bool. An empty expr
+// matches everything. Errors describe the problem for the client.
+func (c *Compiler) Compile(expr string) (*Filter, error) {
+	if strings.TrimSpace(expr) == "" {
+		return &Filter{}, nil
+	}
+	checked, iss := c.env.Compile(expr)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("invalid filter: %s", iss.Err())
+	}
+	if !checked.OutputType().IsExactType(types.BoolType) {
+		return nil, fmt.Errorf("invalid filter: it yields %s, it must yield bool", checked.OutputType())
+	}
+	prg, err := c.env.Program(checked, cel.CostLimit(costLimit), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, fmt.Errorf("invalid filter: %w", err)
+	}
+	f := &Filter{expr: expr, prg: prg}
+	native := checked.NativeRep()
+	collect(native, native.Expr(), &f.Pushdown)
+	return f, nil
+}
+
+// String returns the filter's source text.
+func (f *Filter) String() string { return f.expr }
+
+// Match evaluates the filter on ev. An evaluation error (say, the cost
+// limit) is returned so the caller can end the stream with a reason.
+func (f *Filter) Match(ev *hookstreamv1.Event) (bool, error) {
+	if f.prg == nil {
+		return true, nil
+	}
+	out, _, err := f.prg.Eval(map[string]any{"event": ev})
+	if err != nil {
+		return false, fmt.Errorf("filter %q failed on event %s: %w", f.expr, ev.GetId(), err)
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, errors.New("filter did not yield a bool")
+	}
+	return b, nil
+}
+
+// collect walks the top-level conjunction of e and records equalities the
+// log can check by subject: event.source == "x", event.vendor == V,
+// event.type == "a.b", and event.type.startsWith("a.") — each only when it
+// must hold for every match. Anything else is left to CEL.
+func collect(a *ast.AST, e ast.Expr, p *Pushdown) {
+	if e.Kind() != ast.CallKind {
+		return
+	}
+	call := e.AsCall()
+	switch call.FunctionName() {
+	case operators.LogicalAnd:
+		for _, arg := range call.Args() {
+			collect(a, arg, p)
+		}
+	case operators.Equals:
+		args := call.Args()
+		for i := range 2 {
+			field, val := eventField(args[i]), args[1-i]
+			switch field {
+			case "source":
+				if s, ok := stringLit(val); ok && validToken(s) {
+					p.Source = s
+				}
+			case "vendor":
+				if v, ok := enumValue(a, val); ok && v > 0 {
+					p.Vendor = hookstreamv1.Vendor(v)
+				}
+			case "type":
+				if s, ok := stringLit(val); ok {
+					if entity, action, ok := strings.Cut(s, "."); ok && validToken(entity) && validToken(action) {
+						p.Entity, p.Action = entity, action
+					}
+				}
+			}
+		}
+	case "startsWith":
+		if !call.IsMemberFunction() || eventField(call.Target()) != "type" || len(call.Args()) != 1 {
+			return
+		}
+		if s, ok := stringLit(call.Args()[0]); ok {
+			// Only the entity can be pushed down: "deal.up" leaves a partial
+			// action, which CEL checks.
+			if entity, _, ok := strings.Cut(s, "."); ok && validToken(entity) && p.Entity == "" {
+				p.Entity = entity
+			}
+		}
+	}
+}
+
+// eventField returns "f" for the expression `event.f`.
+func eventField(e ast.Expr) string {
+	if e.Kind() != ast.SelectKind {
+		return ""
+	}
+	sel := e.AsSelect()
+	if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind || sel.Operand().AsIdent() != "event" {
+		return ""
+	}
+	return sel.FieldName()
+}
+
+func stringLit(e ast.Expr) (string, bool) {
+	if e.Kind() != ast.LiteralKind {
+		return "", false
+	}
+	s, ok := e.AsLiteral().Value().(string)
+	return s, ok
+}
+
+// enumValue reads an enum constant: an int literal, or a reference the
+// checker resolved to a constant (hookstream.v1.Vendor.VENDOR_CLOSER).
+func enumValue(a *ast.AST, e ast.Expr) (int64, bool) {
+	if e.Kind() == ast.LiteralKind {
+		v, ok := e.AsLiteral().Value().(int64)
+		return v, ok
+	}
+	if ref, ok := a.ReferenceMap()[e.ID()]; ok && ref.Value != nil {
+		v, ok := ref.Value.Value().(int64)
+		return v, ok
+	}
+	return 0, false
+}
+
+// validToken reports whether s can stand as one NATS subject token as we
+// write them (source names and snake-case type parts).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

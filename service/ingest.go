@@ -1,0 +1,136 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/auth"
+	"github.com/hookstream/hookstream/service/eventlog"
+	"github.com/hookstream/hookstream/service/normalize"
+)
+
+// Source is one configured webhook endpoint.
+type Source struct {
+	Name       string
+	Vendor     hookstreamv1.Vendor
+	Auth       auth.Authenticator
+	Normalizer normalize.Normalizer
+}
+
+// pipeline normalizes a request body and stores the outcome: the event in
+// the log, or the scrubbed request in quarantine. Ingest and reprocessing
+// share it, so both follow the same id and quarantine rules.
+type pipeline struct {
+	log     *eventlog.Log
+	logger  *slog.Logger
+	sources map[string]*Source
+}
+
+// process normalizes body and appends the event, or quarantines the
+// request; the error is a gRPC status.
+func (p *pipeline) process(ctx context.Context, src *Source, body []byte, contentType string, received time.Time) (*hookstreamv1.IngestWebhookResponse, error) {
+	ev, err := src.Normalizer.Normalize(normalize.Input{Source: src.Name, Body: body, ReceivedAt: received})
+	if err != nil {
+		return p.quarantine(ctx, src, body, contentType, received, normalize.AsRejection(err))
+	}
+	app, err := p.log.Append(ctx, ev)
+	switch {
+	case errors.Is(err, eventlog.ErrTooLarge):
+		return p.quarantine(ctx, src, body, contentType, received, normalize.Reject(
+			hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD, "", "normalized event exceeds the log's maximum message size"))
+	case err != nil:
+		p.logger.ErrorContext(ctx, "append failed", "source", src.Name, "event_id", ev.GetId(), "err", err)
+		return nil, errLogUnavailable()
+	}
+	outcome := hookstreamv1.IngestOutcome_INGEST_OUTCOME_ACCEPTED
+	if app.Duplicate {
+		outcome = hookstreamv1.IngestOutcome_INGEST_OUTCOME_DUPLICATE
+	}
+	p.logger.DebugContext(ctx, "event stored", "source", src.Name, "event_id", ev.GetId(), "type", ev.GetType(),
+		"seq", app.Seq, "duplicate", app.Duplicate)
+	return &hookstreamv1.IngestWebhookResponse{Outcome: outcome, EventId: ev.GetId(), Duplicate: app.Duplicate}, nil
+}
+
+func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, contentType string, received time.Time, rej *normalize.Rejection) (*hookstreamv1.IngestWebhookResponse, error) {
+	clean := scrub(src, body)
+	q := &hookstreamv1.QuarantinedRequest{
+		Id:          quarantineID(src.Name, clean),
+		Source:      src.Name,
+		Vendor:      src.Vendor,
+		Rejection:   rej.Proto(),
+		ReceivedAt:  timestamppb.New(received),
+		ContentType: contentType,
+		Body:        clean,
+		State:       hookstreamv1.QuarantineState_QUARANTINE_STATE_PENDING,
+	}
+	created, err := p.log.Quarantine(ctx, q)
+	if err != nil {
+		p.logger.ErrorContext(ctx, "quarantine write failed", "source", src.Name, "quarantine_id", q.GetId(), "err", err)
+		return nil, errLogUnavailable()
+	}
+	p.logger.WarnContext(ctx, "webhook quarantined", "source", src.Name, "quarantine_id", q.GetId(),
+		"code", rej.Code.String(), "field", rej.Field, "reason", rej.Message, "repeat", !created)
+	return &hookstreamv1.IngestWebhookResponse{
+		Outcome:      hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED,
+		QuarantineId: q.GetId(),
+		Rejection:    rej.Proto(),
+	}, nil
+}
+
+// scrub removes secrets from a body before it is stored: the vendor's
+// secret members (Closer apiKey, ClinchPad handshake_key) and every
+// occurrence of the source's own credentials.
+func scrub(src *Source, body []byte) []byte {
+	out := src.Normalizer.Redact(body)
+	for _, s := range src.Auth.Secrets() {
+		if s != "" && bytes.Contains(out, []byte(s)) {
+			out = bytes.ReplaceAll(out, []byte(s), []byte(normalize.Redacted))
+		}
+	}
+	if len(out) > 0 && &out[0] == &body[0] {
+		out = bytes.Clone(out) // never alias the request buffer in storage
+	}
+	return out
+}
+
+// quarantineID is deterministic, so a vendor retry of the same bad request
+// lands on the same entry instead of a new one.
+func quarantineID(source string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Ingest implements hookstreamv1.IngestServiceServer.
+type Ingest struct {
+	hookstreamv1.UnimplementedIngestServiceServer
+	p   *pipeline
+	now func() time.Time
+}
+
+// IngestWebhook implements the RPC.
+func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebhookRequest) (*hookstreamv1.IngestWebhookResponse, error) {
+	src, ok := s.p.sources[req.GetSource()]
+	if !ok {
+		return nil, errUnknownSource(req.GetSource())
+	}
+	body := req.GetBody().GetData()
+	if err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body}); err != nil {
+		var f *auth.Failure
+		missing := errors.As(err, &f) && f.Missing
+		s.p.logger.WarnContext(ctx, "webhook rejected: authentication failed", "source", src.Name,
+			"scheme", string(src.Auth.Scheme()), "missing_credentials", missing)
+		return nil, errUnauthenticated(string(src.Auth.Scheme()), err.Error())
+	}
+	return s.p.process(ctx, src, body, req.GetBody().GetContentType(), s.now().UTC())
+}
