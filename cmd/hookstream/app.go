@@ -50,13 +50,15 @@ type app struct {
 
 // start builds everything and starts listening; it returns once both
 // listeners accept connections.
-func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, logger: logger, serveErr: make(chan error, 2)}
+func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, logger: logger, serveErr: make(chan error, 2)}
+	ok := false
 	defer func() {
-		if err != nil {
+		if !ok {
 			a.close()
 		}
 	}()
+	var err error
 
 	a.log, err = eventlog.Open(ctx, eventlog.Config{
 		DataDir:      cfg.Log.DataDir,
@@ -78,9 +80,16 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *app
 	if err != nil {
 		return nil, err
 	}
-	if max := a.log.MaxMessageSize(); int64(cfg.HTTP.BodyLimit)+64<<10 > max {
-		return nil, fmt.Errorf("http.body_limit %d is too close to the log's maximum message size %d; lower it below %d",
-			cfg.HTTP.BodyLimit, max, max-64<<10)
+	// Every stored message (event or quarantined request) must fit in one
+	// log message, with room for its envelope.
+	if limit := a.log.MaxMessageSize() - 64<<10; int64(cfg.HTTP.BodyLimit) > limit {
+		if cfg.HTTP.BodyLimit != config.DefaultBodyLimit {
+			return nil, fmt.Errorf("http.body_limit %d does not fit the log's maximum message size %d; set it to %d or less",
+				cfg.HTTP.BodyLimit, a.log.MaxMessageSize(), limit)
+		}
+		logger.Warn("lowering the default body limit to fit the log's maximum message size",
+			"body_limit", limit, "max_message_size", a.log.MaxMessageSize())
+		cfg.HTTP.BodyLimit = config.ByteSize(limit)
 	}
 
 	validator, err := normalize.NewValidator()
@@ -167,6 +176,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *app
 	go a.watchLog(ctx)
 	logger.Info("hookstream serving", "http", a.httpLis.Addr().String(), "grpc", a.grpcLis.Addr().String(),
 		"log", logMode(cfg), "sources", len(sources))
+	ok = true
 	return a, nil
 }
 

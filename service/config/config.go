@@ -174,6 +174,9 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// DefaultBodyLimit is the webhook body limit unless configured.
+const DefaultBodyLimit ByteSize = 1 << 20
+
 // Vendors a source can name.
 var Vendors = []string{"closer", "pipedrive", "clinchpad"}
 
@@ -263,7 +266,7 @@ func (c *Config) setDefaults() {
 		c.HTTP.Addr = "127.0.0.1:8080"
 	}
 	if c.HTTP.BodyLimit == 0 {
-		c.HTTP.BodyLimit = 1 << 20
+		c.HTTP.BodyLimit = DefaultBodyLimit
 	}
 	if c.HTTP.MaxHeaderBytes == 0 {
 		c.HTTP.MaxHeaderBytes = 64 << 10
