@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// Open Subscribe streams (gRPC and HTTP) must not hold up shutdown: they
+// end with UNAVAILABLE and the server stops within its drain timeout.
+func TestShutdownWithOpenStreams(t *testing.T) {
+	s := startServer(t, testConfig(t, t.TempDir(), ""))
+	sub := s.subscribe(&hookstreamv1.SubscribeRequest{})
+	if _, err := sub.stream.Header(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(s.base + "/v1/events:subscribe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Wait for the HTTP stream to be live: its first heartbeat.
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, "heartbeat") {
+		t.Fatalf("first HTTP stream line %q, %v", line, err)
+	}
+
+	const drain = 5 * time.Second
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { s.app.shutdown(drain); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drain + 5*time.Second):
+		t.Fatal("shutdown did not return within its drain timeout")
+	}
+	s.app = nil
+	t.Logf("shutdown with two open streams took %s", time.Since(start))
+
+	for {
+		_, err := sub.stream.Recv()
+		if err == nil {
+			continue
+		}
+		if c := status.Code(err); c != codes.Unavailable {
+			t.Errorf("gRPC stream ended with %v, want UNAVAILABLE", err)
+		}
+		break
+	}
+}
+
+func TestHTTPLimits(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), "")
+	cfg.HTTP.BodyLimit = 2048
+	cfg.HTTP.MaxHeaderBytes = 4096
+	cfg.HTTP.ReadHeaderTimeout = 300 * time.Millisecond
+	s := startServer(t, cfg)
+	big := make([]byte, 4096)
+	for i := range big {
+		big[i] = 'a'
+	}
+	if resp := s.post("/v1/webhooks/closer?token="+closerToken, big, nil); resp.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d %v", resp.code, resp.body)
+	}
+
+	// Headers over the limit: 431 from net/http.
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/webhooks/closer", strings.NewReader("{}"))
+	for i := range 200 {
+		req.Header.Set("X-Filler-"+strings.Repeat("x", 10)+string(rune('a'+i%26))+string(rune('a'+i/26)), strings.Repeat("v", 40))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("huge headers: %d, want 431", resp.StatusCode)
+	}
+
+	// A client that never finishes its headers is cut off.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /v1/webhooks/closer HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	_, err = conn.Read(buf)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Error("slow-header client was not cut off by the read-header timeout")
+	}
+}

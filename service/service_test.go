@@ -1,0 +1,176 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service"
+	"github.com/hookstream/hookstream/service/auth"
+	"github.com/hookstream/hookstream/service/eventlog"
+	"github.com/hookstream/hookstream/service/filter"
+	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/service/normalize/closer"
+)
+
+// fixable stands in for a normalizer bug that a release fixes: until fixed
+// is set it rejects every body, as the buggy version did.
+type fixable struct {
+	normalize.Normalizer
+	fixed atomic.Bool
+}
+
+func (f *fixable) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
+	if !f.fixed.Load() {
+		return nil, normalize.Reject(hookstreamv1.RejectionCode_REJECTION_CODE_UNKNOWN_FORMAT, "eventType", "pretend bug")
+	}
+	return f.Normalizer.Normalize(in)
+}
+
+func newServices(t *testing.T, n normalize.Normalizer) (*service.Services, *eventlog.Log) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log, err := eventlog.Open(context.Background(), eventlog.Config{DataDir: t.TempDir()}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
+	filters, err := filter.NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.New(service.Options{
+		Logger: logger, Log: log, Filters: filters,
+		Sources: []service.Source{{Name: "chat", Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Auth: auth.None(), Normalizer: n}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, log
+}
+
+const closedBody = `{"eventType": "ThreadClosedEvent", "timestamp": 1718000950456, "closedType": "solved",
+ "customer": {"id": "c-1", "apiKey": "api-key-secret", "firstName": "Ann"}, "assignee": null}`
+
+func TestReprocessAfterNormalizerFix(t *testing.T) {
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &fixable{Normalizer: closer.New(v)}
+	s, _ := newServices(t, n)
+	ctx := context.Background()
+
+	resp, err := s.Ingest.IngestWebhook(ctx, &hookstreamv1.IngestWebhookRequest{Source: "chat", Body: &httpbody.HttpBody{Data: []byte(closedBody)}})
+	if err != nil || resp.GetOutcome() != hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED {
+		t.Fatalf("ingest: %v %v", resp, err)
+	}
+	list, err := s.Quarantine.ListQuarantined(ctx, &hookstreamv1.ListQuarantinedRequest{})
+	if err != nil || len(list.GetRequests()) != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	entry := list.GetRequests()[0]
+	if string(entry.GetBody()) == closedBody || !containsRedacted(entry.GetBody()) {
+		t.Errorf("quarantined body keeps customer.apiKey: %s", entry.GetBody())
+	}
+
+	// Still broken: stays quarantined.
+	all, err := s.Quarantine.ReprocessAllQuarantined(ctx, &hookstreamv1.ReprocessAllQuarantinedRequest{})
+	if err != nil || all.GetStillFailing() != 1 || all.GetReprocessed() != 0 {
+		t.Fatalf("reprocess before fix: %v %v", all, err)
+	}
+
+	n.fixed.Store(true)
+	res, err := s.Quarantine.ReprocessQuarantined(ctx, &hookstreamv1.ReprocessQuarantinedRequest{Id: entry.GetId()})
+	if err != nil || res.GetResult().GetOutcome() != hookstreamv1.IngestOutcome_INGEST_OUTCOME_ACCEPTED {
+		t.Fatalf("reprocess after fix: %v %v", res, err)
+	}
+	// Same id rules as a first-time success.
+	want, err := n.Normalize(normalize.Input{Source: "chat", Body: []byte(closedBody), ReceivedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.GetResult().GetEventId(); got != want.GetId() {
+		t.Errorf("reprocessed event id %s, want %s", got, want.GetId())
+	}
+	got, err := s.Events.GetEvent(ctx, &hookstreamv1.GetEventRequest{Id: want.GetId()})
+	if err != nil || got.GetEvent().GetType() != "conversation.closed" {
+		t.Fatalf("GetEvent: %v %v", got, err)
+	}
+	if !got.GetEvent().GetReceivedAt().AsTime().Equal(entry.GetReceivedAt().AsTime()) {
+		t.Errorf("received_at %v, want the original %v", got.GetEvent().GetReceivedAt(), entry.GetReceivedAt())
+	}
+
+	// Listed as reprocessed only on request; reprocessing again is a no-op.
+	list, _ = s.Quarantine.ListQuarantined(ctx, &hookstreamv1.ListQuarantinedRequest{})
+	if len(list.GetRequests()) != 0 {
+		t.Errorf("reprocessed entry still listed as pending")
+	}
+	list, _ = s.Quarantine.ListQuarantined(ctx, &hookstreamv1.ListQuarantinedRequest{IncludeReprocessed: true})
+	if len(list.GetRequests()) != 1 || list.GetRequests()[0].GetState() != hookstreamv1.QuarantineState_QUARANTINE_STATE_REPROCESSED ||
+		list.GetRequests()[0].GetEventId() != want.GetId() {
+		t.Errorf("entry after reprocess: %v", list.GetRequests())
+	}
+	again, err := s.Quarantine.ReprocessQuarantined(ctx, &hookstreamv1.ReprocessQuarantinedRequest{Id: entry.GetId()})
+	if err != nil || again.GetResult().GetOutcome() != hookstreamv1.IngestOutcome_INGEST_OUTCOME_DUPLICATE {
+		t.Errorf("second reprocess: %v %v", again, err)
+	}
+
+	// A fresh delivery of the same webhook is now a duplicate.
+	resp, err = s.Ingest.IngestWebhook(ctx, &hookstreamv1.IngestWebhookRequest{Source: "chat", Body: &httpbody.HttpBody{Data: []byte(closedBody)}})
+	if err != nil || !resp.GetDuplicate() {
+		t.Errorf("redelivery after reprocess: %v %v", resp, err)
+	}
+}
+
+func containsRedacted(b []byte) bool {
+	return strings.Contains(string(b), normalize.Redacted) && !strings.Contains(string(b), "api-key-secret")
+}
+
+func TestQuarantinePaging(t *testing.T) {
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newServices(t, &fixable{Normalizer: closer.New(v)})
+	ctx := context.Background()
+	for i := range 5 {
+		body := []byte(fmt.Sprintf(`{"n": %d}`, i))
+		if _, err := s.Ingest.IngestWebhook(ctx, &hookstreamv1.IngestWebhookRequest{Source: "chat", Body: &httpbody.HttpBody{Data: body}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	token := ""
+	pages := 0
+	for {
+		resp, err := s.Quarantine.ListQuarantined(ctx, &hookstreamv1.ListQuarantinedRequest{PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, q := range resp.GetRequests() {
+			if seen[q.GetId()] {
+				t.Errorf("entry %s on two pages", q.GetId())
+			}
+			seen[q.GetId()] = true
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if len(seen) != 5 || pages != 3 {
+		t.Errorf("saw %d entries on %d pages, want 5 on 3", len(seen), pages)
+	}
+	if _, err := s.Quarantine.ListQuarantined(ctx, &hookstreamv1.ListQuarantinedRequest{PageToken: "garbage"}); err == nil {
+		t.Error("garbage page token accepted")
+	}
+}
