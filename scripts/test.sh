@@ -44,7 +44,7 @@ step "TypeScript: compile the generated clients"
 npx --no-install tsc -p tsconfig.json
 
 step "go test"
-go test -count=1 ./...
+go test -race -count=1 ./...
 
 step "fuzz smoke (${FUZZTIME:-10s} per target)"
 for pkg in $(go list ./... ); do

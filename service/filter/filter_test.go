@@ -33,7 +33,8 @@ func TestMatchAndPushdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	deal := &hookstreamv1.Event{Source: "pd-eu", Vendor: hookstreamv1.Vendor_VENDOR_PIPEDRIVE, Type: "deal.updated",
-		Subject: &hookstreamv1.Subject{Kind: "deal", Id: "4812"}}
+		Subject: &hookstreamv1.Subject{Kind: "deal", Id: "4812"}, Contact: &hookstreamv1.Contact{Email: "jane@acme.com"},
+		Changes: []*hookstreamv1.Change{{Field: "stage_id"}}}
 	lead := &hookstreamv1.Event{Source: "cp", Vendor: hookstreamv1.Vendor_VENDOR_CLINCHPAD, Type: "lead.moved"}
 	for _, tc := range []struct {
 		expr     string
@@ -50,6 +51,9 @@ func TestMatchAndPushdown(t *testing.T) {
 		{`event.type == "deal.updated" || event.type == "lead.moved"`, true, true, filter.Pushdown{}},
 		{`!(event.vendor == hookstream.v1.Vendor.VENDOR_PIPEDRIVE)`, false, true, filter.Pushdown{}},
 		{`2 == event.vendor`, true, false, filter.Pushdown{Vendor: hookstreamv1.Vendor_VENDOR_PIPEDRIVE}},
+		// Examples from the README.
+		{`event.contact.email.endsWith("@acme.com")`, true, false, filter.Pushdown{}},
+		{`event.changes.exists(c, c.field == "stage_id")`, true, false, filter.Pushdown{}},
 	} {
 		f, err := c.Compile(tc.expr)
 		if err != nil {
