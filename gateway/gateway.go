@@ -40,6 +40,9 @@ type Options struct {
 	Ready func() bool
 	// OpenAPI is served at /openapi.json.
 	OpenAPI []byte
+	// Metrics is served at /metrics to requests MetricsAuth admits.
+	Metrics     http.Handler
+	MetricsAuth func(*http.Request) bool
 }
 
 // New returns the HTTP handler.
@@ -75,6 +78,18 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		_, _ = w.Write(o.OpenAPI)
 	}); err != nil {
 		return nil, err
+	}
+	if o.Metrics != nil {
+		if err := mux.HandlePath(http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+			if o.MetricsAuth != nil && !o.MetricsAuth(r) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hookstream"`)
+				writeError(w, http.StatusUnauthorized, "API_TOKEN_REQUIRED", "metrics need a bearer token with scope read")
+				return
+			}
+			o.Metrics.ServeHTTP(w, r)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return mux, nil
 }

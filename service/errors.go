@@ -29,6 +29,11 @@ const (
 	ReasonShuttingDown     = "SHUTTING_DOWN"
 	ReasonInvalidRequest   = "INVALID_REQUEST"
 	ReasonInternal         = "INTERNAL"
+	ReasonRateLimited      = "RATE_LIMITED"
+	ReasonStalled          = "SUBSCRIBER_STALLED"
+	ReasonNoToken          = "API_TOKEN_REQUIRED"
+	ReasonBadToken         = "API_TOKEN_INVALID"
+	ReasonScope            = "API_SCOPE_INSUFFICIENT"
 )
 
 // RetryAfter is the delay suggested to clients when the log is unavailable.
@@ -77,4 +82,27 @@ func errShuttingDown() error {
 
 func errInternal() error {
 	return statusError(codes.Internal, ReasonInternal, nil, "internal error; see the server log")
+}
+
+func errRateLimited(source string, wait time.Duration) error {
+	return statusError(codes.ResourceExhausted, ReasonRateLimited, map[string]string{"source": source},
+		"source "+source+" is over its rate limit; retry later",
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(max(wait, time.Second))})
+}
+
+func errStalled(after time.Duration, cursor string) error {
+	msg := fmt.Sprintf("subscriber accepted nothing for %s and was dropped; resubscribe with after_cursor set to the last cursor you processed", after)
+	if cursor != "" {
+		msg += fmt.Sprintf(" (the last one sent was %q)", cursor)
+	}
+	return statusError(codes.ResourceExhausted, ReasonStalled, map[string]string{"last_cursor": cursor}, msg)
+}
+
+func errAPIToken(reason, msg string) error {
+	return statusError(codes.Unauthenticated, reason, nil, msg)
+}
+
+func errScope(method string, need string) error {
+	return statusError(codes.PermissionDenied, ReasonScope, map[string]string{"required_scope": need},
+		"this API token may not call "+method+"; it needs scope "+need)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -27,10 +29,13 @@ type Events struct {
 	hookstreamv1.UnimplementedEventServiceServer
 	log       *eventlog.Log
 	logger    *slog.Logger
+	metrics   *Metrics
 	filters   *filter.Compiler
 	heartbeat time.Duration
+	stall     time.Duration
 	now       func() time.Time
 	stopping  <-chan struct{}
+	streams   atomic.Uint64 // numbers subscribers in logs and metrics
 }
 
 func (s *Events) compile(expr string) (*filter.Filter, []string, error) {
@@ -73,6 +78,20 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	id := strconv.FormatUint(s.streams.Add(1), 10)
+	logger := s.logger.With("subscriber", id)
+	s.metrics.subscribers.Inc()
+	lag := s.metrics.lag.WithLabelValues(id)
+	defer func() {
+		s.metrics.subscribers.Dec()
+		s.metrics.lag.DeleteLabelValues(id)
+	}()
+
+	// Reading the log, sending and watching run apart: the tail goroutine
+	// fills a small buffer, the sender drains it into the stream, and this
+	// goroutine notices a client that stopped reading. Memory per stream is
+	// bounded by the two buffers and the consumer's pull batch; the log and
+	// other streams never wait for a slow client.
 	deliveries := make(chan eventlog.Stored, 64)
 	tailErr := make(chan error, 1)
 	go func() {
@@ -85,14 +104,50 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 			}
 		})
 	}()
-	s.logger.InfoContext(ctx, "subscriber connected", "filter", f.String(), "subjects", strings.Join(subjects, ","))
-	defer s.logger.InfoContext(ctx, "subscriber disconnected", "filter", f.String())
+	out := make(chan *hookstreamv1.SubscribeResponse, 16)
+	sendErr := make(chan error, 1)
+	var sending atomic.Int64 // unix nanos when the pending Send began, 0 when idle
+	var lastCursor atomic.Value
+	go func() {
+		for {
+			select {
+			case m := <-out:
+				sending.Store(time.Now().UnixNano())
+				err := stream.Send(m)
+				sending.Store(0)
+				if err != nil {
+					sendErr <- err
+					return
+				}
+				if d := m.GetDelivery(); d != nil {
+					lastCursor.Store(d.GetCursor())
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	logger.InfoContext(ctx, "subscriber connected", "filter", f.String(), "subjects", strings.Join(subjects, ","))
+	defer logger.InfoContext(ctx, "subscriber disconnected")
 
+	enqueue := func(m *hookstreamv1.SubscribeResponse) error {
+		select {
+		case out <- m:
+			return nil
+		case err := <-sendErr:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	heartbeat := time.NewTicker(s.heartbeat)
 	defer heartbeat.Stop()
+	watchdog := time.NewTicker(min(s.stall/4, time.Second))
+	defer watchdog.Stop()
 	for {
 		select {
 		case st := <-deliveries:
+			lag.Set(float64(st.Pending))
 			ok, err := f.Match(st.Event)
 			if err != nil {
 				return errInvalid(ReasonInvalidFilter, err.Error())
@@ -100,23 +155,33 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 			if !ok {
 				continue
 			}
-			if err := stream.Send(&hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Delivery{
+			if err := enqueue(&hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Delivery{
 				Delivery: &hookstreamv1.EventDelivery{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)},
 			}}); err != nil {
 				return err
 			}
 			heartbeat.Reset(s.heartbeat)
 		case <-heartbeat.C:
-			if err := stream.Send(&hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Heartbeat{
-				Heartbeat: &hookstreamv1.Heartbeat{Time: timestamppb.New(s.now())},
-			}}); err != nil {
-				return err
+			if len(out) == 0 {
+				if err := enqueue(&hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Heartbeat{
+					Heartbeat: &hookstreamv1.Heartbeat{Time: timestamppb.New(s.now())},
+				}}); err != nil {
+					return err
+				}
 			}
+		case <-watchdog.C:
+			if began := sending.Load(); began != 0 && time.Since(time.Unix(0, began)) > s.stall {
+				cursor, _ := lastCursor.Load().(string)
+				logger.WarnContext(ctx, "dropping stalled subscriber", "stalled_for", s.stall, "last_cursor", cursor)
+				return errStalled(s.stall, cursor)
+			}
+		case err := <-sendErr:
+			return err
 		case err := <-tailErr:
 			if ctx.Err() != nil {
 				return nil
 			}
-			s.logger.ErrorContext(ctx, "subscription lost the log", "err", err)
+			logger.ErrorContext(ctx, "subscription lost the log", "err", err)
 			return errLogUnavailable()
 		case <-ctx.Done():
 			return nil

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -23,6 +25,34 @@ type Source struct {
 	Vendor     hookstreamv1.Vendor
 	Auth       auth.Authenticator
 	Normalizer normalize.Normalizer
+	// RateLimit (requests per second, with Burst) caps accepted requests;
+	// zero means no limit.
+	RateLimit float64
+	Burst     int
+
+	limiter *rate.Limiter
+	m       sourceMetrics
+}
+
+// sourceMetrics are a source's metric series, resolved once so the hot
+// path does no label lookups.
+type sourceMetrics struct {
+	accepted, duplicate, quarantined, unauthenticated, rateLimited, unavailable, invalid prometheus.Counter
+	duplicates                                                                           prometheus.Counter
+	authMissing, authWrong                                                               prometheus.Counter
+	latency                                                                              prometheus.Observer
+}
+
+func newSourceMetrics(m *Metrics, name string) sourceMetrics {
+	w := func(outcome string) prometheus.Counter { return m.webhooks.WithLabelValues(name, outcome) }
+	return sourceMetrics{
+		accepted: w("accepted"), duplicate: w("duplicate"), quarantined: w("quarantined"),
+		unauthenticated: w("unauthenticated"), rateLimited: w("rate_limited"), unavailable: w("unavailable"), invalid: w("invalid"),
+		duplicates:  m.duplicates.WithLabelValues(name),
+		authMissing: m.authFailures.WithLabelValues(name, "missing"),
+		authWrong:   m.authFailures.WithLabelValues(name, "wrong"),
+		latency:     m.ingestLatency.WithLabelValues(name),
+	}
 }
 
 // pipeline normalizes a request body and stores the outcome: the event in
@@ -31,6 +61,7 @@ type Source struct {
 type pipeline struct {
 	log     *eventlog.Log
 	logger  *slog.Logger
+	metrics *Metrics
 	sources map[string]*Source
 }
 
@@ -41,7 +72,9 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	if err != nil {
 		return p.quarantine(ctx, src, body, contentType, received, normalize.AsRejection(err))
 	}
+	appendStart := time.Now()
 	app, err := p.log.Append(ctx, ev)
+	p.metrics.appendLatency.Observe(time.Since(appendStart).Seconds())
 	switch {
 	case errors.Is(err, eventlog.ErrTooLarge):
 		return p.quarantine(ctx, src, body, contentType, received, normalize.Reject(
@@ -53,6 +86,7 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	outcome := hookstreamv1.IngestOutcome_INGEST_OUTCOME_ACCEPTED
 	if app.Duplicate {
 		outcome = hookstreamv1.IngestOutcome_INGEST_OUTCOME_DUPLICATE
+		src.m.duplicates.Inc()
 	}
 	p.logger.DebugContext(ctx, "event stored", "source", src.Name, "event_id", ev.GetId(), "type", ev.GetType(),
 		"seq", app.Seq, "duplicate", app.Duplicate)
@@ -76,6 +110,7 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 		p.logger.ErrorContext(ctx, "quarantine write failed", "source", src.Name, "quarantine_id", q.GetId(), "err", err)
 		return nil, errLogUnavailable()
 	}
+	p.metrics.quarantined.WithLabelValues(src.Name, rej.Code.String()).Inc()
 	p.logger.WarnContext(ctx, "webhook quarantined", "source", src.Name, "quarantine_id", q.GetId(),
 		"code", rej.Code.String(), "field", rej.Field, "reason", rej.Message, "repeat", !created)
 	return &hookstreamv1.IngestWebhookResponse{
@@ -116,21 +151,62 @@ type Ingest struct {
 	hookstreamv1.UnimplementedIngestServiceServer
 	p   *pipeline
 	now func() time.Time
+	// hideUnknown answers unknown sources like bad credentials.
+	hideUnknown bool
+	unknown     prometheus.Counter
 }
 
 // IngestWebhook implements the RPC.
 func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebhookRequest) (*hookstreamv1.IngestWebhookResponse, error) {
 	src, ok := s.p.sources[req.GetSource()]
 	if !ok {
+		s.unknown.Inc()
+		if s.hideUnknown {
+			return nil, errUnauthenticated("", "missing or wrong credentials")
+		}
 		return nil, errUnknownSource(req.GetSource())
 	}
+	start := time.Now()
+	defer func() { src.m.latency.Observe(time.Since(start).Seconds()) }()
+
 	body := req.GetBody().GetData()
 	if err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body}); err != nil {
 		var f *auth.Failure
 		missing := errors.As(err, &f) && f.Missing
+		src.m.unauthenticated.Inc()
+		if missing {
+			src.m.authMissing.Inc()
+		} else {
+			src.m.authWrong.Inc()
+		}
 		s.p.logger.WarnContext(ctx, "webhook rejected: authentication failed", "source", src.Name,
 			"scheme", string(src.Auth.Scheme()), "missing_credentials", missing)
-		return nil, errUnauthenticated(string(src.Auth.Scheme()), err.Error())
+		msg := err.Error()
+		if s.hideUnknown {
+			msg = "missing or wrong credentials"
+		}
+		return nil, errUnauthenticated(string(src.Auth.Scheme()), msg)
 	}
-	return s.p.process(ctx, src, body, req.GetBody().GetContentType(), s.now().UTC())
+	// Limited after authentication, so requests without credentials cannot
+	// use up the vendor's budget and get its real deliveries refused.
+	if src.limiter != nil {
+		if r := src.limiter.Reserve(); r.Delay() > 0 {
+			wait := r.Delay()
+			r.Cancel()
+			src.m.rateLimited.Inc()
+			return nil, errRateLimited(src.Name, wait)
+		}
+	}
+	resp, err := s.p.process(ctx, src, body, req.GetBody().GetContentType(), s.now().UTC())
+	switch {
+	case err != nil:
+		src.m.unavailable.Inc()
+	case resp.GetOutcome() == hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED:
+		src.m.quarantined.Inc()
+	case resp.GetDuplicate():
+		src.m.duplicate.Inc()
+	default:
+		src.m.accepted.Inc()
+	}
+	return resp, err
 }

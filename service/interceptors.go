@@ -5,20 +5,69 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/auth"
 )
 
 // Interceptors is the chain every call passes, whether it arrives over gRPC
-// or through the HTTP gateway: panic recovery, request logging, and
-// protovalidate checks of requests.
+// or through the HTTP gateway: panic recovery, logging and metrics, API
+// token checks, and protovalidate checks of requests.
 type Interceptors struct {
 	Logger    *slog.Logger
 	Validator protovalidate.Validator
+	Metrics   *Metrics
+	// Tokens are the API tokens; nil disables API authentication (tests
+	// of other layers only — the server always sets it).
+	Tokens *auth.APITokens
+}
+
+// requiredScope says which API scope a method needs. The webhook route
+// carries vendor credentials instead, checked by the ingest service;
+// health checks and reflection are open, as load balancers and grpcurl
+// expect. Anything not listed (a future service) needs admin.
+func requiredScope(method string) auth.APIScope {
+	switch {
+	case method == hookstreamv1.IngestService_IngestWebhook_FullMethodName,
+		strings.HasPrefix(method, "/grpc.health.v1."),
+		strings.HasPrefix(method, "/grpc.reflection."):
+		return auth.ScopeNone
+	case strings.HasPrefix(method, "/hookstream.v1.EventService/"):
+		return auth.ScopeRead
+	}
+	return auth.ScopeAdmin
+}
+
+// authorize checks the bearer token in ctx against what method needs.
+func (ic Interceptors) authorize(ctx context.Context, method string) error {
+	need := requiredScope(method)
+	if need == auth.ScopeNone || ic.Tokens == nil {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	values := md.Get("authorization")
+	if len(values) == 0 {
+		ic.Metrics.authFailures.WithLabelValues("_api", "missing").Inc()
+		return errAPIToken(ReasonNoToken, "this API needs a bearer token: send the header authorization: Bearer <token>")
+	}
+	tok, ok := ic.Tokens.Check(values[0])
+	if !ok {
+		ic.Metrics.authFailures.WithLabelValues("_api", "wrong").Inc()
+		return errAPIToken(ReasonBadToken, "the bearer token is not valid")
+	}
+	if tok.Scope < need {
+		ic.Logger.WarnContext(ctx, "API call denied: scope", "token", tok.Name, "method", method, "needs", need.String())
+		return errScope(method, need.String())
+	}
+	return nil
 }
 
 // Unary returns the unary chain as one interceptor.
@@ -32,6 +81,9 @@ func (ic Interceptors) Unary() grpc.UnaryServerInterceptor {
 			}
 			ic.logCall(ctx, info.FullMethod, start, err)
 		}()
+		if err := ic.authorize(ctx, info.FullMethod); err != nil {
+			return nil, err
+		}
 		if err := ic.validate(req); err != nil {
 			return nil, err
 		}
@@ -51,6 +103,9 @@ func (ic Interceptors) Stream() grpc.StreamServerInterceptor {
 			}
 			ic.logCall(ctx, info.FullMethod, start, err)
 		}()
+		if err := ic.authorize(ctx, info.FullMethod); err != nil {
+			return err
+		}
 		return handler(srv, &validatingStream{ServerStream: ss, ic: ic})
 	}
 }
@@ -73,6 +128,9 @@ func (ic Interceptors) validate(req any) error {
 
 func (ic Interceptors) logCall(ctx context.Context, method string, start time.Time, err error) {
 	code := status.Code(err)
+	if ic.Metrics != nil {
+		ic.Metrics.rpcs.WithLabelValues(method, code.String()).Inc()
+	}
 	level := slog.LevelDebug
 	if err != nil {
 		level = slog.LevelInfo

@@ -2,6 +2,9 @@ package service
 
 import (
 	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,8 +19,15 @@ type Options struct {
 	Log     *eventlog.Log
 	Sources []Source
 	Filters *filter.Compiler
+	// Metrics receive the service metrics (default: a private registry).
+	Metrics *Metrics
 	// Heartbeat is the idle interval after which a stream gets a heartbeat.
 	Heartbeat time.Duration
+	// StallTimeout ends a stream whose client accepts nothing for this long.
+	StallTimeout time.Duration
+	// HideUnknownSources answers webhooks for unknown sources with 401
+	// like bad credentials, instead of 404.
+	HideUnknownSources bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -40,6 +50,12 @@ func New(o Options) (*Services, error) {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 15 * time.Second
 	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 30 * time.Second
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
 	sources := make(map[string]*Source, len(o.Sources))
 	for i := range o.Sources {
 		s := &o.Sources[i]
@@ -49,12 +65,18 @@ func New(o Options) (*Services, error) {
 		if s.Auth == nil || s.Normalizer == nil {
 			return nil, fmt.Errorf("service: source %q needs an authenticator and a normalizer", s.Name)
 		}
+		if s.RateLimit > 0 {
+			s.limiter = rate.NewLimiter(rate.Limit(s.RateLimit), max(1, s.Burst))
+		}
+		s.m = newSourceMetrics(o.Metrics, s.Name)
 		sources[s.Name] = s
 	}
-	p := &pipeline{log: o.Log, logger: o.Logger, sources: sources}
+	p := &pipeline{log: o.Log, logger: o.Logger, metrics: o.Metrics, sources: sources}
 	s := &Services{stopping: make(chan struct{})}
-	s.Ingest = &Ingest{p: p, now: o.Now}
-	s.Events = &Events{log: o.Log, logger: o.Logger, filters: o.Filters, heartbeat: o.Heartbeat, now: o.Now, stopping: s.stopping}
+	s.Ingest = &Ingest{p: p, now: o.Now, hideUnknown: o.HideUnknownSources,
+		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}
+	s.Events = &Events{log: o.Log, logger: o.Logger, metrics: o.Metrics, filters: o.Filters, heartbeat: o.Heartbeat,
+		stall: o.StallTimeout, now: o.Now, stopping: s.stopping}
 	s.Quarantine = &Quarantine{p: p}
 	return s, nil
 }

@@ -2,15 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"buf.build/go/protovalidate"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -34,18 +41,19 @@ import (
 // app is a running hookstream: event log, gRPC server, HTTP server. Every
 // dependency is built here, explicitly, from the config.
 type app struct {
-	cfg      *config.Config
-	logger   *slog.Logger
-	log      *eventlog.Log
-	services *service.Services
-	health   *health.Server
-	grpc     *grpc.Server
-	http     *http.Server
-	inmem    *bufconn.Listener
-	conn     *grpc.ClientConn
-	grpcLis  net.Listener
-	httpLis  net.Listener
-	serveErr chan error
+	cfg       *config.Config
+	logger    *slog.Logger
+	log       *eventlog.Log
+	services  *service.Services
+	health    *health.Server
+	grpc      *grpc.Server
+	http      *http.Server
+	inmem     *bufconn.Listener
+	inmemGRPC *grpc.Server
+	conn      *grpc.ClientConn
+	grpcLis   net.Listener
+	httpLis   net.Listener
+	serveErr  chan error
 }
 
 // start builds everything and starts listening; it returns once both
@@ -104,24 +112,45 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	if err != nil {
 		return nil, err
 	}
+	tokens, err := apiTokens(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := service.NewMetrics(registry)
 	a.services, err = service.New(service.Options{
-		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Heartbeat: cfg.Subscribe.Heartbeat,
+		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Metrics: metrics,
+		Heartbeat: cfg.Subscribe.Heartbeat, StallTimeout: cfg.Subscribe.StallTimeout,
+		HideUnknownSources: cfg.API.UnknownSource == "unauthorized",
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	ic := service.Interceptors{Logger: logger, Validator: validator}
-	a.grpc = grpc.NewServer(
+	ic := service.Interceptors{Logger: logger, Validator: validator, Metrics: metrics, Tokens: tokens}
+	grpcOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(ic.Unary()),
 		grpc.ChainStreamInterceptor(ic.Stream()),
-		grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyLimit)+64<<10),
-	)
-	hookstreamv1.RegisterIngestServiceServer(a.grpc, a.services.Ingest)
-	hookstreamv1.RegisterEventServiceServer(a.grpc, a.services.Events)
-	hookstreamv1.RegisterQuarantineServiceServer(a.grpc, a.services.Quarantine)
+		grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyLimit) + 64<<10),
+	}
+	if cfg.GRPC.TLS.Enabled() {
+		tc, err := serverTLS(cfg.GRPC.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("grpc.tls: %w", err)
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	a.grpc = grpc.NewServer(grpcOpts...)
+	// The in-memory listener for the gateway needs no TLS.
+	a.inmemGRPC = grpc.NewServer(grpcOpts[:3]...)
 	a.health = health.NewServer()
-	healthpb.RegisterHealthServer(a.grpc, a.health)
+	for _, srv := range []*grpc.Server{a.grpc, a.inmemGRPC} {
+		hookstreamv1.RegisterIngestServiceServer(srv, a.services.Ingest)
+		hookstreamv1.RegisterEventServiceServer(srv, a.services.Events)
+		hookstreamv1.RegisterQuarantineServiceServer(srv, a.services.Quarantine)
+		healthpb.RegisterHealthServer(srv, a.health)
+	}
 	if *cfg.GRPC.Reflection {
 		reflection.Register(a.grpc)
 	}
@@ -144,6 +173,8 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		BodyLimit:   int64(cfg.HTTP.BodyLimit),
 		Ready:       a.log.Ready,
 		OpenAPI:     hookstream.OpenAPI,
+		Metrics:     promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		MetricsAuth: metricsAuth(cfg, tokens),
 	})
 	if err != nil {
 		return nil, err
@@ -165,8 +196,15 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("http listener: %w", err)
 	}
+	if cfg.HTTP.TLS.Enabled() {
+		tc, err := serverTLS(cfg.HTTP.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("http.tls: %w", err)
+		}
+		a.httpLis = tls.NewListener(a.httpLis, tc)
+	}
 	go func() { a.serveErr <- a.grpc.Serve(a.grpcLis) }()
-	go func() { _ = a.grpc.Serve(a.inmem) }()
+	go func() { _ = a.inmemGRPC.Serve(a.inmem) }()
 	go func() {
 		if err := a.http.Serve(a.httpLis); !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
@@ -241,7 +279,8 @@ func buildSources(cfg *config.Config, v protovalidate.Validator, logger *slog.Lo
 			return nil, fmt.Errorf("source %s: %w", s.Name, err)
 		}
 		n := norms[s.Vendor]
-		out = append(out, service.Source{Name: s.Name, Vendor: n.Vendor(), Auth: a, Normalizer: n})
+		out = append(out, service.Source{Name: s.Name, Vendor: n.Vendor(), Auth: a, Normalizer: n,
+			RateLimit: s.RateLimit, Burst: s.Burst})
 	}
 	return out, nil
 }
@@ -259,12 +298,13 @@ func (a *app) shutdown(timeout time.Duration) {
 		_ = a.http.Close()
 	}
 	done := make(chan struct{})
-	go func() { a.grpc.GracefulStop(); close(done) }()
+	go func() { a.grpc.GracefulStop(); a.inmemGRPC.GracefulStop(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
 		a.logger.Warn("grpc graceful stop timed out; stopping")
 		a.grpc.Stop()
+		a.inmemGRPC.Stop()
 	}
 	a.close()
 }
@@ -277,6 +317,9 @@ func (a *app) close() {
 	if a.grpc != nil {
 		a.grpc.Stop()
 	}
+	if a.inmemGRPC != nil {
+		a.inmemGRPC.Stop()
+	}
 	for _, l := range []net.Listener{a.grpcLis, a.httpLis} {
 		if l != nil {
 			_ = l.Close() // already closed when serving; harmless
@@ -288,4 +331,64 @@ func (a *app) close() {
 	if a.log != nil {
 		a.log.Close()
 	}
+}
+
+// apiTokens builds the API token checker. Without tokens the read and admin
+// APIs refuse every call, which is logged at start.
+func apiTokens(cfg *config.Config, logger *slog.Logger) (*auth.APITokens, error) {
+	var tokens []auth.APIToken
+	for _, t := range cfg.API.Tokens {
+		scope, err := auth.ParseScope(t.Scope)
+		if err != nil {
+			return nil, fmt.Errorf("api token %s: %w", t.Name, err)
+		}
+		if t.Token != "" {
+			tokens = append(tokens, auth.NewAPIToken(t.Name, scope, t.Token))
+			continue
+		}
+		tok, err := auth.NewAPITokenHash(t.Name, scope, t.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("api token %s: %w", t.Name, err)
+		}
+		tokens = append(tokens, tok)
+	}
+	if len(tokens) == 0 {
+		logger.Warn("no API tokens configured (api.tokens): the event, quarantine and metrics APIs refuse every call")
+	}
+	return auth.NewAPITokens(tokens...), nil
+}
+
+// metricsAuth decides who may read /metrics: anyone with a read token, or
+// everyone when api.public_metrics is set.
+func metricsAuth(cfg *config.Config, tokens *auth.APITokens) func(*http.Request) bool {
+	if cfg.API.PublicMetrics {
+		return func(*http.Request) bool { return true }
+	}
+	return func(r *http.Request) bool {
+		tok, ok := tokens.Check(r.Header.Get("Authorization"))
+		return ok && tok.Scope >= auth.ScopeRead
+	}
+}
+
+// serverTLS loads a certificate and, with a client CA, requires client
+// certificates signed by it.
+func serverTLS(t config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client_ca %s holds no certificate", t.ClientCA)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }

@@ -29,6 +29,8 @@ const (
 	pdPassword   = "pd-secret-Zx81"
 	cpHandshake  = "s3cr3t-handshake" // the value in the ClinchPad fixtures
 	closerToken  = "closer-token-0123456789abcdef"
+	adminToken   = "admin-api-token-0123456789"
+	readToken    = "read-api-token-0123456789"
 	testdataRoot = "../../service/normalize"
 )
 
@@ -39,6 +41,10 @@ http: {addr: "127.0.0.1:0"}
 grpc: {addr: "127.0.0.1:0"}
 subscribe: {heartbeat: 200ms}
 shutdown_timeout: 5s
+api:
+  tokens:
+    - {name: test-admin, scope: admin, token: %q}
+    - {name: test-reader, scope: read, token: %q}
 log:
   data_dir: %q
 %s
@@ -47,7 +53,7 @@ sources:
   - {name: pipedrive, vendor: pipedrive, auth: {basic: {username: pipedrive, password: %q}}}
   - {name: pipedrive-us, vendor: pipedrive, auth: {basic: {username: us, password: %q}}}
   - {name: clinchpad, vendor: clinchpad, auth: {handshake_key: %q}}
-`, dataDir, extra, closerToken, pdPassword, pdPassword+"-us", cpHandshake)), func(string) (string, bool) { return "", false })
+`, adminToken, readToken, dataDir, extra, closerToken, pdPassword, pdPassword+"-us", cpHandshake)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +77,8 @@ func startServer(t *testing.T, cfg *config.Config) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(a.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(a.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearer(adminToken)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +86,15 @@ func startServer(t *testing.T, cfg *config.Config) *server {
 	t.Cleanup(s.stop)
 	return s
 }
+
+// bearer sends an API token on every call (over plaintext, for tests).
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }
 
 func (s *server) stop() {
 	if s.app == nil {

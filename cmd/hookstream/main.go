@@ -169,6 +169,11 @@ func printSetup(w io.Writer, cfg *config.Config) {
 				"    URL: %s\n    Handshake Key: %s\n\n", url, s.Auth.HandshakeKey)
 		}
 	}
+	for _, t := range cfg.API.Tokens {
+		if t.Token != "" {
+			fmt.Fprintf(w, "  API token %q (scope %s), for the event and quarantine APIs:\n    authorization: Bearer %s\n\n", t.Name, t.Scope, t.Token)
+		}
+	}
 	fmt.Fprintf(w, "Vendors need HTTPS and a public address: put a TLS-terminating proxy in\n"+
 		"front of %s and set http.public_url in a config file.\n\n", cfg.HTTP.Addr)
 }

@@ -23,7 +23,9 @@ func TestShutdownWithOpenStreams(t *testing.T) {
 	if _, err := sub.stream.Header(); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(s.base + "/v1/events:subscribe")
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/v1/events:subscribe", nil)
+	req.Header.Set("Authorization", "Bearer "+readToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

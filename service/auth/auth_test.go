@@ -80,3 +80,35 @@ func TestConstructorsFailClosed(t *testing.T) {
 		t.Error("Token accepted a short token")
 	}
 }
+
+func TestAPITokens(t *testing.T) {
+	hashed, err := auth.NewAPITokenHash("ci", auth.ScopeRead,
+		"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8") // sha256("password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := auth.NewAPITokens(auth.NewAPIToken("ops", auth.ScopeAdmin, "admin-token-0123456789"), hashed)
+	for _, tc := range []struct {
+		header string
+		name   string
+		ok     bool
+	}{
+		{"Bearer admin-token-0123456789", "ops", true},
+		{"bearer password", "ci", true},
+		{"Bearer wrong", "", false},
+		{"Basic admin-token-0123456789", "", false},
+		{"", "", false},
+		{"Bearer ", "", false},
+	} {
+		got, ok := tokens.Check(tc.header)
+		if ok != tc.ok || got.Name != tc.name {
+			t.Errorf("Check(%q) = %v %v, want %q %v", tc.header, got.Name, ok, tc.name, tc.ok)
+		}
+	}
+	if _, ok := auth.NewAPITokens().Check("Bearer anything"); ok {
+		t.Error("an empty token set accepted a token")
+	}
+	if _, err := auth.NewAPITokenHash("x", auth.ScopeRead, "abc"); err == nil {
+		t.Error("short hash accepted")
+	}
+}

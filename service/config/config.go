@@ -21,6 +21,7 @@ import (
 type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	GRPC      GRPC      `yaml:"grpc"`
+	API       API       `yaml:"api"`
 	Log       Log       `yaml:"log"`
 	Subscribe Subscribe `yaml:"subscribe"`
 	// ShutdownTimeout bounds graceful shutdown (default 15s).
@@ -45,6 +46,42 @@ type HTTP struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// TLS serves HTTPS from these PEM files when set.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS names PEM files. ClientCA, where supported, requires and verifies
+// client certificates signed by that CA.
+type TLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t TLS) Enabled() bool { return t.Cert != "" }
+
+// API configures access to everything but the webhook route.
+type API struct {
+	// Tokens are the bearer tokens accepted on the read and admin APIs.
+	Tokens []APIToken `yaml:"tokens"`
+	// UnknownSource says what a webhook for an unconfigured source gets:
+	// not_found (404, the default: tells operators about a typo) or
+	// unauthorized (401, the same answer as bad credentials, so callers
+	// cannot probe which sources exist).
+	UnknownSource string `yaml:"unknown_source"`
+	// PublicMetrics serves /metrics without a token (default false: a
+	// read-scope token is needed).
+	PublicMetrics bool `yaml:"public_metrics"`
+}
+
+// APIToken is one bearer token: the token itself, or its SHA-256 in hex
+// so the config need not hold the secret.
+type APIToken struct {
+	Name   string `yaml:"name"`
+	Scope  string `yaml:"scope"`
+	Token  string `yaml:"token"`
+	SHA256 string `yaml:"sha256"`
 }
 
 // GRPC configures the gRPC listener.
@@ -53,6 +90,9 @@ type GRPC struct {
 	Addr string `yaml:"addr"`
 	// Reflection enables gRPC server reflection (default true).
 	Reflection *bool `yaml:"reflection"`
+	// TLS serves gRPC over TLS; with client_ca, clients must present a
+	// certificate signed by it.
+	TLS TLS `yaml:"tls"`
 }
 
 // Log configures the event log.
@@ -88,6 +128,9 @@ type Log struct {
 type Subscribe struct {
 	// Heartbeat interval on idle streams (default 15s).
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// StallTimeout ends a stream whose client has not accepted a message
+	// for this long (default 30s); it can resume from its cursor.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
 }
 
 // Source is one webhook endpoint: POST /v1/webhooks/<name>.
@@ -95,6 +138,12 @@ type Source struct {
 	Name   string `yaml:"name"`
 	Vendor string `yaml:"vendor"`
 	Auth   Auth   `yaml:"auth"`
+	// RateLimit caps accepted requests per second (0: no limit); above it
+	// the source answers 429 with Retry-After.
+	RateLimit float64 `yaml:"rate_limit"`
+	// Burst is how many requests may arrive at once (default: rate_limit,
+	// at least 1).
+	Burst int `yaml:"burst"`
 }
 
 // Auth is a source's authentication. In YAML it is either the word `none`
@@ -180,7 +229,10 @@ const DefaultBodyLimit ByteSize = 1 << 20
 // Vendors a source can name.
 var Vendors = []string{"closer", "pipedrive", "clinchpad"}
 
-var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+var (
+	sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	sha256Hex  = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+)
 
 // Load reads, expands and checks the config file at path.
 func Load(path string) (*Config, error) {
@@ -291,6 +343,15 @@ func (c *Config) setDefaults() {
 		c.Log.MaxMessageSize = 8 << 20
 	}
 	def(&c.Subscribe.Heartbeat, 15*time.Second)
+	def(&c.Subscribe.StallTimeout, 30*time.Second)
+	if c.API.UnknownSource == "" {
+		c.API.UnknownSource = "not_found"
+	}
+	for i := range c.Sources {
+		if s := &c.Sources[i]; s.RateLimit > 0 && s.Burst == 0 {
+			s.Burst = max(1, int(s.RateLimit))
+		}
+	}
 	def(&c.ShutdownTimeout, 15*time.Second)
 }
 
@@ -301,6 +362,42 @@ func (c *Config) validate() error {
 	}
 	if c.Log.URL == "" && int64(c.HTTP.BodyLimit)+64<<10 > int64(c.Log.MaxMessageSize) {
 		errs = append(errs, fmt.Errorf("http.body_limit %d must be at least 64KiB below log.max_message_size %d", c.HTTP.BodyLimit, c.Log.MaxMessageSize))
+	}
+	if c.API.UnknownSource != "not_found" && c.API.UnknownSource != "unauthorized" {
+		errs = append(errs, fmt.Errorf("api.unknown_source must be not_found or unauthorized, not %q", c.API.UnknownSource))
+	}
+	names := map[string]bool{}
+	for i, t := range c.API.Tokens {
+		where := fmt.Sprintf("api.tokens[%d] (%s)", i, t.Name)
+		if t.Name == "" || names[t.Name] {
+			errs = append(errs, fmt.Errorf("%s: every token needs a unique name", where))
+		}
+		names[t.Name] = true
+		if t.Scope != "read" && t.Scope != "admin" {
+			errs = append(errs, fmt.Errorf("%s: scope must be read or admin, not %q", where, t.Scope))
+		}
+		switch {
+		case (t.Token == "") == (t.SHA256 == ""):
+			errs = append(errs, fmt.Errorf("%s: set exactly one of token and sha256", where))
+		case t.Token != "" && len(t.Token) < 16:
+			errs = append(errs, fmt.Errorf("%s: token must be at least 16 characters", where))
+		case t.SHA256 != "" && !sha256Hex.MatchString(t.SHA256):
+			errs = append(errs, fmt.Errorf("%s: sha256 must be 64 hex digits", where))
+		}
+	}
+	for _, tl := range []struct {
+		name string
+		t    TLS
+	}{{"http.tls", c.HTTP.TLS}, {"grpc.tls", c.GRPC.TLS}} {
+		if (tl.t.Cert == "") != (tl.t.Key == "") {
+			errs = append(errs, fmt.Errorf("%s: set both cert and key", tl.name))
+		}
+		if tl.t.ClientCA != "" && tl.t.Cert == "" {
+			errs = append(errs, fmt.Errorf("%s: client_ca needs cert and key too", tl.name))
+		}
+	}
+	if c.HTTP.TLS.ClientCA != "" {
+		errs = append(errs, errors.New("http.tls.client_ca is not supported: vendors do not send client certificates"))
 	}
 	if len(c.Sources) == 0 {
 		errs = append(errs, errors.New("no sources: add at least one under sources:"))
@@ -315,6 +412,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: duplicate source name", where))
 		}
 		seen[s.Name] = true
+		if s.RateLimit < 0 || s.Burst < 0 {
+			errs = append(errs, fmt.Errorf("%s: rate_limit and burst must not be negative", where))
+		}
 		if !isVendor(s.Vendor) {
 			errs = append(errs, fmt.Errorf("%s: vendor must be one of %s, not %q", where, strings.Join(Vendors, ", "), s.Vendor))
 		}

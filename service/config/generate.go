@@ -33,6 +33,11 @@ func LoadOrGenerate(dataDir string) (cfg *Config, path string, created bool, err
 # --config to take over. Reference: README.md, "Configuration".
 log:
   data_dir: %q
+api:
+  tokens:
+    - name: admin
+      scope: admin
+      token: %q
 sources:
   - name: closer
     vendor: closer
@@ -48,7 +53,7 @@ sources:
     vendor: clinchpad
     auth:
       handshake_key: %q
-`, dataDir, randomSecret(), randomSecret(), randomSecret())
+`, dataDir, randomSecret(), randomSecret(), randomSecret(), randomSecret())
 	// O_EXCL: two first starts racing cannot both write secrets.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

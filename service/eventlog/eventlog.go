@@ -359,6 +359,9 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 type Stored struct {
 	Event *hookstreamv1.Event
 	Seq   uint64
+	// Pending is how many matching events follow this one in the log, when
+	// it was read by a consumer (Tail, Scan).
+	Pending uint64
 }
 
 // Get returns the event with the given id.

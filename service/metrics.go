@@ -1,0 +1,67 @@
+package service
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are hookstream's Prometheus metrics. Labels never carry secrets
+// or payload values: sources are configured names (requests for unknown
+// sources count under "_unknown"), reasons are enum names.
+type Metrics struct {
+	webhooks      *prometheus.CounterVec
+	ingestLatency *prometheus.HistogramVec
+	duplicates    *prometheus.CounterVec
+	quarantined   *prometheus.CounterVec
+	authFailures  *prometheus.CounterVec
+	appendLatency prometheus.Histogram
+	subscribers   prometheus.Gauge
+	lag           *prometheus.GaugeVec
+	rpcs          *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_webhook_requests_total",
+			Help: "Webhook requests by source and outcome (accepted, duplicate, quarantined, unauthenticated, unknown_source, rate_limited, unavailable, invalid).",
+		}, []string{"source", "outcome"}),
+		ingestLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookstream_ingest_duration_seconds",
+			Help:    "Time from a webhook reaching the ingest handler to its answer, by source.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"source"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_duplicates_total",
+			Help: "Webhooks whose event was already in the log (vendor retries), by source.",
+		}, []string{"source"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_quarantined_total",
+			Help: "Webhooks quarantined, by source and rejection code.",
+		}, []string{"source", "code"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_auth_failures_total",
+			Help: "Failed authentications: webhook sources (reason missing or wrong) and API tokens (source \"_api\").",
+		}, []string{"source", "reason"}),
+		appendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookstream_log_append_duration_seconds",
+			Help:    "Time for the event log to acknowledge an append.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookstream_subscribers",
+			Help: "Open Subscribe streams.",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookstream_subscriber_lag_events",
+			Help: "Events matching a subscriber's subject filter that it has not received yet, by subscriber (a per-stream id, as logged).",
+		}, []string{"subscriber"}),
+		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_rpcs_total",
+			Help: "RPCs (gRPC and HTTP gateway alike) by method and status code.",
+		}, []string{"method", "code"}),
+	}
+	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.quarantined, m.authFailures, m.appendLatency,
+		m.subscribers, m.lag, m.rpcs)
+	return m
+}
