@@ -130,44 +130,38 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 	logger.InfoContext(ctx, "subscriber connected", "filter", f.String(), "subjects", strings.Join(subjects, ","))
 	defer logger.InfoContext(ctx, "subscriber disconnected")
 
-	enqueue := func(m *hookstreamv1.SubscribeResponse) error {
-		select {
-		case out <- m:
-			return nil
-		case err := <-sendErr:
-			return err
-		case <-ctx.Done():
-			return nil
-		}
-	}
 	heartbeat := time.NewTicker(s.heartbeat)
 	defer heartbeat.Stop()
 	watchdog := time.NewTicker(min(s.stall/4, time.Second))
 	defer watchdog.Stop()
+	// pending is the next message for the sender. While it waits, no more
+	// is read from the log, but the watchdog and shutdown are still heard.
+	var pending *hookstreamv1.SubscribeResponse
 	for {
+		in, outCh := deliveries, chan<- *hookstreamv1.SubscribeResponse(nil)
+		if pending != nil {
+			in, outCh = nil, out
+		}
 		select {
-		case st := <-deliveries:
+		case outCh <- pending:
+			pending = nil
+			heartbeat.Reset(s.heartbeat)
+		case st := <-in:
 			lag.Set(float64(st.Pending))
 			ok, err := f.Match(st.Event)
 			if err != nil {
 				return errInvalid(ReasonInvalidFilter, err.Error())
 			}
-			if !ok {
-				continue
+			if ok {
+				pending = &hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Delivery{
+					Delivery: &hookstreamv1.EventDelivery{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)},
+				}}
 			}
-			if err := enqueue(&hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Delivery{
-				Delivery: &hookstreamv1.EventDelivery{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)},
-			}}); err != nil {
-				return err
-			}
-			heartbeat.Reset(s.heartbeat)
 		case <-heartbeat.C:
-			if len(out) == 0 {
-				if err := enqueue(&hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Heartbeat{
+			if pending == nil && len(out) == 0 && sending.Load() == 0 {
+				pending = &hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Heartbeat{
 					Heartbeat: &hookstreamv1.Heartbeat{Time: timestamppb.New(s.now())},
-				}}); err != nil {
-					return err
-				}
+				}}
 			}
 		case <-watchdog.C:
 			if began := sending.Load(); began != 0 && time.Since(time.Unix(0, began)) > s.stall {

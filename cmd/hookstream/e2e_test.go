@@ -64,15 +64,15 @@ sources:
 type server struct {
 	t    *testing.T
 	app  *app
-	logs *bytes.Buffer
+	logs *logBuffer
 	base string
 	conn *grpc.ClientConn
 }
 
 func startServer(t *testing.T, cfg *config.Config) *server {
 	t.Helper()
-	logs := &bytes.Buffer{}
-	logger := slog.New(slog.NewTextHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := start(context.Background(), cfg, logger)
 	if err != nil {
 		t.Fatal(err)
