@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ const (
 	testdataRoot = "../../service/normalize"
 )
 
-func testConfig(t *testing.T, dataDir, extra string) *config.Config {
+func testConfig(t testing.TB, dataDir, extra string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 http: {addr: "127.0.0.1:0"}
@@ -62,14 +63,14 @@ sources:
 
 // server is a real hookstream on loopback ports.
 type server struct {
-	t    *testing.T
+	t    testing.TB
 	app  *app
 	logs *logBuffer
 	base string
 	conn *grpc.ClientConn
 }
 
-func startServer(t *testing.T, cfg *config.Config) *server {
+func startServer(t testing.TB, cfg *config.Config) *server {
 	t.Helper()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -160,7 +161,7 @@ func fixture(t *testing.T, vendor, name string) []byte {
 
 // subscription collects deliveries from one Subscribe stream.
 type subscription struct {
-	t      *testing.T
+	t      testing.TB
 	stream grpc.ServerStreamingClient[hookstreamv1.SubscribeResponse]
 	cancel context.CancelFunc
 }
@@ -468,13 +469,17 @@ func TestExternalNATS(t *testing.T) {
 		t.Skip("builds and runs nats-server")
 	}
 	bin := natsServerBinary(t)
-	port := freePort(t)
-	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", t.TempDir())
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	port, store := freePort(t), t.TempDir()
+	startNATS := func() *exec.Cmd {
+		cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", store)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	nats := startNATS()
 
 	s := startServer(t, testConfig(t, t.TempDir(), fmt.Sprintf("  url: nats://127.0.0.1:%d", port)))
 	if s.app.log.Embedded() {
@@ -491,5 +496,33 @@ func TestExternalNATS(t *testing.T) {
 	dup := s.post("/v1/webhooks/pipedrive", fixture(t, "pipedrive", "v2_change_deal_retry"), pipedriveAuth(pdPassword))
 	if dup.body["duplicate"] != true {
 		t.Fatalf("retry not deduplicated: %v", dup.body)
+	}
+
+	// With the log gone, ingest answers 503 with Retry-After (never 2xx),
+	// health says so, and everything recovers by itself when it returns.
+	_ = nats.Process.Signal(syscall.SIGTERM)
+	_ = nats.Wait()
+	body := fixture(t, "pipedrive", "v2_create_person")
+	down := s.post("/v1/webhooks/pipedrive", body, pipedriveAuth(pdPassword))
+	if down.code != http.StatusServiceUnavailable || down.header.Get("Retry-After") == "" {
+		t.Fatalf("with the log down: %d %v %v, want 503 with Retry-After", down.code, down.header, down.body)
+	}
+	if code, _ := httpGet(t, s.base+"/healthz", ""); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz with the log down: %d", code)
+	}
+	startNATS()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := s.post("/v1/webhooks/pipedrive", body, pipedriveAuth(pdPassword))
+		if r.code == http.StatusOK {
+			break
+		}
+		if r.code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after the log came back: %d %v", r.code, r.body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if d := sub.next(); d.GetEvent().GetType() != "person.created" {
+		t.Errorf("after recovery the subscriber got %s", d.GetEvent().GetType())
 	}
 }

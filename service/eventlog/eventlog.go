@@ -131,6 +131,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		nats.Name("hookstream"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
+		// No buffering while reconnecting: a write the log cannot take now
+		// fails at once (503, the vendor retries) instead of waiting out
+		// the write timeout.
+		nats.ReconnectBufSize(-1),
 		nats.Timeout(cfg.ConnectTimeout),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			logger.Warn("event log disconnected", "err", err)
@@ -162,6 +166,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		return nil, fmt.Errorf("eventlog: connect: %w", err)
 	}
 	l.nc = nc
+	if err := waitConnected(ctx, nc, cfg.ConnectTimeout); err != nil {
+		l.Close()
+		return nil, err
+	}
 	if l.js, err = jetstream.New(nc); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: %w", err)
@@ -173,6 +181,19 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// waitConnected waits for the first connection, which RetryOnFailedConnect
+// makes in the background.
+func waitConnected(ctx context.Context, nc *nats.Conn, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for !nc.IsConnected() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("eventlog: could not reach NATS within %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }
 
 func startEmbedded(cfg Config) (*server.Server, error) {

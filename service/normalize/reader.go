@@ -274,11 +274,10 @@ func (r *Reader) IDValue(key string, v *fastjson.Value) string {
 	case fastjson.TypeNull:
 		return ""
 	case fastjson.TypeNumber:
-		f, ok := r.number(key, v)
-		if !ok {
-			return ""
-		}
-		if f != float64(int64(f)) || strings.ContainsAny(string(r.scratch), ".eE") {
+		// An integer id is kept as its digits, however large: it is an
+		// identifier, not a quantity.
+		r.scratch = v.MarshalTo(r.scratch[:0])
+		if !validNumber(r.scratch) || bytes.ContainsAny(r.scratch, ".eE") {
 			r.Fail(codeShape, key, "must be a string or an integer")
 			return ""
 		}
