@@ -64,7 +64,7 @@ func natsServerBinary(t *testing.T) string {
 	return natsBin
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+var (
+	crashDuration = flag.Duration("crash.duration", 8*time.Second, "how long TestCrashUnderLoad sends webhooks")
+	crashRate     = flag.Int("crash.rate", 200, "webhooks per second TestCrashUnderLoad sends")
+	crashKills    = flag.Int("crash.kills", 2, "how many times TestCrashUnderLoad SIGKILLs the server")
+	crashReport   = flag.String("crash.report", "", "write TestCrashUnderLoad's figures as JSON to this file")
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// hookstreamBinary builds this command once per test run.
+func hookstreamBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hookstream-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "hookstream")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("building hookstream: %v", binErr)
+	}
+	return binPath
+}
+
+// proc is hookstream running as a separate process.
+type proc struct {
+	t        testing.TB
+	bin      string
+	config   string
+	httpAddr string
+	grpcAddr string
+	cmd      *exec.Cmd
+}
+
+func newProc(t testing.TB, dataDir, extraLog string) *proc {
+	t.Helper()
+	p := &proc{t: t, bin: hookstreamBinary(t),
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), grpcAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p.config = filepath.Join(t.TempDir(), "hookstream.yaml")
+	cfg := fmt.Sprintf(`
+http: {addr: %q}
+grpc: {addr: %q}
+shutdown_timeout: 2s
+api: {tokens: [{name: admin, scope: admin, token: %q}]}
+log:
+  data_dir: %q
+%s
+sources:
+  - {name: clinchpad, vendor: clinchpad, auth: {handshake_key: %q}}
+`, p.httpAddr, p.grpcAddr, adminToken, dataDir, extraLog, cpHandshake)
+	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// start runs the process and waits until it answers /healthz.
+func (p *proc) start() {
+	p.t.Helper()
+	p.cmd = exec.Command(p.bin, "serve", "--config", p.config, "--log-level", "warn")
+	p.cmd.Stdout, p.cmd.Stderr = io.Discard, io.Discard
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	cmd := p.cmd
+	p.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + p.httpAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.t.Fatal("hookstream did not become healthy within 30s")
+}
+
+func (p *proc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+}
+
+// loadResult counts what a load run saw.
+type loadResult struct {
+	sent, acked, failed, skipped atomic.Int64
+	mu                           sync.Mutex
+	ackedIDs                     map[string]bool
+}
+
+// sendLoad posts unique ClinchPad activities to urls (round-robin) at a
+// fixed rate until ctx ends, with at most 64 requests in flight.
+func sendLoad(ctx context.Context, urls []string, rate int, res *loadResult) {
+	client := &http.Client{Timeout: 3 * time.Second}
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-tick.C:
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			res.skipped.Add(1)
+			continue
+		}
+		wg.Add(1)
+		go func(n int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			body := fmt.Sprintf(`{"activity": {"_id": "act-%08d", "created_at": "2024-06-11T01:00:00Z", "type": "note:created",
+				"note_content": "load %d"}, "lead": {"_id": "lead-load", "name": "Load"}, "handshake_key": %q}`, n, n, cpHandshake)
+			res.sent.Add(1)
+			resp, err := client.Post(urls[n%len(urls)]+"/v1/webhooks/clinchpad", "application/json", strings.NewReader(body))
+			if err != nil {
+				res.failed.Add(1)
+				return
+			}
+			defer resp.Body.Close()
+			var out struct {
+				EventID string `json:"event_id"`
+			}
+			if resp.StatusCode/100 != 2 || json.NewDecoder(resp.Body).Decode(&out) != nil || out.EventID == "" {
+				res.failed.Add(1)
+				return
+			}
+			res.acked.Add(1)
+			res.mu.Lock()
+			res.ackedIDs[out.EventID] = true
+			res.mu.Unlock()
+		}(n)
+	}
+}
+
+// resumingSubscriber reads every event from the beginning, reconnecting
+// (to any of addrs) after each failure with after_cursor set to the last
+// event it processed, and counts deliveries per id.
+type resumingSubscriber struct {
+	mu         sync.Mutex
+	seen       map[string]int
+	reconnects int
+}
+
+func (r *resumingSubscriber) run(ctx context.Context, addrs []string) {
+	cursor := ""
+	for i := 0; ctx.Err() == nil; i++ {
+		conn, err := grpc.NewClient(addrs[i%len(addrs)], grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(bearer(adminToken)))
+		if err != nil {
+			return
+		}
+		req := &hookstreamv1.SubscribeRequest{Start: &hookstreamv1.SubscribeRequest_Position{Position: hookstreamv1.StartPosition_START_POSITION_BEGINNING}}
+		if cursor != "" {
+			req.Start = &hookstreamv1.SubscribeRequest_AfterCursor{AfterCursor: cursor}
+		}
+		stream, err := hookstreamv1.NewEventServiceClient(conn).Subscribe(ctx, req)
+		for err == nil {
+			var m *hookstreamv1.SubscribeResponse
+			if m, err = stream.Recv(); err == nil && m.GetDelivery() != nil {
+				r.mu.Lock()
+				r.seen[m.GetDelivery().GetEvent().GetId()]++
+				r.mu.Unlock()
+				cursor = m.GetDelivery().GetCursor()
+			}
+		}
+		_ = conn.Close()
+		r.mu.Lock()
+		r.reconnects++
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitFor waits until the subscriber has seen every id in want.
+func (r *resumingSubscriber) waitFor(want map[string]bool, timeout time.Duration) (missing int) {
+	deadline := time.Now().Add(timeout)
+	for {
+		r.mu.Lock()
+		missing = 0
+		for id := range want {
+			if r.seen[id] == 0 {
+				missing++
+			}
+		}
+		r.mu.Unlock()
+		if missing == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCrashUnderLoad SIGKILLs the server (embedded JetStream) several
+// times while webhooks arrive at a steady rate. Every acknowledged event
+// must be readable afterwards, and a subscriber resuming from its cursor
+// must receive each event exactly once.
+func TestCrashUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary under load")
+	}
+	p := newProc(t, t.TempDir(), "")
+	p.start()
+	res := &loadResult{ackedIDs: map[string]bool{}}
+	sub := &resumingSubscriber{seen: map[string]int{}}
+	subCtx, stopSub := context.WithCancel(context.Background())
+	defer stopSub()
+	go sub.run(subCtx, []string{p.grpcAddr})
+
+	loadCtx, stopLoad := context.WithTimeout(context.Background(), *crashDuration)
+	defer stopLoad()
+	loadDone := make(chan struct{})
+	go func() { sendLoad(loadCtx, []string{"http://" + p.httpAddr}, *crashRate, res); close(loadDone) }()
+	kills := 0
+	var downtime time.Duration
+	for i := 1; i <= *crashKills; i++ {
+		select {
+		case <-time.After(*crashDuration / time.Duration(*crashKills+1)):
+		case <-loadDone:
+		}
+		p.kill()
+		kills++
+		down := time.Now()
+		p.start()
+		downtime += time.Since(down)
+	}
+	<-loadDone
+
+	missing := sub.waitFor(res.ackedIDs, 30*time.Second)
+	stopSub()
+
+	// Every acknowledged id is readable from the log.
+	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(adminToken)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	events := hookstreamv1.NewEventServiceClient(conn)
+	lost := 0
+	for id := range res.ackedIDs {
+		if _, err := events.GetEvent(context.Background(), &hookstreamv1.GetEventRequest{Id: id}); err != nil {
+			lost++
+			if lost < 5 {
+				t.Errorf("acknowledged event %s not readable: %v", id, err)
+			}
+		}
+	}
+	dups := 0
+	sub.mu.Lock()
+	for _, n := range sub.seen {
+		if n > 1 {
+			dups += n - 1
+		}
+	}
+	delivered, reconnects := len(sub.seen), sub.reconnects
+	sub.mu.Unlock()
+
+	report := map[string]any{
+		"duration_s": crashDuration.Seconds(), "rate_per_s": *crashRate, "kills": kills,
+		"sent": res.sent.Load(), "acked": res.acked.Load(), "failed_or_refused": res.failed.Load(),
+		"generator_skipped": res.skipped.Load(), "lost": lost, "missing_from_subscriber": missing,
+		"duplicates_delivered": dups, "distinct_delivered": delivered, "subscriber_reconnects": reconnects,
+		"mean_restart_ms": downtime.Milliseconds() / int64(max(kills, 1)),
+	}
+	b, _ := json.Marshal(report)
+	t.Logf("crash under load: %s", b)
+	if *crashReport != "" {
+		if err := os.WriteFile(*crashReport, b, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	if lost != 0 || missing != 0 || dups != 0 {
+		t.Errorf("lost %d acknowledged events, subscriber missed %d and saw %d duplicates", lost, missing, dups)
+	}
+	if res.acked.Load() == 0 || kills == 0 {
+		t.Errorf("nothing was tested: %d acked, %d kills", res.acked.Load(), kills)
+	}
+	if errors.Is(loadCtx.Err(), context.Canceled) {
+		t.Log("load stopped early")
+	}
+}
