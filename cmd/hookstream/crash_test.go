@@ -121,7 +121,8 @@ func (p *proc) kill() {
 
 // loadResult counts what a load run saw.
 type loadResult struct {
-	sent, acked, failed, skipped atomic.Int64
+	// refused: no HTTP answer (process down); failed: a non-2xx answer.
+	sent, acked, refused, failed, skipped atomic.Int64
 	mu                           sync.Mutex
 	ackedIDs                     map[string]bool
 }
@@ -156,7 +157,7 @@ func sendLoad(ctx context.Context, urls []string, rate int, res *loadResult) {
 			res.sent.Add(1)
 			resp, err := client.Post(urls[n%len(urls)]+"/v1/webhooks/clinchpad", "application/json", strings.NewReader(body))
 			if err != nil {
-				res.failed.Add(1)
+				res.refused.Add(1)
 				return
 			}
 			defer resp.Body.Close()
@@ -302,7 +303,7 @@ func TestCrashUnderLoad(t *testing.T) {
 
 	report := map[string]any{
 		"duration_s": crashDuration.Seconds(), "rate_per_s": *crashRate, "kills": kills,
-		"sent": res.sent.Load(), "acked": res.acked.Load(), "failed_or_refused": res.failed.Load(),
+		"sent": res.sent.Load(), "acked": res.acked.Load(), "no_answer": res.refused.Load(), "non_2xx": res.failed.Load(),
 		"generator_skipped": res.skipped.Load(), "lost": lost, "missing_from_subscriber": missing,
 		"duplicates_delivered": dups, "distinct_delivered": delivered, "subscriber_reconnects": reconnects,
 		"mean_restart_ms": downtime.Milliseconds() / int64(max(kills, 1)),

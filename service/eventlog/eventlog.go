@@ -260,7 +260,24 @@ func externalOptions(cfg Config) ([]nats.Option, error) {
 	return opts, nil
 }
 
+// setup creates the stream and bucket, retrying while a cluster is still
+// forming (no meta leader yet, not enough peers) until ctx ends.
 func (l *Log) setup(ctx context.Context) error {
+	for {
+		err := l.trySetup(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+			l.log.Info("event log not ready yet; retrying", "err", err)
+		}
+	}
+}
+
+func (l *Log) trySetup(ctx context.Context) error {
 	var err error
 	l.stream, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        l.cfg.Stream,

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+var (
+	clusterDuration = flag.Duration("cluster.duration", 12*time.Second, "how long TestClusterFailover sends webhooks")
+	clusterRate     = flag.Int("cluster.rate", 200, "webhooks per second TestClusterFailover sends")
+	clusterReport   = flag.String("cluster.report", "", "write TestClusterFailover's figures as JSON to this file")
+)
+
+// natsNode is one nats-server process of a test cluster.
+type natsNode struct {
+	cmd        *exec.Cmd
+	clientPort int
+}
+
+// startCluster runs a 3-node JetStream cluster on loopback.
+func startCluster(t *testing.T) []*natsNode {
+	t.Helper()
+	bin := natsServerBinary(t)
+	nodes := make([]*natsNode, 3)
+	routePorts := []int{freePort(t), freePort(t), freePort(t)}
+	var routes []string
+	for _, p := range routePorts {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	for i := range nodes {
+		nodes[i] = &natsNode{clientPort: freePort(t)}
+		cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(nodes[i].clientPort),
+			"-sd", t.TempDir(), "--server_name", fmt.Sprintf("n%d", i+1), "--cluster_name", "hookstream-test",
+			"--cluster", routes[i], "--routes", strings.Join(routes, ","))
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i].cmd = cmd
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}
+	return nodes
+}
+
+// TestClusterFailover runs two hookstream replicas on a 3-node NATS cluster
+// with 3-way replicated streams, and kills one NATS node and one replica
+// during load. No acknowledged event may be lost, and a subscriber that
+// fails over between replicas sees every event exactly once, including
+// events ingested by the other replica.
+func TestClusterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a NATS cluster and two replicas")
+	}
+	nodes := startCluster(t)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.clientPort))
+	}
+	logCfg := fmt.Sprintf("  url: %q\n  replicas: 3", strings.Join(urls, ","))
+	replicas := []*proc{newProc(t, t.TempDir(), logCfg), newProc(t, t.TempDir(), logCfg)}
+	for _, r := range replicas {
+		r.start()
+	}
+
+	res := &loadResult{ackedIDs: map[string]bool{}}
+	sub := &resumingSubscriber{seen: map[string]int{}}
+	subCtx, stopSub := context.WithCancel(context.Background())
+	defer stopSub()
+	// The subscriber starts on replica 0, which is killed; it fails over.
+	go sub.run(subCtx, []string{replicas[0].grpcAddr, replicas[1].grpcAddr})
+
+	loadCtx, stopLoad := context.WithTimeout(context.Background(), *clusterDuration)
+	defer stopLoad()
+	loadDone := make(chan struct{})
+	go func() {
+		sendLoad(loadCtx, []string{"http://" + replicas[0].httpAddr, "http://" + replicas[1].httpAddr}, *clusterRate, res)
+		close(loadDone)
+	}()
+	time.Sleep(*clusterDuration / 3)
+	_ = nodes[0].cmd.Process.Signal(syscall.SIGKILL)
+	_ = nodes[0].cmd.Wait()
+	t.Log("killed NATS node n1")
+	time.Sleep(*clusterDuration / 3)
+	replicas[0].kill()
+	t.Log("killed hookstream replica 0")
+	<-loadDone
+
+	missing := sub.waitFor(res.ackedIDs, 30*time.Second)
+	stopSub()
+
+	conn, err := grpc.NewClient(replicas[1].grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(adminToken)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	events := hookstreamv1.NewEventServiceClient(conn)
+	lost := 0
+	for id := range res.ackedIDs {
+		if _, err := events.GetEvent(context.Background(), &hookstreamv1.GetEventRequest{Id: id}); err != nil {
+			lost++
+			if lost < 5 {
+				t.Errorf("acknowledged event %s not readable: %v", id, err)
+			}
+		}
+	}
+	dups := 0
+	sub.mu.Lock()
+	for _, n := range sub.seen {
+		dups += max(0, n-1)
+	}
+	delivered, reconnects := len(sub.seen), sub.reconnects
+	sub.mu.Unlock()
+	report := map[string]any{
+		"duration_s": clusterDuration.Seconds(), "rate_per_s": *clusterRate, "nats_nodes_killed": 1, "replicas_killed": 1,
+		"sent": res.sent.Load(), "acked": res.acked.Load(), "no_answer": res.refused.Load(), "non_2xx": res.failed.Load(), "generator_skipped": res.skipped.Load(),
+		"lost": lost, "missing_from_subscriber": missing, "duplicates_delivered": dups, "distinct_delivered": delivered,
+		"subscriber_reconnects": reconnects,
+	}
+	b, _ := json.Marshal(report)
+	t.Logf("cluster failover: %s", b)
+	if *clusterReport != "" {
+		_ = os.WriteFile(*clusterReport, b, 0o644)
+	}
+	if lost != 0 || missing != 0 || dups != 0 || res.acked.Load() == 0 {
+		t.Errorf("acked %d: lost %d, subscriber missed %d and saw %d duplicates", res.acked.Load(), lost, missing, dups)
+	}
+}
