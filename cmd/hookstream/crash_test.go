@@ -123,8 +123,8 @@ func (p *proc) kill() {
 type loadResult struct {
 	// refused: no HTTP answer (process down); failed: a non-2xx answer.
 	sent, acked, refused, failed, skipped atomic.Int64
-	mu                           sync.Mutex
-	ackedIDs                     map[string]bool
+	mu                                    sync.Mutex
+	ackedIDs                              map[string]bool
 }
 
 // sendLoad posts unique ClinchPad activities to urls (round-robin) at a
