@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	soakDuration = flag.Duration("soak.duration", 6*time.Second, "how long TestSoak sends webhooks")
+	soakRate     = flag.Int("soak.rate", 200, "webhooks per second TestSoak sends")
+	soakReport   = flag.String("soak.report", "", "write TestSoak's figures as JSON to this file")
+)
+
+// rssKiB reads a process's resident set size from /proc.
+func rssKiB(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+// goroutines reads go_goroutines from /metrics.
+func goroutines(t testing.TB, httpAddr string) int64 {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+			n, _ := strconv.ParseFloat(rest, 64)
+			return int64(n)
+		}
+	}
+	t.Fatal("no go_goroutines in /metrics")
+	return 0
+}
+
+// TestSoak sends a steady load with a live subscriber and samples the
+// server's RSS and goroutine count. The long version (-soak.duration 10m)
+// produces the figures in docs/reliability.md; any run fails if goroutines
+// leak.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary under load")
+	}
+	p := newProc(t, t.TempDir(), "")
+	p.start()
+	sub := &resumingSubscriber{seen: map[string]int{}}
+	subCtx, stopSub := context.WithCancel(context.Background())
+	defer stopSub()
+	go sub.run(subCtx, []string{p.grpcAddr})
+
+	res := &loadResult{ackedIDs: map[string]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), *soakDuration)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { sendLoad(ctx, []string{"http://" + p.httpAddr}, *soakRate, res); close(done) }()
+
+	type sample struct {
+		At         float64 `json:"t_s"`
+		RSSKiB     int64   `json:"rss_kib"`
+		Goroutines int64   `json:"goroutines"`
+	}
+	var samples []sample
+	start := time.Now()
+	interval := max(*soakDuration/20, time.Second)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case <-tick.C:
+		}
+		samples = append(samples, sample{time.Since(start).Seconds(), rssKiB(p.cmd.Process.Pid), goroutines(t, p.httpAddr)})
+	}
+	missing := sub.waitFor(res.ackedIDs, 30*time.Second)
+	// Warm-up: compare the sample at 10% of the run with the last one.
+	first, last := samples[len(samples)/10], samples[len(samples)-1]
+	report := map[string]any{
+		"duration_s": soakDuration.Seconds(), "rate_per_s": *soakRate, "acked": res.acked.Load(),
+		"non_2xx": res.failed.Load(), "no_answer": res.refused.Load(), "missing_from_subscriber": missing,
+		"rss_start_kib": first.RSSKiB, "rss_end_kib": last.RSSKiB, "rss_max_kib": maxRSS(samples, func(s sample) int64 { return s.RSSKiB }),
+		"goroutines_start": first.Goroutines, "goroutines_end": last.Goroutines, "samples": samples,
+	}
+	b, _ := json.Marshal(report)
+	t.Logf("soak: %s", b)
+	if *soakReport != "" {
+		_ = os.WriteFile(*soakReport, b, 0o644)
+	}
+	if missing != 0 || res.failed.Load() != 0 || res.refused.Load() != 0 {
+		t.Errorf("under steady load: %d non-2xx, %d unanswered, subscriber missed %d", res.failed.Load(), res.refused.Load(), missing)
+	}
+	if last.Goroutines > first.Goroutines+50 {
+		t.Errorf("goroutines grew from %d to %d", first.Goroutines, last.Goroutines)
+	}
+}
+
+func maxRSS[S any](samples []S, f func(S) int64) int64 {
+	var m int64
+	for _, s := range samples {
+		m = max(m, f(s))
+	}
+	return m
+}
