@@ -150,7 +150,7 @@ func pipedriveAuth(password string) map[string]string {
 	return map[string]string{"Authorization": req.Header.Get("Authorization")}
 }
 
-func fixture(t *testing.T, vendor, name string) []byte {
+func fixture(t testing.TB, vendor, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testdataRoot, vendor, "testdata", name+".json"))
 	if err != nil {
