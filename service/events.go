@@ -36,6 +36,7 @@ type Events struct {
 	now       func() time.Time
 	stopping  <-chan struct{}
 	streams   atomic.Uint64 // numbers subscribers in logs and metrics
+	hub       *hub
 }
 
 func (s *Events) compile(expr string) (*filter.Filter, []string, error) {
@@ -54,7 +55,17 @@ func (s *Events) compile(expr string) (*filter.Filter, []string, error) {
 	return f, []string{eventlog.FilterSubject("", p.Source, vendor, p.Entity, p.Action)}, nil
 }
 
+// joinBelow is how close (in matching events still to read) a catching-up
+// stream must be before it joins the hub.
+const joinBelow = 1024
+
 // Subscribe implements the RPC.
+//
+// A stream is live (fed by the process's hub) or catching up (reading the
+// log on its own consumer, from its start position or after a detach).
+// Both paths track the last log position the stream has passed, and every
+// event at or below it is skipped, so switching between them loses nothing
+// and repeats nothing.
 func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.ServerStreamingServer[hookstreamv1.SubscribeResponse]) error {
 	f, subjects, err := s.compile(req.GetFilter())
 	if err != nil {
@@ -87,23 +98,8 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 		s.metrics.lag.DeleteLabelValues(id)
 	}()
 
-	// Reading the log, sending and watching run apart: the tail goroutine
-	// fills a small buffer, the sender drains it into the stream, and this
-	// goroutine notices a client that stopped reading. Memory per stream is
-	// bounded by the two buffers and the consumer's pull batch; the log and
-	// other streams never wait for a slow client.
-	deliveries := make(chan eventlog.Stored, 64)
-	tailErr := make(chan error, 1)
-	go func() {
-		tailErr <- s.log.Tail(ctx, start, subjects, func(st eventlog.Stored) error {
-			select {
-			case deliveries <- st:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-	}()
+	// The sender goroutine owns stream.Send; this goroutine feeds it and
+	// notices a client that stopped reading.
 	out := make(chan *hookstreamv1.SubscribeResponse, 16)
 	sendErr := make(chan error, 1)
 	var sending atomic.Int64 // unix nanos when the pending Send began, 0 when idle
@@ -130,32 +126,130 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 	logger.InfoContext(ctx, "subscriber connected", "filter", f.String(), "subjects", strings.Join(subjects, ","))
 	defer logger.InfoContext(ctx, "subscriber disconnected")
 
+	var (
+		last       uint64 // log position passed
+		feed       *hubSub
+		joinedAt   uint64 // hub position when feed joined
+		live       bool
+		catchup    chan eventlog.Stored
+		tailErr    chan error
+		stopTail   context.CancelFunc = func() {}
+		idle       bool
+		pending    *hookstreamv1.SubscribeResponse
+		lastSubjct = ">"
+	)
+	if len(subjects) == 1 {
+		lastSubjct = subjects[0]
+	}
+	defer func() {
+		stopTail()
+		if feed != nil {
+			s.hub.leave(feed)
+		}
+	}()
+	goLive := func() {
+		stopTail()
+		catchup, tailErr = nil, nil
+		last = max(last, joinedAt)
+		live = true
+	}
+	startCatchup := func(from eventlog.Start) {
+		tctx, tcancel := context.WithCancel(ctx)
+		stopTail = tcancel
+		catchup, tailErr = make(chan eventlog.Stored, 64), make(chan error, 1)
+		ch, errc := catchup, tailErr
+		go func() {
+			errc <- s.log.Tail(tctx, from, subjects, nil, func(st eventlog.Stored) error {
+				select {
+				case ch <- st:
+					return nil
+				case <-tctx.Done():
+					return tctx.Err()
+				}
+			})
+		}()
+		live = false
+	}
+	deliver := func(st eventlog.Stored) error {
+		if st.Seq <= last {
+			return nil
+		}
+		last = st.Seq
+		ok, err := f.Match(st.Event)
+		if err != nil {
+			return errInvalid(ReasonInvalidFilter, err.Error())
+		}
+		if ok {
+			pending = &hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Delivery{
+				Delivery: &hookstreamv1.EventDelivery{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)},
+			}}
+		}
+		return nil
+	}
+
+	if start.New {
+		feed, joinedAt = s.hub.join()
+		goLive()
+	} else {
+		startCatchup(start)
+	}
+
 	heartbeat := time.NewTicker(s.heartbeat)
 	defer heartbeat.Stop()
-	watchdog := time.NewTicker(min(s.stall/4, time.Second))
+	watchdog := time.NewTicker(min(s.stall/4, 500*time.Millisecond))
 	defer watchdog.Stop()
-	// pending is the next message for the sender. While it waits, no more
-	// is read from the log, but the watchdog and shutdown are still heard.
-	var pending *hookstreamv1.SubscribeResponse
 	for {
-		in, outCh := deliveries, chan<- *hookstreamv1.SubscribeResponse(nil)
+		// While a message waits for the sender, nothing more is read; the
+		// hub detaches a feed that fills up, and the stream catches up on
+		// its own later.
+		in, feedCh, outCh := catchup, (chan eventlog.Stored)(nil), chan<- *hookstreamv1.SubscribeResponse(nil)
+		var detached chan struct{}
+		if feed != nil {
+			detached = feed.detached
+			if live {
+				feedCh = feed.ch
+			}
+		}
 		if pending != nil {
-			in, outCh = nil, out
+			in, feedCh, outCh = nil, nil, out
 		}
 		select {
 		case outCh <- pending:
 			pending = nil
 			heartbeat.Reset(s.heartbeat)
 		case st := <-in:
+			idle = false
 			lag.Set(float64(st.Pending))
-			ok, err := f.Match(st.Event)
-			if err != nil {
-				return errInvalid(ReasonInvalidFilter, err.Error())
+			if err := deliver(st); err != nil {
+				return err
 			}
-			if ok {
-				pending = &hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Delivery{
-					Delivery: &hookstreamv1.EventDelivery{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)},
-				}}
+			if feed == nil && st.Pending < joinBelow {
+				feed, joinedAt = s.hub.join()
+			}
+			if feed != nil && st.Seq >= joinedAt {
+				goLive()
+			}
+		case st := <-feedCh:
+			lag.Set(float64(len(feed.ch)))
+			if err := deliver(st); err != nil {
+				return err
+			}
+		case <-detached:
+			// Too slow for the hub (or the hub lost the log): keep what was
+			// queued, then read the log from where this stream is.
+			s.hub.leave(feed)
+			queued := feed.ch
+			feed = nil
+			if live {
+				for len(queued) > 0 && pending == nil {
+					if err := deliver(<-queued); err != nil {
+						return err
+					}
+				}
+				// Whatever is still queued (the sender was busy) is read
+				// again from the log: last only covers what was processed.
+				logger.DebugContext(ctx, "subscriber left the hub; catching up on its own", "after", last)
+				startCatchup(eventlog.Start{AfterSeq: last})
 			}
 		case <-heartbeat.C:
 			if pending == nil && len(out) == 0 && sending.Load() == 0 {
@@ -168,6 +262,18 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 				cursor, _ := lastCursor.Load().(string)
 				logger.WarnContext(ctx, "dropping stalled subscriber", "stalled_for", s.stall, "last_cursor", cursor)
 				return errStalled(s.stall, cursor)
+			}
+			// A catching-up stream whose filter matches nothing new never
+			// reaches the hub's position by reading; ask the log instead.
+			if !live && pending == nil {
+				if feed == nil {
+					feed, joinedAt = s.hub.join()
+				} else if idle {
+					if m, err := s.log.LastSeqFor(ctx, lastSubjct); err == nil && m <= last {
+						goLive()
+					}
+				}
+				idle = true
 			}
 		case err := <-sendErr:
 			return err

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,7 @@ type Services struct {
 
 	stopOnce sync.Once
 	stopping chan struct{}
+	stopHub  context.CancelFunc
 }
 
 // New builds the services.
@@ -76,11 +78,19 @@ func New(o Options) (*Services, error) {
 	s.Ingest = &Ingest{p: p, now: o.Now, hideUnknown: o.HideUnknownSources,
 		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}
 	s.Events = &Events{log: o.Log, logger: o.Logger, metrics: o.Metrics, filters: o.Filters, heartbeat: o.Heartbeat,
-		stall: o.StallTimeout, now: o.Now, stopping: s.stopping}
+		stall: o.StallTimeout, now: o.Now, stopping: s.stopping, hub: newHub(o.Log, o.Logger)}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	s.stopHub = stopHub
+	go s.Events.hub.run(hubCtx)
 	s.Quarantine = &Quarantine{p: p}
 	return s, nil
 }
 
 // Stop ends every open stream with UNAVAILABLE (clients resume from their
 // cursor elsewhere), so a graceful shutdown is not held up by them.
-func (s *Services) Stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
+func (s *Services) Stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopping)
+		s.stopHub()
+	})
+}

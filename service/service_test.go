@@ -54,6 +54,7 @@ func newServices(t *testing.T, n normalize.Normalizer) (*service.Services, *even
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Stop)
 	return s, log
 }
 

@@ -418,6 +418,22 @@ func (l *Log) Get(ctx context.Context, id string) (Stored, error) {
 	return Stored{Event: ev, Seq: raw.Sequence}, nil
 }
 
+// LastSeqFor is the position of the newest event on subject (a filter
+// subject from FilterSubject, or ">" for all), 0 when there is none.
+func (l *Log) LastSeqFor(ctx context.Context, subject string) (uint64, error) {
+	if subject == ">" {
+		return l.LastSeq(ctx)
+	}
+	raw, err := l.stream.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return raw.Sequence, nil
+}
+
 // LastSeq is the position of the newest event in the log (0 when empty).
 func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
 	info, err := l.stream.Info(ctx)

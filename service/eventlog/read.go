@@ -50,10 +50,16 @@ func (s Start) consumerConfig(subjects []string) jetstream.OrderedConsumerConfig
 // (returned as is). subjects narrow the events read (FilterSubject); none
 // means all. fn runs on Tail's goroutine; while it blocks nothing more is
 // read, and the consumer's buffer bounds the memory held.
-func (l *Log) Tail(ctx context.Context, start Start, subjects []string, fn func(Stored) error) error {
+//
+// ready, when not nil, is called once the consumer exists, with the number
+// of matching events already stored after the start position.
+func (l *Log) Tail(ctx context.Context, start Start, subjects []string, ready func(pending uint64), fn func(Stored) error) error {
 	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, start.consumerConfig(subjects))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if ready != nil {
+		ready(cons.CachedInfo().NumPending)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(256))
 	if err != nil {
