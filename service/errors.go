@@ -66,6 +66,12 @@ func errLogUnavailable() error {
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(RetryAfter)})
 }
 
+func errLogUnreadable() error {
+	return statusError(codes.Unavailable, ReasonLogUnavailable, nil,
+		"the event log cannot be read right now; retry later",
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(RetryAfter)})
+}
+
 func errInvalid(reason, msg string) error {
 	return statusError(codes.InvalidArgument, reason, nil, msg)
 }

@@ -52,7 +52,7 @@ func (s *Events) compile(expr string) (*filter.Filter, []string, error) {
 	if p.Vendor != hookstreamv1.Vendor_VENDOR_UNSPECIFIED {
 		vendor = eventlog.VendorToken(p.Vendor)
 	}
-	return f, []string{eventlog.FilterSubject("", p.Source, vendor, p.Entity, p.Action)}, nil
+	return f, []string{eventlog.FilterSubject(p.Source, vendor, p.Entity, p.Action)}, nil
 }
 
 // joinBelow is how close (in matching events still to read) a catching-up
@@ -282,7 +282,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 				return nil
 			}
 			logger.ErrorContext(ctx, "subscription lost the log", "err", err)
-			return errLogUnavailable()
+			return errLogUnreadable()
 		case <-ctx.Done():
 			return nil
 		case <-s.stopping:
@@ -327,7 +327,7 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 	}
 	if err != nil {
 		s.logger.ErrorContext(ctx, "list failed", "err", err)
-		return nil, errLogUnavailable()
+		return nil, errLogUnreadable()
 	}
 	if next > 0 {
 		resp.NextPageToken = eventlog.Cursor(next)
@@ -343,7 +343,7 @@ func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest
 		return nil, errNotFound(ReasonEventNotFound, "no event with id "+req.GetId()+" (it may have aged out of the log)")
 	case err != nil:
 		s.logger.ErrorContext(ctx, "get failed", "event_id", req.GetId(), "err", err)
-		return nil, errLogUnavailable()
+		return nil, errLogUnreadable()
 	}
 	return &hookstreamv1.GetEventResponse{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)}, nil
 }

@@ -135,7 +135,9 @@ func (ic Interceptors) logCall(ctx context.Context, method string, start time.Ti
 	if err != nil {
 		level = slog.LevelInfo
 	}
-	ic.Logger.Log(ctx, level, "rpc", "method", method, "code", code.String(), "duration", time.Since(start))
+	if ic.Logger.Enabled(ctx, level) {
+		ic.Logger.Log(ctx, level, "rpc", "method", method, "code", code.String(), "duration", time.Since(start))
+	}
 }
 
 // validatingStream validates each message a client sends on a stream.

@@ -23,10 +23,14 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
 
-// Subject layout: hookstream.events.<id>.<source>.<vendor>.<entity>.<action>.
-// The id comes first so that GetEvent is one indexed lookup
-// (hookstream.events.<id>.>); the rest lets coarse filters (source, vendor,
-// type) run inside NATS as consumer subject filters.
+// Subject layout: hookstream.events.<source>.<vendor>.<entity>.<action>.<bucket>,
+// where bucket is the first two hex digits of the event id. The first four
+// tokens let coarse filters (source, vendor, type) run inside NATS as
+// consumer subject filters. JetStream keeps an in-memory index entry per
+// distinct subject (measured: about 250 bytes), so the id itself is not in
+// the subject: that would grow memory with every event. The bucket keeps
+// the number of subjects bounded (types x 256) while GetEvent reads only
+// 1/256 of the log.
 const (
 	subjectPrefix     = "hookstream.events"
 	defaultStream     = "HOOKSTREAM_EVENTS"
@@ -332,15 +336,19 @@ func (l *Log) Close() {
 // Subject returns the subject an event is stored under.
 func Subject(ev *hookstreamv1.Event) string {
 	entity, action, _ := strings.Cut(ev.GetType(), ".")
-	return FilterSubject(ev.GetId(), ev.GetSource(), VendorToken(ev.GetVendor()), entity, action)
+	return subject(ev.GetSource(), VendorToken(ev.GetVendor()), entity, action, bucket(ev.GetId()))
 }
 
-// FilterSubject builds a subject or, with "*" for unknown parts, a filter.
-func FilterSubject(id, source, vendor, entity, action string) string {
+// FilterSubject builds a subject filter; "" stands for any value.
+func FilterSubject(source, vendor, entity, action string) string {
+	return subject(source, vendor, entity, action, "")
+}
+
+func subject(tokens ...string) string {
 	var b strings.Builder
-	b.Grow(len(subjectPrefix) + len(id) + len(source) + len(vendor) + len(entity) + len(action) + 5)
+	b.Grow(len(subjectPrefix) + 48)
 	b.WriteString(subjectPrefix)
-	for _, t := range [...]string{id, source, vendor, entity, action} {
+	for _, t := range tokens {
 		b.WriteByte('.')
 		if t == "" {
 			t = "*"
@@ -348,6 +356,14 @@ func FilterSubject(id, source, vendor, entity, action string) string {
 		b.WriteString(t)
 	}
 	return b.String()
+}
+
+// bucket is the subject token that narrows a lookup by id.
+func bucket(id string) string {
+	if len(id) < 2 {
+		return "xx"
+	}
+	return id[:2]
 }
 
 // VendorToken is the subject token of a vendor.
@@ -402,20 +418,28 @@ type Stored struct {
 	Pending uint64
 }
 
-// Get returns the event with the given id.
+// Get returns the event with the given id. It walks the events in the
+// id's subject bucket (1/256 of the log) with direct gets, comparing the
+// dedup header, so it creates no consumer.
 func (l *Log) Get(ctx context.Context, id string) (Stored, error) {
-	raw, err := l.stream.GetLastMsgForSubject(ctx, subjectPrefix+"."+id+".>")
-	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return Stored{}, ErrNotFound
+	filter := subject("", "", "", "", bucket(id))
+	for seq := uint64(1); ; {
+		raw, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return Stored{}, ErrNotFound
+			}
+			return Stored{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		return Stored{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		if raw.Header.Get(jetstream.MsgIDHeader) == id {
+			ev := &hookstreamv1.Event{}
+			if err := proto.Unmarshal(raw.Data, ev); err != nil {
+				return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", raw.Sequence, err)
+			}
+			return Stored{Event: ev, Seq: raw.Sequence}, nil
+		}
+		seq = raw.Sequence + 1
 	}
-	ev := &hookstreamv1.Event{}
-	if err := proto.Unmarshal(raw.Data, ev); err != nil {
-		return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", raw.Sequence, err)
-	}
-	return Stored{Event: ev, Seq: raw.Sequence}, nil
 }
 
 // LastSeqFor is the position of the newest event on subject (a filter
