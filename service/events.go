@@ -100,7 +100,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 
 	// The sender goroutine owns stream.Send; this goroutine feeds it and
 	// notices a client that stopped reading.
-	out := make(chan *hookstreamv1.SubscribeResponse, 16)
+	out := make(chan any, 16) // *encodedDelivery or *SubscribeResponse
 	sendErr := make(chan error, 1)
 	var sending atomic.Int64 // unix nanos when the pending Send began, 0 when idle
 	var lastCursor atomic.Value
@@ -109,14 +109,14 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 			select {
 			case m := <-out:
 				sending.Store(time.Now().UnixNano())
-				err := stream.Send(m)
+				err := stream.SendMsg(m)
 				sending.Store(0)
 				if err != nil {
 					sendErr <- err
 					return
 				}
-				if d := m.GetDelivery(); d != nil {
-					lastCursor.Store(d.GetCursor())
+				if d, ok := m.(*encodedDelivery); ok {
+					lastCursor.Store(d.cursor)
 				}
 			case <-ctx.Done():
 				return
@@ -135,7 +135,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 		tailErr    chan error
 		stopTail   context.CancelFunc = func() {}
 		idle       bool
-		pending    *hookstreamv1.SubscribeResponse
+		pending    any
 		lastSubjct = ">"
 	)
 	if len(subjects) == 1 {
@@ -170,7 +170,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 		}()
 		live = false
 	}
-	deliver := func(st eventlog.Stored) error {
+	deliver := func(st eventlog.Stored, frame *encodedDelivery) error {
 		if st.Seq <= last {
 			return nil
 		}
@@ -180,9 +180,11 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 			return errInvalid(ReasonInvalidFilter, err.Error())
 		}
 		if ok {
-			pending = &hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Delivery{
-				Delivery: &hookstreamv1.EventDelivery{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)},
-			}}
+			if frame != nil {
+				pending = frame
+			} else {
+				pending = encodeDelivery(st.Raw, eventlog.Cursor(st.Seq))
+			}
 		}
 		return nil
 	}
@@ -202,7 +204,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 		// While a message waits for the sender, nothing more is read; the
 		// hub detaches a feed that fills up, and the stream catches up on
 		// its own later.
-		in, feedCh, outCh := catchup, (chan eventlog.Stored)(nil), chan<- *hookstreamv1.SubscribeResponse(nil)
+		in, feedCh, outCh := catchup, (chan hubEvent)(nil), chan<- any(nil)
 		var detached chan struct{}
 		if feed != nil {
 			detached = feed.detached
@@ -220,7 +222,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 		case st := <-in:
 			idle = false
 			lag.Set(float64(st.Pending))
-			if err := deliver(st); err != nil {
+			if err := deliver(st, nil); err != nil {
 				return err
 			}
 			if feed == nil && st.Pending < joinBelow {
@@ -229,9 +231,9 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 			if feed != nil && st.Seq >= joinedAt {
 				goLive()
 			}
-		case st := <-feedCh:
+		case ev := <-feedCh:
 			lag.Set(float64(len(feed.ch)))
-			if err := deliver(st); err != nil {
+			if err := deliver(ev.Stored, ev.frame); err != nil {
 				return err
 			}
 		case <-detached:
@@ -242,7 +244,8 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 			feed = nil
 			if live {
 				for len(queued) > 0 && pending == nil {
-					if err := deliver(<-queued); err != nil {
+					ev := <-queued
+					if err := deliver(ev.Stored, ev.frame); err != nil {
 						return err
 					}
 				}

@@ -29,9 +29,16 @@ type hub struct {
 	subs map[*hubSub]struct{}
 }
 
+// hubEvent is an event as the hub hands it out: decoded once, and encoded
+// once as the delivery every stream sends.
+type hubEvent struct {
+	eventlog.Stored
+	frame *encodedDelivery
+}
+
 // hubSub is one stream's feed from the hub.
 type hubSub struct {
-	ch       chan eventlog.Stored
+	ch       chan hubEvent
 	detached chan struct{} // closed when the hub drops the feed
 }
 
@@ -86,9 +93,13 @@ func (h *hub) fanOut(st eventlog.Stored) error {
 		return nil
 	}
 	h.head = st.Seq
+	if len(h.subs) == 0 {
+		return nil
+	}
+	ev := hubEvent{Stored: st, frame: encodeDelivery(st.Raw, eventlog.Cursor(st.Seq))}
 	for s := range h.subs {
 		select {
-		case s.ch <- st:
+		case s.ch <- ev:
 		default:
 			h.detach(s)
 		}
@@ -99,7 +110,7 @@ func (h *hub) fanOut(st eventlog.Stored) error {
 // join registers a feed; every event after the returned position reaches
 // it (until it is detached).
 func (h *hub) join() (*hubSub, uint64) {
-	s := &hubSub{ch: make(chan eventlog.Stored, hubBuffer), detached: make(chan struct{})}
+	s := &hubSub{ch: make(chan hubEvent, hubBuffer), detached: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs[s] = struct{}{}

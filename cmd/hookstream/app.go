@@ -133,6 +133,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		grpc.ChainUnaryInterceptor(ic.Unary()),
 		grpc.ChainStreamInterceptor(ic.Stream()),
 		grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyLimit) + 64<<10),
+		grpc.ForceServerCodecV2(service.NewCodec()),
 	}
 	if cfg.GRPC.TLS.Enabled() {
 		tc, err := serverTLS(cfg.GRPC.TLS)
@@ -143,7 +144,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	}
 	a.grpc = grpc.NewServer(grpcOpts...)
 	// The in-memory listener for the gateway needs no TLS.
-	a.inmemGRPC = grpc.NewServer(grpcOpts[:3]...)
+	a.inmemGRPC = grpc.NewServer(grpcOpts[:4]...)
 	a.health = health.NewServer()
 	for _, srv := range []*grpc.Server{a.grpc, a.inmemGRPC} {
 		hookstreamv1.RegisterIngestServiceServer(srv, a.services.Ingest)

@@ -416,6 +416,8 @@ type Stored struct {
 	// Pending is how many matching events follow this one in the log, when
 	// it was read by a consumer (Tail, Scan).
 	Pending uint64
+	// Raw is the event's protobuf encoding as stored.
+	Raw []byte
 }
 
 // Get returns the event with the given id. It walks the events in the

@@ -146,5 +146,5 @@ func decode(msg jetstream.Msg) (Stored, error) {
 	if err := proto.Unmarshal(msg.Data(), ev); err != nil {
 		return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", md.Sequence.Stream, err)
 	}
-	return Stored{Event: ev, Seq: md.Sequence.Stream, Pending: md.NumPending}, nil
+	return Stored{Event: ev, Seq: md.Sequence.Stream, Pending: md.NumPending, Raw: msg.Data()}, nil
 }
