@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -194,6 +195,11 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 		goLive()
 	} else {
 		startCatchup(start)
+	}
+	// Headers now, so a client knows the stream is established (and, from
+	// "now", positioned) before the first event or heartbeat.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
 	}
 
 	heartbeat := time.NewTicker(s.heartbeat)

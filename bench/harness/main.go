@@ -430,9 +430,17 @@ func median(xs []float64) float64 {
 	return xs[len(xs)/2]
 }
 
+var began = time.Now()
+
 func round(name string, r int) {
 	if *verbose {
-		fmt.Fprintf(os.Stderr, "  %s: round %d\n", name, r+1)
+		fmt.Fprintf(os.Stderr, "  [%5.1fs] %s: round %d\n", time.Since(began).Seconds(), name, r+1)
+	}
+}
+
+func step(what string) {
+	if *verbose {
+		fmt.Fprintf(os.Stderr, "    [%5.1fs] %s\n", time.Since(began).Seconds(), what)
 	}
 }
 
@@ -444,13 +452,19 @@ func (e *env) ingest(name string, nsubs int, fsync, target string) row {
 	for r := range *rounds {
 		round(name, r)
 		ref := e.reference()
+		step("reference up")
 		a := closedLoop("http://"+ref.httpAddr, *conns, *duration, *payload)
 		ref.stop()
+		step("reference done")
 		hs := e.hookstream(fsync)
 		subs := subscribe(hs.grpcAddr, nsubs, false)
+		step("hookstream up")
 		b := closedLoop("http://"+hs.httpAddr, *conns, *duration, *payload)
+		step("hookstream load done")
 		subs.close()
+		step("subscribers closed")
 		hs.stop()
+		step("hookstream stopped")
 		errs += b.errs
 		refs, hss = append(refs, a.rps()), append(hss, b.rps())
 		ratios = append(ratios, b.rps()/a.rps())
