@@ -176,9 +176,16 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 			return nil
 		}
 		last = st.Seq
-		ok, err := f.Match(st.Event)
-		if err != nil {
-			return errInvalid(ReasonInvalidFilter, err.Error())
+		ok := true
+		if !f.Empty() {
+			ev, err := st.Decoded()
+			if err != nil {
+				logger.ErrorContext(ctx, "undecodable event in the log", "seq", st.Seq, "err", err)
+				return errInternal()
+			}
+			if ok, err = f.Match(ev); err != nil {
+				return errInvalid(ReasonInvalidFilter, err.Error())
+			}
 		}
 		if ok {
 			if frame != nil {

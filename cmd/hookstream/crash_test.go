@@ -66,6 +66,7 @@ type proc struct {
 	httpAddr string
 	grpcAddr string
 	cmd      *exec.Cmd
+	stderr   *logBuffer
 }
 
 func newProc(t testing.TB, dataDir, extraLog string) *proc {
@@ -94,13 +95,14 @@ sources:
 func (p *proc) start() {
 	p.t.Helper()
 	p.cmd = exec.Command(p.bin, "serve", "--config", p.config, "--log-level", "warn")
-	p.cmd.Stdout, p.cmd.Stderr = io.Discard, io.Discard
+	p.stderr = &logBuffer{}
+	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
 	cmd := p.cmd
 	p.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + p.httpAddr + "/healthz")
 		if err == nil {
@@ -111,7 +113,7 @@ func (p *proc) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	p.t.Fatal("hookstream did not become healthy within 30s")
+	p.t.Fatalf("hookstream did not become healthy within 90s; its log:\n%s", p.stderr.String())
 }
 
 func (p *proc) kill() {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
 
 // BenchmarkIngestHTTP measures the server side of one webhook: the HTTP
@@ -13,7 +15,24 @@ import (
 // append to the embedded log, without the network. Run with -cpuprofile
 // to see where the time goes.
 func BenchmarkIngestHTTP(b *testing.B) {
-	s := startServer(b, testConfig(b, b.TempDir(), ""))
+	for _, subs := range []int{0, 10} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) { benchIngest(b, subs) })
+	}
+}
+
+func benchIngest(b *testing.B, subs int) {
+	cfg := testConfig(b, b.TempDir(), "")
+	s := startServer(b, cfg)
+	for range subs {
+		sub := s.subscribe(&hookstreamv1.SubscribeRequest{})
+		go func() {
+			for {
+				if _, err := sub.stream.Recv(); err != nil {
+					return
+				}
+			}
+		}()
+	}
 	h := s.app.http.Handler
 	tmpl := fixture(b, "closer", "closed")
 	b.ReportAllocs()

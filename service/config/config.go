@@ -122,6 +122,9 @@ type Log struct {
 	FsyncInterval time.Duration `yaml:"fsync_interval"`
 	// MaxMessageSize of the embedded server (default 8MiB).
 	MaxMessageSize ByteSize `yaml:"max_message_size"`
+	// ConnectTimeout bounds reaching the log and setting up its stream at
+	// start, while a cluster is still forming (default 30s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
 // Subscribe configures event streams.
@@ -342,6 +345,7 @@ func (c *Config) setDefaults() {
 	if c.Log.MaxMessageSize == 0 {
 		c.Log.MaxMessageSize = 8 << 20
 	}
+	def(&c.Log.ConnectTimeout, 30*time.Second)
 	def(&c.Subscribe.Heartbeat, 15*time.Second)
 	def(&c.Subscribe.StallTimeout, 30*time.Second)
 	if c.API.UnknownSource == "" {

@@ -411,6 +411,7 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 
 // Stored is an event read back from the log with its position.
 type Stored struct {
+	// Event is set by Get and Scan; Tail leaves it to Decoded.
 	Event *hookstreamv1.Event
 	Seq   uint64
 	// Pending is how many matching events follow this one in the log, when
@@ -418,6 +419,8 @@ type Stored struct {
 	Pending uint64
 	// Raw is the event's protobuf encoding as stored.
 	Raw []byte
+
+	lazy *lazyEvent
 }
 
 // Get returns the event with the given id. It walks the events in the

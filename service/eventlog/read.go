@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,7 +77,7 @@ func (l *Log) Tail(ctx context.Context, start Start, subjects []string, ready fu
 			}
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		s, err := decode(msg)
+		s, err := decode(msg, false)
 		if err != nil {
 			return err
 		}
@@ -112,7 +113,7 @@ func (l *Log) Scan(ctx context.Context, start Start, subjects []string, limit in
 		for msg := range batch.Messages() {
 			got++
 			read++
-			s, err := decode(msg)
+			s, err := decode(msg, true)
 			if err != nil {
 				return 0, err
 			}
@@ -137,14 +138,46 @@ func (l *Log) Scan(ctx context.Context, start Start, subjects []string, limit in
 	return 0, nil
 }
 
-func decode(msg jetstream.Msg) (Stored, error) {
+// decode reads a consumed message. With eager unset the event itself is
+// decoded only when asked for (Stored.Decoded): a stream without a filter
+// sends the stored bytes as they are.
+func decode(msg jetstream.Msg, eager bool) (Stored, error) {
 	md, err := msg.Metadata()
 	if err != nil {
 		return Stored{}, fmt.Errorf("eventlog: message metadata: %w", err)
 	}
-	ev := &hookstreamv1.Event{}
-	if err := proto.Unmarshal(msg.Data(), ev); err != nil {
-		return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", md.Sequence.Stream, err)
+	s := Stored{Seq: md.Sequence.Stream, Pending: md.NumPending, Raw: msg.Data(), lazy: &lazyEvent{}}
+	if eager {
+		if s.Event, err = s.Decoded(); err != nil {
+			return Stored{}, err
+		}
 	}
-	return Stored{Event: ev, Seq: md.Sequence.Stream, Pending: md.NumPending, Raw: msg.Data()}, nil
+	return s, nil
+}
+
+// lazyEvent decodes an event once, for every goroutine that shares it.
+type lazyEvent struct {
+	once sync.Once
+	ev   *hookstreamv1.Event
+	err  error
+}
+
+// Decoded returns the event, decoding Raw on first use. It is safe to call
+// from several goroutines on copies of one Stored.
+func (s Stored) Decoded() (*hookstreamv1.Event, error) {
+	if s.Event != nil {
+		return s.Event, nil
+	}
+	if s.lazy == nil {
+		s.lazy = &lazyEvent{}
+	}
+	s.lazy.once.Do(func() {
+		ev := &hookstreamv1.Event{}
+		if err := proto.Unmarshal(s.Raw, ev); err != nil {
+			s.lazy.err = fmt.Errorf("eventlog: decode event at %d: %w", s.Seq, err)
+			return
+		}
+		s.lazy.ev = ev
+	})
+	return s.lazy.ev, s.lazy.err
 }

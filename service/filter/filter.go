@@ -78,6 +78,9 @@ func (c *Compiler) Compile(expr string) (*Filter, error) {
 	return f, nil
 }
 
+// Empty reports whether the filter matches everything.
+func (f *Filter) Empty() bool { return f.prg == nil }
+
 // String returns the filter's source text.
 func (f *Filter) String() string { return f.expr }
 
