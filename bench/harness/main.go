@@ -381,12 +381,18 @@ func subscribe(grpcAddr string, n int, stall bool) *subscribers {
 	s := &subscribers{cancel: cancel}
 	for range n {
 		conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithPerRPCCredentials(bearer(apiToken)))
+			grpc.WithPerRPCCredentials(bearer(apiToken)), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
 		if err != nil {
 			panic(err)
 		}
-		stream, err := hookstreamv1.NewEventServiceClient(conn).Subscribe(ctx, &hookstreamv1.SubscribeRequest{})
+		stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, hookstreamv1.EventService_Subscribe_FullMethodName)
 		if err != nil {
+			panic(err)
+		}
+		if err := stream.SendMsg(&frame{}); err != nil { // SubscribeRequest{}: from now, no filter
+			panic(err)
+		}
+		if err := stream.CloseSend(); err != nil {
 			panic(err)
 		}
 		if _, err := stream.Header(); err != nil {
@@ -402,13 +408,13 @@ func subscribe(grpcAddr string, n int, stall bool) *subscribers {
 			}
 			var lat []time.Duration
 			for {
-				m, err := stream.Recv()
-				if err != nil {
+				var f frame
+				if err := stream.RecvMsg(&f); err != nil {
 					break
 				}
-				if d := m.GetDelivery(); d != nil {
+				if at, ok, err := receivedAt(f.b); err == nil && ok {
 					s.deliveries.Add(1)
-					lat = append(lat, time.Since(d.GetEvent().GetReceivedAt().AsTime()))
+					lat = append(lat, time.Since(at))
 				}
 			}
 			s.mu.Lock()
