@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	"github.com/valyala/fastjson"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -37,6 +38,28 @@ type Normalizer interface {
 	// source credentials, which the caller removes) blanked, for storage in
 	// quarantine. It works on malformed JSON too.
 	Redact(body []byte) []byte
+}
+
+// Run is the skeleton every vendor normalizer shares: parse the body, let
+// read turn it into an event (reading through r, which records the first
+// problem), and validate the event. read may return nil after recording a
+// problem in r.
+func Run(pool *fastjson.ParserPool, v protovalidate.Validator, in Input,
+	read func(r *Reader, root *fastjson.Value) *hookstreamv1.Event) (*hookstreamv1.Event, error) {
+	root, release, err := Parse(pool, in.Body)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	r := NewReader(in.Body)
+	ev := read(r, root)
+	if rej := r.Err(); rej != nil {
+		return nil, rej
+	}
+	if rej := ValidateEvent(v, ev); rej != nil {
+		return nil, rej
+	}
+	return ev, nil
 }
 
 // Rejection is a precise reason why a webhook cannot be normalized. Its

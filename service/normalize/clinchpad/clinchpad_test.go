@@ -6,20 +6,13 @@ import (
 	"testing"
 
 	"github.com/valyala/fastjson"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/hookstream/hookstream/service/normalize"
 	"github.com/hookstream/hookstream/service/normalize/clinchpad"
 	"github.com/hookstream/hookstream/service/normalize/normalizetest"
 )
 
 func newNormalizer(t testing.TB) *clinchpad.Normalizer {
-	t.Helper()
-	v, err := normalize.NewValidator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return clinchpad.New(v)
+	return clinchpad.New(normalizetest.Validator(t))
 }
 
 func handshakeKeys(body []byte) []string {
@@ -109,30 +102,8 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-func FuzzNormalize(f *testing.F) {
-	normalizetest.AddSeeds(f, "testdata")
-	n := newNormalizer(f)
-	v, err := normalize.NewValidator()
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		normalizetest.Fuzz(t, n, func(m proto.Message) error { return v.Validate(m) }, body)
-	})
-}
+func FuzzNormalize(f *testing.F) { normalizetest.FuzzTarget(f, newNormalizer(f), "testdata") }
 
 func BenchmarkNormalizeLeadMoved(b *testing.B) {
-	n := newNormalizer(b)
-	body, err := os.ReadFile("testdata/lead_moved.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := normalize.Input{Source: "bench", Body: body, ReceivedAt: normalizetest.ReceivedAt}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, err := n.Normalize(in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	normalizetest.Benchmark(b, newNormalizer(b), "testdata/lead_moved.json")
 }

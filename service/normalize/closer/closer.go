@@ -34,21 +34,13 @@ func (n *Normalizer) Redact(body []byte) []byte { return normalize.RedactKeys(bo
 
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
-	root, release, err := normalize.Parse(&n.parsers, in.Body)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	r := normalize.NewReader(in.Body)
-	c := decode(r, root)
-	if rej := r.Err(); rej != nil {
-		return nil, rej
-	}
-	ev := build(in, c)
-	if rej := normalize.ValidateEvent(n.validator, ev); rej != nil {
-		return nil, rej
-	}
-	return ev, nil
+	return normalize.Run(&n.parsers, n.validator, in, func(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event {
+		c := decode(r, root)
+		if r.Err() != nil {
+			return nil
+		}
+		return build(in, c)
+	})
 }
 
 func isTopLevel(k []byte) bool {

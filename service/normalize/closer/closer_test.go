@@ -6,21 +6,13 @@ import (
 	"testing"
 
 	"github.com/valyala/fastjson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hookstream/hookstream/service/normalize"
 	"github.com/hookstream/hookstream/service/normalize/closer"
 	"github.com/hookstream/hookstream/service/normalize/normalizetest"
 )
 
-func newNormalizer(t testing.TB) *closer.Normalizer {
-	t.Helper()
-	v, err := normalize.NewValidator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return closer.New(v)
-}
+func newNormalizer(t testing.TB) *closer.Normalizer { return closer.New(normalizetest.Validator(t)) }
 
 // apiKeys returns every customer.apiKey in a fixture, the secret that must
 // never reach an event.
@@ -108,30 +100,8 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-func FuzzNormalize(f *testing.F) {
-	normalizetest.AddSeeds(f, "testdata")
-	n := newNormalizer(f)
-	v, err := normalize.NewValidator()
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		normalizetest.Fuzz(t, n, func(m proto.Message) error { return v.Validate(m) }, body)
-	})
-}
+func FuzzNormalize(f *testing.F) { normalizetest.FuzzTarget(f, newNormalizer(f), "testdata") }
 
 func BenchmarkNormalizeClosed(b *testing.B) {
-	n := newNormalizer(b)
-	body, err := os.ReadFile("testdata/closed.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := normalize.Input{Source: "bench", Body: body, ReceivedAt: normalizetest.ReceivedAt}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, err := n.Normalize(in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	normalizetest.Benchmark(b, newNormalizer(b), "testdata/closed.json")
 }

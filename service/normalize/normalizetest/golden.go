@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -200,5 +201,41 @@ func AddSeeds(f *testing.F, dir string) {
 			f.Fatal(err)
 		}
 		f.Add(b)
+	}
+}
+
+// Validator returns the validator the normalizers use, failing t on error.
+func Validator(t testing.TB) protovalidate.Validator {
+	t.Helper()
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// FuzzTarget seeds f with the fixtures in dir and checks Fuzz's properties
+// on every input.
+func FuzzTarget(f *testing.F, n normalize.Normalizer, dir string) {
+	AddSeeds(f, dir)
+	v := Validator(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		Fuzz(t, n, func(m proto.Message) error { return v.Validate(m) }, body)
+	})
+}
+
+// Benchmark normalizes one fixture file per iteration.
+func Benchmark(b *testing.B, n normalize.Normalizer, file string) {
+	body, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := normalize.Input{Source: "bench", Body: body, ReceivedAt: ReceivedAt}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := n.Normalize(in); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

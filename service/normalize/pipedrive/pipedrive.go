@@ -33,29 +33,25 @@ func (n *Normalizer) Redact(body []byte) []byte { return body }
 
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
-	root, release, err := normalize.Parse(&n.parsers, in.Body)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	r := normalize.NewReader(in.Body)
-	var ev *hookstreamv1.Event
-	switch version(root) {
-	case 1:
-		ev = buildV1(in, decodeV1(r, root))
-	case 2:
-		ev = buildV2(in, decodeV2(r, root))
-	default:
-		return nil, normalize.Reject(hookstreamv1.RejectionCode_REJECTION_CODE_UNKNOWN_FORMAT, "",
+	return normalize.Run(&n.parsers, n.validator, in, func(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event {
+		switch version(root) {
+		case 1:
+			p := decodeV1(r, root)
+			if r.Err() != nil {
+				return nil
+			}
+			return buildV1(in, p)
+		case 2:
+			p := decodeV2(r, root)
+			if r.Err() != nil {
+				return nil
+			}
+			return buildV2(in, p)
+		}
+		r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_UNKNOWN_FORMAT, "",
 			"not a Pipedrive webhook: expected v1 (meta.object, current/previous) or v2 (meta.entity, data/previous)")
-	}
-	if rej := r.Err(); rej != nil {
-		return nil, rej
-	}
-	if rej := normalize.ValidateEvent(n.validator, ev); rej != nil {
-		return nil, rej
-	}
-	return ev, nil
+		return nil
+	})
 }
 
 // version tells the two payload formats apart: v2 has meta.version "2.x"

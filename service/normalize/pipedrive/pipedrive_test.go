@@ -4,20 +4,12 @@ import (
 	"os"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/hookstream/hookstream/service/normalize"
 	"github.com/hookstream/hookstream/service/normalize/normalizetest"
 	"github.com/hookstream/hookstream/service/normalize/pipedrive"
 )
 
 func newNormalizer(t testing.TB) *pipedrive.Normalizer {
-	t.Helper()
-	v, err := normalize.NewValidator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pipedrive.New(v)
+	return pipedrive.New(normalizetest.Validator(t))
 }
 
 func TestGolden(t *testing.T) {
@@ -71,33 +63,9 @@ func TestAction(t *testing.T) {
 	}
 }
 
-func FuzzNormalize(f *testing.F) {
-	normalizetest.AddSeeds(f, "testdata")
-	n := newNormalizer(f)
-	v, err := normalize.NewValidator()
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		normalizetest.Fuzz(t, n, func(m proto.Message) error { return v.Validate(m) }, body)
-	})
-}
+func FuzzNormalize(f *testing.F) { normalizetest.FuzzTarget(f, newNormalizer(f), "testdata") }
 
-func benchmark(b *testing.B, file string) {
-	n := newNormalizer(b)
-	body, err := os.ReadFile(file)
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := normalize.Input{Source: "bench", Body: body, ReceivedAt: normalizetest.ReceivedAt}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, err := n.Normalize(in); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func benchmark(b *testing.B, file string) { normalizetest.Benchmark(b, newNormalizer(b), file) }
 
 func BenchmarkNormalizeV2ChangeDeal(b *testing.B) { benchmark(b, "testdata/v2_change_deal.json") }
 
