@@ -12,11 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
 
 var (
@@ -102,28 +97,8 @@ func TestClusterFailover(t *testing.T) {
 	missing := sub.waitFor(res.ackedIDs, 30*time.Second)
 	stopSub()
 
-	conn, err := grpc.NewClient(replicas[1].grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(adminToken)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	events := hookstreamv1.NewEventServiceClient(conn)
-	lost := 0
-	for id := range res.ackedIDs {
-		if _, err := events.GetEvent(context.Background(), &hookstreamv1.GetEventRequest{Id: id}); err != nil {
-			lost++
-			if lost < 5 {
-				t.Errorf("acknowledged event %s not readable: %v", id, err)
-			}
-		}
-	}
-	dups := 0
-	sub.mu.Lock()
-	for _, n := range sub.seen {
-		dups += max(0, n-1)
-	}
-	delivered, reconnects := len(sub.seen), sub.reconnects
-	sub.mu.Unlock()
+	v := verify(t, replicas[1].grpcAddr, res, sub)
+	lost, dups, delivered, reconnects := v.lost, v.dups, v.delivered, v.reconnects
 	report := map[string]any{
 		"duration_s": clusterDuration.Seconds(), "rate_per_s": *clusterRate, "nats_nodes_killed": 1, "replicas_killed": 1,
 		"sent": res.sent.Load(), "acked": res.acked.Load(), "no_answer": res.refused.Load(), "non_2xx": res.failed.Load(), "generator_skipped": res.skipped.Load(),

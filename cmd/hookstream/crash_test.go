@@ -277,31 +277,8 @@ func TestCrashUnderLoad(t *testing.T) {
 	missing := sub.waitFor(res.ackedIDs, 30*time.Second)
 	stopSub()
 
-	// Every acknowledged id is readable from the log.
-	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(adminToken)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	events := hookstreamv1.NewEventServiceClient(conn)
-	lost := 0
-	for id := range res.ackedIDs {
-		if _, err := events.GetEvent(context.Background(), &hookstreamv1.GetEventRequest{Id: id}); err != nil {
-			lost++
-			if lost < 5 {
-				t.Errorf("acknowledged event %s not readable: %v", id, err)
-			}
-		}
-	}
-	dups := 0
-	sub.mu.Lock()
-	for _, n := range sub.seen {
-		if n > 1 {
-			dups += n - 1
-		}
-	}
-	delivered, reconnects := len(sub.seen), sub.reconnects
-	sub.mu.Unlock()
+	v := verify(t, p.grpcAddr, res, sub)
+	lost, dups, delivered, reconnects := v.lost, v.dups, v.delivered, v.reconnects
 
 	report := map[string]any{
 		"duration_s": crashDuration.Seconds(), "rate_per_s": *crashRate, "kills": kills,
@@ -326,4 +303,35 @@ func TestCrashUnderLoad(t *testing.T) {
 	if errors.Is(loadCtx.Err(), context.Canceled) {
 		t.Log("load stopped early")
 	}
+}
+
+// verified is what verify found.
+type verified struct{ lost, dups, delivered, reconnects int }
+
+// verify reads every acknowledged id back through grpcAddr and counts the
+// subscriber's duplicates.
+func verify(t *testing.T, grpcAddr string, res *loadResult, sub *resumingSubscriber) verified {
+	t.Helper()
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(adminToken)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	events := hookstreamv1.NewEventServiceClient(conn)
+	var v verified
+	for id := range res.ackedIDs {
+		if _, err := events.GetEvent(context.Background(), &hookstreamv1.GetEventRequest{Id: id}); err != nil {
+			v.lost++
+			if v.lost < 5 {
+				t.Errorf("acknowledged event %s not readable: %v", id, err)
+			}
+		}
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	for _, n := range sub.seen {
+		v.dups += max(0, n-1)
+	}
+	v.delivered, v.reconnects = len(sub.seen), sub.reconnects
+	return v
 }
