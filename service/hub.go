@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -47,7 +48,9 @@ func newHub(log *eventlog.Log, logger *slog.Logger) *hub {
 }
 
 // run tails the log until ctx ends, resuming after the last event it fanned
-// out whenever the log fails.
+// out whenever the log fails, or when a watchdog finds the tail stuck
+// behind the log (a consumer on a cluster node that died can go quiet
+// before the client notices).
 func (h *hub) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		h.mu.Lock()
@@ -68,13 +71,57 @@ func (h *hub) run(ctx context.Context) {
 				start = eventlog.Start{}
 			}
 		}
-		err := h.log.Tail(ctx, start, nil, nil, h.fanOut)
+		tailCtx, cancel := context.WithCancel(ctx)
+		stuck := make(chan struct{})
+		go h.watch(tailCtx, cancel, stuck)
+		err := h.log.Tail(tailCtx, start, nil, nil, h.fanOut)
+		cancel()
 		if ctx.Err() != nil {
 			break
+		}
+		select {
+		case <-stuck:
+			h.logger.Warn("event hub was behind the log without progress; restarting its reader")
+			continue
+		default:
+		}
+		if err == nil {
+			err = errors.New("tail ended")
 		}
 		h.pause(ctx, err)
 	}
 	h.detachAll()
+}
+
+// hubWatch is how often the hub compares its position with the log's.
+const hubWatch = 2 * time.Second
+
+// watch cancels the tail (closing stuck first) when the log has moved past
+// the hub's position and the hub has not moved for a whole interval.
+func (h *hub) watch(ctx context.Context, cancel context.CancelFunc, stuck chan struct{}) {
+	t := time.NewTicker(hubWatch)
+	defer t.Stop()
+	h.mu.Lock()
+	prev := h.head
+	h.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		head := h.head
+		h.mu.Unlock()
+		if head == prev {
+			if last, err := h.log.LastSeq(ctx); err == nil && last > head {
+				close(stuck)
+				cancel()
+				return
+			}
+		}
+		prev = head
+	}
 }
 
 func (h *hub) pause(ctx context.Context, err error) {

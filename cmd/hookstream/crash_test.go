@@ -321,9 +321,17 @@ func verify(t *testing.T, grpcAddr string, res *loadResult, sub *resumingSubscri
 	events := hookstreamv1.NewEventServiceClient(conn)
 	stored := map[string]bool{}
 	for token := ""; ; {
-		page, err := events.ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{PageSize: 1000, PageToken: token})
+		var page *hookstreamv1.ListEventsResponse
+		// A cluster that just lost a node may need a moment to serve reads.
+		for attempt := 0; ; attempt++ {
+			page, err = events.ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{PageSize: 1000, PageToken: token})
+			if err == nil || attempt == 20 {
+				break
+			}
+			time.Sleep(time.Second)
+		}
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("listing the log: %v", err)
 		}
 		for _, e := range page.GetEvents() {
 			stored[e.GetId()] = true

@@ -62,7 +62,9 @@ func (l *Log) Tail(ctx context.Context, start Start, subjects []string, ready fu
 	if ready != nil {
 		ready(cons.CachedInfo().NumPending)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	// Short heartbeats, so a consumer whose server went away is noticed
+	// (and recreated by the ordered consumer) within seconds.
+	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
