@@ -63,25 +63,7 @@ func TestEverySeedTypeNormalizes(t *testing.T) {
 }
 
 func TestRetryGetsSameID(t *testing.T) {
-	n := newNormalizer(t)
-	ids := map[string]string{}
-	for _, name := range []string{"lead_moved", "lead_moved_retry", "lead_created"} {
-		body, err := os.ReadFile("testdata/" + name + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := normalizetest.Normalize(t, n, body)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		ids[name] = ev.GetId()
-	}
-	if ids["lead_moved"] != ids["lead_moved_retry"] {
-		t.Errorf("redelivery got a new id: %s vs %s", ids["lead_moved"], ids["lead_moved_retry"])
-	}
-	if ids["lead_moved"] == ids["lead_created"] {
-		t.Errorf("different activities share id %s", ids["lead_moved"])
-	}
+	normalizetest.SameDelivery(t, newNormalizer(t), "testdata", "lead_moved", "lead_moved_retry", "lead_created")
 }
 
 func TestRedact(t *testing.T) {

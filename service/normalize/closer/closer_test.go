@@ -29,25 +29,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestRetryGetsSameID(t *testing.T) {
-	n := newNormalizer(t)
-	ids := map[string]string{}
-	for _, name := range []string{"closed", "closed_retry", "created"} {
-		body, err := os.ReadFile("testdata/" + name + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := normalizetest.Normalize(t, n, body)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		ids[name] = ev.GetId()
-	}
-	if ids["closed"] != ids["closed_retry"] {
-		t.Errorf("retry of the same delivery got a new id: %s vs %s", ids["closed"], ids["closed_retry"])
-	}
-	if ids["closed"] == ids["created"] {
-		t.Errorf("different events share id %s", ids["closed"])
-	}
+	normalizetest.SameDelivery(t, newNormalizer(t), "testdata", "closed", "closed_retry", "created")
 }
 
 func TestSourceIsPartOfID(t *testing.T) {

@@ -239,3 +239,30 @@ func Benchmark(b *testing.B, n normalize.Normalizer, file string) {
 		}
 	}
 }
+
+// ID normalizes dir/<name>.json and returns the event id.
+func ID(t testing.TB, n normalize.Normalizer, dir, name string) string {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join(dir, name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := Normalize(t, n, body)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return ev.GetId()
+}
+
+// SameDelivery checks that retry (a vendor's redelivery of original) gets
+// original's id, and other (a different event) does not.
+func SameDelivery(t testing.TB, n normalize.Normalizer, dir, original, retry, other string) {
+	t.Helper()
+	a, b, c := ID(t, n, dir, original), ID(t, n, dir, retry), ID(t, n, dir, other)
+	if a != b {
+		t.Errorf("%s, a redelivery of %s, got a new id: %s vs %s", retry, original, b, a)
+	}
+	if a == c {
+		t.Errorf("%s and %s share id %s", original, other, a)
+	}
+}

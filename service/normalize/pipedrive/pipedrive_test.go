@@ -1,7 +1,6 @@
 package pipedrive_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/hookstream/hookstream/service/normalize/normalizetest"
@@ -16,35 +15,16 @@ func TestGolden(t *testing.T) {
 	normalizetest.Golden(t, newNormalizer(t), "testdata", nil)
 }
 
-func idOf(t *testing.T, n *pipedrive.Normalizer, name string) string {
-	t.Helper()
-	body, err := os.ReadFile("testdata/" + name + ".json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := normalizetest.Normalize(t, n, body)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return ev.GetId()
-}
-
 // A retry differs only in v1 `retry` or v2 `meta.attempt`; neither may
 // change the id. Different events must not collide.
 func TestRetryGetsSameID(t *testing.T) {
 	n := newNormalizer(t)
-	for _, pair := range [][2]string{
-		{"v1_updated_deal", "v1_updated_deal_retry"},
-		{"v2_change_deal", "v2_change_deal_retry"},
-	} {
-		if a, b := idOf(t, n, pair[0]), idOf(t, n, pair[1]); a != b {
-			t.Errorf("%s and its retry %s got different ids: %s vs %s", pair[0], pair[1], a, b)
-		}
-	}
+	normalizetest.SameDelivery(t, n, "testdata", "v1_updated_deal", "v1_updated_deal_retry", "v1_deleted_deal")
+	normalizetest.SameDelivery(t, n, "testdata", "v2_change_deal", "v2_change_deal_retry", "v2_delete_deal")
 	seen := map[string]string{}
 	for _, name := range []string{"v1_updated_deal", "v1_deleted_deal", "v1_added_person", "v2_change_deal",
 		"v2_delete_deal", "v2_change_deal_custom_fields", "v2_change_user_deactivated"} {
-		id := idOf(t, n, name)
+		id := normalizetest.ID(t, n, "testdata", name)
 		if other, dup := seen[id]; dup {
 			t.Errorf("%s and %s share id %s", name, other, id)
 		}
