@@ -128,19 +128,19 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 	defer logger.InfoContext(ctx, "subscriber disconnected")
 
 	var (
-		last       uint64 // log position passed
-		feed       *hubSub
-		joinedAt   uint64 // hub position when feed joined
-		live       bool
-		catchup    chan eventlog.Stored
-		tailErr    chan error
-		stopTail   context.CancelFunc = func() {}
-		idle       bool
-		pending    any
-		lastSubjct = ">"
+		last        uint64 // log position passed
+		feed        *hubSub
+		joinedAt    uint64 // hub position when feed joined
+		live        bool
+		catchup     chan eventlog.Stored
+		tailErr     chan error
+		stopTail    context.CancelFunc = func() {}
+		idle        bool
+		pending     any
+		lastSubject = ">"
 	)
 	if len(subjects) == 1 {
-		lastSubjct = subjects[0]
+		lastSubject = subjects[0]
 	}
 	defer func() {
 		stopTail()
@@ -285,7 +285,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 				if feed == nil {
 					feed, joinedAt = s.hub.join()
 				} else if idle {
-					if m, err := s.log.LastSeqFor(ctx, lastSubjct); err == nil && m <= last {
+					if m, err := s.log.LastSeqFor(ctx, lastSubject); err == nil && m <= last {
 						goLive()
 					}
 				}
