@@ -232,6 +232,18 @@ type result struct {
 	elapsed   time.Duration
 }
 
+// finish totals a run that began at start.
+func (r *result) finish(start time.Time) *result {
+	r.elapsed = time.Since(start)
+	r.ok = int64(len(r.latencies))
+	for k, v := range r.byStatus {
+		if k/100 != 2 {
+			r.errs += v
+		}
+	}
+	return r
+}
+
 func (r *result) rps() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
 func (r *result) pct(p float64) time.Duration {
@@ -297,14 +309,7 @@ func closedLoop(base string, conns int, d time.Duration, kind string) *result {
 		}()
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.ok = int64(len(res.latencies))
-	for k, v := range res.byStatus {
-		if k/100 != 2 {
-			res.errs += v
-		}
-	}
-	return res
+	return res.finish(start)
 }
 
 // openLoop sends at a fixed rate for d; latency counts from each request's
@@ -355,14 +360,7 @@ func openLoop(base string, rate int, d time.Duration, kind string) *result {
 	}
 	close(jobs)
 	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.ok = int64(len(res.latencies))
-	for k, v := range res.byStatus {
-		if k/100 != 2 {
-			res.errs += v
-		}
-	}
-	return res
+	return res.finish(start)
 }
 
 // subscribers holds N Subscribe streams and what they received.
