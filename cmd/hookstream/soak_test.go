@@ -19,6 +19,7 @@ var (
 	soakDuration = flag.Duration("soak.duration", 6*time.Second, "how long TestSoak sends webhooks")
 	soakRate     = flag.Int("soak.rate", 200, "webhooks per second TestSoak sends")
 	soakReport   = flag.String("soak.report", "", "write TestSoak's figures as JSON to this file")
+	soakGrowth   = flag.Float64("soak.max-growth", 0.2, "largest RSS growth (fraction) TestSoak accepts after warm-up, in runs of 2 minutes or more")
 )
 
 // rssKiB reads a process's resident set size from /proc.
@@ -61,7 +62,8 @@ func goroutines(t testing.TB, httpAddr string) int64 {
 // TestSoak sends a steady load with a live subscriber and samples the
 // server's RSS and goroutine count. The long version (-soak.duration 10m)
 // produces the figures in docs/reliability.md; any run fails if goroutines
-// leak.
+// leak, and a run of 2 minutes or more fails if RSS grows by more than
+// -soak.max-growth from the end of the warm-up (the first 10%) to the end.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary under load")
@@ -116,6 +118,11 @@ func TestSoak(t *testing.T) {
 	}
 	if last.Goroutines > first.Goroutines+50 {
 		t.Errorf("goroutines grew from %d to %d", first.Goroutines, last.Goroutines)
+	}
+	// Short runs are all warm-up (caches, pools, the dedup guard window
+	// filling), so only long ones judge the trend.
+	if limit := first.RSSKiB + int64(float64(first.RSSKiB)**soakGrowth); *soakDuration >= 2*time.Minute && last.RSSKiB > limit {
+		t.Errorf("RSS grew from %d KiB after warm-up to %d KiB at the end (limit %d KiB)", first.RSSKiB, last.RSSKiB, limit)
 	}
 }
 

@@ -114,8 +114,16 @@ type Log struct {
 	Replicas int `yaml:"replicas"`
 	// Retention of events (default 168h).
 	Retention time.Duration `yaml:"retention"`
-	// DedupWindow for event ids (default 2h, at least 1h).
+	// DedupWindow for event ids (default 2h, at least 1h). The ids are kept
+	// in an on-disk index, so a long window costs disk, not memory.
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// DedupGuard is JetStream's in-memory dedup window that covers the
+	// moment before the index has seen an event (default 1m). Memory grows
+	// with rate x guard.
+	DedupGuard time.Duration `yaml:"dedup_guard"`
+	// IndexDir holds the dedup index (default <data_dir>/idindex/<stream>);
+	// every replica needs its own.
+	IndexDir string `yaml:"index_dir"`
 	// Fsync is "interval" (default) or "always".
 	Fsync string `yaml:"fsync"`
 	// FsyncInterval with fsync: interval (default 2m).

@@ -48,8 +48,12 @@ var (
 // Config configures the log. The zero value plus a DataDir is a working
 // embedded log.
 type Config struct {
-	// DataDir holds the embedded server's storage. Ignored with URL.
+	// DataDir holds the embedded server's storage and, in every mode, the
+	// dedup index (unless IndexDir says otherwise).
 	DataDir string
+	// IndexDir holds the dedup index (default <DataDir>/idindex/<Stream>).
+	// Each replica needs its own.
+	IndexDir string
 	// URL of an external NATS server or cluster (comma-separated). Empty
 	// runs an embedded in-process server.
 	URL string
@@ -65,8 +69,13 @@ type Config struct {
 	// Retention is how long events are kept (default 7 days).
 	Retention time.Duration
 	// DedupWindow is how long an event id is remembered for dedup
-	// (default 2 hours; must be at least 1 hour).
+	// (default 2 hours; must be at least 1 hour). The ids live in the
+	// on-disk dedup index, not in memory.
 	DedupWindow time.Duration
+	// GuardWindow is JetStream's own (in-memory) Nats-Msg-Id window, which
+	// catches copies appended before the index has seen the first (default
+	// 1 minute). Memory grows with rate x GuardWindow.
+	GuardWindow time.Duration
 	// SyncAlways makes the embedded server fsync every write; otherwise it
 	// syncs every SyncInterval (default 2 minutes) and a process kill loses
 	// nothing, an OS crash at most that interval.
@@ -88,6 +97,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DedupWindow == 0 {
 		c.DedupWindow = 2 * time.Hour
+	}
+	if c.GuardWindow == 0 {
+		c.GuardWindow = time.Minute
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -118,6 +130,10 @@ type Log struct {
 	js         jetstream.JetStream
 	stream     jetstream.Stream
 	quarantine jetstream.KeyValue
+
+	index     *indexer
+	stopIndex context.CancelFunc
+	indexDone chan struct{}
 }
 
 // Open starts the embedded server (or connects to the external one) and
@@ -129,6 +145,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	}
 	if cfg.DedupWindow > cfg.Retention {
 		return nil, fmt.Errorf("eventlog: dedup window %s is longer than retention %s", cfg.DedupWindow, cfg.Retention)
+	}
+	if cfg.GuardWindow < 100*time.Millisecond || cfg.GuardWindow > cfg.DedupWindow {
+		return nil, fmt.Errorf("eventlog: guard window %s must be between 100ms and the dedup window %s", cfg.GuardWindow, cfg.DedupWindow)
+	}
+	if cfg.DataDir == "" && cfg.IndexDir == "" {
+		return nil, errors.New("eventlog: a data dir is needed (it holds the dedup index)")
 	}
 	l := &Log{cfg: cfg, log: logger}
 	opts := []nats.Option{
@@ -181,6 +203,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	setupCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
 	if err := l.setup(setupCtx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.openIndex(ctx); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -291,7 +317,7 @@ func (l *Log) trySetup(ctx context.Context) error {
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      l.cfg.Retention,
-		Duplicates:  l.cfg.DedupWindow,
+		Duplicates:  l.cfg.GuardWindow,
 		Replicas:    l.cfg.Replicas,
 		AllowDirect: true,
 	})
@@ -317,12 +343,16 @@ func (l *Log) MaxMessageSize() int64 { return l.nc.MaxPayload() }
 // Embedded reports whether the log runs in-process.
 func (l *Log) Embedded() bool { return l.ns != nil }
 
-// Ready reports whether the log is connected and can take writes.
-func (l *Log) Ready() bool { return l.nc != nil && l.nc.IsConnected() }
+// Ready reports whether the log is connected and can take writes: its
+// dedup index is current.
+func (l *Log) Ready() bool {
+	return l.nc != nil && l.nc.IsConnected() && l.index != nil && l.index.current() == nil
+}
 
-// Close disconnects and, when embedded, shuts the server down after
-// flushing its stores.
+// Close stops the dedup indexer, disconnects and, when embedded, shuts
+// the server down after flushing its stores.
 func (l *Log) Close() {
+	l.closeIndex()
 	if l.nc != nil {
 		_ = l.nc.Drain()
 		l.nc.Close()
@@ -389,7 +419,8 @@ type Appended struct {
 }
 
 // Append stores ev durably, deduplicated by its id. It returns only after
-// the log has acknowledged the write.
+// the log has acknowledged the write (or, for a duplicate, after the
+// original was read back).
 func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, error) {
 	data, err := proto.Marshal(ev)
 	if err != nil {
@@ -400,6 +431,15 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
 	defer cancel()
+	if err := l.index.current(); err != nil {
+		return Appended{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if raw, err := l.lookup(ctx, ev.GetId()); err != nil || raw != nil {
+		if err != nil {
+			return Appended{}, err
+		}
+		return Appended{Seq: raw.Sequence, Duplicate: true}, nil
+	}
 	msg := &nats.Msg{Subject: Subject(ev), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.GetId())
 	ack, err := l.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(l.cfg.Stream))
@@ -423,10 +463,18 @@ type Stored struct {
 	lazy *lazyEvent
 }
 
-// Get returns the event with the given id. It walks the events in the
-// id's subject bucket (1/256 of the log) with direct gets, comparing the
-// dedup header, so it creates no consumer.
+// Get returns the event with the given id: one read when the dedup index
+// still knows the id (the last DedupWindow), and otherwise a walk over the
+// events in the id's subject bucket (1/256 of the log) with direct gets,
+// comparing the dedup header, so it creates no consumer.
 func (l *Log) Get(ctx context.Context, id string) (Stored, error) {
+	raw, err := l.lookup(ctx, id)
+	if err != nil {
+		return Stored{}, err
+	}
+	if raw != nil {
+		return decodeRaw(raw)
+	}
 	filter := subject("", "", "", "", bucket(id))
 	for seq := uint64(1); ; {
 		raw, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
@@ -437,14 +485,18 @@ func (l *Log) Get(ctx context.Context, id string) (Stored, error) {
 			return Stored{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		if raw.Header.Get(jetstream.MsgIDHeader) == id {
-			ev := &hookstreamv1.Event{}
-			if err := proto.Unmarshal(raw.Data, ev); err != nil {
-				return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", raw.Sequence, err)
-			}
-			return Stored{Event: ev, Seq: raw.Sequence}, nil
+			return decodeRaw(raw)
 		}
 		seq = raw.Sequence + 1
 	}
+}
+
+func decodeRaw(raw *jetstream.RawStreamMsg) (Stored, error) {
+	ev := &hookstreamv1.Event{}
+	if err := proto.Unmarshal(raw.Data, ev); err != nil {
+		return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", raw.Sequence, err)
+	}
+	return Stored{Event: ev, Seq: raw.Sequence}, nil
 }
 
 // LastSeqFor is the position of the newest event on subject (a filter

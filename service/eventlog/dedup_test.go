@@ -1,0 +1,226 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/eventlog/idindex"
+	"github.com/hookstream/hookstream/service/normalize"
+)
+
+// guard is short so the tests can outlive JetStream's own dedup window.
+const guard = 200 * time.Millisecond
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func openLog(t *testing.T, cfg Config) *Log {
+	t.Helper()
+	if cfg.GuardWindow == 0 {
+		cfg.GuardWindow = guard
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := Open(ctx, cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l
+}
+
+func event(i int) *hookstreamv1.Event {
+	return &hookstreamv1.Event{
+		Id:     normalize.EventID("src", hookstreamv1.Vendor_VENDOR_CLINCHPAD, fmt.Sprint(i)),
+		Source: "src", Vendor: hookstreamv1.Vendor_VENDOR_CLINCHPAD, Type: "lead.created",
+	}
+}
+
+func mustAppend(t *testing.T, l *Log, ev *hookstreamv1.Event) Appended {
+	t.Helper()
+	app, err := l.Append(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("append %s: %v", ev.GetId(), err)
+	}
+	return app
+}
+
+// waitIndexed polls until the log's indexer has read up to seq.
+func waitIndexed(t *testing.T, l *Log, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.index.position() < seq {
+		if time.Now().After(deadline) {
+			t.Fatalf("indexer stuck at %d, want %d", l.index.position(), seq)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func lastSeq(t *testing.T, l *Log) uint64 {
+	t.Helper()
+	n, err := l.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDedupOutlivesJetStreamWindow(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir()})
+	info, err := l.stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Duplicates != guard {
+		t.Fatalf("JetStream dedup window = %s, want the guard %s", info.Config.Duplicates, guard)
+	}
+	first := mustAppend(t, l, event(1))
+	if first.Duplicate {
+		t.Fatal("first append reported a duplicate")
+	}
+	// Immediately: JetStream's guard (or the index) answers.
+	if again := mustAppend(t, l, event(1)); !again.Duplicate || again.Seq != first.Seq {
+		t.Fatalf("immediate retry = %+v, want duplicate of %d", again, first.Seq)
+	}
+	waitIndexed(t, l, first.Seq)
+	time.Sleep(3 * guard) // JetStream has forgotten the id by now
+	if late := mustAppend(t, l, event(1)); !late.Duplicate || late.Seq != first.Seq {
+		t.Fatalf("retry after the guard window = %+v, want duplicate of %d", late, first.Seq)
+	}
+	if n := lastSeq(t, l); n != first.Seq {
+		t.Fatalf("log holds %d events, want 1", n)
+	}
+	got, err := l.Get(context.Background(), event(1).GetId())
+	if err != nil || got.Seq != first.Seq || got.Event.GetId() != event(1).GetId() {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	if _, err := l.Get(context.Background(), event(2).GetId()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(absent) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestDedupSurvivesRestartAndRebuild(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir}
+	l := openLog(t, cfg)
+	const n = 300
+	seqs := map[int]uint64{}
+	for i := range n {
+		seqs[i] = mustAppend(t, l, event(i)).Seq
+	}
+	waitIndexed(t, l, seqs[n-1])
+	l.Close()
+
+	check := func(name string, l *Log) {
+		t.Helper()
+		for i := range n {
+			if app := mustAppend(t, l, event(i)); !app.Duplicate || app.Seq != seqs[i] {
+				t.Fatalf("%s: retry of event %d = %+v, want duplicate of %d", name, i, app, seqs[i])
+			}
+		}
+		if got := lastSeq(t, l); got != seqs[n-1] {
+			t.Fatalf("%s: log has %d events, want %d", name, got, n)
+		}
+	}
+	time.Sleep(2 * guard)
+	l = openLog(t, cfg)
+	check("after a restart", l)
+	l.Close()
+
+	// Without its checkpoint the index is rebuilt from the log.
+	idxDir := filepath.Join(dir, "idindex", defaultStream)
+	if err := os.Remove(filepath.Join(idxDir, "checkpoint.json")); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, cfg)
+	check("after a rebuild", l)
+	l.Close()
+
+	// A checkpoint of another stream incarnation is not trusted either.
+	if err := os.WriteFile(filepath.Join(idxDir, "checkpoint.json"), []byte(`{"log":"elsewhere","seq":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, cfg)
+	check("after a foreign checkpoint", l)
+}
+
+func TestIndexConfirmsHits(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir()})
+	a := mustAppend(t, l, event(1))
+	waitIndexed(t, l, a.Seq)
+	// Damage the index: event 2's id points at event 1.
+	if err := l.index.idx.Insert(idindex.KeyOf(event(2).GetId()), a.Seq, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if b := mustAppend(t, l, event(2)); b.Duplicate {
+		t.Fatalf("a wrong index entry made a new event a duplicate: %+v", b)
+	}
+	if n := lastSeq(t, l); n != 2 {
+		t.Fatalf("log holds %d events, want 2", n)
+	}
+}
+
+func TestWritesStopWhileIndexIsBehind(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir()})
+	mustAppend(t, l, event(1))
+	if !l.Ready() {
+		t.Fatal("not ready with a current index")
+	}
+	l.stopIndex()
+	<-l.indexDone
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("still ready long after the indexer stopped")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err := l.Append(context.Background(), event(2))
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "dedup index is behind") {
+		t.Fatalf("append with a stale index: %v, want ErrUnavailable", err)
+	}
+	if n := lastSeq(t, l); n != 1 {
+		t.Fatalf("log holds %d events, want 1", n)
+	}
+}
+
+// TestReplicasShareDedup runs two logs (two hookstream replicas) on one
+// NATS server: each index learns what the other appended.
+func TestReplicasShareDedup(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	a := openLog(t, Config{URL: ns.ClientURL(), DataDir: t.TempDir()})
+	b := openLog(t, Config{URL: ns.ClientURL(), DataDir: t.TempDir()})
+	var last uint64
+	for i := range 50 {
+		last = mustAppend(t, a, event(i)).Seq
+	}
+	waitIndexed(t, b, last)
+	time.Sleep(3 * guard)
+	for i := range 50 {
+		if app := mustAppend(t, b, event(i)); !app.Duplicate {
+			t.Fatalf("replica b stored event %d again (seq %d)", i, app.Seq)
+		}
+	}
+	if n := lastSeq(t, b); n != last {
+		t.Fatalf("log holds %d events, want %d", n, last)
+	}
+}
