@@ -122,6 +122,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := service.NewMetrics(registry)
+	registerIndexMetrics(registry, a.log)
 	a.services, err = service.New(service.Options{
 		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Metrics: metrics,
 		Heartbeat: cfg.Subscribe.Heartbeat, StallTimeout: cfg.Subscribe.StallTimeout,
@@ -395,4 +396,19 @@ func serverTLS(t config.TLS) (*tls.Config, error) {
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return tc, nil
+}
+
+// registerIndexMetrics exposes the dedup index's size and lag.
+func registerIndexMetrics(reg prometheus.Registerer, log *eventlog.Log) {
+	gauge := func(name, help string, f func(eventlog.IndexStatus) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(log.IndexStatus()) })
+	}
+	reg.MustRegister(
+		gauge("hookstream_dedup_index_entries", "Event ids in the on-disk dedup index.",
+			func(s eventlog.IndexStatus) float64 { return float64(s.Entries) }),
+		gauge("hookstream_dedup_index_bytes", "Size of the dedup index files (sparse; disk use is at most this).",
+			func(s eventlog.IndexStatus) float64 { return float64(s.Bytes) }),
+		gauge("hookstream_dedup_index_lag_seconds", "How long ago the dedup index last held the whole log; above half of log.dedup_guard, ingest answers 503.",
+			func(s eventlog.IndexStatus) float64 { return s.Lag.Seconds() }),
+	)
 }

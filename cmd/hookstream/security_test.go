@@ -247,6 +247,9 @@ func TestMetrics(t *testing.T) {
 		`hookstream_ingest_duration_seconds_count{source="pipedrive"} 4`,
 		`hookstream_log_append_duration_seconds_count 2`,
 		`hookstream_subscribers 1`,
+		`hookstream_dedup_index_entries `,
+		`hookstream_dedup_index_bytes `,
+		`hookstream_dedup_index_lag_seconds `,
 		`hookstream_subscriber_lag_events{subscriber=`,
 		`hookstream_rpcs_total{code="OK",method="/hookstream.v1.IngestService/IngestWebhook"}`,
 	} {

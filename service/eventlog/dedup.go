@@ -44,10 +44,17 @@ type indexer struct {
 	probeAt time.Time // a freshness probe: the log's end at probeAt...
 	probeTo uint64    // ...was probeTo
 	err     error     // why the indexer is not running, if it is not
+	// restart ends the current read, when the watchdog finds it stuck.
+	restart context.CancelFunc
 }
 
-// indexTick is how often the indexer commits, expires and checks itself.
-const indexTick = time.Second
+// indexTick is how often the indexer commits, expires and checks itself;
+// a read that has not reached the log's end after stuckAfter (or a quarter
+// guard window, if longer) is restarted.
+const (
+	indexTick  = time.Second
+	stuckAfter = 5 * time.Second
+)
 
 // openIndex opens the index, replays what it misses from the log, and
 // starts the indexer. It returns once the index holds every event that
@@ -152,12 +159,22 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 	defer func() {
 		stopTicks()
 		<-ticksDone
-		ix.commit() // a clean stop leaves nothing to replay
+		if err := ix.commit(); err != nil { // a clean stop leaves nothing to replay
+			ix.l.log.Error("dedup index checkpoint failed", "err", err)
+		}
 	}()
 	for ctx.Err() == nil {
-		err := ix.read(ctx, start, target, caughtUp)
+		readCtx, restart := context.WithCancel(ctx)
+		ix.mu.Lock()
+		ix.restart = restart
+		ix.mu.Unlock()
+		err := ix.read(readCtx, start, target, caughtUp)
+		restart()
 		if ctx.Err() != nil {
 			return
+		}
+		if err == nil {
+			err = errors.New("the reader was behind the log without progress")
 		}
 		ix.mu.Lock()
 		ix.err = err
@@ -192,21 +209,7 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		ix.mu.Unlock()
 		caughtUp()
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
+	return consume(ctx, cons, 1024, func(msg jetstream.Msg) error {
 		md, err := msg.Metadata()
 		if err != nil {
 			return err
@@ -234,7 +237,8 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		if reached {
 			caughtUp()
 		}
-	}
+		return nil
+	})
 }
 
 // ticks commits the index, drops expired segments and probes freshness.
@@ -271,6 +275,14 @@ func (ix *indexer) commit() error {
 func (ix *indexer) probe(ctx context.Context) {
 	ix.mu.Lock()
 	need := ix.probeTo == 0 && time.Since(ix.fresh) > ix.guard/8
+	if ix.probeTo != 0 && time.Since(ix.probeAt) > max(ix.guard/4, stuckAfter) {
+		// A consumer on a cluster node that died can go quiet before the
+		// client notices; start over from the last indexed position.
+		ix.probeTo = 0
+		if ix.restart != nil {
+			ix.restart()
+		}
+	}
 	ix.mu.Unlock()
 	if !need {
 		return
@@ -340,4 +352,23 @@ func (l *Log) closeIndex() {
 	if l.index != nil {
 		l.index.idx.Close()
 	}
+}
+
+// IndexStatus describes the dedup index for metrics.
+type IndexStatus struct {
+	Entries  uint64
+	Segments int
+	// Bytes is the size of the index files (sparse: disk use is at most this).
+	Bytes int64
+	// Lag is how long ago the index was last known to hold the whole log.
+	Lag time.Duration
+}
+
+// IndexStatus returns the dedup index's current figures.
+func (l *Log) IndexStatus() IndexStatus {
+	st := l.index.idx.Stats()
+	l.index.mu.Lock()
+	lag := time.Since(l.index.fresh)
+	l.index.mu.Unlock()
+	return IndexStatus{Entries: st.Entries, Segments: st.Segments, Bytes: st.Bytes, Lag: lag}
 }

@@ -62,9 +62,21 @@ func (l *Log) Tail(ctx context.Context, start Start, subjects []string, ready fu
 	if ready != nil {
 		ready(cons.CachedInfo().NumPending)
 	}
-	// Short heartbeats, so a consumer whose server went away is noticed
-	// (and recreated by the ordered consumer) within seconds.
-	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
+	return consume(ctx, cons, 256, func(msg jetstream.Msg) error {
+		s, err := decode(msg, false)
+		if err != nil {
+			return err
+		}
+		return fn(s)
+	})
+}
+
+// consume feeds cons's messages to fn until ctx ends or the iterator is
+// stopped (nil), the iterator fails (ErrUnavailable), or fn fails (its
+// error as is). Heartbeats are short, so a consumer whose server went away
+// is noticed (and recreated by the ordered consumer) within seconds.
+func consume(ctx context.Context, cons jetstream.Consumer, batch int, fn func(jetstream.Msg) error) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -79,11 +91,7 @@ func (l *Log) Tail(ctx context.Context, start Start, subjects []string, ready fu
 			}
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		s, err := decode(msg, false)
-		if err != nil {
-			return err
-		}
-		if err := fn(s); err != nil {
+		if err := fn(msg); err != nil {
 			return err
 		}
 	}

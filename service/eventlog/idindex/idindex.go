@@ -96,6 +96,8 @@ type Index struct {
 	dir  string
 	opts Options
 
+	lock *os.File // held while open
+
 	mu   sync.RWMutex
 	segs []*segment // oldest first; the last one takes inserts
 	next uint64     // number of the next segment file
@@ -133,9 +135,14 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("idindex: %w", err)
 	}
-	x := &Index{dir: dir, opts: opts}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	x := &Index{dir: dir, opts: opts, lock: lock}
 	names, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
 	if err != nil {
+		x.Close()
 		return nil, fmt.Errorf("idindex: %w", err)
 	}
 	slices.Sort(names) // zero-padded numbers sort in creation order
@@ -149,6 +156,14 @@ func Open(dir string, opts Options) (*Index, error) {
 		x.next = max(x.next, segNumber(name)+1)
 	}
 	return x, nil
+}
+
+func openLockFile(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("idindex: %w", err)
+	}
+	return f, nil
 }
 
 func isPow2(n uint64) bool { return n != 0 && n&(n-1) == 0 }
@@ -170,7 +185,8 @@ func (x *Index) Reset() error {
 	return nil
 }
 
-// Close closes the segment files without syncing them.
+// Close closes the segment files without syncing them, and releases the
+// directory.
 func (x *Index) Close() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -178,6 +194,10 @@ func (x *Index) Close() {
 		s.f.Close()
 	}
 	x.segs = nil
+	if x.lock != nil {
+		x.lock.Close()
+		x.lock = nil
+	}
 }
 
 // Lookup returns the newest entry for key.

@@ -232,6 +232,23 @@ func TestForeignFileIsRefused(t *testing.T) {
 	}
 }
 
+func TestOneProcessPerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	x, err := Open(dir, Options{Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{Window: time.Hour}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second Open of one directory: %v", err)
+	}
+	x.Close()
+	y, err := Open(dir, Options{Window: time.Hour})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	y.Close()
+}
+
 func TestTornCheckpointMeansUnknown(t *testing.T) {
 	dir := t.TempDir()
 	x := open(t, dir, Options{Window: time.Hour})

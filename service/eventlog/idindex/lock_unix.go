@@ -1,0 +1,27 @@
+//go:build unix
+
+package idindex
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// lockDir takes an exclusive advisory lock on dir, so that two processes
+// (say, two replicas given the same index_dir) cannot write one index.
+func lockDir(dir string) (*os.File, error) {
+	f, err := openLockFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("idindex: %s is in use by another process (each hookstream replica needs its own index_dir)", dir)
+		}
+		return nil, fmt.Errorf("idindex: lock %s: %w", dir, err)
+	}
+	return f, nil
+}
