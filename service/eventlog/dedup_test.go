@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/eventlog/idindex"
@@ -195,9 +198,49 @@ func TestWritesStopWhileIndexIsBehind(t *testing.T) {
 	}
 }
 
-// TestReplicasShareDedup runs two logs (two hookstream replicas) on one
-// NATS server: each index learns what the other appended.
-func TestReplicasShareDedup(t *testing.T) {
+// TestUpgradeFromJetStreamDedup opens a stream made by an earlier version,
+// which deduplicated with a 2-hour JetStream window only: the window
+// shrinks to the guard and the ids already stored are indexed.
+func TestUpgradeFromJetStreamDedup(t *testing.T) {
+	ns := natsServer(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: defaultStream, Subjects: []string{subjectPrefix + ".>"},
+		Duplicates: 2 * time.Hour, MaxAge: 7 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	old := event(1)
+	data, _ := proto.Marshal(old)
+	msg := &nats.Msg{Subject: Subject(old), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, old.GetId())
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+
+	l := openLog(t, Config{URL: ns.ClientURL(), DataDir: t.TempDir()})
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Duplicates != guard {
+		t.Errorf("JetStream dedup window after the upgrade = %s, want %s", info.Config.Duplicates, guard)
+	}
+	if st := l.IndexStatus(); st.Entries != 1 {
+		t.Errorf("index after the upgrade holds %d ids, want 1", st.Entries)
+	}
+	time.Sleep(3 * guard)
+	if app := mustAppend(t, l, event(1)); !app.Duplicate || app.Seq != 1 {
+		t.Fatalf("retry of an event stored before the upgrade = %+v", app)
+	}
+}
+
+func natsServer(t *testing.T) *server.Server {
+	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +250,13 @@ func TestReplicasShareDedup(t *testing.T) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats server did not start")
 	}
+	return ns
+}
+
+// TestReplicasShareDedup runs two logs (two hookstream replicas) on one
+// NATS server: each index learns what the other appended.
+func TestReplicasShareDedup(t *testing.T) {
+	ns := natsServer(t)
 	a := openLog(t, Config{URL: ns.ClientURL(), DataDir: t.TempDir()})
 	b := openLog(t, Config{URL: ns.ClientURL(), DataDir: t.TempDir()})
 	var last uint64

@@ -25,6 +25,7 @@
 package idindex
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -360,11 +361,18 @@ func (x *Index) ReadCheckpoint() (cp Checkpoint, ok bool, err error) {
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("idindex: %w", err)
 	}
-	if err := json.Unmarshal(b, &cp); err != nil {
-		// A torn or foreign file: treat the index as unknown.
-		return Checkpoint{}, false, nil
+	cp, ok = parseCheckpoint(b)
+	return cp, ok, nil
+}
+
+// parseCheckpoint reads a checkpoint file; a torn or foreign one is not ok
+// (the index is then treated as unknown and rebuilt).
+func parseCheckpoint(b []byte) (Checkpoint, bool) {
+	var cp Checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil || cp.Log == "" {
+		return Checkpoint{}, false
 	}
-	return cp, true, nil
+	return cp, true
 }
 
 func writeFileSync(path string, b []byte) error {
@@ -440,14 +448,13 @@ func openSegment(path string) (*segment, error) {
 		return nil, fmt.Errorf("idindex: open segment: %w", err)
 	}
 	buf := make([]byte, headerSize)
-	var h header
 	_, rerr := f.ReadAt(buf, 0)
-	body, ok := strings.CutPrefix(string(buf), magic)
-	if ok {
-		ok = json.Unmarshal([]byte(strings.TrimRight(body, "\x00")), &h) == nil
-	}
 	info, serr := f.Stat()
-	if rerr != nil || !ok || serr != nil || !isPow2(h.Slots) || info.Size() != headerSize+int64(h.Slots)*slotSize {
+	var h header
+	if rerr == nil && serr == nil {
+		h, rerr = parseHeader(buf, info.Size())
+	}
+	if rerr != nil || serr != nil {
 		f.Close()
 		return nil, fmt.Errorf("idindex: %s is not a segment of this version (delete the directory to rebuild it from the log)", path)
 	}
@@ -459,6 +466,23 @@ func openSegment(path string) (*segment, error) {
 		s.last = time.Unix(h.Last, 0)
 	}
 	return s, nil
+}
+
+// parseHeader reads a segment's first page, checking it against the
+// file's size.
+func parseHeader(page []byte, size int64) (header, error) {
+	var h header
+	body, ok := bytes.CutPrefix(page, []byte(magic))
+	if !ok {
+		return h, errors.New("no segment magic")
+	}
+	if err := json.Unmarshal(bytes.TrimRight(body, "\x00"), &h); err != nil {
+		return h, err
+	}
+	if !isPow2(h.Slots) || h.Slots < probeChunk || h.Slots > 1<<40 || size != headerSize+int64(h.Slots)*slotSize {
+		return h, fmt.Errorf("segment of %d slots does not match its size %d", h.Slots, size)
+	}
+	return h, nil
 }
 
 func (s *segment) writeHeader() error {
