@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +128,15 @@ type loadResult struct {
 	sent, acked, refused, failed, skipped atomic.Int64
 	mu                                    sync.Mutex
 	ackedIDs                              map[string]bool
+	// unanswered and ackedN hold the request numbers (see loadBody) of
+	// requests that got no answer and of acknowledged ones, for retries.
+	unanswered, ackedN []int
+}
+
+// loadBody is the n-th unique ClinchPad activity of a load run.
+func loadBody(n int) string {
+	return fmt.Sprintf(`{"activity": {"_id": "act-%08d", "created_at": "2024-06-11T01:00:00Z", "type": "note:created",
+		"note_content": "load %d"}, "lead": {"_id": "lead-load", "name": "Load"}, "handshake_key": %q}`, n, n, cpHandshake)
 }
 
 // sendLoad posts unique ClinchPad activities to urls (round-robin) at a
@@ -154,12 +164,13 @@ func sendLoad(ctx context.Context, urls []string, rate int, res *loadResult) {
 		go func(n int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			body := fmt.Sprintf(`{"activity": {"_id": "act-%08d", "created_at": "2024-06-11T01:00:00Z", "type": "note:created",
-				"note_content": "load %d"}, "lead": {"_id": "lead-load", "name": "Load"}, "handshake_key": %q}`, n, n, cpHandshake)
 			res.sent.Add(1)
-			resp, err := client.Post(urls[n%len(urls)]+"/v1/webhooks/clinchpad", "application/json", strings.NewReader(body))
+			resp, err := client.Post(urls[n%len(urls)]+"/v1/webhooks/clinchpad", "application/json", strings.NewReader(loadBody(n)))
 			if err != nil {
 				res.refused.Add(1)
+				res.mu.Lock()
+				res.unanswered = append(res.unanswered, n)
+				res.mu.Unlock()
 				return
 			}
 			defer resp.Body.Close()
@@ -173,6 +184,7 @@ func sendLoad(ctx context.Context, urls []string, rate int, res *loadResult) {
 			res.acked.Add(1)
 			res.mu.Lock()
 			res.ackedIDs[out.EventID] = true
+			res.ackedN = append(res.ackedN, n)
 			res.mu.Unlock()
 		}(n)
 	}
@@ -247,7 +259,9 @@ func TestCrashUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary under load")
 	}
-	p := newProc(t, t.TempDir(), "")
+	// JetStream's own dedup window is cut short, so the retries below can
+	// only be recognised by the dedup index, across the kills.
+	p := newProc(t, t.TempDir(), "  dedup_guard: 500ms")
 	p.start()
 	res := &loadResult{ackedIDs: map[string]bool{}}
 	sub := &resumingSubscriber{seen: map[string]int{}}
@@ -273,6 +287,9 @@ func TestCrashUnderLoad(t *testing.T) {
 		downtime += time.Since(down)
 	}
 	<-loadDone
+	// Like a vendor, retry what got no answer, and redeliver a sample of
+	// what was acknowledged (each must be a duplicate now).
+	retried := retryLoad(t, "http://"+p.httpAddr, res)
 
 	missing := sub.waitFor(res.ackedIDs, 30*time.Second)
 	stopSub()
@@ -285,7 +302,9 @@ func TestCrashUnderLoad(t *testing.T) {
 		"sent": res.sent.Load(), "acked": res.acked.Load(), "no_answer": res.refused.Load(), "non_2xx": res.failed.Load(),
 		"generator_skipped": res.skipped.Load(), "lost": lost, "missing_from_subscriber": missing,
 		"duplicates_delivered": dups, "distinct_delivered": delivered, "subscriber_reconnects": reconnects,
-		"mean_restart_ms": downtime.Milliseconds() / int64(max(kills, 1)),
+		"mean_restart_ms":    downtime.Milliseconds() / int64(max(kills, 1)),
+		"retried_unanswered": retried.unanswered, "retried_unanswered_already_stored": retried.unansweredDup,
+		"redelivered_acked": retried.acked, "stored_twice": v.storedTwice,
 	}
 	b, _ := json.Marshal(report)
 	t.Logf("crash under load: %s", b)
@@ -294,8 +313,8 @@ func TestCrashUnderLoad(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if lost != 0 || missing != 0 || dups != 0 {
-		t.Errorf("lost %d acknowledged events, subscriber missed %d and saw %d duplicates", lost, missing, dups)
+	if lost != 0 || missing != 0 || dups != 0 || v.storedTwice != 0 {
+		t.Errorf("lost %d acknowledged events, stored %d twice; subscriber missed %d and saw %d duplicates", lost, v.storedTwice, missing, dups)
 	}
 	if res.acked.Load() == 0 || kills == 0 {
 		t.Errorf("nothing was tested: %d acked, %d kills", res.acked.Load(), kills)
@@ -305,8 +324,62 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 }
 
+// retried counts what retryLoad sent.
+type retried struct{ unanswered, unansweredDup, acked int }
+
+// retryLoad resends every request of res that got no answer (each must now
+// be acknowledged, as new or as a duplicate) and up to 500 acknowledged
+// ones (each must be a duplicate of the same event).
+func retryLoad(t *testing.T, url string, res *loadResult) retried {
+	t.Helper()
+	post := func(n int) (id string, duplicate bool) {
+		// A vendor retries a 503 (a cluster settling after a node died).
+		for attempt := 1; ; attempt++ {
+			resp, err := http.Post(url+"/v1/webhooks/clinchpad", "application/json", strings.NewReader(loadBody(n)))
+			if err != nil {
+				t.Fatalf("retry of request %d: %v", n, err)
+			}
+			var out struct {
+				EventID   string `json:"event_id"`
+				Duplicate bool   `json:"duplicate"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusServiceUnavailable && attempt < 40:
+				time.Sleep(250 * time.Millisecond)
+			case resp.StatusCode != http.StatusOK || err != nil || out.EventID == "":
+				t.Fatalf("retry of request %d: %d", n, resp.StatusCode)
+			default:
+				return out.EventID, out.Duplicate
+			}
+		}
+	}
+	res.mu.Lock()
+	unanswered, acked := slices.Clone(res.unanswered), slices.Clone(res.ackedN[:min(len(res.ackedN), 500)])
+	res.mu.Unlock()
+	var r retried
+	for _, n := range unanswered {
+		id, dup := post(n)
+		r.unanswered++
+		if dup {
+			r.unansweredDup++
+		}
+		res.mu.Lock()
+		res.ackedIDs[id] = true
+		res.mu.Unlock()
+	}
+	for _, n := range acked {
+		if _, dup := post(n); !dup {
+			t.Errorf("redelivery of acknowledged request %d was stored again", n)
+		}
+		r.acked++
+	}
+	return r
+}
+
 // verified is what verify found.
-type verified struct{ lost, dups, delivered, reconnects int }
+type verified struct{ lost, dups, delivered, reconnects, storedTwice int }
 
 // verify reads the whole log back through grpcAddr (ListEvents) and
 // checks that every acknowledged id is in it, fetches a sample of them
@@ -320,6 +393,7 @@ func verify(t *testing.T, grpcAddr string, res *loadResult, sub *resumingSubscri
 	defer conn.Close()
 	events := hookstreamv1.NewEventServiceClient(conn)
 	stored := map[string]bool{}
+	var v verified
 	for token := ""; ; {
 		var page *hookstreamv1.ListEventsResponse
 		// A cluster that just lost a node may need a moment to serve reads.
@@ -334,13 +408,15 @@ func verify(t *testing.T, grpcAddr string, res *loadResult, sub *resumingSubscri
 			t.Fatalf("listing the log: %v", err)
 		}
 		for _, e := range page.GetEvents() {
+			if stored[e.GetId()] {
+				v.storedTwice++
+			}
 			stored[e.GetId()] = true
 		}
 		if token = page.GetNextPageToken(); token == "" {
 			break
 		}
 	}
-	var v verified
 	sampled := 0
 	for id := range res.ackedIDs {
 		if !stored[id] {
