@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -117,6 +118,10 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 		if errors.As(err, &tooLarge) {
 			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE",
 				"request body exceeds the limit of "+strconv.FormatInt(h.o.BodyLimit, 10)+" bytes")
+			return
+		}
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			writeError(w, http.StatusRequestTimeout, "BODY_TIMEOUT", "the request body did not arrive within the server's read timeout")
 			return
 		}
 		writeError(w, http.StatusBadRequest, "BODY_UNREADABLE", "could not read the request body")

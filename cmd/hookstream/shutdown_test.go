@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -65,6 +66,7 @@ func TestHTTPLimits(t *testing.T) {
 	cfg.HTTP.BodyLimit = 2048
 	cfg.HTTP.MaxHeaderBytes = 4096
 	cfg.HTTP.ReadHeaderTimeout = 300 * time.Millisecond
+	cfg.HTTP.ReadTimeout = 500 * time.Millisecond
 	s := startServer(t, cfg)
 	big := make([]byte, 4096)
 	for i := range big {
@@ -103,5 +105,24 @@ func TestHTTPLimits(t *testing.T) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Error("slow-header client was not cut off by the read-header timeout")
+	}
+
+	// A client that sends its headers and then trickles its body is
+	// answered 408 when the read timeout passes, and disconnected.
+	slow, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := slow.Write([]byte("POST /v1/webhooks/closer?token=" + closerToken + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	answer, err := io.ReadAll(slow)
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("slow-body client was not cut off by the read timeout")
+	}
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 408") || !strings.Contains(string(answer), "BODY_TIMEOUT") {
+		t.Errorf("slow-body client got %q, want 408 BODY_TIMEOUT", answer)
 	}
 }

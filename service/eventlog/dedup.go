@@ -48,12 +48,17 @@ type indexer struct {
 	restart context.CancelFunc
 }
 
-// indexTick is how often the indexer commits, expires and checks itself;
+// indexTick is how often the indexer expires segments and checks itself;
 // a read that has not reached the log's end after stuckAfter (or a quarter
-// guard window, if longer) is restarted.
+// guard window, if longer) is restarted. Every commitEvery it fsyncs the
+// index and records its checkpoint: a process kill loses nothing (the
+// writes are in the page cache) but replays up to that much of the log at
+// the next start, and rarer syncs let the kernel coalesce the random
+// writes of a hash table into fewer page writes.
 const (
-	indexTick  = time.Second
-	stuckAfter = 5 * time.Second
+	indexTick   = time.Second
+	stuckAfter  = 5 * time.Second
+	commitEvery = 10 * time.Second
 )
 
 // openIndex opens the index, replays what it misses from the log, and
@@ -245,18 +250,18 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 func (ix *indexer) ticks(ctx context.Context) {
 	t := time.NewTicker(min(indexTick, ix.guard/4))
 	defer t.Stop()
-	committed := ix.position()
+	committed, committedAt := ix.position(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if at := ix.position(); at != committed {
+		if at := ix.position(); at != committed && time.Since(committedAt) >= commitEvery {
 			if err := ix.commit(); err != nil {
 				ix.l.log.Error("dedup index checkpoint failed", "err", err)
 			} else {
-				committed = at
+				committed, committedAt = at, time.Now()
 			}
 		}
 		if err := ix.idx.Expire(); err != nil {
