@@ -113,6 +113,10 @@ type segment struct {
 	first time.Time
 	last  time.Time // newest entry's store time
 	dirty bool      // written since the last sync
+	// sealed segments take no more inserts: every segment of an earlier
+	// run is sealed, since its count may miss the writes after its last
+	// commit.
+	sealed bool
 }
 
 // Open opens (or creates) the index in dir. Segments of an earlier run are
@@ -233,6 +237,15 @@ func (x *Index) Insert(key Key, seq uint64, stored time.Time) error {
 	if err != nil || found {
 		return err
 	}
+	if slot == noSlot { // cannot happen below half full; seal and go on
+		s.sealed = true
+		if s, err = x.writable(stored); err != nil {
+			return err
+		}
+		if _, slot, _, err = s.find(key); err != nil {
+			return err
+		}
+	}
 	var buf [slotSize]byte
 	copy(buf[:16], key[:])
 	binary.LittleEndian.PutUint64(buf[16:24], seq)
@@ -259,9 +272,10 @@ func (x *Index) writable(stored time.Time) (*segment, error) {
 		cur := x.segs[n-1]
 		full := cur.count >= cur.slots/2
 		old := !cur.first.IsZero() && stored.Sub(cur.first) > x.opts.Window/4
-		if !full && !old {
+		if !full && !old && !cur.sealed {
 			return cur, nil
 		}
+		cur.sealed = true
 		size = cur.slots
 		switch {
 		case full && size < x.opts.MaxSlots:
@@ -458,7 +472,7 @@ func openSegment(path string) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("idindex: %s is not a segment of this version (delete the directory to rebuild it from the log)", path)
 	}
-	s := &segment{f: f, path: path, slots: h.Slots, count: h.Count}
+	s := &segment{f: f, path: path, slots: h.Slots, count: h.Count, sealed: true}
 	if h.First != 0 {
 		s.first = time.Unix(h.First, 0)
 	}
@@ -503,8 +517,12 @@ func (s *segment) writeHeader() error {
 	return nil
 }
 
+// noSlot is find's answer for a key that is absent from a full table.
+const noSlot = ^uint64(0)
+
 // find probes for key with linear probing. It returns the entry when
-// found, and otherwise the first empty slot (where key would go).
+// found, and otherwise the first empty slot (where key would go), or
+// noSlot when the table has none.
 func (s *segment) find(key Key) (e Entry, slot uint64, found bool, err error) {
 	mask := s.slots - 1
 	pos := key.hash() & mask
@@ -530,7 +548,7 @@ func (s *segment) find(key Key) (e Entry, slot uint64, found bool, err error) {
 		probed += n
 		pos = (pos + n) & mask
 	}
-	return Entry{}, 0, false, fmt.Errorf("idindex: segment %s is full", s.path)
+	return Entry{}, noSlot, false, nil
 }
 
 // segNumber is a segment's number, from its file name (0 if foreign).

@@ -216,6 +216,38 @@ func TestSegmentsShrinkWhenQuiet(t *testing.T) {
 	}
 }
 
+// TestFullSegment covers a segment whose count is too low (as after a
+// crash between commits): lookups in a full table answer "absent" and
+// inserts move to a new segment.
+func TestFullSegment(t *testing.T) {
+	x := open(t, t.TempDir(), Options{Window: time.Hour, MinSlots: 16, MaxSlots: 16})
+	now := time.Now()
+	for i := 1; i <= 16; i++ {
+		if err := x.Insert(KeyOf(id(i)), uint64(i), now); err != nil {
+			t.Fatal(err)
+		}
+		x.segs[len(x.segs)-1].count = 0 // hide how full it is
+	}
+	if n := len(x.segs); n != 1 {
+		t.Fatalf("%d segments, want the one full segment", n)
+	}
+	if _, ok, err := x.Lookup(KeyOf(id(99))); ok || err != nil {
+		t.Fatalf("lookup in a full segment: %v %v", ok, err)
+	}
+	x.segs[0].count = 0
+	if err := x.Insert(KeyOf(id(17)), 17, now); err != nil {
+		t.Fatalf("insert into a full segment: %v", err)
+	}
+	for i := 1; i <= 17; i++ {
+		if e, ok, err := x.Lookup(KeyOf(id(i))); !ok || err != nil || e.Seq != uint64(i) {
+			t.Fatalf("id %d: %+v %v %v", i, e, ok, err)
+		}
+	}
+	if n := len(x.segs); n != 2 {
+		t.Errorf("%d segments after overflowing, want 2", n)
+	}
+}
+
 func TestForeignFileIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "000000000000.seg"), []byte("not a segment"), 0o600); err != nil {
