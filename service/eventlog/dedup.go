@@ -2,12 +2,14 @@ package eventlog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/service/eventlog/idindex"
@@ -44,8 +46,47 @@ type indexer struct {
 	probeAt time.Time // a freshness probe: the log's end at probeAt...
 	probeTo uint64    // ...was probeTo
 	err     error     // why the indexer is not running, if it is not
-	// restart ends the current read, when the watchdog finds it stuck.
+	// restart ends the current read, when the watchdog finds it stuck or
+	// the log was replaced (rebuild is then set).
 	restart context.CancelFunc
+	rebuild bool
+	wake    chan struct{} // cuts the reader's back-off short for a rebuild
+	resets  int       // how many times the index was reset while running
+	checked time.Time // last full check of the stream (see check)
+	// The server's clock: serverTS was its time at local time serverAt.
+	serverTS time.Time
+	serverAt time.Time
+}
+
+// logID identifies a stream incarnation: a stream deleted and created
+// again starts its positions over.
+func logID(info *jetstream.StreamInfo) string {
+	return info.Config.Name + "@" + info.Created.UTC().Format(time.RFC3339Nano)
+}
+
+// observeServerTime records a time read from the server (a stream info's
+// timestamp, a message's store time), so that windows are measured on the
+// clock that stamps the events even if this host's clock is off.
+func (ix *indexer) observeServerTime(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if t.After(ix.serverTS) {
+		ix.serverTS, ix.serverAt = t, time.Now()
+	}
+}
+
+// serverNow estimates the server's current time (this host's clock until
+// the server has told its own).
+func (ix *indexer) serverNow() time.Time {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.serverTS.IsZero() {
+		return time.Now()
+	}
+	return ix.serverTS.Add(time.Since(ix.serverAt))
 }
 
 // indexTick is how often the indexer expires segments and checks itself;
@@ -59,6 +100,7 @@ const (
 	indexTick   = time.Second
 	stuckAfter  = 5 * time.Second
 	commitEvery = 10 * time.Second
+	checkEvery  = 5 * time.Second
 )
 
 // openIndex opens the index, replays what it misses from the log, and
@@ -69,23 +111,32 @@ func (l *Log) openIndex(ctx context.Context) error {
 	if dir == "" {
 		dir = filepath.Join(l.cfg.DataDir, "idindex", l.cfg.Stream)
 	}
-	idx, err := idindex.Open(dir, idindex.Options{Window: l.cfg.DedupWindow})
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
+	}
+	ix := &indexer{l: l, guard: min(l.cfg.GuardWindow, info.Config.Duplicates), logID: logID(info), wake: make(chan struct{}, 1)}
+	ix.observeServerTime(info.TimeStamp)
+	opts := idindex.Options{Window: l.cfg.DedupWindow, Now: ix.serverNow}
+	idx, err := idindex.Open(dir, opts)
+	if errors.Is(err, idindex.ErrCorrupt) {
+		// A torn file (an OS crash while a segment was being created) or
+		// a stranger: the log has everything to rebuild from.
+		l.log.Warn("dedup index is damaged; rebuilding it from the log", "index_dir", dir, "err", err)
+		if err = idindex.Wipe(dir); err == nil {
+			idx, err = idindex.Open(dir, opts)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("eventlog: dedup index: %w", err)
 	}
-	info, err := l.stream.Info(ctx)
-	if err != nil {
-		idx.Close()
-		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
-	}
-	ix := &indexer{l: l, idx: idx, guard: l.cfg.GuardWindow,
-		logID: l.cfg.Stream + "@" + info.Created.UTC().Format(time.RFC3339Nano)}
+	ix.idx = idx
 	cp, ok, err := idx.ReadCheckpoint()
 	if err != nil {
 		idx.Close()
 		return fmt.Errorf("eventlog: dedup index: %w", err)
 	}
-	start := Start{Time: time.Now().Add(-l.cfg.DedupWindow)}
+	start := Start{Time: ix.serverNow().Add(-l.cfg.DedupWindow)}
 	switch {
 	case ok && cp.Log == ix.logID && cp.Seq <= info.State.LastSeq && time.Since(cp.At) < l.cfg.DedupWindow:
 		ix.indexed = cp.Seq
@@ -167,8 +218,26 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 		if err := ix.commit(); err != nil { // a clean stop leaves nothing to replay
 			ix.l.log.Error("dedup index checkpoint failed", "err", err)
 		}
+		ix.mu.Lock()
+		ix.fresh, ix.err = time.Time{}, errors.New("the indexer has stopped")
+		ix.mu.Unlock()
 	}()
 	for ctx.Err() == nil {
+		ix.mu.Lock()
+		rebuild := ix.rebuild
+		ix.rebuild = false
+		ix.mu.Unlock()
+		if rebuild {
+			// The stream was replaced: its positions start over.
+			if err := ix.idx.Reset(); err != nil {
+				ix.l.log.Error("dedup index reset failed", "err", err)
+			}
+			ix.mu.Lock()
+			ix.indexed, ix.fresh = 0, time.Time{}
+			ix.resets++
+			ix.mu.Unlock()
+			start, target = Start{Time: ix.serverNow().Add(-ix.l.cfg.DedupWindow)}, 0
+		}
 		readCtx, restart := context.WithCancel(ctx)
 		ix.mu.Lock()
 		ix.restart = restart
@@ -177,6 +246,12 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 		restart()
 		if ctx.Err() != nil {
 			return
+		}
+		ix.mu.Lock()
+		rebuild = ix.rebuild
+		ix.mu.Unlock()
+		if rebuild {
+			continue
 		}
 		if err == nil {
 			err = errors.New("the reader was behind the log without progress")
@@ -189,6 +264,7 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 		select {
 		case <-ctx.Done():
 			return
+		case <-ix.wake:
 		case <-time.After(time.Second):
 		}
 		if at > 0 {
@@ -220,6 +296,7 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 			return err
 		}
 		seq := md.Sequence.Stream
+		ix.observeServerTime(md.Timestamp)
 		if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
 			if err := ix.idx.Insert(idindex.KeyOf(id), seq, md.Timestamp); err != nil {
 				return err
@@ -267,19 +344,24 @@ func (ix *indexer) ticks(ctx context.Context) {
 		if err := ix.idx.Expire(); err != nil {
 			ix.l.log.Error("dedup index expiry failed", "err", err)
 		}
-		ix.probe(ctx)
+		ix.check(ctx)
 	}
 }
 
 func (ix *indexer) commit() error {
-	return ix.idx.Commit(idindex.Checkpoint{Log: ix.logID, Seq: ix.position(), At: time.Now().UTC()})
+	ix.mu.Lock()
+	cp := idindex.Checkpoint{Log: ix.logID, Seq: ix.indexed, At: time.Now().UTC()}
+	ix.mu.Unlock()
+	return ix.idx.Commit(cp)
 }
 
-// probe asks the log for its end when the index has not been known fresh
-// for a while (an idle log sends the indexer nothing to learn it from).
-func (ix *indexer) probe(ctx context.Context) {
+// check asks the log for its state: when the index has not been known
+// fresh for a while (an idle log sends the indexer nothing to learn it
+// from), and every checkEvery anyway, to follow the stream's dedup window
+// (another replica may have set it) and to notice a stream that was
+// deleted and created again.
+func (ix *indexer) check(ctx context.Context) {
 	ix.mu.Lock()
-	need := ix.probeTo == 0 && time.Since(ix.fresh) > ix.guard/8
 	if ix.probeTo != 0 && time.Since(ix.probeAt) > max(ix.guard/4, stuckAfter) {
 		// A consumer on a cluster node that died can go quiet before the
 		// client notices; start over from the last indexed position.
@@ -288,19 +370,47 @@ func (ix *indexer) probe(ctx context.Context) {
 			ix.restart()
 		}
 	}
+	need := ix.probeTo == 0 && time.Since(ix.fresh) > ix.guard/8 || time.Since(ix.checked) >= checkEvery
+	timeout := ix.guard / 4
+	// Read before asking: the log's end can only be past this position,
+	// while the indexer may pass the answer's end before it arrives.
+	before, resets := ix.indexed, ix.resets
 	ix.mu.Unlock()
 	if !need {
 		return
 	}
 	at := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, ix.guard/4)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	info, err := ix.l.stream.Info(pctx)
 	if err != nil {
 		return
 	}
+	ix.observeServerTime(info.TimeStamp)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.checked = at
+	if d := info.Config.Duplicates; d > 0 {
+		ix.guard = min(ix.l.cfg.GuardWindow, d)
+	}
+	if ix.rebuild {
+		return // already noticed; the reader starts over
+	}
+	if id := logID(info); id != ix.logID || info.State.LastSeq < before && resets == ix.resets {
+		ix.l.log.Warn("the event stream was replaced; rebuilding the dedup index", "was", ix.logID, "now", id)
+		ix.logID, ix.rebuild, ix.fresh, ix.probeTo = id, true, time.Time{}, 0
+		if ix.restart != nil {
+			ix.restart()
+		}
+		select {
+		case ix.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if ix.probeTo != 0 {
+		return
+	}
 	if ix.indexed >= info.State.LastSeq {
 		ix.fresh = at
 	} else {
@@ -312,22 +422,27 @@ func (ix *indexer) probe(ctx context.Context) {
 var errIndexBehind = errors.New("dedup index is behind the log")
 
 // current fails when the index may miss an event older than half the
-// guard window.
-func (ix *indexer) current() error {
+// guard window. Otherwise it returns the deadline by which a publish must
+// land for JetStream's guard to still cover any copy the index has not
+// seen: such a copy was stored after the index was last fresh, and the
+// guard remembers it for one guard window.
+func (ix *indexer) current() (time.Time, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if lag := time.Since(ix.fresh); lag > ix.guard/2 {
 		if ix.err != nil {
-			return fmt.Errorf("%w (%s): %v", errIndexBehind, lag.Round(time.Second), ix.err)
+			return time.Time{}, fmt.Errorf("%w (%s): %v", errIndexBehind, lag.Round(time.Second), ix.err)
 		}
-		return fmt.Errorf("%w (%s)", errIndexBehind, lag.Round(time.Second))
+		return time.Time{}, fmt.Errorf("%w (%s)", errIndexBehind, lag.Round(time.Second))
 	}
-	return nil
+	return ix.fresh.Add(ix.guard - ix.guard/8), nil
 }
 
 // lookup returns the stored event with this id, nil when the index does
 // not know it. A hit is confirmed by reading the original, so a stale or
-// damaged index can never turn a new event into a "duplicate".
+// damaged index can never turn a new event into a "duplicate". On a
+// cluster a direct get may be answered by a follower that is behind, so a
+// miss there is asked again of the stream leader.
 func (l *Log) lookup(ctx context.Context, id string) (*jetstream.RawStreamMsg, error) {
 	e, ok, err := l.index.idx.Lookup(idindex.KeyOf(id))
 	if err != nil {
@@ -337,6 +452,16 @@ func (l *Log) lookup(ctx context.Context, id string) (*jetstream.RawStreamMsg, e
 		return nil, nil
 	}
 	raw, err := l.stream.GetMsg(ctx, e.Seq)
+	if err == nil && raw.Header.Get(jetstream.MsgIDHeader) == id {
+		return raw, nil
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if l.ns != nil { // embedded: one server, no followers
+		return nil, nil
+	}
+	raw, err = l.leaderGet(ctx, e.Seq)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, nil
@@ -344,6 +469,46 @@ func (l *Log) lookup(ctx context.Context, id string) (*jetstream.RawStreamMsg, e
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	case raw.Header.Get(jetstream.MsgIDHeader) != id:
 		return nil, nil
+	}
+	return raw, nil
+}
+
+// leaderGet reads the message at seq through the stream leader (the
+// JetStream API's message get), never a follower.
+func (l *Log) leaderGet(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
+	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, fmt.Appendf(nil, `{"seq":%d}`, seq))
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Message *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
+		} `json:"message"`
+		Error *struct {
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &out); err != nil {
+		return nil, fmt.Errorf("message get: %w", err)
+	}
+	switch {
+	case out.Error != nil && out.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
+		return nil, jetstream.ErrMsgNotFound
+	case out.Error != nil:
+		return nil, fmt.Errorf("message get: %s", out.Error.Description)
+	case out.Message == nil:
+		return nil, errors.New("message get: empty answer")
+	}
+	raw := &jetstream.RawStreamMsg{Subject: out.Message.Subject, Sequence: out.Message.Seq, Data: out.Message.Data, Time: out.Message.Time}
+	if len(out.Message.Header) > 0 {
+		if raw.Header, err = nats.DecodeHeadersMsg(out.Message.Header); err != nil {
+			return nil, fmt.Errorf("message get: %w", err)
+		}
 	}
 	return raw, nil
 }

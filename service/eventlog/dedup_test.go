@@ -25,7 +25,12 @@ import (
 // guard is short so the tests can outlive JetStream's own dedup window.
 const guard = 200 * time.Millisecond
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger {
+	if os.Getenv("EVENTLOG_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 func openLog(t *testing.T, cfg Config) *Log {
 	t.Helper()
@@ -156,10 +161,25 @@ func TestDedupSurvivesRestartAndRebuild(t *testing.T) {
 	}
 	l = openLog(t, cfg)
 	check("after a foreign checkpoint", l)
+	l.Close()
+
+	// A torn segment (an OS crash while one was created) is discarded.
+	if err := os.WriteFile(filepath.Join(idxDir, "999999999999.seg"), make([]byte, 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, cfg)
+	check("after a torn segment", l)
 }
 
 func TestIndexConfirmsHits(t *testing.T) {
-	l := openLog(t, Config{DataDir: t.TempDir()})
+	t.Run("embedded", func(t *testing.T) { testIndexConfirmsHits(t, openLog(t, Config{DataDir: t.TempDir()})) })
+	// External: a miss on the direct get is asked again of the leader.
+	t.Run("external", func(t *testing.T) {
+		testIndexConfirmsHits(t, openLog(t, Config{URL: natsServer(t).ClientURL(), DataDir: t.TempDir()}))
+	})
+}
+
+func testIndexConfirmsHits(t *testing.T, l *Log) {
 	a := mustAppend(t, l, event(1))
 	waitIndexed(t, l, a.Seq)
 	// Damage the index: event 2's id points at event 1.
@@ -171,6 +191,64 @@ func TestIndexConfirmsHits(t *testing.T) {
 	}
 	if n := lastSeq(t, l); n != 2 {
 		t.Fatalf("log holds %d events, want 2", n)
+	}
+	raw, err := l.leaderGet(context.Background(), a.Seq)
+	if err != nil || raw.Header.Get(jetstream.MsgIDHeader) != event(1).GetId() || raw.Sequence != a.Seq {
+		t.Fatalf("leaderGet(%d) = %+v, %v", a.Seq, raw, err)
+	}
+	if _, err := l.leaderGet(context.Background(), 1000); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("leaderGet(absent) = %v, want ErrMsgNotFound", err)
+	}
+}
+
+// TestStreamReplacedWhileRunning deletes the stream under a running log
+// and creates it again (as another replica's start would): positions start
+// over, and the index must start over with them.
+func TestStreamReplacedWhileRunning(t *testing.T) {
+	ns := natsServer(t)
+	a := openLog(t, Config{URL: ns.ClientURL(), DataDir: t.TempDir()})
+	for i := range 5 {
+		mustAppend(t, a, event(i))
+	}
+	waitIndexed(t, a, 5)
+	if err := a.js.DeleteStream(context.Background(), defaultStream); err != nil {
+		t.Fatal(err)
+	}
+	b := openLog(t, Config{URL: ns.ClientURL(), DataDir: t.TempDir()}) // creates it again
+	// Until a has noticed, it may answer 503; it must never call event 3 a
+	// duplicate of the old stream's copy.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		app, err := a.Append(context.Background(), event(3))
+		if err == nil {
+			if app.Duplicate || app.Seq != 1 {
+				t.Fatalf("first append to the new stream = %+v, want seq 1, not a duplicate", app)
+			}
+			break
+		}
+		if !errors.Is(err, ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("append to the new stream: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for {
+		a.index.mu.Lock()
+		rebuilt := a.index.resets > 0 && a.index.indexed >= 1
+		a.index.mu.Unlock()
+		if rebuilt && a.Ready() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the index was not rebuilt for the new stream")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(3 * guard)
+	if app := mustAppend(t, a, event(3)); !app.Duplicate || app.Seq != 1 {
+		t.Fatalf("retry in the new stream = %+v, want duplicate of 1", app)
+	}
+	if app := mustAppend(t, b, event(3)); !app.Duplicate {
+		t.Fatalf("retry through the other log = %+v", app)
 	}
 }
 

@@ -346,7 +346,11 @@ func (l *Log) Embedded() bool { return l.ns != nil }
 // Ready reports whether the log is connected and can take writes: its
 // dedup index is current.
 func (l *Log) Ready() bool {
-	return l.nc != nil && l.nc.IsConnected() && l.index != nil && l.index.current() == nil
+	if l.nc == nil || !l.nc.IsConnected() || l.index == nil {
+		return false
+	}
+	_, err := l.index.current()
+	return err == nil
 }
 
 // Close stops the dedup indexer, disconnects and, when embedded, shuts
@@ -429,11 +433,16 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	if int64(len(data))+1024 > l.nc.MaxPayload() {
 		return Appended{}, ErrTooLarge
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
-	defer cancel()
-	if err := l.index.current(); err != nil {
+	guarded, err := l.index.current()
+	if err != nil {
 		return Appended{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	deadline := time.Now().Add(l.cfg.WriteTimeout)
+	if guarded.Before(deadline) {
+		deadline = guarded
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	if raw, err := l.lookup(ctx, ev.GetId()); err != nil || raw != nil {
 		if err != nil {
 			return Appended{}, err

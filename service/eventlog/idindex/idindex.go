@@ -41,6 +41,14 @@ import (
 	"time"
 )
 
+// Errors. ErrCorrupt marks a directory whose files cannot be trusted (a
+// torn segment after an OS crash, or a foreign file): discard it with Wipe
+// and rebuild the index from the log.
+var (
+	ErrCorrupt = errors.New("idindex: unreadable segment")
+	ErrClosed  = errors.New("idindex: closed")
+)
+
 // Key is the 128-bit form of an event id. Event ids are 32 hex digits (the
 // first 128 bits of a SHA-256), which decode to their key; anything else is
 // hashed.
@@ -99,9 +107,10 @@ type Index struct {
 
 	lock *os.File // held while open
 
-	mu   sync.RWMutex
-	segs []*segment // oldest first; the last one takes inserts
-	next uint64     // number of the next segment file
+	mu     sync.RWMutex
+	closed bool
+	segs   []*segment // oldest first; the last one takes inserts
+	next   uint64     // number of the next segment file
 }
 
 // segment is one hash table file. Only its header fields live in memory.
@@ -199,6 +208,7 @@ func (x *Index) Close() {
 		s.f.Close()
 	}
 	x.segs = nil
+	x.closed = true
 	if x.lock != nil {
 		x.lock.Close()
 		x.lock = nil
@@ -209,6 +219,9 @@ func (x *Index) Close() {
 func (x *Index) Lookup(key Key) (Entry, bool, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	if x.closed {
+		return Entry{}, false, ErrClosed
+	}
 	for i := len(x.segs) - 1; i >= 0; i-- {
 		e, _, found, err := x.segs[i].find(key)
 		if err != nil {
@@ -229,6 +242,9 @@ func (x *Index) Insert(key Key, seq uint64, stored time.Time) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.closed {
+		return ErrClosed
+	}
 	s, err := x.writable(stored)
 	if err != nil {
 		return err
@@ -362,6 +378,35 @@ func (x *Index) Commit(cp Checkpoint) error {
 	if err := os.Rename(tmp, filepath.Join(x.dir, checkpointFile)); err != nil {
 		return fmt.Errorf("idindex: %w", err)
 	}
+	return syncDir(x.dir)
+}
+
+// syncDir makes renames and new files in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("idindex: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("idindex: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Wipe deletes an index's files from dir (segments, checkpoint), for a
+// rebuild after ErrCorrupt. The directory and its lock file stay.
+func Wipe(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	if err != nil {
+		return fmt.Errorf("idindex: %w", err)
+	}
+	names = append(names, filepath.Join(dir, checkpointFile), filepath.Join(dir, checkpointFile+".tmp"))
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("idindex: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -448,7 +493,19 @@ func createSegment(path string, slots uint64) (*segment, error) {
 		return nil, fmt.Errorf("idindex: size segment: %w", err)
 	}
 	s := &segment{f: f, path: path, slots: slots, dirty: true}
+	// The header and the directory entry are synced at once, so an OS
+	// crash cannot leave a file that Open refuses.
 	if err := s.writeHeader(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("idindex: sync segment: %w", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, err
@@ -470,7 +527,7 @@ func openSegment(path string) (*segment, error) {
 	}
 	if rerr != nil || serr != nil {
 		f.Close()
-		return nil, fmt.Errorf("idindex: %s is not a segment of this version (delete the directory to rebuild it from the log)", path)
+		return nil, fmt.Errorf("%w: %s is not a segment of this version", ErrCorrupt, path)
 	}
 	s := &segment{f: f, path: path, slots: h.Slots, count: h.Count, sealed: true}
 	if h.First != 0 {

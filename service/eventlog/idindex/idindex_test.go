@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -254,8 +255,22 @@ func TestForeignFileIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Open(dir, Options{Window: time.Hour})
-	if err == nil || !strings.Contains(err.Error(), "rebuild") {
-		t.Fatalf("Open over a foreign file: %v", err)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open over a foreign file: %v, want ErrCorrupt", err)
+	}
+	if err := Wipe(dir); err != nil {
+		t.Fatal(err)
+	}
+	x, err := Open(dir, Options{Window: time.Hour})
+	if err != nil {
+		t.Fatalf("Open after Wipe: %v", err)
+	}
+	x.Close()
+	if _, _, err := x.Lookup(KeyOf(id(1))); !errors.Is(err, ErrClosed) {
+		t.Errorf("Lookup after Close: %v, want ErrClosed", err)
+	}
+	if err := x.Insert(KeyOf(id(1)), 1, time.Now()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Insert after Close: %v, want ErrClosed", err)
 	}
 	if _, err := Open(t.TempDir(), Options{}); err == nil {
 		t.Error("Open without a window succeeded")
