@@ -1,11 +1,9 @@
 package service
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/hookstream/hookstream/service/eventlog"
 )
@@ -14,9 +12,10 @@ import (
 // the hub detaches it (it then reads the log at its own pace).
 const hubBuffer = 4096
 
-// hub is the one tail of the log per process that feeds every live
-// Subscribe stream. Each event is read and decoded once, however many
-// streams there are. It reads the shared log, not local ingest, so a
+// hub feeds every live Subscribe stream from the process's one reader of
+// the whole log (the log's dedup indexer, which passes each event on once
+// it is indexed). Each event is read and decoded once, however many
+// streams there are. It follows the shared log, not local ingest, so a
 // stream on this replica sees events ingested on any replica. Streams that
 // start in the past catch up on their own consumer and then join; streams
 // that fall behind are detached and catch up again, so the hub never waits
@@ -47,101 +46,45 @@ func newHub(log *eventlog.Log, logger *slog.Logger) *hub {
 	return &hub{log: log, logger: logger, subs: map[*hubSub]struct{}{}}
 }
 
-// run tails the log until ctx ends, resuming after the last event it fanned
-// out whenever the log fails, or when a watchdog finds the tail stuck
-// behind the log (a consumer on a cluster node that died can go quiet
-// before the client notices).
-func (h *hub) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		h.mu.Lock()
-		head := h.head
-		h.mu.Unlock()
-		start := eventlog.Start{AfterSeq: head}
-		if head == 0 {
-			last, err := h.log.LastSeq(ctx)
-			if err != nil {
-				h.pause(ctx, err)
-				continue
-			}
-			h.mu.Lock()
-			h.head = last
-			h.mu.Unlock()
-			start = eventlog.Start{AfterSeq: last}
-			if last == 0 {
-				start = eventlog.Start{}
-			}
-		}
-		tailCtx, cancel := context.WithCancel(ctx)
-		stuck := make(chan struct{})
-		go h.watch(tailCtx, cancel, stuck)
-		err := h.log.Tail(tailCtx, start, nil, nil, h.fanOut)
-		cancel()
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-stuck:
-			h.logger.Warn("event hub was behind the log without progress; restarting its reader")
-			continue
-		default:
-		}
-		if err == nil {
-			err = errors.New("tail ended")
-		}
-		h.pause(ctx, err)
-	}
+// start makes the hub the log's follower: from now on it receives every
+// event the process's reader of the log passes on.
+func (h *hub) start() {
+	head := h.log.Follow(h)
+	h.mu.Lock()
+	h.head = max(h.head, head)
+	h.mu.Unlock()
+}
+
+// stop detaches the hub from the log and every feed from the hub.
+func (h *hub) stop() {
+	h.log.Follow(nil)
 	h.detachAll()
 }
 
-// hubWatch is how often the hub compares its position with the log's.
-const hubWatch = 2 * time.Second
+// Event implements eventlog.Follower.
+func (h *hub) Event(st eventlog.Stored) { h.fanOut(st) }
 
-// watch cancels the tail (closing stuck first) when the log has moved past
-// the hub's position and the hub has not moved for a whole interval.
-func (h *hub) watch(ctx context.Context, cancel context.CancelFunc, stuck chan struct{}) {
-	t := time.NewTicker(hubWatch)
-	defer t.Stop()
-	h.mu.Lock()
-	prev := h.head
-	h.mu.Unlock()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		h.mu.Lock()
-		head := h.head
-		h.mu.Unlock()
-		if head == prev {
-			if last, err := h.log.LastSeq(ctx); err == nil && last > head {
-				close(stuck)
-				cancel()
-				return
-			}
-		}
-		prev = head
-	}
-}
-
-func (h *hub) pause(ctx context.Context, err error) {
+// Lost implements eventlog.Follower: live streams fall back to their own
+// reads until the reader is back.
+func (h *hub) Lost(err error) {
 	h.logger.Warn("event hub lost the log; live subscribers fall back to their own reads", "err", err)
 	h.detachAll()
-	select {
-	case <-ctx.Done():
-	case <-time.After(time.Second):
+	if errors.Is(err, eventlog.ErrReplaced) {
+		h.mu.Lock()
+		h.head = 0 // positions start over
+		h.mu.Unlock()
 	}
 }
 
-func (h *hub) fanOut(st eventlog.Stored) error {
+func (h *hub) fanOut(st eventlog.Stored) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if st.Seq <= h.head {
-		return nil
+		return
 	}
 	h.head = st.Seq
 	if len(h.subs) == 0 {
-		return nil
+		return
 	}
 	ev := hubEvent{Stored: st, frame: encodeDelivery(st.Raw, eventlog.Cursor(st.Seq))}
 	for s := range h.subs {
@@ -151,7 +94,6 @@ func (h *hub) fanOut(st eventlog.Stored) error {
 			h.detach(s)
 		}
 	}
-	return nil
 }
 
 // join registers a feed; every event after the returned position reaches

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,7 +40,6 @@ type Services struct {
 
 	stopOnce sync.Once
 	stopping chan struct{}
-	stopHub  context.CancelFunc
 }
 
 // New builds the services.
@@ -79,9 +77,7 @@ func New(o Options) (*Services, error) {
 		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}
 	s.Events = &Events{log: o.Log, logger: o.Logger, metrics: o.Metrics, filters: o.Filters, heartbeat: o.Heartbeat,
 		stall: o.StallTimeout, now: o.Now, stopping: s.stopping, hub: newHub(o.Log, o.Logger)}
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	s.stopHub = stopHub
-	go s.Events.hub.run(hubCtx)
+	s.Events.hub.start()
 	s.Quarantine = &Quarantine{p: p}
 	return s, nil
 }
@@ -91,6 +87,6 @@ func New(o Options) (*Services, error) {
 func (s *Services) Stop() {
 	s.stopOnce.Do(func() {
 		close(s.stopping)
-		s.stopHub()
+		s.Events.hub.stop()
 	})
 }

@@ -26,6 +26,10 @@ import (
 //     catches what the index cannot have seen yet: two copies of a
 //     delivery appended at the same moment, on this replica or another.
 //
+// The indexer is the process's one reader of the whole log: after the
+// index holds an event it hands it to the log's Follower (the hub that
+// feeds live Subscribe streams), so every event is read once per process.
+//
 // Append answers a duplicate from the index (after reading the original at
 // its position to confirm it), and otherwise publishes with Nats-Msg-Id.
 // The guard is sound while the index is less than half a guard window
@@ -51,11 +55,47 @@ type indexer struct {
 	restart context.CancelFunc
 	rebuild bool
 	wake    chan struct{} // cuts the reader's back-off short for a rebuild
-	resets  int       // how many times the index was reset while running
-	checked time.Time // last full check of the stream (see check)
+	resets  int           // how many times the index was reset while running
+	checked time.Time     // last full check of the stream (see check)
 	// The server's clock: serverTS was its time at local time serverAt.
 	serverTS time.Time
 	serverAt time.Time
+	follower Follower
+}
+
+// Follower receives every event of the log, in order, from the process's
+// one reader of the whole log, once the dedup index holds it.
+type Follower interface {
+	// Event is called on the reader's goroutine and must not block.
+	Event(Stored)
+	// Lost says the reader stopped or starts over: the log failed, the
+	// reader was stuck, or (ErrReplaced) the stream was deleted and created
+	// again. Events resume after the last one passed on; after
+	// ErrReplaced, from the new stream's recent events.
+	Lost(error)
+}
+
+// ErrReplaced is what a Follower is told when the stream was replaced.
+var ErrReplaced = errors.New("the event stream was deleted and created again")
+
+// Follow makes f the log's follower (nil removes it) and returns the
+// position of the last event the reader has passed on: f receives every
+// event after it.
+func (l *Log) Follow(f Follower) uint64 {
+	l.index.mu.Lock()
+	defer l.index.mu.Unlock()
+	l.index.follower = f
+	return l.index.indexed
+}
+
+// lost tells the follower, if any, that the reader starts over.
+func (ix *indexer) lost(err error) {
+	ix.mu.Lock()
+	f := ix.follower
+	ix.mu.Unlock()
+	if f != nil {
+		f.Lost(err)
+	}
 }
 
 // logID identifies a stream incarnation: a stream deleted and created
@@ -89,16 +129,20 @@ func (ix *indexer) serverNow() time.Time {
 	return ix.serverTS.Add(time.Since(ix.serverAt))
 }
 
-// indexTick is how often the indexer expires segments and checks itself;
-// a read that has not reached the log's end after stuckAfter (or a quarter
-// guard window, if longer) is restarted. Every commitEvery it fsyncs the
+// indexTick is how often the indexer expires segments and checks itself:
+// when the index has not been known to hold the whole log for probeAfter
+// (or an eighth of the guard, if shorter) it asks the log for its end, and
+// a read that has not reached that end after stuckAfter is restarted (a
+// consumer on a cluster node that died can go quiet before the client
+// notices; live subscribers wait on it too). Every commitEvery it fsyncs the
 // index and records its checkpoint: a process kill loses nothing (the
 // writes are in the page cache) but replays up to that much of the log at
 // the next start, and rarer syncs let the kernel coalesce the random
 // writes of a hash table into fewer page writes.
 const (
 	indexTick   = time.Second
-	stuckAfter  = 5 * time.Second
+	probeAfter  = 2 * time.Second
+	stuckAfter  = 3 * time.Second
 	commitEvery = 10 * time.Second
 	checkEvery  = 5 * time.Second
 )
@@ -221,6 +265,7 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 		ix.mu.Lock()
 		ix.fresh, ix.err = time.Time{}, errors.New("the indexer has stopped")
 		ix.mu.Unlock()
+		ix.lost(errors.New("the event log is closing"))
 	}()
 	for ctx.Err() == nil {
 		ix.mu.Lock()
@@ -236,6 +281,7 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 			ix.indexed, ix.fresh = 0, time.Time{}
 			ix.resets++
 			ix.mu.Unlock()
+			ix.lost(ErrReplaced)
 			start, target = Start{Time: ix.serverNow().Add(-ix.l.cfg.DedupWindow)}, 0
 		}
 		readCtx, restart := context.WithCancel(ctx)
@@ -260,7 +306,8 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 		ix.err = err
 		at := ix.indexed
 		ix.mu.Unlock()
-		ix.l.log.Warn("dedup indexer lost the log; restarting it", "indexed_seq", at, "err", err)
+		ix.l.log.Warn("log reader lost the log; restarting it", "indexed_seq", at, "err", err)
+		ix.lost(err)
 		select {
 		case <-ctx.Done():
 			return
@@ -273,11 +320,10 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 	}
 }
 
-// read consumes headers only (the id is in Nats-Msg-Id) from start.
+// read consumes the log from start (the id is in Nats-Msg-Id), feeding
+// the index and then the follower.
 func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtUp func()) error {
-	cfg := start.consumerConfig(nil)
-	cfg.HeadersOnly = true
-	cons, err := ix.l.js.OrderedConsumer(ctx, ix.l.cfg.Stream, cfg)
+	cons, err := ix.l.js.OrderedConsumer(ctx, ix.l.cfg.Stream, start.consumerConfig(nil))
 	if err != nil {
 		return err
 	}
@@ -290,7 +336,11 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		ix.mu.Unlock()
 		caughtUp()
 	}
-	return consume(ctx, cons, 1024, func(msg jetstream.Msg) error {
+	return consume(ctx, cons, 256, func(msg jetstream.Msg) error {
+		st, err := decode(msg, false)
+		if err != nil {
+			return err
+		}
 		md, err := msg.Metadata()
 		if err != nil {
 			return err
@@ -315,9 +365,13 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		}
 		ix.err = nil
 		reached := ix.indexed >= target || md.NumPending == 0
+		f := ix.follower
 		ix.mu.Unlock()
 		if reached {
 			caughtUp()
+		}
+		if f != nil {
+			f.Event(st)
 		}
 		return nil
 	})
@@ -362,7 +416,7 @@ func (ix *indexer) commit() error {
 // deleted and created again.
 func (ix *indexer) check(ctx context.Context) {
 	ix.mu.Lock()
-	if ix.probeTo != 0 && time.Since(ix.probeAt) > max(ix.guard/4, stuckAfter) {
+	if ix.probeTo != 0 && time.Since(ix.probeAt) > stuckAfter {
 		// A consumer on a cluster node that died can go quiet before the
 		// client notices; start over from the last indexed position.
 		ix.probeTo = 0
@@ -370,7 +424,7 @@ func (ix *indexer) check(ctx context.Context) {
 			ix.restart()
 		}
 	}
-	need := ix.probeTo == 0 && time.Since(ix.fresh) > ix.guard/8 || time.Since(ix.checked) >= checkEvery
+	need := ix.probeTo == 0 && time.Since(ix.fresh) > min(ix.guard/8, probeAfter) || time.Since(ix.checked) >= checkEvery
 	timeout := ix.guard / 4
 	// Read before asking: the log's end can only be past this position,
 	// while the indexer may pass the answer's end before it arrives.
