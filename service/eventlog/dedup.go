@@ -155,10 +155,7 @@ func (l *Log) openIndex(ctx context.Context) error {
 	if dir == "" {
 		dir = filepath.Join(l.cfg.DataDir, "idindex", l.cfg.Stream)
 	}
-	info, err := l.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
-	}
+	info := l.setupInfo
 	ix := &indexer{l: l, guard: min(l.cfg.GuardWindow, info.Config.Duplicates), logID: logID(info), wake: make(chan struct{}, 1)}
 	ix.observeServerTime(info.TimeStamp)
 	opts := idindex.Options{Window: l.cfg.DedupWindow, Now: ix.serverNow}

@@ -131,6 +131,7 @@ type Log struct {
 	stream     jetstream.Stream
 	quarantine jetstream.KeyValue
 
+	setupInfo *jetstream.StreamInfo // the stream as setup left it
 	index     *indexer
 	stopIndex context.CancelFunc
 	indexDone chan struct{}
@@ -333,6 +334,11 @@ func (l *Log) trySetup(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("eventlog: quarantine bucket %s: %w", l.cfg.QuarantineBucket, err)
+	}
+	// A replicated stream answers only once it has a leader, which may
+	// come a moment after its creation.
+	if l.setupInfo, err = l.stream.Info(ctx); err != nil {
+		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
 	}
 	return nil
 }
