@@ -48,16 +48,20 @@ func newHub(log *eventlog.Log, logger *slog.Logger) *hub {
 
 // start makes the hub the log's follower: from now on it receives every
 // event the process's reader of the log passes on.
-func (h *hub) start() {
-	head := h.log.Follow(h)
+func (h *hub) start() error {
+	head, err := h.log.Follow(h)
+	if err != nil {
+		return err
+	}
 	h.mu.Lock()
 	h.head = max(h.head, head)
 	h.mu.Unlock()
+	return nil
 }
 
 // stop detaches the hub from the log and every feed from the hub.
 func (h *hub) stop() {
-	h.log.Follow(nil)
+	h.log.Unfollow(h)
 	h.detachAll()
 }
 
@@ -68,11 +72,13 @@ func (h *hub) Event(st eventlog.Stored) { h.fanOut(st) }
 // reads until the reader is back.
 func (h *hub) Lost(err error) {
 	h.logger.Warn("event hub lost the log; live subscribers fall back to their own reads", "err", err)
-	h.detachAll()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		h.detach(s)
+	}
 	if errors.Is(err, eventlog.ErrReplaced) {
-		h.mu.Lock()
 		h.head = 0 // positions start over
-		h.mu.Unlock()
 	}
 }
 

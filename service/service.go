@@ -77,7 +77,9 @@ func New(o Options) (*Services, error) {
 		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}
 	s.Events = &Events{log: o.Log, logger: o.Logger, metrics: o.Metrics, filters: o.Filters, heartbeat: o.Heartbeat,
 		stall: o.StallTimeout, now: o.Now, stopping: s.stopping, hub: newHub(o.Log, o.Logger)}
-	s.Events.hub.start()
+	if err := s.Events.hub.start(); err != nil {
+		return nil, err
+	}
 	s.Quarantine = &Quarantine{p: p}
 	return s, nil
 }

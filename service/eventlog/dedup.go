@@ -49,7 +49,11 @@ type indexer struct {
 	fresh   time.Time // at this time the index held the whole log
 	probeAt time.Time // a freshness probe: the log's end at probeAt...
 	probeTo uint64    // ...was probeTo
-	err     error     // why the indexer is not running, if it is not
+	// While a probe is open, the reader last moved (to movedTo) at movedAt.
+	movedAt time.Time
+	movedTo uint64
+	stuck   bool  // the watchdog restarted the reader
+	err     error // why the indexer is not running, if it is not
 	// restart ends the current read, when the watchdog finds it stuck or
 	// the log was replaced (rebuild is then set).
 	restart context.CancelFunc
@@ -78,14 +82,26 @@ type Follower interface {
 // ErrReplaced is what a Follower is told when the stream was replaced.
 var ErrReplaced = errors.New("the event stream was deleted and created again")
 
-// Follow makes f the log's follower (nil removes it) and returns the
-// position of the last event the reader has passed on: f receives every
-// event after it.
-func (l *Log) Follow(f Follower) uint64 {
+// Follow makes f the log's follower and returns the position of the last
+// event the reader has passed on: f receives every event after it. A log
+// has one follower; Follow fails if another is registered.
+func (l *Log) Follow(f Follower) (uint64, error) {
 	l.index.mu.Lock()
 	defer l.index.mu.Unlock()
+	if l.index.follower != nil && l.index.follower != f {
+		return 0, errors.New("eventlog: the log already has a follower")
+	}
 	l.index.follower = f
-	return l.index.indexed
+	return l.index.indexed, nil
+}
+
+// Unfollow removes f, if it is the follower.
+func (l *Log) Unfollow(f Follower) {
+	l.index.mu.Lock()
+	defer l.index.mu.Unlock()
+	if l.index.follower == f {
+		l.index.follower = nil
+	}
 }
 
 // lost tells the follower, if any, that the reader starts over.
@@ -132,9 +148,9 @@ func (ix *indexer) serverNow() time.Time {
 // indexTick is how often the indexer expires segments and checks itself:
 // when the index has not been known to hold the whole log for probeAfter
 // (or an eighth of the guard, if shorter) it asks the log for its end, and
-// a read that has not reached that end after stuckAfter is restarted (a
-// consumer on a cluster node that died can go quiet before the client
-// notices; live subscribers wait on it too). Every commitEvery it fsyncs the
+// a read that is behind that end and has not moved for stuckAfter is
+// restarted (a consumer on a cluster node that died can go quiet before
+// the client notices; live subscribers wait on it too). Every commitEvery it fsyncs the
 // index and records its checkpoint: a process kill loses nothing (the
 // writes are in the page cache) but replays up to that much of the log at
 // the next start, and rarer syncs let the kernel coalesce the random
@@ -296,12 +312,25 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 		if rebuild {
 			continue
 		}
+		ix.mu.Lock()
+		stuck := ix.stuck
+		ix.stuck = false
+		at := ix.indexed
+		ix.mu.Unlock()
+		if err == nil && stuck {
+			// Resume at once from the last indexed event: the follower
+			// misses nothing and need not know.
+			ix.l.log.Warn("log reader was behind the log without progress; restarting it", "indexed_seq", at)
+			if at > 0 {
+				start = Start{AfterSeq: at}
+			}
+			continue
+		}
 		if err == nil {
-			err = errors.New("the reader was behind the log without progress")
+			err = errors.New("the reader stopped")
 		}
 		ix.mu.Lock()
 		ix.err = err
-		at := ix.indexed
 		ix.mu.Unlock()
 		ix.l.log.Warn("log reader lost the log; restarting it", "indexed_seq", at, "err", err)
 		ix.lost(err)
@@ -413,11 +442,16 @@ func (ix *indexer) commit() error {
 // deleted and created again.
 func (ix *indexer) check(ctx context.Context) {
 	ix.mu.Lock()
-	if ix.probeTo != 0 && time.Since(ix.probeAt) > stuckAfter {
-		// A consumer on a cluster node that died can go quiet before the
-		// client notices; start over from the last indexed position.
-		ix.probeTo = 0
-		if ix.restart != nil {
+	if ix.probeTo != 0 {
+		// Behind the log: a reader that still moves is only slow, one that
+		// has not moved for stuckAfter is stuck (a consumer on a cluster
+		// node that died can go quiet before the client notices), and is
+		// started over from the last indexed position.
+		switch {
+		case ix.indexed != ix.movedTo:
+			ix.movedAt, ix.movedTo = time.Now(), ix.indexed
+		case time.Since(ix.movedAt) > stuckAfter && ix.restart != nil:
+			ix.probeTo, ix.stuck = 0, true
 			ix.restart()
 		}
 	}
@@ -466,6 +500,7 @@ func (ix *indexer) check(ctx context.Context) {
 		ix.fresh = at
 	} else {
 		ix.probeAt, ix.probeTo = at, info.State.LastSeq
+		ix.movedAt, ix.movedTo = at, ix.indexed
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,5 +351,55 @@ func TestReplicasShareDedup(t *testing.T) {
 	}
 	if n := lastSeq(t, b); n != last {
 		t.Fatalf("log holds %d events, want %d", n, last)
+	}
+}
+
+// recorder is a Follower that keeps what it is given.
+type recorder struct {
+	mu   sync.Mutex
+	seqs []uint64
+	lost []error
+}
+
+func (r *recorder) Event(st Stored) { r.mu.Lock(); r.seqs = append(r.seqs, st.Seq); r.mu.Unlock() }
+func (r *recorder) Lost(err error)  { r.mu.Lock(); r.lost = append(r.lost, err); r.mu.Unlock() }
+
+func (r *recorder) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.seqs) }
+
+func TestFollower(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir()})
+	mustAppend(t, l, event(0))
+	waitIndexed(t, l, 1)
+	f := &recorder{}
+	head, err := l.Follow(f)
+	if err != nil || head != 1 {
+		t.Fatalf("Follow = %d, %v; want 1", head, err)
+	}
+	if _, err := l.Follow(&recorder{}); err == nil {
+		t.Error("a second follower was accepted")
+	}
+	l.Unfollow(&recorder{}) // not the follower: no effect
+	for i := 1; i <= 20; i++ {
+		mustAppend(t, l, event(i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.count() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("follower got %d of 20 events", f.count())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.mu.Lock()
+	for i, seq := range f.seqs {
+		if seq != head+1+uint64(i) {
+			t.Fatalf("follower got %v, want %d.. in order", f.seqs, head+1)
+		}
+	}
+	f.mu.Unlock()
+	l.Unfollow(f)
+	mustAppend(t, l, event(21))
+	waitIndexed(t, l, 22)
+	if n := f.count(); n != 20 {
+		t.Errorf("follower got %d events after Unfollow", n-20)
 	}
 }
