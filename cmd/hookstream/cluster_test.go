@@ -18,6 +18,7 @@ var (
 	clusterDuration = flag.Duration("cluster.duration", 12*time.Second, "how long TestClusterFailover sends webhooks")
 	clusterRate     = flag.Int("cluster.rate", 200, "webhooks per second TestClusterFailover sends")
 	clusterReport   = flag.String("cluster.report", "", "write TestClusterFailover's figures as JSON to this file")
+	clusterGuard    = flag.Duration("cluster.guard", 500*time.Millisecond, "log.dedup_guard of TestClusterFailover's replicas (short, so the final retries test the dedup index)")
 )
 
 // natsNode is one nats-server process of a test cluster.
@@ -67,7 +68,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	// A short JetStream dedup window: the retries at the end can only be
 	// recognised by each replica's dedup index.
-	logCfg := fmt.Sprintf("  url: %q\n  replicas: 3\n  dedup_guard: 500ms", strings.Join(urls, ","))
+	logCfg := fmt.Sprintf("  url: %q\n  replicas: 3\n  dedup_guard: %s", strings.Join(urls, ","), *clusterGuard)
 	replicas := []*proc{newProc(t, t.TempDir(), logCfg), newProc(t, t.TempDir(), logCfg)}
 	for _, r := range replicas {
 		r.start()
@@ -107,7 +108,8 @@ func TestClusterFailover(t *testing.T) {
 	report := map[string]any{
 		"duration_s": clusterDuration.Seconds(), "rate_per_s": *clusterRate, "nats_nodes_killed": 1, "replicas_killed": 1,
 		"sent": res.sent.Load(), "acked": res.acked.Load(), "no_answer": res.refused.Load(), "non_2xx": res.failed.Load(), "generator_skipped": res.skipped.Load(),
-		"lost": lost, "missing_from_subscriber": missing, "duplicates_delivered": dups, "distinct_delivered": delivered,
+		"dedup_guard": clusterGuard.String(),
+		"lost":        lost, "missing_from_subscriber": missing, "duplicates_delivered": dups, "distinct_delivered": delivered,
 		"subscriber_reconnects": reconnects, "retried_unanswered": retried.unanswered,
 		"retried_unanswered_already_stored": retried.unansweredDup, "redelivered_acked": retried.acked, "stored_twice": v.storedTwice,
 	}
