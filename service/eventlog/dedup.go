@@ -355,9 +355,15 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 	}
 	if cons.CachedInfo().NumPending == 0 {
 		// Nothing after start: the index already holds every event that
-		// matters up to the log's end (which is at least target).
+		// matters up to the log's end (at least target; further if events
+		// were deleted before this reader saw them, which would otherwise
+		// leave it "behind" a position it can never reach).
+		end := target
+		if info, err := ix.l.stream.Info(ctx); err == nil {
+			end = max(end, info.State.LastSeq)
+		}
 		ix.mu.Lock()
-		ix.indexed = max(ix.indexed, target)
+		ix.indexed = max(ix.indexed, end)
 		ix.fresh = time.Now()
 		ix.mu.Unlock()
 		caughtUp()
