@@ -1,6 +1,7 @@
 // Package eventlog is hookstream's durable log: a NATS JetStream stream of
 // events and a key-value bucket of quarantined requests, on an embedded
-// in-process server by default or on an external NATS cluster.
+// in-process server by default or on an external NATS cluster, with an
+// on-disk index of recent event ids for dedup.
 package eventlog
 
 import (
