@@ -62,7 +62,7 @@ func (h *hub) start() error {
 // stop detaches the hub from the log and every feed from the hub.
 func (h *hub) stop() {
 	h.log.Unfollow(h)
-	h.detachAll()
+	h.dropAll(false)
 }
 
 // Event implements eventlog.Follower.
@@ -72,14 +72,7 @@ func (h *hub) Event(st eventlog.Stored) { h.fanOut(st) }
 // reads until the reader is back.
 func (h *hub) Lost(err error) {
 	h.logger.Warn("event hub lost the log; live subscribers fall back to their own reads", "err", err)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s := range h.subs {
-		h.detach(s)
-	}
-	if errors.Is(err, eventlog.ErrReplaced) {
-		h.head = 0 // positions start over
-	}
+	h.dropAll(errors.Is(err, eventlog.ErrReplaced))
 }
 
 func (h *hub) fanOut(st eventlog.Stored) {
@@ -126,10 +119,15 @@ func (h *hub) detach(s *hubSub) {
 	}
 }
 
-func (h *hub) detachAll() {
+// dropAll detaches every feed; with restart the log's positions start
+// over, and so does the hub's.
+func (h *hub) dropAll(restart bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
 		h.detach(s)
+	}
+	if restart {
+		h.head = 0
 	}
 }

@@ -124,13 +124,16 @@ func logID(info *jetstream.StreamInfo) string {
 // timestamp, a message's store time), so that windows are measured on the
 // clock that stamps the events even if this host's clock is off.
 func (ix *indexer) observeServerTime(t time.Time) {
-	if t.IsZero() {
-		return
-	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.observeServerTimeLocked(t, time.Now())
+}
+
+// observeServerTimeLocked is observeServerTime with ix.mu held; now is
+// the local time of the observation.
+func (ix *indexer) observeServerTimeLocked(t, now time.Time) {
 	if t.After(ix.serverTS) {
-		ix.serverTS, ix.serverAt = t, time.Now()
+		ix.serverTS, ix.serverAt = t, now
 	}
 }
 
@@ -193,29 +196,26 @@ func (l *Log) openIndex(ctx context.Context) error {
 		idx.Close()
 		return fmt.Errorf("eventlog: dedup index: %w", err)
 	}
+	// Resume after the checkpoint when it belongs to this stream and is
+	// recent; otherwise start afresh and read the last window by time.
 	start := Start{Time: ix.serverNow().Add(-l.cfg.DedupWindow)}
+	matches := ok && cp.Log == ix.logID && cp.Seq <= info.State.LastSeq
+	resume := matches && time.Since(cp.At) < l.cfg.DedupWindow
 	switch {
-	case ok && cp.Log == ix.logID && cp.Seq <= info.State.LastSeq && time.Since(cp.At) < l.cfg.DedupWindow:
+	case resume:
 		ix.indexed = cp.Seq
 		start = Start{AfterSeq: cp.Seq}
-	case ok && cp.Log == ix.logID && cp.Seq <= info.State.LastSeq:
-		// Stopped for longer than the window: everything it holds has
-		// expired, and the log since then is read by time instead.
+	case matches:
 		l.log.Info("dedup index is older than the dedup window; starting it afresh", "index_dir", dir)
-		if err := idx.Reset(); err != nil {
-			idx.Close()
-			return fmt.Errorf("eventlog: dedup index: %w", err)
-		}
 	case ok || idx.Stats().Segments > 0:
 		l.log.Warn("dedup index does not match the log (new stream, or index from elsewhere); rebuilding it from the log",
 			"index_dir", dir)
-		fallthrough
-	default:
+	}
+	if !resume {
 		if err := idx.Reset(); err != nil {
 			idx.Close()
 			return fmt.Errorf("eventlog: dedup index: %w", err)
 		}
-		ix.indexed = 0
 	}
 	target := info.State.LastSeq
 	if ix.indexed >= target {
@@ -307,16 +307,12 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 			return
 		}
 		ix.mu.Lock()
-		rebuild = ix.rebuild
+		rebuild, stuck, at := ix.rebuild, ix.stuck, ix.indexed
+		ix.stuck = false
 		ix.mu.Unlock()
 		if rebuild {
 			continue
 		}
-		ix.mu.Lock()
-		stuck := ix.stuck
-		ix.stuck = false
-		at := ix.indexed
-		ix.mu.Unlock()
 		if err == nil && stuck {
 			// Resume at once from the last indexed event: the follower
 			// misses nothing and need not know.
@@ -369,16 +365,11 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		caughtUp()
 	}
 	return consume(ctx, cons, 256, func(msg jetstream.Msg) error {
-		st, err := decode(msg, false)
-		if err != nil {
-			return err
-		}
 		md, err := msg.Metadata()
 		if err != nil {
-			return err
+			return fmt.Errorf("eventlog: message metadata: %w", err)
 		}
 		seq := md.Sequence.Stream
-		ix.observeServerTime(md.Timestamp)
 		if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
 			if err := ix.idx.Insert(idindex.KeyOf(id), seq, md.Timestamp); err != nil {
 				return err
@@ -386,6 +377,7 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		}
 		now := time.Now()
 		ix.mu.Lock()
+		ix.observeServerTimeLocked(md.Timestamp, now)
 		if seq > ix.indexed {
 			ix.indexed = seq
 		}
@@ -403,7 +395,7 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 			caughtUp()
 		}
 		if f != nil {
-			f.Event(st)
+			f.Event(stored(msg, md))
 		}
 		return nil
 	})

@@ -304,7 +304,7 @@ func (l *Log) setup(ctx context.Context) error {
 		case <-ctx.Done():
 			return err
 		case <-time.After(250 * time.Millisecond):
-			l.log.Info("event log not ready yet; retrying", "err", err)
+			l.log.Warn("event log not ready yet; retrying", "err", err)
 		}
 	}
 }
@@ -450,11 +450,11 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	if raw, err := l.lookup(ctx, ev.GetId()); err != nil || raw != nil {
-		if err != nil {
-			return Appended{}, err
-		}
-		return Appended{Seq: raw.Sequence, Duplicate: true}, nil
+	switch orig, err := l.lookup(ctx, ev.GetId()); {
+	case err != nil:
+		return Appended{}, err
+	case orig != nil:
+		return Appended{Seq: orig.Sequence, Duplicate: true}, nil
 	}
 	msg := &nats.Msg{Subject: Subject(ev), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.GetId())

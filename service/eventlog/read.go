@@ -156,13 +156,18 @@ func decode(msg jetstream.Msg, eager bool) (Stored, error) {
 	if err != nil {
 		return Stored{}, fmt.Errorf("eventlog: message metadata: %w", err)
 	}
-	s := Stored{Seq: md.Sequence.Stream, Pending: md.NumPending, Raw: msg.Data(), lazy: &lazyEvent{}}
+	s := stored(msg, md)
 	if eager {
 		if s.Event, err = s.Decoded(); err != nil {
 			return Stored{}, err
 		}
 	}
 	return s, nil
+}
+
+// stored is a consumed message with its parsed metadata, not yet decoded.
+func stored(msg jetstream.Msg, md *jetstream.MsgMetadata) Stored {
+	return Stored{Seq: md.Sequence.Stream, Pending: md.NumPending, Raw: msg.Data(), lazy: &lazyEvent{}}
 }
 
 // lazyEvent decodes an event once, for every goroutine that shares it.
