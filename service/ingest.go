@@ -38,7 +38,7 @@ type Source struct {
 // path does no label lookups.
 type sourceMetrics struct {
 	accepted, duplicate, quarantined, unauthenticated, rateLimited, unavailable, invalid prometheus.Counter
-	duplicates                                                                           prometheus.Counter
+	duplicates, clientGone                                                               prometheus.Counter
 	authMissing, authWrong                                                               prometheus.Counter
 	latency                                                                              prometheus.Observer
 }
@@ -49,6 +49,7 @@ func newSourceMetrics(m *Metrics, name string) sourceMetrics {
 		accepted: w("accepted"), duplicate: w("duplicate"), quarantined: w("quarantined"),
 		unauthenticated: w("unauthenticated"), rateLimited: w("rate_limited"), unavailable: w("unavailable"), invalid: w("invalid"),
 		duplicates:  m.duplicates.WithLabelValues(name),
+		clientGone:  m.clientGone.WithLabelValues(name),
 		authMissing: m.authFailures.WithLabelValues(name, "missing"),
 		authWrong:   m.authFailures.WithLabelValues(name, "wrong"),
 		latency:     m.ingestLatency.WithLabelValues(name),
@@ -68,6 +69,11 @@ type pipeline struct {
 // process normalizes body and appends the event, or quarantines the
 // request; the error is a gRPC status.
 func (p *pipeline) process(ctx context.Context, src *Source, body []byte, contentType string, received time.Time) (*hookstreamv1.IngestWebhookResponse, error) {
+	// A write, once started, is not tied to the caller: a vendor that hangs
+	// up mid-append must neither cancel it (its retry then finds the event
+	// stored) nor show up as an unavailable log. The log's own write
+	// deadline bounds it instead.
+	ctx = context.WithoutCancel(ctx)
 	ev, err := src.Normalizer.Normalize(normalize.Input{Source: src.Name, Body: body, ReceivedAt: received})
 	if err != nil {
 		return p.quarantine(ctx, src, body, contentType, received, normalize.AsRejection(err))
@@ -198,6 +204,13 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		}
 	}
 	resp, err := s.p.process(ctx, src, body, req.GetBody().GetContentType(), s.now().UTC())
+	if ctx.Err() != nil {
+		// The outcome below is still what happened to the webhook; the
+		// caller just never saw it (the vendor retries, and dedup holds).
+		src.m.clientGone.Inc()
+		s.p.logger.DebugContext(ctx, "webhook caller went away before the answer", "source", src.Name,
+			"event_id", resp.GetEventId(), "outcome", resp.GetOutcome().String(), "cause", context.Cause(ctx))
+	}
 	switch {
 	case err != nil:
 		src.m.unavailable.Inc()

@@ -11,6 +11,7 @@ type Metrics struct {
 	webhooks      *prometheus.CounterVec
 	ingestLatency *prometheus.HistogramVec
 	duplicates    *prometheus.CounterVec
+	clientGone    *prometheus.CounterVec
 	quarantined   *prometheus.CounterVec
 	authFailures  *prometheus.CounterVec
 	appendLatency prometheus.Histogram
@@ -34,6 +35,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookstream_duplicates_total",
 			Help: "Webhooks whose event was already in the log (vendor retries), by source.",
+		}, []string{"source"}),
+		clientGone: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_webhook_client_gone_total",
+			Help: "Webhook requests whose caller disconnected or timed out before the answer, by source; each is also counted under its outcome in hookstream_webhook_requests_total.",
 		}, []string{"source"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookstream_quarantined_total",
@@ -61,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "RPCs (gRPC and HTTP gateway alike) by method and status code.",
 		}, []string{"method", "code"}),
 	}
-	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.quarantined, m.authFailures, m.appendLatency,
+	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.clientGone, m.quarantined, m.authFailures, m.appendLatency,
 		m.subscribers, m.lag, m.rpcs)
 	return m
 }
