@@ -385,9 +385,13 @@ func (r *Reader) number(key string, v *fastjson.Value) (float64, bool) {
 	return f, true
 }
 
+// IsJSONNumber reports whether s is written as a JSON number, so a numeric
+// string can be told from text like "0x10", " 1" or "Inf".
+func IsJSONNumber(s string) bool { return validNumber(s) }
+
 // validNumber reports whether b follows the JSON number grammar (fastjson
 // also accepts forms like `1-2`, `inf` and `nan`).
-func validNumber(b []byte) bool {
+func validNumber[T string | []byte](b T) bool {
 	i := 0
 	if i < len(b) && b[i] == '-' {
 		i++

@@ -1,7 +1,10 @@
 package pipedrive_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hookstream/hookstream/service/normalize/normalizetest"
 	"github.com/hookstream/hookstream/service/normalize/pipedrive"
@@ -23,12 +26,39 @@ func TestRetryGetsSameID(t *testing.T) {
 	normalizetest.SameDelivery(t, n, "testdata", "v2_change_deal", "v2_change_deal_retry", "v2_delete_deal")
 	seen := map[string]string{}
 	for _, name := range []string{"v1_updated_deal", "v1_deleted_deal", "v1_added_person", "v2_change_deal",
+		"v1_updated_deal_millis", "v1_updated_deal_millis_same_second", "v1_updated_deal_owner_changed",
 		"v2_delete_deal", "v2_change_deal_custom_fields", "v2_change_user_deactivated"} {
 		id := normalizetest.ID(t, n, "testdata", name)
 		if other, dup := seen[id]; dup {
 			t.Errorf("%s and %s share id %s", name, other, id)
 		}
 		seen[id] = name
+	}
+}
+
+// Deliveries from before timestamp_micro carry timestamp_milli: two edits
+// of one object within one second must stay two events, with
+// millisecond times.
+func TestMillisecondTimes(t *testing.T) {
+	n := newNormalizer(t)
+	for name, want := range map[string]string{
+		"v1_updated_deal_millis":             "2017-04-22T21:56:17.841Z",
+		"v1_updated_deal_millis_same_second": "2017-04-22T21:56:17.903Z",
+	} {
+		body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := normalizetest.Normalize(t, n, body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := ev.GetOccurredAt().AsTime().Format(time.RFC3339Nano); got != want {
+			t.Errorf("%s: occurred_at %s, want %s", name, got, want)
+		}
+	}
+	if a, b := normalizetest.ID(t, n, "testdata", "v1_updated_deal_millis"), normalizetest.ID(t, n, "testdata", "v1_updated_deal_millis_same_second"); a == b {
+		t.Errorf("two edits 62 ms apart share id %s", a)
 	}
 }
 

@@ -23,7 +23,7 @@ func isV1TopLevel(k []byte) bool {
 
 func isV1Meta(k []byte) bool {
 	switch string(k) {
-	case "v", "action", "object", "id", "company_id", "user_id", "host", "timestamp", "timestamp_micro",
+	case "v", "action", "object", "id", "company_id", "user_id", "host", "timestamp", "timestamp_milli", "timestamp_micro",
 		"permitted_user_ids", "trans_pending", "is_bulk_update", "pipedrive_service_name", "change_source", "webhook_id":
 		return true
 	}
@@ -59,9 +59,14 @@ func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 			WebhookId:        r.ID(m, "webhook_id"),
 			PermittedUserIds: ids(r, m, "permitted_user_ids"),
 		}
-		// Epoch seconds and microseconds; Time accepts either magnitude.
+		// Epoch seconds, milliseconds (deliveries from before
+		// timestamp_micro existed) and microseconds; Time accepts any
+		// magnitude in any of them.
 		if t := r.Time(m, "timestamp"); !t.IsZero() {
 			meta.Timestamp = t.Unix()
+		}
+		if t := r.Time(m, "timestamp_milli"); !t.IsZero() {
+			meta.TimestampMilli = t.UnixMilli()
 		}
 		if t := r.Time(m, "timestamp_micro"); !t.IsZero() {
 			meta.TimestampMicro = t.UnixMicro()
@@ -115,12 +120,10 @@ func buildV1(in normalize.Input, p *hookstreamv1.PipedriveChangeV1) *hookstreamv
 		state = previous // deletes carry the last state in previous
 	}
 
-	occurred := meta.GetTimestampMicro()
+	// The most precise time sent is the event time and part of the dedup
+	// key, so two edits of one object within a second stay two events.
+	occurred := occurredMicros(meta)
 	at := normalize.FromMicros(occurred)
-	if occurred == 0 {
-		at = normalize.FromMillis(meta.GetTimestamp() * 1000)
-		occurred = meta.GetTimestamp() * 1_000_000
-	}
 	ev := &hookstreamv1.Event{
 		// The v1 dedup key: which subscription, which event, which object,
 		// when. The retry counter is deliberately not part of it.
@@ -139,13 +142,40 @@ func buildV1(in normalize.Input, p *hookstreamv1.PipedriveChangeV1) *hookstreamv
 		DeliveryAttempt: p.GetRetry() + 1,
 		Payload:         &hookstreamv1.Event_PipedriveV1{PipedriveV1: p},
 	}
-	if canonical == "updated" || canonical == "merged" {
+	switch canonical {
+	case "updated":
 		ev.Changes = diffV1(previous, current)
-	}
-	if canonical == "merged" {
-		ev.Merge = &hookstreamv1.Merge{MergedIntoId: meta.GetId()}
+	case "merged":
+		// current is the surviving record and previous the absorbed one:
+		// two different records, so there is nothing to diff.
+		ev.Merge = &hookstreamv1.Merge{MergedIntoId: meta.GetId(), MergedFromId: absorbedID(meta.GetId(), current, previous)}
 	}
 	return ev
+}
+
+// occurredMicros is the event time in Unix microseconds from the most
+// precise of meta.timestamp_micro, timestamp_milli and timestamp.
+func occurredMicros(meta *hookstreamv1.PipedriveMetaV1) int64 {
+	switch {
+	case meta.GetTimestampMicro() > 0:
+		return meta.GetTimestampMicro()
+	case meta.GetTimestampMilli() > 0:
+		return meta.GetTimestampMilli() * 1_000
+	}
+	return meta.GetTimestamp() * 1_000_000
+}
+
+// absorbedID is the id of the record a v1 merge absorbed: the survivor's
+// merge_what_id, else the id of the record in previous when it is not the
+// survivor.
+func absorbedID(survivor string, current, previous *structpb.Struct) string {
+	if id := scalarText(current.GetFields()["merge_what_id"]); id != "" {
+		return id
+	}
+	if id := scalarText(previous.GetFields()["id"]); id != survivor {
+		return id
+	}
+	return ""
 }
 
 // objectOf returns the object a v1 current/previous value holds: the value
@@ -160,24 +190,27 @@ func objectOf(v *structpb.Value) *structpb.Struct {
 	return nil
 }
 
-// diffV1 lists the fields whose values differ between the full previous
-// and current states v1 sends. Custom fields are reported as
-// `custom_fields.<hash>`, as in v2.
+// diffV1 lists the fields whose values really changed between the whole
+// previous and current objects v1 sends. Pipedrive's object shape drifts
+// between API versions and even between the two halves of one delivery,
+// so only a difference in data counts:
+//   - a key present on one side only is a change of shape, not of data,
+//     and is skipped (at any depth);
+//   - a link sent as a bare id on one side and expanded on the other
+//     (`"user_id": 7` and `"user_id": {"id": 7, "name": …, "value": 7}`), or
+//     expanded on both sides with the same id, is the same link;
+//   - values equal as JSON are equal: a number and a string holding the
+//     same number, and the empty values null, [] and {}.
+//
+// Custom fields are reported as `custom_fields.<hash>`, as in v2.
 func diffV1(previous, current *structpb.Struct) []*hookstreamv1.Change {
 	if previous == nil || current == nil {
 		return nil
 	}
-	keys := sortedKeys(current)
-	for k := range previous.GetFields() {
-		if _, ok := current.GetFields()[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
 	var changes []*hookstreamv1.Change
-	for _, k := range keys {
-		oldV, hadOld := previous.GetFields()[k]
-		newV, hasNew := current.GetFields()[k]
-		if hadOld && hasNew && valueEqual(oldV, newV) {
+	for k, newV := range current.GetFields() {
+		oldV, ok := previous.GetFields()[k]
+		if !ok || sameV1(oldV, newV) || isLink(k) && sameLink(oldV, newV) {
 			continue
 		}
 		field := k
@@ -190,18 +223,67 @@ func diffV1(previous, current *structpb.Struct) []*hookstreamv1.Change {
 	return changes
 }
 
-// valueEqual compares two JSON values structurally.
-func valueEqual(a, b *structpb.Value) bool {
+// isLink reports whether a v1 object key holds a link to another record
+// (`user_id`, `person_id`, `org_id`, `creator_user_id`, …), which Pipedrive
+// sends either as a bare id or expanded into an object.
+func isLink(k string) bool { return strings.HasSuffix(k, "_id") }
+
+// sameLink reports whether two link values point at the same record.
+func sameLink(a, b *structpb.Value) bool {
+	x, y := linkID(a), linkID(b)
+	return x != nil && y != nil && sameV1(x, y)
+}
+
+// linkID is the id a link value carries: the value itself when it is a
+// number or string, else the `value` (Pipedrive's expanded links) or `id`
+// member of an object.
+func linkID(v *structpb.Value) *structpb.Value {
+	switch v.GetKind().(type) {
+	case *structpb.Value_NumberValue, *structpb.Value_StringValue:
+		return v
+	case *structpb.Value_StructValue:
+		f := v.GetStructValue().GetFields()
+		for _, k := range [...]string{"value", "id"} {
+			if id := f[k]; isScalarID(id) {
+				return id
+			}
+		}
+	}
+	return nil
+}
+
+func isScalarID(v *structpb.Value) bool {
+	switch v.GetKind().(type) {
+	case *structpb.Value_NumberValue, *structpb.Value_StringValue:
+		return true
+	}
+	return false
+}
+
+// sameV1 compares two v1 values by the rules of diffV1.
+func sameV1(a, b *structpb.Value) bool {
+	if isEmpty(a) || isEmpty(b) {
+		return isEmpty(a) && isEmpty(b)
+	}
 	switch x := a.GetKind().(type) {
-	case *structpb.Value_NullValue:
-		_, ok := b.GetKind().(*structpb.Value_NullValue)
-		return ok
 	case *structpb.Value_StringValue:
-		y, ok := b.GetKind().(*structpb.Value_StringValue)
-		return ok && x.StringValue == y.StringValue
+		switch y := b.GetKind().(type) {
+		case *structpb.Value_StringValue:
+			return x.StringValue == y.StringValue
+		case *structpb.Value_NumberValue:
+			return numericEqual(x.StringValue, y.NumberValue)
+		case *structpb.Value_StructValue:
+			return sameExpanded(a, y.StructValue)
+		}
 	case *structpb.Value_NumberValue:
-		y, ok := b.GetKind().(*structpb.Value_NumberValue)
-		return ok && x.NumberValue == y.NumberValue
+		switch y := b.GetKind().(type) {
+		case *structpb.Value_NumberValue:
+			return x.NumberValue == y.NumberValue
+		case *structpb.Value_StringValue:
+			return numericEqual(y.StringValue, x.NumberValue)
+		case *structpb.Value_StructValue:
+			return sameExpanded(a, y.StructValue)
+		}
 	case *structpb.Value_BoolValue:
 		y, ok := b.GetKind().(*structpb.Value_BoolValue)
 		return ok && x.BoolValue == y.BoolValue
@@ -211,25 +293,59 @@ func valueEqual(a, b *structpb.Value) bool {
 			return false
 		}
 		for i, v := range x.ListValue.GetValues() {
-			if !valueEqual(v, y.ListValue.GetValues()[i]) {
+			if !sameV1(v, y.ListValue.GetValues()[i]) {
 				return false
 			}
 		}
 		return true
 	case *structpb.Value_StructValue:
-		y, ok := b.GetKind().(*structpb.Value_StructValue)
-		if !ok || len(x.StructValue.GetFields()) != len(y.StructValue.GetFields()) {
-			return false
-		}
-		for k, v := range x.StructValue.GetFields() {
-			w, ok := y.StructValue.GetFields()[k]
-			if !ok || !valueEqual(v, w) {
-				return false
+		switch y := b.GetKind().(type) {
+		case *structpb.Value_StructValue:
+			// Members on one side only are shape drift, as at the top.
+			for k, v := range x.StructValue.GetFields() {
+				if w, ok := y.StructValue.GetFields()[k]; ok && !sameV1(v, w) {
+					return false
+				}
 			}
+			return true
+		case *structpb.Value_NumberValue, *structpb.Value_StringValue:
+			return sameExpanded(b, x.StructValue)
 		}
-		return true
 	}
-	return a.GetKind() == nil && b.GetKind() == nil
+	return false
+}
+
+// sameExpanded reports whether obj is the expanded form of the bare id.
+func sameExpanded(id *structpb.Value, obj *structpb.Struct) bool {
+	for _, k := range [...]string{"value", "id"} {
+		if v := obj.GetFields()[k]; isScalarID(v) && sameV1(id, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// isEmpty reports whether v is null, [] or {} (or missing).
+func isEmpty(v *structpb.Value) bool {
+	switch k := v.GetKind().(type) {
+	case nil, *structpb.Value_NullValue:
+		return true
+	case *structpb.Value_ListValue:
+		return len(k.ListValue.GetValues()) == 0
+	case *structpb.Value_StructValue:
+		return len(k.StructValue.GetFields()) == 0
+	}
+	return false
+}
+
+// numericEqual reports whether s is a JSON number equal to f, as when
+// Pipedrive sends `"11149162"` on one side and `11149162` on the other.
+func numericEqual(s string, f float64) bool {
+	if !normalize.IsJSONNumber(s) {
+		return false
+	}
+	g, err := strconv.ParseFloat(s, 64)
+	return err == nil && g == f
 }
 
 // formatNumber renders integral numbers without an exponent or fraction.

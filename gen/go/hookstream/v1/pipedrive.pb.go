@@ -160,9 +160,12 @@ type PipedriveMetaV1 struct {
 	// Id of the webhook subscription.
 	WebhookId string `protobuf:"bytes,14,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
 	// Meta fields this schema does not model, kept as sent.
-	Extra         *structpb.Struct `protobuf:"bytes,15,opt,name=extra,proto3" json:"extra,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Extra *structpb.Struct `protobuf:"bytes,15,opt,name=extra,proto3" json:"extra,omitempty"`
+	// Event time in Unix epoch milliseconds, sent by older deliveries
+	// instead of `timestamp_micro`.
+	TimestampMilli int64 `protobuf:"varint,16,opt,name=timestamp_milli,json=timestampMilli,proto3" json:"timestamp_milli,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PipedriveMetaV1) Reset() {
@@ -298,6 +301,13 @@ func (x *PipedriveMetaV1) GetExtra() *structpb.Struct {
 		return x.Extra
 	}
 	return nil
+}
+
+func (x *PipedriveMetaV1) GetTimestampMilli() int64 {
+	if x != nil {
+		return x.TimestampMilli
+	}
+	return 0
 }
 
 // PipedriveChangeV2 is a typed copy of a Pipedrive webhook in format v2.
@@ -605,7 +615,7 @@ const file_hookstream_v1_pipedrive_proto_rawDesc = "" +
 	"\bprevious\x18\x04 \x01(\v2\x16.google.protobuf.ValueR\bprevious\x12\x14\n" +
 	"\x05retry\x18\x05 \x01(\rR\x05retry\x12@\n" +
 	"\x0fmatches_filters\x18\x06 \x01(\v2\x17.google.protobuf.StructR\x0ematchesFilters\x12-\n" +
-	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"\xac\x05\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"\x89\x06\n" +
 	"\x0fPipedriveMetaV1\x12!\n" +
 	"\x06action\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06action\x12!\n" +
 	"\x06object\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06object\x12\x1a\n" +
@@ -625,8 +635,9 @@ const file_hookstream_v1_pipedrive_proto_rawDesc = "" +
 	"\rchange_source\x18\r \x01(\tR\fchangeSource\x12\x1d\n" +
 	"\n" +
 	"webhook_id\x18\x0e \x01(\tR\twebhookId\x12-\n" +
-	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra:\x81\x01\xbaH~\x1a|\n" +
-	"\x16pipedrive_v1.timestamp\x122meta.timestamp or meta.timestamp_micro must be set\x1a.this.timestamp > 0 || this.timestamp_micro > 0\"\xe0\x01\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\x12'\n" +
+	"\x0ftimestamp_milli\x18\x10 \x01(\x03R\x0etimestampMilli:\xb5\x01\xbaH\xb1\x01\x1a\xae\x01\n" +
+	"\x16pipedrive_v1.timestamp\x12Hmeta.timestamp, meta.timestamp_milli or meta.timestamp_micro must be set\x1aJthis.timestamp > 0 || this.timestamp_milli > 0 || this.timestamp_micro > 0\"\xe0\x01\n" +
 	"\x11PipedriveChangeV2\x12:\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1e.hookstream.v1.PipedriveMetaV2B\x06\xbaH\x03\xc8\x01\x01R\x04meta\x12+\n" +
 	"\x04data\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x04data\x123\n" +

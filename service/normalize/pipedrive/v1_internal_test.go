@@ -1,0 +1,55 @@
+package pipedrive
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+func TestDiffV1Rules(t *testing.T) {
+	obj := func(m map[string]any) *structpb.Struct {
+		s, err := structpb.NewStruct(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name     string
+		prev     map[string]any
+		cur      map[string]any
+		wantKeys []string
+	}{
+		{"key only in previous", map[string]any{"a": 1.0, "gone": "x"}, map[string]any{"a": 1.0}, nil},
+		{"key only in current", map[string]any{"a": 1.0}, map[string]any{"a": 1.0, "company_id": 11149162.0}, nil},
+		{"number vs numeric string", map[string]any{"value": 12000.0, "visible_to": "3"}, map[string]any{"value": "12000.00", "visible_to": 3.0}, nil},
+		{"text that only looks numeric", map[string]any{"code": "0x10", "n": " 1"}, map[string]any{"code": 16.0, "n": 1.0}, []string{"code", "n"}},
+		{"empty values", map[string]any{"a": []any{}, "b": nil, "c": map[string]any{}}, map[string]any{"a": nil, "b": []any{}, "c": nil}, nil},
+		{"empty vs empty string is a change", map[string]any{"a": nil}, map[string]any{"a": ""}, []string{"a"}},
+		{"bare id vs expanded link", map[string]any{"user_id": 2428657.0, "person_id": 221.0},
+			map[string]any{"user_id": map[string]any{"id": 2428657.0, "name": "Erika", "value": 2428657.0}, "person_id": map[string]any{"name": "Jane", "value": "221"}}, nil},
+		{"expanded both sides, same id, other details", map[string]any{"org_id": map[string]any{"name": "Acme", "value": 87.0}},
+			map[string]any{"org_id": map[string]any{"name": "Acme GmbH", "value": 87.0}}, nil},
+		{"expanded link to another record", map[string]any{"user_id": 1.0}, map[string]any{"user_id": map[string]any{"id": 2.0, "value": 2.0}}, []string{"user_id"}},
+		{"nested change", map[string]any{"prices": []any{map[string]any{"price": 240.0}}}, map[string]any{"prices": []any{map[string]any{"price": 264.0}}}, []string{"prices"}},
+		{"nested shape drift", map[string]any{"prices": []any{map[string]any{"price": 240.0, "old": 1.0}}}, map[string]any{"prices": []any{map[string]any{"price": "240"}}}, nil},
+		{"bool", map[string]any{"done": false}, map[string]any{"done": true}, []string{"done"}},
+		{"custom field", map[string]any{"9f1c0e7d2b4a6c8e0f1a3b5c7d9e1f2a3b4c5d6e": "a"}, map[string]any{"9f1c0e7d2b4a6c8e0f1a3b5c7d9e1f2a3b4c5d6e": "b"},
+			[]string{"custom_fields.9f1c0e7d2b4a6c8e0f1a3b5c7d9e1f2a3b4c5d6e"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, c := range diffV1(obj(tc.prev), obj(tc.cur)) {
+				got = append(got, c.GetField())
+			}
+			if len(got) != len(tc.wantKeys) {
+				t.Fatalf("changes %v, want %v", got, tc.wantKeys)
+			}
+			for i := range got {
+				if got[i] != tc.wantKeys[i] {
+					t.Fatalf("changes %v, want %v", got, tc.wantKeys)
+				}
+			}
+		})
+	}
+}
