@@ -31,6 +31,7 @@ const (
 	ReasonInternal         = "INTERNAL"
 	ReasonRateLimited      = "RATE_LIMITED"
 	ReasonStalled          = "SUBSCRIBER_STALLED"
+	ReasonFilterBudget     = "FILTER_BUDGET_SPENT"
 	ReasonNoToken          = "API_TOKEN_REQUIRED"
 	ReasonBadToken         = "API_TOKEN_INVALID"
 	ReasonScope            = "API_SCOPE_INSUFFICIENT"
@@ -70,6 +71,14 @@ func errLogUnreadable() error {
 	return statusError(codes.Unavailable, ReasonLogUnavailable, nil,
 		"the event log cannot be read right now; retry later",
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(RetryAfter)})
+}
+
+// errFilterBudget ends a ListEvents page whose filter used up the request's
+// evaluation budget; next is where a narrower request can go on from.
+func errFilterBudget(next string) error {
+	return statusError(codes.ResourceExhausted, ReasonFilterBudget, map[string]string{"next_page_token": next},
+		"the filter is too costly to evaluate over this many events in one request: narrow it (event.source, "+
+			"event.vendor, event.type equalities are checked by the log for free), lower page_size, or go on from next_page_token")
 }
 
 func errInvalid(reason, msg string) error {

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -23,6 +24,13 @@ const (
 	// maxScan bounds how many stored events one ListEvents page examines;
 	// with a selective filter the page may come back short, with a token.
 	maxScan = 10_000
+	// listFilterBudget bounds the CEL cost one ListEvents request may
+	// spend, on top of each evaluation's own limit: a simple comparison
+	// costs a few units, so ordinary filters never come near it, while a
+	// filter built to be slow stops after about a second of work.
+	listFilterBudget = 5_000_000
+	// listTimeout bounds one ListEvents request whatever its deadline.
+	listTimeout = 30 * time.Second
 )
 
 // Events implements hookstreamv1.EventServiceServer.
@@ -183,7 +191,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 				logger.ErrorContext(ctx, "undecodable event in the log", "seq", st.Seq, "err", err)
 				return errInternal()
 			}
-			if ok, err = f.Match(ev); err != nil {
+			if ok, err = f.MatchWithin(ctx, ev, nil); err != nil {
 				return errInvalid(ReasonInvalidFilter, err.Error())
 			}
 		}
@@ -325,10 +333,29 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 	if size == 0 {
 		size = defaultPageSize
 	}
+	// The scan and every evaluation stop when the client goes away, when
+	// the server shuts down, and after listTimeout.
+	select {
+	case <-s.stopping:
+		return nil, errShuttingDown()
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	resp := &hookstreamv1.ListEventsResponse{}
+	budget := filter.NewBudget(listFilterBudget)
 	var matchErr error
+	var at uint64 // the event being evaluated
 	next, err := s.log.Scan(ctx, start, subjects, maxScan, func(st eventlog.Stored) bool {
-		ok, err := f.Match(st.Event)
+		at = st.Seq
+		ok, err := f.MatchWithin(ctx, st.Event, budget)
 		if err != nil {
 			matchErr = err
 			return false
@@ -338,10 +365,19 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 		}
 		return len(resp.Events) < size
 	})
-	if matchErr != nil {
+	switch {
+	case ctx.Err() != nil:
+		select {
+		case <-s.stopping:
+			return nil, errShuttingDown()
+		default:
+		}
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case errors.Is(matchErr, filter.ErrBudgetSpent):
+		return nil, errFilterBudget(eventlog.Cursor(at))
+	case matchErr != nil:
 		return nil, errInvalid(ReasonInvalidFilter, matchErr.Error())
-	}
-	if err != nil {
+	case err != nil:
 		s.logger.ErrorContext(ctx, "list failed", "err", err)
 		return nil, errLogUnreadable()
 	}

@@ -121,6 +121,9 @@ func (l *Log) Scan(ctx context.Context, start Start, subjects []string, limit in
 		}
 		got := 0
 		for msg := range batch.Messages() {
+			if err := ctx.Err(); err != nil {
+				return 0, err // the caller went away or is shutting down
+			}
 			got++
 			read++
 			s, err := decode(msg, true)

@@ -1,0 +1,90 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service"
+	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/service/normalize/closer"
+)
+
+// costly depends on the event, so it cannot be refused when compiled, and
+// costs tens of thousands of units per event without ever matching.
+const costly = `[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14].all(a, ` +
+	`[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14].all(b, ` +
+	`[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14].all(c, a + b + c >= size(event.id) - 100))) ` +
+	`&& event.type == "never"`
+
+// A filter built to be slow cannot keep ListEvents busy: the request's
+// evaluation budget ends it with a clear error naming where to go on; a
+// request whose client is gone or whose server is stopping scans nothing.
+func TestListEventsFilterBudget(t *testing.T) {
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newServices(t, closer.New(v))
+	ctx := context.Background()
+	for i := range 400 {
+		body := fmt.Sprintf(`{"eventType": "ThreadClosedEvent", "timestamp": %d, "closedType": "solved", "customer": {"id": "c-%d"}}`,
+			1718000950456+int64(i), i)
+		if _, err := s.Ingest.IngestWebhook(ctx, &hookstreamv1.IngestWebhookRequest{Source: "chat", Body: &httpbody.HttpBody{Data: []byte(body)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	began := time.Now()
+	_, err = s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{Filter: costly, PageSize: 10})
+	took := time.Since(began)
+	st := status.Convert(err)
+	if st.Code() != codes.ResourceExhausted {
+		t.Fatalf("ListEvents with a costly filter: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	info := errorInfo(st)
+	if info.GetReason() != service.ReasonFilterBudget || info.GetMetadata()["next_page_token"] == "" {
+		t.Errorf("error info %v, want reason %s with a next_page_token", info, service.ReasonFilterBudget)
+	}
+	t.Logf("budget spent after %v", took)
+
+	// The token continues the scan where the budget ran out.
+	if _, err := s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{Filter: `event.type == "conversation.closed"`,
+		PageToken: info.GetMetadata()["next_page_token"]}); err != nil {
+		t.Errorf("continuing from the budget's token: %v", err)
+	}
+
+	// A cheap filter over the same events is not affected.
+	resp, err := s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{Filter: `event.type == "conversation.closed" && event.subject.id != ""`, PageSize: 1000})
+	if err != nil || len(resp.GetEvents()) != 400 {
+		t.Fatalf("cheap filter: %d events, %v; want 400", len(resp.GetEvents()), err)
+	}
+
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Events.ListEvents(gone, &hookstreamv1.ListEventsRequest{Filter: costly}); status.Code(err) != codes.Canceled {
+		t.Errorf("ListEvents for a gone client: %v, want CANCELED", err)
+	}
+	s.Stop()
+	if _, err := s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{Filter: costly}); status.Code(err) != codes.Unavailable ||
+		!strings.Contains(errorInfo(status.Convert(err)).GetReason(), "SHUTTING_DOWN") {
+		t.Errorf("ListEvents while stopping: %v, want UNAVAILABLE SHUTTING_DOWN", err)
+	}
+}
+
+func errorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
+}
