@@ -39,6 +39,9 @@ type Options struct {
 	BodyLimit int64
 	// Ready reports whether the event log can take writes (for /healthz).
 	Ready func() bool
+	// Degraded, when it returns text, says what is wrong with a log that
+	// still works (for /healthz: 200 with status "degraded").
+	Degraded func() string
 	// OpenAPI is served at /openapi.json.
 	OpenAPI []byte
 	// Metrics is served at /metrics to requests MetricsAuth admits.
@@ -69,6 +72,12 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		if o.Ready != nil && !o.Ready() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "event log not reachable"})
 			return
+		}
+		if o.Degraded != nil {
+			if why := o.Degraded(); why != "" {
+				writeJSON(w, http.StatusOK, map[string]string{"status": "degraded", "reason": why})
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}); err != nil {

@@ -4,6 +4,7 @@ package service
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -32,6 +33,7 @@ const (
 	ReasonRateLimited      = "RATE_LIMITED"
 	ReasonStalled          = "SUBSCRIBER_STALLED"
 	ReasonFilterBudget     = "FILTER_BUDGET_SPENT"
+	ReasonCursorPastEnd    = "CURSOR_PAST_END"
 	ReasonNoToken          = "API_TOKEN_REQUIRED"
 	ReasonBadToken         = "API_TOKEN_INVALID"
 	ReasonScope            = "API_SCOPE_INSUFFICIENT"
@@ -79,6 +81,16 @@ func errFilterBudget(next string) error {
 	return statusError(codes.ResourceExhausted, ReasonFilterBudget, map[string]string{"next_page_token": next},
 		"the filter is too costly to evaluate over this many events in one request: narrow it (event.source, "+
 			"event.vendor, event.type equalities are checked by the log for free), lower page_size, or go on from next_page_token")
+}
+
+// errPastEnd refuses a cursor beyond the log's last position: it was never
+// handed out by this log, or the log lost the events after it (see the
+// event log's damage report), and waiting on it would be silence.
+func errPastEnd(seq, last uint64) error {
+	return statusError(codes.OutOfRange, ReasonCursorPastEnd,
+		map[string]string{"cursor": strconv.FormatUint(seq, 10), "last_cursor": strconv.FormatUint(last, 10)},
+		fmt.Sprintf("cursor %d is past the log's last position %d: the log lost the events after it, or the cursor "+
+			"comes from another log; resume from last_cursor, or from a start time", seq, last))
 }
 
 func errInvalid(reason, msg string) error {

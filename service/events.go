@@ -89,6 +89,9 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 		if err != nil {
 			return errInvalid(ReasonInvalidCursor, err.Error())
 		}
+		if err := s.withinLog(stream.Context(), seq); err != nil {
+			return err
+		}
 		start.AfterSeq = seq
 	case *hookstreamv1.SubscribeRequest_StartTime:
 		start.Time = st.StartTime.AsTime()
@@ -315,6 +318,19 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 	}
 }
 
+// withinLog refuses a position past the log's end.
+func (s *Events) withinLog(ctx context.Context, seq uint64) error {
+	last, err := s.log.LastSeq(ctx)
+	if err != nil {
+		s.logger.ErrorContext(ctx, "reading the log's end failed", "err", err)
+		return errLogUnreadable()
+	}
+	if seq > last {
+		return errPastEnd(seq, last)
+	}
+	return nil
+}
+
 // ListEvents implements the RPC.
 func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsRequest) (*hookstreamv1.ListEventsResponse, error) {
 	f, subjects, err := s.compile(req.GetFilter())
@@ -326,6 +342,10 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 		seq, err := eventlog.ParseCursor(t)
 		if err != nil {
 			return nil, errInvalid(ReasonInvalidPageToken, "page_token is not one this server issued")
+		}
+		// A page token is the next position to read, at most one past the end.
+		if err := s.withinLog(ctx, seq-1); err != nil {
+			return nil, err
 		}
 		start.FromSeq = seq
 	}

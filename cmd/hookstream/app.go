@@ -177,6 +177,12 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		Conn:        a.conn,
 		BodyLimit:   int64(cfg.HTTP.BodyLimit),
 		Ready:       a.log.Ready,
+		Degraded: func() string {
+			if d := a.log.Damage(); d != nil {
+				return d.String()
+			}
+			return ""
+		},
 		OpenAPI:     hookstream.OpenAPI,
 		Metrics:     promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		MetricsAuth: metricsAuth(cfg, tokens),
@@ -410,5 +416,7 @@ func registerIndexMetrics(reg prometheus.Registerer, log *eventlog.Log) {
 			func(s eventlog.IndexStatus) float64 { return float64(s.Bytes) }),
 		gauge("hookstream_dedup_index_lag_seconds", "How long ago the dedup index last held the whole log; above half of log.dedup_guard, ingest answers 503.",
 			func(s eventlog.IndexStatus) float64 { return s.Lag.Seconds() }),
+		gauge("hookstream_log_lost_events", "Acknowledged events the event log was found to have lost (damaged storage) when this process opened it; alert on any value above 0.",
+			func(s eventlog.IndexStatus) float64 { return float64(s.LostEvents) }),
 	)
 }

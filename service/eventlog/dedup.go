@@ -61,6 +61,7 @@ type indexer struct {
 	wake    chan struct{} // cuts the reader's back-off short for a rebuild
 	resets  int           // how many times the index was reset while running
 	checked time.Time     // last full check of the stream (see check)
+	holes   uint64        // positions inside the log without a message, when last checked
 	// The server's clock: serverTS was its time at local time serverAt.
 	serverTS time.Time
 	serverAt time.Time
@@ -196,6 +197,13 @@ func (l *Log) openIndex(ctx context.Context) error {
 		idx.Close()
 		return fmt.Errorf("eventlog: dedup index: %w", err)
 	}
+	if ok && cp.Log == ix.logID {
+		if info, err = l.checkDamage(ctx, info, cp); err != nil {
+			idx.Close()
+			return err
+		}
+	}
+	ix.holes = holesOf(info.State)
 	// Resume after the checkpoint when it belongs to this stream and is
 	// recent; otherwise start afresh and read the last window by time.
 	start := Start{Time: ix.serverNow().Add(-l.cfg.DedupWindow)}
@@ -428,7 +436,7 @@ func (ix *indexer) ticks(ctx context.Context) {
 
 func (ix *indexer) commit() error {
 	ix.mu.Lock()
-	cp := idindex.Checkpoint{Log: ix.logID, Seq: ix.indexed, At: time.Now().UTC()}
+	cp := idindex.Checkpoint{Log: ix.logID, Seq: ix.indexed, At: time.Now().UTC(), Holes: ix.holes}
 	ix.mu.Unlock()
 	return ix.idx.Commit(cp)
 }
@@ -473,6 +481,9 @@ func (ix *indexer) check(ctx context.Context) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.checked = at
+	if id := logID(info); id == ix.logID {
+		ix.holes = holesOf(info.State)
+	}
 	if d := info.Config.Duplicates; d > 0 {
 		ix.guard = min(ix.l.cfg.GuardWindow, d)
 	}
@@ -616,6 +627,9 @@ type IndexStatus struct {
 	Bytes int64
 	// Lag is how long ago the index was last known to hold the whole log.
 	Lag time.Duration
+	// LostEvents is how many acknowledged events the log was found to
+	// have lost when it was opened (see Damage).
+	LostEvents uint64
 }
 
 // IndexStatus returns the dedup index's current figures.
@@ -624,5 +638,9 @@ func (l *Log) IndexStatus() IndexStatus {
 	l.index.mu.Lock()
 	lag := time.Since(l.index.fresh)
 	l.index.mu.Unlock()
-	return IndexStatus{Entries: st.Entries, Segments: st.Segments, Bytes: st.Bytes, Lag: lag}
+	var lost uint64
+	if d := l.damage; d != nil {
+		lost = d.Lost()
+	}
+	return IndexStatus{Entries: st.Entries, Segments: st.Segments, Bytes: st.Bytes, Lag: lag, LostEvents: lost}
 }

@@ -133,6 +133,7 @@ type Log struct {
 	quarantine jetstream.KeyValue
 
 	setupInfo *jetstream.StreamInfo // the stream as setup left it
+	damage    *Damage               // what was found lost at open, if anything
 	index     *indexer
 	stopIndex context.CancelFunc
 	indexDone chan struct{}

@@ -340,6 +340,10 @@ type Checkpoint struct {
 	Seq uint64 `json:"seq"`
 	// At is when the checkpoint was made.
 	At time.Time `json:"at"`
+	// Holes is how many positions inside the log held no message when
+	// last asked: more at the next start means the log lost data
+	// meanwhile.
+	Holes uint64 `json:"holes,omitempty"`
 }
 
 // Commit makes everything inserted before it was called durable (fsync)
