@@ -128,3 +128,52 @@ func TestDamagedLogIsReportedAndPositionsNotReused(t *testing.T) {
 		})
 	}
 }
+
+// Zeroing a segment's slots keeps its header valid, so the files look
+// whole: the start checks a sample of the log against the index, notices,
+// and rebuilds, so retries older than the guard are still duplicates.
+func TestZeroedIndexSegmentIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir}
+	l := openLog(t, cfg)
+	const n = 500
+	seqs := map[int]uint64{}
+	for i := range n {
+		seqs[i] = mustAppend(t, l, event(i)).Seq
+	}
+	waitIndexed(t, l, seqs[n-1])
+	l.Close()
+
+	segs, err := filepath.Glob(filepath.Join(dir, "idindex", defaultStream, "*.seg"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no segments: %v", err)
+	}
+	for _, path := range segs {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const header = 4096
+		if _, err := f.WriteAt(make([]byte, fi.Size()-header), header); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+
+	time.Sleep(2 * guard) // past JetStream's own guard: only the index can tell
+	var out bytes.Buffer
+	l = openLogWithLogs(t, cfg, &out)
+	defer l.Close()
+	if !strings.Contains(out.String(), "lost entries the log still has") {
+		t.Errorf("the damaged index was not noticed:\n%s", out.String())
+	}
+	for i := range n {
+		if app := mustAppend(t, l, event(i)); !app.Duplicate || app.Seq != seqs[i] {
+			t.Fatalf("retry of event %d = %+v, want a duplicate of %d", i, app, seqs[i])
+		}
+	}
+}

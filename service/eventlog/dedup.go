@@ -209,10 +209,28 @@ func (l *Log) openIndex(ctx context.Context) error {
 	start := Start{Time: ix.serverNow().Add(-l.cfg.DedupWindow)}
 	matches := ok && cp.Log == ix.logID && cp.Seq <= info.State.LastSeq
 	resume := matches && time.Since(cp.At) < l.cfg.DedupWindow
+	damaged := false
+	if resume {
+		// The files may look whole and still have lost entries (zeroed or
+		// overwritten slots keep a valid header): check a sample against
+		// the log, and rebuild when one is missing.
+		n, err := l.verifyIndex(ctx, idx, cp, info.State.FirstSeq, ix.serverNow().Add(-l.cfg.DedupWindow))
+		switch {
+		case errors.Is(err, ErrUnavailable):
+			idx.Close()
+			return fmt.Errorf("eventlog: dedup index: %w", err)
+		case err != nil:
+			l.log.Warn("dedup index lost entries the log still has; rebuilding it from the log", "index_dir", dir,
+				"checked", n, "err", err)
+			resume, damaged = false, true
+		}
+	}
 	switch {
 	case resume:
 		ix.indexed = cp.Seq
 		start = Start{AfterSeq: cp.Seq}
+	case damaged:
+		// verifyIndex said why.
 	case matches:
 		l.log.Info("dedup index is older than the dedup window; starting it afresh", "index_dir", dir)
 	case ok || idx.Stats().Segments > 0:
