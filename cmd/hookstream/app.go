@@ -87,6 +87,9 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		SyncInterval:   cfg.Log.FsyncInterval,
 		MaxPayload:     int32(cfg.Log.MaxMessageSize),
 		ConnectTimeout: cfg.Log.ConnectTimeout,
+
+		QuarantineMaxBytes: int64(cfg.Quarantine.MaxBytes),
+		QuarantineMaxAge:   cfg.Quarantine.MaxAge,
 	}, logger)
 	if err != nil {
 		return nil, err
