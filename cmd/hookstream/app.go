@@ -126,6 +126,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := service.NewMetrics(registry)
 	registerIndexMetrics(registry, a.log)
+	registry.MustRegister(quarantineCollector{log: a.log})
 	a.services, err = service.New(service.Options{
 		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Metrics: metrics,
 		Heartbeat: cfg.Subscribe.Heartbeat, StallTimeout: cfg.Subscribe.StallTimeout,
@@ -414,4 +415,36 @@ func registerIndexMetrics(reg prometheus.Registerer, log *eventlog.Log) {
 		gauge("hookstream_dedup_index_lag_seconds", "How long ago the dedup index last held the whole log; above half of log.dedup_guard, ingest answers 503.",
 			func(s eventlog.IndexStatus) float64 { return s.Lag.Seconds() }),
 	)
+}
+
+// quarantineCollector exposes the quarantine bucket's use and limit, read
+// from the log once per scrape, so operators see it filling up before
+// webhooks get 503 for it.
+type quarantineCollector struct{ log *eventlog.Log }
+
+var (
+	quarantineBytesDesc = prometheus.NewDesc("hookstream_quarantine_bytes",
+		"Bytes the quarantine bucket holds; at hookstream_quarantine_max_bytes, webhooks that need quarantine get 503.", nil, nil)
+	quarantineMaxBytesDesc = prometheus.NewDesc("hookstream_quarantine_max_bytes",
+		"Size limit of the quarantine bucket (quarantine.max_bytes).", nil, nil)
+	quarantineEntriesDesc = prometheus.NewDesc("hookstream_quarantine_entries",
+		"Entries in the quarantine bucket, reprocessed ones and discard markers included.", nil, nil)
+)
+
+func (quarantineCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- quarantineBytesDesc
+	ch <- quarantineMaxBytesDesc
+	ch <- quarantineEntriesDesc
+}
+
+func (c quarantineCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.log.QuarantineStatus(ctx)
+	if err != nil {
+		return // the log is down; /healthz and the ingest metrics say so
+	}
+	ch <- prometheus.MustNewConstMetric(quarantineBytesDesc, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(quarantineMaxBytesDesc, prometheus.GaugeValue, float64(st.MaxBytes))
+	ch <- prometheus.MustNewConstMetric(quarantineEntriesDesc, prometheus.GaugeValue, float64(st.Entries))
 }

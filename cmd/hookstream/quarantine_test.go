@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +88,12 @@ func TestQuarantineFull(t *testing.T) {
 		t.Errorf("retry of a stored request while full: %d %v", resp.code, resp.body)
 	}
 	code, metrics := httpGet(t, s.base+"/metrics", readToken)
+	used := regexp.MustCompile(`(?m)^hookstream_quarantine_bytes (\d+)$`).FindStringSubmatch(metrics)
+	if used == nil {
+		t.Error("/metrics lacks hookstream_quarantine_bytes")
+	} else if n, _ := strconv.Atoi(used[1]); n < len(ids)*8000 || n > 48<<10 {
+		t.Errorf("hookstream_quarantine_bytes %d, want between %d and %d", n, len(ids)*8000, 48<<10)
+	}
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -93,6 +101,8 @@ func TestQuarantineFull(t *testing.T) {
 		`hookstream_quarantine_full_total{source="closer"} 2`,
 		`hookstream_webhook_requests_total{outcome="unavailable",source="closer"} 2`,
 		fmt.Sprintf(`hookstream_webhook_requests_total{outcome="quarantined",source="closer"} %d`, len(ids)+1),
+		fmt.Sprintf("hookstream_quarantine_max_bytes %d\n", 48<<10),
+		fmt.Sprintf("hookstream_quarantine_entries %d\n", len(ids)),
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
