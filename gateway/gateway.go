@@ -232,7 +232,7 @@ var httpStatus = map[codes.Code]int{
 	codes.NotFound:           http.StatusNotFound,
 	codes.ResourceExhausted:  http.StatusTooManyRequests,
 	codes.FailedPrecondition: http.StatusBadRequest,
-	codes.Unavailable:        http.StatusServiceUnavailable,
+	codes.Unavailable:        http.StatusServiceUnavailable, // log down, quarantine full: the vendor retries later
 	codes.DeadlineExceeded:   http.StatusServiceUnavailable,
 	codes.Canceled:           499, // client closed the request
 }

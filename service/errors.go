@@ -37,10 +37,19 @@ const (
 	ReasonNoToken          = "API_TOKEN_REQUIRED"
 	ReasonBadToken         = "API_TOKEN_INVALID"
 	ReasonScope            = "API_SCOPE_INSUFFICIENT"
+	// ReasonQuarantineFull: an authenticated request could not be
+	// normalized and the quarantine is at its size limit, so it was not
+	// stored; answered 503 with Retry-After so the vendor delivers it again.
+	ReasonQuarantineFull = "QUARANTINE_FULL"
 )
 
 // RetryAfter is the delay suggested to clients when the log is unavailable.
 const RetryAfter = 5 * time.Second
+
+// QuarantineFullRetryAfter is the delay suggested to a vendor whose
+// request found the quarantine full. Room comes back only when entries age
+// out or an operator discards some, so retrying sooner would not help.
+const QuarantineFullRetryAfter = time.Minute
 
 // statusError builds a status with an ErrorInfo carrying reason and
 // metadata, plus any further details. Messages never carry secrets or
@@ -67,6 +76,12 @@ func errLogUnavailable() error {
 	return statusError(codes.Unavailable, ReasonLogUnavailable, nil,
 		"the event log cannot take the write right now; retry later",
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(RetryAfter)})
+}
+
+func errQuarantineFull(source string) error {
+	return statusError(codes.Unavailable, ReasonQuarantineFull, map[string]string{"source": source},
+		"the request could not be normalized and the quarantine is full, so it was not stored; retry later",
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(QuarantineFullRetryAfter)})
 }
 
 func errLogUnreadable() error {

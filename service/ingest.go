@@ -112,7 +112,15 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 		State:       hookstreamv1.QuarantineState_QUARANTINE_STATE_PENDING,
 	}
 	created, err := p.log.Quarantine(ctx, q)
-	if err != nil {
+	switch {
+	case errors.Is(err, eventlog.ErrQuarantineFull):
+		// Never a 2xx for a request that is not stored: the vendor retries
+		// it, and it is quarantined once there is room again.
+		p.metrics.quarantineFull.WithLabelValues(src.Name).Inc()
+		p.logger.WarnContext(ctx, "webhook refused: quarantine full", "source", src.Name, "quarantine_id", q.GetId(),
+			"code", rej.Code.String())
+		return nil, errQuarantineFull(src.Name)
+	case err != nil:
 		p.logger.ErrorContext(ctx, "quarantine write failed", "source", src.Name, "quarantine_id", q.GetId(), "err", err)
 		return nil, errLogUnavailable()
 	}

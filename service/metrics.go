@@ -8,16 +8,17 @@ import (
 // or payload values: sources are configured names (requests for unknown
 // sources count under "_unknown"), reasons are enum names.
 type Metrics struct {
-	webhooks      *prometheus.CounterVec
-	ingestLatency *prometheus.HistogramVec
-	duplicates    *prometheus.CounterVec
-	clientGone    *prometheus.CounterVec
-	quarantined   *prometheus.CounterVec
-	authFailures  *prometheus.CounterVec
-	appendLatency prometheus.Histogram
-	subscribers   prometheus.Gauge
-	lag           *prometheus.GaugeVec
-	rpcs          *prometheus.CounterVec
+	webhooks       *prometheus.CounterVec
+	ingestLatency  *prometheus.HistogramVec
+	duplicates     *prometheus.CounterVec
+	clientGone     *prometheus.CounterVec
+	quarantined    *prometheus.CounterVec
+	quarantineFull *prometheus.CounterVec
+	authFailures   *prometheus.CounterVec
+	appendLatency  prometheus.Histogram
+	subscribers    prometheus.Gauge
+	lag            *prometheus.GaugeVec
+	rpcs           *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -44,6 +45,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hookstream_quarantined_total",
 			Help: "Webhooks quarantined, by source and rejection code.",
 		}, []string{"source", "code"}),
+		quarantineFull: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_quarantine_full_total",
+			Help: "Webhooks refused with 503 because they needed quarantine and it was full (counted under outcome unavailable too), by source.",
+		}, []string{"source"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookstream_auth_failures_total",
 			Help: "Failed authentications: webhook sources (reason missing or wrong) and API tokens (source \"_api\").",
@@ -66,7 +71,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "RPCs (gRPC and HTTP gateway alike) by method and status code.",
 		}, []string{"method", "code"}),
 	}
-	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.clientGone, m.quarantined, m.authFailures, m.appendLatency,
+	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.clientGone, m.quarantined, m.quarantineFull, m.authFailures,
+		m.appendLatency,
 		m.subscribers, m.lag, m.rpcs)
 	return m
 }

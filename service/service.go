@@ -80,7 +80,7 @@ func New(o Options) (*Services, error) {
 	if err := s.Events.hub.start(); err != nil {
 		return nil, err
 	}
-	s.Quarantine = &Quarantine{p: p}
+	s.Quarantine = newQuarantine(p)
 	return s, nil
 }
 

@@ -87,6 +87,9 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		SyncInterval:   cfg.Log.FsyncInterval,
 		MaxPayload:     int32(cfg.Log.MaxMessageSize),
 		ConnectTimeout: cfg.Log.ConnectTimeout,
+
+		QuarantineMaxBytes: int64(cfg.Quarantine.MaxBytes),
+		QuarantineMaxAge:   cfg.Quarantine.MaxAge,
 	}, logger)
 	if err != nil {
 		return nil, err
@@ -123,6 +126,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := service.NewMetrics(registry)
 	registerIndexMetrics(registry, a.log)
+	registry.MustRegister(quarantineCollector{log: a.log})
 	a.services, err = service.New(service.Options{
 		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Metrics: metrics,
 		Heartbeat: cfg.Subscribe.Heartbeat, StallTimeout: cfg.Subscribe.StallTimeout,
@@ -419,4 +423,36 @@ func registerIndexMetrics(reg prometheus.Registerer, log *eventlog.Log) {
 		gauge("hookstream_log_lost_events", "Acknowledged events the event log was found to have lost (damaged storage) when this process opened it; alert on any value above 0.",
 			func(s eventlog.IndexStatus) float64 { return float64(s.LostEvents) }),
 	)
+}
+
+// quarantineCollector exposes the quarantine bucket's use and limit, read
+// from the log once per scrape, so operators see it filling up before
+// webhooks get 503 for it.
+type quarantineCollector struct{ log *eventlog.Log }
+
+var (
+	quarantineBytesDesc = prometheus.NewDesc("hookstream_quarantine_bytes",
+		"Bytes the quarantine bucket holds; at hookstream_quarantine_max_bytes, webhooks that need quarantine get 503.", nil, nil)
+	quarantineMaxBytesDesc = prometheus.NewDesc("hookstream_quarantine_max_bytes",
+		"Size limit of the quarantine bucket (quarantine.max_bytes).", nil, nil)
+	quarantineEntriesDesc = prometheus.NewDesc("hookstream_quarantine_entries",
+		"Entries in the quarantine bucket, reprocessed ones and discard markers included.", nil, nil)
+)
+
+func (quarantineCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- quarantineBytesDesc
+	ch <- quarantineMaxBytesDesc
+	ch <- quarantineEntriesDesc
+}
+
+func (c quarantineCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.log.QuarantineStatus(ctx)
+	if err != nil {
+		return // the log is down; /healthz and the ingest metrics say so
+	}
+	ch <- prometheus.MustNewConstMetric(quarantineBytesDesc, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(quarantineMaxBytesDesc, prometheus.GaugeValue, float64(st.MaxBytes))
+	ch <- prometheus.MustNewConstMetric(quarantineEntriesDesc, prometheus.GaugeValue, float64(st.Entries))
 }

@@ -83,7 +83,7 @@ func TestBadInput(t *testing.T) {
 		if q.GetRejection().GetMessage() == "" {
 			t.Errorf("entry %s has no reason", q.GetId())
 		}
-		assertNoSecrets(t, "quarantine entry "+q.GetId(), string(q.GetBody()))
+		assertNoSecrets(t, "quarantine entry "+q.GetId(), q.GetBodyText()+string(q.GetBody()))
 	}
 }
 

@@ -375,7 +375,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("ListQuarantined = %v, %v", list, err)
 	}
 	entry := list.GetRequests()[0]
-	if entry.GetRejection().GetCode() != hookstreamv1.RejectionCode_REJECTION_CODE_MALFORMED_JSON || !bytes.Equal(entry.GetBody(), bad) {
+	if entry.GetRejection().GetCode() != hookstreamv1.RejectionCode_REJECTION_CODE_MALFORMED_JSON || entry.GetBodyText() != string(bad) || len(entry.GetBody()) != 0 {
 		t.Errorf("entry %v", entry)
 	}
 	res, err := s.quarantine().ReprocessQuarantined(context.Background(), &hookstreamv1.ReprocessQuarantinedRequest{Id: qid})

@@ -24,6 +24,9 @@ type Config struct {
 	API       API       `yaml:"api"`
 	Log       Log       `yaml:"log"`
 	Subscribe Subscribe `yaml:"subscribe"`
+	// Quarantine limits the store of authenticated requests that could not
+	// be normalized.
+	Quarantine Quarantine `yaml:"quarantine"`
 	// ShutdownTimeout bounds graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Sources         []Source      `yaml:"sources"`
@@ -134,6 +137,25 @@ type Log struct {
 	// start, while a cluster is still forming (default 30s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
+
+// Quarantine limits the quarantine bucket. Both limits apply to an
+// existing bucket at start too.
+type Quarantine struct {
+	// MaxBytes caps the bucket (default 1GiB, at least http.body_limit +
+	// 64KiB). When it is full, a webhook that needs quarantine is answered
+	// 503 with Retry-After and not stored; the vendor's retry is stored
+	// once there is room.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MaxAge removes an entry this long after it was last written,
+	// reprocessed or not (default 720h, at least 1h).
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Quarantine defaults.
+const (
+	DefaultQuarantineMaxBytes ByteSize = 1 << 30
+	DefaultQuarantineMaxAge            = 30 * 24 * time.Hour
+)
 
 // Subscribe configures event streams.
 type Subscribe struct {
@@ -354,6 +376,10 @@ func (c *Config) setDefaults() {
 		c.Log.MaxMessageSize = 8 << 20
 	}
 	def(&c.Log.ConnectTimeout, 30*time.Second)
+	if c.Quarantine.MaxBytes == 0 {
+		c.Quarantine.MaxBytes = DefaultQuarantineMaxBytes
+	}
+	def(&c.Quarantine.MaxAge, DefaultQuarantineMaxAge)
 	def(&c.Subscribe.Heartbeat, 15*time.Second)
 	def(&c.Subscribe.StallTimeout, 30*time.Second)
 	if c.API.UnknownSource == "" {
@@ -374,6 +400,13 @@ func (c *Config) validate() error {
 	}
 	if c.Log.URL == "" && int64(c.HTTP.BodyLimit)+64<<10 > int64(c.Log.MaxMessageSize) {
 		errs = append(errs, fmt.Errorf("http.body_limit %d must be at least 64KiB below log.max_message_size %d", c.HTTP.BodyLimit, c.Log.MaxMessageSize))
+	}
+	if c.Quarantine.MaxBytes < c.HTTP.BodyLimit+64<<10 {
+		errs = append(errs, fmt.Errorf("quarantine.max_bytes %d must be at least http.body_limit + 64KiB (%d), or no full-size request fits",
+			c.Quarantine.MaxBytes, c.HTTP.BodyLimit+64<<10))
+	}
+	if c.Quarantine.MaxAge < time.Hour {
+		errs = append(errs, fmt.Errorf("quarantine.max_age %s must be at least 1h", c.Quarantine.MaxAge))
 	}
 	if c.API.UnknownSource != "not_found" && c.API.UnknownSource != "unauthorized" {
 		errs = append(errs, fmt.Errorf("api.unknown_source must be not_found or unauthorized, not %q", c.API.UnknownSource))

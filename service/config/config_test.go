@@ -41,6 +41,9 @@ sources:
 	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second {
 		t.Errorf("sizes/durations/defaults wrong: %+v", cfg)
 	}
+	if cfg.Quarantine.MaxBytes != 1<<30 || cfg.Quarantine.MaxAge != 720*time.Hour {
+		t.Errorf("quarantine defaults: %+v, want 1GiB and 720h", cfg.Quarantine)
+	}
 	if got := cfg.Sources[0].Auth.Basic.Password; got != "p@ss: #1" {
 		t.Errorf("expanded password = %q", got)
 	}
@@ -54,23 +57,35 @@ sources:
 
 func TestParseErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"unset env":      {"sources: [{name: a, vendor: closer, auth: {token: \"${NOPE}\"}}]", "NOPE is not set"},
-		"no auth":        {"sources: [{name: a, vendor: closer}]", "no auth configured"},
-		"two auths":      {"sources: [{name: a, vendor: closer, auth: {token: x, handshake_key: y}}]", "set exactly one"},
-		"bad vendor":     {"sources: [{name: a, vendor: hubspot, auth: none}]", "vendor must be one of"},
-		"bad name":       {"sources: [{name: A/B, vendor: closer, auth: none}]", "name must be"},
-		"dup name":       {"sources: [{name: a, vendor: closer, auth: none}, {name: a, vendor: closer, auth: none}]", "duplicate source"},
-		"no sources":     {"http: {addr: ':1'}", "no sources"},
-		"unknown key":    {"htp: {}\nsources: [{name: a, vendor: closer, auth: none}]", "field htp not found"},
-		"auth word":      {"sources: [{name: a, vendor: closer, auth: off}]", "auth must be `none`"},
-		"basic no pass":  {"sources: [{name: a, vendor: pipedrive, auth: {basic: {username: u}}}]", "needs username and password"},
-		"body too large": {"http: {body_limit: 8MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "below log.max_message_size"},
-		"bad size":       {"http: {body_limit: lots}\nsources: [{name: a, vendor: closer, auth: none}]", "is not a size"},
+		"unset env":                        {"sources: [{name: a, vendor: closer, auth: {token: \"${NOPE}\"}}]", "NOPE is not set"},
+		"no auth":                          {"sources: [{name: a, vendor: closer}]", "no auth configured"},
+		"two auths":                        {"sources: [{name: a, vendor: closer, auth: {token: x, handshake_key: y}}]", "set exactly one"},
+		"bad vendor":                       {"sources: [{name: a, vendor: hubspot, auth: none}]", "vendor must be one of"},
+		"bad name":                         {"sources: [{name: A/B, vendor: closer, auth: none}]", "name must be"},
+		"dup name":                         {"sources: [{name: a, vendor: closer, auth: none}, {name: a, vendor: closer, auth: none}]", "duplicate source"},
+		"no sources":                       {"http: {addr: ':1'}", "no sources"},
+		"unknown key":                      {"htp: {}\nsources: [{name: a, vendor: closer, auth: none}]", "field htp not found"},
+		"auth word":                        {"sources: [{name: a, vendor: closer, auth: off}]", "auth must be `none`"},
+		"basic no pass":                    {"sources: [{name: a, vendor: pipedrive, auth: {basic: {username: u}}}]", "needs username and password"},
+		"body too large":                   {"http: {body_limit: 8MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "below log.max_message_size"},
+		"bad size":                         {"http: {body_limit: lots}\nsources: [{name: a, vendor: closer, auth: none}]", "is not a size"},
+		"quarantine smaller than one body": {"quarantine: {max_bytes: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "quarantine.max_bytes"},
+		"quarantine age too short":         {"quarantine: {max_age: 10m}\nsources: [{name: a, vendor: closer, auth: none}]", "quarantine.max_age 10m0s must be at least 1h"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
+	}
+}
+
+func TestParseQuarantineLimits(t *testing.T) {
+	cfg, err := config.Parse([]byte("http: {body_limit: 16KiB}\nquarantine: {max_bytes: 96KiB, max_age: 48h}\nsources: [{name: a, vendor: closer, auth: none}]"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Quarantine.MaxBytes != 96<<10 || cfg.Quarantine.MaxAge != 48*time.Hour {
+		t.Errorf("quarantine: %+v, want 96KiB and 48h", cfg.Quarantine)
 	}
 }
 

@@ -44,6 +44,9 @@ var (
 	ErrUnavailable = errors.New("event log unavailable")
 	ErrNotFound    = errors.New("not found")
 	ErrTooLarge    = errors.New("message exceeds the log's maximum message size")
+	// ErrQuarantineFull is returned when the quarantine bucket is at its
+	// size limit; nothing was stored.
+	ErrQuarantineFull = errors.New("quarantine is full")
 )
 
 // Config configures the log. The zero value plus a DataDir is a working
@@ -86,6 +89,13 @@ type Config struct {
 	MaxPayload int32
 	// Stream and QuarantineBucket name the JetStream assets.
 	Stream, QuarantineBucket string
+	// QuarantineMaxBytes caps the quarantine bucket's size; when it is
+	// full, Quarantine fails with ErrQuarantineFull. QuarantineMaxAge is how
+	// long an entry is kept after its last write. Zero means no limit; the
+	// server's defaults come from service/config. Both are applied to an
+	// existing bucket at Open.
+	QuarantineMaxBytes int64
+	QuarantineMaxAge   time.Duration
 	// ConnectTimeout bounds the initial connect and setup (default 10 s).
 	ConnectTimeout time.Duration
 	// WriteTimeout bounds one append (default 5 s).
@@ -131,6 +141,9 @@ type Log struct {
 	js         jetstream.JetStream
 	stream     jetstream.Stream
 	quarantine jetstream.KeyValue
+	// quarantineStream is the bucket's underlying stream (KV_<bucket>),
+	// read directly for bounded scans.
+	quarantineStream jetstream.Stream
 
 	setupInfo *jetstream.StreamInfo // the stream as setup left it
 	damage    *Damage               // what was found lost at open, if anything
@@ -327,14 +340,23 @@ func (l *Log) trySetup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
 	}
+	// Create or update: a bucket made by an older version without limits
+	// gets them now. History 1 is what makes every message of the bucket's
+	// stream its key's current value (or a delete marker), which the
+	// bounded scans rely on.
 	l.quarantine, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      l.cfg.QuarantineBucket,
 		Description: "hookstream quarantined webhook requests",
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.cfg.Replicas,
+		MaxBytes:    l.cfg.QuarantineMaxBytes,
+		TTL:         l.cfg.QuarantineMaxAge,
 	})
 	if err != nil {
+		return fmt.Errorf("eventlog: quarantine bucket %s: %w", l.cfg.QuarantineBucket, err)
+	}
+	if l.quarantineStream, err = l.js.Stream(ctx, quarantineStreamName(l.cfg.QuarantineBucket)); err != nil {
 		return fmt.Errorf("eventlog: quarantine bucket %s: %w", l.cfg.QuarantineBucket, err)
 	}
 	// A replicated stream answers only once it has a leader, which may

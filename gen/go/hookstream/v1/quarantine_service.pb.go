@@ -93,12 +93,17 @@ type QuarantinedRequest struct {
 	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	// Content type of the request.
 	ContentType string `protobuf:"bytes,6,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	// Request body with secrets removed.
+	// Request body with secrets removed, when it is not valid UTF-8 (binary;
+	// base64 in JSON). Exactly one of body and body_text holds the body; an
+	// empty body leaves both empty.
 	Body []byte `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
 	// Current state.
 	State QuarantineState `protobuf:"varint,8,opt,name=state,proto3,enum=hookstream.v1.QuarantineState" json:"state,omitempty"`
 	// Event id produced by a successful reprocess.
-	EventId       string `protobuf:"bytes,9,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	EventId string `protobuf:"bytes,9,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// Request body with secrets removed, when it is valid UTF-8 (JSON and
+	// other text, the usual case); body is then empty.
+	BodyText      string `protobuf:"bytes,10,opt,name=body_text,json=bodyText,proto3" json:"body_text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -196,12 +201,21 @@ func (x *QuarantinedRequest) GetEventId() string {
 	return ""
 }
 
+func (x *QuarantinedRequest) GetBodyText() string {
+	if x != nil {
+		return x.BodyText
+	}
+	return ""
+}
+
 // ListQuarantinedRequest asks for one page of quarantined requests.
 type ListQuarantinedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Maximum number of entries to return (default 50, at most 1000).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response's `next_page_token`.
+	// Token from a previous response's `next_page_token`, sent with the
+	// same source and include_reprocessed (a token is rejected with
+	// INVALID_ARGUMENT, reason INVALID_PAGE_TOKEN, otherwise).
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only entries of this source, when set.
 	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
@@ -272,9 +286,10 @@ func (x *ListQuarantinedRequest) GetIncludeReprocessed() bool {
 // ListQuarantinedResponse is one page of quarantined requests.
 type ListQuarantinedResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The entries, oldest first.
+	// The entries, in the order they were last written, oldest first. Fewer
+	// than page_size (even none) when the call's read budget ran out first.
 	Requests []*QuarantinedRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
-	// Token for the next page; empty when there are no more entries.
+	// Token for the next page; empty when the whole quarantine was read.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -420,7 +435,12 @@ func (x *ReprocessQuarantinedResponse) GetResult() *ReprocessResult {
 type ReprocessAllQuarantinedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only entries of this source, when set.
-	Source        string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// Token from a previous response's `next_page_token`, to continue a run,
+	// sent with the same source. Empty starts a run: it covers the entries
+	// in quarantine at that moment, so entries this run updates (still
+	// failing) are not retried again within it.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -462,15 +482,27 @@ func (x *ReprocessAllQuarantinedRequest) GetSource() string {
 	return ""
 }
 
-// ReprocessAllQuarantinedResponse reports the outcome of each reprocess.
+func (x *ReprocessAllQuarantinedRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ReprocessAllQuarantinedResponse reports the outcome of each reprocess in
+// one batch.
 type ReprocessAllQuarantinedResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One result per pending entry, oldest first.
+	// One result per pending entry of this batch, in the order the entries
+	// were last written, oldest first.
 	Results []*ReprocessResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
-	// Entries that now produced an event (new or duplicate).
+	// Entries of this batch that now produced an event (new or duplicate).
 	Reprocessed int32 `protobuf:"varint,2,opt,name=reprocessed,proto3" json:"reprocessed,omitempty"`
-	// Entries still failing, kept in quarantine.
-	StillFailing  int32 `protobuf:"varint,3,opt,name=still_failing,json=stillFailing,proto3" json:"still_failing,omitempty"`
+	// Entries of this batch still failing, kept in quarantine.
+	StillFailing int32 `protobuf:"varint,3,opt,name=still_failing,json=stillFailing,proto3" json:"still_failing,omitempty"`
+	// Set when entries of the run remain: pass it as page_token to continue.
+	// Empty when the run is complete.
+	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +558,96 @@ func (x *ReprocessAllQuarantinedResponse) GetStillFailing() int32 {
 	return 0
 }
 
+func (x *ReprocessAllQuarantinedResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DiscardQuarantinedRequest names the quarantined request to remove.
+type DiscardQuarantinedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Quarantine entry id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiscardQuarantinedRequest) Reset() {
+	*x = DiscardQuarantinedRequest{}
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiscardQuarantinedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiscardQuarantinedRequest) ProtoMessage() {}
+
+func (x *DiscardQuarantinedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiscardQuarantinedRequest.ProtoReflect.Descriptor instead.
+func (*DiscardQuarantinedRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_quarantine_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DiscardQuarantinedRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// DiscardQuarantinedResponse confirms a discard. It has no fields yet.
+type DiscardQuarantinedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiscardQuarantinedResponse) Reset() {
+	*x = DiscardQuarantinedResponse{}
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiscardQuarantinedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiscardQuarantinedResponse) ProtoMessage() {}
+
+func (x *DiscardQuarantinedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiscardQuarantinedResponse.ProtoReflect.Descriptor instead.
+func (*DiscardQuarantinedResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_quarantine_service_proto_rawDescGZIP(), []int{8}
+}
+
 // ReprocessResult is the outcome of reprocessing one quarantined request.
 type ReprocessResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -543,7 +665,7 @@ type ReprocessResult struct {
 
 func (x *ReprocessResult) Reset() {
 	*x = ReprocessResult{}
-	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[7]
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +677,7 @@ func (x *ReprocessResult) String() string {
 func (*ReprocessResult) ProtoMessage() {}
 
 func (x *ReprocessResult) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[7]
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +690,7 @@ func (x *ReprocessResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReprocessResult.ProtoReflect.Descriptor instead.
 func (*ReprocessResult) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_quarantine_service_proto_rawDescGZIP(), []int{7}
+	return file_hookstream_v1_quarantine_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReprocessResult) GetId() string {
@@ -603,7 +725,7 @@ var File_hookstream_v1_quarantine_service_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\n" +
-	"&hookstream/v1/quarantine_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\x1a\"hookstream/v1/ingest_service.proto\"\xe8\x02\n" +
+	"&hookstream/v1/quarantine_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\x1a\"hookstream/v1/ingest_service.proto\"\x85\x03\n" +
 	"\x12QuarantinedRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12-\n" +
@@ -614,7 +736,9 @@ const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\fcontent_type\x18\x06 \x01(\tR\vcontentType\x12\x12\n" +
 	"\x04body\x18\a \x01(\fR\x04body\x124\n" +
 	"\x05state\x18\b \x01(\x0e2\x1e.hookstream.v1.QuarantineStateR\x05state\x12\x19\n" +
-	"\bevent_id\x18\t \x01(\tR\aeventId\"\xbc\x01\n" +
+	"\bevent_id\x18\t \x01(\tR\aeventId\x12\x1b\n" +
+	"\tbody_text\x18\n" +
+	" \x01(\tR\bbodyText\"\xbc\x01\n" +
 	"\x16ListQuarantinedRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -629,13 +753,20 @@ const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x02id\"V\n" +
 	"\x1cReprocessQuarantinedResponse\x126\n" +
-	"\x06result\x18\x01 \x01(\v2\x1e.hookstream.v1.ReprocessResultR\x06result\"A\n" +
+	"\x06result\x18\x01 \x01(\v2\x1e.hookstream.v1.ReprocessResultR\x06result\"j\n" +
 	"\x1eReprocessAllQuarantinedRequest\x12\x1f\n" +
-	"\x06source\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x06source\"\xa2\x01\n" +
+	"\x06source\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x06source\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"\xca\x01\n" +
 	"\x1fReprocessAllQuarantinedResponse\x128\n" +
 	"\aresults\x18\x01 \x03(\v2\x1e.hookstream.v1.ReprocessResultR\aresults\x12 \n" +
 	"\vreprocessed\x18\x02 \x01(\x05R\vreprocessed\x12#\n" +
-	"\rstill_failing\x18\x03 \x01(\x05R\fstillFailing\"\xac\x01\n" +
+	"\rstill_failing\x18\x03 \x01(\x05R\fstillFailing\x12&\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"7\n" +
+	"\x19DiscardQuarantinedRequest\x12\x1a\n" +
+	"\x02id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x02id\"\x1c\n" +
+	"\x1aDiscardQuarantinedResponse\"\xac\x01\n" +
 	"\x0fReprocessResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x1c.hookstream.v1.IngestOutcomeR\aoutcome\x12\x19\n" +
@@ -644,11 +775,12 @@ const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\x0fQuarantineState\x12 \n" +
 	"\x1cQUARANTINE_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18QUARANTINE_STATE_PENDING\x10\x01\x12 \n" +
-	"\x1cQUARANTINE_STATE_REPROCESSED\x10\x022\xc9\x03\n" +
+	"\x1cQUARANTINE_STATE_REPROCESSED\x10\x022\xd2\x04\n" +
 	"\x11QuarantineService\x12x\n" +
 	"\x0fListQuarantined\x12%.hookstream.v1.ListQuarantinedRequest\x1a&.hookstream.v1.ListQuarantinedResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/quarantine\x12\x99\x01\n" +
 	"\x14ReprocessQuarantined\x12*.hookstream.v1.ReprocessQuarantinedRequest\x1a+.hookstream.v1.ReprocessQuarantinedResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/quarantine/{id}:reprocess\x12\x9d\x01\n" +
-	"\x17ReprocessAllQuarantined\x12-.hookstream.v1.ReprocessAllQuarantinedRequest\x1a..hookstream.v1.ReprocessAllQuarantinedResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/quarantine:reprocessBDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3"
+	"\x17ReprocessAllQuarantined\x12-.hookstream.v1.ReprocessAllQuarantinedRequest\x1a..hookstream.v1.ReprocessAllQuarantinedResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/quarantine:reprocess\x12\x86\x01\n" +
+	"\x12DiscardQuarantined\x12(.hookstream.v1.DiscardQuarantinedRequest\x1a).hookstream.v1.DiscardQuarantinedResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/quarantine/{id}BDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_quarantine_service_proto_rawDescOnce sync.Once
@@ -663,7 +795,7 @@ func file_hookstream_v1_quarantine_service_proto_rawDescGZIP() []byte {
 }
 
 var file_hookstream_v1_quarantine_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hookstream_v1_quarantine_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_hookstream_v1_quarantine_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_hookstream_v1_quarantine_service_proto_goTypes = []any{
 	(QuarantineState)(0),                    // 0: hookstream.v1.QuarantineState
 	(*QuarantinedRequest)(nil),              // 1: hookstream.v1.QuarantinedRequest
@@ -673,30 +805,34 @@ var file_hookstream_v1_quarantine_service_proto_goTypes = []any{
 	(*ReprocessQuarantinedResponse)(nil),    // 5: hookstream.v1.ReprocessQuarantinedResponse
 	(*ReprocessAllQuarantinedRequest)(nil),  // 6: hookstream.v1.ReprocessAllQuarantinedRequest
 	(*ReprocessAllQuarantinedResponse)(nil), // 7: hookstream.v1.ReprocessAllQuarantinedResponse
-	(*ReprocessResult)(nil),                 // 8: hookstream.v1.ReprocessResult
-	(Vendor)(0),                             // 9: hookstream.v1.Vendor
-	(*Rejection)(nil),                       // 10: hookstream.v1.Rejection
-	(*timestamppb.Timestamp)(nil),           // 11: google.protobuf.Timestamp
-	(IngestOutcome)(0),                      // 12: hookstream.v1.IngestOutcome
+	(*DiscardQuarantinedRequest)(nil),       // 8: hookstream.v1.DiscardQuarantinedRequest
+	(*DiscardQuarantinedResponse)(nil),      // 9: hookstream.v1.DiscardQuarantinedResponse
+	(*ReprocessResult)(nil),                 // 10: hookstream.v1.ReprocessResult
+	(Vendor)(0),                             // 11: hookstream.v1.Vendor
+	(*Rejection)(nil),                       // 12: hookstream.v1.Rejection
+	(*timestamppb.Timestamp)(nil),           // 13: google.protobuf.Timestamp
+	(IngestOutcome)(0),                      // 14: hookstream.v1.IngestOutcome
 }
 var file_hookstream_v1_quarantine_service_proto_depIdxs = []int32{
-	9,  // 0: hookstream.v1.QuarantinedRequest.vendor:type_name -> hookstream.v1.Vendor
-	10, // 1: hookstream.v1.QuarantinedRequest.rejection:type_name -> hookstream.v1.Rejection
-	11, // 2: hookstream.v1.QuarantinedRequest.received_at:type_name -> google.protobuf.Timestamp
+	11, // 0: hookstream.v1.QuarantinedRequest.vendor:type_name -> hookstream.v1.Vendor
+	12, // 1: hookstream.v1.QuarantinedRequest.rejection:type_name -> hookstream.v1.Rejection
+	13, // 2: hookstream.v1.QuarantinedRequest.received_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: hookstream.v1.QuarantinedRequest.state:type_name -> hookstream.v1.QuarantineState
 	1,  // 4: hookstream.v1.ListQuarantinedResponse.requests:type_name -> hookstream.v1.QuarantinedRequest
-	8,  // 5: hookstream.v1.ReprocessQuarantinedResponse.result:type_name -> hookstream.v1.ReprocessResult
-	8,  // 6: hookstream.v1.ReprocessAllQuarantinedResponse.results:type_name -> hookstream.v1.ReprocessResult
-	12, // 7: hookstream.v1.ReprocessResult.outcome:type_name -> hookstream.v1.IngestOutcome
-	10, // 8: hookstream.v1.ReprocessResult.rejection:type_name -> hookstream.v1.Rejection
+	10, // 5: hookstream.v1.ReprocessQuarantinedResponse.result:type_name -> hookstream.v1.ReprocessResult
+	10, // 6: hookstream.v1.ReprocessAllQuarantinedResponse.results:type_name -> hookstream.v1.ReprocessResult
+	14, // 7: hookstream.v1.ReprocessResult.outcome:type_name -> hookstream.v1.IngestOutcome
+	12, // 8: hookstream.v1.ReprocessResult.rejection:type_name -> hookstream.v1.Rejection
 	2,  // 9: hookstream.v1.QuarantineService.ListQuarantined:input_type -> hookstream.v1.ListQuarantinedRequest
 	4,  // 10: hookstream.v1.QuarantineService.ReprocessQuarantined:input_type -> hookstream.v1.ReprocessQuarantinedRequest
 	6,  // 11: hookstream.v1.QuarantineService.ReprocessAllQuarantined:input_type -> hookstream.v1.ReprocessAllQuarantinedRequest
-	3,  // 12: hookstream.v1.QuarantineService.ListQuarantined:output_type -> hookstream.v1.ListQuarantinedResponse
-	5,  // 13: hookstream.v1.QuarantineService.ReprocessQuarantined:output_type -> hookstream.v1.ReprocessQuarantinedResponse
-	7,  // 14: hookstream.v1.QuarantineService.ReprocessAllQuarantined:output_type -> hookstream.v1.ReprocessAllQuarantinedResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
+	8,  // 12: hookstream.v1.QuarantineService.DiscardQuarantined:input_type -> hookstream.v1.DiscardQuarantinedRequest
+	3,  // 13: hookstream.v1.QuarantineService.ListQuarantined:output_type -> hookstream.v1.ListQuarantinedResponse
+	5,  // 14: hookstream.v1.QuarantineService.ReprocessQuarantined:output_type -> hookstream.v1.ReprocessQuarantinedResponse
+	7,  // 15: hookstream.v1.QuarantineService.ReprocessAllQuarantined:output_type -> hookstream.v1.ReprocessAllQuarantinedResponse
+	9,  // 16: hookstream.v1.QuarantineService.DiscardQuarantined:output_type -> hookstream.v1.DiscardQuarantinedResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -715,7 +851,7 @@ func file_hookstream_v1_quarantine_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_quarantine_service_proto_rawDesc), len(file_hookstream_v1_quarantine_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

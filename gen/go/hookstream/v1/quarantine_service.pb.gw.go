@@ -142,6 +142,45 @@ func local_request_QuarantineService_ReprocessAllQuarantined_0(ctx context.Conte
 	return msg, metadata, err
 }
 
+func request_QuarantineService_DiscardQuarantined_0(ctx context.Context, marshaler runtime.Marshaler, client QuarantineServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DiscardQuarantinedRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.DiscardQuarantined(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_QuarantineService_DiscardQuarantined_0(ctx context.Context, marshaler runtime.Marshaler, server QuarantineServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DiscardQuarantinedRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	msg, err := server.DiscardQuarantined(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterQuarantineServiceHandlerServer registers the http handlers for service QuarantineService to "mux".
 // UnaryRPC     :call QuarantineServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -207,6 +246,26 @@ func RegisterQuarantineServiceHandlerServer(ctx context.Context, mux *runtime.Se
 			return
 		}
 		forward_QuarantineService_ReprocessAllQuarantined_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_QuarantineService_DiscardQuarantined_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/hookstream.v1.QuarantineService/DiscardQuarantined", runtime.WithHTTPPathPattern("/v1/quarantine/{id}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_QuarantineService_DiscardQuarantined_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_QuarantineService_DiscardQuarantined_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -299,6 +358,23 @@ func RegisterQuarantineServiceHandlerClient(ctx context.Context, mux *runtime.Se
 		}
 		forward_QuarantineService_ReprocessAllQuarantined_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodDelete, pattern_QuarantineService_DiscardQuarantined_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/hookstream.v1.QuarantineService/DiscardQuarantined", runtime.WithHTTPPathPattern("/v1/quarantine/{id}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_QuarantineService_DiscardQuarantined_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_QuarantineService_DiscardQuarantined_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -306,10 +382,12 @@ var (
 	pattern_QuarantineService_ListQuarantined_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "quarantine"}, ""))
 	pattern_QuarantineService_ReprocessQuarantined_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "quarantine", "id"}, "reprocess"))
 	pattern_QuarantineService_ReprocessAllQuarantined_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "quarantine"}, "reprocess"))
+	pattern_QuarantineService_DiscardQuarantined_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "quarantine", "id"}, ""))
 )
 
 var (
 	forward_QuarantineService_ListQuarantined_0         = runtime.ForwardResponseMessage
 	forward_QuarantineService_ReprocessQuarantined_0    = runtime.ForwardResponseMessage
 	forward_QuarantineService_ReprocessAllQuarantined_0 = runtime.ForwardResponseMessage
+	forward_QuarantineService_DiscardQuarantined_0      = runtime.ForwardResponseMessage
 )

@@ -22,22 +22,43 @@ const (
 	QuarantineService_ListQuarantined_FullMethodName         = "/hookstream.v1.QuarantineService/ListQuarantined"
 	QuarantineService_ReprocessQuarantined_FullMethodName    = "/hookstream.v1.QuarantineService/ReprocessQuarantined"
 	QuarantineService_ReprocessAllQuarantined_FullMethodName = "/hookstream.v1.QuarantineService/ReprocessAllQuarantined"
+	QuarantineService_DiscardQuarantined_FullMethodName      = "/hookstream.v1.QuarantineService/DiscardQuarantined"
 )
 
 // QuarantineServiceClient is the client API for QuarantineService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// QuarantineService lists and reprocesses authenticated webhooks that could
-// not be normalized.
+// QuarantineService lists, reprocesses and discards authenticated webhooks
+// that could not be normalized. Every method needs an API token with the
+// admin scope.
+//
+// Reads are bounded: one ListQuarantined or ReprocessAllQuarantined call
+// reads at most 1000 entries, and at most 4 MB of stored entries (always at
+// least one entry, however large), from the quarantine. A page can
+// therefore come back with fewer than page_size entries, or none, and a
+// next_page_token: keep paging until the token is empty.
 type QuarantineServiceClient interface {
-	// Lists quarantined requests, oldest first (AIP-158 paging).
+	// Lists quarantined requests in the order they were last written (stored,
+	// or updated by a reprocess), oldest first, with AIP-158 paging. An entry
+	// updated while a client pages may show up again on a later page, in its
+	// new state; no entry is skipped.
 	ListQuarantined(ctx context.Context, in *ListQuarantinedRequest, opts ...grpc.CallOption) (*ListQuarantinedResponse, error)
 	// Runs one quarantined request through the current normalizer again.
 	ReprocessQuarantined(ctx context.Context, in *ReprocessQuarantinedRequest, opts ...grpc.CallOption) (*ReprocessQuarantinedResponse, error)
-	// Runs every pending quarantined request (optionally of one source)
-	// through the current normalizers again.
+	// Runs the pending quarantined requests (optionally of one source)
+	// through the current normalizers again, a bounded batch per call: at
+	// most 100 reprocessed entries, within the read budget of the service.
+	// When the response has a next_page_token, more entries remain: call
+	// again with it as page_token until it comes back empty. Entries of
+	// sources that are no longer configured are skipped.
 	ReprocessAllQuarantined(ctx context.Context, in *ReprocessAllQuarantinedRequest, opts ...grpc.CallOption) (*ReprocessAllQuarantinedResponse, error)
+	// Removes a quarantined request for good (AIP-135 standard Delete): its
+	// body is gone and it can no longer be reprocessed, and the room it took
+	// counts as free again. NOT_FOUND for an id that does not exist (or was
+	// already discarded). A later vendor retry of the same request is
+	// quarantined again, as an entry with the same id.
+	DiscardQuarantined(ctx context.Context, in *DiscardQuarantinedRequest, opts ...grpc.CallOption) (*DiscardQuarantinedResponse, error)
 }
 
 type quarantineServiceClient struct {
@@ -78,20 +99,50 @@ func (c *quarantineServiceClient) ReprocessAllQuarantined(ctx context.Context, i
 	return out, nil
 }
 
+func (c *quarantineServiceClient) DiscardQuarantined(ctx context.Context, in *DiscardQuarantinedRequest, opts ...grpc.CallOption) (*DiscardQuarantinedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiscardQuarantinedResponse)
+	err := c.cc.Invoke(ctx, QuarantineService_DiscardQuarantined_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QuarantineServiceServer is the server API for QuarantineService service.
 // All implementations must embed UnimplementedQuarantineServiceServer
 // for forward compatibility.
 //
-// QuarantineService lists and reprocesses authenticated webhooks that could
-// not be normalized.
+// QuarantineService lists, reprocesses and discards authenticated webhooks
+// that could not be normalized. Every method needs an API token with the
+// admin scope.
+//
+// Reads are bounded: one ListQuarantined or ReprocessAllQuarantined call
+// reads at most 1000 entries, and at most 4 MB of stored entries (always at
+// least one entry, however large), from the quarantine. A page can
+// therefore come back with fewer than page_size entries, or none, and a
+// next_page_token: keep paging until the token is empty.
 type QuarantineServiceServer interface {
-	// Lists quarantined requests, oldest first (AIP-158 paging).
+	// Lists quarantined requests in the order they were last written (stored,
+	// or updated by a reprocess), oldest first, with AIP-158 paging. An entry
+	// updated while a client pages may show up again on a later page, in its
+	// new state; no entry is skipped.
 	ListQuarantined(context.Context, *ListQuarantinedRequest) (*ListQuarantinedResponse, error)
 	// Runs one quarantined request through the current normalizer again.
 	ReprocessQuarantined(context.Context, *ReprocessQuarantinedRequest) (*ReprocessQuarantinedResponse, error)
-	// Runs every pending quarantined request (optionally of one source)
-	// through the current normalizers again.
+	// Runs the pending quarantined requests (optionally of one source)
+	// through the current normalizers again, a bounded batch per call: at
+	// most 100 reprocessed entries, within the read budget of the service.
+	// When the response has a next_page_token, more entries remain: call
+	// again with it as page_token until it comes back empty. Entries of
+	// sources that are no longer configured are skipped.
 	ReprocessAllQuarantined(context.Context, *ReprocessAllQuarantinedRequest) (*ReprocessAllQuarantinedResponse, error)
+	// Removes a quarantined request for good (AIP-135 standard Delete): its
+	// body is gone and it can no longer be reprocessed, and the room it took
+	// counts as free again. NOT_FOUND for an id that does not exist (or was
+	// already discarded). A later vendor retry of the same request is
+	// quarantined again, as an entry with the same id.
+	DiscardQuarantined(context.Context, *DiscardQuarantinedRequest) (*DiscardQuarantinedResponse, error)
 	mustEmbedUnimplementedQuarantineServiceServer()
 }
 
@@ -110,6 +161,9 @@ func (UnimplementedQuarantineServiceServer) ReprocessQuarantined(context.Context
 }
 func (UnimplementedQuarantineServiceServer) ReprocessAllQuarantined(context.Context, *ReprocessAllQuarantinedRequest) (*ReprocessAllQuarantinedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReprocessAllQuarantined not implemented")
+}
+func (UnimplementedQuarantineServiceServer) DiscardQuarantined(context.Context, *DiscardQuarantinedRequest) (*DiscardQuarantinedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DiscardQuarantined not implemented")
 }
 func (UnimplementedQuarantineServiceServer) mustEmbedUnimplementedQuarantineServiceServer() {}
 func (UnimplementedQuarantineServiceServer) testEmbeddedByValue()                           {}
@@ -186,6 +240,24 @@ func _QuarantineService_ReprocessAllQuarantined_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QuarantineService_DiscardQuarantined_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiscardQuarantinedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QuarantineServiceServer).DiscardQuarantined(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QuarantineService_DiscardQuarantined_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QuarantineServiceServer).DiscardQuarantined(ctx, req.(*DiscardQuarantinedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QuarantineService_ServiceDesc is the grpc.ServiceDesc for QuarantineService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -204,6 +276,10 @@ var QuarantineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReprocessAllQuarantined",
 			Handler:    _QuarantineService_ReprocessAllQuarantined_Handler,
+		},
+		{
+			MethodName: "DiscardQuarantined",
+			Handler:    _QuarantineService_DiscardQuarantined_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

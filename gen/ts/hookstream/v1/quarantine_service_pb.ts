@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hookstream/v1/quarantine_service.proto.
  */
 export const file_hookstream_v1_quarantine_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZob29rc3RyZWFtL3YxL3F1YXJhbnRpbmVfc2VydmljZS5wcm90bxINaG9va3N0cmVhbS52MSKaAgoSUXVhcmFudGluZWRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnNvdXJjZRgCIAEoCRIlCgZ2ZW5kb3IYAyABKA4yFS5ob29rc3RyZWFtLnYxLlZlbmRvchIrCglyZWplY3Rpb24YBCABKAsyGC5ob29rc3RyZWFtLnYxLlJlamVjdGlvbhIvCgtyZWNlaXZlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY29udGVudF90eXBlGAYgASgJEgwKBGJvZHkYByABKAwSLQoFc3RhdGUYCCABKA4yHi5ob29rc3RyZWFtLnYxLlF1YXJhbnRpbmVTdGF0ZRIQCghldmVudF9pZBgJIAEoCSKLAQoWTGlzdFF1YXJhbnRpbmVkUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAISFwoGc291cmNlGAMgASgJQge6SARyAhhAEhsKE2luY2x1ZGVfcmVwcm9jZXNzZWQYBCABKAgiZwoXTGlzdFF1YXJhbnRpbmVkUmVzcG9uc2USMwoIcmVxdWVzdHMYASADKAsyIS5ob29rc3RyZWFtLnYxLlF1YXJhbnRpbmVkUmVxdWVzdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNQobUmVwcm9jZXNzUXVhcmFudGluZWRSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABIk4KHFJlcHJvY2Vzc1F1YXJhbnRpbmVkUmVzcG9uc2USLgoGcmVzdWx0GAEgASgLMh4uaG9va3N0cmVhbS52MS5SZXByb2Nlc3NSZXN1bHQiOQoeUmVwcm9jZXNzQWxsUXVhcmFudGluZWRSZXF1ZXN0EhcKBnNvdXJjZRgBIAEoCUIHukgEcgIYQCJ+Ch9SZXByb2Nlc3NBbGxRdWFyYW50aW5lZFJlc3BvbnNlEi8KB3Jlc3VsdHMYASADKAsyHi5ob29rc3RyZWFtLnYxLlJlcHJvY2Vzc1Jlc3VsdBITCgtyZXByb2Nlc3NlZBgCIAEoBRIVCg1zdGlsbF9mYWlsaW5nGAMgASgFIosBCg9SZXByb2Nlc3NSZXN1bHQSCgoCaWQYASABKAkSLQoHb3V0Y29tZRgCIAEoDjIcLmhvb2tzdHJlYW0udjEuSW5nZXN0T3V0Y29tZRIQCghldmVudF9pZBgDIAEoCRIrCglyZWplY3Rpb24YBCABKAsyGC5ob29rc3RyZWFtLnYxLlJlamVjdGlvbipzCg9RdWFyYW50aW5lU3RhdGUSIAocUVVBUkFOVElORV9TVEFURV9VTlNQRUNJRklFRBAAEhwKGFFVQVJBTlRJTkVfU1RBVEVfUEVORElORxABEiAKHFFVQVJBTlRJTkVfU1RBVEVfUkVQUk9DRVNTRUQQAjLJAwoRUXVhcmFudGluZVNlcnZpY2USeAoPTGlzdFF1YXJhbnRpbmVkEiUuaG9va3N0cmVhbS52MS5MaXN0UXVhcmFudGluZWRSZXF1ZXN0GiYuaG9va3N0cmVhbS52MS5MaXN0UXVhcmFudGluZWRSZXNwb25zZSIWgtPkkwIQEg4vdjEvcXVhcmFudGluZRKZAQoUUmVwcm9jZXNzUXVhcmFudGluZWQSKi5ob29rc3RyZWFtLnYxLlJlcHJvY2Vzc1F1YXJhbnRpbmVkUmVxdWVzdBorLmhvb2tzdHJlYW0udjEuUmVwcm9jZXNzUXVhcmFudGluZWRSZXNwb25zZSIogtPkkwIiOgEqIh0vdjEvcXVhcmFudGluZS97aWR9OnJlcHJvY2VzcxKdAQoXUmVwcm9jZXNzQWxsUXVhcmFudGluZWQSLS5ob29rc3RyZWFtLnYxLlJlcHJvY2Vzc0FsbFF1YXJhbnRpbmVkUmVxdWVzdBouLmhvb2tzdHJlYW0udjEuUmVwcm9jZXNzQWxsUXVhcmFudGluZWRSZXNwb25zZSIjgtPkkwIdOgEqIhgvdjEvcXVhcmFudGluZTpyZXByb2Nlc3NCRFpCZ2l0aHViLmNvbS9ob29rc3RyZWFtL2hvb2tzdHJlYW0vZ2VuL2dvL2hvb2tzdHJlYW0vdjE7aG9va3N0cmVhbXYxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_hookstream_v1_event, file_hookstream_v1_ingest_service]);
+  fileDesc("CiZob29rc3RyZWFtL3YxL3F1YXJhbnRpbmVfc2VydmljZS5wcm90bxINaG9va3N0cmVhbS52MSKtAgoSUXVhcmFudGluZWRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnNvdXJjZRgCIAEoCRIlCgZ2ZW5kb3IYAyABKA4yFS5ob29rc3RyZWFtLnYxLlZlbmRvchIrCglyZWplY3Rpb24YBCABKAsyGC5ob29rc3RyZWFtLnYxLlJlamVjdGlvbhIvCgtyZWNlaXZlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY29udGVudF90eXBlGAYgASgJEgwKBGJvZHkYByABKAwSLQoFc3RhdGUYCCABKA4yHi5ob29rc3RyZWFtLnYxLlF1YXJhbnRpbmVTdGF0ZRIQCghldmVudF9pZBgJIAEoCRIRCglib2R5X3RleHQYCiABKAkiiwEKFkxpc3RRdWFyYW50aW5lZFJlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIACEhcKBnNvdXJjZRgDIAEoCUIHukgEcgIYQBIbChNpbmNsdWRlX3JlcHJvY2Vzc2VkGAQgASgIImcKF0xpc3RRdWFyYW50aW5lZFJlc3BvbnNlEjMKCHJlcXVlc3RzGAEgAygLMiEuaG9va3N0cmVhbS52MS5RdWFyYW50aW5lZFJlcXVlc3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjUKG1JlcHJvY2Vzc1F1YXJhbnRpbmVkUmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAASJOChxSZXByb2Nlc3NRdWFyYW50aW5lZFJlc3BvbnNlEi4KBnJlc3VsdBgBIAEoCzIeLmhvb2tzdHJlYW0udjEuUmVwcm9jZXNzUmVzdWx0IlcKHlJlcHJvY2Vzc0FsbFF1YXJhbnRpbmVkUmVxdWVzdBIXCgZzb3VyY2UYASABKAlCB7pIBHICGEASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAIilwEKH1JlcHJvY2Vzc0FsbFF1YXJhbnRpbmVkUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmhvb2tzdHJlYW0udjEuUmVwcm9jZXNzUmVzdWx0EhMKC3JlcHJvY2Vzc2VkGAIgASgFEhUKDXN0aWxsX2ZhaWxpbmcYAyABKAUSFwoPbmV4dF9wYWdlX3Rva2VuGAQgASgJIjMKGURpc2NhcmRRdWFyYW50aW5lZFJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiHAoaRGlzY2FyZFF1YXJhbnRpbmVkUmVzcG9uc2UiiwEKD1JlcHJvY2Vzc1Jlc3VsdBIKCgJpZBgBIAEoCRItCgdvdXRjb21lGAIgASgOMhwuaG9va3N0cmVhbS52MS5Jbmdlc3RPdXRjb21lEhAKCGV2ZW50X2lkGAMgASgJEisKCXJlamVjdGlvbhgEIAEoCzIYLmhvb2tzdHJlYW0udjEuUmVqZWN0aW9uKnMKD1F1YXJhbnRpbmVTdGF0ZRIgChxRVUFSQU5USU5FX1NUQVRFX1VOU1BFQ0lGSUVEEAASHAoYUVVBUkFOVElORV9TVEFURV9QRU5ESU5HEAESIAocUVVBUkFOVElORV9TVEFURV9SRVBST0NFU1NFRBACMtIEChFRdWFyYW50aW5lU2VydmljZRJ4Cg9MaXN0UXVhcmFudGluZWQSJS5ob29rc3RyZWFtLnYxLkxpc3RRdWFyYW50aW5lZFJlcXVlc3QaJi5ob29rc3RyZWFtLnYxLkxpc3RRdWFyYW50aW5lZFJlc3BvbnNlIhaC0+STAhASDi92MS9xdWFyYW50aW5lEpkBChRSZXByb2Nlc3NRdWFyYW50aW5lZBIqLmhvb2tzdHJlYW0udjEuUmVwcm9jZXNzUXVhcmFudGluZWRSZXF1ZXN0GisuaG9va3N0cmVhbS52MS5SZXByb2Nlc3NRdWFyYW50aW5lZFJlc3BvbnNlIiiC0+STAiI6ASoiHS92MS9xdWFyYW50aW5lL3tpZH06cmVwcm9jZXNzEp0BChdSZXByb2Nlc3NBbGxRdWFyYW50aW5lZBItLmhvb2tzdHJlYW0udjEuUmVwcm9jZXNzQWxsUXVhcmFudGluZWRSZXF1ZXN0Gi4uaG9va3N0cmVhbS52MS5SZXByb2Nlc3NBbGxRdWFyYW50aW5lZFJlc3BvbnNlIiOC0+STAh06ASoiGC92MS9xdWFyYW50aW5lOnJlcHJvY2VzcxKGAQoSRGlzY2FyZFF1YXJhbnRpbmVkEiguaG9va3N0cmVhbS52MS5EaXNjYXJkUXVhcmFudGluZWRSZXF1ZXN0GikuaG9va3N0cmVhbS52MS5EaXNjYXJkUXVhcmFudGluZWRSZXNwb25zZSIbgtPkkwIVKhMvdjEvcXVhcmFudGluZS97aWR9QkRaQmdpdGh1Yi5jb20vaG9va3N0cmVhbS9ob29rc3RyZWFtL2dlbi9nby9ob29rc3RyZWFtL3YxO2hvb2tzdHJlYW12MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_hookstream_v1_event, file_hookstream_v1_ingest_service]);
 
 /**
  * QuarantinedRequest is an authenticated webhook kept because it could not
@@ -70,7 +70,9 @@ export type QuarantinedRequest = Message<"hookstream.v1.QuarantinedRequest"> & {
   contentType: string;
 
   /**
-   * Request body with secrets removed.
+   * Request body with secrets removed, when it is not valid UTF-8 (binary;
+   * base64 in JSON). Exactly one of body and body_text holds the body; an
+   * empty body leaves both empty.
    *
    * @generated from field: bytes body = 7;
    */
@@ -89,6 +91,14 @@ export type QuarantinedRequest = Message<"hookstream.v1.QuarantinedRequest"> & {
    * @generated from field: string event_id = 9;
    */
   eventId: string;
+
+  /**
+   * Request body with secrets removed, when it is valid UTF-8 (JSON and
+   * other text, the usual case); body is then empty.
+   *
+   * @generated from field: string body_text = 10;
+   */
+  bodyText: string;
 };
 
 /**
@@ -112,7 +122,9 @@ export type ListQuarantinedRequest = Message<"hookstream.v1.ListQuarantinedReque
   pageSize: number;
 
   /**
-   * Token from a previous response's `next_page_token`.
+   * Token from a previous response's `next_page_token`, sent with the
+   * same source and include_reprocessed (a token is rejected with
+   * INVALID_ARGUMENT, reason INVALID_PAGE_TOKEN, otherwise).
    *
    * @generated from field: string page_token = 2;
    */
@@ -147,14 +159,15 @@ export const ListQuarantinedRequestSchema: GenMessage<ListQuarantinedRequest> = 
  */
 export type ListQuarantinedResponse = Message<"hookstream.v1.ListQuarantinedResponse"> & {
   /**
-   * The entries, oldest first.
+   * The entries, in the order they were last written, oldest first. Fewer
+   * than page_size (even none) when the call's read budget ran out first.
    *
    * @generated from field: repeated hookstream.v1.QuarantinedRequest requests = 1;
    */
   requests: QuarantinedRequest[];
 
   /**
-   * Token for the next page; empty when there are no more entries.
+   * Token for the next page; empty when the whole quarantine was read.
    *
    * @generated from field: string next_page_token = 2;
    */
@@ -222,6 +235,16 @@ export type ReprocessAllQuarantinedRequest = Message<"hookstream.v1.ReprocessAll
    * @generated from field: string source = 1;
    */
   source: string;
+
+  /**
+   * Token from a previous response's `next_page_token`, to continue a run,
+   * sent with the same source. Empty starts a run: it covers the entries
+   * in quarantine at that moment, so entries this run updates (still
+   * failing) are not retried again within it.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -232,31 +255,41 @@ export const ReprocessAllQuarantinedRequestSchema: GenMessage<ReprocessAllQuaran
   messageDesc(file_hookstream_v1_quarantine_service, 5);
 
 /**
- * ReprocessAllQuarantinedResponse reports the outcome of each reprocess.
+ * ReprocessAllQuarantinedResponse reports the outcome of each reprocess in
+ * one batch.
  *
  * @generated from message hookstream.v1.ReprocessAllQuarantinedResponse
  */
 export type ReprocessAllQuarantinedResponse = Message<"hookstream.v1.ReprocessAllQuarantinedResponse"> & {
   /**
-   * One result per pending entry, oldest first.
+   * One result per pending entry of this batch, in the order the entries
+   * were last written, oldest first.
    *
    * @generated from field: repeated hookstream.v1.ReprocessResult results = 1;
    */
   results: ReprocessResult[];
 
   /**
-   * Entries that now produced an event (new or duplicate).
+   * Entries of this batch that now produced an event (new or duplicate).
    *
    * @generated from field: int32 reprocessed = 2;
    */
   reprocessed: number;
 
   /**
-   * Entries still failing, kept in quarantine.
+   * Entries of this batch still failing, kept in quarantine.
    *
    * @generated from field: int32 still_failing = 3;
    */
   stillFailing: number;
+
+  /**
+   * Set when entries of the run remain: pass it as page_token to continue.
+   * Empty when the run is complete.
+   *
+   * @generated from field: string next_page_token = 4;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -265,6 +298,42 @@ export type ReprocessAllQuarantinedResponse = Message<"hookstream.v1.ReprocessAl
  */
 export const ReprocessAllQuarantinedResponseSchema: GenMessage<ReprocessAllQuarantinedResponse> = /*@__PURE__*/
   messageDesc(file_hookstream_v1_quarantine_service, 6);
+
+/**
+ * DiscardQuarantinedRequest names the quarantined request to remove.
+ *
+ * @generated from message hookstream.v1.DiscardQuarantinedRequest
+ */
+export type DiscardQuarantinedRequest = Message<"hookstream.v1.DiscardQuarantinedRequest"> & {
+  /**
+   * Quarantine entry id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message hookstream.v1.DiscardQuarantinedRequest.
+ * Use `create(DiscardQuarantinedRequestSchema)` to create a new message.
+ */
+export const DiscardQuarantinedRequestSchema: GenMessage<DiscardQuarantinedRequest> = /*@__PURE__*/
+  messageDesc(file_hookstream_v1_quarantine_service, 7);
+
+/**
+ * DiscardQuarantinedResponse confirms a discard. It has no fields yet.
+ *
+ * @generated from message hookstream.v1.DiscardQuarantinedResponse
+ */
+export type DiscardQuarantinedResponse = Message<"hookstream.v1.DiscardQuarantinedResponse"> & {
+};
+
+/**
+ * Describes the message hookstream.v1.DiscardQuarantinedResponse.
+ * Use `create(DiscardQuarantinedResponseSchema)` to create a new message.
+ */
+export const DiscardQuarantinedResponseSchema: GenMessage<DiscardQuarantinedResponse> = /*@__PURE__*/
+  messageDesc(file_hookstream_v1_quarantine_service, 8);
 
 /**
  * ReprocessResult is the outcome of reprocessing one quarantined request.
@@ -306,7 +375,7 @@ export type ReprocessResult = Message<"hookstream.v1.ReprocessResult"> & {
  * Use `create(ReprocessResultSchema)` to create a new message.
  */
 export const ReprocessResultSchema: GenMessage<ReprocessResult> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_quarantine_service, 7);
+  messageDesc(file_hookstream_v1_quarantine_service, 9);
 
 /**
  * QuarantineState is where a quarantined request stands.
@@ -343,14 +412,24 @@ export const QuarantineStateSchema: GenEnum<QuarantineState> = /*@__PURE__*/
   enumDesc(file_hookstream_v1_quarantine_service, 0);
 
 /**
- * QuarantineService lists and reprocesses authenticated webhooks that could
- * not be normalized.
+ * QuarantineService lists, reprocesses and discards authenticated webhooks
+ * that could not be normalized. Every method needs an API token with the
+ * admin scope.
+ *
+ * Reads are bounded: one ListQuarantined or ReprocessAllQuarantined call
+ * reads at most 1000 entries, and at most 4 MB of stored entries (always at
+ * least one entry, however large), from the quarantine. A page can
+ * therefore come back with fewer than page_size entries, or none, and a
+ * next_page_token: keep paging until the token is empty.
  *
  * @generated from service hookstream.v1.QuarantineService
  */
 export const QuarantineService: GenService<{
   /**
-   * Lists quarantined requests, oldest first (AIP-158 paging).
+   * Lists quarantined requests in the order they were last written (stored,
+   * or updated by a reprocess), oldest first, with AIP-158 paging. An entry
+   * updated while a client pages may show up again on a later page, in its
+   * new state; no entry is skipped.
    *
    * @generated from rpc hookstream.v1.QuarantineService.ListQuarantined
    */
@@ -370,8 +449,12 @@ export const QuarantineService: GenService<{
     output: typeof ReprocessQuarantinedResponseSchema;
   },
   /**
-   * Runs every pending quarantined request (optionally of one source)
-   * through the current normalizers again.
+   * Runs the pending quarantined requests (optionally of one source)
+   * through the current normalizers again, a bounded batch per call: at
+   * most 100 reprocessed entries, within the read budget of the service.
+   * When the response has a next_page_token, more entries remain: call
+   * again with it as page_token until it comes back empty. Entries of
+   * sources that are no longer configured are skipped.
    *
    * @generated from rpc hookstream.v1.QuarantineService.ReprocessAllQuarantined
    */
@@ -379,6 +462,20 @@ export const QuarantineService: GenService<{
     methodKind: "unary";
     input: typeof ReprocessAllQuarantinedRequestSchema;
     output: typeof ReprocessAllQuarantinedResponseSchema;
+  },
+  /**
+   * Removes a quarantined request for good (AIP-135 standard Delete): its
+   * body is gone and it can no longer be reprocessed, and the room it took
+   * counts as free again. NOT_FOUND for an id that does not exist (or was
+   * already discarded). A later vendor retry of the same request is
+   * quarantined again, as an entry with the same id.
+   *
+   * @generated from rpc hookstream.v1.QuarantineService.DiscardQuarantined
+   */
+  discardQuarantined: {
+    methodKind: "unary";
+    input: typeof DiscardQuarantinedRequestSchema;
+    output: typeof DiscardQuarantinedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hookstream_v1_quarantine_service, 0);
