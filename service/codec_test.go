@@ -3,10 +3,9 @@ package service
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
-
-	"github.com/google/go-cmp/cmp"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )

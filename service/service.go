@@ -2,12 +2,12 @@ package service
 
 import (
 	"fmt"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"

@@ -65,7 +65,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	fmt.Fprintf(os.Stderr, "building hookstream and the reference server...\n")
 	bins := map[string]string{}
 	for name, pkg := range map[string]string{"hookstream": "./cmd/hookstream", "refserver": "./bench/refserver"} {
@@ -140,7 +140,7 @@ func freePort() int {
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -149,7 +149,7 @@ func waitHTTP(url string) error {
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -268,7 +268,7 @@ func send(c *http.Client, base string, rq request) (int, error) {
 		return 0, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode, nil
 }
 
@@ -399,7 +399,7 @@ func subscribe(grpcAddr string, n int, stall bool) *subscribers {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			if stall {
 				<-ctx.Done()
 				return

@@ -55,9 +55,10 @@ func receivedAt(b []byte) (time.Time, bool, error) {
 			return time.Time{}, false, errors.New("bad timestamp")
 		}
 		ts = ts[m:]
-		if num == 1 {
+		switch num {
+		case 1:
 			sec = v
-		} else if num == 2 {
+		case 2:
 			nanos = v
 		}
 	}

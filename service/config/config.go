@@ -445,7 +445,7 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("http.tls.client_ca is not supported: vendors do not send client certificates"))
 	}
 	if len(c.Sources) == 0 {
-		errs = append(errs, errors.New("no sources: add at least one under sources:"))
+		errs = append(errs, errors.New("no sources configured: add at least one under sources"))
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Sources {

@@ -60,7 +60,7 @@ sources:
 		return nil, path, false, fmt.Errorf("config: %w", err)
 	}
 	if _, err := f.WriteString(text); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, path, false, fmt.Errorf("config: %w", err)
 	}
 	if err := f.Close(); err != nil {

@@ -6,12 +6,11 @@ package normalize
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/valyala/fastjson"
-	"strings"
-
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"

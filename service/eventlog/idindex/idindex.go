@@ -187,7 +187,7 @@ func (x *Index) Reset() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, s := range x.segs {
-		s.f.Close()
+		_ = s.f.Close()
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("idindex: %w", err)
 		}
@@ -205,12 +205,12 @@ func (x *Index) Close() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, s := range x.segs {
-		s.f.Close()
+		_ = s.f.Close()
 	}
 	x.segs = nil
 	x.closed = true
 	if x.lock != nil {
-		x.lock.Close()
+		_ = x.lock.Close()
 		x.lock = nil
 	}
 }
@@ -318,7 +318,7 @@ func (x *Index) Expire() error {
 	keep := x.segs[:0]
 	for i, s := range x.segs {
 		if i < len(x.segs)-1 && s.last.Before(cutoff) {
-			s.f.Close()
+			_ = s.f.Close()
 			if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("idindex: %w", err)
 			}
@@ -391,7 +391,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("idindex: %w", err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // read-only: nothing to lose
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("idindex: sync %s: %w", dir, err)
 	}
@@ -492,26 +492,26 @@ func createSegment(path string, slots uint64) (*segment, error) {
 	// Truncate makes a sparse file: unwritten slots read as zeros (empty)
 	// and take no disk until written.
 	if err := f.Truncate(headerSize + int64(slots)*slotSize); err != nil {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, fmt.Errorf("idindex: size segment: %w", err)
 	}
 	s := &segment{f: f, path: path, slots: slots, dirty: true}
 	// The header and the directory entry are synced at once, so an OS
 	// crash cannot leave a file that Open refuses.
 	if err := s.writeHeader(); err != nil {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, err
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, fmt.Errorf("idindex: sync segment: %w", err)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, err
 	}
 	return s, nil
@@ -530,7 +530,7 @@ func openSegment(path string) (*segment, error) {
 		h, rerr = parseHeader(buf, info.Size())
 	}
 	if rerr != nil || serr != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("%w: %s is not a segment of this version", ErrCorrupt, path)
 	}
 	s := &segment{f: f, path: path, slots: h.Slots, count: h.Count, sealed: true}

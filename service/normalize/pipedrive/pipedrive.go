@@ -2,7 +2,6 @@
 package pipedrive
 
 import (
-	"slices"
 	"strings"
 
 	"buf.build/go/protovalidate"
@@ -213,15 +212,4 @@ func isCustomFieldKey(k string) bool {
 		}
 	}
 	return len(k) == 40 || k[40] == '_'
-}
-
-// sortedKeys returns the keys of s in order, so changes come out in a
-// stable order.
-func sortedKeys(s *structpb.Struct) []string {
-	keys := make([]string, 0, len(s.GetFields()))
-	for k := range s.GetFields() {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
