@@ -5,9 +5,19 @@
 # changes, untidy go.mod, go vet, gofmt, go test, TypeScript compile errors,
 # and crashes found by short fuzz runs. Benchmarks run once as a smoke test.
 #
+# Usage: scripts/test.sh [-short]
+#   -short  the fast loop for development: every check, but go test -short
+#           (long system tests skipped), no race detector, no fuzz or
+#           benchmark smoke.
 # Environment: FUZZTIME (default 10s per fuzz target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+short=false
+case "${1:-}" in
+  -short | --short) short=true ;;
+  "") ;;
+  *) echo "usage: scripts/test.sh [-short]" >&2; exit 2 ;;
+esac
 start=$SECONDS
 step() { printf '\n==> %s (%ds)\n' "$*" $((SECONDS - start)); }
 
@@ -40,8 +50,18 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+step "golangci-lint (pinned in tools/lint/go.mod; import rules in .golangci.yml)"
+go tool -modfile=tools/lint/go.mod golangci-lint run ./...
+
 step "TypeScript: compile the generated clients"
 npx --no-install tsc -p tsconfig.json
+
+if $short; then
+  step "go test -short (no race detector)"
+  go test -short -count=1 ./...
+  step "all checks passed (short mode: no race detector, fuzz or benchmark smoke)"
+  exit 0
+fi
 
 step "go test"
 go test -race -count=1 ./...
