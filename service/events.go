@@ -351,12 +351,39 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 	return resp, nil
 }
 
-// GetEvent implements the RPC.
+// receiveToStore is how long after its received_at an event is stored at
+// the latest (its append has a write timeout of seconds), so a search for
+// events received before some time reads the log this much further.
+const receiveToStore = time.Minute
+
+// GetEvent implements the RPC. Its cost is bounded by the log's lookup
+// budget (see eventlog.Log.Get).
 func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest) (*hookstreamv1.GetEventResponse, error) {
-	st, err := s.log.Get(ctx, req.GetId())
+	var opts eventlog.GetOptions
+	var after, before time.Time
+	if t := req.GetReceivedAfter(); t != nil {
+		after = t.AsTime()
+		opts.After = after
+	}
+	if t := req.GetReceivedBefore(); t != nil {
+		before = t.AsTime()
+		opts.Before = before.Add(receiveToStore)
+	}
+	st, lk, err := s.log.Get(ctx, req.GetId(), opts)
+	s.metrics.getReads.Observe(float64(lk.Reads))
 	switch {
 	case errors.Is(err, eventlog.ErrNotFound):
-		return nil, errNotFound(ReasonEventNotFound, "no event with id "+req.GetId()+" (it may have aged out of the log)")
+		return nil, errEventNotFound(req.GetId(), after, before)
+	case errors.Is(err, eventlog.ErrBudgetExhausted):
+		// Every event stored from lk.From to lk.To was checked: those
+		// received in that span, but for the last moment's, stored later.
+		upTo := s.now()
+		if !lk.To.IsZero() {
+			upTo = lk.To.Add(-receiveToStore)
+		}
+		s.logger.InfoContext(ctx, "get: lookup budget exhausted", "event_id", req.GetId(), "reads", lk.Reads,
+			"searched_from", lk.From, "searched_to", upTo)
+		return nil, errLookupBudget(req.GetId(), lk.Budget, lk.Reads, lk.From, upTo, lk.Reach)
 	case err != nil:
 		s.logger.ErrorContext(ctx, "get failed", "event_id", req.GetId(), "err", err)
 		return nil, errLogUnreadable()

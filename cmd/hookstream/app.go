@@ -87,6 +87,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		SyncInterval:   cfg.Log.FsyncInterval,
 		MaxPayload:     int32(cfg.Log.MaxMessageSize),
 		ConnectTimeout: cfg.Log.ConnectTimeout,
+		LookupBudget:   cfg.Log.LookupBudget,
 	}, logger)
 	if err != nil {
 		return nil, err

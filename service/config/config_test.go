@@ -38,7 +38,8 @@ sources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second {
+	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second ||
+		cfg.Log.LookupBudget != config.DefaultLookupBudget {
 		t.Errorf("sizes/durations/defaults wrong: %+v", cfg)
 	}
 	if got := cfg.Sources[0].Auth.Basic.Password; got != "p@ss: #1" {
@@ -66,6 +67,7 @@ func TestParseErrors(t *testing.T) {
 		"basic no pass":  {"sources: [{name: a, vendor: pipedrive, auth: {basic: {username: u}}}]", "needs username and password"},
 		"body too large": {"http: {body_limit: 8MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "below log.max_message_size"},
 		"bad size":       {"http: {body_limit: lots}\nsources: [{name: a, vendor: closer, auth: none}]", "is not a size"},
+		"tiny budget":    {"log: {lookup_budget: 3}\nsources: [{name: a, vendor: closer, auth: none}]", "log.lookup_budget must be between"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
