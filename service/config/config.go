@@ -246,7 +246,7 @@ const DefaultBodyLimit ByteSize = 1 << 20
 // dedup window it covers about 21 minutes of the log at 1,000 events/s,
 // 3.5 hours at 100/s and 1.5 days at 10/s, and received_after and
 // received_before spanning 10 minutes fit it at 1,000/s. A read takes tens
-// of µs on the embedded log (measured: 30–65 µs, so at most about 0.3 s
+// of µs on the embedded log (measured: 20–80 µs, so at most about 0.4 s
 // per GetEvent) and a network round trip on an external cluster.
 const DefaultLookupBudget = 5_000
 
