@@ -351,10 +351,15 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 	return resp, nil
 }
 
-// receiveToStore is how long after its received_at an event is stored at
-// the latest (its append has a write timeout of seconds), so a search for
-// events received before some time reads the log this much further.
-const receiveToStore = time.Minute
+// An event is stored in the log a moment after it is received (its
+// append has a write timeout of seconds), by the log's clock (the NATS
+// server's, a little off this host's on a cluster). So a search by
+// received time reads the log from rangeLead before the range to rangeLag
+// after it.
+const (
+	rangeLead = 5 * time.Second
+	rangeLag  = time.Minute
+)
 
 // GetEvent implements the RPC. Its cost is bounded by the log's lookup
 // budget (see eventlog.Log.Get).
@@ -363,11 +368,11 @@ func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest
 	var after, before time.Time
 	if t := req.GetReceivedAfter(); t != nil {
 		after = t.AsTime()
-		opts.After = after
+		opts.After = after.Add(-rangeLead)
 	}
 	if t := req.GetReceivedBefore(); t != nil {
 		before = t.AsTime()
-		opts.Before = before.Add(receiveToStore)
+		opts.Before = before.Add(rangeLag)
 	}
 	st, lk, err := s.log.Get(ctx, req.GetId(), opts)
 	s.metrics.getReads.Observe(float64(lk.Reads))
@@ -375,15 +380,16 @@ func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest
 	case errors.Is(err, eventlog.ErrNotFound):
 		return nil, errEventNotFound(req.GetId(), after, before)
 	case errors.Is(err, eventlog.ErrBudgetExhausted):
-		// Every event stored from lk.From to lk.To was checked: those
-		// received in that span, but for the last moment's, stored later.
-		upTo := s.now()
+		// Every event stored from lk.From to lk.To was checked: every
+		// event received from a little after the one to a little before
+		// the other.
+		from, upTo := lk.From.Add(rangeLead), s.now()
 		if !lk.To.IsZero() {
-			upTo = lk.To.Add(-receiveToStore)
+			upTo = lk.To.Add(-rangeLag)
 		}
 		s.logger.InfoContext(ctx, "get: lookup budget exhausted", "event_id", req.GetId(), "reads", lk.Reads,
-			"searched_from", lk.From, "searched_to", upTo)
-		return nil, errLookupBudget(req.GetId(), lk.Budget, lk.Reads, lk.From, upTo, lk.Reach)
+			"searched_from", from, "searched_to", upTo)
+		return nil, errLookupBudget(req.GetId(), lk.Budget, lk.Reads, from, upTo, lk.Reach)
 	case err != nil:
 		s.logger.ErrorContext(ctx, "get failed", "event_id", req.GetId(), "err", err)
 		return nil, errLogUnreadable()

@@ -503,10 +503,11 @@ func (x *ListEventsResponse) GetNextPageToken() string {
 // GetEventRequest asks for one event by id.
 //
 // The time range helps find events older than the dedup window: the
-// search then reads only the part of the log stored in the range (with a
-// minute's margin after `received_before`, since an event is stored a
-// moment after it is received). A quarantined request that was reprocessed
-// later is stored when it was reprocessed, not when it was received.
+// search then reads only the part of the log stored in the range (from 5
+// seconds before `received_after`, for clocks, to a minute after
+// `received_before`, since an event is stored a moment after it is
+// received). A quarantined request that was reprocessed later is stored
+// when it was reprocessed, not when it was received.
 type GetEventRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Event id.
