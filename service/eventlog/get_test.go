@@ -252,6 +252,44 @@ func TestGetRecentIsOneRead(t *testing.T) {
 	}
 }
 
+// TestGetReadsTheTail: events stored after the index's position (here: the
+// indexer is stopped) are read from the log, through the stream leader on
+// an external server.
+func TestGetReadsTheTail(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { testGetReadsTheTail(t, openLog(t, Config{DataDir: t.TempDir()})) })
+	t.Run("external", func(t *testing.T) {
+		testGetReadsTheTail(t, openLog(t, Config{URL: natsServer(t).ClientURL(), DataDir: t.TempDir()}))
+	})
+}
+
+func testGetReadsTheTail(t *testing.T, l *Log) {
+	ctx := context.Background()
+	var last Appended
+	for i := range 10 {
+		last = mustAppend(t, l, event(i))
+	}
+	waitIndexed(t, l, last.Seq)
+	l.stopIndex()
+	<-l.indexDone
+	ev := event(100)
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &nats.Msg{Subject: Subject(ev), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, ev.GetId())
+	if _, err := l.js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	got, lk, err := l.Get(ctx, ev.GetId(), GetOptions{})
+	if err != nil || got.Event.GetId() != ev.GetId() || lk.Indexed || lk.Reads > 2 {
+		t.Fatalf("Get(unindexed) = %+v, %+v, %v", got, lk, err)
+	}
+	if _, lk, err := l.Get(ctx, unknownID, GetOptions{}); !errors.Is(err, ErrNotFound) || lk.Reads > 5 {
+		t.Fatalf("Get(unknown) = %+v, %v; want ErrNotFound in a few reads", lk, err)
+	}
+}
+
 // BenchmarkGetUnknown looks up an unknown id in a log of 20,000 events
 // that the dedup index knows (so the search covers the index's window and
 // its tail only), and in the same log once the index has forgotten them
