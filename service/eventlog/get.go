@@ -27,10 +27,10 @@ import (
 // default), which makes ErrNotFound an honest "not there", or when the
 // budget is spent (ErrBudgetExhausted), saying which part it covered.
 //
-// Why single direct gets: nats-server (2.11 on) can answer a direct get
-// with a batch of messages, but for every batch request it first counts
-// the filter's messages from the start position to the end of the stream
-// (store.NumPending). For a wildcard filter such as a bucket's, the file
+// Why single direct gets: nats-server (2.11 on; go.mod pins 2.15) can
+// answer a direct get with a batch of messages, but for every batch
+// request it first counts the filter's messages from the start position
+// to the end of the stream (store.NumPending). For a wildcard filter such as a bucket's, the file
 // store walks the subject state of every block on the shorter side of the
 // start position, loading the blocks whose state has expired (after two
 // minutes): a batch starting days back reads a large part of the log from
@@ -51,7 +51,9 @@ const (
 	// search holds. Every chunk costs one read beyond its events (the read
 	// that finds the chunk's end), and a chunk cut short by the budget is
 	// not counted as covered.
-	chunkEvents      = 64
+	chunkEvents = 64
+	// firstChunkEvents is the size of the first chunk; each next one is
+	// twice as large, up to chunkEvents, so recent events cost few reads.
 	firstChunkEvents = 8
 	// buckets is how many subject buckets share the log: the expected
 	// distance between two events of one bucket, in log positions.
