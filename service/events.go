@@ -387,7 +387,7 @@ func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest
 		if !lk.To.IsZero() {
 			upTo = lk.To.Add(-rangeLag)
 		}
-		s.logger.InfoContext(ctx, "get: lookup budget exhausted", "event_id", req.GetId(), "reads", lk.Reads,
+		s.logger.DebugContext(ctx, "get: lookup budget exhausted", "event_id", req.GetId(), "reads", lk.Reads,
 			"searched_from", from, "searched_to", upTo)
 		return nil, errLookupBudget(req.GetId(), lk.Budget, lk.Reads, from, upTo, lk.Reach)
 	case err != nil:
