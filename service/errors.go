@@ -26,6 +26,7 @@ const (
 	ReasonInvalidCursor    = "INVALID_CURSOR"
 	ReasonInvalidPageToken = "INVALID_PAGE_TOKEN"
 	ReasonEventNotFound    = "EVENT_NOT_FOUND"
+	ReasonLookupBudget     = "LOOKUP_BUDGET_EXHAUSTED"
 	ReasonEntryNotFound    = "QUARANTINE_ENTRY_NOT_FOUND"
 	ReasonShuttingDown     = "SHUTTING_DOWN"
 	ReasonInvalidRequest   = "INVALID_REQUEST"
@@ -115,6 +116,53 @@ func errInvalid(reason, msg string) error {
 func errNotFound(reason, msg string) error {
 	return statusError(codes.NotFound, reason, nil, msg)
 }
+
+// errEventNotFound says no event with the id is in the log or, when the
+// request gave one, in its time range (zero bounds are open).
+func errEventNotFound(id string, after, before time.Time) error {
+	md := map[string]string{}
+	msg := "no event with id " + id
+	switch {
+	case after.IsZero() && before.IsZero():
+		msg += " in the log (it may have aged out of it)"
+	case before.IsZero():
+		msg += " was received at or after " + rfc3339(after)
+	case after.IsZero():
+		msg += " was received at or before " + rfc3339(before)
+	default:
+		msg += " was received between " + rfc3339(after) + " and " + rfc3339(before)
+	}
+	if !after.IsZero() {
+		md["received_after"] = rfc3339(after)
+	}
+	if !before.IsZero() {
+		md["received_before"] = rfc3339(before)
+	}
+	return statusError(codes.NotFound, ReasonEventNotFound, md, msg)
+}
+
+// errLookupBudget says a GetEvent spent its budget of log reads without
+// finding the id or covering its range: every event stored from searched
+// to upTo was checked, and about reach of the log fits the budget (zero:
+// unknown). FAILED_PRECONDITION, not NOT_FOUND: the event may exist, and
+// the same request gets the same answer until it is narrowed.
+func errLookupBudget(id string, budget, reads int, searched, upTo time.Time, reach time.Duration) error {
+	md := map[string]string{
+		"budget":        strconv.Itoa(budget),
+		"reads":         strconv.Itoa(reads),
+		"searched_from": rfc3339(searched),
+		"searched_to":   rfc3339(upTo),
+	}
+	msg := fmt.Sprintf("event %s was not found within the lookup budget of %d log reads, which covered the events received from %s to %s; "+
+		"it may be older: retry with received_after and received_before around when it was received", id, budget, rfc3339(searched), rfc3339(upTo))
+	if reach > 0 {
+		md["budget_reach"] = reach.Round(time.Second).String()
+		msg += fmt.Sprintf(" (a range of about %s fits the budget)", reach.Round(time.Minute))
+	}
+	return statusError(codes.FailedPrecondition, ReasonLookupBudget, md, msg)
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func errShuttingDown() error {
 	return statusError(codes.Unavailable, ReasonShuttingDown, nil,

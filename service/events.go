@@ -407,12 +407,45 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 	return resp, nil
 }
 
-// GetEvent implements the RPC.
+// An event is stored in the log a moment after it is received (its
+// append has a write timeout of seconds), by the log's clock (the NATS
+// server's, a little off this host's on a cluster). So a search by
+// received time reads the log from rangeLead before the range to rangeLag
+// after it.
+const (
+	rangeLead = 5 * time.Second
+	rangeLag  = time.Minute
+)
+
+// GetEvent implements the RPC. Its cost is bounded by the log's lookup
+// budget (see eventlog.Log.Get).
 func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest) (*hookstreamv1.GetEventResponse, error) {
-	st, err := s.log.Get(ctx, req.GetId())
+	var opts eventlog.GetOptions
+	var after, before time.Time
+	if t := req.GetReceivedAfter(); t != nil {
+		after = t.AsTime()
+		opts.After = after.Add(-rangeLead)
+	}
+	if t := req.GetReceivedBefore(); t != nil {
+		before = t.AsTime()
+		opts.Before = before.Add(rangeLag)
+	}
+	st, lk, err := s.log.Get(ctx, req.GetId(), opts)
+	s.metrics.getReads.Observe(float64(lk.Reads))
 	switch {
 	case errors.Is(err, eventlog.ErrNotFound):
-		return nil, errNotFound(ReasonEventNotFound, "no event with id "+req.GetId()+" (it may have aged out of the log)")
+		return nil, errEventNotFound(req.GetId(), after, before)
+	case errors.Is(err, eventlog.ErrBudgetExhausted):
+		// Every event stored from lk.From to lk.To was checked: every
+		// event received from a little after the one to a little before
+		// the other.
+		from, upTo := lk.From.Add(rangeLead), s.now()
+		if !lk.To.IsZero() {
+			upTo = lk.To.Add(-rangeLag)
+		}
+		s.logger.DebugContext(ctx, "get: lookup budget exhausted", "event_id", req.GetId(), "reads", lk.Reads,
+			"searched_from", from, "searched_to", upTo)
+		return nil, errLookupBudget(req.GetId(), lk.Budget, lk.Reads, from, upTo, lk.Reach)
 	case err != nil:
 		s.logger.ErrorContext(ctx, "get failed", "event_id", req.GetId(), "err", err)
 		return nil, errLogUnreadable()

@@ -57,7 +57,7 @@ func TestCallerGoneDoesNotCancelAppend(t *testing.T) {
 	if err != nil || resp.GetOutcome() != hookstreamv1.IngestOutcome_INGEST_OUTCOME_ACCEPTED {
 		t.Fatalf("ingest with a gone caller: %v, %v; want accepted", resp, err)
 	}
-	if _, err := log.Get(context.Background(), resp.GetEventId()); err != nil {
+	if _, _, err := log.Get(context.Background(), resp.GetEventId(), eventlog.GetOptions{}); err != nil {
 		t.Fatalf("event not stored: %v", err)
 	}
 	again, err := s.Ingest.IngestWebhook(context.Background(), req)

@@ -19,6 +19,7 @@ type Metrics struct {
 	subscribers    prometheus.Gauge
 	lag            *prometheus.GaugeVec
 	rpcs           *prometheus.CounterVec
+	getReads       prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -70,9 +71,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hookstream_rpcs_total",
 			Help: "RPCs (gRPC and HTTP gateway alike) by method and status code.",
 		}, []string{"method", "code"}),
+		getReads: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookstream_get_event_log_reads",
+			Help:    "Log reads per GetEvent: 1 for an id of the dedup window, up to log.lookup_budget for older or unknown ids.",
+			Buckets: []float64{0, 1, 2, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144},
+		}),
 	}
 	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.clientGone, m.quarantined, m.quarantineFull, m.authFailures,
 		m.appendLatency,
-		m.subscribers, m.lag, m.rpcs)
+		m.subscribers, m.lag, m.rpcs, m.getReads)
 	return m
 }

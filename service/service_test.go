@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service"
@@ -173,5 +176,45 @@ func TestQuarantinePaging(t *testing.T) {
 	}
 	if _, err := s.Quarantine.ListQuarantined(ctx, &hookstreamv1.ListQuarantinedRequest{PageToken: "garbage"}); err == nil {
 		t.Error("garbage page token accepted")
+	}
+}
+
+// TestGetEvent: an event of the dedup window is one read; an unknown id is
+// NOT_FOUND, for the whole log or for the range asked; a range that ends
+// before it starts is invalid.
+func TestGetEvent(t *testing.T) {
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newServices(t, closer.New(v))
+	ctx := context.Background()
+	resp, err := s.Ingest.IngestWebhook(ctx, &hookstreamv1.IngestWebhookRequest{Source: "chat", Body: &httpbody.HttpBody{Data: []byte(closedBody)}})
+	if err != nil || resp.GetOutcome() != hookstreamv1.IngestOutcome_INGEST_OUTCOME_ACCEPTED {
+		t.Fatalf("ingest: %v %v", resp, err)
+	}
+	got, err := s.Events.GetEvent(ctx, &hookstreamv1.GetEventRequest{Id: resp.GetEventId()})
+	if err != nil || got.GetEvent().GetId() != resp.GetEventId() {
+		t.Fatalf("GetEvent(stored) = %v, %v", got, err)
+	}
+
+	const unknown = "00112233445566778899aabbccddeeff"
+	now := time.Now()
+	for _, req := range []*hookstreamv1.GetEventRequest{
+		{Id: unknown},
+		{Id: unknown, ReceivedAfter: timestamppb.New(now.Add(-time.Minute)), ReceivedBefore: timestamppb.New(now)},
+		{Id: unknown, ReceivedAfter: timestamppb.New(now.Add(-time.Hour))},
+		{Id: unknown, ReceivedBefore: timestamppb.New(now.Add(-3 * time.Hour))},
+	} {
+		_, err := s.Events.GetEvent(ctx, req)
+		st := status.Convert(err)
+		if st.Code() != codes.NotFound || !strings.Contains(st.Message(), unknown) {
+			t.Errorf("GetEvent(%v) = %v, want NOT_FOUND", req, err)
+		}
+	}
+
+	bad := &hookstreamv1.GetEventRequest{Id: unknown, ReceivedAfter: timestamppb.New(now), ReceivedBefore: timestamppb.New(now.Add(-time.Second))}
+	if err := v.Validate(bad); err == nil || !strings.Contains(err.Error(), "received_after must not be later than received_before") {
+		t.Errorf("validate(after > before) = %v", err)
 	}
 }

@@ -90,6 +90,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 
 		QuarantineMaxBytes: int64(cfg.Quarantine.MaxBytes),
 		QuarantineMaxAge:   cfg.Quarantine.MaxAge,
+		LookupBudget:       cfg.Log.LookupBudget,
 	}, logger)
 	if err != nil {
 		return nil, err

@@ -400,6 +400,25 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("GetEvent(%s) = %v, %v", id, got, err)
 		}
 	}
+	// Over HTTP, with a time range: found, not found in the range, and a
+	// range that ends before it starts.
+	for id := range ids {
+		after := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		before := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+		if code, body := httpGet(t, s.base+"/v1/events/"+id+"?received_after="+after+"&received_before="+before, readToken); code != http.StatusOK || !strings.Contains(body, id) {
+			t.Errorf("GET event %s in range: %d %s", id, code, body)
+		}
+		const unknown = "00112233445566778899aabbccddeeff"
+		if code, body := httpGet(t, s.base+"/v1/events/"+unknown+"?received_after="+after, readToken); code != http.StatusNotFound ||
+			!strings.Contains(body, "EVENT_NOT_FOUND") || !strings.Contains(body, `"received_after":"`+after) {
+			t.Errorf("GET unknown event in range: %d %s", code, body)
+		}
+		if code, body := httpGet(t, s.base+"/v1/events/"+id+"?received_after="+before+"&received_before="+after, readToken); code != http.StatusBadRequest ||
+			!strings.Contains(body, "received_after must not be later than received_before") {
+			t.Errorf("GET event with an inverted range: %d %s", code, body)
+		}
+		break
+	}
 	if got := listAll(t, s, `event.vendor == hookstream.v1.Vendor.VENDOR_CLOSER`); len(got) != 3 {
 		t.Errorf("closer events: %d, want 3", len(got))
 	}

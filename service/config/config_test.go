@@ -38,7 +38,8 @@ sources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second {
+	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second ||
+		cfg.Log.LookupBudget != config.DefaultLookupBudget {
 		t.Errorf("sizes/durations/defaults wrong: %+v", cfg)
 	}
 	if cfg.Quarantine.MaxBytes != 1<<30 || cfg.Quarantine.MaxAge != 720*time.Hour {
@@ -71,6 +72,7 @@ func TestParseErrors(t *testing.T) {
 		"bad size":                         {"http: {body_limit: lots}\nsources: [{name: a, vendor: closer, auth: none}]", "is not a size"},
 		"quarantine smaller than one body": {"quarantine: {max_bytes: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "quarantine.max_bytes"},
 		"quarantine age too short":         {"quarantine: {max_age: 10m}\nsources: [{name: a, vendor: closer, auth: none}]", "quarantine.max_age 10m0s must be at least 1h"},
+		"tiny budget":                      {"log: {lookup_budget: 3}\nsources: [{name: a, vendor: closer, auth: none}]", "log.lookup_budget must be between"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

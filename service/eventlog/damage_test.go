@@ -104,7 +104,7 @@ func TestDamagedLogIsReportedAndPositionsNotReused(t *testing.T) {
 			// taken for a duplicate of its lost copy.
 			var retried bool
 			for i := range n {
-				if _, err := l.Get(context.Background(), event(i).GetId()); errors.Is(err, ErrNotFound) {
+				if _, _, err := l.Get(context.Background(), event(i).GetId(), GetOptions{}); errors.Is(err, ErrNotFound) {
 					again := mustAppend(t, l, event(i))
 					if again.Duplicate || again.Seq <= n {
 						t.Errorf("resent lost event %d: %+v, want a new position", i, again)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -282,6 +283,26 @@ func (l *Log) openIndex(ctx context.Context) error {
 	}
 }
 
+// coverage is what the index holds for certain: every event stored up to
+// position indexed and at or after since. since is the dedup window back
+// from now, less a margin: the index keeps store times to the second, and
+// its expiry reads the clock at other moments. The claim holds until the
+// index is reset (the stream was replaced), which changes resets.
+func (ix *indexer) coverage() (indexed uint64, since time.Time, resets int) {
+	w := ix.l.cfg.DedupWindow
+	ix.mu.Lock()
+	indexed, resets = ix.indexed, ix.resets
+	ix.mu.Unlock()
+	return indexed, ix.serverNow().Add(-w + time.Second + w/64), resets
+}
+
+// resetCount is how many times the index was reset while running.
+func (ix *indexer) resetCount() int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.resets
+}
+
 func (ix *indexer) position() uint64 {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -312,14 +333,17 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 		ix.rebuild = false
 		ix.mu.Unlock()
 		if rebuild {
-			// The stream was replaced: its positions start over.
-			if err := ix.idx.Reset(); err != nil {
-				ix.l.log.Error("dedup index reset failed", "err", err)
-			}
+			// The stream was replaced: its positions start over. The
+			// position and the count go first, so that no Get takes the
+			// emptied index for one that holds the old position (see
+			// coverage).
 			ix.mu.Lock()
 			ix.indexed, ix.fresh = 0, time.Time{}
 			ix.resets++
 			ix.mu.Unlock()
+			if err := ix.idx.Reset(); err != nil {
+				ix.l.log.Error("dedup index reset failed", "err", err)
+			}
 			ix.lost(ErrReplaced)
 			start, target = Start{Time: ix.serverNow().Add(-ix.l.cfg.DedupWindow)}, 0
 		}
@@ -555,14 +579,19 @@ func (ix *indexer) current() (time.Time, error) {
 // not know it. A hit is confirmed by reading the original, so a stale or
 // damaged index can never turn a new event into a "duplicate". On a
 // cluster a direct get may be answered by a follower that is behind, so a
-// miss there is asked again of the stream leader.
-func (l *Log) lookup(ctx context.Context, id string) (*jetstream.RawStreamMsg, error) {
+// miss there is asked again of the stream leader. reads, when not nil,
+// counts the log reads made.
+func (l *Log) lookup(ctx context.Context, id string, reads *int) (*jetstream.RawStreamMsg, error) {
 	e, ok, err := l.index.idx.Lookup(idindex.KeyOf(id))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if !ok {
 		return nil, nil
+	}
+	l.reads.Add(1)
+	if reads != nil {
+		*reads++
 	}
 	raw, err := l.stream.GetMsg(ctx, e.Seq)
 	if err == nil && raw.Header.Get(jetstream.MsgIDHeader) == id {
@@ -574,7 +603,10 @@ func (l *Log) lookup(ctx context.Context, id string) (*jetstream.RawStreamMsg, e
 	if l.ns != nil { // embedded: one server, no followers
 		return nil, nil
 	}
-	raw, err = l.leaderGet(ctx, e.Seq)
+	if reads != nil {
+		*reads++
+	}
+	raw, err = l.msgGet(ctx, msgGetRequest{Seq: e.Seq}, true)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, nil
@@ -586,10 +618,35 @@ func (l *Log) lookup(ctx context.Context, id string) (*jetstream.RawStreamMsg, e
 	return raw, nil
 }
 
-// leaderGet reads the message at seq through the stream leader (the
-// JetStream API's message get), never a follower.
-func (l *Log) leaderGet(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
-	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, fmt.Appendf(nil, `{"seq":%d}`, seq))
+// msgGetRequest is the JetStream API's message get request: a position
+// (Seq, or the first message stored at or after StartTime), optionally
+// the first message on NextFor from there; or the last message on
+// LastFor.
+type msgGetRequest struct {
+	Seq       uint64     `json:"seq,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+	NextFor   string     `json:"next_by_subj,omitempty"`
+	LastFor   string     `json:"last_by_subj,omitempty"`
+}
+
+// msgGet reads one message: with leader through the stream leader (the
+// JetStream API's message get), otherwise with a direct get, which any
+// replica may answer. A request that matches nothing gets
+// jetstream.ErrMsgNotFound.
+func (l *Log) msgGet(ctx context.Context, req msgGetRequest, leader bool) (*jetstream.RawStreamMsg, error) {
+	l.reads.Add(1)
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if !leader {
+		resp, err := l.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.cfg.Stream, body)
+		if err != nil {
+			return nil, err
+		}
+		return directMsg(resp)
+	}
+	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, body)
 	if err != nil {
 		return nil, err
 	}
@@ -624,6 +681,29 @@ func (l *Log) leaderGet(ctx context.Context, seq uint64) (*jetstream.RawStreamMs
 		}
 	}
 	return raw, nil
+}
+
+// directMsg reads a direct get's answer: the stored message, with its
+// position, subject and store time in headers, or a status such as 404.
+func directMsg(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
+	if len(m.Data) == 0 {
+		switch status := m.Header.Get("Status"); status {
+		case "":
+		case "404":
+			return nil, jetstream.ErrMsgNotFound
+		default:
+			return nil, fmt.Errorf("direct get: %s %s", status, m.Header.Get("Description"))
+		}
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("direct get: position: %w", err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return nil, fmt.Errorf("direct get: store time: %w", err)
+	}
+	return &jetstream.RawStreamMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Sequence: seq, Header: m.Header, Data: m.Data, Time: at}, nil
 }
 
 // closeIndex stops the indexer, commits and closes the index.

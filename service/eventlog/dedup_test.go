@@ -33,7 +33,7 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func openLog(t *testing.T, cfg Config) *Log {
+func openLog(t testing.TB, cfg Config) *Log {
 	t.Helper()
 	if cfg.GuardWindow == 0 {
 		cfg.GuardWindow = guard
@@ -65,7 +65,7 @@ func mustAppend(t *testing.T, l *Log, ev *hookstreamv1.Event) Appended {
 }
 
 // waitIndexed polls until the log's indexer has read up to seq.
-func waitIndexed(t *testing.T, l *Log, seq uint64) {
+func waitIndexed(t testing.TB, l *Log, seq uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for l.index.position() < seq {
@@ -110,11 +110,11 @@ func TestDedupOutlivesJetStreamWindow(t *testing.T) {
 	if n := lastSeq(t, l); n != first.Seq {
 		t.Fatalf("log holds %d events, want 1", n)
 	}
-	got, err := l.Get(context.Background(), event(1).GetId())
-	if err != nil || got.Seq != first.Seq || got.Event.GetId() != event(1).GetId() {
-		t.Fatalf("Get = %+v, %v", got, err)
+	got, lk, err := l.Get(context.Background(), event(1).GetId(), GetOptions{})
+	if err != nil || got.Seq != first.Seq || got.Event.GetId() != event(1).GetId() || !lk.Indexed || lk.Reads != 1 {
+		t.Fatalf("Get = %+v, %+v, %v", got, lk, err)
 	}
-	if _, err := l.Get(context.Background(), event(2).GetId()); !errors.Is(err, ErrNotFound) {
+	if _, _, err := l.Get(context.Background(), event(2).GetId(), GetOptions{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get(absent) = %v, want ErrNotFound", err)
 	}
 }
@@ -193,12 +193,14 @@ func testIndexConfirmsHits(t *testing.T, l *Log) {
 	if n := lastSeq(t, l); n != 2 {
 		t.Fatalf("log holds %d events, want 2", n)
 	}
-	raw, err := l.leaderGet(context.Background(), a.Seq)
-	if err != nil || raw.Header.Get(jetstream.MsgIDHeader) != event(1).GetId() || raw.Sequence != a.Seq {
-		t.Fatalf("leaderGet(%d) = %+v, %v", a.Seq, raw, err)
-	}
-	if _, err := l.leaderGet(context.Background(), 1000); !errors.Is(err, jetstream.ErrMsgNotFound) {
-		t.Fatalf("leaderGet(absent) = %v, want ErrMsgNotFound", err)
+	for _, leader := range []bool{true, false} {
+		raw, err := l.msgGet(context.Background(), msgGetRequest{Seq: a.Seq}, leader)
+		if err != nil || raw.Header.Get(jetstream.MsgIDHeader) != event(1).GetId() || raw.Sequence != a.Seq || raw.Time.IsZero() {
+			t.Fatalf("msgGet(%d, leader %v) = %+v, %v", a.Seq, leader, raw, err)
+		}
+		if _, err := l.msgGet(context.Background(), msgGetRequest{Seq: 1000}, leader); !errors.Is(err, jetstream.ErrMsgNotFound) {
+			t.Fatalf("msgGet(absent, leader %v) = %v, want ErrMsgNotFound", leader, err)
+		}
 	}
 }
 

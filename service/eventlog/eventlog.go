@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -100,7 +101,19 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// WriteTimeout bounds one append (default 5 s).
 	WriteTimeout time.Duration
+	// LookupBudget caps the log reads of one Get (default
+	// DefaultLookupBudget): an id older than the dedup window is searched
+	// for by reading the log, newest first, until the budget is spent.
+	LookupBudget int
+
+	// minDedupWindow lowers DedupWindow's floor of 1 hour, so that tests
+	// can hold events older than the window.
+	minDedupWindow time.Duration
 }
+
+// DefaultLookupBudget is Config.LookupBudget's default (the service's
+// config sets the same, see config.DefaultLookupBudget).
+const DefaultLookupBudget = 5_000
 
 func (c *Config) setDefaults() {
 	if c.Retention == 0 {
@@ -130,6 +143,12 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 5 * time.Second
 	}
+	if c.LookupBudget == 0 {
+		c.LookupBudget = DefaultLookupBudget
+	}
+	if c.minDedupWindow == 0 {
+		c.minDedupWindow = time.Hour
+	}
 }
 
 // Log is an open event log. It is safe for concurrent use.
@@ -145,6 +164,10 @@ type Log struct {
 	// read directly for bounded scans.
 	quarantineStream jetstream.Stream
 
+	// reads counts the messages read by position or subject (Get and the
+	// dedup check), for tests.
+	reads atomic.Uint64
+
 	setupInfo *jetstream.StreamInfo // the stream as setup left it
 	damage    *Damage               // what was found lost at open, if anything
 	index     *indexer
@@ -156,8 +179,11 @@ type Log struct {
 // creates or updates the stream and the quarantine bucket.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	cfg.setDefaults()
-	if cfg.DedupWindow < time.Hour {
-		return nil, fmt.Errorf("eventlog: dedup window %s is shorter than 1h (vendors retry for minutes, and redeliveries come later)", cfg.DedupWindow)
+	if cfg.DedupWindow < cfg.minDedupWindow {
+		return nil, fmt.Errorf("eventlog: dedup window %s is shorter than %s (vendors retry for minutes, and redeliveries come later)", cfg.DedupWindow, cfg.minDedupWindow)
+	}
+	if cfg.LookupBudget < minLookupBudget {
+		return nil, fmt.Errorf("eventlog: lookup budget %d is below %d (a search needs a few reads to find its way)", cfg.LookupBudget, minLookupBudget)
 	}
 	if cfg.DedupWindow > cfg.Retention {
 		return nil, fmt.Errorf("eventlog: dedup window %s is longer than retention %s", cfg.DedupWindow, cfg.Retention)
@@ -473,7 +499,7 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	switch orig, err := l.lookup(ctx, ev.GetId()); {
+	switch orig, err := l.lookup(ctx, ev.GetId(), nil); {
 	case err != nil:
 		return Appended{}, err
 	case orig != nil:
@@ -500,34 +526,6 @@ type Stored struct {
 	Raw []byte
 
 	lazy *lazyEvent
-}
-
-// Get returns the event with the given id: one read when the dedup index
-// still knows the id (the last DedupWindow), and otherwise a walk over the
-// events in the id's subject bucket (1/256 of the log) with direct gets,
-// comparing the dedup header, so it creates no consumer.
-func (l *Log) Get(ctx context.Context, id string) (Stored, error) {
-	raw, err := l.lookup(ctx, id)
-	if err != nil {
-		return Stored{}, err
-	}
-	if raw != nil {
-		return decodeRaw(raw)
-	}
-	filter := subject("", "", "", "", bucket(id))
-	for seq := uint64(1); ; {
-		raw, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				return Stored{}, ErrNotFound
-			}
-			return Stored{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-		if raw.Header.Get(jetstream.MsgIDHeader) == id {
-			return decodeRaw(raw)
-		}
-		seq = raw.Sequence + 1
-	}
 }
 
 func decodeRaw(raw *jetstream.RawStreamMsg) (Stored, error) {

@@ -501,12 +501,25 @@ func (x *ListEventsResponse) GetNextPageToken() string {
 }
 
 // GetEventRequest asks for one event by id.
+//
+// The time range helps find events older than the dedup window: the
+// search then reads only the part of the log stored in the range (from 5
+// seconds before `received_after`, for clocks, to a minute after
+// `received_before`, since an event is stored a moment after it is
+// received). A quarantined request that was reprocessed later is stored
+// when it was reprocessed, not when it was received.
 type GetEventRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Event id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Search only events received at or after this time (the event's
+	// `received_at`). Unset: from the oldest event in the log.
+	ReceivedAfter *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=received_after,json=receivedAfter,proto3" json:"received_after,omitempty"`
+	// Search only events received at or before this time. Unset: up to the
+	// newest event.
+	ReceivedBefore *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=received_before,json=receivedBefore,proto3" json:"received_before,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetEventRequest) Reset() {
@@ -544,6 +557,20 @@ func (x *GetEventRequest) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *GetEventRequest) GetReceivedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAfter
+	}
+	return nil
+}
+
+func (x *GetEventRequest) GetReceivedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedBefore
+	}
+	return nil
 }
 
 // GetEventResponse carries one event.
@@ -631,9 +658,12 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06filter\"j\n" +
 	"\x12ListEventsResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.hookstream.v1.EventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x83\x03\n" +
 	"\x0fGetEventRequest\x12%\n" +
-	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{32}$R\x02id\"V\n" +
+	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{32}$R\x02id\x12A\n" +
+	"\x0ereceived_after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rreceivedAfter\x12C\n" +
+	"\x0freceived_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0ereceivedBefore:\xc0\x01\xbaH\xbc\x01\x1a\xb9\x01\n" +
+	"\x18get_event.received_range\x125received_after must not be later than received_before\x1af!has(this.received_after) || !has(this.received_before) || this.received_after <= this.received_before\"V\n" +
 	"\x10GetEventResponse\x12*\n" +
 	"\x05event\x18\x01 \x01(\v2\x14.hookstream.v1.EventR\x05event\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor*e\n" +
@@ -683,18 +713,20 @@ var file_hookstream_v1_event_service_proto_depIdxs = []int32{
 	10, // 4: hookstream.v1.EventDelivery.event:type_name -> hookstream.v1.Event
 	9,  // 5: hookstream.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
 	10, // 6: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
-	10, // 7: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
-	1,  // 8: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
-	5,  // 9: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
-	7,  // 10: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
-	2,  // 11: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
-	6,  // 12: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
-	8,  // 13: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 7: hookstream.v1.GetEventRequest.received_after:type_name -> google.protobuf.Timestamp
+	9,  // 8: hookstream.v1.GetEventRequest.received_before:type_name -> google.protobuf.Timestamp
+	10, // 9: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
+	1,  // 10: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
+	5,  // 11: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
+	7,  // 12: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
+	2,  // 13: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
+	6,  // 14: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
+	8,  // 15: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_event_service_proto_init() }

@@ -37,7 +37,14 @@ type EventServiceClient interface {
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
 	// Lists stored events in log order, oldest first (AIP-158 paging).
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
-	// Returns one stored event by id.
+	// Returns one stored event by id. Its cost is bounded: an id of the last
+	// `log.dedup_window` (default 2 h) costs one log read; an older one is
+	// searched for newest first, at most `log.lookup_budget` log reads
+	// (default 5,000), and `received_after`/`received_before` aim that
+	// search. NOT_FOUND (reason EVENT_NOT_FOUND) means no event with the id
+	// is in the log, or in the time range given; FAILED_PRECONDITION (reason
+	// LOOKUP_BUDGET_EXHAUSTED) means the budget ran out first, and its
+	// ErrorInfo says which stretch of the log was searched.
 	GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*GetEventResponse, error)
 }
 
@@ -101,7 +108,14 @@ type EventServiceServer interface {
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
 	// Lists stored events in log order, oldest first (AIP-158 paging).
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
-	// Returns one stored event by id.
+	// Returns one stored event by id. Its cost is bounded: an id of the last
+	// `log.dedup_window` (default 2 h) costs one log read; an older one is
+	// searched for newest first, at most `log.lookup_budget` log reads
+	// (default 5,000), and `received_after`/`received_before` aim that
+	// search. NOT_FOUND (reason EVENT_NOT_FOUND) means no event with the id
+	// is in the log, or in the time range given; FAILED_PRECONDITION (reason
+	// LOOKUP_BUDGET_EXHAUSTED) means the budget ran out first, and its
+	// ErrorInfo says which stretch of the log was searched.
 	GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error)
 	mustEmbedUnimplementedEventServiceServer()
 }

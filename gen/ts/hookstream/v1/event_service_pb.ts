@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hookstream/v1/event_service.proto.
  */
 export const file_hookstream_v1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFob29rc3RyZWFtL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWhvb2tzdHJlYW0udjEixwEKEFN1YnNjcmliZVJlcXVlc3QSGAoGZmlsdGVyGAEgASgJQgi6SAVyAxiAIBI6Cghwb3NpdGlvbhgCIAEoDjIcLmhvb2tzdHJlYW0udjEuU3RhcnRQb3NpdGlvbkIIukgFggECEAFIABIiCgxhZnRlcl9jdXJzb3IYAyABKAlCCrpIB3IFEAEYgAFIABIwCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAQgcKBXN0YXJ0In8KEVN1YnNjcmliZVJlc3BvbnNlEjAKCGRlbGl2ZXJ5GAEgASgLMhwuaG9va3N0cmVhbS52MS5FdmVudERlbGl2ZXJ5SAASLQoJaGVhcnRiZWF0GAIgASgLMhguaG9va3N0cmVhbS52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIkQKDUV2ZW50RGVsaXZlcnkSIwoFZXZlbnQYASABKAsyFC5ob29rc3RyZWFtLnYxLkV2ZW50Eg4KBmN1cnNvchgCIAEoCSI1CglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoRTGlzdEV2ZW50c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIACEhgKBmZpbHRlchgDIAEoCUIIukgFcgMYgCAiUwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmhvb2tzdHJlYW0udjEuRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjQKD0dldEV2ZW50UmVxdWVzdBIhCgJpZBgBIAEoCUIVukgSchAyDl5bMC05YS1mXXszMn0kIkcKEEdldEV2ZW50UmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5ob29rc3RyZWFtLnYxLkV2ZW50Eg4KBmN1cnNvchgCIAEoCSplCg1TdGFydFBvc2l0aW9uEh4KGlNUQVJUX1BPU0lUSU9OX1VOU1BFQ0lGSUVEEAASFgoSU1RBUlRfUE9TSVRJT05fTk9XEAESHAoYU1RBUlRfUE9TSVRJT05fQkVHSU5OSU5HEAIyywIKDEV2ZW50U2VydmljZRJuCglTdWJzY3JpYmUSHy5ob29rc3RyZWFtLnYxLlN1YnNjcmliZVJlcXVlc3QaIC5ob29rc3RyZWFtLnYxLlN1YnNjcmliZVJlc3BvbnNlIhyC0+STAhYSFC92MS9ldmVudHM6c3Vic2NyaWJlMAESZQoKTGlzdEV2ZW50cxIgLmhvb2tzdHJlYW0udjEuTGlzdEV2ZW50c1JlcXVlc3QaIS5ob29rc3RyZWFtLnYxLkxpc3RFdmVudHNSZXNwb25zZSISgtPkkwIMEgovdjEvZXZlbnRzEmQKCEdldEV2ZW50Eh4uaG9va3N0cmVhbS52MS5HZXRFdmVudFJlcXVlc3QaHy5ob29rc3RyZWFtLnYxLkdldEV2ZW50UmVzcG9uc2UiF4LT5JMCERIPL3YxL2V2ZW50cy97aWR9QkRaQmdpdGh1Yi5jb20vaG9va3N0cmVhbS9ob29rc3RyZWFtL2dlbi9nby9ob29rc3RyZWFtL3YxO2hvb2tzdHJlYW12MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_hookstream_v1_event]);
+  fileDesc("CiFob29rc3RyZWFtL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWhvb2tzdHJlYW0udjEixwEKEFN1YnNjcmliZVJlcXVlc3QSGAoGZmlsdGVyGAEgASgJQgi6SAVyAxiAIBI6Cghwb3NpdGlvbhgCIAEoDjIcLmhvb2tzdHJlYW0udjEuU3RhcnRQb3NpdGlvbkIIukgFggECEAFIABIiCgxhZnRlcl9jdXJzb3IYAyABKAlCCrpIB3IFEAEYgAFIABIwCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAQgcKBXN0YXJ0In8KEVN1YnNjcmliZVJlc3BvbnNlEjAKCGRlbGl2ZXJ5GAEgASgLMhwuaG9va3N0cmVhbS52MS5FdmVudERlbGl2ZXJ5SAASLQoJaGVhcnRiZWF0GAIgASgLMhguaG9va3N0cmVhbS52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIkQKDUV2ZW50RGVsaXZlcnkSIwoFZXZlbnQYASABKAsyFC5ob29rc3RyZWFtLnYxLkV2ZW50Eg4KBmN1cnNvchgCIAEoCSI1CglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoRTGlzdEV2ZW50c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIACEhgKBmZpbHRlchgDIAEoCUIIukgFcgMYgCAiUwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmhvb2tzdHJlYW0udjEuRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuACCg9HZXRFdmVudFJlcXVlc3QSIQoCaWQYASABKAlCFbpIEnIQMg5eWzAtOWEtZl17MzJ9JBIyCg5yZWNlaXZlZF9hZnRlchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPcmVjZWl2ZWRfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDrAAbpIvAEauQEKGGdldF9ldmVudC5yZWNlaXZlZF9yYW5nZRI1cmVjZWl2ZWRfYWZ0ZXIgbXVzdCBub3QgYmUgbGF0ZXIgdGhhbiByZWNlaXZlZF9iZWZvcmUaZiFoYXModGhpcy5yZWNlaXZlZF9hZnRlcikgfHwgIWhhcyh0aGlzLnJlY2VpdmVkX2JlZm9yZSkgfHwgdGhpcy5yZWNlaXZlZF9hZnRlciA8PSB0aGlzLnJlY2VpdmVkX2JlZm9yZSJHChBHZXRFdmVudFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuaG9va3N0cmVhbS52MS5FdmVudBIOCgZjdXJzb3IYAiABKAkqZQoNU3RhcnRQb3NpdGlvbhIeChpTVEFSVF9QT1NJVElPTl9VTlNQRUNJRklFRBAAEhYKElNUQVJUX1BPU0lUSU9OX05PVxABEhwKGFNUQVJUX1BPU0lUSU9OX0JFR0lOTklORxACMssCCgxFdmVudFNlcnZpY2USbgoJU3Vic2NyaWJlEh8uaG9va3N0cmVhbS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAuaG9va3N0cmVhbS52MS5TdWJzY3JpYmVSZXNwb25zZSIcgtPkkwIWEhQvdjEvZXZlbnRzOnN1YnNjcmliZTABEmUKCkxpc3RFdmVudHMSIC5ob29rc3RyZWFtLnYxLkxpc3RFdmVudHNSZXF1ZXN0GiEuaG9va3N0cmVhbS52MS5MaXN0RXZlbnRzUmVzcG9uc2UiEoLT5JMCDBIKL3YxL2V2ZW50cxJkCghHZXRFdmVudBIeLmhvb2tzdHJlYW0udjEuR2V0RXZlbnRSZXF1ZXN0Gh8uaG9va3N0cmVhbS52MS5HZXRFdmVudFJlc3BvbnNlIheC0+STAhESDy92MS9ldmVudHMve2lkfUJEWkJnaXRodWIuY29tL2hvb2tzdHJlYW0vaG9va3N0cmVhbS9nZW4vZ28vaG9va3N0cmVhbS92MTtob29rc3RyZWFtdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_hookstream_v1_event]);
 
 /**
  * SubscribeRequest opens an event stream.
@@ -225,6 +225,13 @@ export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PUR
 /**
  * GetEventRequest asks for one event by id.
  *
+ * The time range helps find events older than the dedup window: the
+ * search then reads only the part of the log stored in the range (from 5
+ * seconds before `received_after`, for clocks, to a minute after
+ * `received_before`, since an event is stored a moment after it is
+ * received). A quarantined request that was reprocessed later is stored
+ * when it was reprocessed, not when it was received.
+ *
  * @generated from message hookstream.v1.GetEventRequest
  */
 export type GetEventRequest = Message<"hookstream.v1.GetEventRequest"> & {
@@ -234,6 +241,22 @@ export type GetEventRequest = Message<"hookstream.v1.GetEventRequest"> & {
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Search only events received at or after this time (the event's
+   * `received_at`). Unset: from the oldest event in the log.
+   *
+   * @generated from field: google.protobuf.Timestamp received_after = 2;
+   */
+  receivedAfter?: Timestamp | undefined;
+
+  /**
+   * Search only events received at or before this time. Unset: up to the
+   * newest event.
+   *
+   * @generated from field: google.protobuf.Timestamp received_before = 3;
+   */
+  receivedBefore?: Timestamp | undefined;
 };
 
 /**
@@ -335,7 +358,14 @@ export const EventService: GenService<{
     output: typeof ListEventsResponseSchema;
   },
   /**
-   * Returns one stored event by id.
+   * Returns one stored event by id. Its cost is bounded: an id of the last
+   * `log.dedup_window` (default 2 h) costs one log read; an older one is
+   * searched for newest first, at most `log.lookup_budget` log reads
+   * (default 5,000), and `received_after`/`received_before` aim that
+   * search. NOT_FOUND (reason EVENT_NOT_FOUND) means no event with the id
+   * is in the log, or in the time range given; FAILED_PRECONDITION (reason
+   * LOOKUP_BUDGET_EXHAUSTED) means the budget ran out first, and its
+   * ErrorInfo says which stretch of the log was searched.
    *
    * @generated from rpc hookstream.v1.EventService.GetEvent
    */

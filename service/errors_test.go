@@ -1,0 +1,51 @@
+package service
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// errorInfo returns err's code and ErrorInfo.
+func errorInfo(t *testing.T, err error) (codes.Code, *errdetails.ErrorInfo) {
+	t.Helper()
+	st := status.Convert(err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return st.Code(), info
+		}
+	}
+	t.Fatalf("%v carries no ErrorInfo", err)
+	return 0, nil
+}
+
+func TestGetEventErrors(t *testing.T) {
+	const id = "00112233445566778899aabbccddeeff"
+	from := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	to := from.Add(2 * time.Hour)
+
+	code, info := errorInfo(t, errLookupBudget(id, 10_000, 10_000, from, to, 40*time.Minute))
+	if code != codes.FailedPrecondition || info.GetReason() != ReasonLookupBudget || info.GetDomain() != ErrorDomain {
+		t.Errorf("budget exhausted: %v %v", code, info)
+	}
+	want := map[string]string{"budget": "10000", "reads": "10000", "searched_from": "2026-03-01T10:00:00Z",
+		"searched_to": "2026-03-01T12:00:00Z", "budget_reach": "40m0s"}
+	for k, v := range want {
+		if got := info.GetMetadata()[k]; got != v {
+			t.Errorf("budget exhausted: metadata %s = %q, want %q", k, got, v)
+		}
+	}
+
+	code, info = errorInfo(t, errEventNotFound(id, time.Time{}, time.Time{}))
+	if code != codes.NotFound || info.GetReason() != ReasonEventNotFound || len(info.GetMetadata()) != 0 {
+		t.Errorf("not in the log: %v %v", code, info)
+	}
+	code, info = errorInfo(t, errEventNotFound(id, from, to))
+	if code != codes.NotFound || info.GetReason() != ReasonEventNotFound ||
+		info.GetMetadata()["received_after"] != "2026-03-01T10:00:00Z" || info.GetMetadata()["received_before"] != "2026-03-01T12:00:00Z" {
+		t.Errorf("not in the range: %v %v", code, info)
+	}
+}
