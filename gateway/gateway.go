@@ -228,6 +228,13 @@ var httpStatus = map[codes.Code]int{
 	codes.Canceled:           499, // client closed the request
 }
 
+// reasonStatus refines httpStatus for errors whose HTTP status is more
+// specific than their gRPC code.
+var reasonStatus = map[string]int{
+	"BODY_TOO_LARGE":               http.StatusRequestEntityTooLarge,
+	"UNSUPPORTED_CONTENT_ENCODING": http.StatusUnsupportedMediaType,
+}
+
 func writeStatus(w http.ResponseWriter, err error) {
 	st := status.Convert(err)
 	code, ok := httpStatus[st.Code()]
@@ -239,8 +246,16 @@ func writeStatus(w http.ResponseWriter, err error) {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
 			reason = d.GetReason()
-			if st.Code() == codes.Unauthenticated && d.GetMetadata()["scheme"] == "basic" {
+			// Basic sources get a challenge, so clients that wait for one
+			// send their credentials. A failure that names no scheme comes
+			// from a server hiding which sources exist
+			// (api.unknown_source: unauthorized): every such answer gets
+			// the same challenge, for unknown sources too.
+			if scheme, named := d.GetMetadata()["scheme"]; st.Code() == codes.Unauthenticated && (!named || scheme == "basic") {
 				w.Header().Set("WWW-Authenticate", `Basic realm="hookstream", charset="UTF-8"`)
+			}
+			if s, ok := reasonStatus[reason]; ok {
+				code = s
 			}
 		case *errdetails.RetryInfo:
 			secs := int64(d.GetRetryDelay().AsDuration().Round(time.Second) / time.Second)

@@ -160,23 +160,42 @@ type Ingest struct {
 	// hideUnknown answers unknown sources like bad credentials.
 	hideUnknown bool
 	unknown     prometheus.Counter
+	bodyLimit   int64
+	bodies      auth.BodyReader
 }
 
 // IngestWebhook implements the RPC.
 func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebhookRequest) (*hookstreamv1.IngestWebhookResponse, error) {
+	body := req.GetBody().GetData()
+	// Checked before the source is looked up: the answer must not depend
+	// on whether it exists.
+	if s.bodyLimit > 0 && int64(len(body)) > s.bodyLimit {
+		return nil, errBodyTooLarge(len(body), s.bodyLimit)
+	}
+	if compressed(body) {
+		return nil, errCompressedBody()
+	}
+	var creds *auth.BodyCredentials
+	if s.hideUnknown {
+		// Every body is read for credentials, known source or not and
+		// whatever its scheme, so the time to answer does not tell a real
+		// source from a made-up one (a handshake key is found by parsing
+		// the body, which dominates the cost on large bodies).
+		c := s.bodies.Read(body)
+		creds = &c
+	}
 	src, ok := s.p.sources[req.GetSource()]
 	if !ok {
 		s.unknown.Inc()
 		if s.hideUnknown {
-			return nil, errUnauthenticated("", "missing or wrong credentials")
+			return nil, errHiddenUnauthenticated()
 		}
 		return nil, errUnknownSource(req.GetSource())
 	}
 	start := time.Now()
 	defer func() { src.m.latency.Observe(time.Since(start).Seconds()) }()
 
-	body := req.GetBody().GetData()
-	if err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body}); err != nil {
+	if err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body, BodyCredentials: creds}); err != nil {
 		var f *auth.Failure
 		missing := errors.As(err, &f) && f.Missing
 		src.m.unauthenticated.Inc()
@@ -187,11 +206,10 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		}
 		s.p.logger.WarnContext(ctx, "webhook rejected: authentication failed", "source", src.Name,
 			"scheme", string(src.Auth.Scheme()), "missing_credentials", missing)
-		msg := err.Error()
 		if s.hideUnknown {
-			msg = "missing or wrong credentials"
+			return nil, errHiddenUnauthenticated()
 		}
-		return nil, errUnauthenticated(string(src.Auth.Scheme()), msg)
+		return nil, errUnauthenticated(string(src.Auth.Scheme()), err.Error())
 	}
 	// Limited after authentication, so requests without credentials cannot
 	// use up the vendor's budget and get its real deliveries refused.
@@ -222,4 +240,10 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		src.m.accepted.Inc()
 	}
 	return resp, err
+}
+
+// compressed reports whether body starts like a gzip or zstd stream. Such a
+// body cannot be scrubbed of secrets before it is stored, so it is refused.
+func compressed(body []byte) bool {
+	return bytes.HasPrefix(body, []byte{0x1f, 0x8b}) || bytes.HasPrefix(body, []byte{0x28, 0xb5, 0x2f, 0xfd})
 }
