@@ -4,6 +4,8 @@
 package gateway
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -127,6 +130,26 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 		writeError(w, http.StatusBadRequest, "BODY_UNREADABLE", "could not read the request body")
 		return
 	}
+	// Secrets are removed from whatever is stored, which needs the plain
+	// body: gzip is decoded (within the same limit), other encodings are
+	// refused rather than stored unreadable.
+	body, err = decodeBody(r.Header.Values("Content-Encoding"), body, h.o.BodyLimit)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var unsupported unsupportedEncoding
+		switch {
+		case errors.As(err, &tooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE",
+				"decompressed request body exceeds the limit of "+strconv.FormatInt(h.o.BodyLimit, 10)+" bytes")
+		case errors.As(err, &unsupported):
+			w.Header().Set("Accept-Encoding", "gzip")
+			writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_CONTENT_ENCODING",
+				"Content-Encoding "+strconv.Quote(string(unsupported))+" is not supported: send the body uncompressed or with Content-Encoding: gzip")
+		default:
+			writeError(w, http.StatusBadRequest, "BODY_UNREADABLE", "the request body is not valid gzip (Content-Encoding: gzip)")
+		}
+		return
+	}
 	req := &hookstreamv1.IngestWebhookRequest{
 		Source: params["source"],
 		Body:   &httpbody.HttpBody{ContentType: r.Header.Get("Content-Type"), Data: body},
@@ -212,6 +235,47 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return buf, nil
 	}
 	return io.ReadAll(rd)
+}
+
+// unsupportedEncoding is a Content-Encoding the webhook route does not
+// decode.
+type unsupportedEncoding string
+
+func (e unsupportedEncoding) Error() string { return "unsupported content encoding " + string(e) }
+
+// decodeBody undoes the body's Content-Encoding: none, identity or a single
+// gzip. The decoded body is held to limit too, so a small compressed body
+// cannot expand into a large one (a decompression bomb).
+func decodeBody(encodings []string, body []byte, limit int64) ([]byte, error) {
+	var codings []string
+	for _, v := range encodings {
+		for _, c := range strings.Split(v, ",") {
+			c = strings.ToLower(strings.TrimSpace(c))
+			if c != "" && c != "identity" {
+				codings = append(codings, c)
+			}
+		}
+	}
+	switch {
+	case len(codings) == 0:
+		return body, nil
+	case len(codings) > 1:
+		return nil, unsupportedEncoding(strings.Join(codings, ", "))
+	case codings[0] != "gzip" && codings[0] != "x-gzip":
+		return nil, unsupportedEncoding(codings[0])
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(out)) > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	return out, nil
 }
 
 // httpStatus maps gRPC codes to HTTP statuses for the webhook route.

@@ -78,6 +78,8 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	if err != nil {
 		return p.quarantine(ctx, src, body, contentType, received, normalize.AsRejection(err))
 	}
+	// Events get the same secret removal as quarantined bodies.
+	normalize.ScrubEvent(ev, src.Normalizer.SecretMembers(), src.Auth.Secrets())
 	appendStart := time.Now()
 	app, err := p.log.Append(ctx, ev)
 	p.metrics.appendLatency.Observe(time.Since(appendStart).Seconds())
@@ -128,14 +130,9 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 
 // scrub removes secrets from a body before it is stored: the vendor's
 // secret members (Closer apiKey, ClinchPad handshake_key) and every
-// occurrence of the source's own credentials.
+// occurrence of the source's own credentials (see normalize.ScrubBody).
 func scrub(src *Source, body []byte) []byte {
-	out := src.Normalizer.Redact(body)
-	for _, s := range src.Auth.Secrets() {
-		if s != "" && bytes.Contains(out, []byte(s)) {
-			out = bytes.ReplaceAll(out, []byte(s), []byte(normalize.Redacted))
-		}
-	}
+	out := normalize.ScrubBody(body, src.Normalizer.SecretMembers(), src.Auth.Secrets())
 	if len(out) > 0 && &out[0] == &body[0] {
 		out = bytes.Clone(out) // never alias the request buffer in storage
 	}
