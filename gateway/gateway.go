@@ -59,8 +59,10 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		}}),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		// A POST is what it says: no route, the webhook one least, is
-		// reached under another method through X-HTTP-Method-Override.
+		// reached under another method through X-HTTP-Method-Override or
+		// grpc-gateway's form POST to GET fallback.
 		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithDisablePathLengthFallback(),
 		runtime.WithMiddlewares(probeMiddleware),
 		runtime.WithRoutingErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
 			if ctx.Value(probeKey{}) != nil {

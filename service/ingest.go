@@ -103,6 +103,9 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 
 func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, contentType string, received time.Time, rej *normalize.Rejection) (*hookstreamv1.IngestWebhookResponse, error) {
 	clean := scrub(src, body)
+	// The content type is the caller's text too: a credential there is
+	// removed like one in the body.
+	contentType = string(normalize.ScrubBody([]byte(contentType), src.Normalizer.SecretMembers(), src.Auth.Secrets()))
 	q := &hookstreamv1.QuarantinedRequest{
 		Id:          quarantineID(src.Name, clean),
 		Source:      src.Name,

@@ -202,6 +202,12 @@ func TestMethods(t *testing.T) {
 			t.Errorf("%s %s: reason %q", tc.method, tc.path, reason)
 		}
 	}
+	// A form POST does not fall back to a GET route.
+	r := s.send(http.MethodPost, "/v1/events", []byte("page_size=1"),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Authorization": {"Bearer " + adminToken}})
+	if r.code != http.StatusMethodNotAllowed {
+		t.Errorf("form POST to a GET route: %d %s, want 405", r.code, r.body)
+	}
 	// A form-encoded webhook with a method override is still a webhook.
 	for _, override := range []string{"GET", "DELETE", "PUT"} {
 		r := s.send(http.MethodPost, "/v1/webhooks/clinchpad?handshake_key="+cpHandshake, []byte("handshake_key=x&lead=1"),

@@ -85,6 +85,8 @@ func TestSecretsNeverStored(t *testing.T) {
 			[]byte(`handshake%5Fkey=old-rotated-key&lead=1`), form},
 		{"form body, JSON payload", "/v1/webhooks/clinchpad?handshake_key=" + cpHandshake,
 			[]byte(`payload=%7B%22handshake_key%22%3A%22old-rotated-key%22%7D`), form},
+		{"credential in the content type", "/v1/webhooks/clinchpad?handshake_key=" + cpHandshake,
+			[]byte(`{"activity": {}}`), map[string]string{"Content-Type": "application/json; handshake_key=old-rotated-key; k=" + cpHandshake}},
 		{"escaped source password", "/v1/webhooks/pipedrive",
 			[]byte(`{"meta": {"note": "pd\u002dsecret-Zx81"}, "broken": `), pipedriveAuth(pdPassword)},
 	}
@@ -107,6 +109,7 @@ func TestSecretsNeverStored(t *testing.T) {
 	}
 	for _, q := range list.GetRequests() {
 		assertNothingSecret(t, "quarantined body", storedText(q.GetBody()))
+		assertNothingSecret(t, "quarantined content type", q.GetContentType())
 	}
 
 	// Accepted: the stored events hold no secret either.
