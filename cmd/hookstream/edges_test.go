@@ -129,9 +129,9 @@ func TestContentEncoding(t *testing.T) {
 // copies are refused, identical ones accepted.
 func TestRepeatedCredentials(t *testing.T) {
 	s := startServer(t, testConfig(t, t.TempDir(), ""))
-	json := http.Header{"Content-Type": {"application/json"}}
+	jsonCT := http.Header{"Content-Type": {"application/json"}}
 	with := func(kv ...string) http.Header {
-		out := json.Clone()
+		out := jsonCT.Clone()
 		for i := 0; i < len(kv); i += 2 {
 			out.Add(kv[i], kv[i+1])
 		}
@@ -161,14 +161,14 @@ func TestRepeatedCredentials(t *testing.T) {
 		{"two Authorization headers, different", "/v1/webhooks/pipedrive", pd, with("Authorization", good, "Authorization", bad), http.StatusBadRequest, "CONFLICTING_CREDENTIALS"},
 		{"two Authorization headers, wrong first", "/v1/webhooks/pipedrive", pd, with("Authorization", bad, "Authorization", good), http.StatusBadRequest, "CONFLICTING_CREDENTIALS"},
 		{"two Authorization headers, identical", "/v1/webhooks/pipedrive", pd, with("Authorization", good, "Authorization", good), http.StatusOK, ""},
-		{"two token parameters, different", "/v1/webhooks/closer?token=" + closerToken + "&token=wrong-token-0123456789", closer, json, http.StatusBadRequest, "CONFLICTING_CREDENTIALS"},
-		{"two token parameters, identical", "/v1/webhooks/closer?token=" + closerToken + "&token=" + closerToken, closer, json, http.StatusOK, ""},
+		{"two token parameters, different", "/v1/webhooks/closer?token=" + closerToken + "&token=wrong-token-0123456789", closer, jsonCT, http.StatusBadRequest, "CONFLICTING_CREDENTIALS"},
+		{"two token parameters, identical", "/v1/webhooks/closer?token=" + closerToken + "&token=" + closerToken, closer, jsonCT, http.StatusOK, ""},
 		{"two token headers, different", "/v1/webhooks/closer", closer, with("X-Hookstream-Token", closerToken, "X-Hookstream-Token", "wrong-token-0123456789"), http.StatusBadRequest, "CONFLICTING_CREDENTIALS"},
 		{"token parameter and header, different", "/v1/webhooks/closer?token=" + closerToken, closer, with("X-Hookstream-Token", "wrong-token-0123456789"), http.StatusUnauthorized, "UNAUTHENTICATED"},
-		{"two handshake_key parameters, different", "/v1/webhooks/clinchpad?handshake_key=" + cpHandshake + "&handshake_key=nope", clinch(""), json, http.StatusBadRequest, "CONFLICTING_CREDENTIALS"},
-		{"two handshake_key members, different", "/v1/webhooks/clinchpad", clinch("nope"), json, http.StatusUnauthorized, "UNAUTHENTICATED"},
-		{"two handshake_key members, wrong last", "/v1/webhooks/clinchpad", bytes.Replace(clinch(""), []byte(`"lead": {`), []byte(`"handshake\u005fkey": "nope", "lead": {`), 1), json, http.StatusUnauthorized, "UNAUTHENTICATED"},
-		{"two handshake_key members, identical", "/v1/webhooks/clinchpad", clinch(cpHandshake), json, http.StatusOK, ""},
+		{"two handshake_key parameters, different", "/v1/webhooks/clinchpad?handshake_key=" + cpHandshake + "&handshake_key=nope", clinch(""), jsonCT, http.StatusBadRequest, "CONFLICTING_CREDENTIALS"},
+		{"two handshake_key members, different", "/v1/webhooks/clinchpad", clinch("nope"), jsonCT, http.StatusUnauthorized, "UNAUTHENTICATED"},
+		{"two handshake_key members, wrong last", "/v1/webhooks/clinchpad", bytes.Replace(clinch(""), []byte(`"lead": {`), []byte(`"handshake\u005fkey": "nope", "lead": {`), 1), jsonCT, http.StatusUnauthorized, "UNAUTHENTICATED"},
+		{"two handshake_key members, identical", "/v1/webhooks/clinchpad", clinch(cpHandshake), jsonCT, http.StatusOK, ""},
 	} {
 		r := s.send(http.MethodPost, tc.path, tc.body, tc.header)
 		if r.code != tc.code {

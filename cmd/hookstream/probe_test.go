@@ -59,9 +59,9 @@ func TestHiddenSourcesAnswerAlike(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), "")
 	cfg.API.UnknownSource = "unauthorized"
 	s := startServer(t, cfg)
-	json := http.Header{"Content-Type": {"application/json"}}
+	jsonCT := http.Header{"Content-Type": {"application/json"}}
 	withAuth := func(v string) http.Header {
-		h := json.Clone()
+		h := jsonCT.Clone()
 		h.Set("Authorization", v)
 		return h
 	}
@@ -73,16 +73,16 @@ func TestHiddenSourcesAnswerAlike(t *testing.T) {
 		body       []byte
 		header     http.Header
 	}{
-		{"unknown source", "/v1/webhooks/no-such-source", wrongKey, json},
+		{"unknown source", "/v1/webhooks/no-such-source", wrongKey, jsonCT},
 		{"unknown source with Basic", "/v1/webhooks/no-such-source", wrongKey, withAuth(pipedriveAuth("wrong")["Authorization"])},
-		{"unknown source with token", "/v1/webhooks/no-such-source?token=wrong-token-0123456789", wrongKey, json},
-		{"unknown source without credentials", "/v1/webhooks/no-such-source", noKey, json},
+		{"unknown source with token", "/v1/webhooks/no-such-source?token=wrong-token-0123456789", wrongKey, jsonCT},
+		{"unknown source without credentials", "/v1/webhooks/no-such-source", noKey, jsonCT},
 		{"basic: wrong password", "/v1/webhooks/pipedrive", wrongKey, withAuth(pipedriveAuth("wrong")["Authorization"])},
-		{"basic: missing", "/v1/webhooks/pipedrive", wrongKey, json},
-		{"handshake: wrong key", "/v1/webhooks/clinchpad", wrongKey, json},
-		{"handshake: missing", "/v1/webhooks/clinchpad", noKey, json},
-		{"token: wrong", "/v1/webhooks/closer?token=wrong-token-0123456789", wrongKey, json},
-		{"token: missing", "/v1/webhooks/closer", wrongKey, json},
+		{"basic: missing", "/v1/webhooks/pipedrive", wrongKey, jsonCT},
+		{"handshake: wrong key", "/v1/webhooks/clinchpad", wrongKey, jsonCT},
+		{"handshake: missing", "/v1/webhooks/clinchpad", noKey, jsonCT},
+		{"token: wrong", "/v1/webhooks/closer?token=wrong-token-0123456789", wrongKey, jsonCT},
+		{"token: missing", "/v1/webhooks/closer", wrongKey, jsonCT},
 	}
 	first := s.send(http.MethodPost, cases[0].path, cases[0].body, cases[0].header)
 	if first.code != http.StatusUnauthorized {
