@@ -226,14 +226,14 @@ func scanJSON(body []byte, members, secrets []string) []edit {
 		value(f.start, end, false)
 	}
 	for i := 0; i < len(body); i++ {
-		switch c := body[i]; {
-		case c == '{' || c == '[':
+		switch c := body[i]; c {
+		case '{', '[':
 			stack = append(stack, frame{object: c == '{', start: i, expectKey: c == '{'})
-		case c == '}' || c == ']':
+		case '}', ']':
 			if len(stack) > 0 {
 				closeFrame(i + 1)
 			}
-		case c == '"':
+		case '"':
 			end := stringEnd(body, i)
 			closed := end >= 0
 			if !closed {
@@ -252,15 +252,15 @@ func scanJSON(body []byte, members, secrets []string) []edit {
 				value(i, end+1, true)
 			}
 			i = end
-		case c == ',':
+		case ',':
 			if f := top(stack); f != nil && f.object {
 				f.key, f.expectKey = "", true
 			}
-		case c == ':':
+		case ':':
 			if f := top(stack); f != nil && f.object {
 				f.expectKey = false
 			}
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case ' ', '\t', '\n', '\r':
 		default: // a number, true, false, null, or stray text
 			j := i
 			for j < len(body) && !isDelim(body[j]) && body[j] != ':' && body[j] != '"' && body[j] != '{' && body[j] != '[' {
