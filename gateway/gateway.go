@@ -4,6 +4,8 @@
 package gateway
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -51,12 +54,30 @@ type Options struct {
 
 // New returns the HTTP handler.
 func New(ctx context.Context, o Options) (http.Handler, error) {
-	mux := runtime.NewServeMux(
+	var mux *runtime.ServeMux
+	mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}}),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		// A POST is what it says: no route, the webhook one least, is
+		// reached under another method through X-HTTP-Method-Override or
+		// grpc-gateway's form POST to GET fallback.
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithMiddlewares(probeMiddleware),
+		runtime.WithRoutingErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+			if ctx.Value(probeKey{}) != nil {
+				return // a probe of allowedMethods found no route
+			}
+			if code == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", strings.Join(allowedMethods(mux, r), ", "))
+				writeError(w, code, "METHOD_NOT_ALLOWED", r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow"))
+				return
+			}
+			runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
+		}),
 	)
 	wh := &webhooks{o: o}
 	if err := mux.HandlePath(http.MethodPost, "/v1/webhooks/{source}", wh.serve); err != nil {
@@ -104,6 +125,49 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	return mux, nil
 }
 
+// probeKey marks a request that only asks whether a route exists for its
+// method and path (see allowedMethods).
+type probeKey struct{}
+
+// probeMiddleware answers probes instead of running the handler.
+func probeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if found, ok := r.Context().Value(probeKey{}).(*bool); ok {
+			*found = true
+			return
+		}
+		next(w, r, params)
+	}
+}
+
+// allowedMethods lists the methods the mux routes for r's path, by asking
+// it: the answer follows the registered routes, whatever they are.
+func allowedMethods(mux *runtime.ServeMux, r *http.Request) []string {
+	var allowed []string
+	for _, m := range [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		found := false
+		probe, err := http.NewRequestWithContext(context.WithValue(r.Context(), probeKey{}, &found), m, r.URL.String(), nil)
+		if err != nil {
+			continue
+		}
+		mux.ServeHTTP(discard{}, probe)
+		if found {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
+}
+
+// discard is a ResponseWriter that drops what a probe writes.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
+
 // headerMatcher forwards the Authorization header to the gRPC handlers
 // (for API tokens) and grpc-gateway's defaults otherwise.
 func headerMatcher(key string) (string, bool) {
@@ -136,28 +200,64 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 		writeError(w, http.StatusBadRequest, "BODY_UNREADABLE", "could not read the request body")
 		return
 	}
+	// Secrets are removed from whatever is stored, which needs the plain
+	// body: gzip is decoded (within the same limit), other encodings are
+	// refused rather than stored unreadable.
+	body, err = decodeBody(r.Header.Values("Content-Encoding"), body, h.o.BodyLimit)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var unsupported unsupportedEncoding
+		switch {
+		case errors.As(err, &tooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE",
+				"decompressed request body exceeds the limit of "+strconv.FormatInt(h.o.BodyLimit, 10)+" bytes")
+		case errors.As(err, &unsupported):
+			w.Header().Set("Accept-Encoding", "gzip")
+			writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_CONTENT_ENCODING",
+				"Content-Encoding "+strconv.Quote(string(unsupported))+" is not supported: send the body uncompressed or with Content-Encoding: gzip")
+		default:
+			writeError(w, http.StatusBadRequest, "BODY_UNREADABLE", "the request body is not valid gzip (Content-Encoding: gzip)")
+		}
+		return
+	}
 	req := &hookstreamv1.IngestWebhookRequest{
 		Source: params["source"],
 		Body:   &httpbody.HttpBody{ContentType: r.Header.Get("Content-Type"), Data: body},
 	}
-	if v := r.Header.Get("Authorization"); v != "" {
-		req.Headers = map[string]string{"authorization": v}
-	}
-	if v := r.Header.Get("X-Hookstream-Token"); v != "" {
-		if req.Headers == nil {
-			req.Headers = map[string]string{}
+	// A credential header or parameter sent more than once must be the
+	// same every time: otherwise which copy counts would be arbitrary.
+	// This is decided before the source is looked up, so it tells nothing
+	// about which sources exist.
+	for _, h := range [...]struct{ header, key string }{{"Authorization", "authorization"}, {"X-Hookstream-Token", "x-hookstream-token"}} {
+		v, ok := single(r.Header.Values(h.header))
+		if !ok {
+			writeError(w, http.StatusBadRequest, "CONFLICTING_CREDENTIALS",
+				"the request has different "+h.header+" headers; send it once")
+			return
 		}
-		req.Headers["x-hookstream-token"] = v
+		if v != "" {
+			if req.Headers == nil {
+				req.Headers = map[string]string{}
+			}
+			req.Headers[h.key] = v
+		}
 	}
 	if r.URL.RawQuery != "" {
 		q := r.URL.Query()
 		for _, k := range [...]string{"token", "handshake_key"} {
-			if q.Has(k) {
-				if req.Params == nil {
-					req.Params = map[string]string{}
-				}
-				req.Params[k] = q.Get(k)
+			if !q.Has(k) {
+				continue
 			}
+			v, ok := single(q[k])
+			if !ok {
+				writeError(w, http.StatusBadRequest, "CONFLICTING_CREDENTIALS",
+					"the URL has different "+k+" parameters; send it once")
+				return
+			}
+			if req.Params == nil {
+				req.Params = map[string]string{}
+			}
+			req.Params[k] = v
 		}
 	}
 	out, err := h.o.Interceptor(r.Context(), req, ingestInfo, func(ctx context.Context, req any) (any, error) {
@@ -207,20 +307,79 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// readBody reads the whole body, up to limit bytes.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n > limit {
-		return nil, &http.MaxBytesError{Limit: limit}
-	} else if n > 0 {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(rd, buf); err != nil {
-			return nil, err
+// single returns the one value of a repeated header or parameter: all its
+// copies must be the same.
+func single(values []string) (string, bool) {
+	for _, v := range values[min(1, len(values)):] {
+		if v != values[0] {
+			return "", false
 		}
-		// Anything past Content-Length is not part of this request.
-		return buf, nil
 	}
-	return io.ReadAll(rd)
+	if len(values) == 0 {
+		return "", true
+	}
+	return values[0], true
+}
+
+// firstRead is how much of a body is allocated before any of it arrives.
+const firstRead = 16 << 10
+
+// readBody reads the whole body, up to limit bytes. The buffer grows as
+// bytes arrive: a declared Content-Length is only a claim until the bytes
+// are here (600 connections declaring 1 MiB and sending nothing would
+// otherwise hold 600 MiB for the read timeout). net/http stops the body at
+// Content-Length and reports a short one as an error.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 {
+		buf.Grow(int(min(n, firstRead)))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	return buf.Bytes(), err
+}
+
+// unsupportedEncoding is a Content-Encoding the webhook route does not
+// decode.
+type unsupportedEncoding string
+
+func (e unsupportedEncoding) Error() string { return "unsupported content encoding " + string(e) }
+
+// decodeBody undoes the body's Content-Encoding: none, identity or a single
+// gzip. The decoded body is held to limit too, so a small compressed body
+// cannot expand into a large one (a decompression bomb).
+func decodeBody(encodings []string, body []byte, limit int64) ([]byte, error) {
+	var codings []string
+	for _, v := range encodings {
+		for _, c := range strings.Split(v, ",") {
+			c = strings.ToLower(strings.TrimSpace(c))
+			if c != "" && c != "identity" {
+				codings = append(codings, c)
+			}
+		}
+	}
+	switch {
+	case len(codings) == 0:
+		return body, nil
+	case len(codings) > 1:
+		return nil, unsupportedEncoding(strings.Join(codings, ", "))
+	case codings[0] != "gzip" && codings[0] != "x-gzip":
+		return nil, unsupportedEncoding(codings[0])
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(out)) > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	return out, nil
 }
 
 // httpStatus maps gRPC codes to HTTP statuses for the webhook route.
@@ -237,6 +396,13 @@ var httpStatus = map[codes.Code]int{
 	codes.Canceled:           499, // client closed the request
 }
 
+// reasonStatus refines httpStatus for errors whose HTTP status is more
+// specific than their gRPC code.
+var reasonStatus = map[string]int{
+	"BODY_TOO_LARGE":               http.StatusRequestEntityTooLarge,
+	"UNSUPPORTED_CONTENT_ENCODING": http.StatusUnsupportedMediaType,
+}
+
 func writeStatus(w http.ResponseWriter, err error) {
 	st := status.Convert(err)
 	code, ok := httpStatus[st.Code()]
@@ -248,8 +414,16 @@ func writeStatus(w http.ResponseWriter, err error) {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
 			reason = d.GetReason()
-			if st.Code() == codes.Unauthenticated && d.GetMetadata()["scheme"] == "basic" {
+			// Basic sources get a challenge, so clients that wait for one
+			// send their credentials. A failure that names no scheme comes
+			// from a server hiding which sources exist
+			// (api.unknown_source: unauthorized): every such answer gets
+			// the same challenge, for unknown sources too.
+			if scheme, named := d.GetMetadata()["scheme"]; st.Code() == codes.Unauthenticated && (!named || scheme == "basic") {
 				w.Header().Set("WWW-Authenticate", `Basic realm="hookstream", charset="UTF-8"`)
+			}
+			if s, ok := reasonStatus[reason]; ok {
+				code = s
 			}
 		case *errdetails.RetryInfo:
 			secs := int64(d.GetRetryDelay().AsDuration().Round(time.Second) / time.Second)

@@ -42,6 +42,8 @@ const (
 	// normalized and the quarantine is at its size limit, so it was not
 	// stored; answered 503 with Retry-After so the vendor delivers it again.
 	ReasonQuarantineFull = "QUARANTINE_FULL"
+	ReasonBodyTooLarge   = "BODY_TOO_LARGE"
+	ReasonBodyEncoding   = "UNSUPPORTED_CONTENT_ENCODING"
 )
 
 // RetryAfter is the delay suggested to clients when the log is unavailable.
@@ -71,6 +73,24 @@ func errUnknownSource(name string) error {
 
 func errUnauthenticated(scheme, why string) error {
 	return statusError(codes.Unauthenticated, ReasonUnauthenticated, map[string]string{"scheme": scheme}, why)
+}
+
+// errHiddenUnauthenticated is the one answer, with api.unknown_source:
+// unauthorized, to an unknown source and to any failed authentication: no
+// scheme, no detail, so nothing tells a real source from a made-up one.
+func errHiddenUnauthenticated() error {
+	return statusError(codes.Unauthenticated, ReasonUnauthenticated, nil, "missing or wrong credentials")
+}
+
+func errBodyTooLarge(size int, limit int64) error {
+	return statusError(codes.InvalidArgument, ReasonBodyTooLarge, map[string]string{"limit": strconv.FormatInt(limit, 10)},
+		fmt.Sprintf("request body is %d bytes, above the limit of %d bytes (http.body_limit)", size, limit))
+}
+
+func errCompressedBody() error {
+	return statusError(codes.InvalidArgument, ReasonBodyEncoding, nil,
+		"request body is compressed; compressed bodies cannot be checked for secrets: send it uncompressed "+
+			"(over HTTP, Content-Encoding: gzip is decoded first)")
 }
 
 func errLogUnavailable() error {

@@ -78,6 +78,8 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	if err != nil {
 		return p.quarantine(ctx, src, body, contentType, received, normalize.AsRejection(err))
 	}
+	// Events get the same secret removal as quarantined bodies.
+	normalize.ScrubEvent(ev, src.Normalizer.SecretMembers(), src.Auth.Secrets())
 	appendStart := time.Now()
 	app, err := p.log.Append(ctx, ev)
 	p.metrics.appendLatency.Observe(time.Since(appendStart).Seconds())
@@ -101,6 +103,9 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 
 func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, contentType string, received time.Time, rej *normalize.Rejection) (*hookstreamv1.IngestWebhookResponse, error) {
 	clean := scrub(src, body)
+	// The content type is the caller's text too: a credential there is
+	// removed like one in the body.
+	contentType = string(normalize.ScrubBody([]byte(contentType), src.Normalizer.SecretMembers(), src.Auth.Secrets()))
 	q := &hookstreamv1.QuarantinedRequest{
 		Id:          quarantineID(src.Name, clean),
 		Source:      src.Name,
@@ -136,14 +141,9 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 
 // scrub removes secrets from a body before it is stored: the vendor's
 // secret members (Closer apiKey, ClinchPad handshake_key) and every
-// occurrence of the source's own credentials.
+// occurrence of the source's own credentials (see normalize.ScrubBody).
 func scrub(src *Source, body []byte) []byte {
-	out := src.Normalizer.Redact(body)
-	for _, s := range src.Auth.Secrets() {
-		if s != "" && bytes.Contains(out, []byte(s)) {
-			out = bytes.ReplaceAll(out, []byte(s), []byte(normalize.Redacted))
-		}
-	}
+	out := normalize.ScrubBody(body, src.Normalizer.SecretMembers(), src.Auth.Secrets())
 	if len(out) > 0 && &out[0] == &body[0] {
 		out = bytes.Clone(out) // never alias the request buffer in storage
 	}
@@ -168,23 +168,42 @@ type Ingest struct {
 	// hideUnknown answers unknown sources like bad credentials.
 	hideUnknown bool
 	unknown     prometheus.Counter
+	bodyLimit   int64
+	bodies      auth.BodyReader
 }
 
 // IngestWebhook implements the RPC.
 func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebhookRequest) (*hookstreamv1.IngestWebhookResponse, error) {
+	body := req.GetBody().GetData()
+	// Checked before the source is looked up: the answer must not depend
+	// on whether it exists.
+	if s.bodyLimit > 0 && int64(len(body)) > s.bodyLimit {
+		return nil, errBodyTooLarge(len(body), s.bodyLimit)
+	}
+	if compressed(body) {
+		return nil, errCompressedBody()
+	}
+	var creds *auth.BodyCredentials
+	if s.hideUnknown {
+		// Every body is read for credentials, known source or not and
+		// whatever its scheme, so the time to answer does not tell a real
+		// source from a made-up one (a handshake key is found by parsing
+		// the body, which dominates the cost on large bodies).
+		c := s.bodies.Read(body)
+		creds = &c
+	}
 	src, ok := s.p.sources[req.GetSource()]
 	if !ok {
 		s.unknown.Inc()
 		if s.hideUnknown {
-			return nil, errUnauthenticated("", "missing or wrong credentials")
+			return nil, errHiddenUnauthenticated()
 		}
 		return nil, errUnknownSource(req.GetSource())
 	}
 	start := time.Now()
 	defer func() { src.m.latency.Observe(time.Since(start).Seconds()) }()
 
-	body := req.GetBody().GetData()
-	if err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body}); err != nil {
+	if err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body, BodyCredentials: creds}); err != nil {
 		var f *auth.Failure
 		missing := errors.As(err, &f) && f.Missing
 		src.m.unauthenticated.Inc()
@@ -195,11 +214,10 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		}
 		s.p.logger.WarnContext(ctx, "webhook rejected: authentication failed", "source", src.Name,
 			"scheme", string(src.Auth.Scheme()), "missing_credentials", missing)
-		msg := err.Error()
 		if s.hideUnknown {
-			msg = "missing or wrong credentials"
+			return nil, errHiddenUnauthenticated()
 		}
-		return nil, errUnauthenticated(string(src.Auth.Scheme()), msg)
+		return nil, errUnauthenticated(string(src.Auth.Scheme()), err.Error())
 	}
 	// Limited after authentication, so requests without credentials cannot
 	// use up the vendor's budget and get its real deliveries refused.
@@ -230,4 +248,10 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		src.m.accepted.Inc()
 	}
 	return resp, err
+}
+
+// compressed reports whether body starts like a gzip or zstd stream. Such a
+// body cannot be scrubbed of secrets before it is stored, so it is refused.
+func compressed(body []byte) bool {
+	return bytes.HasPrefix(body, []byte{0x1f, 0x8b}) || bytes.HasPrefix(body, []byte{0x28, 0xb5, 0x2f, 0xfd})
 }

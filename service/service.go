@@ -28,6 +28,9 @@ type Options struct {
 	// HideUnknownSources answers webhooks for unknown sources with 401
 	// like bad credentials, instead of 404.
 	HideUnknownSources bool
+	// BodyLimit caps webhook bodies (bytes; zero: no cap), the same limit
+	// the HTTP route enforces, so gRPC callers cannot go around it.
+	BodyLimit int64
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -73,7 +76,7 @@ func New(o Options) (*Services, error) {
 	}
 	p := &pipeline{log: o.Log, logger: o.Logger, metrics: o.Metrics, sources: sources}
 	s := &Services{stopping: make(chan struct{})}
-	s.Ingest = &Ingest{p: p, now: o.Now, hideUnknown: o.HideUnknownSources,
+	s.Ingest = &Ingest{p: p, now: o.Now, hideUnknown: o.HideUnknownSources, bodyLimit: o.BodyLimit,
 		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}
 	s.Events = &Events{log: o.Log, logger: o.Logger, metrics: o.Metrics, filters: o.Filters, heartbeat: o.Heartbeat,
 		stall: o.StallTimeout, now: o.Now, stopping: s.stopping, hub: newHub(o.Log, o.Logger)}

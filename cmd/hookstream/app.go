@@ -132,6 +132,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Metrics: metrics,
 		Heartbeat: cfg.Subscribe.Heartbeat, StallTimeout: cfg.Subscribe.StallTimeout,
 		HideUnknownSources: cfg.API.UnknownSource == "unauthorized",
+		BodyLimit:          int64(cfg.HTTP.BodyLimit),
 	})
 	if err != nil {
 		return nil, err

@@ -18,6 +18,9 @@ type Request struct {
 	Headers map[string]string
 	Params  map[string]string
 	Body    []byte
+	// BodyCredentials, when set, are the credentials already read from
+	// Body (BodyReader.Read), so the body is not parsed again.
+	BodyCredentials *BodyCredentials
 }
 
 // Scheme names an authentication scheme.
@@ -36,12 +39,18 @@ const (
 type Failure struct {
 	Scheme  Scheme
 	Missing bool // no credentials at all, as opposed to wrong ones
+	// Conflict: the credential was sent more than once (URL and body, URL
+	// and header, or a repeated JSON member) with different values.
+	Conflict bool
 }
 
 // Error implements error.
 func (f *Failure) Error() string {
-	if f.Missing {
+	switch {
+	case f.Missing:
 		return "missing " + string(f.Scheme) + " credentials"
+	case f.Conflict:
+		return "conflicting " + string(f.Scheme) + " credentials: every copy sent must be the same"
 	}
 	return "wrong " + string(f.Scheme) + " credentials"
 }
@@ -119,7 +128,8 @@ func (b *basic) Authenticate(r Request) error {
 
 // HandshakeKey checks ClinchPad's handshake key: the `handshake_key` member
 // of the JSON body, or the `handshake_key` query parameter (ClinchPad's
-// documentation calls it a parameter). Every copy sent must match.
+// documentation calls it a parameter). Every copy sent (parameter, body
+// member, a repeated member) must be the same and match.
 func HandshakeKey(key string) (Authenticator, error) {
 	if key == "" {
 		return nil, errors.New("handshake key is empty")
@@ -128,49 +138,89 @@ func HandshakeKey(key string) (Authenticator, error) {
 }
 
 type handshake struct {
-	key     secret
-	raw     []string
-	parsers fastjson.ParserPool
+	key    secret
+	raw    []string
+	bodies BodyReader
 }
 
 func (h *handshake) Scheme() Scheme    { return SchemeHandshake }
 func (h *handshake) Secrets() []string { return h.raw }
 
 func (h *handshake) Authenticate(r Request) error {
+	body := r.BodyCredentials
+	if body == nil {
+		c := h.bodies.Read(r.Body)
+		body = &c
+	}
 	var sent []string
 	if q, ok := r.Params["handshake_key"]; ok {
 		sent = append(sent, q)
 	}
-	if k, ok := h.fromBody(r.Body); ok {
-		sent = append(sent, k)
-	}
-	if len(sent) == 0 {
+	sent = append(sent, body.HandshakeKeys...)
+	if len(sent) == 0 && !body.NotString {
 		return &Failure{Scheme: SchemeHandshake, Missing: true}
 	}
-	good := true
+	good := !body.NotString
 	for _, s := range sent {
 		good = h.key.matches(s) && good
 	}
 	if !good {
-		return &Failure{Scheme: SchemeHandshake}
+		return &Failure{Scheme: SchemeHandshake, Conflict: !allSame(sent)}
 	}
 	return nil
 }
 
-// fromBody reads the top-level handshake_key string of a JSON body.
-func (h *handshake) fromBody(body []byte) (string, bool) {
-	p := h.parsers.Get()
-	defer h.parsers.Put(p)
+// allSame reports whether every copy of a credential is the same (it
+// compares what was sent, never the secret).
+func allSame(copies []string) bool {
+	for _, c := range copies[min(1, len(copies)):] {
+		if c != copies[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// BodyCredentials are the credentials a webhook body carries: every
+// top-level `handshake_key` member of a JSON object, in order, matched
+// after JSON unescaping (`"handshake\u005fkey"` is the same member).
+type BodyCredentials struct {
+	HandshakeKeys []string
+	// NotString: a handshake_key member is neither a string nor null.
+	NotString bool
+}
+
+// BodyReader reads the credentials of webhook bodies. Its cost depends on
+// the body alone, never on the source the body was sent to, so a caller
+// can read every body the same way before knowing whether its source
+// exists. The zero value is ready to use; it is safe for concurrent use.
+type BodyReader struct{ parsers fastjson.ParserPool }
+
+// Read parses body as JSON and collects its credential members. A body
+// that is not a JSON object carries none.
+func (b *BodyReader) Read(body []byte) BodyCredentials {
+	var c BodyCredentials
+	p := b.parsers.Get()
+	defer b.parsers.Put(p)
 	v, err := p.ParseBytes(body)
-	if err != nil {
-		return "", false
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return c
 	}
-	k := v.Get("handshake_key")
-	if k == nil || k.Type() != fastjson.TypeString {
-		return "", false
-	}
-	b, _ := k.StringBytes()
-	return string(b), true
+	o, _ := v.Object()
+	o.Visit(func(k []byte, m *fastjson.Value) {
+		if string(k) != "handshake_key" {
+			return
+		}
+		switch m.Type() {
+		case fastjson.TypeString:
+			s, _ := m.StringBytes()
+			c.HandshakeKeys = append(c.HandshakeKeys, string(s))
+		case fastjson.TypeNull:
+		default:
+			c.NotString = true
+		}
+	})
+	return c
 }
 
 // Token checks a secret token in the webhook URL (`?token=`), for vendors
@@ -191,16 +241,25 @@ type tokenAuth struct {
 func (t *tokenAuth) Scheme() Scheme    { return SchemeToken }
 func (t *tokenAuth) Secrets() []string { return t.raw }
 
+// Authenticate checks the URL token and the header; when both are sent,
+// both must match.
 func (t *tokenAuth) Authenticate(r Request) error {
-	got, ok := r.Params["token"]
-	if !ok {
-		got, ok = r.Headers["x-hookstream-token"]
+	var sent []string
+	if got, ok := r.Params["token"]; ok && got != "" {
+		sent = append(sent, got)
 	}
-	if !ok || got == "" {
+	if got, ok := r.Headers["x-hookstream-token"]; ok && got != "" {
+		sent = append(sent, got)
+	}
+	if len(sent) == 0 {
 		return &Failure{Scheme: SchemeToken, Missing: true}
 	}
-	if !t.token.matches(got) {
-		return &Failure{Scheme: SchemeToken}
+	good := true
+	for _, s := range sent {
+		good = t.token.matches(s) && good
+	}
+	if !good {
+		return &Failure{Scheme: SchemeToken, Conflict: !allSame(sent)}
 	}
 	return nil
 }

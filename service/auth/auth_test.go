@@ -45,11 +45,25 @@ func TestAuthenticators(t *testing.T) {
 		{"handshake query right body wrong", hs, auth.Request{Params: map[string]string{"handshake_key": "s3cr3t-handshake"}, Body: []byte(`{"handshake_key":"nope"}`)}, false, false},
 		{"handshake nested only", hs, auth.Request{Body: []byte(`{"lead":{"handshake_key":"s3cr3t-handshake"}}`)}, false, true},
 		{"handshake malformed body", hs, auth.Request{Body: []byte(`{"handshake_key":"s3cr3t-handshake"`)}, false, true},
-		{"handshake number", hs, auth.Request{Body: []byte(`{"handshake_key":12}`)}, false, true},
+		// A credential member that is not a string is a wrong credential.
+		{"handshake number", hs, auth.Request{Body: []byte(`{"handshake_key":12}`)}, false, false},
+		{"handshake null", hs, auth.Request{Body: []byte(`{"handshake_key":null}`)}, false, true},
+		// Keys match after unescaping, as the normalizer reads them.
+		{"handshake escaped key", hs, auth.Request{Body: []byte(`{"handshake\u005fkey":"s3cr3t-handshake"}`)}, true, false},
+		// Every copy must match: identical repeats pass, conflicting ones fail
+		// whichever comes first.
+		{"handshake repeated", hs, auth.Request{Body: []byte(`{"handshake_key":"s3cr3t-handshake","handshake_key":"s3cr3t-handshake"}`)}, true, false},
+		{"handshake repeated, wrong first", hs, auth.Request{Body: []byte(`{"handshake_key":"nope","handshake_key":"s3cr3t-handshake"}`)}, false, false},
+		{"handshake repeated, wrong last", hs, auth.Request{Body: []byte(`{"handshake_key":"s3cr3t-handshake","handshake\u005fkey":"nope"}`)}, false, false},
+		{"handshake repeated, number", hs, auth.Request{Body: []byte(`{"handshake_key":"s3cr3t-handshake","handshake_key":1}`)}, false, false},
+		{"handshake read up front", hs, auth.Request{Body: []byte(`{}`), BodyCredentials: &auth.BodyCredentials{HandshakeKeys: []string{"s3cr3t-handshake"}}}, true, false},
 		{"token query", tok, auth.Request{Params: map[string]string{"token": "0123456789abcdef0123"}}, true, false},
 		{"token header", tok, auth.Request{Headers: map[string]string{"x-hookstream-token": "0123456789abcdef0123"}}, true, false},
 		{"token wrong", tok, auth.Request{Params: map[string]string{"token": "0123456789abcdef012"}}, false, false},
 		{"token missing", tok, auth.Request{}, false, true},
+		{"token query and header", tok, auth.Request{Params: map[string]string{"token": "0123456789abcdef0123"}, Headers: map[string]string{"x-hookstream-token": "0123456789abcdef0123"}}, true, false},
+		{"token query right, header wrong", tok, auth.Request{Params: map[string]string{"token": "0123456789abcdef0123"}, Headers: map[string]string{"x-hookstream-token": "nope"}}, false, false},
+		{"token header right, query wrong", tok, auth.Request{Params: map[string]string{"token": "nope"}, Headers: map[string]string{"x-hookstream-token": "0123456789abcdef0123"}}, false, false},
 		{"none", auth.None(), auth.Request{}, true, false},
 	} {
 		err := tc.a.Authenticate(tc.req)

@@ -33,9 +33,12 @@ type Normalizer interface {
 	// Normalize decodes, validates and normalizes one delivery. The error,
 	// when not nil, is a *Rejection.
 	Normalize(in Input) (*hookstreamv1.Event, error)
-	// Redact returns body with the vendor's secret fields (other than
-	// source credentials, which the caller removes) blanked, for storage in
-	// quarantine. It works on malformed JSON too.
+	// SecretMembers names the vendor's secret payload members (at any
+	// depth), which are never stored: see ScrubBody and ScrubEvent.
+	SecretMembers() []string
+	// Redact returns body with the vendor's secret members blanked
+	// (ScrubBody without source credentials, which the caller adds). It
+	// works on malformed JSON too.
 	Redact(body []byte) []byte
 }
 

@@ -1,70 +1,412 @@
 package normalize
 
-// Redacted replaces secret values in stored request bodies.
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Redacted replaces secret values in stored request bodies and events.
 const Redacted = "[REDACTED]"
 
-// RedactKeys returns body with the value of every member named by one of
-// keys replaced by "[REDACTED]", at any depth. It scans tokens rather than
-// parsing, so it also works on malformed JSON, which is exactly what ends
-// up in quarantine. Object and array values are left alone (no vendor
-// sends a secret as one). body is not modified; when nothing matches it is
-// returned as is.
-func RedactKeys(body []byte, keys ...string) []byte {
-	var out []byte
-	last := 0 // body[last:] is not yet copied to out
-	for i := 0; i < len(body); i++ {
-		if body[i] != '"' {
-			continue
-		}
-		end := stringEnd(body, i)
-		if end < 0 {
-			break
-		}
-		tok := body[i+1 : end]
-		i = end
-		if !matchesAny(tok, keys) {
-			continue
-		}
-		j := skipSpace(body, end+1)
-		if j >= len(body) || body[j] != ':' {
-			continue
-		}
-		j = skipSpace(body, j+1)
-		if j >= len(body) {
-			break
-		}
-		var vEnd int // exclusive end of the value
-		switch c := body[j]; {
-		case c == '"':
-			e := stringEnd(body, j)
-			if e < 0 {
-				vEnd = len(body)
-			} else {
-				vEnd = e + 1
-			}
-		case c == '{' || c == '[':
-			continue
-		default:
-			vEnd = j
-			for vEnd < len(body) && !isDelim(body[vEnd]) {
-				vEnd++
-			}
-		}
-		if vEnd == j || string(body[j:vEnd]) == "null" {
-			i = vEnd - 1
-			continue
-		}
-		out = append(out, body[last:j]...)
-		out = append(out, '"')
-		out = append(out, Redacted...)
-		out = append(out, '"')
-		last = vEnd
-		i = vEnd - 1
+var quotedRedacted = []byte(`"` + Redacted + `"`)
+
+// RedactKeys is ScrubBody without source secrets: it blanks the members
+// named by keys.
+func RedactKeys(body []byte, keys ...string) []byte { return ScrubBody(body, keys, nil) }
+
+// ScrubBody returns body with its secrets replaced by "[REDACTED]", for
+// storage. members names the vendor's secret members (Closer `apiKey`,
+// ClinchPad `handshake_key`); secrets are the source's own credentials.
+// What it replaces:
+//
+//   - the value of every member whose name contains one of members, at any
+//     depth and of any type but null. Names are compared after JSON
+//     unescaping (so `"handshake\u005fkey"` is `handshake_key`, as the
+//     authenticator and the normalizers read it) and ignoring case, so
+//     `old_handshake_key` and `customerApiKey` are secret too;
+//   - the `value` member of every object whose `key` member names one of
+//     members (Closer's `backOfficeData` entries `{"key": "apiKey", …}`);
+//   - in a body that does not start like JSON (a form), the value of every
+//     field whose name, percent-decoded, is one of members, and of every
+//     field whose decoded value holds a secret; a field whose decoded value
+//     is itself JSON or a form is scrubbed as such and re-encoded;
+//   - every secret wherever it is: verbatim or percent-encoded anywhere, and
+//     inside JSON strings once unescaped (such a string is re-encoded with
+//     the secret replaced; one that holds it only percent-encoded is
+//     replaced whole).
+//
+// It scans tokens rather than parsing, so malformed JSON, which is exactly
+// what ends up in quarantine, is scrubbed too. body is not modified; when
+// nothing matches it is returned as is.
+func ScrubBody(body []byte, members, secrets []string) []byte {
+	return scrubBody(body, members, nonEmpty(secrets), 0)
+}
+
+// maxFormDepth bounds how deep form fields holding forms or JSON are
+// followed.
+const maxFormDepth = 2
+
+func scrubBody(body []byte, members, secrets []string, depth int) []byte {
+	out := body
+	if !looksJSON(body) {
+		out = scrubForm(out, members, secrets, depth)
 	}
-	if out == nil {
+	out = applyEdits(out, scanJSON(out, members, secrets))
+	for _, s := range secrets {
+		for _, form := range secretForms(s) {
+			if bytes.Contains(out, []byte(form)) {
+				if sameArray(out, body) {
+					out = bytes.Clone(out)
+				}
+				out = bytes.ReplaceAll(out, []byte(form), []byte(Redacted))
+			}
+		}
+	}
+	return out
+}
+
+// secretForms are the spellings of a secret looked for verbatim: as is and
+// percent-encoded.
+func secretForms(s string) []string {
+	forms := []string{s}
+	for _, e := range []string{url.QueryEscape(s), url.PathEscape(s)} {
+		if !slices.Contains(forms, e) {
+			forms = append(forms, e)
+		}
+	}
+	return forms
+}
+
+func sameArray(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 && &a[0] == &b[0]
+}
+
+func nonEmpty(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// looksJSON reports whether body starts, after white space, like a JSON
+// object or array.
+func looksJSON(body []byte) bool {
+	i := skipSpace(body, 0)
+	return i < len(body) && (body[i] == '{' || body[i] == '[')
+}
+
+// scrubForm scrubs an application/x-www-form-urlencoded body.
+func scrubForm(body []byte, members, secrets []string, depth int) []byte {
+	parts := bytes.Split(body, []byte("&"))
+	changed := false
+	for i, p := range parts {
+		name, val, hasValue := bytes.Cut(p, []byte("="))
+		dname, dval := formUnescape(name), formUnescape(val)
+		var repl []byte
+		switch {
+		case hasValue && len(val) > 0 && isMember(dname, members):
+			repl = []byte(Redacted)
+		case depth < maxFormDepth && (looksJSON([]byte(dval)) || strings.ContainsAny(dval, "&=")):
+			if sub := scrubBody([]byte(dval), members, secrets, depth+1); string(sub) != dval {
+				repl = []byte(url.QueryEscape(string(sub)))
+			}
+		}
+		if repl == nil && containsAny(dval, secrets) {
+			repl = []byte(Redacted)
+		}
+		if repl == nil {
+			continue
+		}
+		changed = true
+		if hasValue {
+			parts[i] = append(append(bytes.Clone(name), '='), repl...)
+		} else {
+			parts[i] = repl
+		}
+	}
+	if !changed {
 		return body
 	}
+	return bytes.Join(parts, []byte("&"))
+}
+
+func formUnescape(b []byte) string {
+	if s, err := url.QueryUnescape(string(b)); err == nil {
+		return s
+	}
+	return string(b)
+}
+
+// edit replaces body[start:end] with repl.
+type edit struct {
+	start, end int
+	repl       []byte
+}
+
+// applyEdits applies edits to a copy of body; an edit inside another one
+// (a string inside a redacted object) gives way to it.
+func applyEdits(body []byte, edits []edit) []byte {
+	if len(edits) == 0 {
+		return body
+	}
+	slices.SortFunc(edits, func(a, b edit) int {
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		return b.end - a.end
+	})
+	out := make([]byte, 0, len(body))
+	last := 0
+	for _, e := range edits {
+		if e.start < last {
+			continue
+		}
+		out = append(out, body[last:e.start]...)
+		out = append(out, e.repl...)
+		last = e.end
+	}
 	return append(out, body[last:]...)
+}
+
+// frame is one open object or array while scanning.
+type frame struct {
+	object    bool
+	start     int    // offset of the opening bracket
+	key       string // object: unescaped name of the member being read
+	expectKey bool   // object: the next string is a member name
+	pairKey   bool   // object: its "key" member names a secret member
+	valStart  int    // object: span of its "value" member
+	valEnd    int    // (valEnd > 0 once seen)
+}
+
+// scanJSON finds what ScrubBody replaces in JSON text, tolerating any
+// malformation: brackets that never close, members without values, text
+// after the end.
+func scanJSON(body []byte, members, secrets []string) []edit {
+	var edits []edit
+	var stack []frame
+	isNull := func(start, end int) bool { return string(body[start:end]) == "null" }
+	// value records a complete value body[start:end] of the innermost open
+	// container.
+	value := func(start, end int, str bool) {
+		if len(stack) == 0 {
+			return
+		}
+		f := &stack[len(stack)-1]
+		if !f.object {
+			return
+		}
+		if isMember(f.key, members) && !isNull(start, end) {
+			edits = append(edits, edit{start, end, quotedRedacted})
+		}
+		switch f.key {
+		case "key":
+			if str && isMember(unescapeJSON(body[start+1:max(start+1, end-1)]), members) {
+				f.pairKey = true
+			}
+		case "value":
+			f.valStart, f.valEnd = start, end
+		}
+	}
+	closeFrame := func(end int) {
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if f.object && f.pairKey && f.valEnd > 0 && !isNull(f.valStart, f.valEnd) {
+			edits = append(edits, edit{f.valStart, f.valEnd, quotedRedacted})
+		}
+		value(f.start, end, false)
+	}
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{', '[':
+			stack = append(stack, frame{object: c == '{', start: i, expectKey: c == '{'})
+		case '}', ']':
+			if len(stack) > 0 {
+				closeFrame(i + 1)
+			}
+		case '"':
+			end := stringEnd(body, i)
+			closed := end >= 0
+			if !closed {
+				end = len(body) - 1
+			}
+			inner := body[i+1 : end+1]
+			if closed {
+				inner = body[i+1 : end]
+			}
+			if repl, ok := scrubJSONString(inner, secrets); ok {
+				edits = append(edits, edit{i, end + 1, repl})
+			}
+			if f := top(stack); f != nil && f.object && f.expectKey {
+				f.key, f.expectKey = unescapeJSON(inner), false
+			} else if closed {
+				value(i, end+1, true)
+			}
+			i = end
+		case ',':
+			if f := top(stack); f != nil && f.object {
+				f.key, f.expectKey = "", true
+			}
+		case ':':
+			if f := top(stack); f != nil && f.object {
+				f.expectKey = false
+			}
+		case ' ', '\t', '\n', '\r':
+		default: // a number, true, false, null, or stray text
+			j := i
+			for j < len(body) && !isDelim(body[j]) && body[j] != ':' && body[j] != '"' && body[j] != '{' && body[j] != '[' {
+				j++
+			}
+			value(i, j, false)
+			i = j - 1
+		}
+	}
+	for len(stack) > 0 { // unclosed containers end with the body
+		closeFrame(len(body))
+	}
+	return edits
+}
+
+func top(stack []frame) *frame {
+	if len(stack) == 0 {
+		return nil
+	}
+	return &stack[len(stack)-1]
+}
+
+// scrubJSONString returns the replacement of a JSON string token (inner is
+// its text between the quotes) that holds a secret only once unescaped or
+// percent-decoded; verbatim occurrences are left to the caller's final
+// pass.
+func scrubJSONString(inner []byte, secrets []string) ([]byte, bool) {
+	if len(secrets) == 0 || (bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '%') < 0) {
+		return nil, false
+	}
+	s := unescapeJSON(inner)
+	if r, ok := ScrubString(s, secrets); ok {
+		q, _ := json.Marshal(r)
+		return q, true
+	}
+	return nil, false
+}
+
+// ScrubString replaces every secret in s with "[REDACTED]"; a string that
+// holds a secret only percent-encoded is replaced whole. It reports whether
+// s changed.
+func ScrubString(s string, secrets []string) (string, bool) {
+	changed := false
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			s, changed = strings.ReplaceAll(s, sec, Redacted), true
+		}
+	}
+	if strings.IndexByte(s, '%') >= 0 {
+		if d, err := url.QueryUnescape(s); err == nil && containsAny(d, secrets) {
+			return Redacted, true
+		}
+		if d, err := url.PathUnescape(s); err == nil && containsAny(d, secrets) {
+			return Redacted, true
+		}
+	}
+	return s, changed
+}
+
+func containsAny(s string, secrets []string) bool {
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			return true
+		}
+	}
+	return false
+}
+
+// isMember reports whether name names one of members: it contains one,
+// ignoring case, so variants such as `old_handshake_key` or `customerApiKey`
+// are secret too.
+func isMember(name string, members []string) bool {
+	if len(name) == 0 || len(members) == 0 {
+		return false
+	}
+	lower := strings.ToLower(name)
+	for _, m := range members {
+		if m != "" && strings.Contains(lower, strings.ToLower(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeJSON decodes the escapes of a JSON string's text, leniently: an
+// invalid escape is kept as written.
+func unescapeJSON(b []byte) string {
+	if bytes.IndexByte(b, '\\') < 0 {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 >= len(b) {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch e := b[i]; e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, n := hex4(b[i+1:])
+			if n == 0 {
+				out = append(out, '\\', 'u')
+				continue
+			}
+			i += n
+			if utf16.IsSurrogate(r) {
+				if len(b) > i+2 && b[i+1] == '\\' && b[i+2] == 'u' {
+					if r2, n2 := hex4(b[i+3:]); n2 > 0 {
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							r = dec
+							i += 2 + n2
+						}
+					}
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			out = append(out, '\\', e)
+		}
+	}
+	return string(out)
+}
+
+// hex4 reads the 4 hex digits of a \u escape; n is 0 when there are none.
+func hex4(b []byte) (r rune, n int) {
+	if len(b) < 4 {
+		return 0, 0
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 32)
+	if err != nil {
+		return 0, 0
+	}
+	return rune(v), 4
 }
 
 // stringEnd returns the index of the quote closing the string that opens
@@ -90,13 +432,4 @@ func skipSpace(body []byte, i int) int {
 
 func isDelim(c byte) bool {
 	return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
-}
-
-func matchesAny(tok []byte, keys []string) bool {
-	for _, k := range keys {
-		if string(tok) == k {
-			return true
-		}
-	}
-	return false
 }

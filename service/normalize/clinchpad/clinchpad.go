@@ -31,8 +31,15 @@ func New(v protovalidate.Validator) *Normalizer { return &Normalizer{validator: 
 // Vendor implements normalize.Normalizer.
 func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_VENDOR_CLINCHPAD }
 
-// Redact implements normalize.Normalizer: it blanks handshake_key.
-func (n *Normalizer) Redact(body []byte) []byte { return normalize.RedactKeys(body, HandshakeKey) }
+var secretKeys = []string{HandshakeKey}
+
+// SecretMembers implements normalize.Normalizer: `handshake_key`, wherever
+// it is.
+func (n *Normalizer) SecretMembers() []string { return secretKeys }
+
+// Redact implements normalize.Normalizer: it blanks every handshake_key,
+// in JSON and in form-encoded bodies.
+func (n *Normalizer) Redact(body []byte) []byte { return normalize.ScrubBody(body, secretKeys, nil) }
 
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {

@@ -29,8 +29,12 @@ func New(v protovalidate.Validator) *Normalizer { return &Normalizer{validator: 
 // Vendor implements normalize.Normalizer.
 func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_VENDOR_CLOSER }
 
-// Redact implements normalize.Normalizer: it blanks customer.apiKey.
-func (n *Normalizer) Redact(body []byte) []byte { return normalize.RedactKeys(body, secretKeys...) }
+// SecretMembers implements normalize.Normalizer: `apiKey`, wherever it is
+// (Closer sends it in customer).
+func (n *Normalizer) SecretMembers() []string { return secretKeys }
+
+// Redact implements normalize.Normalizer: it blanks every apiKey.
+func (n *Normalizer) Redact(body []byte) []byte { return normalize.ScrubBody(body, secretKeys, nil) }
 
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {

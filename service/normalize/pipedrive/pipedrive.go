@@ -25,9 +25,12 @@ func New(v protovalidate.Validator) *Normalizer { return &Normalizer{validator: 
 // Vendor implements normalize.Normalizer.
 func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_VENDOR_PIPEDRIVE }
 
-// Redact implements normalize.Normalizer. Pipedrive puts no secret in the
-// body (its Basic Auth credentials travel in a header), so the body is
-// returned unchanged.
+// SecretMembers implements normalize.Normalizer. Pipedrive puts no secret
+// in the body (its Basic Auth credentials travel in a header; the source's
+// password is still removed wherever it is echoed).
+func (n *Normalizer) SecretMembers() []string { return nil }
+
+// Redact implements normalize.Normalizer: there is nothing to blank.
 func (n *Normalizer) Redact(body []byte) []byte { return body }
 
 // Normalize implements normalize.Normalizer.
