@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,14 +14,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -56,10 +52,11 @@ type Options struct {
 func New(ctx context.Context, o Options) (http.Handler, error) {
 	var mux *runtime.ServeMux
 	mux = runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, streamMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-		}}),
+		}}}),
+		runtime.WithErrorHandler(errorHandler),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		// A POST is what it says: no route, the webhook one least, is
 		// reached under another method through X-HTTP-Method-Override or
@@ -73,7 +70,11 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			}
 			if code == http.StatusMethodNotAllowed {
 				w.Header().Set("Allow", strings.Join(allowedMethods(mux, r), ", "))
-				writeError(w, code, "METHOD_NOT_ALLOWED", r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow"))
+				writeError(w, codes.Unimplemented, "METHOD_NOT_ALLOWED", r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow"))
+				return
+			}
+			if code == http.StatusNotFound {
+				writeError(w, codes.NotFound, "ROUTE_NOT_FOUND", "no route for "+r.Method+" "+r.URL.Path)
 				return
 			}
 			runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
@@ -114,7 +115,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		if err := mux.HandlePath(http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 			if o.MetricsAuth != nil && !o.MetricsAuth(r) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hookstream"`)
-				writeError(w, http.StatusUnauthorized, "API_TOKEN_REQUIRED", "metrics need a bearer token with scope read")
+				writeError(w, codes.Unauthenticated, "API_TOKEN_REQUIRED", "metrics need a bearer token with scope read")
 				return
 			}
 			o.Metrics.ServeHTTP(w, r)
@@ -189,15 +190,15 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE",
+			writeError(w, codes.InvalidArgument, "BODY_TOO_LARGE",
 				"request body exceeds the limit of "+strconv.FormatInt(h.o.BodyLimit, 10)+" bytes")
 			return
 		}
 		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-			writeError(w, http.StatusRequestTimeout, "BODY_TIMEOUT", "the request body did not arrive within the server's read timeout")
+			writeError(w, codes.DeadlineExceeded, "BODY_TIMEOUT", "the request body did not arrive within the server's read timeout")
 			return
 		}
-		writeError(w, http.StatusBadRequest, "BODY_UNREADABLE", "could not read the request body")
+		writeError(w, codes.InvalidArgument, "BODY_UNREADABLE", "could not read the request body")
 		return
 	}
 	// Secrets are removed from whatever is stored, which needs the plain
@@ -209,14 +210,14 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 		var unsupported unsupportedEncoding
 		switch {
 		case errors.As(err, &tooLarge):
-			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE",
+			writeError(w, codes.InvalidArgument, "BODY_TOO_LARGE",
 				"decompressed request body exceeds the limit of "+strconv.FormatInt(h.o.BodyLimit, 10)+" bytes")
 		case errors.As(err, &unsupported):
 			w.Header().Set("Accept-Encoding", "gzip")
-			writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_CONTENT_ENCODING",
+			writeError(w, codes.InvalidArgument, "UNSUPPORTED_CONTENT_ENCODING",
 				"Content-Encoding "+strconv.Quote(string(unsupported))+" is not supported: send the body uncompressed or with Content-Encoding: gzip")
 		default:
-			writeError(w, http.StatusBadRequest, "BODY_UNREADABLE", "the request body is not valid gzip (Content-Encoding: gzip)")
+			writeError(w, codes.InvalidArgument, "BODY_UNREADABLE", "the request body is not valid gzip (Content-Encoding: gzip)")
 		}
 		return
 	}
@@ -231,7 +232,7 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 	for _, h := range [...]struct{ header, key string }{{"Authorization", "authorization"}, {"X-Hookstream-Token", "x-hookstream-token"}} {
 		v, ok := single(r.Header.Values(h.header))
 		if !ok {
-			writeError(w, http.StatusBadRequest, "CONFLICTING_CREDENTIALS",
+			writeError(w, codes.InvalidArgument, "CONFLICTING_CREDENTIALS",
 				"the request has different "+h.header+" headers; send it once")
 			return
 		}
@@ -250,7 +251,7 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 			}
 			v, ok := single(q[k])
 			if !ok {
-				writeError(w, http.StatusBadRequest, "CONFLICTING_CREDENTIALS",
+				writeError(w, codes.InvalidArgument, "CONFLICTING_CREDENTIALS",
 					"the URL has different "+k+" parameters; send it once")
 				return
 			}
@@ -297,14 +298,6 @@ type rejectionBody struct {
 	Code    string `json:"code"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Reason  string `json:"reason"`
-		Message string `json:"message"`
-	} `json:"error"`
 }
 
 // single returns the one value of a repeated header or parameter: all its
@@ -380,72 +373,4 @@ func decodeBody(encodings []string, body []byte, limit int64) ([]byte, error) {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
 	return out, nil
-}
-
-// httpStatus maps gRPC codes to HTTP statuses for the webhook route.
-// Vendors only look at 2xx or not; the body says why.
-var httpStatus = map[codes.Code]int{
-	codes.InvalidArgument:    http.StatusBadRequest,
-	codes.Unauthenticated:    http.StatusUnauthorized,
-	codes.PermissionDenied:   http.StatusForbidden,
-	codes.NotFound:           http.StatusNotFound,
-	codes.ResourceExhausted:  http.StatusTooManyRequests,
-	codes.FailedPrecondition: http.StatusBadRequest,
-	codes.Unavailable:        http.StatusServiceUnavailable, // log down, quarantine full: the vendor retries later
-	codes.DeadlineExceeded:   http.StatusServiceUnavailable,
-	codes.Canceled:           499, // client closed the request
-}
-
-// reasonStatus refines httpStatus for errors whose HTTP status is more
-// specific than their gRPC code.
-var reasonStatus = map[string]int{
-	"BODY_TOO_LARGE":               http.StatusRequestEntityTooLarge,
-	"UNSUPPORTED_CONTENT_ENCODING": http.StatusUnsupportedMediaType,
-}
-
-func writeStatus(w http.ResponseWriter, err error) {
-	st := status.Convert(err)
-	code, ok := httpStatus[st.Code()]
-	if !ok {
-		code = http.StatusInternalServerError
-	}
-	reason := st.Code().String()
-	for _, d := range st.Details() {
-		switch d := d.(type) {
-		case *errdetails.ErrorInfo:
-			reason = d.GetReason()
-			// Basic sources get a challenge, so clients that wait for one
-			// send their credentials. A failure that names no scheme comes
-			// from a server hiding which sources exist
-			// (api.unknown_source: unauthorized): every such answer gets
-			// the same challenge, for unknown sources too.
-			if scheme, named := d.GetMetadata()["scheme"]; st.Code() == codes.Unauthenticated && (!named || scheme == "basic") {
-				w.Header().Set("WWW-Authenticate", `Basic realm="hookstream", charset="UTF-8"`)
-			}
-			if s, ok := reasonStatus[reason]; ok {
-				code = s
-			}
-		case *errdetails.RetryInfo:
-			secs := int64(d.GetRetryDelay().AsDuration().Round(time.Second) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-		}
-	}
-	if code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "5")
-	}
-	writeError(w, code, reason, st.Message())
-}
-
-func writeError(w http.ResponseWriter, code int, reason, msg string) {
-	var b errorBody
-	b.Error.Code = http.StatusText(code)
-	b.Error.Reason = reason
-	b.Error.Message = msg
-	writeJSON(w, code, b)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

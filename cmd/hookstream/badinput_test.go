@@ -65,7 +65,7 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("rejection %v, want %s", resp.body["reason"], tc.wantReason)
 				}
 			case tc.wantCode >= 400:
-				if got := resp.body["error"].(map[string]any)["reason"]; got != tc.wantReason {
+				if got := resp.reason(); got != tc.wantReason {
 					t.Errorf("error %v, want reason %s", resp.body["error"], tc.wantReason)
 				}
 			}

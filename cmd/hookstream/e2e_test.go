@@ -120,6 +120,19 @@ type response struct {
 	body   map[string]any
 }
 
+// reason is the ErrorInfo reason of an error answer (the Google JSON
+// error shape every HTTP error has), "" when there is none.
+func (r response) reason() string {
+	e, _ := r.body["error"].(map[string]any)
+	details, _ := e["details"].([]any)
+	for _, d := range details {
+		if m, _ := d.(map[string]any); strings.HasSuffix(fmt.Sprint(m["@type"]), "google.rpc.ErrorInfo") {
+			return fmt.Sprint(m["reason"])
+		}
+	}
+	return ""
+}
+
 // post sends a webhook the way a vendor would.
 func (s *server) post(path string, body []byte, header map[string]string) response {
 	s.t.Helper()

@@ -25,13 +25,24 @@ func errorReason(t *testing.T, r rawResponse) string {
 	t.Helper()
 	var b struct {
 		Error struct {
-			Reason, Message string
+			Code    int
+			Status  string
+			Message string
+			Details []struct {
+				Type   string `json:"@type"`
+				Reason string
+			}
 		}
 	}
-	if err := json.Unmarshal(r.body, &b); err != nil {
+	if err := json.Unmarshal(r.body, &b); err != nil || b.Error.Code != r.code || b.Error.Status == "" {
 		t.Fatalf("%d with a body that is not our error JSON: %s", r.code, r.body)
 	}
-	return b.Error.Reason
+	for _, d := range b.Error.Details {
+		if strings.HasSuffix(d.Type, "google.rpc.ErrorInfo") {
+			return d.Reason
+		}
+	}
+	return ""
 }
 
 // One body limit for HTTP and gRPC, with an error that names it.

@@ -65,7 +65,7 @@ func TestQuarantineFull(t *testing.T) {
 			if got := resp.header.Get("Retry-After"); got != "60" {
 				t.Errorf("Retry-After %q, want 60", got)
 			}
-			if got := resp.body["error"].(map[string]any)["reason"]; got != "QUARANTINE_FULL" {
+			if got := resp.reason(); got != "QUARANTINE_FULL" {
 				t.Errorf("reason %v, want QUARANTINE_FULL", got)
 			}
 		case resp.code != http.StatusAccepted:

@@ -149,7 +149,7 @@ func TestRateLimit(t *testing.T) {
 	if codes[http.StatusOK] < 2 || codes[http.StatusTooManyRequests] == 0 {
 		t.Fatalf("status counts %v, want the burst of 2 accepted and the rest 429", codes)
 	}
-	if limited.header.Get("Retry-After") == "" || limited.body["error"].(map[string]any)["reason"] != "RATE_LIMITED" {
+	if limited.header.Get("Retry-After") == "" || limited.reason() != "RATE_LIMITED" {
 		t.Errorf("429 without Retry-After or reason: %v %v", limited.header, limited.body)
 	}
 	// Other sources are not limited.
