@@ -33,9 +33,6 @@ import (
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
 	"github.com/hookstream/hookstream/service/normalize"
-	"github.com/hookstream/hookstream/service/normalize/clinchpad"
-	"github.com/hookstream/hookstream/service/normalize/closer"
-	"github.com/hookstream/hookstream/service/normalize/pipedrive"
 )
 
 // app is a running hookstream: event log, gRPC server, HTTP server. Every
@@ -269,11 +266,6 @@ func logMode(cfg *config.Config) string {
 // buildSources turns configured sources into authenticators and
 // normalizers; a source without a usable secret is an error.
 func buildSources(cfg *config.Config, v protovalidate.Validator, logger *slog.Logger) ([]service.Source, error) {
-	norms := map[string]normalize.Normalizer{
-		"closer":    closer.New(v),
-		"pipedrive": pipedrive.New(v),
-		"clinchpad": clinchpad.New(v),
-	}
 	var out []service.Source
 	for _, s := range cfg.Sources {
 		var a auth.Authenticator
@@ -295,7 +287,11 @@ func buildSources(cfg *config.Config, v protovalidate.Validator, logger *slog.Lo
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", s.Name, err)
 		}
-		n := norms[s.Vendor]
+		vendor, ok := vendors.Lookup(s.Vendor)
+		if !ok {
+			return nil, fmt.Errorf("source %s: vendor %q is not built into this binary", s.Name, s.Vendor)
+		}
+		n := vendor.New(v)
 		out = append(out, service.Source{Name: s.Name, Vendor: n.Vendor(), Auth: a, Normalizer: n,
 			RateLimit: s.RateLimit, Burst: s.Burst})
 	}

@@ -54,7 +54,8 @@ sources:
   - {name: pipedrive, vendor: pipedrive, auth: {basic: {username: pipedrive, password: %q}}}
   - {name: pipedrive-us, vendor: pipedrive, auth: {basic: {username: us, password: %q}}}
   - {name: clinchpad, vendor: clinchpad, auth: {handshake_key: %q}}
-`, adminToken, readToken, dataDir, extra, closerToken, pdPassword, pdPassword+"-us", cpHandshake)), func(string) (string, bool) { return "", false })
+`, adminToken, readToken, dataDir, extra, closerToken, pdPassword, pdPassword+"-us", cpHandshake)), func(string) (string, bool) { return "", false },
+		configVendors(vendors))
 	if err != nil {
 		t.Fatal(err)
 	}

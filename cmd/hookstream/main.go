@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/hookstream/hookstream/service/config"
+	"github.com/hookstream/hookstream/service/normalize"
 )
 
 const usage = `hookstream receives webhooks from Closer, Pipedrive and ClinchPad,
@@ -90,7 +91,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 	var cfg *config.Config
 	if f.config != "" {
-		if cfg, err = config.Load(f.config); err != nil {
+		if cfg, err = config.Load(f.config, configVendors(vendors)); err != nil {
 			return err
 		}
 		if f.dataDir != "" {
@@ -103,7 +104,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		var path string
 		var created bool
-		if cfg, path, created, err = config.LoadOrGenerate(dir); err != nil {
+		if cfg, path, created, err = config.LoadOrGenerate(dir, configVendors(vendors)); err != nil {
 			return err
 		}
 		if created {
@@ -157,17 +158,15 @@ func printSetup(w io.Writer, cfg *config.Config) {
 	fmt.Fprintf(w, "\nhookstream generated one source per vendor. Enter these at each vendor\n"+
 		"(they are shown only now; they are kept in %s/%s):\n\n", cfg.Log.DataDir, config.GeneratedFile)
 	for _, s := range cfg.Sources {
-		url := base + "/v1/webhooks/" + s.Name
-		switch {
-		case s.Auth.Token != "":
-			fmt.Fprintf(w, "  Closer (Admin > Webhooks), both events:\n    URL: %s?token=%s\n\n", url, s.Auth.Token)
-		case s.Auth.Basic != nil:
-			fmt.Fprintf(w, "  Pipedrive (Settings > Webhooks, or POST /v1/webhooks with version \"2.0\"):\n"+
-				"    URL: %s\n    HTTP auth username: %s\n    HTTP auth password: %s\n\n", url, s.Auth.Basic.Username, s.Auth.Basic.Password)
-		case s.Auth.HandshakeKey != "":
-			fmt.Fprintf(w, "  ClinchPad (Settings > Integrations > Manage Interactions (Webhooks)):\n"+
-				"    URL: %s\n    Handshake Key: %s\n\n", url, s.Auth.HandshakeKey)
+		v, ok := vendors.Lookup(s.Vendor)
+		if !ok {
+			continue
 		}
+		c := normalize.Credentials{Token: s.Auth.Token, HandshakeKey: s.Auth.HandshakeKey}
+		if s.Auth.Basic != nil {
+			c.Username, c.Password = s.Auth.Basic.Username, s.Auth.Basic.Password
+		}
+		fmt.Fprintf(w, "%s\n", v.Setup(base+"/v1/webhooks/"+s.Name, c))
 	}
 	for _, t := range cfg.API.Tokens {
 		if t.Token != "" {

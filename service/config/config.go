@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -279,21 +280,30 @@ const (
 	MaxLookupBudget = 1_000_000
 )
 
-// Vendors a source can name.
-var Vendors = []string{"closer", "pipedrive", "clinchpad"}
+// Vendor is what validation and first-start generation need to know of
+// one vendor. The binary's vendor registry provides them; the config keeps
+// no vendor list of its own.
+type Vendor struct {
+	// Name is how a source names the vendor (`vendor: clinchpad`).
+	Name string
+	// Auth lists the auth schemes the vendor can send; a first start
+	// generates the first.
+	Auth []string
+}
 
 var (
 	sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	sha256Hex  = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 )
 
-// Load reads, expands and checks the config file at path.
-func Load(path string) (*Config, error) {
+// Load reads, expands and checks the config file at path; sources may
+// name the vendors given.
+func Load(path string, vendors []Vendor) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := Parse(raw, os.LookupEnv)
+	cfg, err := Parse(raw, os.LookupEnv, vendors)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -304,8 +314,10 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // Parse decodes YAML, replacing ${NAME} in string values with the value
 // lookup gives. A reference to an unset variable is an error, so a missing
-// secret stops the server instead of becoming an empty password.
-func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+// secret stops the server instead of becoming an empty password. Sources
+// may name the vendors given, each with an auth scheme it can send (or
+// `auth: none`).
+func Parse(raw []byte, lookup func(string) (string, bool), vendors []Vendor) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&root); err != nil {
@@ -319,7 +331,7 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.validate(vendors); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -416,7 +428,7 @@ func (c *Config) setDefaults() {
 	def(&c.ShutdownTimeout, 15*time.Second)
 }
 
-func (c *Config) validate() error {
+func (c *Config) validate(vendors []Vendor) error {
 	var errs []error
 	if c.Log.Fsync != "interval" && c.Log.Fsync != "always" {
 		errs = append(errs, fmt.Errorf("log.fsync must be interval or always, not %q", c.Log.Fsync))
@@ -486,16 +498,25 @@ func (c *Config) validate() error {
 		if s.RateLimit < 0 || s.Burst < 0 {
 			errs = append(errs, fmt.Errorf("%s: rate_limit and burst must not be negative", where))
 		}
-		if !isVendor(s.Vendor) {
-			errs = append(errs, fmt.Errorf("%s: vendor must be one of %s, not %q", where, strings.Join(Vendors, ", "), s.Vendor))
+		vendor, known := findVendor(vendors, s.Vendor)
+		if !known {
+			var names []string
+			for _, v := range vendors {
+				names = append(names, v.Name)
+			}
+			errs = append(errs, fmt.Errorf("%s: vendor must be one of %s, not %q", where, strings.Join(names, ", "), s.Vendor))
 		}
 		switch scheme := s.Auth.Scheme(); scheme {
 		case "":
 			errs = append(errs, fmt.Errorf("%s: no auth configured; set its secret, or `auth: none` to accept unauthenticated webhooks", where))
-		case "none", "token", "handshake_key":
-		case "basic":
-			if s.Auth.Basic.Username == "" || s.Auth.Basic.Password == "" {
+		case "none":
+		case "token", "handshake_key", "basic":
+			if scheme == "basic" && (s.Auth.Basic.Username == "" || s.Auth.Basic.Password == "") {
 				errs = append(errs, fmt.Errorf("%s: basic auth needs username and password", where))
+			}
+			if known && !slices.Contains(vendor.Auth, scheme) {
+				errs = append(errs, fmt.Errorf("%s: %s cannot send auth %s; use one of %s (or `auth: none`)",
+					where, vendor.Name, scheme, strings.Join(vendor.Auth, ", ")))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("%s: auth sets %s; set exactly one", where, scheme))
@@ -504,11 +525,11 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-func isVendor(v string) bool {
-	for _, x := range Vendors {
-		if v == x {
-			return true
+func findVendor(vendors []Vendor, name string) (Vendor, bool) {
+	for _, v := range vendors {
+		if v.Name == name {
+			return v, true
 		}
 	}
-	return false
+	return Vendor{}, false
 }

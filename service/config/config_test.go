@@ -9,6 +9,13 @@ import (
 	"github.com/hookstream/hookstream/service/config"
 )
 
+// vendors stand in for the binary's vendor registry.
+var vendors = []config.Vendor{
+	{Name: "closer", Auth: []string{"token"}},
+	{Name: "pipedrive", Auth: []string{"basic", "token"}},
+	{Name: "clinchpad", Auth: []string{"handshake_key", "token"}},
+}
+
 func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
@@ -34,7 +41,7 @@ sources:
   - name: open-closer
     vendor: closer
     auth: none
-`), env(map[string]string{"PD_PASS": "p@ss: #1", "PD_US": "123", "CP_KEY": "k"}))
+`), env(map[string]string{"PD_PASS": "p@ss: #1", "PD_US": "123", "CP_KEY": "k"}), vendors)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +79,10 @@ func TestParseErrors(t *testing.T) {
 		"bad size":                         {"http: {body_limit: lots}\nsources: [{name: a, vendor: closer, auth: none}]", "is not a size"},
 		"quarantine smaller than one body": {"quarantine: {max_bytes: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "quarantine.max_bytes"},
 		"quarantine age too short":         {"quarantine: {max_age: 10m}\nsources: [{name: a, vendor: closer, auth: none}]", "quarantine.max_age 10m0s must be at least 1h"},
+		"auth the vendor cannot send":      {"sources: [{name: a, vendor: closer, auth: {basic: {username: u, password: p}}}]", "closer cannot send auth basic; use one of token"},
 		"tiny budget":                      {"log: {lookup_budget: 3}\nsources: [{name: a, vendor: closer, auth: none}]", "log.lookup_budget must be between"},
 	} {
-		_, err := config.Parse([]byte(tc.yaml), env(nil))
+		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
@@ -82,7 +90,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseQuarantineLimits(t *testing.T) {
-	cfg, err := config.Parse([]byte("http: {body_limit: 16KiB}\nquarantine: {max_bytes: 96KiB, max_age: 48h}\nsources: [{name: a, vendor: closer, auth: none}]"), env(nil))
+	cfg, err := config.Parse([]byte("http: {body_limit: 16KiB}\nquarantine: {max_bytes: 96KiB, max_age: 48h}\nsources: [{name: a, vendor: closer, auth: none}]"), env(nil), vendors)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +101,7 @@ func TestParseQuarantineLimits(t *testing.T) {
 
 func TestLoadOrGenerate(t *testing.T) {
 	dir := t.TempDir()
-	cfg, path, created, err := config.LoadOrGenerate(dir)
+	cfg, path, created, err := config.LoadOrGenerate(dir, vendors)
 	if err != nil || !created {
 		t.Fatalf("first call: created=%v err=%v", created, err)
 	}
@@ -103,7 +111,7 @@ func TestLoadOrGenerate(t *testing.T) {
 	if len(cfg.Sources) != 3 {
 		t.Fatalf("want one source per vendor, got %d", len(cfg.Sources))
 	}
-	again, _, created, err := config.LoadOrGenerate(dir)
+	again, _, created, err := config.LoadOrGenerate(dir, vendors)
 	if err != nil || created {
 		t.Fatalf("second call: created=%v err=%v", created, err)
 	}

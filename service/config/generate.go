@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // GeneratedFile is the name of the config written into the data dir when
@@ -15,18 +16,29 @@ import (
 const GeneratedFile = "hookstream.generated.yaml"
 
 // LoadOrGenerate returns the config in dataDir/GeneratedFile, writing one
-// first (with one source per vendor and fresh random secrets, mode 0600)
-// when there is none. created says whether it was written now.
-func LoadOrGenerate(dataDir string) (cfg *Config, path string, created bool, err error) {
+// first (with one source per vendor, named after it, using the vendor's
+// first auth scheme with fresh random secrets, mode 0600) when there is
+// none. created says whether it was written now.
+func LoadOrGenerate(dataDir string, vendors []Vendor) (cfg *Config, path string, created bool, err error) {
 	path = filepath.Join(dataDir, GeneratedFile)
 	if _, err := os.Stat(path); err == nil {
-		cfg, err := Load(path)
+		cfg, err := Load(path, vendors)
 		return cfg, path, false, err
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, path, false, fmt.Errorf("config: %w", err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, path, false, fmt.Errorf("config: %w", err)
+	}
+	var sources strings.Builder
+	for _, v := range vendors {
+		fmt.Fprintf(&sources, "  - name: %s\n    vendor: %s\n    auth:\n", v.Name, v.Name)
+		switch v.Auth[0] {
+		case "basic":
+			fmt.Fprintf(&sources, "      basic:\n        username: %s\n        password: %q\n", v.Name, randomSecret())
+		default: // token, handshake_key
+			fmt.Fprintf(&sources, "      %s: %q\n", v.Auth[0], randomSecret())
+		}
 	}
 	text := fmt.Sprintf(`# Written by hookstream on first start, because it was run without --config.
 # It holds secrets: keep it private (mode 0600). Edit it, or copy it and pass
@@ -39,21 +51,7 @@ api:
       scope: admin
       token: %q
 sources:
-  - name: closer
-    vendor: closer
-    auth:
-      token: %q
-  - name: pipedrive
-    vendor: pipedrive
-    auth:
-      basic:
-        username: pipedrive
-        password: %q
-  - name: clinchpad
-    vendor: clinchpad
-    auth:
-      handshake_key: %q
-`, dataDir, randomSecret(), randomSecret(), randomSecret(), randomSecret())
+%s`, dataDir, randomSecret(), sources.String())
 	// O_EXCL: two first starts racing cannot both write secrets.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -66,7 +64,7 @@ sources:
 	if err := f.Close(); err != nil {
 		return nil, path, false, fmt.Errorf("config: %w", err)
 	}
-	cfg, err = Load(path)
+	cfg, err = Load(path, vendors)
 	return cfg, path, true, err
 }
 

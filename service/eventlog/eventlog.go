@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/normalize"
 )
 
 // Subject layout: hookstream.events.<source>.<vendor>.<entity>.<action>.<bucket>,
@@ -456,18 +457,9 @@ func bucket(id string) string {
 	return id[:2]
 }
 
-// VendorToken is the subject token of a vendor.
-func VendorToken(v hookstreamv1.Vendor) string {
-	switch v {
-	case hookstreamv1.Vendor_VENDOR_CLOSER:
-		return "closer"
-	case hookstreamv1.Vendor_VENDOR_PIPEDRIVE:
-		return "pipedrive"
-	case hookstreamv1.Vendor_VENDOR_CLINCHPAD:
-		return "clinchpad"
-	}
-	return "unknown"
-}
+// VendorToken is the subject token of a vendor: its name in the vendor
+// registry, derived from the enum value, so the log needs no vendor list.
+func VendorToken(v hookstreamv1.Vendor) string { return normalize.Token(v) }
 
 // Appended reports where an append landed.
 type Appended struct {
