@@ -345,7 +345,7 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 // read consumes the log from start (the id is in Nats-Msg-Id), feeding
 // the index and then the follower.
 func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtUp func()) error {
-	cons, err := ix.l.js.OrderedConsumer(ctx, ix.l.cfg.Stream, start.consumerConfig(nil))
+	cons, err := ix.l.feedJS.OrderedConsumer(ctx, ix.l.cfg.Stream, start.consumerConfig(nil))
 	if err != nil {
 		return err
 	}
@@ -364,7 +364,7 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		ix.mu.Unlock()
 		caughtUp()
 	}
-	return consume(ctx, cons, 256, func(msg jetstream.Msg) error {
+	return consume(ctx, cons, ix.l.feedBytes(), func(msg jetstream.Msg) error {
 		md, err := msg.Metadata()
 		if err != nil {
 			return fmt.Errorf("eventlog: message metadata: %w", err)
