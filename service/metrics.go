@@ -1,7 +1,11 @@
 package service
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookstream/hookstream/service/budget"
 )
 
 // Metrics are hookstream's Prometheus metrics. Labels never carry secrets
@@ -18,6 +22,10 @@ type Metrics struct {
 	subscribers   prometheus.Gauge
 	lag           *prometheus.GaugeVec
 	rpcs          *prometheus.CounterVec
+	// streamsRefused counts Subscribe streams refused at a cap; buffers is
+	// the stream buffer budget, once the services exist.
+	streamsRefused prometheus.Counter
+	buffers        atomic.Pointer[budget.Budget]
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -66,7 +74,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "RPCs (gRPC and HTTP gateway alike) by method and status code.",
 		}, []string{"method", "code"}),
 	}
+	m.streamsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hookstream_subscribe_refused_total",
+		Help: "Subscribe streams refused because the server or the caller's API token had its maximum of open streams.",
+	})
+	buffered := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookstream_subscribe_buffered_bytes",
+		Help: "Bytes of events held by Subscribe streams beyond their live queues (catch-up reads, events not yet written to the client), against subscribe.buffer_budget.",
+	}, func() float64 {
+		if b := m.buffers.Load(); b != nil {
+			return float64(b.Used())
+		}
+		return 0
+	})
 	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.clientGone, m.quarantined, m.authFailures, m.appendLatency,
-		m.subscribers, m.lag, m.rpcs)
+		m.subscribers, m.lag, m.rpcs, m.streamsRefused, buffered)
 	return m
 }

@@ -311,35 +311,3 @@ func (s Stored) Decoded() (*hookstreamv1.Event, error) {
 	})
 	return s.lazy.ev, s.lazy.err
 }
-
-// Tail delivers events in log order from start on, and then as they are
-// stored, to fn until ctx ends (nil) or fn fails. It reads with ReadBatch.
-func (l *Log) Tail(ctx context.Context, start Start, subjects []string, _ func(uint64), fn func(Stored) error) error {
-	subject := ""
-	if len(subjects) == 1 {
-		subject = subjects[0]
-	}
-	for {
-		b, err := l.ReadBatch(ctx, start, subject, 0, 0)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		for _, s := range b.Events {
-			if err := fn(s); err != nil {
-				return err
-			}
-		}
-		if n := len(b.Events); n > 0 {
-			start = Start{AfterSeq: b.Events[n-1].Seq}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
