@@ -145,6 +145,11 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		// A client whose connection accepts nothing at all (not even a
 		// ping) is cut off, which gives back what its streams still held.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
+		// Clients' keepalive pings are welcome every 5 s: gRPC's default
+		// (5 minutes) cuts off, with "too_many_pings", a client that pings
+		// while its stream sends nothing, such as one that stopped reading,
+		// and it would then never see its stream's status.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
 	// Subscribe streams measure their clients' progress in bytes through
 	// the credentials (service.ProgressCredentials).

@@ -292,15 +292,21 @@ func TestReadersNeverHurtIngest(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The embedded server keeps the log's blocks it read cached for a few
+	// seconds after the last read.
 	after := liveHeap()
+	for returned := time.Now().Add(20 * time.Second); after > baseline+32<<20 && time.Now().Before(returned); after = liveHeap() {
+		time.Sleep(500 * time.Millisecond)
+	}
+	backIn := time.Since(closed)
 	t.Logf("webhooks: %d sent, %d failed %v; replays: %d events (%d MB) read, %d broken streams; %d idle streams; slow streams read %d",
 		sent.Load(), failed.Load(), codes, replayed.Load(), replayBytes.Load()>>20, replayErrs.Load(), idleOpen.Load(), slowRead.Load())
-	t.Logf("heap: %d MB live before the readers; while they ran at most %d MB live (%d MB in use, garbage included); %d MB live after they closed; RSS peak %d MB",
-		baseline>>20, peakLive.Load()>>20, peakHeap.Load()>>20, after>>20, peakRSS.Load()>>20)
+	t.Logf("heap: %d MB live before the readers; while they ran at most %d MB live (%d MB in use, garbage included); %d MB live %s after they closed; RSS peak %d MB",
+		baseline>>20, peakLive.Load()>>20, peakHeap.Load()>>20, after>>20, backIn.Round(100*time.Millisecond), peakRSS.Load()>>20)
 	if *readersReport != "" {
-		report := fmt.Sprintf(`{"sent": %d, "failed": %d, "replayed": %d, "replay_mb": %d, "broken_replays": %d, "idle": %d, "slow_read": %d, "heap_before_mb": %d, "heap_peak_mb": %d, "heap_after_mb": %d, "rss_peak_mb": %d}`+"\n",
+		report := fmt.Sprintf(`{"sent": %d, "failed": %d, "replayed": %d, "replay_mb": %d, "broken_replays": %d, "idle": %d, "slow_read": %d, "heap_before_mb": %d, "live_peak_mb": %d, "inuse_peak_mb": %d, "heap_after_mb": %d, "rss_peak_mb": %d}`+"\n",
 			sent.Load(), failed.Load(), replayed.Load(), replayBytes.Load()>>20, replayErrs.Load(), idleOpen.Load(), slowRead.Load(),
-			baseline>>20, peakHeap.Load()>>20, after>>20, peakRSS.Load()>>20)
+			baseline>>20, peakLive.Load()>>20, peakHeap.Load()>>20, after>>20, peakRSS.Load()>>20)
 		if err := os.WriteFile(*readersReport, []byte(report), 0o644); err != nil {
 			t.Error(err)
 		}
@@ -317,9 +323,9 @@ func TestReadersNeverHurtIngest(t *testing.T) {
 			peakLive.Load()>>20, bound>>20, baseline>>20, cfg.Subscribe.BufferBudget>>20, readersOverhead>>20)
 	}
 	if after > baseline+32<<20 {
-		t.Errorf("live heap %d MB after every stream closed, %d MB before they opened: memory did not come back", after>>20, baseline>>20)
+		t.Errorf("live heap %d MB 20 s after every stream closed, %d MB before they opened: memory did not come back", after>>20, baseline>>20)
 	}
-	if replayed.Load() < int64(seeded) || slowRead.Load() == 0 {
+	if *readersReplays > 0 && replayed.Load() < int64(seeded) || *readersSlow > 0 && slowRead.Load() == 0 {
 		t.Errorf("readers starved: replays read %d events (the log holds %d), slow streams %d", replayed.Load(), seeded, slowRead.Load())
 	}
 }

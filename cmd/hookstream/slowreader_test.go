@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -259,6 +260,65 @@ func TestStalledReaderGetsItsStatus(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("after resuming, the stream neither ended nor delivered (%d deliveries)", delivered)
 		}
+	}
+}
+
+// A client that pings (gRPC keepalive, every 10 s: the least gRPC clients
+// allow) and stops reading its stream must still get the stream's status
+// when it reads again. gRPC servers by default cut such a client off after
+// its third ping within 5 minutes ("too_many_pings"), so it saw neither its
+// events nor RESOURCE_EXHAUSTED. Takes about 45 s.
+func TestStalledReaderWithKeepaliveGetsItsStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for four keepalive pings")
+	}
+	cfg := testConfig(t, t.TempDir(), "")
+	cfg.Subscribe.StallTimeout = time.Second
+	s := startServer(t, cfg)
+	conn := dialAddr(t, s.app.grpcLis.Addr().String(), grpc.WithPerRPCCredentials(bearer(readToken)),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := hookstreamv1.NewEventServiceClient(conn).Subscribe(ctx, &hookstreamv1.SubscribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatal(err)
+	}
+	// The client reads nothing while three large events are stored.
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range 3 {
+		if code := postNote(client, s.base, fmt.Sprintf("keepalive-%d", i), 300_000); code != http.StatusOK {
+			t.Fatalf("ingest: HTTP %d", code)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.logs.String(), "dropping stalled subscriber") {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled stream was not dropped within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(42 * time.Second) // four pings
+	delivered := 0
+	for {
+		m, err := stream.Recv()
+		if err == nil {
+			if m.GetDelivery() != nil {
+				delivered++
+			}
+			continue
+		}
+		st := status.Convert(err)
+		if st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "after_cursor") {
+			t.Fatalf("after %d deliveries the stream ended with %v, want RESOURCE_EXHAUSTED naming after_cursor", delivered, err)
+		}
+		if delivered == 0 {
+			t.Fatal("the event already on its way was not delivered")
+		}
+		return
 	}
 }
 
