@@ -103,8 +103,9 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 		s.metrics.streamsRefused.Inc()
 		return err
 	}
-	// The slot is given back once the stream is over on the wire (see
-	// settle below); until then it is only given back on the way out.
+	// A return before the sender starts gives the place back here; once it
+	// has started, the sender gives it back when the stream is over on the
+	// wire (settle, below).
 	settled := false
 	defer func() {
 		if !settled {
