@@ -41,6 +41,10 @@ sources:
 	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second {
 		t.Errorf("sizes/durations/defaults wrong: %+v", cfg)
 	}
+	if sub := cfg.Subscribe; sub.MaxStreams != 1000 || sub.MaxStreamsPerToken != 100 || sub.StreamBuffer != 1<<20 ||
+		sub.BufferBudget != 256<<20 || cfg.Log.ReadBudget != 16<<20 {
+		t.Errorf("stream limits and budgets: %+v, log.read_budget %d", sub, cfg.Log.ReadBudget)
+	}
 	if got := cfg.Sources[0].Auth.Basic.Password; got != "p@ss: #1" {
 		t.Errorf("expanded password = %q", got)
 	}
@@ -66,6 +70,10 @@ func TestParseErrors(t *testing.T) {
 		"basic no pass":  {"sources: [{name: a, vendor: pipedrive, auth: {basic: {username: u}}}]", "needs username and password"},
 		"body too large": {"http: {body_limit: 8MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "below log.max_message_size"},
 		"bad size":       {"http: {body_limit: lots}\nsources: [{name: a, vendor: closer, auth: none}]", "is not a size"},
+		"tiny buffer":    {"subscribe: {stream_buffer: 1KiB}\nsources: [{name: a, vendor: closer, auth: none}]", "at least 16KiB"},
+		"budget < buf":   {"subscribe: {stream_buffer: 2MiB, buffer_budget: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "no more than subscribe.buffer_budget"},
+		"read budget":    {"subscribe: {stream_buffer: 4MiB}\nlog: {read_budget: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "log.read_budget"},
+		"neg streams":    {"subscribe: {max_streams: -1}\nsources: [{name: a, vendor: closer, auth: none}]", "must not be negative"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
