@@ -21,7 +21,7 @@ func (c Codec) Name() string { return "proto" }
 // Marshal implements encoding.CodecV2.
 func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if f, ok := v.(*encodedDelivery); ok {
-		return mem.BufferSlice{mem.SliceBuffer(f.wire)}, nil
+		return mem.BufferSlice{mem.SliceBuffer(f.head), mem.SliceBuffer(f.event), mem.SliceBuffer(f.tail)}, nil
 	}
 	return c.proto.Marshal(v)
 }
@@ -30,10 +30,19 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 func (c Codec) Unmarshal(data mem.BufferSlice, v any) error { return c.proto.Unmarshal(data, v) }
 
 // encodedDelivery is a SubscribeResponse{delivery: {event, cursor}} in wire
-// form.
+// form: head, then the event's stored bytes (shared, not copied), then
+// tail.
 type encodedDelivery struct {
-	wire   []byte
-	cursor string
+	head, event, tail []byte
+	cursor            string
+}
+
+// size is the delivery's length in bytes.
+func (d *encodedDelivery) size() int { return len(d.head) + len(d.event) + len(d.tail) }
+
+// wire is the delivery as one slice (a copy), for tests.
+func (d *encodedDelivery) wire() []byte {
+	return append(append(append([]byte(nil), d.head...), d.event...), d.tail...)
 }
 
 // encodeDelivery builds the wire form from the event exactly as stored
@@ -42,12 +51,12 @@ type encodedDelivery struct {
 // EventDelivery.
 func encodeDelivery(event []byte, cursor string) *encodedDelivery {
 	innerLen := protowire.SizeTag(1) + protowire.SizeBytes(len(event)) + protowire.SizeTag(2) + protowire.SizeBytes(len(cursor))
-	b := make([]byte, 0, protowire.SizeTag(1)+protowire.SizeBytes(innerLen))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(innerLen))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendBytes(b, event)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendString(b, cursor)
-	return &encodedDelivery{wire: b, cursor: cursor}
+	head := make([]byte, 0, 2*protowire.SizeTag(1)+2*protowire.SizeVarint(uint64(innerLen)))
+	head = protowire.AppendTag(head, 1, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(innerLen))
+	head = protowire.AppendTag(head, 1, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(len(event)))
+	tail := protowire.AppendTag(nil, 2, protowire.BytesType)
+	tail = protowire.AppendString(tail, cursor)
+	return &encodedDelivery{head: head, event: event, tail: tail, cursor: cursor}
 }

@@ -21,7 +21,7 @@ func TestEncodeDelivery(t *testing.T) {
 	}
 	enc := encodeDelivery(raw, "12345")
 	var got hookstreamv1.SubscribeResponse
-	if err := proto.Unmarshal(enc.wire, &got); err != nil {
+	if err := proto.Unmarshal(enc.wire(), &got); err != nil {
 		t.Fatal(err)
 	}
 	want := &hookstreamv1.SubscribeResponse{Message: &hookstreamv1.SubscribeResponse_Delivery{
@@ -29,7 +29,10 @@ func TestEncodeDelivery(t *testing.T) {
 	if diff := cmp.Diff(want, &got, protocmp.Transform()); diff != "" {
 		t.Error(diff)
 	}
-	if b, _ := NewCodec().Marshal(enc); len(b) != 1 || string(b[0].ReadOnlyData()) != string(enc.wire) {
+	if b, _ := NewCodec().Marshal(enc); string(b.Materialize()) != string(enc.wire()) || b.Len() != enc.size() {
 		t.Error("codec did not pass the encoded delivery through")
+	}
+	if &enc.event[0] != &raw[0] {
+		t.Error("the delivery copied the event's bytes")
 	}
 }

@@ -35,6 +35,7 @@ const (
 	ReasonStalled          = "SUBSCRIBER_STALLED"
 	ReasonFilterBudget     = "FILTER_BUDGET_SPENT"
 	ReasonCursorPastEnd    = "CURSOR_PAST_END"
+	ReasonTooManyStreams   = "TOO_MANY_STREAMS"
 	ReasonNoToken          = "API_TOKEN_REQUIRED"
 	ReasonBadToken         = "API_TOKEN_INVALID"
 	ReasonScope            = "API_SCOPE_INSUFFICIENT"
@@ -201,11 +202,23 @@ func errRateLimited(source string, wait time.Duration) error {
 }
 
 func errStalled(after time.Duration, cursor string) error {
-	msg := fmt.Sprintf("subscriber accepted nothing for %s and was dropped; resubscribe with after_cursor set to the last cursor you processed", after)
+	msg := fmt.Sprintf("subscriber accepted no data for %s and was dropped; resubscribe with after_cursor set to the last cursor you processed", after)
 	if cursor != "" {
 		msg += fmt.Sprintf(" (the last one sent was %q)", cursor)
 	}
 	return statusError(codes.ResourceExhausted, ReasonStalled, map[string]string{"last_cursor": cursor}, msg)
+}
+
+// errTooManyStreams refuses a stream beyond a cap; scope is "process"
+// (all streams of this server) or "token" (the caller's API token).
+func errTooManyStreams(scope string, limit int) error {
+	what := "this server"
+	if scope == "token" {
+		what = "this API token"
+	}
+	return statusError(codes.ResourceExhausted, ReasonTooManyStreams, map[string]string{"scope": scope, "limit": strconv.Itoa(limit)},
+		fmt.Sprintf("%s already has %d open event streams, its limit; close one or retry later", what, limit),
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(RetryAfter)})
 }
 
 func errAPIToken(reason, msg string) error {

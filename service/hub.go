@@ -8,21 +8,22 @@ import (
 	"github.com/hookstream/hookstream/service/eventlog"
 )
 
-// hubBuffer is how many events a live subscriber may have queued before
-// the hub detaches it (it then reads the log at its own pace).
-const hubBuffer = 4096
-
 // hub feeds every live Subscribe stream from the process's one reader of
 // the whole log (the log's dedup indexer, which passes each event on once
 // it is indexed). Each event is read and decoded once, however many
 // streams there are. It follows the shared log, not local ingest, so a
 // stream on this replica sees events ingested on any replica. Streams that
-// start in the past catch up on their own consumer and then join; streams
+// start in the past catch up on their own reads and then join; streams
 // that fall behind are detached and catch up again, so the hub never waits
 // for anyone.
+//
+// A stream's queue is bounded in bytes (limit), not in events, and costs
+// nothing while empty. Queues hold the same shared events, so all of them
+// together hold at most about one queue's worth of distinct events.
 type hub struct {
 	log    *eventlog.Log
 	logger *slog.Logger
+	limit  int
 
 	mu   sync.Mutex
 	head uint64 // last log position fanned out
@@ -30,20 +31,78 @@ type hub struct {
 }
 
 // hubEvent is an event as the hub hands it out: decoded once, and encoded
-// once as the delivery every stream sends.
+// once as the delivery every stream sends. Streams that hold it beyond
+// their queue share one charge on the buffer budget.
 type hubEvent struct {
 	eventlog.Stored
-	frame *encodedDelivery
+	frame  *encodedDelivery
+	charge *sharedCharge
 }
 
-// hubSub is one stream's feed from the hub.
+// hubSub is one stream's feed from the hub: a queue bounded in bytes.
 type hubSub struct {
-	ch       chan hubEvent
+	limit    int
+	ready    chan struct{} // a value means the queue may hold events
 	detached chan struct{} // closed when the hub drops the feed
+
+	mu    sync.Mutex
+	q     []hubEvent
+	bytes int
 }
 
-func newHub(log *eventlog.Log, logger *slog.Logger) *hub {
-	return &hub{log: log, logger: logger, subs: map[*hubSub]struct{}{}}
+// push queues ev unless the queue already holds limit bytes (one event
+// always fits an empty queue); false means the stream is too far behind.
+func (s *hubSub) push(ev hubEvent) bool {
+	n := ev.frame.size()
+	s.mu.Lock()
+	if s.bytes > 0 && s.bytes+n > s.limit {
+		s.mu.Unlock()
+		return false
+	}
+	s.q = append(s.q, ev)
+	s.bytes += n
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// peek returns the oldest queued event without taking it.
+func (s *hubSub) peek() (hubEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.q) == 0 {
+		return hubEvent{}, false
+	}
+	return s.q[0], true
+}
+
+// pop takes the oldest queued event.
+func (s *hubSub) pop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.q) == 0 {
+		return
+	}
+	s.bytes -= s.q[0].frame.size()
+	s.q[0] = hubEvent{}
+	s.q = s.q[1:]
+	if len(s.q) == 0 {
+		s.q = nil // an idle stream keeps no array
+	}
+}
+
+// queued is the number of events waiting.
+func (s *hubSub) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.q)
+}
+
+func newHub(log *eventlog.Log, logger *slog.Logger, limit int) *hub {
+	return &hub{log: log, logger: logger, limit: limit, subs: map[*hubSub]struct{}{}}
 }
 
 // start makes the hub the log's follower: from now on it receives every
@@ -85,11 +144,9 @@ func (h *hub) fanOut(st eventlog.Stored) {
 	if len(h.subs) == 0 {
 		return
 	}
-	ev := hubEvent{Stored: st, frame: encodeDelivery(st.Raw, eventlog.Cursor(st.Seq))}
+	ev := hubEvent{Stored: st, frame: encodeDelivery(st.Raw, eventlog.Cursor(st.Seq)), charge: &sharedCharge{}}
 	for s := range h.subs {
-		select {
-		case s.ch <- ev:
-		default:
+		if !s.push(ev) {
 			h.detach(s)
 		}
 	}
@@ -98,7 +155,7 @@ func (h *hub) fanOut(st eventlog.Stored) {
 // join registers a feed; every event after the returned position reaches
 // it (until it is detached).
 func (h *hub) join() (*hubSub, uint64) {
-	s := &hubSub{ch: make(chan hubEvent, hubBuffer), detached: make(chan struct{})}
+	s := &hubSub{limit: h.limit, ready: make(chan struct{}, 1), detached: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs[s] = struct{}{}

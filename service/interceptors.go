@@ -50,28 +50,29 @@ func requiredScope(method string) auth.APIScope {
 	return auth.ScopeAdmin
 }
 
-// authorize checks the bearer token in ctx against what method needs.
-func (ic Interceptors) authorize(ctx context.Context, method string) error {
+// authorize checks the bearer token in ctx against what method needs,
+// and returns ctx with the token's name (see apiToken).
+func (ic Interceptors) authorize(ctx context.Context, method string) (context.Context, error) {
 	need := requiredScope(method)
 	if need == auth.ScopeNone || ic.Tokens == nil {
-		return nil
+		return ctx, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	values := md.Get("authorization")
 	if len(values) == 0 {
 		ic.Metrics.authFailures.WithLabelValues("_api", "missing").Inc()
-		return errAPIToken(ReasonNoToken, "this API needs a bearer token: send the header authorization: Bearer <token>")
+		return ctx, errAPIToken(ReasonNoToken, "this API needs a bearer token: send the header authorization: Bearer <token>")
 	}
 	tok, ok := ic.Tokens.Check(values[0])
 	if !ok {
 		ic.Metrics.authFailures.WithLabelValues("_api", "wrong").Inc()
-		return errAPIToken(ReasonBadToken, "the bearer token is not valid")
+		return ctx, errAPIToken(ReasonBadToken, "the bearer token is not valid")
 	}
 	if tok.Scope < need {
 		ic.Logger.WarnContext(ctx, "API call denied: scope", "token", tok.Name, "method", method, "needs", need.String())
-		return errScope(method, need.String())
+		return ctx, errScope(method, need.String())
 	}
-	return nil
+	return withAPIToken(ctx, tok.Name), nil
 }
 
 // Unary returns the unary chain as one interceptor.
@@ -85,7 +86,8 @@ func (ic Interceptors) Unary() grpc.UnaryServerInterceptor {
 			}
 			ic.logCall(ctx, info.FullMethod, start, err)
 		}()
-		if err := ic.authorize(ctx, info.FullMethod); err != nil {
+		ctx, err = ic.authorize(ctx, info.FullMethod)
+		if err != nil {
 			return nil, err
 		}
 		if err := ic.validate(req); err != nil {
@@ -107,10 +109,11 @@ func (ic Interceptors) Stream() grpc.StreamServerInterceptor {
 			}
 			ic.logCall(ctx, info.FullMethod, start, err)
 		}()
-		if err := ic.authorize(ctx, info.FullMethod); err != nil {
+		ctx, err = ic.authorize(ctx, info.FullMethod)
+		if err != nil {
 			return err
 		}
-		return handler(srv, &validatingStream{ServerStream: ss, ic: ic})
+		return handler(srv, &validatingStream{ServerStream: ss, ic: ic, ctx: ctx})
 	}
 }
 
@@ -144,11 +147,15 @@ func (ic Interceptors) logCall(ctx context.Context, method string, start time.Ti
 	}
 }
 
-// validatingStream validates each message a client sends on a stream.
+// validatingStream validates each message a client sends on a stream, and
+// carries the context authorize returned.
 type validatingStream struct {
 	grpc.ServerStream
-	ic Interceptors
+	ic  Interceptors
+	ctx context.Context
 }
+
+func (s *validatingStream) Context() context.Context { return s.ctx }
 
 func (s *validatingStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {

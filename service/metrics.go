@@ -1,7 +1,11 @@
 package service
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookstream/hookstream/service/budget"
 )
 
 // Metrics are hookstream's Prometheus metrics. Labels never carry secrets
@@ -20,6 +24,10 @@ type Metrics struct {
 	lag            *prometheus.GaugeVec
 	rpcs           *prometheus.CounterVec
 	getReads       prometheus.Histogram
+	// streamsRefused counts Subscribe streams refused at a cap; buffers is
+	// the stream buffer budget, once the services exist.
+	streamsRefused prometheus.Counter
+	buffers        atomic.Pointer[budget.Budget]
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -77,8 +85,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{0, 1, 2, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144},
 		}),
 	}
-	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.clientGone, m.quarantined, m.quarantineFull, m.authFailures,
-		m.appendLatency,
-		m.subscribers, m.lag, m.rpcs, m.getReads)
+	m.streamsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hookstream_subscribe_refused_total",
+		Help: "Subscribe streams refused because the server or the caller's API token had its maximum of open streams.",
+	})
+	buffered := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookstream_subscribe_buffered_bytes",
+		Help: "Bytes of events held by Subscribe streams beyond their live queues (catch-up reads, events not yet written to the client), against subscribe.buffer_budget.",
+	}, func() float64 {
+		if b := m.buffers.Load(); b != nil {
+			return float64(b.Used())
+		}
+		return 0
+	})
+	reg.MustRegister(m.webhooks, m.ingestLatency, m.duplicates, m.clientGone, m.quarantined, m.quarantineFull, m.authFailures, m.appendLatency,
+		m.subscribers, m.lag, m.rpcs, m.getReads, m.streamsRefused, buffered)
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
 )
@@ -23,8 +24,20 @@ type Options struct {
 	Metrics *Metrics
 	// Heartbeat is the idle interval after which a stream gets a heartbeat.
 	Heartbeat time.Duration
-	// StallTimeout ends a stream whose client accepts nothing for this long.
+	// StallTimeout ends a stream whose client accepts no byte of what was
+	// sent to it for this long.
 	StallTimeout time.Duration
+	// MaxStreams caps open Subscribe streams (default 1000), and
+	// MaxStreamsPerToken those of one API token (default 100).
+	MaxStreams, MaxStreamsPerToken int
+	// StreamBuffer is, in bytes, how much a live stream may have queued
+	// before it is detached to catch up on its own, and the size of its
+	// catch-up reads (default 1 MiB; one event always fits).
+	StreamBuffer int
+	// BufferBudget caps, in bytes, what all streams together hold beyond
+	// their live queues: catch-up reads, and events until their bytes have
+	// left for the client (default 256 MiB). Streams wait for room.
+	BufferBudget int64
 	// HideUnknownSources answers webhooks for unknown sources with 401
 	// like bad credentials, instead of 404.
 	HideUnknownSources bool
@@ -56,6 +69,18 @@ func New(o Options) (*Services, error) {
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = 30 * time.Second
 	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 1000
+	}
+	if o.MaxStreamsPerToken <= 0 {
+		o.MaxStreamsPerToken = 100
+	}
+	if o.StreamBuffer <= 0 {
+		o.StreamBuffer = 1 << 20
+	}
+	if o.BufferBudget <= 0 {
+		o.BufferBudget = 256 << 20
+	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
@@ -79,7 +104,9 @@ func New(o Options) (*Services, error) {
 	s.Ingest = &Ingest{p: p, now: o.Now, hideUnknown: o.HideUnknownSources, bodyLimit: o.BodyLimit,
 		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}
 	s.Events = &Events{log: o.Log, logger: o.Logger, metrics: o.Metrics, filters: o.Filters, heartbeat: o.Heartbeat,
-		stall: o.StallTimeout, now: o.Now, stopping: s.stopping, hub: newHub(o.Log, o.Logger)}
+		stall: o.StallTimeout, now: o.Now, stopping: s.stopping, hub: newHub(o.Log, o.Logger, o.StreamBuffer),
+		limits: newStreamLimits(o.MaxStreams, o.MaxStreamsPerToken), buffers: budget.New(o.BufferBudget), streamBuffer: o.StreamBuffer}
+	o.Metrics.buffers.Store(s.Events.buffers)
 	if err := s.Events.hub.start(); err != nil {
 		return nil, err
 	}

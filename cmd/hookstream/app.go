@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
@@ -88,6 +89,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		QuarantineMaxBytes: int64(cfg.Quarantine.MaxBytes),
 		QuarantineMaxAge:   cfg.Quarantine.MaxAge,
 		LookupBudget:       cfg.Log.LookupBudget,
+		ReadBudget:         int64(cfg.Log.ReadBudget),
 	}, logger)
 	if err != nil {
 		return nil, err
@@ -128,6 +130,8 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	a.services, err = service.New(service.Options{
 		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Metrics: metrics,
 		Heartbeat: cfg.Subscribe.Heartbeat, StallTimeout: cfg.Subscribe.StallTimeout,
+		MaxStreams: cfg.Subscribe.MaxStreams, MaxStreamsPerToken: cfg.Subscribe.MaxStreamsPerToken,
+		StreamBuffer: int(cfg.Subscribe.StreamBuffer), BufferBudget: int64(cfg.Subscribe.BufferBudget),
 		HideUnknownSources: cfg.API.UnknownSource == "unauthorized",
 		BodyLimit:          int64(cfg.HTTP.BodyLimit),
 	})
@@ -141,17 +145,28 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		grpc.ChainStreamInterceptor(ic.Stream()),
 		grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyLimit) + 64<<10),
 		grpc.ForceServerCodecV2(service.NewCodec()),
+		// A client whose connection accepts nothing at all (not even a
+		// ping) is cut off, which gives back what its streams still held.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
+		// Clients' keepalive pings are welcome every 5 s: gRPC's default
+		// (5 minutes) cuts off, with "too_many_pings", a client that pings
+		// while its stream sends nothing, such as one that stopped reading,
+		// and it would then never see its stream's status.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
+	// Subscribe streams measure their clients' progress in bytes through
+	// the credentials (service.ProgressCredentials).
+	creds := insecure.NewCredentials()
 	if cfg.GRPC.TLS.Enabled() {
 		tc, err := serverTLS(cfg.GRPC.TLS)
 		if err != nil {
 			return nil, fmt.Errorf("grpc.tls: %w", err)
 		}
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
+		creds = credentials.NewTLS(tc)
 	}
-	a.grpc = grpc.NewServer(grpcOpts...)
+	a.grpc = grpc.NewServer(append(grpcOpts, grpc.Creds(service.ProgressCredentials(creds)))...)
 	// The in-memory listener for the gateway needs no TLS.
-	a.inmemGRPC = grpc.NewServer(grpcOpts[:4]...)
+	a.inmemGRPC = grpc.NewServer(append(grpcOpts, grpc.Creds(service.ProgressCredentials(insecure.NewCredentials())))...)
 	a.health = health.NewServer()
 	for _, srv := range []*grpc.Server{a.grpc, a.inmemGRPC} {
 		hookstreamv1.RegisterIngestServiceServer(srv, a.services.Ingest)
@@ -165,10 +180,16 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 
 	// The gateway reaches the gRPC server through memory, never TCP.
 	a.inmem = bufconn.Listen(1 << 20)
+	// Fixed flow-control windows: an HTTP subscriber that stops reading
+	// holds back its stream after 64 KiB, instead of the gateway taking in
+	// megabytes for it (gRPC's window would otherwise grow), and the server
+	// sees it stall.
 	a.conn, err = grpc.NewClient("passthrough:///in-memory",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return a.inmem.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+		grpc.WithInitialWindowSize(64<<10),
+		grpc.WithInitialConnWindowSize(1<<20),
 	)
 	if err != nil {
 		return nil, err

@@ -91,10 +91,12 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 	sparse.quiet(300 * time.Millisecond)
 }
 
-// A live stream that falls more than the hub's buffer behind is detached,
+// A live stream that falls more than its buffer behind is detached,
 // catches up on its own, and still sees every event exactly once.
 func TestSlowStreamLeavesHubAndCatchesUp(t *testing.T) {
-	s := startServer(t, testConfig(t, t.TempDir(), ""))
+	cfg := testConfig(t, t.TempDir(), "")
+	cfg.Subscribe.StreamBuffer = 64 << 10 // a few hundred events
+	s := startServer(t, cfg)
 	sub := s.subscribe(&hookstreamv1.SubscribeRequest{})
 	if _, err := sub.stream.Header(); err != nil {
 		t.Fatal(err)

@@ -141,6 +141,10 @@ type Log struct {
 	// DefaultLookupBudget). An id of the dedup window costs one read; an
 	// older one is searched for, newest first, until the budget is spent.
 	LookupBudget int `yaml:"lookup_budget"`
+	// ReadBudget caps the bytes of client reads (Subscribe catch-up,
+	// ListEvents) in flight from NATS at once (default 16MiB). Reads run
+	// on a connection of their own, never the one ingest writes on.
+	ReadBudget ByteSize `yaml:"read_budget"`
 }
 
 // Quarantine limits the quarantine bucket. Both limits apply to an
@@ -166,9 +170,23 @@ const (
 type Subscribe struct {
 	// Heartbeat interval on idle streams (default 15s).
 	Heartbeat time.Duration `yaml:"heartbeat"`
-	// StallTimeout ends a stream whose client has not accepted a message
-	// for this long (default 30s); it can resume from its cursor.
+	// StallTimeout ends a stream whose client has accepted no byte of what
+	// was sent to it for this long (default 30s); it can resume from its
+	// cursor. A client that keeps reading, however slowly, is not stalled.
 	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// MaxStreams caps open streams on this server (default 1000), and
+	// MaxStreamsPerToken those of one API token (default 100); beyond
+	// them a stream is refused with RESOURCE_EXHAUSTED (TOO_MANY_STREAMS).
+	MaxStreams         int `yaml:"max_streams"`
+	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
+	// StreamBuffer is how much one live stream may have queued before it
+	// leaves the shared reader to catch up on its own, and the size of its
+	// catch-up reads (default 1MiB; one event always fits).
+	StreamBuffer ByteSize `yaml:"stream_buffer"`
+	// BufferBudget caps what all streams together hold beyond their live
+	// queues: catch-up reads and events not yet written to their clients
+	// (default 256MiB). When it is used up, streams wait.
+	BufferBudget ByteSize `yaml:"buffer_budget"`
 }
 
 // Source is one webhook endpoint: POST /v1/webhooks/<name>.
@@ -417,6 +435,21 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.Subscribe.Heartbeat, 15*time.Second)
 	def(&c.Subscribe.StallTimeout, 30*time.Second)
+	if c.Subscribe.MaxStreams == 0 {
+		c.Subscribe.MaxStreams = 1000
+	}
+	if c.Subscribe.MaxStreamsPerToken == 0 {
+		c.Subscribe.MaxStreamsPerToken = 100
+	}
+	if c.Subscribe.StreamBuffer == 0 {
+		c.Subscribe.StreamBuffer = 1 << 20
+	}
+	if c.Subscribe.BufferBudget == 0 {
+		c.Subscribe.BufferBudget = 256 << 20
+	}
+	if c.Log.ReadBudget == 0 {
+		c.Log.ReadBudget = 16 << 20
+	}
 	if c.API.UnknownSource == "" {
 		c.API.UnknownSource = "not_found"
 	}
@@ -445,6 +478,16 @@ func (c *Config) validate(vendors []Vendor) error {
 	}
 	if c.Log.LookupBudget < MinLookupBudget || c.Log.LookupBudget > MaxLookupBudget {
 		errs = append(errs, fmt.Errorf("log.lookup_budget must be between %d and %d, not %d", MinLookupBudget, MaxLookupBudget, c.Log.LookupBudget))
+	}
+	if sub := c.Subscribe; sub.MaxStreams < 0 || sub.MaxStreamsPerToken < 0 {
+		errs = append(errs, errors.New("subscribe.max_streams and subscribe.max_streams_per_token must not be negative"))
+	}
+	if sub := c.Subscribe; sub.StreamBuffer < 16<<10 || sub.BufferBudget < sub.StreamBuffer {
+		errs = append(errs, fmt.Errorf("subscribe.stream_buffer %d must be at least 16KiB and no more than subscribe.buffer_budget %d",
+			sub.StreamBuffer, sub.BufferBudget))
+	}
+	if c.Log.ReadBudget < c.Subscribe.StreamBuffer {
+		errs = append(errs, fmt.Errorf("log.read_budget %d must be at least subscribe.stream_buffer %d", c.Log.ReadBudget, c.Subscribe.StreamBuffer))
 	}
 	if c.API.UnknownSource != "not_found" && c.API.UnknownSource != "unauthorized" {
 		errs = append(errs, fmt.Errorf("api.unknown_source must be not_found or unauthorized, not %q", c.API.UnknownSource))

@@ -52,6 +52,10 @@ sources:
 	if cfg.Quarantine.MaxBytes != 1<<30 || cfg.Quarantine.MaxAge != 720*time.Hour {
 		t.Errorf("quarantine defaults: %+v, want 1GiB and 720h", cfg.Quarantine)
 	}
+	if sub := cfg.Subscribe; sub.MaxStreams != 1000 || sub.MaxStreamsPerToken != 100 || sub.StreamBuffer != 1<<20 ||
+		sub.BufferBudget != 256<<20 || cfg.Log.ReadBudget != 16<<20 {
+		t.Errorf("stream limits and budgets: %+v, log.read_budget %d", sub, cfg.Log.ReadBudget)
+	}
 	if got := cfg.Sources[0].Auth.Basic.Password; got != "p@ss: #1" {
 		t.Errorf("expanded password = %q", got)
 	}
@@ -81,6 +85,10 @@ func TestParseErrors(t *testing.T) {
 		"quarantine age too short":         {"quarantine: {max_age: 10m}\nsources: [{name: a, vendor: closer, auth: none}]", "quarantine.max_age 10m0s must be at least 1h"},
 		"auth the vendor cannot send":      {"sources: [{name: a, vendor: closer, auth: {basic: {username: u, password: p}}}]", "closer cannot send auth basic; use one of token"},
 		"tiny budget":                      {"log: {lookup_budget: 3}\nsources: [{name: a, vendor: closer, auth: none}]", "log.lookup_budget must be between"},
+		"tiny buffer":                      {"subscribe: {stream_buffer: 1KiB}\nsources: [{name: a, vendor: closer, auth: none}]", "at least 16KiB"},
+		"budget < buf":                     {"subscribe: {stream_buffer: 2MiB, buffer_budget: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "no more than subscribe.buffer_budget"},
+		"read budget":                      {"subscribe: {stream_buffer: 4MiB}\nlog: {read_budget: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "log.read_budget"},
+		"neg streams":                      {"subscribe: {max_streams: -1}\nsources: [{name: a, vendor: closer, auth: none}]", "must not be negative"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -395,7 +395,7 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 // read consumes the log from start (the id is in Nats-Msg-Id), feeding
 // the index and then the follower.
 func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtUp func()) error {
-	cons, err := ix.l.js.OrderedConsumer(ctx, ix.l.cfg.Stream, start.consumerConfig(nil))
+	cons, err := ix.l.feedJS.OrderedConsumer(ctx, ix.l.cfg.Stream, start.consumerConfig(nil))
 	if err != nil {
 		return err
 	}
@@ -414,7 +414,7 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		ix.mu.Unlock()
 		caughtUp()
 	}
-	return consume(ctx, cons, 256, func(msg jetstream.Msg) error {
+	return consume(ctx, cons, ix.l.feedBytes(), func(msg jetstream.Msg) error {
 		md, err := msg.Metadata()
 		if err != nil {
 			return fmt.Errorf("eventlog: message metadata: %w", err)
@@ -589,7 +589,7 @@ func (l *Log) lookup(ctx context.Context, id string, reads *int) (*jetstream.Raw
 	if !ok {
 		return nil, nil
 	}
-	l.reads.Add(1)
+	l.msgReads.Add(1)
 	if reads != nil {
 		*reads++
 	}
@@ -629,24 +629,30 @@ type msgGetRequest struct {
 	LastFor   string     `json:"last_by_subj,omitempty"`
 }
 
-// msgGet reads one message: with leader through the stream leader (the
-// JetStream API's message get), otherwise with a direct get, which any
-// replica may answer. A request that matches nothing gets
-// jetstream.ErrMsgNotFound.
+// msgGet reads one message on the ingest connection (the dedup check's
+// confirming read): see msgGetOn.
 func (l *Log) msgGet(ctx context.Context, req msgGetRequest, leader bool) (*jetstream.RawStreamMsg, error) {
-	l.reads.Add(1)
+	return l.msgGetOn(ctx, l.nc, req, leader)
+}
+
+// msgGetOn reads one message over nc: with leader through the stream
+// leader (the JetStream API's message get), otherwise with a direct get,
+// which any replica may answer. A request that matches nothing gets
+// jetstream.ErrMsgNotFound.
+func (l *Log) msgGetOn(ctx context.Context, nc *nats.Conn, req msgGetRequest, leader bool) (*jetstream.RawStreamMsg, error) {
+	l.msgReads.Add(1)
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
 	if !leader {
-		resp, err := l.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.cfg.Stream, body)
+		resp, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.cfg.Stream, body)
 		if err != nil {
 			return nil, err
 		}
 		return directMsg(resp)
 	}
-	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, body)
+	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, body)
 	if err != nil {
 		return nil, err
 	}

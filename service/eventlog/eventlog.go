@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/normalize"
 )
 
@@ -110,6 +112,17 @@ type Config struct {
 	// minDedupWindow lowers DedupWindow's floor of 1 hour, so that tests
 	// can hold events older than the window.
 	minDedupWindow time.Duration
+	// ReadBatchBytes caps one read for a client (a step of a Subscribe
+	// catch-up or of a ListEvents page): it returns at least one event and
+	// stops once it holds this many bytes (default 1 MiB).
+	ReadBatchBytes int
+	// ReadBudget caps the bytes of client reads in flight from NATS at
+	// once, for the whole process (default 16 MiB); further reads wait.
+	ReadBudget int64
+	// ScanBytes ends a Scan (a ListEvents page) once it has read this many
+	// bytes of events (default 2 MiB), so a page stays under what gRPC
+	// clients accept by default whatever the events' size.
+	ScanBytes int
 }
 
 // DefaultLookupBudget is Config.LookupBudget's default (the service's
@@ -150,9 +163,26 @@ func (c *Config) setDefaults() {
 	if c.minDedupWindow == 0 {
 		c.minDedupWindow = time.Hour
 	}
+	if c.ReadBatchBytes <= 0 {
+		c.ReadBatchBytes = 1 << 20
+	}
+	if c.ReadBudget <= 0 {
+		c.ReadBudget = 16 << 20
+	}
+	if c.ScanBytes <= 0 {
+		c.ScanBytes = 2 << 20
+	}
 }
 
 // Log is an open event log. It is safe for concurrent use.
+//
+// It holds three NATS connections, so that readers and writers never share
+// a failure domain: a server that cuts off a connection that falls behind
+// (a slow consumer) cuts off only that one. nc carries writes (appends and
+// their dedup checks, quarantine) and setup; feed carries the process's one
+// reader of the whole log (the dedup indexer, which feeds live streams);
+// reads carries what clients ask for (Subscribe catch-up, ListEvents,
+// GetEvent). Every read is capped in bytes as well as in events.
 type Log struct {
 	cfg        Config
 	log        *slog.Logger
@@ -165,9 +195,18 @@ type Log struct {
 	// read directly for bounded scans.
 	quarantineStream jetstream.Stream
 
-	// reads counts the messages read by position or subject (Get and the
-	// dedup check), for tests.
-	reads atomic.Uint64
+	// msgReads counts the messages read by position or subject (Get and
+	// the dedup check), for tests.
+	msgReads atomic.Uint64
+
+	feed    *nats.Conn
+	feedJS  jetstream.JetStream
+	reads   *nats.Conn
+	rstream jetstream.Stream // the stream, through reads
+	// readBudget holds the bytes of client reads in flight (ReadBatch);
+	// largestRead is the largest event read so far.
+	readBudget  *budget.Budget
+	largestRead atomic.Int64
 
 	setupInfo *jetstream.StreamInfo // the stream as setup left it
 	damage    *Damage               // what was found lost at open, if anything
@@ -195,9 +234,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	if cfg.DataDir == "" && cfg.IndexDir == "" {
 		return nil, errors.New("eventlog: a data dir is needed (it holds the dedup index)")
 	}
-	l := &Log{cfg: cfg, log: logger}
+	l := &Log{cfg: cfg, log: logger, readBudget: budget.New(cfg.ReadBudget)}
 	opts := []nats.Option{
-		nats.Name("hookstream"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		// No buffering while reconnecting: a write the log cannot take now
@@ -205,10 +243,6 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		// the write timeout.
 		nats.ReconnectBufSize(-1),
 		nats.Timeout(cfg.ConnectTimeout),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("event log disconnected", "err", err)
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("event log reconnected", "server", nc.ConnectedUrlRedacted()) }),
 	}
 	url := cfg.URL
 	if url == "" {
@@ -218,6 +252,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		}
 		l.ns = ns
 		url = ns.ClientURL()
+		// Each connection is its own in-process pipe.
 		opts = append(opts, nats.InProcessServer(ns))
 	} else {
 		extra, err := externalOptions(cfg)
@@ -229,17 +264,26 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		// starting does not stop us; setup below is bounded by ctx.
 		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
-	nc, err := nats.Connect(url, opts...)
+	var err error
+	for _, c := range []struct {
+		conn **nats.Conn
+		name string
+	}{{&l.nc, "hookstream"}, {&l.feed, "hookstream-feed"}, {&l.reads, "hookstream-reads"}} {
+		if *c.conn, err = connect(ctx, url, c.name, cfg.ConnectTimeout, opts, logger); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	if l.js, err = jetstream.New(l.nc); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	if l.feedJS, err = jetstream.New(l.feed); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	rjs, err := jetstream.New(l.reads)
 	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("eventlog: connect: %w", err)
-	}
-	l.nc = nc
-	if err := waitConnected(ctx, nc, cfg.ConnectTimeout); err != nil {
-		l.Close()
-		return nil, err
-	}
-	if l.js, err = jetstream.New(nc); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
@@ -249,11 +293,37 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		l.Close()
 		return nil, err
 	}
+	if l.rstream, err = rjs.Stream(setupCtx, cfg.Stream); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("eventlog: stream %s: %w", cfg.Stream, err)
+	}
 	if err := l.openIndex(ctx); err != nil {
 		l.Close()
 		return nil, err
 	}
 	return l, nil
+}
+
+// connect opens one named connection to the log and waits until it is up.
+func connect(ctx context.Context, url, name string, timeout time.Duration, opts []nats.Option, logger *slog.Logger) (*nats.Conn, error) {
+	opts = append(slices.Clip(opts),
+		nats.Name(name),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("event log disconnected", "connection", name, "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger.Info("event log reconnected", "connection", name, "server", nc.ConnectedUrlRedacted())
+		}),
+	)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: connect: %w", err)
+	}
+	if err := waitConnected(ctx, nc, timeout); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return nc, nil
 }
 
 // waitConnected waits for the first connection, which RetryOnFailedConnect
@@ -277,11 +347,15 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
 	ns, err := server.NewServer(&server.Options{
-		ServerName:   "hookstream-embedded",
-		DontListen:   true, // reachable only in-process
-		JetStream:    true,
-		StoreDir:     cfg.DataDir,
-		MaxPayload:   cfg.MaxPayload,
+		ServerName: "hookstream-embedded",
+		DontListen: true, // reachable only in-process
+		JetStream:  true,
+		StoreDir:   cfg.DataDir,
+		MaxPayload: cfg.MaxPayload,
+		// A connection may have this much on its way before the server
+		// cuts it off as a slow consumer: room for the reads in flight
+		// (each may pass its cap by one message) and for the log reader.
+		MaxPending:   max(64<<20, 2*cfg.ReadBudget+4*int64(cfg.MaxPayload)),
 		SyncAlways:   cfg.SyncAlways,
 		SyncInterval: cfg.SyncInterval,
 		NoSigs:       true,
@@ -414,9 +488,11 @@ func (l *Log) Ready() bool {
 // the server down after flushing its stores.
 func (l *Log) Close() {
 	l.closeIndex()
-	if l.nc != nil {
-		_ = l.nc.Drain()
-		l.nc.Close()
+	for _, nc := range []*nats.Conn{l.reads, l.feed, l.nc} {
+		if nc != nil {
+			_ = nc.Drain()
+			nc.Close()
+		}
 	}
 	if l.ns != nil {
 		l.ns.Shutdown()
@@ -534,7 +610,7 @@ func (l *Log) LastSeqFor(ctx context.Context, subject string) (uint64, error) {
 	if subject == ">" {
 		return l.LastSeq(ctx)
 	}
-	raw, err := l.stream.GetLastMsgForSubject(ctx, subject)
+	raw, err := l.rstream.GetLastMsgForSubject(ctx, subject)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, nil
@@ -546,7 +622,7 @@ func (l *Log) LastSeqFor(ctx context.Context, subject string) (uint64, error) {
 
 // LastSeq is the position of the newest event in the log (0 when empty).
 func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
-	info, err := l.stream.Info(ctx)
+	info, err := l.rstream.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

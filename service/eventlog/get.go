@@ -297,7 +297,8 @@ func (s *search) next(ctx context.Context, req msgGetRequest, leader bool) (*jet
 	if req.LastFor == "" {
 		req.NextFor = s.filter
 	}
-	raw, err := s.l.msgGet(ctx, req, leader)
+	// A client's read: on the reads connection, never the one ingest uses.
+	raw, err := s.l.msgGetOn(ctx, s.l.reads, req, leader)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, nil

@@ -93,9 +93,9 @@ const unknownID = "00112233445566778899aabbccddeeff"
 // reads counts the log's reads while fn runs (every message read by
 // position or subject, whoever counts them).
 func reads(l *Log, fn func()) uint64 {
-	before := l.reads.Load()
+	before := l.msgReads.Load()
 	fn()
-	return l.reads.Load() - before
+	return l.msgReads.Load() - before
 }
 
 // TestGetIsBounded searches a log of 200,000 events for ids the dedup

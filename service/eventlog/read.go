@@ -2,8 +2,10 @@ package eventlog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -46,37 +48,156 @@ func (s Start) consumerConfig(subjects []string) jetstream.OrderedConsumerConfig
 	return cfg
 }
 
-// Tail delivers events in log order, from start on and then as they are
-// stored, to fn, until ctx ends (returning nil) or fn returns an error
-// (returned as is). subjects narrow the events read (FilterSubject); none
-// means all. fn runs on Tail's goroutine; while it blocks nothing more is
-// read, and the consumer's buffer bounds the memory held.
+// Batch is one read of the log for a client.
+type Batch struct {
+	// Events in log order.
+	Events []Stored
+	// Pending is how many matching events were stored after the batch
+	// when it was read.
+	Pending uint64
+	// Bytes is the size of the events.
+	Bytes int
+}
+
+// directGetBatch caps the events of one read; bytes usually end it first.
+const directGetBatch = 1000
+
+// numPendingHeader is how many matching events follow, in a batched
+// direct get's answers.
+const numPendingHeader = "Nats-Num-Pending"
+
+// readTimeout bounds one read when the caller's context does not.
+const readTimeout = 10 * time.Second
+
+// ReadBatch reads the matching events from start on: at least one when
+// there is any, then no more than maxEvents (0: no count limit) and no
+// more once they hold maxBytes (0: Config.ReadBatchBytes), so only its last
+// event can take it past maxBytes. subject narrows the events read
+// (FilterSubject; "" means all).
 //
-// ready, when not nil, is called once the consumer exists, with the number
-// of matching events already stored after the start position.
-func (l *Log) Tail(ctx context.Context, start Start, subjects []string, ready func(pending uint64), fn func(Stored) error) error {
-	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, start.consumerConfig(subjects))
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+// It is one batched direct get on the log's connection for reads: no
+// consumer is created, so nothing is left behind on the server once it
+// returns, and the bytes in flight across the process stay within
+// Config.ReadBudget (further reads wait for their turn).
+func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEvents, maxBytes int) (Batch, error) {
+	if maxBytes <= 0 {
+		maxBytes = l.cfg.ReadBatchBytes
 	}
-	if ready != nil {
-		ready(cons.CachedInfo().NumPending)
+	if maxEvents <= 0 || maxEvents > directGetBatch {
+		maxEvents = directGetBatch
 	}
-	return consume(ctx, cons, 256, func(msg jetstream.Msg) error {
-		s, err := decode(msg, false)
+	if subject == "" || subject == ">" {
+		subject = subjectPrefix + ".>"
+	}
+	req := directGetRequest{NextFor: subject, Batch: maxEvents, MaxBytes: maxBytes}
+	switch {
+	case start.AfterSeq > 0:
+		req.Seq = start.AfterSeq + 1
+	case start.FromSeq > 0:
+		req.Seq = start.FromSeq
+	case !start.Time.IsZero():
+		t := start.Time.UTC()
+		req.StartTime = &t
+	case start.New:
+		last, err := l.LastSeq(ctx)
 		if err != nil {
-			return err
+			return Batch{}, err
 		}
-		return fn(s)
-	})
+		req.Seq = last + 1
+	default:
+		req.Seq = 1
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Batch{}, fmt.Errorf("eventlog: %w", err)
+	}
+	// A read may pass maxBytes by its last event, so it reserves room for
+	// the largest event read so far as well: the bytes on their way from
+	// the server stay within the budget (and under the server's limit for
+	// a slow consumer) once the first large event has been seen.
+	reserve := int64(maxBytes) + l.largestRead.Load()
+	if err := l.readBudget.Acquire(ctx, reserve); err != nil {
+		return Batch{}, err
+	}
+	defer l.readBudget.Release(reserve)
+	// Once asked, the server sends the whole batch whatever happens here,
+	// so the batch is read to its end (within the timeout) even if ctx
+	// ends: the reservation must cover the bytes until they have arrived.
+	caller := ctx
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+	defer cancel()
+	if d, ok := caller.Deadline(); ok {
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	if err := caller.Err(); err != nil {
+		return Batch{}, err
+	}
+	inbox := l.reads.NewRespInbox()
+	sub, err := l.reads.SubscribeSync(inbox)
+	if err != nil {
+		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := l.reads.PublishRequest("$JS.API.DIRECT.GET."+l.cfg.Stream, inbox, body); err != nil {
+		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	var b Batch
+	for {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			if caller.Err() != nil {
+				return Batch{}, caller.Err()
+			}
+			return Batch{}, fmt.Errorf("%w: read: %v", ErrUnavailable, err)
+		}
+		switch code := msg.Header.Get("Status"); code {
+		case "":
+		case "204": // end of batch
+			if b.Pending, err = strconv.ParseUint(msg.Header.Get(numPendingHeader), 10, 64); err != nil {
+				b.Pending = 0
+			}
+			return b, caller.Err()
+		case "404": // nothing at or after the start
+			return b, caller.Err()
+		default:
+			return Batch{}, fmt.Errorf("%w: read: status %s %s", ErrUnavailable, code, msg.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return Batch{}, fmt.Errorf("%w: read: message without a sequence", ErrUnavailable)
+		}
+		pending, _ := strconv.ParseUint(msg.Header.Get(numPendingHeader), 10, 64)
+		b.Events = append(b.Events, Stored{Seq: seq, Pending: pending, Raw: msg.Data, lazy: &lazyEvent{}})
+		b.Bytes += len(msg.Data)
+		for n := int64(len(msg.Data)); ; {
+			cur := l.largestRead.Load()
+			if n <= cur || l.largestRead.CompareAndSwap(cur, n) {
+				break
+			}
+		}
+	}
+}
+
+// directGetRequest is JetStream's direct get request, batched.
+type directGetRequest struct {
+	Seq       uint64     `json:"seq,omitempty"`
+	NextFor   string     `json:"next_by_subj,omitempty"`
+	Batch     int        `json:"batch,omitempty"`
+	MaxBytes  int        `json:"max_bytes,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
 }
 
 // consume feeds cons's messages to fn until ctx ends or the iterator is
 // stopped (nil), the iterator fails (ErrUnavailable), or fn fails (its
 // error as is). Heartbeats are short, so a consumer whose server went away
 // is noticed (and recreated by the ordered consumer) within seconds.
-func consume(ctx context.Context, cons jetstream.Consumer, batch int, fn func(jetstream.Msg) error) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
+//
+// The client buffers at most maxBytes of messages; the library asks for
+// more once half of them are taken, so maxBytes must hold at least two of
+// the largest messages or a large one could never be delivered.
+func consume(ctx context.Context, cons jetstream.Consumer, maxBytes int, fn func(jetstream.Msg) error) error {
+	it, err := cons.Messages(jetstream.PullMaxBytes(maxBytes), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -97,75 +218,49 @@ func consume(ctx context.Context, cons jetstream.Consumer, batch int, fn func(je
 	}
 }
 
+// feedBytes is what the process's one reader of the whole log may buffer:
+// two of the largest messages (see consume), with room for their headers.
+func (l *Log) feedBytes() int { return 2 * (int(l.feed.MaxPayload()) + 64<<10) }
+
 // Scan reads up to limit events from start, stopping early when fn returns
-// false or the events stored when Scan began are exhausted. It returns the
-// position to continue from (0 when nothing is left).
+// false, when it has read Config.ScanBytes of events, or when no event is
+// left. It returns the position to continue from (0 when nothing is left).
+// Only one subject filter is pushed down to the log; with several, Scan
+// reads every event and fn must filter.
 func (l *Log) Scan(ctx context.Context, start Start, subjects []string, limit int, fn func(Stored) bool) (next uint64, err error) {
-	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, start.consumerConfig(subjects))
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	subject := ""
+	if len(subjects) == 1 {
+		subject = subjects[0]
 	}
-	pending := cons.CachedInfo().NumPending
-	if pending == 0 {
-		return 0, nil
-	}
-	n := uint64(limit)
-	if pending < n {
-		n = pending
-	}
-	var last uint64
-	for read := uint64(0); read < n; {
-		batch, err := cons.Fetch(int(min(n-read, 256)), jetstream.FetchMaxWait(5*time.Second))
+	read, bytes := 0, 0
+	for read < limit {
+		b, err := l.ReadBatch(ctx, start, subject, limit-read, min(l.cfg.ReadBatchBytes, l.cfg.ScanBytes-bytes))
 		if err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return 0, err
 		}
-		got := 0
-		for msg := range batch.Messages() {
-			if err := ctx.Err(); err != nil {
-				return 0, err // the caller went away or is shutting down
-			}
-			got++
+		if len(b.Events) == 0 {
+			return 0, nil
+		}
+		for _, s := range b.Events {
 			read++
-			s, err := decode(msg, true)
-			if err != nil {
+			bytes += len(s.Raw)
+			if s.Event, err = s.Decoded(); err != nil {
 				return 0, err
 			}
-			last = s.Seq
-			if !fn(s) {
-				if read < pending {
-					return last + 1, nil
+			if !fn(s) || read >= limit || bytes >= l.cfg.ScanBytes {
+				if s.Pending > 0 {
+					return s.Seq + 1, nil
 				}
 				return 0, nil
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		last := b.Events[len(b.Events)-1]
+		if last.Pending == 0 {
+			return 0, nil
 		}
-		if got == 0 {
-			break
-		}
-	}
-	if pending > n {
-		return last + 1, nil
+		start = Start{AfterSeq: last.Seq}
 	}
 	return 0, nil
-}
-
-// decode reads a consumed message. With eager unset the event itself is
-// decoded only when asked for (Stored.Decoded): a stream without a filter
-// sends the stored bytes as they are.
-func decode(msg jetstream.Msg, eager bool) (Stored, error) {
-	md, err := msg.Metadata()
-	if err != nil {
-		return Stored{}, fmt.Errorf("eventlog: message metadata: %w", err)
-	}
-	s := stored(msg, md)
-	if eager {
-		if s.Event, err = s.Decoded(); err != nil {
-			return Stored{}, err
-		}
-	}
-	return s, nil
 }
 
 // stored is a consumed message with its parsed metadata, not yet decoded.
