@@ -376,11 +376,11 @@ func TestStalledHTTPReaderGetsItsStatus(t *testing.T) {
 			if !ok {
 				var body struct {
 					Error struct {
-						Code    int    `json:"code"`
+						Status  string `json:"status"`
 						Message string `json:"message"`
 					} `json:"error"`
 				}
-				if err := json.Unmarshal([]byte(last), &body); err != nil || body.Error.Code != int(codes.ResourceExhausted) ||
+				if err := json.Unmarshal([]byte(last), &body); err != nil || body.Error.Status != "RESOURCE_EXHAUSTED" ||
 					!strings.Contains(body.Error.Message, "after_cursor") {
 					t.Fatalf("HTTP stream ended after %d results with %.300q, want a RESOURCE_EXHAUSTED error naming after_cursor", results, last)
 				}
