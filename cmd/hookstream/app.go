@@ -30,7 +30,7 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service"
 	"github.com/hookstream/hookstream/service/auth"
-	"github.com/hookstream/hookstream/service/config"
+	"github.com/hookstream/hookstream/internal/config"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
 	"github.com/hookstream/hookstream/service/normalize"

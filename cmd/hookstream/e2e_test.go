@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
-	"github.com/hookstream/hookstream/service/config"
+	"github.com/hookstream/hookstream/internal/config"
 )
 
 // Secrets used by the test sources. The security test greps outputs for them.

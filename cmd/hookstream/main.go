@@ -15,7 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/hookstream/hookstream/service/config"
+	"github.com/hookstream/hookstream/internal/config"
 	"github.com/hookstream/hookstream/service/normalize"
 )
 

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
-	"github.com/hookstream/hookstream/service/config"
+	"github.com/hookstream/hookstream/internal/config"
 )
 
 var (

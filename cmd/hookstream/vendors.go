@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/hookstream/hookstream/service/config"
+	"github.com/hookstream/hookstream/internal/config"
 	"github.com/hookstream/hookstream/service/normalize"
 	"github.com/hookstream/hookstream/service/normalize/clinchpad"
 	"github.com/hookstream/hookstream/service/normalize/closer"

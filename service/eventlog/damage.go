@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/service/eventlog/idindex"
+	"github.com/hookstream/hookstream/internal/idindex"
 )
 
 // gapSubject holds the placeholders that skip the positions a damaged log

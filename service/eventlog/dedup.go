@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/service/eventlog/idindex"
+	"github.com/hookstream/hookstream/internal/idindex"
 )
 
 // Dedup has two layers, so that remembering ids for hours costs disk and

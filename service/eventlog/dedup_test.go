@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
-	"github.com/hookstream/hookstream/service/eventlog/idindex"
+	"github.com/hookstream/hookstream/internal/idindex"
 	"github.com/hookstream/hookstream/service/normalize"
 )
 

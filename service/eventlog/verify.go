@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/service/eventlog/idindex"
+	"github.com/hookstream/hookstream/internal/idindex"
 )
 
 // samplesPerBand is how many positions verifyIndex checks in each band of

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookstream/hookstream/service/config"
+	"github.com/hookstream/hookstream/internal/config"
 )
 
 // vendors stand in for the binary's vendor registry.

@@ -25,18 +25,14 @@
 package idindex
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -111,21 +107,6 @@ type Index struct {
 	closed bool
 	segs   []*segment // oldest first; the last one takes inserts
 	next   uint64     // number of the next segment file
-}
-
-// segment is one hash table file. Only its header fields live in memory.
-type segment struct {
-	f     *os.File
-	path  string
-	slots uint64 // power of two
-	count uint64 // entries
-	first time.Time
-	last  time.Time // newest entry's store time
-	dirty bool      // written since the last sync
-	// sealed segments take no more inserts: every segment of an earlier
-	// run is sealed, since its count may miss the writes after its last
-	// commit.
-	sealed bool
 }
 
 // Open opens (or creates) the index in dir. Segments of an earlier run are
@@ -331,131 +312,6 @@ func (x *Index) Expire() error {
 	return nil
 }
 
-// Checkpoint is how far the index is complete, as recorded by Commit.
-type Checkpoint struct {
-	// Log identifies the log the positions belong to (for example the
-	// stream's creation time); a different log means a rebuild.
-	Log string `json:"log"`
-	// Seq is the log position through which every event is in the index.
-	Seq uint64 `json:"seq"`
-	// At is when the checkpoint was made.
-	At time.Time `json:"at"`
-	// Holes is how many positions inside the log held no message when
-	// last asked: more at the next start means the log lost data
-	// meanwhile.
-	Holes uint64 `json:"holes,omitempty"`
-}
-
-// Commit makes everything inserted before it was called durable (fsync)
-// and then records cp, so that after any crash the index holds at least
-// what cp claims. Lookups and inserts go on while it syncs.
-func (x *Index) Commit(cp Checkpoint) error {
-	x.mu.Lock()
-	var dirty []*segment
-	for _, s := range x.segs {
-		if !s.dirty {
-			continue
-		}
-		if err := s.writeHeader(); err != nil {
-			x.mu.Unlock()
-			return err
-		}
-		s.dirty = false
-		dirty = append(dirty, s)
-	}
-	x.mu.Unlock()
-	for _, s := range dirty {
-		// A segment expired meanwhile is closed; its entries are too old to
-		// matter.
-		if err := s.f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-			x.mu.Lock()
-			s.dirty = true
-			x.mu.Unlock()
-			return fmt.Errorf("idindex: sync %s: %w", s.path, err)
-		}
-	}
-	b, _ := json.Marshal(cp)
-	tmp := filepath.Join(x.dir, checkpointFile+".tmp")
-	if err := writeFileSync(tmp, b); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(x.dir, checkpointFile)); err != nil {
-		return fmt.Errorf("idindex: %w", err)
-	}
-	return syncDir(x.dir)
-}
-
-// syncDir makes renames and new files in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("idindex: %w", err)
-	}
-	defer func() { _ = d.Close() }() // read-only: nothing to lose
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("idindex: sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// Wipe deletes an index's files from dir (segments, checkpoint), for a
-// rebuild after ErrCorrupt. The directory and its lock file stay.
-func Wipe(dir string) error {
-	names, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
-	if err != nil {
-		return fmt.Errorf("idindex: %w", err)
-	}
-	names = append(names, filepath.Join(dir, checkpointFile), filepath.Join(dir, checkpointFile+".tmp"))
-	for _, name := range names {
-		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("idindex: %w", err)
-		}
-	}
-	return nil
-}
-
-// ReadCheckpoint returns the last committed checkpoint; ok is false when
-// there is none (a new or reset index).
-func (x *Index) ReadCheckpoint() (cp Checkpoint, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(x.dir, checkpointFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return Checkpoint{}, false, nil
-	}
-	if err != nil {
-		return Checkpoint{}, false, fmt.Errorf("idindex: %w", err)
-	}
-	cp, ok = parseCheckpoint(b)
-	return cp, ok, nil
-}
-
-// parseCheckpoint reads a checkpoint file; a torn or foreign one is not ok
-// (the index is then treated as unknown and rebuilt).
-func parseCheckpoint(b []byte) (Checkpoint, bool) {
-	var cp Checkpoint
-	if err := json.Unmarshal(b, &cp); err != nil || cp.Log == "" {
-		return Checkpoint{}, false
-	}
-	return cp, true
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("idindex: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("idindex: write %s: %w", path, err)
-	}
-	return nil
-}
-
 // Stats describe the index for metrics and logs.
 type Stats struct {
 	Segments int
@@ -474,146 +330,4 @@ func (x *Index) Stats() Stats {
 		st.Bytes += headerSize + int64(s.slots)*slotSize
 	}
 	return st
-}
-
-// header is a segment's first page: magic, then JSON.
-type header struct {
-	Slots uint64 `json:"slots"`
-	Count uint64 `json:"count"`
-	First int64  `json:"first_unix"`
-	Last  int64  `json:"last_unix"`
-}
-
-func createSegment(path string, slots uint64) (*segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("idindex: create segment: %w", err)
-	}
-	// Truncate makes a sparse file: unwritten slots read as zeros (empty)
-	// and take no disk until written.
-	if err := f.Truncate(headerSize + int64(slots)*slotSize); err != nil {
-		_ = f.Close()
-		_ = os.Remove(path)
-		return nil, fmt.Errorf("idindex: size segment: %w", err)
-	}
-	s := &segment{f: f, path: path, slots: slots, dirty: true}
-	// The header and the directory entry are synced at once, so an OS
-	// crash cannot leave a file that Open refuses.
-	if err := s.writeHeader(); err != nil {
-		_ = f.Close()
-		_ = os.Remove(path)
-		return nil, err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		_ = os.Remove(path)
-		return nil, fmt.Errorf("idindex: sync segment: %w", err)
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		_ = f.Close()
-		_ = os.Remove(path)
-		return nil, err
-	}
-	return s, nil
-}
-
-func openSegment(path string) (*segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("idindex: open segment: %w", err)
-	}
-	buf := make([]byte, headerSize)
-	_, rerr := f.ReadAt(buf, 0)
-	info, serr := f.Stat()
-	var h header
-	if rerr == nil && serr == nil {
-		h, rerr = parseHeader(buf, info.Size())
-	}
-	if rerr != nil || serr != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("%w: %s is not a segment of this version", ErrCorrupt, path)
-	}
-	s := &segment{f: f, path: path, slots: h.Slots, count: h.Count, sealed: true}
-	if h.First != 0 {
-		s.first = time.Unix(h.First, 0)
-	}
-	if h.Last != 0 {
-		s.last = time.Unix(h.Last, 0)
-	}
-	return s, nil
-}
-
-// parseHeader reads a segment's first page, checking it against the
-// file's size.
-func parseHeader(page []byte, size int64) (header, error) {
-	var h header
-	body, ok := bytes.CutPrefix(page, []byte(magic))
-	if !ok {
-		return h, errors.New("no segment magic")
-	}
-	if err := json.Unmarshal(bytes.TrimRight(body, "\x00"), &h); err != nil {
-		return h, err
-	}
-	if !isPow2(h.Slots) || h.Slots < probeChunk || h.Slots > 1<<40 || size != headerSize+int64(h.Slots)*slotSize {
-		return h, fmt.Errorf("segment of %d slots does not match its size %d", h.Slots, size)
-	}
-	return h, nil
-}
-
-func (s *segment) writeHeader() error {
-	h := header{Slots: s.slots, Count: s.count}
-	if !s.first.IsZero() {
-		h.First = s.first.Unix()
-	}
-	if !s.last.IsZero() {
-		h.Last = s.last.Unix()
-	}
-	b, _ := json.Marshal(h)
-	buf := make([]byte, headerSize)
-	copy(buf, magic)
-	copy(buf[len(magic):], b)
-	if _, err := s.f.WriteAt(buf, 0); err != nil {
-		return fmt.Errorf("idindex: write %s: %w", s.path, err)
-	}
-	return nil
-}
-
-// noSlot is find's answer for a key that is absent from a full table.
-const noSlot = ^uint64(0)
-
-// find probes for key with linear probing. It returns the entry when
-// found, and otherwise the first empty slot (where key would go), or
-// noSlot when the table has none.
-func (s *segment) find(key Key) (e Entry, slot uint64, found bool, err error) {
-	mask := s.slots - 1
-	pos := key.hash() & mask
-	var buf [probeChunk * slotSize]byte
-	for probed := uint64(0); probed < s.slots; {
-		// Read from pos to the end of its aligned chunk (wrapping at the
-		// table's end comes naturally: chunks never straddle it).
-		n := probeChunk - pos%probeChunk
-		chunk := buf[:n*slotSize]
-		if _, err := s.f.ReadAt(chunk, headerSize+int64(pos)*slotSize); err != nil {
-			return Entry{}, 0, false, fmt.Errorf("idindex: read %s: %w", s.path, err)
-		}
-		for i := uint64(0); i < n; i++ {
-			rec := chunk[i*slotSize : (i+1)*slotSize]
-			seq := binary.LittleEndian.Uint64(rec[16:24])
-			if seq == 0 {
-				return Entry{}, pos + i, false, nil
-			}
-			if Key(rec[:16]) == key {
-				return Entry{Seq: seq, Stored: time.Unix(int64(binary.LittleEndian.Uint64(rec[24:32])), 0)}, pos + i, true, nil
-			}
-		}
-		probed += n
-		pos = (pos + n) & mask
-	}
-	return Entry{}, noSlot, false, nil
-}
-
-// segNumber is a segment's number, from its file name (0 if foreign).
-func segNumber(path string) uint64 {
-	n, _ := strconv.ParseUint(strings.TrimSuffix(filepath.Base(path), segSuffix), 10, 64)
-	return n
 }
