@@ -1,0 +1,152 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/internal/idindex"
+)
+
+// lookup returns the stored event with this id, nil when the index does
+// not know it. A hit is confirmed by reading the original, so a stale or
+// damaged index can never turn a new event into a "duplicate". On a
+// cluster a direct get may be answered by a follower that is behind, so a
+// miss there is asked again of the stream leader. reads, when not nil,
+// counts the log reads made.
+func (l *Log) lookup(ctx context.Context, id string, reads *int) (*jetstream.RawStreamMsg, error) {
+	e, ok, err := l.index.idx.Lookup(idindex.KeyOf(id))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	l.msgReads.Add(1)
+	if reads != nil {
+		*reads++
+	}
+	raw, err := l.stream.GetMsg(ctx, e.Seq)
+	if err == nil && raw.Header.Get(jetstream.MsgIDHeader) == id {
+		return raw, nil
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if l.ns != nil { // embedded: one server, no followers
+		return nil, nil
+	}
+	if reads != nil {
+		*reads++
+	}
+	raw, err = l.msgGet(ctx, msgGetRequest{Seq: e.Seq}, true)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	case raw.Header.Get(jetstream.MsgIDHeader) != id:
+		return nil, nil
+	}
+	return raw, nil
+}
+
+// msgGetRequest is the JetStream API's message get request: a position
+// (Seq, or the first message stored at or after StartTime), optionally
+// the first message on NextFor from there; or the last message on
+// LastFor.
+type msgGetRequest struct {
+	Seq       uint64     `json:"seq,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+	NextFor   string     `json:"next_by_subj,omitempty"`
+	LastFor   string     `json:"last_by_subj,omitempty"`
+}
+
+// msgGet reads one message on the ingest connection (the dedup check's
+// confirming read): see msgGetOn.
+func (l *Log) msgGet(ctx context.Context, req msgGetRequest, leader bool) (*jetstream.RawStreamMsg, error) {
+	return l.msgGetOn(ctx, l.nc, req, leader)
+}
+
+// msgGetOn reads one message over nc: with leader through the stream
+// leader (the JetStream API's message get), otherwise with a direct get,
+// which any replica may answer. A request that matches nothing gets
+// jetstream.ErrMsgNotFound.
+func (l *Log) msgGetOn(ctx context.Context, nc *nats.Conn, req msgGetRequest, leader bool) (*jetstream.RawStreamMsg, error) {
+	l.msgReads.Add(1)
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if !leader {
+		resp, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.cfg.Stream, body)
+		if err != nil {
+			return nil, err
+		}
+		return directMsg(resp)
+	}
+	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, body)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Message *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
+		} `json:"message"`
+		Error *struct {
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &out); err != nil {
+		return nil, fmt.Errorf("message get: %w", err)
+	}
+	switch {
+	case out.Error != nil && out.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
+		return nil, jetstream.ErrMsgNotFound
+	case out.Error != nil:
+		return nil, fmt.Errorf("message get: %s", out.Error.Description)
+	case out.Message == nil:
+		return nil, errors.New("message get: empty answer")
+	}
+	raw := &jetstream.RawStreamMsg{Subject: out.Message.Subject, Sequence: out.Message.Seq, Data: out.Message.Data, Time: out.Message.Time}
+	if len(out.Message.Header) > 0 {
+		if raw.Header, err = nats.DecodeHeadersMsg(out.Message.Header); err != nil {
+			return nil, fmt.Errorf("message get: %w", err)
+		}
+	}
+	return raw, nil
+}
+
+// directMsg reads a direct get's answer: the stored message, with its
+// position, subject and store time in headers, or a status such as 404.
+func directMsg(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
+	if len(m.Data) == 0 {
+		switch status := m.Header.Get("Status"); status {
+		case "":
+		case "404":
+			return nil, jetstream.ErrMsgNotFound
+		default:
+			return nil, fmt.Errorf("direct get: %s %s", status, m.Header.Get("Description"))
+		}
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("direct get: position: %w", err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return nil, fmt.Errorf("direct get: store time: %w", err)
+	}
+	return &jetstream.RawStreamMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Sequence: seq, Header: m.Header, Data: m.Data, Time: at}, nil
+}
