@@ -6,8 +6,6 @@ package eventlog
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/tlsconf"
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/normalize"
 )
@@ -382,25 +381,10 @@ func externalOptions(cfg Config) ([]nats.Option, error) {
 	case cfg.Token != "":
 		opts = append(opts, nats.Token(cfg.Token))
 	}
-	if cfg.TLSCA != "" || cfg.TLSCert != "" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if cfg.TLSCA != "" {
-			pem, err := os.ReadFile(cfg.TLSCA)
-			if err != nil {
-				return nil, fmt.Errorf("eventlog: TLS CA: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("eventlog: TLS CA %s holds no certificate", cfg.TLSCA)
-			}
-			tc.RootCAs = pool
-		}
-		if cfg.TLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("eventlog: TLS client certificate: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+	if cfg.TLSCA != "" || cfg.TLSCert != "" || cfg.TLSKey != "" {
+		tc, err := tlsconf.Client(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: %w", err)
 		}
 		opts = append(opts, nats.Secure(tc))
 	}

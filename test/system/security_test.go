@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func httpGet(t *testing.T, url, token string) (int, string) {
 func dial(t *testing.T, s *server, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
-	c, err := grpc.NewClient(s.app.grpcLis.Addr().String(), opts...)
+	c, err := grpc.NewClient(s.app.GRPCAddr(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestTLS(t *testing.T) {
 	caPEM, _ := os.ReadFile(caFile)
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := client.Get("https://" + s.app.httpLis.Addr().String() + "/healthz")
+	resp, err := client.Get("https://" + s.app.HTTPAddr() + "/healthz")
 	if err != nil {
 		t.Fatalf("HTTPS: %v", err)
 	}
@@ -319,7 +319,7 @@ func TestTLS(t *testing.T) {
 		t.Errorf("HTTPS /healthz: %d", resp.StatusCode)
 	}
 
-	addr := s.app.grpcLis.Addr().String()
+	addr := s.app.GRPCAddr()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// Without a client certificate the handshake fails.

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"bytes"
@@ -22,7 +22,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/app"
 	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/vendors"
 )
 
 // Secrets used by the test sources. The security test greps outputs for them.
@@ -55,7 +57,7 @@ sources:
   - {name: pipedrive-us, vendor: pipedrive, auth: {basic: {username: us, password: %q}}}
   - {name: clinchpad, vendor: clinchpad, auth: {handshake_key: %q}}
 `, adminToken, readToken, dataDir, extra, closerToken, pdPassword, pdPassword+"-us", cpHandshake)), func(string) (string, bool) { return "", false },
-		configVendors(vendors))
+		vendors.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ sources:
 // server is a real hookstream on loopback ports.
 type server struct {
 	t    testing.TB
-	app  *app
+	app  *app.App
 	logs *logBuffer
 	base string
 	conn *grpc.ClientConn
@@ -75,16 +77,16 @@ func startServer(t testing.TB, cfg *config.Config) *server {
 	t.Helper()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := start(context.Background(), cfg, logger)
+	a, err := app.Start(context.Background(), cfg, logger, vendors.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(a.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(bearer(adminToken)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, app: a, logs: logs, base: "http://" + a.httpLis.Addr().String(), conn: conn}
+	s := &server{t: t, app: a, logs: logs, base: "http://" + a.HTTPAddr(), conn: conn}
 	t.Cleanup(s.stop)
 	return s
 }
@@ -103,7 +105,7 @@ func (s *server) stop() {
 		return
 	}
 	_ = s.conn.Close()
-	s.app.shutdown(5 * time.Second)
+	s.app.Shutdown(5 * time.Second)
 	s.app = nil
 }
 
@@ -515,7 +517,7 @@ func TestExternalNATS(t *testing.T) {
 	nats := startNATS()
 
 	s := startServer(t, testConfig(t, t.TempDir(), fmt.Sprintf("  url: nats://127.0.0.1:%d", port)))
-	if s.app.log.Embedded() {
+	if s.app.Log().Embedded() {
 		t.Fatal("log is embedded, want the external server")
 	}
 	sub := s.subscribe(&hookstreamv1.SubscribeRequest{Start: &hookstreamv1.SubscribeRequest_Position{Position: hookstreamv1.StartPosition_START_POSITION_BEGINNING}})

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"bufio"
@@ -40,7 +40,7 @@ func TestShutdownWithOpenStreams(t *testing.T) {
 	const drain = 5 * time.Second
 	done := make(chan struct{})
 	start := time.Now()
-	go func() { s.app.shutdown(drain); close(done) }()
+	go func() { s.app.Shutdown(drain); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(drain + 5*time.Second):

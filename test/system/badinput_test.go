@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"bytes"
@@ -106,7 +106,7 @@ func FuzzIngress(f *testing.F) {
 	} {
 		f.Add(seed.source, seed.query, seed.auth, []byte(seed.body))
 	}
-	h := startServer(f, testConfig(f, f.TempDir(), "")).app.http.Handler
+	h := startServer(f, testConfig(f, f.TempDir(), "")).app.Handler()
 	f.Fuzz(func(t *testing.T, source, query, authz string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/webhooks/x", bytes.NewReader(body))
 		req.URL.Path = "/v1/webhooks/" + source

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"bufio"
@@ -159,7 +159,7 @@ func TestSlowReaderOfLargeEventIsNotStalled(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), "")
 	cfg.Subscribe.StallTimeout = time.Second
 	s := startServer(t, cfg)
-	p := newThrottle(t, s.app.grpcLis.Addr().String(), 50_000)
+	p := newThrottle(t, s.app.GRPCAddr(), 50_000)
 	stream, _ := slowStream(t, s, p, &hookstreamv1.SubscribeRequest{})
 	msgs := recvAll(stream)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -210,7 +210,7 @@ func TestStalledReaderGetsItsStatus(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), "")
 	cfg.Subscribe.StallTimeout = time.Second
 	s := startServer(t, cfg)
-	p := newThrottle(t, s.app.grpcLis.Addr().String(), 1<<30)
+	p := newThrottle(t, s.app.GRPCAddr(), 1<<30)
 	stream, _ := slowStream(t, s, p, &hookstreamv1.SubscribeRequest{})
 	msgs := recvAll(stream)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -275,7 +275,7 @@ func TestStalledReaderWithKeepaliveGetsItsStatus(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), "")
 	cfg.Subscribe.StallTimeout = time.Second
 	s := startServer(t, cfg)
-	conn := dialAddr(t, s.app.grpcLis.Addr().String(), grpc.WithPerRPCCredentials(bearer(readToken)),
+	conn := dialAddr(t, s.app.GRPCAddr(), grpc.WithPerRPCCredentials(bearer(readToken)),
 		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -328,7 +328,7 @@ func TestStalledHTTPReaderGetsItsStatus(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), "")
 	cfg.Subscribe.StallTimeout = time.Second
 	s := startServer(t, cfg)
-	p := newThrottle(t, s.app.httpLis.Addr().String(), 1<<30)
+	p := newThrottle(t, s.app.HTTPAddr(), 1<<30)
 	req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr()+"/v1/events:subscribe", nil)
 	req.Header.Set("Authorization", "Bearer "+readToken)
 	resp, err := http.DefaultClient.Do(req)

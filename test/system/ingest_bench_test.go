@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func benchIngest(b *testing.B, subs int) {
 			}
 		}()
 	}
-	h := s.app.http.Handler
+	h := s.app.Handler()
 	tmpl := fixture(b, "closer", "closed")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(tmpl)))

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"bytes"
@@ -128,7 +128,7 @@ func TestReadersNeverHurtIngest(t *testing.T) {
 	for range *readersReplays {
 		// Fixed 1 MiB windows: the clients run in this process, and must
 		// not take megabytes each into the heap measured here.
-		conn := dialAddr(t, s.app.grpcLis.Addr().String(), grpc.WithPerRPCCredentials(bearer(readToken)),
+		conn := dialAddr(t, s.app.GRPCAddr(), grpc.WithPerRPCCredentials(bearer(readToken)),
 			grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20))
 		wg.Add(1)
 		go func() {
@@ -158,7 +158,7 @@ func TestReadersNeverHurtIngest(t *testing.T) {
 	var conn *grpc.ClientConn
 	for i := range *readersIdle {
 		if i%10 == 0 {
-			conn = dialAddr(t, s.app.grpcLis.Addr().String(), grpc.WithPerRPCCredentials(bearer(idleTokens[i/cfg.Subscribe.MaxStreamsPerToken])),
+			conn = dialAddr(t, s.app.GRPCAddr(), grpc.WithPerRPCCredentials(bearer(idleTokens[i/cfg.Subscribe.MaxStreamsPerToken])),
 				grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
 		}
 		stream, err := hookstreamv1.NewEventServiceClient(conn).Subscribe(ctx, beginning)
@@ -173,7 +173,7 @@ func TestReadersNeverHurtIngest(t *testing.T) {
 	// Slow readers: one message every 300 ms.
 	var slowRead atomic.Int64
 	for range *readersSlow {
-		conn := dialAddr(t, s.app.grpcLis.Addr().String(), smallWindows...)
+		conn := dialAddr(t, s.app.GRPCAddr(), smallWindows...)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,15 +1,18 @@
-package main
+// Package app wires hookstream together: the event log, the services, the
+// gRPC servers (TCP and in-memory), the HTTP gateway and their listeners,
+// and shuts them down in order. Every dependency is built here,
+// explicitly, from the config.
+package app
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"slices"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -28,17 +31,17 @@ import (
 	"github.com/hookstream/hookstream"
 	"github.com/hookstream/hookstream/gateway"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/tlsconf"
 	"github.com/hookstream/hookstream/service"
 	"github.com/hookstream/hookstream/service/auth"
-	"github.com/hookstream/hookstream/internal/config"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
 	"github.com/hookstream/hookstream/service/normalize"
 )
 
-// app is a running hookstream: event log, gRPC server, HTTP server. Every
-// dependency is built here, explicitly, from the config.
-type app struct {
+// App is a running hookstream: event log, gRPC server, HTTP server.
+type App struct {
 	cfg       *config.Config
 	logger    *slog.Logger
 	log       *eventlog.Log
@@ -54,10 +57,14 @@ type app struct {
 	serveErr  chan error
 }
 
-// start builds everything and starts listening; it returns once both
-// listeners accept connections.
-func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, logger: logger, serveErr: make(chan error, 2)}
+// Start builds everything and starts listening; it returns once both
+// listeners accept connections. vendors are the vendor packages the
+// binary is built with; every configured source must name one of them.
+func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors *normalize.Registry) (*App, error) {
+	if vendors == nil {
+		return nil, errors.New("app: no vendor registry")
+	}
+	a := &App{cfg: cfg, logger: logger, serveErr: make(chan error, 2)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -110,7 +117,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	if err != nil {
 		return nil, err
 	}
-	sources, err := buildSources(cfg, validator, logger)
+	sources, err := buildSources(cfg, vendors, validator, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -158,15 +165,16 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 	// the credentials (service.ProgressCredentials).
 	creds := insecure.NewCredentials()
 	if cfg.GRPC.TLS.Enabled() {
-		tc, err := serverTLS(cfg.GRPC.TLS)
+		tc, err := tlsconf.Server(cfg.GRPC.TLS.Cert, cfg.GRPC.TLS.Key, cfg.GRPC.TLS.ClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("grpc.tls: %w", err)
 		}
 		creds = credentials.NewTLS(tc)
 	}
-	a.grpc = grpc.NewServer(append(grpcOpts, grpc.Creds(service.ProgressCredentials(creds)))...)
-	// The in-memory listener for the gateway needs no TLS.
-	a.inmemGRPC = grpc.NewServer(append(grpcOpts, grpc.Creds(service.ProgressCredentials(insecure.NewCredentials())))...)
+	// Both servers take the same options; only their credentials differ
+	// (the in-memory listener for the gateway needs no TLS).
+	a.grpc = grpc.NewServer(slices.Concat(grpcOpts, []grpc.ServerOption{grpc.Creds(service.ProgressCredentials(creds))})...)
+	a.inmemGRPC = grpc.NewServer(slices.Concat(grpcOpts, []grpc.ServerOption{grpc.Creds(service.ProgressCredentials(insecure.NewCredentials()))})...)
 	a.health = health.NewServer()
 	for _, srv := range []*grpc.Server{a.grpc, a.inmemGRPC} {
 		hookstreamv1.RegisterIngestServiceServer(srv, a.services.Ingest)
@@ -232,7 +240,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 		return nil, fmt.Errorf("http listener: %w", err)
 	}
 	if cfg.HTTP.TLS.Enabled() {
-		tc, err := serverTLS(cfg.HTTP.TLS)
+		tc, err := tlsconf.Server(cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key, cfg.HTTP.TLS.ClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("http.tls: %w", err)
 		}
@@ -254,7 +262,7 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, 
 }
 
 // watchLog mirrors the log's connection state into the health service.
-func (a *app) watchLog(ctx context.Context) {
+func (a *App) watchLog(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	last := true
@@ -286,7 +294,7 @@ func logMode(cfg *config.Config) string {
 
 // buildSources turns configured sources into authenticators and
 // normalizers; a source without a usable secret is an error.
-func buildSources(cfg *config.Config, v protovalidate.Validator, logger *slog.Logger) ([]service.Source, error) {
+func buildSources(cfg *config.Config, vendors *normalize.Registry, v protovalidate.Validator, logger *slog.Logger) ([]service.Source, error) {
 	var out []service.Source
 	for _, s := range cfg.Sources {
 		var a auth.Authenticator
@@ -319,10 +327,10 @@ func buildSources(cfg *config.Config, v protovalidate.Validator, logger *slog.Lo
 	return out, nil
 }
 
-// shutdown stops in order: report NOT_SERVING, end open streams, drain
+// Shutdown stops in order: report NOT_SERVING, end open streams, drain
 // HTTP, stop gRPC gracefully (forcibly after the timeout, so open streams
 // cannot hang it), and close the log last.
-func (a *app) shutdown(timeout time.Duration) {
+func (a *App) Shutdown(timeout time.Duration) {
 	a.health.Shutdown()
 	a.services.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -344,7 +352,7 @@ func (a *app) shutdown(timeout time.Duration) {
 }
 
 // close releases whatever start built.
-func (a *app) close() {
+func (a *App) close() {
 	if a.http != nil {
 		_ = a.http.Close()
 	}
@@ -404,29 +412,6 @@ func metricsAuth(cfg *config.Config, tokens *auth.APITokens) func(*http.Request)
 	}
 }
 
-// serverTLS loads a certificate and, with a client CA, requires client
-// certificates signed by it.
-func serverTLS(t config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-	if err != nil {
-		return nil, err
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	if t.ClientCA != "" {
-		pem, err := os.ReadFile(t.ClientCA)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client_ca %s holds no certificate", t.ClientCA)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
-}
-
 // registerIndexMetrics exposes the dedup index's size and lag.
 func registerIndexMetrics(reg prometheus.Registerer, log *eventlog.Log) {
 	gauge := func(name, help string, f func(eventlog.IndexStatus) float64) prometheus.Collector {
@@ -475,3 +460,19 @@ func (c quarantineCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(quarantineMaxBytesDesc, prometheus.GaugeValue, float64(st.MaxBytes))
 	ch <- prometheus.MustNewConstMetric(quarantineEntriesDesc, prometheus.GaugeValue, float64(st.Entries))
 }
+
+// HTTPAddr is the address the HTTP listener accepts on.
+func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
+
+// GRPCAddr is the address the gRPC listener accepts on.
+func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
+
+// Handler is the HTTP handler (the gateway), for in-process benchmarks.
+func (a *App) Handler() http.Handler { return a.http.Handler }
+
+// Log is the event log.
+func (a *App) Log() *eventlog.Log { return a.log }
+
+// Errors delivers an error when a listener fails; the caller should then
+// shut down.
+func (a *App) Errors() <-chan error { return a.serveErr }

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func hookstreamBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "hookstream")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/hookstream/hookstream/cmd/hookstream").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("%v\n%s", err, out)
 		}

@@ -1,4 +1,9 @@
-package main
+// Package vendors is the one list of the vendor packages hookstream is
+// built with. The binary and the system tests read it; config validation,
+// the first-start setup, event subjects and the wiring all go through the
+// registry it builds. A vendor is removed by deleting its package, its
+// line here and its proto payload.
+package vendors
 
 import (
 	"github.com/hookstream/hookstream/internal/config"
@@ -8,11 +13,8 @@ import (
 	"github.com/hookstream/hookstream/service/normalize/pipedrive"
 )
 
-// vendors are the vendor packages this binary is built with: the one place
-// they are listed. Config validation, the first-start setup, event
-// subjects and the wiring all read the registry; a vendor is removed by
-// deleting its package, its line here and its proto payload.
-var vendors = mustRegistry(
+// Registry holds the vendor packages hookstream is built with.
+var Registry = mustRegistry(
 	closer.Vendor,
 	pipedrive.Vendor,
 	clinchpad.Vendor,
@@ -26,10 +28,11 @@ func mustRegistry(vs ...normalize.Vendor) *normalize.Registry {
 	return r
 }
 
-// configVendors is what config validation needs of the registry.
-func configVendors(r *normalize.Registry) []config.Vendor {
+// Config is what config validation and first-start generation need of
+// the registry.
+func Config() []config.Vendor {
 	var out []config.Vendor
-	for _, v := range r.All() {
+	for _, v := range Registry.All() {
 		out = append(out, config.Vendor{Name: v.Name, Auth: v.Auth})
 	}
 	return out

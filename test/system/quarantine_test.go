@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func TestQuarantineFull(t *testing.T) {
 	cfg.Quarantine.MaxBytes = 48 << 10
 	s := startServer(t, cfg)
 	ctx := context.Background()
-	st, err := s.app.log.QuarantineStatus(ctx)
+	st, err := s.app.Log().QuarantineStatus(ctx)
 	if err != nil || st.MaxBytes != 48<<10 || st.MaxAge != 720*time.Hour {
 		t.Fatalf("quarantine bucket: %+v %v, want max bytes 48KiB and the default max age 720h", st, err)
 	}
@@ -211,7 +211,7 @@ func TestQuarantineLimitsOnRestart(t *testing.T) {
 	cfg = testConfig(t, dir, "")
 	cfg.Quarantine.MaxBytes, cfg.Quarantine.MaxAge = 5<<20, 36*time.Hour
 	s = startServer(t, cfg)
-	st, err := s.app.log.QuarantineStatus(context.Background())
+	st, err := s.app.Log().QuarantineStatus(context.Background())
 	if err != nil || st.MaxBytes != 5<<20 || st.MaxAge != 36*time.Hour {
 		t.Errorf("bucket after restart with new limits: %+v %v, want 5MiB and 36h", st, err)
 	}

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 // handler (no network) and returns their event ids in order.
 func ingestNotes(t *testing.T, s *server, from, n int, typ string) []string {
 	t.Helper()
-	h := s.app.http.Handler
+	h := s.app.Handler()
 	ids := make([]string, 0, n)
 	for i := from; i < from+n; i++ {
 		body := fmt.Sprintf(`{"activity": {"_id": "act-%06d", "created_at": "2024-06-11T01:00:00Z", "type": %q},

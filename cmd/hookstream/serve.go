@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hookstream/hookstream/internal/app"
+	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/vendors"
+)
+
+type serveFlags struct {
+	config    string
+	dataDir   string
+	logLevel  string
+	logFormat string
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "", "path of the YAML config file (see README, Configuration).\n"+
+		"Without it, hookstream runs one source per vendor with secrets it generates\n"+
+		"and keeps in <data-dir>/"+config.GeneratedFile+", and prints them on first start.")
+	fs.StringVar(&f.dataDir, "data-dir", "", "data directory for the embedded event log and generated secrets\n(default ./data, or log.data_dir from the config)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: hookstream serve [flags]\n\nRuns the webhook receiver, the gRPC API and the HTTP API until SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", strings.Join(fs.Args(), " "))
+	}
+	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+
+	var cfg *config.Config
+	if f.config != "" {
+		if cfg, err = config.Load(f.config, vendors.Config()); err != nil {
+			return err
+		}
+		if f.dataDir != "" {
+			cfg.Log.DataDir = f.dataDir
+		}
+	} else {
+		dir := f.dataDir
+		if dir == "" {
+			dir = "./data"
+		}
+		var path string
+		var created bool
+		if cfg, path, created, err = config.LoadOrGenerate(dir, vendors.Config()); err != nil {
+			return err
+		}
+		if created {
+			printSetup(stdout, cfg)
+			logger.Info("generated sources and secrets on first start", "file", path)
+		} else {
+			logger.Info("using sources generated on first start", "file", path)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, err := app.Start(ctx, cfg, logger, vendors.Registry)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case err = <-a.Errors():
+		logger.Error("listener failed; shutting down", "err", err)
+	}
+	a.Shutdown(cfg.ShutdownTimeout)
+	logger.Info("stopped")
+	return err
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/vendors"
+	"github.com/hookstream/hookstream/service/normalize"
+)
+
+// printSetup tells a new user, once, what to enter at each vendor. It goes
+// to stdout, not to the log, because it holds the generated secrets.
+func printSetup(w io.Writer, cfg *config.Config) {
+	base := cfg.HTTP.PublicURL
+	if base == "" {
+		base = "http://" + cfg.HTTP.Addr
+	}
+	base = strings.TrimSuffix(base, "/")
+	fmt.Fprintf(w, "\nhookstream generated one source per vendor. Enter these at each vendor\n"+
+		"(they are shown only now; they are kept in %s/%s):\n\n", cfg.Log.DataDir, config.GeneratedFile)
+	for _, s := range cfg.Sources {
+		v, ok := vendors.Registry.Lookup(s.Vendor)
+		if !ok {
+			continue
+		}
+		c := normalize.Credentials{Token: s.Auth.Token, HandshakeKey: s.Auth.HandshakeKey}
+		if s.Auth.Basic != nil {
+			c.Username, c.Password = s.Auth.Basic.Username, s.Auth.Basic.Password
+		}
+		fmt.Fprintf(w, "%s\n", v.Setup(base+"/v1/webhooks/"+s.Name, c))
+	}
+	for _, t := range cfg.API.Tokens {
+		if t.Token != "" {
+			fmt.Fprintf(w, "  API token %q (scope %s), for the event and quarantine APIs:\n    authorization: Bearer %s\n\n", t.Name, t.Scope, t.Token)
+		}
+	}
+	fmt.Fprintf(w, "Vendors need HTTPS and a public address: put a TLS-terminating proxy in\n"+
+		"front of %s and set http.public_url in a config file.\n\n", cfg.HTTP.Addr)
+}
