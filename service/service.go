@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/hookstream/hookstream/internal/config"
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
@@ -64,22 +65,22 @@ func New(o Options) (*Services, error) {
 		o.Now = time.Now
 	}
 	if o.Heartbeat <= 0 {
-		o.Heartbeat = 15 * time.Second
+		o.Heartbeat = config.DefaultHeartbeat
 	}
 	if o.StallTimeout <= 0 {
-		o.StallTimeout = 30 * time.Second
+		o.StallTimeout = config.DefaultStallTimeout
 	}
 	if o.MaxStreams <= 0 {
-		o.MaxStreams = 1000
+		o.MaxStreams = config.DefaultMaxStreams
 	}
 	if o.MaxStreamsPerToken <= 0 {
-		o.MaxStreamsPerToken = 100
+		o.MaxStreamsPerToken = config.DefaultMaxStreamsPerToken
 	}
 	if o.StreamBuffer <= 0 {
-		o.StreamBuffer = 1 << 20
+		o.StreamBuffer = config.DefaultStreamBuffer
 	}
 	if o.BufferBudget <= 0 {
-		o.BufferBudget = 256 << 20
+		o.BufferBudget = config.DefaultBufferBudget
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())

@@ -423,9 +423,12 @@ func (c *Config) setDefaults() {
 		c.Log.Fsync = "interval"
 	}
 	if c.Log.MaxMessageSize == 0 {
-		c.Log.MaxMessageSize = 8 << 20
+		c.Log.MaxMessageSize = DefaultMaxMessageSize
 	}
-	def(&c.Log.ConnectTimeout, 30*time.Second)
+	def(&c.Log.ConnectTimeout, DefaultConnectTimeout)
+	def(&c.Log.Retention, DefaultRetention)
+	def(&c.Log.DedupWindow, DefaultDedupWindow)
+	def(&c.Log.DedupGuard, DefaultDedupGuard)
 	if c.Quarantine.MaxBytes == 0 {
 		c.Quarantine.MaxBytes = DefaultQuarantineMaxBytes
 	}
@@ -433,22 +436,22 @@ func (c *Config) setDefaults() {
 	if c.Log.LookupBudget == 0 {
 		c.Log.LookupBudget = DefaultLookupBudget
 	}
-	def(&c.Subscribe.Heartbeat, 15*time.Second)
-	def(&c.Subscribe.StallTimeout, 30*time.Second)
+	def(&c.Subscribe.Heartbeat, DefaultHeartbeat)
+	def(&c.Subscribe.StallTimeout, DefaultStallTimeout)
 	if c.Subscribe.MaxStreams == 0 {
-		c.Subscribe.MaxStreams = 1000
+		c.Subscribe.MaxStreams = DefaultMaxStreams
 	}
 	if c.Subscribe.MaxStreamsPerToken == 0 {
-		c.Subscribe.MaxStreamsPerToken = 100
+		c.Subscribe.MaxStreamsPerToken = DefaultMaxStreamsPerToken
 	}
 	if c.Subscribe.StreamBuffer == 0 {
-		c.Subscribe.StreamBuffer = 1 << 20
+		c.Subscribe.StreamBuffer = DefaultStreamBuffer
 	}
 	if c.Subscribe.BufferBudget == 0 {
-		c.Subscribe.BufferBudget = 256 << 20
+		c.Subscribe.BufferBudget = DefaultBufferBudget
 	}
 	if c.Log.ReadBudget == 0 {
-		c.Log.ReadBudget = 16 << 20
+		c.Log.ReadBudget = DefaultReadBudget
 	}
 	if c.API.UnknownSource == "" {
 		c.API.UnknownSource = "not_found"
@@ -458,7 +461,7 @@ func (c *Config) setDefaults() {
 			s.Burst = max(1, int(s.RateLimit))
 		}
 	}
-	def(&c.ShutdownTimeout, 15*time.Second)
+	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
 }
 
 func (c *Config) validate(vendors []Vendor) error {

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/config"
 	"github.com/hookstream/hookstream/internal/tlsconf"
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/normalize"
@@ -99,7 +100,7 @@ type Config struct {
 	// existing bucket at Open.
 	QuarantineMaxBytes int64
 	QuarantineMaxAge   time.Duration
-	// ConnectTimeout bounds the initial connect and setup (default 10 s).
+	// ConnectTimeout bounds the initial connect and setup (default config.DefaultConnectTimeout).
 	ConnectTimeout time.Duration
 	// WriteTimeout bounds one append (default 5 s).
 	WriteTimeout time.Duration
@@ -124,25 +125,21 @@ type Config struct {
 	ScanBytes int
 }
 
-// DefaultLookupBudget is Config.LookupBudget's default (the service's
-// config sets the same, see config.DefaultLookupBudget).
-const DefaultLookupBudget = 5_000
-
 func (c *Config) setDefaults() {
 	if c.Retention == 0 {
-		c.Retention = 7 * 24 * time.Hour
+		c.Retention = config.DefaultRetention
 	}
 	if c.DedupWindow == 0 {
-		c.DedupWindow = 2 * time.Hour
+		c.DedupWindow = config.DefaultDedupWindow
 	}
 	if c.GuardWindow == 0 {
-		c.GuardWindow = time.Minute
+		c.GuardWindow = config.DefaultDedupGuard
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
 	if c.MaxPayload == 0 {
-		c.MaxPayload = 8 << 20
+		c.MaxPayload = config.DefaultMaxMessageSize
 	}
 	if c.Stream == "" {
 		c.Stream = defaultStream
@@ -151,22 +148,22 @@ func (c *Config) setDefaults() {
 		c.QuarantineBucket = defaultQuarantine
 	}
 	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = 10 * time.Second
+		c.ConnectTimeout = config.DefaultConnectTimeout
 	}
 	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 5 * time.Second
+		c.WriteTimeout = config.DefaultWriteTimeout
 	}
 	if c.LookupBudget == 0 {
-		c.LookupBudget = DefaultLookupBudget
+		c.LookupBudget = config.DefaultLookupBudget
 	}
 	if c.minDedupWindow == 0 {
 		c.minDedupWindow = time.Hour
 	}
 	if c.ReadBatchBytes <= 0 {
-		c.ReadBatchBytes = 1 << 20
+		c.ReadBatchBytes = config.DefaultStreamBuffer
 	}
 	if c.ReadBudget <= 0 {
-		c.ReadBudget = 16 << 20
+		c.ReadBudget = config.DefaultReadBudget
 	}
 	if c.ScanBytes <= 0 {
 		c.ScanBytes = 2 << 20

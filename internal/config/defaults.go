@@ -1,0 +1,24 @@
+package config
+
+import "time"
+
+// The defaults, in one place: the config applies them, and the packages
+// below it (the event log, the services) fall back to the same constants
+// when a caller leaves a value zero, so a default can never differ
+// between them.
+const (
+	DefaultRetention          = 7 * 24 * time.Hour
+	DefaultDedupWindow        = 2 * time.Hour
+	DefaultDedupGuard         = time.Minute
+	DefaultMaxMessageSize     = 8 << 20
+	DefaultConnectTimeout     = 30 * time.Second
+	DefaultWriteTimeout       = 5 * time.Second
+	DefaultReadBudget         = 16 << 20
+	DefaultHeartbeat          = 15 * time.Second
+	DefaultStallTimeout       = 30 * time.Second
+	DefaultMaxStreams         = 1000
+	DefaultMaxStreamsPerToken = 100
+	DefaultStreamBuffer       = 1 << 20
+	DefaultBufferBudget       = 256 << 20
+	DefaultShutdownTimeout    = 15 * time.Second
+)

@@ -1,0 +1,42 @@
+package service
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/auth"
+)
+
+// A missing token set fails closed: calls that need a scope are refused,
+// whatever token they carry; calls that need none pass.
+func TestInterceptorsFailClosed(t *testing.T) {
+	t.Parallel()
+	reader := auth.NewAPIToken("r", auth.ScopeRead, "read-token-0123456789")
+	for name, tokens := range map[string]*auth.APITokens{"nil": nil, "empty": auth.NewAPITokens()} {
+		ic := Interceptors{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(prometheus.NewRegistry()), Tokens: tokens}
+		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer read-token-0123456789"))
+		if _, err := ic.authorize(ctx, hookstreamv1.EventService_ListEvents_FullMethodName); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s tokens: ListEvents with a token = %v, want UNAUTHENTICATED", name, err)
+		}
+		if _, err := ic.authorize(ctx, hookstreamv1.IngestService_IngestWebhook_FullMethodName); err != nil {
+			t.Errorf("%s tokens: the webhook route needs no API token, got %v", name, err)
+		}
+	}
+	ic := Interceptors{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(prometheus.NewRegistry()),
+		Tokens: auth.NewAPITokens(reader)}
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer read-token-0123456789"))
+	if _, err := ic.authorize(ctx, hookstreamv1.EventService_ListEvents_FullMethodName); err != nil {
+		t.Errorf("a read token on ListEvents: %v", err)
+	}
+	if _, err := ic.authorize(ctx, hookstreamv1.QuarantineService_ListQuarantined_FullMethodName); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a read token on quarantine: %v, want PERMISSION_DENIED", err)
+	}
+}
