@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,15 @@ import (
 // handler (no network) and returns their event ids in order.
 func ingestNotes(t *testing.T, s *server, from, n int, typ string) []string {
 	t.Helper()
+	ids, err := postNotes(s, from, n, typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// postNotes posts n ClinchPad notes; it may run on any goroutine.
+func postNotes(s *server, from, n int, typ string) ([]string, error) {
 	h := s.app.Handler()
 	ids := make([]string, 0, n)
 	for i := from; i < from+n; i++ {
@@ -26,11 +34,11 @@ func ingestNotes(t *testing.T, s *server, from, n int, typ string) []string {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
-			t.Fatalf("ingest %d: %d %s", i, rec.Code, rec.Body)
+			return ids, fmt.Errorf("ingest %d: %d %s", i, rec.Code, rec.Body)
 		}
 		ids = append(ids, s.lastEventID(rec.Body.Bytes()))
 	}
-	return ids
+	return ids, nil
 }
 
 func (s *server) lastEventID(body []byte) string {
@@ -76,11 +84,16 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 	sparse := s.subscribe(&hookstreamv1.SubscribeRequest{Filter: `event.type == "deal.won"`,
 		Start: &hookstreamv1.SubscribeRequest_Position{Position: hookstreamv1.StartPosition_START_POSITION_BEGINNING}})
 	var more []string
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); more = ingestNotes(t, s, 2000, 1500, "note:created") }()
+	posted := make(chan error, 1)
+	go func() {
+		var err error
+		more, err = postNotes(s, 2000, 1500, "note:created")
+		posted <- err
+	}()
 	got := collect(t, all, 1502+1500, 0, 0)
-	wg.Wait()
+	if err := <-posted; err != nil {
+		t.Fatal(err)
+	}
 	sameSequence(t, "catch-up then live", got, append(append(want, rare...), more...))
 
 	sparseGot := collect(t, sparse, 2, 0, 0)
