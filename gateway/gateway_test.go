@@ -56,6 +56,7 @@ func decodeError(t *testing.T, b []byte) (errorFields, string) {
 // Without an overriding reason, every gRPC code maps as grpc-gateway
 // maps it.
 func TestHTTPStatusFollowsRuntime(t *testing.T) {
+	t.Parallel()
 	for c := codes.OK; c <= codes.Unauthenticated; c++ {
 		st := statusOf(c, "SOMETHING", "m", nil)
 		if got, want := HTTPStatus(st), runtime.HTTPStatusFromCode(c); got != want {
@@ -89,6 +90,7 @@ func TestHTTPStatusFollowsRuntime(t *testing.T) {
 // The webhook route's answers to the ingest errors vendors must retry: 503
 // with the RetryInfo delay as Retry-After, so nothing refused is lost.
 func TestWriteStatusRetryable(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		reason     string
 		code       codes.Code
@@ -167,6 +169,7 @@ func newGateway(t *testing.T, err error, limit int64) http.Handler {
 // Every route answers errors in the one shape: REST, the webhook route,
 // a stream's error chunk, routing errors and the gateway's own limits.
 func TestOneErrorShape(t *testing.T) {
+	t.Parallel()
 	svcErr := statusOf(codes.Unauthenticated, "API_TOKEN_INVALID", "token not known", map[string]string{"scheme": "bearer"}).Err()
 	h := newGateway(t, svcErr, 64)
 	for _, tc := range []struct {

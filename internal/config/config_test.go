@@ -21,6 +21,7 @@ func env(m map[string]string) func(string) (string, bool) {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Parse([]byte(`
 http:
   addr: ":8080"
@@ -68,6 +69,7 @@ sources:
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct{ yaml, want string }{
 		"unset env":                        {"sources: [{name: a, vendor: closer, auth: {token: \"${NOPE}\"}}]", "NOPE is not set"},
 		"no auth":                          {"sources: [{name: a, vendor: closer}]", "no auth configured"},
@@ -98,6 +100,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseQuarantineLimits(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Parse([]byte("http: {body_limit: 16KiB}\nquarantine: {max_bytes: 96KiB, max_age: 48h}\nsources: [{name: a, vendor: closer, auth: none}]"), env(nil), vendors)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +111,7 @@ func TestParseQuarantineLimits(t *testing.T) {
 }
 
 func TestLoadOrGenerate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg, path, created, err := config.LoadOrGenerate(dir, vendors)
 	if err != nil || !created {

@@ -13,6 +13,7 @@ func basicHeader(user, pass string) map[string]string {
 }
 
 func TestAuthenticators(t *testing.T) {
+	t.Parallel()
 	basic, err := auth.Basic("pipedrive", "correct horse")
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +82,7 @@ func TestAuthenticators(t *testing.T) {
 }
 
 func TestConstructorsFailClosed(t *testing.T) {
+	t.Parallel()
 	if _, err := auth.Basic("", "x"); err == nil {
 		t.Error("Basic accepted an empty user")
 	}
@@ -96,6 +98,7 @@ func TestConstructorsFailClosed(t *testing.T) {
 }
 
 func TestAPITokens(t *testing.T) {
+	t.Parallel()
 	hashed, err := auth.NewAPITokenHash("ci", auth.ScopeRead,
 		"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8") // sha256("password")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 )
 
 func TestCompileErrors(t *testing.T) {
+	t.Parallel()
 	c, err := filter.NewCompiler()
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +31,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestMatchAndPushdown(t *testing.T) {
+	t.Parallel()
 	c, err := filter.NewCompiler()
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +81,7 @@ func TestMatchAndPushdown(t *testing.T) {
 // Filters that fail on every event, whatever it holds, are refused when
 // they are compiled instead of failing on each event at run time.
 func TestCompileRefusesFiltersThatAlwaysFail(t *testing.T) {
+	t.Parallel()
 	c, err := filter.NewCompiler()
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +118,7 @@ func TestCompileRefusesFiltersThatAlwaysFail(t *testing.T) {
 // ErrBudgetSpent after a bounded amount of work, and evaluation stops when
 // the request's context ends, even inside one costly evaluation.
 func TestBudgetAndCancellation(t *testing.T) {
+	t.Parallel()
 	c, err := filter.NewCompiler()
 	if err != nil {
 		t.Fatal(err)

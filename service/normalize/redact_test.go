@@ -18,6 +18,7 @@ var (
 )
 
 func TestScrubBody(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, in, want string
 	}{
@@ -57,6 +58,7 @@ func TestScrubBody(t *testing.T) {
 }
 
 func TestScrubEvent(t *testing.T) {
+	t.Parallel()
 	extra, _ := structpb.NewStruct(map[string]any{
 		"apiKey":  "k1",
 		"nested":  map[string]any{"list": []any{map[string]any{"ApiKey": "k2"}, "s3cr3t-handshake"}},

@@ -17,6 +17,7 @@ func vendor(name string, enum hookstreamv1.Vendor) normalize.Vendor {
 }
 
 func TestRegistryChecksVendors(t *testing.T) {
+	t.Parallel()
 	closer := vendor("closer", hookstreamv1.Vendor_VENDOR_CLOSER)
 	for name, tc := range map[string]struct {
 		vendors []normalize.Vendor
@@ -46,6 +47,7 @@ func TestRegistryChecksVendors(t *testing.T) {
 
 // Subject tokens come from the enum alone, for every value the proto has.
 func TestToken(t *testing.T) {
+	t.Parallel()
 	for n, name := range hookstreamv1.Vendor_name {
 		v := hookstreamv1.Vendor(n)
 		want := strings.ToLower(strings.TrimPrefix(name, "VENDOR_"))

@@ -24,6 +24,7 @@ func handshakeKeys(body []byte) []string {
 }
 
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	normalizetest.Golden(t, newNormalizer(t), "testdata", handshakeKeys)
 }
 
@@ -39,6 +40,7 @@ var seedTypes = []string{
 }
 
 func TestEverySeedTypeNormalizes(t *testing.T) {
+	t.Parallel()
 	if len(seedTypes) != 33 {
 		t.Fatalf("%d types listed, the documentation has 33", len(seedTypes))
 	}
@@ -63,10 +65,12 @@ func TestEverySeedTypeNormalizes(t *testing.T) {
 }
 
 func TestRetryGetsSameID(t *testing.T) {
+	t.Parallel()
 	normalizetest.SameDelivery(t, newNormalizer(t), "testdata", "lead_moved", "lead_moved_retry", "lead_created")
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	n := newNormalizer(t)
 	for _, body := range []string{
 		`{"lead": {}, "handshake_key": "s3cr3t"}`,

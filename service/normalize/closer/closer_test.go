@@ -25,14 +25,17 @@ func apiKeys(body []byte) []string {
 }
 
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	normalizetest.Golden(t, newNormalizer(t), "testdata", apiKeys)
 }
 
 func TestRetryGetsSameID(t *testing.T) {
+	t.Parallel()
 	normalizetest.SameDelivery(t, newNormalizer(t), "testdata", "closed", "closed_retry", "created")
 }
 
 func TestSourceIsPartOfID(t *testing.T) {
+	t.Parallel()
 	n := newNormalizer(t)
 	body, err := os.ReadFile("testdata/created.json")
 	if err != nil {
@@ -49,6 +52,7 @@ func TestSourceIsPartOfID(t *testing.T) {
 }
 
 func TestType(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"ThreadCreatedEvent":  "conversation.created",
 		"ThreadClosedEvent":   "conversation.closed",
@@ -64,6 +68,7 @@ func TestType(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	n := newNormalizer(t)
 	for _, name := range []string{"closed", "seed_closed_malformed"} {
 		body, err := os.ReadFile("testdata/" + name + ".json")

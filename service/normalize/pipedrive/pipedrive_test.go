@@ -15,12 +15,14 @@ func newNormalizer(t testing.TB) *pipedrive.Normalizer {
 }
 
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	normalizetest.Golden(t, newNormalizer(t), "testdata", nil)
 }
 
 // A retry differs only in v1 `retry` or v2 `meta.attempt`; neither may
 // change the id. Different events must not collide.
 func TestRetryGetsSameID(t *testing.T) {
+	t.Parallel()
 	n := newNormalizer(t)
 	normalizetest.SameDelivery(t, n, "testdata", "v1_updated_deal", "v1_updated_deal_retry", "v1_deleted_deal")
 	normalizetest.SameDelivery(t, n, "testdata", "v2_change_deal", "v2_change_deal_retry", "v2_delete_deal")
@@ -40,6 +42,7 @@ func TestRetryGetsSameID(t *testing.T) {
 // of one object within one second must stay two events, with
 // millisecond times.
 func TestMillisecondTimes(t *testing.T) {
+	t.Parallel()
 	n := newNormalizer(t)
 	for name, want := range map[string]string{
 		"v1_updated_deal_millis":             "2017-04-22T21:56:17.841Z",
@@ -63,6 +66,7 @@ func TestMillisecondTimes(t *testing.T) {
 }
 
 func TestAction(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"added": "created", "create": "created", "updated": "updated", "change": "updated",
 		"deleted": "deleted", "delete": "deleted", "merged": "merged", "archiveAll": "archive_all",

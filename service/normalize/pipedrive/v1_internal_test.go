@@ -7,6 +7,7 @@ import (
 )
 
 func TestDiffV1Rules(t *testing.T) {
+	t.Parallel()
 	obj := func(m map[string]any) *structpb.Struct {
 		s, err := structpb.NewStruct(m)
 		if err != nil {
