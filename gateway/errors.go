@@ -94,16 +94,26 @@ func errorBody(st *status.Status, httpCode int) errorJSON {
 
 // writeStatus answers err (a gRPC status) in the one error shape, with the
 // headers its details ask for: Retry-After from RetryInfo (and 5 s on any
-// 503 without one), and a Basic challenge on authentication failures of
-// Basic sources, or of every source when the server hides which exist
-// (no scheme named).
+// 503 without one), a Bearer challenge on API token failures, and a Basic
+// challenge on authentication failures of Basic sources, or of every
+// source when the server hides which exist (no scheme named).
 func writeStatus(w http.ResponseWriter, err error) {
 	st := status.Convert(err)
 	code := HTTPStatus(st)
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
-			if scheme, named := d.GetMetadata()["scheme"]; st.Code() == codes.Unauthenticated && (!named || scheme == "basic") {
+			if st.Code() != codes.Unauthenticated {
+				break
+			}
+			switch scheme, named := d.GetMetadata()["scheme"]; {
+			case d.GetReason() == "API_TOKEN_REQUIRED" || d.GetReason() == "API_TOKEN_INVALID":
+				// The read and admin APIs take bearer tokens.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hookstream"`)
+			case !named || scheme == "basic":
+				// A webhook source: Basic sources get a challenge; so does
+				// every failure when the server hides which sources exist
+				// (no scheme named), unknown sources included.
 				w.Header().Set("WWW-Authenticate", `Basic realm="hookstream", charset="UTF-8"`)
 			}
 		case *errdetails.RetryInfo:

@@ -180,7 +180,7 @@ func TestOneErrorShape(t *testing.T) {
 		wantHeader               [2]string
 	}{
 		{name: "REST", method: http.MethodGet, path: "/v1/events/abc",
-			wantCode: 401, wantStatus: "UNAUTHENTICATED", wantReason: "API_TOKEN_INVALID"},
+			wantCode: 401, wantStatus: "UNAUTHENTICATED", wantReason: "API_TOKEN_INVALID", wantHeader: [2]string{"WWW-Authenticate", `Bearer realm="hookstream"`}},
 		{name: "webhook", method: http.MethodPost, path: "/v1/webhooks/src", body: "{}",
 			wantCode: 401, wantStatus: "UNAUTHENTICATED", wantReason: "API_TOKEN_INVALID"},
 		{name: "body over the limit", method: http.MethodPost, path: "/v1/webhooks/src", body: strings.Repeat("x", 65),
