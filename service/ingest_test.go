@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,8 +26,8 @@ import (
 // stored (its retry is then a duplicate), the hang-up is counted on its own
 // and logged below the error level.
 func TestCallerGoneDoesNotCancelAppend(t *testing.T) {
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	log, err := eventlog.Open(context.Background(), eventlog.Config{DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +77,24 @@ func TestCallerGoneDoesNotCancelAppend(t *testing.T) {
 	if out := logs.String(); strings.Contains(out, "level=ERROR") || !strings.Contains(out, "caller went away") {
 		t.Errorf("logs: want the hang-up at debug and no error, got:\n%s", out)
 	}
+}
+
+// lockedBuffer collects log output written from any goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // counterSum adds up the counters of family name whose label has value.

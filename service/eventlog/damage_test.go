@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -41,7 +42,32 @@ func damageBlock(t *testing.T, dataDir string, at float64) {
 	}
 }
 
-func openLogWithLogs(t *testing.T, cfg Config, out *bytes.Buffer) *Log {
+// syncBuffer collects log output written from any goroutine (NATS
+// callbacks log after a connection closes).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
+func openLogWithLogs(t *testing.T, cfg Config, out *syncBuffer) *Log {
 	t.Helper()
 	cfg.GuardWindow = guard
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -67,7 +93,7 @@ func TestDamagedLogIsReportedAndPositionsNotReused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			var out bytes.Buffer
+			var out syncBuffer
 			l := openLogWithLogs(t, Config{DataDir: dir}, &out)
 			const n = 300
 			for i := range n {
@@ -165,7 +191,7 @@ func TestZeroedIndexSegmentIsRebuilt(t *testing.T) {
 	}
 
 	time.Sleep(2 * guard) // past JetStream's own guard: only the index can tell
-	var out bytes.Buffer
+	var out syncBuffer
 	l = openLogWithLogs(t, cfg, &out)
 	defer l.Close()
 	if !strings.Contains(out.String(), "lost entries the log still has") {
