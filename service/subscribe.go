@@ -57,9 +57,9 @@ const (
 	stateLive
 	// stateDetached is passed through when the hub drops the stream's
 	// feed (its queue was full, or the hub lost the log): a live stream
-	// takes at most one more queued event, then reads the log again from
-	// last (whatever was still queued is read again); a joining stream
-	// just goes on reading. Either way the stream is catching up next.
+	// passes queued events until one is pending, then reads the log again
+	// from last (whatever was still queued is read again); a joining
+	// stream just goes on reading. Either way it is catching up next.
 	stateDetached
 
 	// Ending states: the stream is over and its handler returns.
@@ -128,7 +128,8 @@ type catchEvent struct {
 //     every event at or below it, so an event seen on both paths while the
 //     stream switches between them is passed once, and in log order.
 //   - A stream has a hub feed (feed) only while joining or live, and its own
-//     reader (catchup) only while catching up or joining.
+//     reader (catchup) only while catching up or joining (a joining stream
+//     keeps it through a detach).
 //   - At most one message is pending (waiting for the sender); while one
 //     is, the stream takes nothing more from its feeds, and a hub feed
 //     that fills up meanwhile is dropped by the hub (stateDetached).
@@ -541,6 +542,7 @@ func (w *sender) run(ctx context.Context, release func()) {
 	}
 }
 
+// poke tells the catch-up reader to look at wantMore again.
 func (w *sender) poke() {
 	select {
 	case w.wake <- struct{}{}:
