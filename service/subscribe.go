@@ -275,6 +275,7 @@ func (sub *subscription) loop(ctx context.Context) error {
 // enter moves the stream to st and tells the Events' observer, if any.
 func (sub *subscription) enter(st streamState) {
 	sub.state = st
+	sub.logger.Debug("subscriber state", "state", st.String())
 	if observe := sub.e.observe; observe != nil {
 		observe(sub.id, st)
 	}

@@ -207,7 +207,7 @@ func (e *subscribeEnv) waitHub(t *testing.T, ev stored) {
 
 // subscribe opens a stream and waits for its headers: the server has
 // built the stream's subscription and positioned it by then.
-func (e *subscribeEnv) subscribe(t *testing.T, ctx context.Context, req *hookstreamv1.SubscribeRequest) grpc.ServerStreamingClient[hookstreamv1.SubscribeResponse] {
+func (e *subscribeEnv) subscribe(ctx context.Context, t *testing.T, req *hookstreamv1.SubscribeRequest) grpc.ServerStreamingClient[hookstreamv1.SubscribeResponse] {
 	t.Helper()
 	stream, err := e.client.Subscribe(ctx, req)
 	if err != nil {
@@ -386,7 +386,7 @@ func TestSubscriptionCatchUpThenLive(t *testing.T) {
 			}
 			e.waitHub(t, all[len(all)-1])
 
-			stream := e.subscribe(t, t.Context(), &hookstreamv1.SubscribeRequest{Filter: tc.filter, Start: fromBeginning})
+			stream := e.subscribe(t.Context(), t, &hookstreamv1.SubscribeRequest{Filter: tc.filter, Start: fromBeginning})
 			if h := e.states.history("1"); len(h) == 0 || h[0] != stateCatchingUp {
 				t.Fatalf("a stream from the beginning started %v, want catching up first", h)
 			}
@@ -430,7 +430,7 @@ func TestSubscriptionDetachesAndRejoins(t *testing.T) {
 	// Stored before it subscribes from now: not for it, even once it reads
 	// the log on its own.
 	e.waitHub(t, e.mustAppend(t, 5, "lead.created", pad)[4])
-	stream := e.subscribe(t, t.Context(), &hookstreamv1.SubscribeRequest{})
+	stream := e.subscribe(t.Context(), t, &hookstreamv1.SubscribeRequest{})
 	e.states.waitState(t, "1", stateLive)
 
 	// The client reads nothing until the hub has given up on it: its
@@ -461,7 +461,7 @@ func TestSubscriptionDetachesAndRejoins(t *testing.T) {
 func TestSubscriptionStalledIsDropped(t *testing.T) {
 	t.Parallel()
 	e := newSubscribeEnv(t, Options{Heartbeat: time.Minute, StallTimeout: 300 * time.Millisecond}, nil)
-	stream := e.subscribe(t, t.Context(), &hookstreamv1.SubscribeRequest{})
+	stream := e.subscribe(t.Context(), t, &hookstreamv1.SubscribeRequest{})
 	e.states.waitState(t, "1", stateLive)
 	// Far more than the client's window and the server's send buffer.
 	want := e.mustAppend(t, 100, "lead.created", 4<<10)
@@ -489,11 +489,11 @@ func TestSubscriptionShutdown(t *testing.T) {
 	e := newSubscribeEnv(t, Options{Heartbeat: 100 * time.Millisecond}, nil)
 	// More than a client that does not read can take.
 	e.mustAppend(t, 8, "lead.created", 60<<10)
-	live := receive(t, e.subscribe(t, t.Context(), &hookstreamv1.SubscribeRequest{}))
+	live := receive(t, e.subscribe(t.Context(), t, &hookstreamv1.SubscribeRequest{}))
 	e.states.waitState(t, "1", stateLive)
 	// The second catches up from the beginning; its client reads nothing, so
 	// its sends are held up and it stays joining.
-	past := e.subscribe(t, t.Context(), &hookstreamv1.SubscribeRequest{Start: fromBeginning})
+	past := e.subscribe(t.Context(), t, &hookstreamv1.SubscribeRequest{Start: fromBeginning})
 	e.states.waitState(t, "2", stateJoining)
 
 	e.s.Stop()

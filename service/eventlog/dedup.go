@@ -311,6 +311,14 @@ func (ix *indexer) run(ctx context.Context, start Start, target uint64, caughtUp
 // read consumes the log from start (the id is in Nats-Msg-Id), feeding
 // the index and then the follower.
 func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtUp func()) error {
+	// The log's end is read before the consumer exists: whatever is at or
+	// below it was stored by then, so a consumer with nothing pending
+	// proves those positions hold nothing after start. (Read after, an
+	// event appended meanwhile would be claimed indexed before it is.)
+	end := target
+	if info, err := ix.l.stream.Info(ctx); err == nil {
+		end = max(end, info.State.LastSeq)
+	}
 	cons, err := ix.l.feedJS.OrderedConsumer(ctx, ix.l.cfg.Stream, start.consumerConfig(nil))
 	if err != nil {
 		return err
@@ -320,10 +328,6 @@ func (ix *indexer) read(ctx context.Context, start Start, target uint64, caughtU
 		// matters up to the log's end (at least target; further if events
 		// were deleted before this reader saw them, which would otherwise
 		// leave it "behind" a position it can never reach).
-		end := target
-		if info, err := ix.l.stream.Info(ctx); err == nil {
-			end = max(end, info.State.LastSeq)
-		}
 		ix.mu.Lock()
 		ix.indexed = max(ix.indexed, end)
 		ix.fresh = time.Now()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -392,12 +393,13 @@ func TestFollower(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	f.mu.Lock()
-	for i, seq := range f.seqs {
+	seqs := slices.Clone(f.seqs)
+	f.mu.Unlock() // not held past a Fatal: Close tells the follower it is lost
+	for i, seq := range seqs {
 		if seq != head+1+uint64(i) {
-			t.Fatalf("follower got %v, want %d.. in order", f.seqs, head+1)
+			t.Fatalf("follower got %v, want %d.. in order", seqs, head+1)
 		}
 	}
-	f.mu.Unlock()
 	l.Unfollow(f)
 	mustAppend(t, l, event(21))
 	waitIndexed(t, l, 22)

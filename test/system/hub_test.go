@@ -97,7 +97,16 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 	sameSequence(t, "catch-up then live", got, append(append(want, rare...), more...))
 
 	sparseGot := collect(t, sparse, 2, 0, 0)
-	time.Sleep(time.Second) // let the sparse stream go live via the log query
+	// The sparse stream goes live by asking the log whether it is up to
+	// date (nothing it matches is left to read): wait until both streams
+	// say they are live, so the next event reaches it through the hub.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(s.logs.String(), " state=live") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the streams did not both go live; log:\n%s", s.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	later := ingestNotes(t, s, 4000, 1, "deal:won")
 	sparseGot = append(sparseGot, sparse.next().GetEvent().GetId())
 	sameSequence(t, "sparse filter", sparseGot, append(rare, later...))
