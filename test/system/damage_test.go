@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,11 +68,11 @@ func TestDamagedLogEndToEnd(t *testing.T) {
 	if logs := s2.logs.String(); !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "event log damaged") {
 		t.Errorf("no error log about the damage:\n%s", logs)
 	}
-	health := get(t, s2.base+"/healthz", "")
+	_, health := httpDo(t, http.MethodGet, s2.base+"/healthz", "")
 	if !strings.Contains(health, `"degraded"`) || !strings.Contains(health, "lost") {
 		t.Errorf("/healthz after the damage: %s", health)
 	}
-	if metrics := get(t, s2.base+"/metrics", readToken); !strings.Contains(metrics, "hookstream_log_lost_events ") ||
+	if _, metrics := httpDo(t, http.MethodGet, s2.base+"/metrics", readToken); !strings.Contains(metrics, "hookstream_log_lost_events ") ||
 		strings.Contains(metrics, "hookstream_log_lost_events 0\n") {
 		t.Errorf("hookstream_log_lost_events missing or 0")
 	}
@@ -94,22 +93,4 @@ func TestDamagedLogEndToEnd(t *testing.T) {
 	if _, err := s2.events().ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{PageToken: "99999999"}); status.Code(err) != codes.OutOfRange {
 		t.Errorf("list past the end: %v, want OUT_OF_RANGE", err)
 	}
-}
-
-func get(t *testing.T, url, token string) string {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }

@@ -430,15 +430,15 @@ func TestEndToEnd(t *testing.T) {
 	for id := range ids {
 		after := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 		before := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
-		if code, body := httpGet(t, s.base+"/v1/events/"+id+"?received_after="+after+"&received_before="+before, readToken); code != http.StatusOK || !strings.Contains(body, id) {
+		if code, body := httpDo(t, http.MethodGet, s.base+"/v1/events/"+id+"?received_after="+after+"&received_before="+before, readToken); code != http.StatusOK || !strings.Contains(body, id) {
 			t.Errorf("GET event %s in range: %d %s", id, code, body)
 		}
 		const unknown = "00112233445566778899aabbccddeeff"
-		if code, body := httpGet(t, s.base+"/v1/events/"+unknown+"?received_after="+after, readToken); code != http.StatusNotFound ||
+		if code, body := httpDo(t, http.MethodGet, s.base+"/v1/events/"+unknown+"?received_after="+after, readToken); code != http.StatusNotFound ||
 			!strings.Contains(body, "EVENT_NOT_FOUND") || !strings.Contains(body, `"received_after":"`+after) {
 			t.Errorf("GET unknown event in range: %d %s", code, body)
 		}
-		if code, body := httpGet(t, s.base+"/v1/events/"+id+"?received_after="+before+"&received_before="+after, readToken); code != http.StatusBadRequest ||
+		if code, body := httpDo(t, http.MethodGet, s.base+"/v1/events/"+id+"?received_after="+before+"&received_before="+after, readToken); code != http.StatusBadRequest ||
 			!strings.Contains(body, "received_after must not be later than received_before") {
 			t.Errorf("GET event with an inverted range: %d %s", code, body)
 		}
@@ -551,7 +551,7 @@ func TestExternalNATS(t *testing.T) {
 	if down.code != http.StatusServiceUnavailable || down.header.Get("Retry-After") == "" {
 		t.Fatalf("with the log down: %d %v %v, want 503 with Retry-After", down.code, down.header, down.body)
 	}
-	if code, _ := httpGet(t, s.base+"/healthz", ""); code != http.StatusServiceUnavailable {
+	if code, _ := httpDo(t, http.MethodGet, s.base+"/healthz", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("/healthz with the log down: %d", code)
 	}
 	startNATS()

@@ -2,7 +2,9 @@ package system
 
 import (
 	"bytes"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,3 +80,19 @@ func freePort(t testing.TB) int {
 var benchSeq atomic.Int64
 
 func seqNext() int64 { return benchSeq.Add(1) }
+
+// httpDo sends a request with an API token and returns status and body.
+func httpDo(t *testing.T, method, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

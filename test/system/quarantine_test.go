@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -20,22 +19,6 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
-
-// httpDo sends a request with an API token and returns status and body.
-func httpDo(t *testing.T, method, url, token string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // A full quarantine answers 503 with Retry-After (never 2xx), counts it in
 // a metric, and loses nothing: once an operator discards entries, the
@@ -87,7 +70,7 @@ func TestQuarantineFull(t *testing.T) {
 	if resp := s.post(path, bad(0), nil); resp.code != http.StatusAccepted || resp.body["quarantine_id"] != ids[0] {
 		t.Errorf("retry of a stored request while full: %d %v", resp.code, resp.body)
 	}
-	code, metrics := httpGet(t, s.base+"/metrics", readToken)
+	code, metrics := httpDo(t, http.MethodGet, s.base+"/metrics", readToken)
 	used := regexp.MustCompile(`(?m)^hookstream_quarantine_bytes (\d+)$`).FindStringSubmatch(metrics)
 	if used == nil {
 		t.Error("/metrics lacks hookstream_quarantine_bytes")
@@ -172,7 +155,7 @@ func TestQuarantineREST(t *testing.T) {
 	var pages []entry
 	token := ""
 	for calls := 0; ; calls++ {
-		code, raw := httpGet(t, s.base+"/v1/quarantine?pageSize=1&pageToken="+url.QueryEscape(token), adminToken)
+		code, raw := httpDo(t, http.MethodGet, s.base+"/v1/quarantine?pageSize=1&pageToken="+url.QueryEscape(token), adminToken)
 		if code != http.StatusOK {
 			t.Fatalf("GET /v1/quarantine: %d %s", code, raw)
 		}
@@ -197,7 +180,7 @@ func TestQuarantineREST(t *testing.T) {
 	if e := pages[1]; e.Body == nil || *e.Body != base64.StdEncoding.EncodeToString(binary) || e.BodyText != nil {
 		t.Errorf("binary entry in JSON: body %v bodyText %v, want base64 in body only", e.Body, e.BodyText)
 	}
-	if code, body := httpGet(t, s.base+"/v1/quarantine?pageToken=not-a-token", adminToken); code != http.StatusBadRequest || !strings.Contains(body, "INVALID_PAGE_TOKEN") {
+	if code, body := httpDo(t, http.MethodGet, s.base+"/v1/quarantine?pageToken=not-a-token", adminToken); code != http.StatusBadRequest || !strings.Contains(body, "INVALID_PAGE_TOKEN") {
 		t.Errorf("made-up page token: %d %s, want 400 INVALID_PAGE_TOKEN", code, body)
 	}
 }

@@ -287,7 +287,7 @@ func TestReadersNeverHurtIngest(t *testing.T) {
 	live.cancel()
 	closed := time.Now()
 	for time.Now().Before(closed.Add(20 * time.Second)) {
-		if _, body := httpGet(t, s.base+"/metrics", readToken); strings.Contains(body, "\nhookstream_subscribers 0\n") {
+		if _, body := httpDo(t, http.MethodGet, s.base+"/metrics", readToken); strings.Contains(body, "\nhookstream_subscribers 0\n") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -29,21 +28,6 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
-
-func httpGet(t *testing.T, url, token string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 func dial(t *testing.T, s *server, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
@@ -104,7 +88,7 @@ func TestAPITokens(t *testing.T) {
 		{"/metrics", readToken, http.StatusOK},
 		{"/healthz", "", http.StatusOK},
 	} {
-		if code, body := httpGet(t, s.base+tc.path, tc.token); code != tc.want {
+		if code, body := httpDo(t, http.MethodGet, s.base+tc.path, tc.token); code != tc.want {
 			t.Errorf("GET %s with token %q: %d %s, want %d", tc.path, tc.token, code, body, tc.want)
 		}
 	}
@@ -231,7 +215,7 @@ func TestMetrics(t *testing.T) {
 	s.post("/v1/webhooks/nope", []byte(`{}`), nil)
 	sub := s.subscribe(&hookstreamv1.SubscribeRequest{Start: &hookstreamv1.SubscribeRequest_Position{Position: hookstreamv1.StartPosition_START_POSITION_BEGINNING}})
 	sub.next()
-	code, body := httpGet(t, s.base+"/metrics", readToken)
+	code, body := httpDo(t, http.MethodGet, s.base+"/metrics", readToken)
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}
