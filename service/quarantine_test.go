@@ -3,8 +3,6 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -16,8 +14,6 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service"
 	"github.com/hookstream/hookstream/service/auth"
-	"github.com/hookstream/hookstream/service/eventlog"
-	"github.com/hookstream/hookstream/service/filter"
 	"github.com/hookstream/hookstream/service/normalize"
 	"github.com/hookstream/hookstream/service/normalize/closer"
 )
@@ -31,27 +27,9 @@ func newQuarantineServices(t *testing.T) (*service.Services, *fixable) {
 		t.Fatal(err)
 	}
 	n := &fixable{Normalizer: closer.New(v)}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	log, err := eventlog.Open(context.Background(), eventlog.Config{DataDir: t.TempDir()}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(log.Close)
-	filters, err := filter.NewCompiler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := service.New(service.Options{
-		Logger: logger, Log: log, Filters: filters,
-		Sources: []service.Source{
-			{Name: "chat", Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Auth: auth.None(), Normalizer: n},
-			{Name: "other", Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Auth: auth.None(), Normalizer: n},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
+	s, _ := newServicesWith(t,
+		service.Source{Name: "chat", Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Auth: auth.None(), Normalizer: n},
+		service.Source{Name: "other", Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Auth: auth.None(), Normalizer: n})
 	return s, n
 }
 

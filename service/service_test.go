@@ -40,6 +40,13 @@ func (f *fixable) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
 
 func newServices(t *testing.T, n normalize.Normalizer) (*service.Services, *eventlog.Log) {
 	t.Helper()
+	return newServicesWith(t, service.Source{Name: "chat", Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Auth: auth.None(), Normalizer: n})
+}
+
+// newServicesWith builds the services over a fresh embedded log, with
+// these sources.
+func newServicesWith(t *testing.T, sources ...service.Source) (*service.Services, *eventlog.Log) {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	log, err := eventlog.Open(context.Background(), eventlog.Config{DataDir: t.TempDir()}, logger)
 	if err != nil {
@@ -50,10 +57,7 @@ func newServices(t *testing.T, n normalize.Normalizer) (*service.Services, *even
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := service.New(service.Options{
-		Logger: logger, Log: log, Filters: filters,
-		Sources: []service.Source{{Name: "chat", Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Auth: auth.None(), Normalizer: n}},
-	})
+	s, err := service.New(service.Options{Logger: logger, Log: log, Filters: filters, Sources: sources})
 	if err != nil {
 		t.Fatal(err)
 	}
