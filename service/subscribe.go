@@ -609,10 +609,15 @@ func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject strin
 	const minWait, maxWait = 50 * time.Millisecond, time.Second
 	wait := minWait
 	size := min(64<<10, s.streamBuffer)
+	// wake comes when the sender hands gRPC a message; bytes leaving for
+	// the client afterwards (which is what wantMore also waits for) poke
+	// nobody, so it looks again every recheck too.
+	const recheck = 20 * time.Millisecond
 	for {
 		for !wantMore(int64(size)) {
 			select {
 			case <-wake:
+			case <-time.After(recheck):
 			case <-ctx.Done():
 				return nil
 			}
