@@ -305,6 +305,9 @@ func connect(ctx context.Context, url, name string, timeout time.Duration, opts 
 	opts = append(slices.Clip(opts),
 		nats.Name(name),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				return // closed on purpose (shutdown): nothing to warn about
+			}
 			logger.Warn("event log disconnected", "connection", name, "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
