@@ -36,10 +36,6 @@ type Normalizer interface {
 	// SecretMembers names the vendor's secret payload members (at any
 	// depth), which are never stored: see ScrubBody and ScrubEvent.
 	SecretMembers() []string
-	// Redact returns body with the vendor's secret members blanked
-	// (ScrubBody without source credentials, which the caller adds). It
-	// works on malformed JSON too.
-	Redact(body []byte) []byte
 }
 
 // Run is the skeleton every vendor normalizer shares: parse the body, let

@@ -16,10 +16,6 @@ const Redacted = "[REDACTED]"
 
 var quotedRedacted = []byte(`"` + Redacted + `"`)
 
-// RedactKeys is ScrubBody without source secrets: it blanks the members
-// named by keys.
-func RedactKeys(body []byte, keys ...string) []byte { return ScrubBody(body, keys, nil) }
-
 // ScrubBody returns body with its secrets replaced by "[REDACTED]", for
 // storage. members names the vendor's secret members (Closer `apiKey`,
 // ClinchPad `handshake_key`); secrets are the source's own credentials.

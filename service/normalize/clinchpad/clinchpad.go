@@ -37,10 +37,6 @@ var secretKeys = []string{HandshakeKey}
 // it is.
 func (n *Normalizer) SecretMembers() []string { return secretKeys }
 
-// Redact implements normalize.Normalizer: it blanks every handshake_key,
-// in JSON and in form-encoded bodies.
-func (n *Normalizer) Redact(body []byte) []byte { return normalize.ScrubBody(body, secretKeys, nil) }
-
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
 	return normalize.Run(&n.parsers, n.validator, in, func(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event {

@@ -33,9 +33,6 @@ func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_V
 // (Closer sends it in customer).
 func (n *Normalizer) SecretMembers() []string { return secretKeys }
 
-// Redact implements normalize.Normalizer: it blanks every apiKey.
-func (n *Normalizer) Redact(body []byte) []byte { return normalize.ScrubBody(body, secretKeys, nil) }
-
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
 	return normalize.Run(&n.parsers, n.validator, in, func(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event {

@@ -30,9 +30,6 @@ func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_V
 // password is still removed wherever it is echoed).
 func (n *Normalizer) SecretMembers() []string { return nil }
 
-// Redact implements normalize.Normalizer: there is nothing to blank.
-func (n *Normalizer) Redact(body []byte) []byte { return body }
-
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
 	return normalize.Run(&n.parsers, n.validator, in, func(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event {
