@@ -176,13 +176,6 @@ func (f *flight) unwritten(written int64) int64 {
 	return f.queued - written
 }
 
-// outstanding reports whether bytes handed to gRPC have not been written.
-func (f *flight) outstanding(written int64) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.queued > written
-}
-
 // clear gives back every charge.
 func (f *flight) clear() {
 	f.mu.Lock()

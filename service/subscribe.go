@@ -560,7 +560,7 @@ func (w *sender) wantMore(n int64) bool {
 
 // quiet says whether nothing is being sent nor on its way to the client.
 func (w *sender) quiet() bool {
-	return w.sending.Load() == 0 && (w.progress == nil || !w.fl.outstanding(w.progress.Written()))
+	return w.sending.Load() == 0 && (w.progress == nil || w.fl.unwritten(w.progress.Written()) <= 0)
 }
 
 // cursor is the cursor of the last delivery gRPC took ("" if none).
@@ -590,7 +590,7 @@ func (w *stallWatch) stalled() bool {
 	}
 	written := w.progress.Written()
 	w.fl.written(written)
-	if written != w.written || !w.fl.outstanding(written) {
+	if written != w.written || w.fl.unwritten(written) <= 0 {
 		w.written, w.movedAt = written, time.Now()
 		return false
 	}
@@ -609,15 +609,10 @@ func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject strin
 	const minWait, maxWait = 50 * time.Millisecond, time.Second
 	wait := minWait
 	size := min(64<<10, s.streamBuffer)
-	// wake comes when the sender hands gRPC a message; bytes leaving for
-	// the client afterwards (which is what wantMore also waits for) poke
-	// nobody, so it looks again every recheck too.
-	const recheck = 20 * time.Millisecond
 	for {
 		for !wantMore(int64(size)) {
 			select {
 			case <-wake:
-			case <-time.After(recheck):
 			case <-ctx.Done():
 				return nil
 			}

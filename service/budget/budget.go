@@ -16,12 +16,12 @@ type Budget struct {
 	mu    sync.Mutex
 	limit int64
 	used  int64
-	freed chan struct{} // closed (and replaced) at every release
+	freed chan struct{} // made when someone waits; closed (and dropped) at the next release
 }
 
 // New returns a budget of limit bytes.
 func New(limit int64) *Budget {
-	return &Budget{limit: limit, freed: make(chan struct{})}
+	return &Budget{limit: limit}
 }
 
 // TryAcquire takes n bytes if they fit (or nothing is held) and reports
@@ -51,7 +51,7 @@ func (b *Budget) AcquireWithin(ctx context.Context, n, limit int64) error {
 			b.mu.Unlock()
 			return nil
 		}
-		freed := b.freed
+		freed := b.freedLocked()
 		b.mu.Unlock()
 		select {
 		case <-freed:
@@ -79,8 +79,12 @@ func (b *Budget) Release(n int64) {
 	if b.used < 0 {
 		panic("budget: released more than was acquired")
 	}
-	close(b.freed)
-	b.freed = make(chan struct{})
+	// Nobody waits, nearly always: then there is nothing to close, and no
+	// channel is made for the next release either.
+	if b.freed != nil {
+		close(b.freed)
+		b.freed = nil
+	}
 	b.mu.Unlock()
 }
 
@@ -89,6 +93,14 @@ func (b *Budget) Release(n int64) {
 func (b *Budget) Freed() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.freedLocked()
+}
+
+// freedLocked is Freed with b.mu held.
+func (b *Budget) freedLocked() chan struct{} {
+	if b.freed == nil {
+		b.freed = make(chan struct{})
+	}
 	return b.freed
 }
 
