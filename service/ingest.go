@@ -167,9 +167,12 @@ type Ingest struct {
 	now func() time.Time
 	// hideUnknown answers unknown sources like bad credentials.
 	hideUnknown bool
-	unknown     prometheus.Counter
-	bodyLimit   int64
-	bodies      auth.BodyReader
+	// readBodies: with hideUnknown, every body is read for credentials
+	// before the source is looked up (set when a source needs them).
+	readBodies bool
+	unknown    prometheus.Counter
+	bodyLimit  int64
+	bodies     auth.BodyReader
 }
 
 // IngestWebhook implements the RPC.
@@ -184,7 +187,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		return nil, errCompressedBody()
 	}
 	var creds *auth.BodyCredentials
-	if s.hideUnknown {
+	if s.readBodies {
 		// Every body is read for credentials, known source or not and
 		// whatever its scheme, so the time to answer does not tell a real
 		// source from a made-up one (a handshake key is found by parsing

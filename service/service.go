@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/service/auth"
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
@@ -104,6 +105,11 @@ func New(o Options) (*Services, error) {
 	s := &Services{stopping: make(chan struct{})}
 	s.Ingest = &Ingest{p: p, now: o.Now, hideUnknown: o.HideUnknownSources, bodyLimit: o.BodyLimit,
 		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}
+	for _, src := range sources {
+		// Only a handshake-key source parses bodies to authenticate; with
+		// none, no source's answer costs a parse, and no request needs one.
+		s.Ingest.readBodies = s.Ingest.readBodies || o.HideUnknownSources && src.Auth.Scheme() == auth.SchemeHandshake
+	}
 	s.Events = &Events{log: o.Log, logger: o.Logger, metrics: o.Metrics, filters: o.Filters, heartbeat: o.Heartbeat,
 		stall: o.StallTimeout, now: o.Now, stopping: s.stopping, hub: newHub(o.Log, o.Logger, o.StreamBuffer),
 		limits: newStreamLimits(o.MaxStreams, o.MaxStreamsPerToken), buffers: budget.New(o.BufferBudget), streamBuffer: o.StreamBuffer}
