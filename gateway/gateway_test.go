@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service"
 )
 
 // decodeError reads the one error shape and returns it with its
@@ -84,6 +85,21 @@ func TestHTTPStatusFollowsRuntime(t *testing.T) {
 		if got := HTTPStatus(statusOf(tc.code, tc.reason, "m", nil)); got != tc.want {
 			t.Errorf("%s %s: %d, want %d", tc.code, tc.reason, got, tc.want)
 		}
+	}
+}
+
+// Reasons the services raise and the gateway maps to a status of their
+// own are spelled the same on both sides (the gateway cannot import the
+// services, so a rename there would silently change the status here).
+func TestOverriddenReasonsExist(t *testing.T) {
+	t.Parallel()
+	for _, reason := range []string{service.ReasonBodyTooLarge, service.ReasonBodyEncoding} {
+		if _, ok := reasonStatus[reason]; !ok {
+			t.Errorf("service reason %s has no status override in the gateway", reason)
+		}
+	}
+	if ErrorDomain != service.ErrorDomain {
+		t.Errorf("error domain %q, the services use %q", ErrorDomain, service.ErrorDomain)
 	}
 }
 

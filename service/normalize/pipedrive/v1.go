@@ -238,15 +238,13 @@ func sameLink(a, b *structpb.Value) bool {
 // number or string, else the `value` (Pipedrive's expanded links) or `id`
 // member of an object.
 func linkID(v *structpb.Value) *structpb.Value {
-	switch v.GetKind().(type) {
-	case *structpb.Value_NumberValue, *structpb.Value_StringValue:
+	if isScalarID(v) {
 		return v
-	case *structpb.Value_StructValue:
-		f := v.GetStructValue().GetFields()
-		for _, k := range [...]string{"value", "id"} {
-			if id := f[k]; isScalarID(id) {
-				return id
-			}
+	}
+	f := v.GetStructValue().GetFields()
+	for _, k := range [...]string{"value", "id"} {
+		if id := f[k]; isScalarID(id) {
+			return id
 		}
 	}
 	return nil
@@ -273,7 +271,7 @@ func sameV1(a, b *structpb.Value) bool {
 		case *structpb.Value_NumberValue:
 			return numericEqual(x.StringValue, y.NumberValue)
 		case *structpb.Value_StructValue:
-			return sameExpanded(a, y.StructValue)
+			return sameLink(a, b)
 		}
 	case *structpb.Value_NumberValue:
 		switch y := b.GetKind().(type) {
@@ -282,7 +280,7 @@ func sameV1(a, b *structpb.Value) bool {
 		case *structpb.Value_StringValue:
 			return numericEqual(y.StringValue, x.NumberValue)
 		case *structpb.Value_StructValue:
-			return sameExpanded(a, y.StructValue)
+			return sameLink(a, b)
 		}
 	case *structpb.Value_BoolValue:
 		y, ok := b.GetKind().(*structpb.Value_BoolValue)
@@ -309,17 +307,7 @@ func sameV1(a, b *structpb.Value) bool {
 			}
 			return true
 		case *structpb.Value_NumberValue, *structpb.Value_StringValue:
-			return sameExpanded(b, x.StructValue)
-		}
-	}
-	return false
-}
-
-// sameExpanded reports whether obj is the expanded form of the bare id.
-func sameExpanded(id *structpb.Value, obj *structpb.Struct) bool {
-	for _, k := range [...]string{"value", "id"} {
-		if v := obj.GetFields()[k]; isScalarID(v) && sameV1(id, v) {
-			return true
+			return sameLink(a, b)
 		}
 	}
 	return false
