@@ -195,11 +195,11 @@ func testIndexConfirmsHits(t *testing.T, l *Log) {
 		t.Fatalf("log holds %d events, want 2", n)
 	}
 	for _, leader := range []bool{true, false} {
-		raw, err := l.msgGet(context.Background(), msgGetRequest{Seq: a.Seq}, leader)
+		raw, err := l.msgGet(context.Background(), l.nc, msgGetRequest{Seq: a.Seq}, leader)
 		if err != nil || raw.Header.Get(jetstream.MsgIDHeader) != event(1).GetId() || raw.Sequence != a.Seq || raw.Time.IsZero() {
 			t.Fatalf("msgGet(%d, leader %v) = %+v, %v", a.Seq, leader, raw, err)
 		}
-		if _, err := l.msgGet(context.Background(), msgGetRequest{Seq: 1000}, leader); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		if _, err := l.msgGet(context.Background(), l.nc, msgGetRequest{Seq: 1000}, leader); !errors.Is(err, jetstream.ErrMsgNotFound) {
 			t.Fatalf("msgGet(absent, leader %v) = %v, want ErrMsgNotFound", leader, err)
 		}
 	}

@@ -551,7 +551,7 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	switch orig, err := l.lookup(ctx, ev.GetId(), nil); {
+	switch orig, err := l.lookup(ctx, l.ingestRoute(), ev.GetId(), nil); {
 	case err != nil:
 		return Appended{}, err
 	case orig != nil:

@@ -101,7 +101,7 @@ func (l *Log) Get(ctx context.Context, id string, opts GetOptions) (Stored, Look
 	// in the log up to indexed, at or after since. An event indexed after
 	// the probe is not known to be in it.
 	indexed, since, resets := l.index.coverage()
-	raw, err := l.lookup(ctx, id, &s.reads)
+	raw, err := l.lookup(ctx, l.readRoute(), id, &s.reads)
 	if l.index.resetCount() != resets {
 		indexed = 0 // the index was emptied meanwhile and vouches for nothing
 	}
@@ -298,7 +298,7 @@ func (s *search) next(ctx context.Context, req msgGetRequest, leader bool) (*jet
 		req.NextFor = s.filter
 	}
 	// A client's read: on the reads connection, never the one ingest uses.
-	raw, err := s.l.msgGetOn(ctx, s.l.reads, req, leader)
+	raw, err := s.l.msgGet(ctx, s.l.reads, req, leader)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, nil

@@ -80,7 +80,7 @@ func openBigLog(t *testing.T, budget int) *Log {
 // storedAt is when the log stored event i of a big log (at position i+1).
 func storedAt(t *testing.T, l *Log, i int) time.Time {
 	t.Helper()
-	raw, err := l.msgGet(context.Background(), msgGetRequest{Seq: uint64(i + 1)}, false)
+	raw, err := l.msgGet(context.Background(), l.nc, msgGetRequest{Seq: uint64(i + 1)}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

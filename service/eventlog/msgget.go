@@ -18,9 +18,10 @@ import (
 // not know it. A hit is confirmed by reading the original, so a stale or
 // damaged index can never turn a new event into a "duplicate". On a
 // cluster a direct get may be answered by a follower that is behind, so a
-// miss there is asked again of the stream leader. reads, when not nil,
-// counts the log reads made.
-func (l *Log) lookup(ctx context.Context, id string, reads *int) (*jetstream.RawStreamMsg, error) {
+// miss there is asked again of the stream leader. The reads go over conn:
+// the ingest connection for an append's dedup check, the client-read one
+// for GetEvent. reads, when not nil, counts the log reads made.
+func (l *Log) lookup(ctx context.Context, conn route, id string, reads *int) (*jetstream.RawStreamMsg, error) {
 	e, ok, err := l.index.idx.Lookup(idindex.KeyOf(id))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -32,7 +33,7 @@ func (l *Log) lookup(ctx context.Context, id string, reads *int) (*jetstream.Raw
 	if reads != nil {
 		*reads++
 	}
-	raw, err := l.stream.GetMsg(ctx, e.Seq)
+	raw, err := conn.stream.GetMsg(ctx, e.Seq)
 	if err == nil && raw.Header.Get(jetstream.MsgIDHeader) == id {
 		return raw, nil
 	}
@@ -45,7 +46,7 @@ func (l *Log) lookup(ctx context.Context, id string, reads *int) (*jetstream.Raw
 	if reads != nil {
 		*reads++
 	}
-	raw, err = l.msgGet(ctx, msgGetRequest{Seq: e.Seq}, true)
+	raw, err = l.msgGet(ctx, conn.nc, msgGetRequest{Seq: e.Seq}, true)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, nil
@@ -56,6 +57,17 @@ func (l *Log) lookup(ctx context.Context, id string, reads *int) (*jetstream.Raw
 	}
 	return raw, nil
 }
+
+// route is one of the log's connections and the stream as seen through it.
+type route struct {
+	stream jetstream.Stream
+	nc     *nats.Conn
+}
+
+// ingestRoute carries appends and their dedup checks; readRoute what
+// clients ask for.
+func (l *Log) ingestRoute() route { return route{l.stream, l.nc} }
+func (l *Log) readRoute() route   { return route{l.rstream, l.reads} }
 
 // msgGetRequest is the JetStream API's message get request: a position
 // (Seq, or the first message stored at or after StartTime), optionally
@@ -68,17 +80,11 @@ type msgGetRequest struct {
 	LastFor   string     `json:"last_by_subj,omitempty"`
 }
 
-// msgGet reads one message on the ingest connection (the dedup check's
-// confirming read): see msgGetOn.
-func (l *Log) msgGet(ctx context.Context, req msgGetRequest, leader bool) (*jetstream.RawStreamMsg, error) {
-	return l.msgGetOn(ctx, l.nc, req, leader)
-}
-
-// msgGetOn reads one message over nc: with leader through the stream
+// msgGet reads one message over nc: with leader through the stream
 // leader (the JetStream API's message get), otherwise with a direct get,
 // which any replica may answer. A request that matches nothing gets
 // jetstream.ErrMsgNotFound.
-func (l *Log) msgGetOn(ctx context.Context, nc *nats.Conn, req msgGetRequest, leader bool) (*jetstream.RawStreamMsg, error) {
+func (l *Log) msgGet(ctx context.Context, nc *nats.Conn, req msgGetRequest, leader bool) (*jetstream.RawStreamMsg, error) {
 	l.msgReads.Add(1)
 	body, err := json.Marshal(req)
 	if err != nil {
