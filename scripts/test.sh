@@ -66,12 +66,34 @@ fi
 step "go test"
 go test -race -count=1 ./...
 
+# Go 1.26's fuzz coordinator can fail a target with a bare "context
+# deadline exceeded" when -fuzztime runs out while a worker is busy
+# (golang/go#75804, fixed in Go 1.27). A real finding always writes its
+# input ("Failing input written to"); a failure without one, naming only
+# the deadline, is run once more, and fails the suite if it happens again.
+fuzz() {
+  local target=$1 pkg=$2 out
+  out=$(mktemp)
+  if go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 2s "$pkg" 2>&1 | tee "$out"; then
+    rm -f "$out"
+    return 0
+  fi
+  if grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"; then
+    rm -f "$out"
+    echo "--- $target: the fuzz engine's deadline race (golang/go#75804), not a finding; running it again"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 2s "$pkg"
+    return
+  fi
+  rm -f "$out"
+  return 1
+}
+
 step "fuzz smoke (${FUZZTIME:-10s} per target)"
 for pkg in $(go list ./... ); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "--- $target in $pkg"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 2s "$pkg"
+    fuzz "$target" "$pkg"
   done
 done
 
