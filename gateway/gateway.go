@@ -90,6 +90,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	if err := hookstreamv1.RegisterQuarantineServiceHandlerClient(ctx, mux, hookstreamv1.NewQuarantineServiceClient(o.Conn)); err != nil {
 		return nil, err
 	}
+	if err := hookstreamv1.RegisterEndpointServiceHandlerClient(ctx, mux, hookstreamv1.NewEndpointServiceClient(o.Conn)); err != nil {
+		return nil, err
+	}
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 		if o.Ready != nil && !o.Ready() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "event log not reachable"})

@@ -28,6 +28,29 @@ type hub struct {
 	mu   sync.Mutex
 	head uint64 // last log position fanned out
 	subs map[*hubSub]struct{}
+	// next, when someone waits for the next event (Next), is closed when
+	// it comes.
+	next chan struct{}
+}
+
+// Next returns a channel closed when the hub passes on an event after
+// the current head (or loses the log), and that head. Outbound delivery
+// waits on it instead of polling the log.
+func (h *hub) Next() (<-chan struct{}, uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.next == nil {
+		h.next = make(chan struct{})
+	}
+	return h.next, h.head
+}
+
+// wake releases whoever waits in Next; h.mu is held.
+func (h *hub) wake() {
+	if h.next != nil {
+		close(h.next)
+		h.next = nil
+	}
 }
 
 // hubEvent is an event as the hub hands it out: decoded once, and encoded
@@ -141,6 +164,7 @@ func (h *hub) fanOut(st eventlog.Stored) {
 		return
 	}
 	h.head = st.Seq
+	h.wake()
 	if len(h.subs) == 0 {
 		return
 	}
@@ -187,4 +211,5 @@ func (h *hub) dropAll(restart bool) {
 	if restart {
 		h.head = 0
 	}
+	h.wake()
 }

@@ -42,6 +42,13 @@ func requiredScope(method string) auth.APIScope {
 		return auth.ScopeNone
 	case strings.HasPrefix(method, "/hookstream.v1.EventService/"):
 		return auth.ScopeRead
+	case method == hookstreamv1.EndpointService_GetEndpoint_FullMethodName,
+		method == hookstreamv1.EndpointService_ListEndpoints_FullMethodName,
+		method == hookstreamv1.EndpointService_ListDeliveryAttempts_FullMethodName,
+		method == hookstreamv1.EndpointService_ListDeadLetters_FullMethodName:
+		// Reading endpoints shows no secret; GetEndpointSecret and every
+		// change need admin.
+		return auth.ScopeRead
 	case strings.HasPrefix(method, "/hookstream.v1.QuarantineService/"):
 		// Quarantined bodies are raw vendor payloads, and reprocess and
 		// discard change what is stored.

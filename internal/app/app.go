@@ -35,6 +35,8 @@ import (
 	"github.com/hookstream/hookstream/internal/tlsconf"
 	"github.com/hookstream/hookstream/service"
 	"github.com/hookstream/hookstream/service/auth"
+	"github.com/hookstream/hookstream/service/delivery"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
 	"github.com/hookstream/hookstream/service/normalize"
@@ -46,6 +48,8 @@ type App struct {
 	logger    *slog.Logger
 	log       *eventlog.Log
 	services  *service.Services
+	delivery  *delivery.Engine
+	client    *webhook.Client
 	health    *health.Server
 	grpc      *grpc.Server
 	http      *http.Server
@@ -146,6 +150,11 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		return nil, err
 	}
 
+	endpoints, err := a.startDelivery(ctx, cfg, logger, registry)
+	if err != nil {
+		return nil, err
+	}
+
 	ic := service.Interceptors{Logger: logger, Validator: validator, Metrics: metrics, Tokens: tokens}
 	grpcOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(ic.Unary()),
@@ -180,6 +189,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		hookstreamv1.RegisterIngestServiceServer(srv, a.services.Ingest)
 		hookstreamv1.RegisterEventServiceServer(srv, a.services.Events)
 		hookstreamv1.RegisterQuarantineServiceServer(srv, a.services.Quarantine)
+		hookstreamv1.RegisterEndpointServiceServer(srv, endpoints)
 		healthpb.RegisterHealthServer(srv, a.health)
 	}
 	if *cfg.GRPC.Reflection {
@@ -259,6 +269,34 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		"log", logMode(cfg), "sources", len(sources))
 	ok = true
 	return a, nil
+}
+
+// startDelivery opens outbound delivery's store and starts its engine.
+func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*service.Endpoints, error) {
+	d := cfg.Delivery
+	store, err := delivery.OpenStore(ctx, a.log.JetStream(), delivery.StoreOptions{
+		Key: d.Key(), Plain: d.PlainSecrets, Max: d.MaxEndpoints, Replicas: a.log.Replicas(),
+		AttemptsRetention: d.AttemptsRetention, DeadLetterRetention: d.DeadLetterRetention,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !store.CanStoreSecrets() {
+		logger.Warn("outbound endpoints cannot be created: set delivery.secret_key (or delivery.plain_secrets: true)")
+	} else if d.Key() == nil {
+		logger.Warn("endpoint signing secrets are stored unsealed (delivery.plain_secrets); anyone who can read the NATS server can read them")
+	}
+	a.client = webhook.NewClient(webhook.Options{AllowNetworks: d.Networks(), Timeout: d.Timeout})
+	a.delivery, err = delivery.Start(ctx, delivery.Options{
+		Logger: logger, Log: a.log, Store: store, Compile: a.services.Compile, Next: a.services.NextEvent,
+		Client: a.client, Metrics: delivery.NewMetrics(reg),
+		Timeout: d.Timeout, Schedule: d.RetrySchedule, Jitter: *d.Jitter, DisableAfter: d.DisableAfter,
+		MaxInFlight: d.MaxInFlight, MaxPending: d.MaxPending, SecretOverlap: d.SecretOverlap,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.services.NewEndpoints(service.EndpointOptions{Store: store, Engine: a.delivery, AllowHTTP: d.AllowHTTP, Overlap: d.SecretOverlap}), nil
 }
 
 // watchLog mirrors the log's connection state into the health service.
@@ -369,6 +407,12 @@ func (a *App) close() {
 	}
 	if a.conn != nil {
 		_ = a.conn.Close()
+	}
+	if a.delivery != nil {
+		a.delivery.Stop()
+	}
+	if a.client != nil {
+		a.client.Close()
 	}
 	if a.log != nil {
 		a.log.Close()

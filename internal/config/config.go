@@ -28,6 +28,8 @@ type Config struct {
 	// Quarantine limits the store of authenticated requests that could not
 	// be normalized.
 	Quarantine Quarantine `yaml:"quarantine"`
+	// Delivery configures outbound webhooks (EndpointService).
+	Delivery Delivery `yaml:"delivery"`
 	// ShutdownTimeout bounds graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Sources         []Source      `yaml:"sources"`
@@ -187,6 +189,54 @@ type Subscribe struct {
 	// queues: catch-up reads and events not yet written to their clients
 	// (default 256MiB). When it is used up, streams wait.
 	BufferBudget ByteSize `yaml:"buffer_budget"`
+}
+
+// Delivery configures pushing events to users' endpoints.
+type Delivery struct {
+	// Timeout bounds one delivery attempt, from connecting to reading the
+	// response (default 15s).
+	Timeout time.Duration `yaml:"timeout"`
+	// RetrySchedule is the wait before each attempt after a failure: the
+	// first entry before the second attempt, and so on (default 5s, 5m,
+	// 30m, 2h, 5h, 10h, 10h: eight attempts over about 28 hours). The first
+	// attempt is immediate. Each wait is jittered by up to Jitter either
+	// way.
+	RetrySchedule []time.Duration `yaml:"retry_schedule"`
+	// Jitter is the fraction each wait varies by (default 0.1).
+	Jitter *float64 `yaml:"jitter"`
+	// DisableAfter disables an endpoint whose every attempt has failed
+	// for this long (default 120h, 5 days).
+	DisableAfter time.Duration `yaml:"disable_after"`
+	// MaxInFlight is an endpoint's default of concurrent requests
+	// (default 10).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxPending caps the events of one endpoint waiting for a retry;
+	// beyond it the endpoint reads no further events until some are
+	// delivered or dead-lettered (default 10000).
+	MaxPending int `yaml:"max_pending"`
+	// SecretOverlap is how long a rotated-out secret keeps signing next
+	// to the new one (default 24h).
+	SecretOverlap time.Duration `yaml:"secret_overlap"`
+	// AllowNetworks are CIDRs endpoints may resolve to although they are
+	// loopback, private, link-local or metadata addresses, which are
+	// refused otherwise (after DNS resolution, at connect time).
+	AllowNetworks []string `yaml:"allow_networks"`
+	// AllowHTTP permits plain http:// endpoint URLs (default false:
+	// https only).
+	AllowHTTP bool `yaml:"allow_http"`
+	// SecretKey, 32 bytes in base64, seals endpoint signing secrets
+	// (AES-256-GCM) before they are stored in the log's endpoint bucket.
+	// Without it endpoints can be created only with PlainSecrets.
+	SecretKey string `yaml:"secret_key"`
+	// PlainSecrets stores signing secrets unsealed in the endpoint bucket,
+	// readable by anyone who can read the NATS server or its data dir.
+	PlainSecrets bool `yaml:"plain_secrets"`
+	// MaxEndpoints caps the endpoints (default 1000).
+	MaxEndpoints int `yaml:"max_endpoints"`
+	// AttemptsRetention is how long delivery attempts are kept, and
+	// DeadLetterRetention dead letters (defaults 168h and 720h).
+	AttemptsRetention   time.Duration `yaml:"attempts_retention"`
+	DeadLetterRetention time.Duration `yaml:"dead_letter_retention"`
 }
 
 // Source is one webhook endpoint: POST /v1/webhooks/<name>.
@@ -462,6 +512,28 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	d := &c.Delivery
+	def(&d.Timeout, DefaultDeliveryTimeout)
+	if d.RetrySchedule == nil {
+		d.RetrySchedule = slices.Clone(DefaultRetrySchedule)
+	}
+	if d.Jitter == nil {
+		j := DefaultDeliveryJitter
+		d.Jitter = &j
+	}
+	def(&d.DisableAfter, DefaultDisableAfter)
+	if d.MaxInFlight == 0 {
+		d.MaxInFlight = DefaultDeliveryMaxInFlight
+	}
+	if d.MaxPending == 0 {
+		d.MaxPending = DefaultDeliveryMaxPending
+	}
+	def(&d.SecretOverlap, DefaultSecretOverlap)
+	if d.MaxEndpoints == 0 {
+		d.MaxEndpoints = DefaultMaxEndpoints
+	}
+	def(&d.AttemptsRetention, DefaultAttemptsRetention)
+	def(&d.DeadLetterRetention, DefaultDeadLetterRetention)
 }
 
 func (c *Config) validate(vendors []Vendor) error {
@@ -492,6 +564,7 @@ func (c *Config) validate(vendors []Vendor) error {
 	if c.Log.ReadBudget < c.Subscribe.StreamBuffer {
 		errs = append(errs, fmt.Errorf("log.read_budget %d must be at least subscribe.stream_buffer %d", c.Log.ReadBudget, c.Subscribe.StreamBuffer))
 	}
+	errs = append(errs, c.Delivery.validate()...)
 	if c.API.UnknownSource != "not_found" && c.API.UnknownSource != "unauthorized" {
 		errs = append(errs, fmt.Errorf("api.unknown_source must be not_found or unauthorized, not %q", c.API.UnknownSource))
 	}

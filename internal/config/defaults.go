@@ -21,4 +21,21 @@ const (
 	DefaultStreamBuffer       = 1 << 20
 	DefaultBufferBudget       = 256 << 20
 	DefaultShutdownTimeout    = 15 * time.Second
+
+	DefaultDeliveryTimeout     = 15 * time.Second
+	DefaultDeliveryJitter      = 0.1
+	DefaultDisableAfter        = 5 * 24 * time.Hour
+	DefaultDeliveryMaxInFlight = 10
+	DefaultDeliveryMaxPending  = 10_000
+	DefaultSecretOverlap       = 24 * time.Hour
+	DefaultMaxEndpoints        = 1000
+	DefaultAttemptsRetention   = 7 * 24 * time.Hour
+	DefaultDeadLetterRetention = 30 * 24 * time.Hour
 )
+
+// DefaultRetrySchedule is the wait before each retry of a delivery: with
+// the immediate first attempt, eight attempts over about 28 hours.
+var DefaultRetrySchedule = []time.Duration{
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute,
+	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}

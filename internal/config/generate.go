@@ -50,8 +50,11 @@ api:
     - name: admin
       scope: admin
       token: %q
+delivery:
+  # Seals the signing secrets of outbound endpoints at rest.
+  secret_key: %q
 sources:
-%s`, dataDir, randomSecret(), sources.String())
+%s`, dataDir, randomSecret(), randomKey(), sources.String())
 	// O_EXCL: two first starts racing cannot both write secrets.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -66,6 +69,15 @@ sources:
 	}
 	cfg, err = Load(path, vendors)
 	return cfg, path, true, err
+}
+
+// randomKey returns 256 random bits in standard base64.
+func randomKey() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // randomSecret returns 192 random bits, URL-safe.

@@ -199,6 +199,7 @@ type Log struct {
 	feedJS  jetstream.JetStream
 	reads   *nats.Conn
 	rstream jetstream.Stream // the stream, through reads
+	rjs     jetstream.JetStream // JetStream on the reads connection
 	// readBudget holds the bytes of client reads in flight (ReadBatch);
 	// largestRead is the largest event read so far.
 	readBudget  *budget.Budget
@@ -278,7 +279,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
-	rjs, err := jetstream.New(l.reads)
+	l.rjs, err = jetstream.New(l.reads)
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: %w", err)
@@ -289,7 +290,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		l.Close()
 		return nil, err
 	}
-	if l.rstream, err = rjs.Stream(setupCtx, cfg.Stream); err != nil {
+	if l.rstream, err = l.rjs.Stream(setupCtx, cfg.Stream); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: stream %s: %w", cfg.Stream, err)
 	}
@@ -624,3 +625,33 @@ func ParseCursor(c string) (uint64, error) {
 	}
 	return seq, nil
 }
+
+// At reads the event stored at seq, through the client-read connection.
+// ErrGone when the log no longer holds it (retention, or never stored).
+func (l *Log) At(ctx context.Context, seq uint64) (Stored, error) {
+	raw, err := l.msgGet(ctx, l.reads, msgGetRequest{Seq: seq}, false)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return Stored{}, ErrGone
+		}
+		return Stored{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if !strings.HasPrefix(raw.Subject, subjectPrefix+".") {
+		return Stored{}, ErrGone
+	}
+	return Stored{Seq: raw.Sequence, Raw: raw.Data, lazy: &lazyEvent{}}, nil
+}
+
+// ErrGone says the log holds no event at a position.
+var ErrGone = errors.New("eventlog: no event at that position (aged out of the log, or never stored)")
+
+// JetStream is the log's JetStream context on its client-read connection,
+// for the resources of outbound delivery, which live beside the log and
+// are replicated like it.
+func (l *Log) JetStream() jetstream.JetStream { return l.rjs }
+
+// Replicas is how many copies of the log a cluster keeps (1 embedded).
+func (l *Log) Replicas() int { return l.cfg.Replicas }
+
+// Bucket is the subject token that narrows a lookup by event id.
+func Bucket(id string) string { return bucket(id) }

@@ -1,0 +1,297 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
+	"github.com/hookstream/hookstream/service/eventlog"
+)
+
+func tsPB(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// attemptBucket narrows attempts of one event: the first three hex digits
+// of its id (4096 subjects per endpoint at most).
+func attemptBucket(eventID string) string {
+	if len(eventID) < 3 {
+		return "xxx"
+	}
+	return eventID[:3]
+}
+
+func attemptSubject(endpoint, eventID string) string {
+	return attemptsPrefix + "." + endpoint + "." + attemptBucket(eventID)
+}
+
+// attemptRecord describes an attempt; secrets never reach it (the
+// client's errors carry none, and the request is not recorded).
+func attemptRecord(endpoint, eventID string, n int, cursor string, sent time.Time, r webhook.Result) *hookstreamv1.DeliveryAttempt {
+	if sent.IsZero() {
+		sent = time.Now()
+	}
+	return &hookstreamv1.DeliveryAttempt{
+		Id: NewID("att_"), EndpointId: endpoint, EventId: eventID, Attempt: uint32(n), Time: tsPB(sent),
+		Latency: durationpb.New(r.Latency), StatusCode: int32(r.Status), Error: r.Err,
+		ResponseBody: strings.ToValidUTF8(string(r.Body), string(utf8.RuneError)), Cursor: cursor,
+	}
+}
+
+// recordAttempt appends an attempt to the attempts log without waiting:
+// the log of attempts is for people, and delivery does not depend on it.
+func (e *Engine) recordAttempt(a *hookstreamv1.DeliveryAttempt) {
+	data, err := proto.Marshal(a)
+	if err != nil {
+		return
+	}
+	if _, err := e.js.PublishAsync(attemptSubject(a.GetEndpointId(), a.GetEventId()), data); err != nil {
+		e.o.Logger.Debug("delivery: attempt not recorded", "endpoint", a.GetEndpointId(), "err", err)
+	}
+}
+
+// startCursor is the log position before an endpoint's first event.
+func startCursor(ctx context.Context, log *eventlog.Log, ep *hookstreamv1.Endpoint) (uint64, error) {
+	switch {
+	case ep.GetStartPosition() == hookstreamv1.StartPosition_START_POSITION_BEGINNING:
+		return 0, nil
+	case ep.GetStartTime() != nil:
+		b, err := log.ReadBatch(ctx, eventlog.Start{Time: ep.GetStartTime().AsTime()}, "", 1, 0)
+		if err != nil {
+			return 0, err
+		}
+		if len(b.Events) > 0 {
+			return b.Events[0].Seq - 1, nil
+		}
+	}
+	return log.LastSeq(ctx)
+}
+
+// Init records where a new endpoint starts, before the endpoint is
+// stored, so no event stored after CreateEndpoint returns is missed.
+func (e *Engine) Init(ctx context.Context, ep *hookstreamv1.Endpoint) error {
+	cur, err := startCursor(ctx, e.o.Log, ep)
+	if err != nil {
+		return err
+	}
+	_, err = e.state.Put(ctx, ep.GetId(), checkpoint{Cursor: cur}.encode())
+	return err
+}
+
+// readSubject reads messages of one of delivery's streams on subject from
+// position from on, at most limit, calling fn for each until it says
+// stop. It returns the position after the last one read.
+func (e *Engine) readSubject(ctx context.Context, stream, subject string, from uint64, limit int, fn func(*jetstream.RawStreamMsg) bool) (uint64, error) {
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return from, err
+	}
+	for range limit {
+		m, err := st.GetMsg(ctx, max(from, 1), jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return from, nil
+		}
+		if err != nil {
+			return from, err
+		}
+		from = m.Sequence + 1
+		if !fn(m) {
+			break
+		}
+	}
+	return from, nil
+}
+
+// Attempts lists attempts oldest first: of one endpoint, or of one event
+// (to every endpoint or one). from is the position to read from (a page
+// token), and the next one is returned (0 when none remain).
+func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from uint64, limit int) ([]*hookstreamv1.DeliveryAttempt, uint64, error) {
+	subject := attemptsPrefix + "." + endpoint + ".>"
+	switch {
+	case endpoint == "":
+		subject = attemptsPrefix + ".*." + attemptBucket(eventID)
+	case eventID != "":
+		subject = attemptSubject(endpoint, eventID)
+	}
+	var out []*hookstreamv1.DeliveryAttempt
+	// Reading an event's bucket skips other events' attempts: a bounded
+	// number of reads per page.
+	next, err := e.readSubject(ctx, attemptsStream, subject, from, 20*limit, func(m *jetstream.RawStreamMsg) bool {
+		a := &hookstreamv1.DeliveryAttempt{}
+		if proto.Unmarshal(m.Data, a) != nil || (eventID != "" && a.GetEventId() != eventID) {
+			return true
+		}
+		out = append(out, a)
+		return len(out) < limit
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("delivery: read attempts: %w", err)
+	}
+	if len(out) < limit && !e.more(ctx, attemptsStream, subject, next) {
+		next = 0
+	}
+	return out, next, nil
+}
+
+// more says whether a stream holds a message on subject at or after from.
+func (e *Engine) more(ctx context.Context, stream, subject string, from uint64) bool {
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return false
+	}
+	_, err = st.GetMsg(ctx, max(from, 1), jetstream.WithGetMsgSubject(subject))
+	return err == nil
+}
+
+// storeDeadLetter records j as a dead letter with its round's attempts.
+func (e *Engine) storeDeadLetter(ctx context.Context, endpoint string, j *job, last *hookstreamv1.DeliveryAttempt) error {
+	dl := &hookstreamv1.DeadLetter{Id: NewID("dl_"), EndpointId: endpoint, EventId: j.id, Cursor: eventlog.Cursor(j.seq), DeadTime: timestamppb.Now()}
+	// The round's earlier attempts, as far as the attempts log holds them;
+	// the last one may not be stored yet, so it comes from memory.
+	since := j.first.Add(-time.Second)
+	subject := attemptSubject(endpoint, j.id)
+	if st, err := e.js.Stream(ctx, attemptsStream); err == nil {
+		if first, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject)); err == nil {
+			from := first.Sequence
+			_, _ = e.readSubject(ctx, attemptsStream, subject, from, 10_000, func(m *jetstream.RawStreamMsg) bool {
+				a := &hookstreamv1.DeliveryAttempt{}
+				if proto.Unmarshal(m.Data, a) == nil && a.GetEventId() == j.id && a.GetId() != last.GetId() &&
+					!a.GetTime().AsTime().Before(since) {
+					dl.Attempts = append(dl.Attempts, a)
+				}
+				return true
+			})
+		}
+	}
+	dl.Attempts = append(dl.Attempts, last)
+	data, err := proto.Marshal(dl)
+	if err != nil {
+		return err
+	}
+	_, err = e.js.Publish(ctx, deadPrefix+"."+endpoint, data)
+	return err
+}
+
+// DeadLetters lists an endpoint's dead letters oldest first from
+// position from; the next position is 0 when none remain.
+func (e *Engine) DeadLetters(ctx context.Context, endpoint string, from uint64, limit int) ([]*hookstreamv1.DeadLetter, uint64, error) {
+	var out []*hookstreamv1.DeadLetter
+	subject := deadPrefix + "." + endpoint
+	next, err := e.readSubject(ctx, deadStream, subject, from, limit, func(m *jetstream.RawStreamMsg) bool {
+		dl := &hookstreamv1.DeadLetter{}
+		if proto.Unmarshal(m.Data, dl) == nil {
+			dl.Id = deadLetterID(m.Sequence)
+			out = append(out, dl)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("delivery: read dead letters: %w", err)
+	}
+	if !e.more(ctx, deadStream, subject, next) {
+		next = 0
+	}
+	return out, next, nil
+}
+
+// A dead letter's id is its position in the dead-letter stream.
+func deadLetterID(seq uint64) string { return "dl_" + strconv.FormatUint(seq, 10) }
+
+func parseDeadLetterID(id string) (uint64, bool) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(id, "dl_"), 10, 64)
+	return n, err == nil && strings.HasPrefix(id, "dl_") && n > 0
+}
+
+// redriveRequest asks an endpoint's worker to deliver an event again.
+type redriveRequest struct {
+	Seq      uint64    `json:"seq"`
+	EventID  string    `json:"event_id"`
+	Received time.Time `json:"received"`
+}
+
+// Redrive hands dead letters of an endpoint back to delivery: one (by
+// id), or those dead-lettered in [start, end). It reads from position
+// from, at most limit, and returns how many it redrove and where to go on
+// (0 when done). A redriven dead letter is removed.
+func (e *Engine) Redrive(ctx context.Context, endpoint, id string, start, end time.Time, from uint64, limit int) (int, uint64, error) {
+	dead, err := e.js.Stream(ctx, deadStream)
+	if err != nil {
+		return 0, 0, err
+	}
+	subject := deadPrefix + "." + endpoint
+	var picked []*jetstream.RawStreamMsg
+	next := uint64(0)
+	if id != "" {
+		seq, ok := parseDeadLetterID(id)
+		if !ok {
+			return 0, 0, ErrDeadLetterNotFound
+		}
+		m, err := dead.GetMsg(ctx, seq)
+		if err != nil || m.Subject != subject {
+			return 0, 0, ErrDeadLetterNotFound
+		}
+		picked = append(picked, m)
+	} else {
+		next, err = e.readSubject(ctx, deadStream, subject, from, limit, func(m *jetstream.RawStreamMsg) bool {
+			if (start.IsZero() || !m.Time.Before(start)) && (end.IsZero() || m.Time.Before(end)) {
+				picked = append(picked, m)
+			}
+			return true
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+		if !e.more(ctx, deadStream, subject, next) {
+			next = 0
+		}
+	}
+	n := 0
+	for _, m := range picked {
+		dl := &hookstreamv1.DeadLetter{}
+		if proto.Unmarshal(m.Data, dl) != nil {
+			continue
+		}
+		seq, err := eventlog.ParseCursor(dl.GetCursor())
+		if err != nil {
+			continue
+		}
+		req, _ := json.Marshal(redriveRequest{Seq: seq, EventID: dl.GetEventId(), Received: m.Time})
+		if _, err := e.js.Publish(ctx, redrivePrefix+"."+endpoint, req); err != nil {
+			return n, from, fmt.Errorf("delivery: redrive: %w", err)
+		}
+		if err := dead.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n, from, fmt.Errorf("delivery: redrive: %w", err)
+		}
+		n++
+	}
+	e.Wake(endpoint)
+	return n, next, nil
+}
+
+// ErrDeadLetterNotFound says a dead letter id names none of the endpoint.
+var ErrDeadLetterNotFound = errors.New("delivery: no such dead letter")
+
+// redrives reads an endpoint's redrive requests after position after.
+func (e *Engine) redrives(ctx context.Context, endpoint string, after uint64, limit int) ([]redriveRequest, uint64, error) {
+	var out []redriveRequest
+	last := after
+	_, err := e.readSubject(ctx, redriveStream, redrivePrefix+"."+endpoint, after+1, limit, func(m *jetstream.RawStreamMsg) bool {
+		var r redriveRequest
+		if json.Unmarshal(m.Data, &r) == nil && r.Seq > 0 {
+			out = append(out, r)
+		}
+		last = m.Sequence
+		return true
+	})
+	return out, last, err
+}

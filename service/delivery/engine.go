@@ -1,0 +1,339 @@
+package delivery
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
+	"github.com/hookstream/hookstream/service/eventlog"
+	"github.com/hookstream/hookstream/service/filter"
+)
+
+// Compile checks a filter and returns it with the one log subject it
+// narrows reads to ("" for all), as Subscribe does.
+type Compile func(expr string) (*filter.Filter, string, error)
+
+// Options configure the engine.
+type Options struct {
+	Logger  *slog.Logger
+	Log     *eventlog.Log
+	Store   *Store
+	Compile Compile
+	// Next returns a channel closed when the log has an event after the
+	// returned position (the service's hub).
+	Next    func() (<-chan struct{}, uint64)
+	Client  *webhook.Client
+	Metrics *Metrics
+
+	Timeout       time.Duration
+	Schedule      []time.Duration
+	Jitter        float64
+	DisableAfter  time.Duration
+	MaxInFlight   int
+	MaxPending    int
+	SecretOverlap time.Duration
+	// LeaseTTL is how long an endpoint's worker may be silent before
+	// another replica takes the endpoint over (default 10s).
+	LeaseTTL time.Duration
+}
+
+// Engine runs, on this replica, the workers of the endpoints whose lease
+// it holds: each endpoint is delivered by one replica at a time.
+type Engine struct {
+	o      Options
+	owner  string
+	leases jetstream.KeyValue
+	state  jetstream.KeyValue
+	js     jetstream.JetStream
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Start creates the engine's buckets and begins watching endpoints.
+func Start(ctx context.Context, o Options) (*Engine, error) {
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = 10 * time.Second
+	}
+	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, done: make(chan struct{})}
+	var err error
+	if e.leases, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: leasesBucket, Description: "which hookstream replica delivers each endpoint", History: 1,
+		TTL: o.LeaseTTL, Storage: jetstream.FileStorage, Replicas: o.Store.replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("delivery: bucket %s: %w", leasesBucket, err)
+	}
+	if e.state, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: stateBucket, Description: "hookstream delivery progress per endpoint", History: 1,
+		Storage: jetstream.FileStorage, Replicas: o.Store.replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("delivery: bucket %s: %w", stateBucket, err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go e.run(rctx)
+	return e, nil
+}
+
+// Stop ends every worker (saving their progress) and the watch.
+func (e *Engine) Stop() {
+	e.cancel()
+	<-e.done
+	e.wg.Wait()
+}
+
+// run keeps one worker per endpoint whose lease this replica holds: it
+// rescans the endpoints on every change and every half lease.
+func (e *Engine) run(ctx context.Context) {
+	defer close(e.done)
+	var changes <-chan jetstream.KeyValueEntry
+	if w, err := e.o.Store.kv.WatchAll(ctx, jetstream.UpdatesOnly()); err == nil {
+		changes = w.Updates()
+		defer func() { _ = w.Stop() }()
+	} else {
+		e.o.Logger.Warn("delivery: cannot watch endpoints; polling them", "err", err)
+	}
+	t := time.NewTicker(e.o.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		e.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			e.stopAll()
+			return
+		case <-t.C:
+		case ent, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			if ent != nil {
+				e.changed(ent.Key())
+			}
+		}
+	}
+}
+
+// changed tells a running worker to reload its endpoint.
+func (e *Engine) changed(id string) {
+	e.mu.Lock()
+	w := e.workers[id]
+	e.mu.Unlock()
+	if w != nil {
+		w.reload()
+	}
+}
+
+// reconcile starts workers for endpoints whose lease is free or ours,
+// renews our leases, and stops workers whose endpoint or lease is gone.
+func (e *Engine) reconcile(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, e.o.LeaseTTL/3)
+	defer cancel()
+	keys, err := e.o.Store.kv.ListKeys(lctx)
+	if err != nil {
+		return
+	}
+	ids := map[string]bool{}
+	for k := range keys.Keys() {
+		ids[k] = true
+	}
+	e.mu.Lock()
+	running := make(map[string]*worker, len(e.workers))
+	for id, w := range e.workers {
+		running[id] = w
+	}
+	e.mu.Unlock()
+	for id, w := range running {
+		if !ids[id] {
+			e.stopWorker(id, w, true)
+			continue
+		}
+		if err := w.renew(lctx); err != nil {
+			e.o.Logger.Warn("delivery: lost an endpoint's lease; another replica delivers it", "endpoint", id, "err", err)
+			e.stopWorker(id, w, false)
+		}
+	}
+	for id := range ids {
+		if running[id] != nil {
+			continue
+		}
+		rev, err := e.leases.Create(lctx, id, []byte(e.owner))
+		if err != nil {
+			continue // another replica holds it
+		}
+		e.startWorker(id, rev)
+	}
+}
+
+func (e *Engine) startWorker(id string, leaseRev uint64) {
+	w := newWorker(e, id, leaseRev)
+	e.mu.Lock()
+	e.workers[id] = w
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		w.run()
+	}()
+}
+
+// stopWorker stops a worker; deleted says its endpoint is gone, and with
+// it its progress.
+func (e *Engine) stopWorker(id string, w *worker, deleted bool) {
+	w.stop(deleted)
+	e.mu.Lock()
+	delete(e.workers, id)
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if deleted {
+		_ = e.state.Purge(ctx, id)
+		e.o.Metrics.forget(id)
+	}
+	_ = e.leases.Delete(ctx, id, jetstream.LastRevision(w.leaseRev.Load()))
+}
+
+func (e *Engine) stopAll() {
+	e.mu.Lock()
+	ws := make(map[string]*worker, len(e.workers))
+	for id, w := range e.workers {
+		ws[id] = w
+	}
+	e.mu.Unlock()
+	var wg sync.WaitGroup
+	for id, w := range ws {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.stopWorker(id, w, false) }()
+	}
+	wg.Wait()
+}
+
+// Wake makes the endpoint's worker (if on this replica) look at its
+// endpoint and redrive requests now.
+func (e *Engine) Wake(id string) { e.changed(id) }
+
+// wait is the jittered wait before attempt n+1 (n attempts made so far),
+// and false when the schedule is exhausted.
+func (e *Engine) wait(n int) (time.Duration, bool) {
+	if n < 1 || n > len(e.o.Schedule) {
+		return 0, false
+	}
+	d := e.o.Schedule[n-1]
+	if j := e.o.Jitter; j > 0 && d > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
+	}
+	return d, true
+}
+
+// Keys returns the signing keys of an endpoint's open secrets.
+func Keys(secrets []string) ([][]byte, error) {
+	keys := make([][]byte, 0, len(secrets))
+	for _, s := range secrets {
+		k, err := webhook.ParseSecret(s)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// TestEvent is the synthetic event SendTestEvent delivers.
+func TestEvent(now time.Time) *hookstreamv1.Event {
+	return &hookstreamv1.Event{
+		Id: randomHex(), Source: "hookstream", Type: "hookstream.test", VendorType: "hookstream.test",
+		OccurredAt: timestamppb.New(now), ReceivedAt: timestamppb.New(now),
+		Subject: &hookstreamv1.Subject{Kind: "endpoint", Id: "test"},
+	}
+}
+
+// Send makes one attempt of ev to ep now (a test delivery): signed,
+// recorded in the attempts log, never retried.
+func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event) (*hookstreamv1.DeliveryAttempt, error) {
+	req, err := request(ep, ev)
+	if err != nil {
+		return nil, err
+	}
+	res := e.o.Client.Send(ctx, req)
+	a := attemptRecord(ep.Id, ev.GetId(), 1, "", req.Timestamp, res)
+	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_FAILED
+	if res.OK() {
+		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED
+	}
+	e.recordAttempt(a)
+	return a, nil
+}
+
+// request builds the signed request of ev for ep.
+func request(ep *Endpoint, ev *hookstreamv1.Event) (webhook.Request, error) {
+	body, ct, err := webhook.Encode(ev, ep.GetFormat())
+	if err != nil {
+		return webhook.Request{}, err
+	}
+	keys, err := Keys(ep.Secrets)
+	if err != nil {
+		return webhook.Request{}, err
+	}
+	r := webhook.Request{URL: ep.GetUrl(), ID: ev.GetId(), Timestamp: time.Now(), Body: body, ContentType: ct,
+		Keys: keys, Headers: ep.GetHeaders()}
+	if b := ep.GetBasicAuth(); b != nil {
+		r.BasicUser, r.BasicPassword = b.GetUsername(), ep.Password
+	}
+	return r, nil
+}
+
+// Rotate makes a new newest secret; the others stop signing after
+// overlap.
+func Rotate(ep *Endpoint, overlap time.Duration) error {
+	sec, err := webhook.NewSecret()
+	if err != nil {
+		return err
+	}
+	until := time.Now().Add(overlap)
+	for i := range ep.Expires {
+		if ep.Expires[i].IsZero() || ep.Expires[i].After(until) {
+			ep.Expires[i] = until
+		}
+	}
+	// Expired ones are dropped now rather than on the next read.
+	var secs []string
+	var exps []time.Time
+	for i, s := range ep.Secrets {
+		if overlap > 0 && ep.Expires[i].After(time.Now()) {
+			secs, exps = append(secs, s), append(exps, ep.Expires[i])
+		}
+	}
+	ep.Secrets = slices.Concat([]string{sec}, secs)
+	ep.Expires = slices.Concat([]time.Time{{}}, exps)
+	ep.Secret = sec
+	ep.PreviousSecretExpireTime = nil
+	if len(secs) > 0 {
+		ep.PreviousSecretExpireTime = timestamppb.New(until)
+	}
+	return nil
+}
+
+// randomHex is a random event id, shaped like the log's ids.
+func randomHex() string {
+	b := make([]byte, 16)
+	_, _ = crand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func nowPB() *timestamppb.Timestamp { return timestamppb.Now() }
+
+func sortStrings(s []string) { slices.Sort(s) }

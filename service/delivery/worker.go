@@ -1,0 +1,665 @@
+package delivery
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
+	"github.com/hookstream/hookstream/service/eventlog"
+	"github.com/hookstream/hookstream/service/filter"
+)
+
+// job is one matching event not yet delivered (or dead-lettered).
+type job struct {
+	seq      uint64
+	id       string
+	key      uint64    // ordering key: source, subject type and id
+	attempts int       // attempts made in this round
+	due      time.Time // when the next attempt may go
+	first    time.Time // the round's first attempt, zero before it
+	recv     time.Time // when hookstream received the event
+	st       *eventlog.Stored
+	inflight bool
+	idx      int // in the ready heap, -1 when not there
+}
+
+// result is the end of one attempt.
+type result struct {
+	j     *job
+	res   webhook.Result
+	sent  time.Time
+	ev    *hookstreamv1.Event
+	gone  bool  // the log no longer holds the event
+	err   error // the log could not be read; no attempt was made
+	round uint64
+}
+
+// worker delivers one endpoint on this replica, while it holds the
+// endpoint's lease. One goroutine (run) owns its state; attempts run on
+// their own goroutines and report back.
+type worker struct {
+	e        *Engine
+	id       string
+	leaseRev atomic.Uint64
+	reloadCh chan struct{}
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	deleted  atomic.Bool
+	exited   chan struct{}
+
+	ep      *Endpoint
+	f       *filter.Filter
+	subject string
+	limiter *rate.Limiter
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	cursor       uint64 // every event up to here is delivered or in jobs
+	caughtUp     bool
+	jobs         map[uint64]*job
+	ready        readyHeap
+	keys         map[uint64][]*job // per-subject queues, in log order
+	inflight     int
+	fresh        int // jobs read but not attempted yet, holding their event
+	results      chan result
+	failingSince time.Time
+	redriveSeq   uint64
+	stateRev     uint64
+	dirty        bool
+	lastSave     time.Time
+	round        uint64 // bumped on reload so stale results are known
+}
+
+func newWorker(e *Engine, id string, leaseRev uint64) *worker {
+	w := &worker{e: e, id: id, reloadCh: make(chan struct{}, 1), stopCh: make(chan struct{}), exited: make(chan struct{}),
+		jobs: map[uint64]*job{}, keys: map[uint64][]*job{}, results: make(chan result, 64)}
+	w.leaseRev.Store(leaseRev)
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	return w
+}
+
+func (w *worker) reload() {
+	select {
+	case w.reloadCh <- struct{}{}:
+	default:
+	}
+}
+
+// renew extends the lease; an error means another replica has it.
+func (w *worker) renew(ctx context.Context) error {
+	rev, err := w.e.leases.Update(ctx, w.id, []byte(w.e.owner), w.leaseRev.Load())
+	if err != nil {
+		return err
+	}
+	w.leaseRev.Store(rev)
+	return nil
+}
+
+// stop ends the worker: in-flight requests are abandoned (a deleted
+// endpoint) or finished and saved (shutdown, lost lease).
+func (w *worker) stop(deleted bool) {
+	w.stopOnce.Do(func() {
+		w.deleted.Store(deleted)
+		if deleted {
+			w.cancel()
+		}
+		close(w.stopCh)
+	})
+	<-w.exited
+}
+
+func (w *worker) logf(msg string, args ...any) {
+	w.e.o.Logger.Warn(msg, append([]any{"endpoint", w.id}, args...)...)
+}
+
+func (w *worker) run() {
+	defer close(w.exited)
+	defer w.cancel()
+	if err := w.load(); err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			w.logf("delivery: cannot start endpoint", "err", err)
+		}
+		return
+	}
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var next <-chan struct{}
+		if w.active() && w.wantEvents() {
+			ch, _ := w.e.o.Next()
+			if err := w.refill(); err != nil {
+				w.logf("delivery: cannot read the log; retrying", "err", err)
+			} else if w.caughtUp {
+				next = ch
+			}
+		}
+		w.dispatch()
+		w.maybeSave(false)
+		timer.Reset(w.nextWake())
+		select {
+		case r := <-w.results:
+			w.finish(r)
+		case <-next:
+		case <-timer.C:
+		case <-poll.C:
+			w.pollRedrives()
+		case <-w.reloadCh:
+			w.reloadEndpoint()
+			w.pollRedrives()
+		case <-w.stopCh:
+			w.drain()
+			return
+		}
+	}
+}
+
+// drain waits for in-flight attempts, then saves progress (unless the
+// endpoint is gone).
+func (w *worker) drain() {
+	for w.inflight > 0 {
+		w.finish(<-w.results)
+	}
+	if !w.deleted.Load() {
+		w.maybeSave(true)
+	}
+}
+
+func (w *worker) active() bool {
+	return w.ep.GetState() == hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE
+}
+
+// wantEvents says whether to read more of the log: enough fresh events
+// are queued to keep the endpoint busy, and the pending cap is not hit.
+func (w *worker) wantEvents() bool {
+	return len(w.jobs) < w.e.o.MaxPending && w.fresh < 2*w.maxInFlight()+256
+}
+
+func (w *worker) maxInFlight() int {
+	if n := int(w.ep.GetMaxInFlight()); n > 0 {
+		return n
+	}
+	return w.e.o.MaxInFlight
+}
+
+func (w *worker) perSubject() bool {
+	return w.ep.GetOrdering() == hookstreamv1.EndpointOrdering_ENDPOINT_ORDERING_PER_SUBJECT
+}
+
+// load reads the endpoint and its saved progress.
+func (w *worker) load() error {
+	ep, err := w.e.o.Store.Get(w.ctx, w.id)
+	if err != nil {
+		return err
+	}
+	if err := w.apply(ep); err != nil {
+		return err
+	}
+	ent, err := w.e.state.Get(w.ctx, w.id)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		// Created before its start was recorded (a crash in between):
+		// start now, and record it.
+		cp := checkpoint{}
+		if cp.Cursor, err = startCursor(w.ctx, w.e.o.Log, ep.Endpoint); err != nil {
+			return err
+		}
+		if w.stateRev, err = w.e.state.Create(w.ctx, w.id, cp.encode()); err != nil {
+			return fmt.Errorf("record start: %w", err)
+		}
+		w.cursor = cp.Cursor
+		return nil
+	case err != nil:
+		return err
+	}
+	cp, err := decodeCheckpoint(ent.Value())
+	if err != nil {
+		return err
+	}
+	w.stateRev = ent.Revision()
+	w.cursor, w.failingSince, w.redriveSeq = cp.Cursor, cp.FailingSince, cp.RedriveSeq
+	for _, j := range cp.Jobs {
+		w.add(j)
+	}
+	return nil
+}
+
+// apply makes ep the endpoint's current settings.
+func (w *worker) apply(ep *Endpoint) error {
+	if w.ep == nil || w.ep.GetFilter() != ep.GetFilter() {
+		f, subject, err := w.e.o.Compile(ep.GetFilter())
+		if err != nil {
+			return fmt.Errorf("filter: %w", err)
+		}
+		w.f, w.subject = f, subject
+		w.caughtUp = false
+	}
+	if rl := ep.GetRateLimit(); rl > 0 {
+		if w.limiter == nil || float64(w.limiter.Limit()) != rl {
+			w.limiter = rate.NewLimiter(rate.Limit(rl), max(1, int(rl)))
+		}
+	} else {
+		w.limiter = nil
+	}
+	reorder := w.ep != nil && w.ep.GetOrdering() != ep.GetOrdering()
+	wasActive := w.ep != nil && w.active()
+	w.ep = ep
+	if !wasActive && w.active() {
+		w.failingSince = time.Time{}
+		w.dirty = true
+	}
+	if reorder {
+		w.rebuild()
+	}
+	return nil
+}
+
+func (w *worker) reloadEndpoint() {
+	ep, err := w.e.o.Store.Get(w.ctx, w.id)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			w.logf("delivery: cannot reload endpoint", "err", err)
+		}
+		return // the engine stops a deleted endpoint's worker
+	}
+	if err := w.apply(ep); err != nil {
+		w.logf("delivery: endpoint change not applied", "err", err)
+	}
+}
+
+// rebuild re-queues every job after an ordering change.
+func (w *worker) rebuild() {
+	old := w.jobs
+	w.jobs, w.keys, w.ready, w.fresh = map[uint64]*job{}, map[uint64][]*job{}, nil, 0
+	for _, j := range sortedJobs(old) {
+		j.idx = -1
+		w.add(j)
+	}
+}
+
+// add queues a job: ready at once, or behind its subject's head.
+func (w *worker) add(j *job) {
+	j.idx = -1
+	w.jobs[j.seq] = j
+	if j.st != nil {
+		w.fresh++
+	}
+	w.dirty = true
+	if w.perSubject() {
+		q := w.keys[j.key]
+		w.keys[j.key] = append(q, j)
+		if len(q) > 0 {
+			w.release(j) // waits behind the head without its event
+			return
+		}
+	}
+	if !j.inflight {
+		heap.Push(&w.ready, j)
+	}
+}
+
+// release drops a waiting job's copy of its event (re-read when due).
+func (w *worker) release(j *job) {
+	if j.st != nil {
+		j.st = nil
+		w.fresh--
+	}
+}
+
+// done removes a delivered or dead-lettered job and lets its subject's
+// next job go.
+func (w *worker) done(j *job) {
+	delete(w.jobs, j.seq)
+	w.release(j)
+	w.dirty = true
+	if !w.perSubject() {
+		return
+	}
+	q := w.keys[j.key]
+	for i, x := range q {
+		if x == j {
+			q = append(q[:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(w.keys, j.key)
+		return
+	}
+	w.keys[j.key] = q
+	if h := q[0]; h.idx < 0 && !h.inflight {
+		heap.Push(&w.ready, h)
+	}
+}
+
+// refill reads the next matching events of the log.
+func (w *worker) refill() error {
+	n := min(512, w.e.o.MaxPending-len(w.jobs))
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	b, err := w.e.o.Log.ReadBatch(ctx, eventlog.Start{AfterSeq: w.cursor}, w.subject, n, 1<<20)
+	if err != nil {
+		return err
+	}
+	for _, st := range b.Events {
+		if st.Seq <= w.cursor {
+			continue
+		}
+		w.cursor = st.Seq
+		w.dirty = true
+		ev, err := st.Decoded()
+		if err != nil {
+			w.logf("delivery: skipping an event that does not decode", "cursor", st.Seq, "err", err)
+			continue
+		}
+		if ok, err := w.f.Match(ev); err != nil || !ok {
+			continue
+		}
+		s := st
+		w.add(&job{seq: st.Seq, id: ev.GetId(), key: orderingKey(ev), recv: ev.GetReceivedAt().AsTime(), st: &s, due: time.Now()})
+	}
+	w.caughtUp = len(b.Events) == 0 || b.Pending == 0
+	return nil
+}
+
+// orderingKey names an event's subject: source, subject type and id.
+func orderingKey(ev *hookstreamv1.Event) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(ev.GetSource()))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(ev.GetSubject().GetKind()))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(ev.GetSubject().GetId()))
+	return h.Sum64()
+}
+
+// dispatch starts the attempts that are due, within the endpoint's
+// concurrency and rate.
+func (w *worker) dispatch() {
+	if !w.active() {
+		return
+	}
+	now := time.Now()
+	for w.inflight < w.maxInFlight() && w.ready.Len() > 0 && !w.ready[0].due.After(now) {
+		if w.limiter != nil && !w.limiter.AllowN(now, 1) {
+			return
+		}
+		j := heap.Pop(&w.ready).(*job)
+		j.inflight = true
+		st := j.st
+		if st != nil {
+			j.st = nil
+			w.fresh--
+		}
+		w.inflight++
+		go w.attempt(j, st, w.ep, w.round)
+	}
+}
+
+// attempt makes one delivery attempt of j to ep.
+func (w *worker) attempt(j *job, st *eventlog.Stored, ep *Endpoint, round uint64) {
+	r := result{j: j, round: round}
+	if st == nil {
+		ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+		s, err := w.e.o.Log.At(ctx, j.seq)
+		cancel()
+		switch {
+		case errors.Is(err, eventlog.ErrGone):
+			r.gone = true
+		case err != nil:
+			r.err = err
+		}
+		st = &s
+	}
+	if !r.gone && r.err == nil {
+		ev, err := st.Decoded()
+		if err != nil {
+			r.gone = true
+		} else {
+			r.ev = ev
+			req, err := request(ep, ev)
+			if err != nil {
+				r.err = err
+			} else {
+				r.sent = req.Timestamp
+				r.res = w.e.o.Client.Send(w.ctx, req)
+			}
+		}
+	}
+	w.results <- r
+}
+
+// finish handles the end of an attempt.
+func (w *worker) finish(r result) {
+	j := r.j
+	w.inflight--
+	j.inflight = false
+	if w.jobs[j.seq] != j || w.deleted.Load() {
+		return // gone meanwhile
+	}
+	now := time.Now()
+	if r.err != nil {
+		// The log or the secrets failed us, not the receiver: no attempt.
+		w.logf("delivery: could not make an attempt; retrying", "cursor", j.seq, "err", r.err)
+		j.due = now.Add(time.Second)
+		w.requeue(j)
+		return
+	}
+	j.attempts++
+	if j.first.IsZero() {
+		j.first = now
+	}
+	a := attemptRecord(w.id, j.id, j.attempts, eventlog.Cursor(j.seq), r.sent, r.res)
+	if r.gone {
+		a.Error = "the event is no longer in the log (retention)"
+		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
+		w.e.recordAttempt(a)
+		w.deadLetter(j, a)
+		return
+	}
+	m := w.e.o.Metrics
+	m.attempt(w.id, r.res)
+	if r.res.OK() {
+		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED
+		w.e.recordAttempt(a)
+		m.delivered(w.id, "delivered")
+		w.failingSince = time.Time{}
+		w.done(j)
+		return
+	}
+	if w.failingSince.IsZero() {
+		w.failingSince = now
+	}
+	var reason string
+	switch {
+	case r.res.Gone:
+		reason = "the receiver answered 410 Gone at " + now.UTC().Format(time.RFC3339)
+	case now.Sub(w.failingSince) >= w.e.o.DisableAfter:
+		reason = fmt.Sprintf("every attempt failed since %s (delivery.disable_after %s)",
+			w.failingSince.UTC().Format(time.RFC3339), w.e.o.DisableAfter)
+	}
+	if reason != "" {
+		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_ENDPOINT_DISABLED
+		w.e.recordAttempt(a)
+		w.disable(reason)
+		j.due = now
+		w.requeue(j)
+		return
+	}
+	wait, ok := w.e.wait(j.attempts)
+	if !ok {
+		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
+		w.e.recordAttempt(a)
+		w.deadLetter(j, a)
+		return
+	}
+	wait = max(wait, r.res.RetryAfter)
+	j.due = now.Add(wait)
+	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_RETRYING
+	a.NextAttemptTime = tsPB(j.due)
+	w.e.recordAttempt(a)
+	m.delivered(w.id, "retrying")
+	w.requeue(j)
+}
+
+// requeue puts a job back for its next attempt.
+func (w *worker) requeue(j *job) {
+	w.dirty = true
+	heap.Push(&w.ready, j)
+}
+
+// disable marks the endpoint disabled, with the reason.
+func (w *worker) disable(reason string) {
+	ctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+	defer cancel()
+	ep, err := w.e.o.Store.Update(ctx, w.id, func(e *Endpoint) error {
+		e.State = hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED
+		e.DisabledReason = reason
+		return nil
+	})
+	if err != nil {
+		w.logf("delivery: cannot disable endpoint", "err", err)
+		return
+	}
+	w.e.o.Logger.Warn("delivery: endpoint disabled", "endpoint", w.id, "reason", reason)
+	_ = w.apply(ep)
+}
+
+// deadLetter stores j as a dead letter, then drops it. If the store
+// fails, the job is tried again later instead: nothing is dropped
+// unrecorded.
+func (w *worker) deadLetter(j *job, last *hookstreamv1.DeliveryAttempt) {
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	if err := w.e.storeDeadLetter(ctx, w.id, j, last); err != nil {
+		w.logf("delivery: cannot store a dead letter; retrying it", "event_id", j.id, "err", err)
+		j.attempts--
+		j.due = time.Now().Add(5 * time.Second)
+		w.requeue(j)
+		return
+	}
+	w.e.o.Metrics.delivered(w.id, "dead_lettered")
+	w.e.o.Metrics.deadLetters.WithLabelValues(w.id).Inc()
+	w.done(j)
+}
+
+// nextWake is how long the loop may sleep: until the next due job, the
+// next save, or a rate-limit token.
+func (w *worker) nextWake() time.Duration {
+	d := time.Second
+	if w.active() && w.ready.Len() > 0 && w.inflight < w.maxInFlight() {
+		d = min(d, time.Until(w.ready[0].due))
+		if w.limiter != nil {
+			d = max(d, time.Duration(float64(time.Second)/float64(w.limiter.Limit())))
+		}
+	}
+	if w.dirty {
+		d = min(d, time.Until(w.lastSave.Add(w.saveInterval())))
+	}
+	return max(d, time.Millisecond)
+}
+
+func (w *worker) saveInterval() time.Duration {
+	return 100*time.Millisecond + time.Duration(len(w.jobs))*20*time.Microsecond
+}
+
+// maybeSave writes the checkpoint when it changed and the interval
+// passed (or now, with force). It is a compare-and-set: a write by
+// another replica means this one lost the endpoint, and it stops.
+func (w *worker) maybeSave(force bool) {
+	if !w.dirty || (!force && time.Since(w.lastSave) < w.saveInterval()) {
+		return
+	}
+	cp := checkpoint{Cursor: w.cursor, FailingSince: w.failingSince, RedriveSeq: w.redriveSeq, Jobs: sortedJobs(w.jobs)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rev, err := w.e.state.Update(ctx, w.id, cp.encode(), w.stateRev)
+	w.lastSave = time.Now()
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) {
+			w.logf("delivery: another replica took the endpoint over; stopping here")
+			w.stopOnce.Do(func() { close(w.stopCh) })
+			return
+		}
+		w.logf("delivery: cannot save progress; retrying", "err", err)
+		return
+	}
+	w.stateRev, w.dirty = rev, false
+	w.e.o.Metrics.progress(w.id, len(w.jobs), oldest(cp.Jobs))
+}
+
+func oldest(jobs []*job) time.Time {
+	var t time.Time
+	for _, j := range jobs {
+		if t.IsZero() || j.recv.Before(t) {
+			t = j.recv
+		}
+	}
+	return t
+}
+
+// pollRedrives takes redrive requests for this endpoint: each is a job
+// again, with a fresh schedule.
+func (w *worker) pollRedrives() {
+	ctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+	defer cancel()
+	reqs, last, err := w.e.redrives(ctx, w.id, w.redriveSeq, 1000)
+	if err != nil {
+		w.logf("delivery: cannot read redrive requests", "err", err)
+		return
+	}
+	for _, r := range reqs {
+		if w.jobs[r.Seq] != nil {
+			continue
+		}
+		j := &job{seq: r.Seq, id: r.EventID, recv: r.Received, due: time.Now()}
+		if w.perSubject() {
+			st, err := w.e.o.Log.At(ctx, r.Seq)
+			if err == nil {
+				if ev, err := st.Decoded(); err == nil {
+					j.key = orderingKey(ev)
+				}
+			}
+		}
+		w.add(j)
+	}
+	if last > w.redriveSeq {
+		w.redriveSeq, w.dirty = last, true
+	}
+}
+
+// readyHeap orders jobs by due time, then log position.
+type readyHeap []*job
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(a, b int) bool {
+	if !h[a].due.Equal(h[b].due) {
+		return h[a].due.Before(h[b].due)
+	}
+	return h[a].seq < h[b].seq
+}
+func (h readyHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a]; h[a].idx, h[b].idx = a, b }
+func (h *readyHeap) Push(x any) {
+	j := x.(*job)
+	j.idx = len(*h)
+	*h = append(*h, j)
+}
+func (h *readyHeap) Pop() any {
+	old := *h
+	j := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	j.idx = -1
+	return j
+}

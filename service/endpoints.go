@@ -1,0 +1,478 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/delivery"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
+	"github.com/hookstream/hookstream/service/filter"
+)
+
+// Endpoints implements EndpointService over the delivery engine.
+type Endpoints struct {
+	hookstreamv1.UnimplementedEndpointServiceServer
+	store     *delivery.Store
+	engine    *delivery.Engine
+	events    *Events
+	logger    *slog.Logger
+	allowHTTP bool
+	overlap   time.Duration
+}
+
+// EndpointOptions configure the endpoint service.
+type EndpointOptions struct {
+	Store     *delivery.Store
+	Engine    *delivery.Engine
+	AllowHTTP bool
+	// Overlap is how long a rotated-out secret keeps signing by default.
+	Overlap time.Duration
+}
+
+// NewEndpoints builds the endpoint service.
+func (s *Services) NewEndpoints(o EndpointOptions) *Endpoints {
+	return &Endpoints{store: o.Store, engine: o.Engine, events: s.Events, logger: s.Events.logger,
+		allowHTTP: o.AllowHTTP, overlap: o.Overlap}
+}
+
+// Compile checks an endpoint filter as Subscribe checks its filter, and
+// returns the log subject it narrows reads to ("" for all).
+func (s *Services) Compile(expr string) (*filter.Filter, string, error) {
+	f, subjects, err := s.Events.compile(expr)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(subjects) == 1 {
+		return f, subjects[0], nil
+	}
+	return f, "", nil
+}
+
+// NextEvent returns a channel closed when the log has an event after the
+// returned position.
+func (s *Services) NextEvent() (<-chan struct{}, uint64) { return s.Events.hub.Next() }
+
+// Reasons of the endpoint service's errors.
+const (
+	ReasonEndpointNotFound   = "ENDPOINT_NOT_FOUND"
+	ReasonDeadLetterNotFound = "DEAD_LETTER_NOT_FOUND"
+	ReasonInvalidEndpoint    = "INVALID_ENDPOINT"
+	ReasonNoSecretKey        = "SECRET_STORAGE_NOT_CONFIGURED"
+	ReasonTooManyEndpoints   = "TOO_MANY_ENDPOINTS"
+	ReasonConflict           = "CONCURRENT_CHANGE"
+)
+
+// reservedHeaders are set by hookstream on every delivery; an endpoint's
+// own headers may not replace them.
+var reservedHeaders = map[string]bool{
+	"Content-Type": true, "Content-Length": true, "Host": true, "User-Agent": true, "Authorization": true,
+	"Webhook-Id": true, "Webhook-Timestamp": true, "Webhook-Signature": true, "Transfer-Encoding": true,
+	"Connection": true, "Te": true, "Upgrade": true, "Trailer": true, "Expect": true, "Keep-Alive": true,
+	"Proxy-Authorization": true, "Proxy-Connection": true, "Cookie": true,
+}
+
+func (s *Endpoints) mapErr(ctx context.Context, err error, id string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, delivery.ErrNotFound):
+		return errNotFound(ReasonEndpointNotFound, "no endpoint "+id)
+	case errors.Is(err, delivery.ErrDeadLetterNotFound):
+		return errNotFound(ReasonDeadLetterNotFound, "no such dead letter of endpoint "+id)
+	case errors.Is(err, delivery.ErrNoSecretKey):
+		return statusError(codes.FailedPrecondition, ReasonNoSecretKey, nil,
+			"endpoints need delivery.secret_key in the config (to seal their signing secrets at rest), or delivery.plain_secrets: true")
+	case errors.Is(err, delivery.ErrTooMany):
+		return statusError(codes.ResourceExhausted, ReasonTooManyEndpoints, nil, err.Error())
+	case errors.Is(err, delivery.ErrConflict):
+		return statusError(codes.Aborted, ReasonConflict, nil, err.Error())
+	}
+	if st, ok := asStatus(err); ok {
+		return st
+	}
+	s.logger.ErrorContext(ctx, "endpoint service failed", "endpoint", id, "err", err)
+	return errLogUnavailable()
+}
+
+// asStatus passes on errors that already are gRPC statuses (filters).
+func asStatus(err error) (error, bool) {
+	if _, ok := status.FromError(err); ok {
+		return err, true
+	}
+	return nil, false
+}
+
+// check validates what protovalidate cannot: the URL's scheme, the
+// headers, the filter.
+func (s *Endpoints) check(ep *hookstreamv1.Endpoint, paths map[string]bool) error {
+	if paths == nil || paths["url"] {
+		if err := webhook.CheckURL(ep.GetUrl(), s.allowHTTP); err != nil {
+			return errInvalid(ReasonInvalidEndpoint, "url: "+err.Error())
+		}
+	}
+	if paths == nil || paths["headers"] {
+		for k := range ep.GetHeaders() {
+			if reservedHeaders[textproto.CanonicalMIMEHeaderKey(k)] || strings.HasPrefix(strings.ToLower(k), "webhook-") {
+				return errInvalid(ReasonInvalidEndpoint, "headers: "+k+" is set by hookstream and cannot be replaced")
+			}
+		}
+	}
+	if paths == nil || paths["filter"] {
+		if _, _, err := s.events.compile(ep.GetFilter()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateEndpoint implements the RPC.
+func (s *Endpoints) CreateEndpoint(ctx context.Context, req *hookstreamv1.CreateEndpointRequest) (*hookstreamv1.CreateEndpointResponse, error) {
+	in := req.GetEndpoint()
+	if in.GetUrl() == "" {
+		return nil, errInvalid(ReasonInvalidEndpoint, "endpoint.url is required")
+	}
+	if err := s.check(in, nil); err != nil {
+		return nil, err
+	}
+	if !s.store.CanStoreSecrets() {
+		return nil, s.mapErr(ctx, delivery.ErrNoSecretKey, "")
+	}
+	ep := proto.Clone(in).(*hookstreamv1.Endpoint)
+	ep.Id = delivery.NewID("ep_")
+	ep.State = hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE
+	ep.DisabledReason, ep.Secret, ep.PreviousSecretExpireTime = "", "", nil
+	ep.CreateTime = timestamppb.Now()
+	ep.UpdateTime = ep.CreateTime
+	if ep.Format == hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_UNSPECIFIED {
+		ep.Format = hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_EVENT_JSON
+	}
+	if ep.Ordering == hookstreamv1.EndpointOrdering_ENDPOINT_ORDERING_UNSPECIFIED {
+		ep.Ordering = hookstreamv1.EndpointOrdering_ENDPOINT_ORDERING_UNORDERED
+	}
+	full := &delivery.Endpoint{Endpoint: ep}
+	if b := ep.GetBasicAuth(); b != nil {
+		full.Password = b.GetPassword()
+	}
+	if err := delivery.Rotate(full, 0); err != nil {
+		return nil, s.mapErr(ctx, err, ep.Id)
+	}
+	// Where it starts is recorded first, so nothing stored after this
+	// call returns is missed, however soon its worker starts.
+	if err := s.engine.Init(ctx, ep); err != nil {
+		return nil, s.mapErr(ctx, err, ep.Id)
+	}
+	if err := s.store.Create(ctx, full); err != nil {
+		return nil, s.mapErr(ctx, err, ep.Id)
+	}
+	s.logger.InfoContext(ctx, "endpoint created", "endpoint", ep.Id, "token", apiToken(ctx))
+	return &hookstreamv1.CreateEndpointResponse{Endpoint: public(full, true)}, nil
+}
+
+// public is what responses show of an endpoint: no password, and the
+// secret only when asked.
+func public(e *delivery.Endpoint, withSecret bool) *hookstreamv1.Endpoint {
+	out := proto.Clone(e.Endpoint).(*hookstreamv1.Endpoint)
+	out.Secret = ""
+	if withSecret && len(e.Secrets) > 0 {
+		out.Secret = e.Secrets[0]
+	}
+	if out.BasicAuth != nil {
+		out.BasicAuth.Password = ""
+	}
+	out.PreviousSecretExpireTime = nil
+	for _, t := range e.Expires[min(1, len(e.Expires)):] {
+		if !t.IsZero() {
+			out.PreviousSecretExpireTime = timestamppb.New(t)
+		}
+	}
+	return out
+}
+
+// GetEndpoint implements the RPC.
+func (s *Endpoints) GetEndpoint(ctx context.Context, req *hookstreamv1.GetEndpointRequest) (*hookstreamv1.GetEndpointResponse, error) {
+	e, err := s.store.Get(ctx, req.GetId())
+	if err != nil {
+		return nil, s.mapErr(ctx, err, req.GetId())
+	}
+	return &hookstreamv1.GetEndpointResponse{Endpoint: public(e, false)}, nil
+}
+
+// ListEndpoints implements the RPC.
+func (s *Endpoints) ListEndpoints(ctx context.Context, req *hookstreamv1.ListEndpointsRequest) (*hookstreamv1.ListEndpointsResponse, error) {
+	after := ""
+	if t := req.GetPageToken(); t != "" {
+		b, err := base64.RawURLEncoding.DecodeString(t)
+		if err != nil || !strings.HasPrefix(string(b), "ep:") {
+			return nil, errInvalid(ReasonInvalidPageToken, "page_token is not one this server issued")
+		}
+		after = strings.TrimPrefix(string(b), "ep:")
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultPageSize
+	}
+	eps, more, err := s.store.List(ctx, after, size)
+	if err != nil {
+		return nil, s.mapErr(ctx, err, "")
+	}
+	resp := &hookstreamv1.ListEndpointsResponse{}
+	for _, e := range eps {
+		resp.Endpoints = append(resp.Endpoints, public(e, false))
+	}
+	if more && len(eps) > 0 {
+		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte("ep:" + eps[len(eps)-1].Id))
+	}
+	return resp, nil
+}
+
+// updatable are the fields UpdateEndpoint may change.
+var updatable = []string{"url", "description", "filter", "headers", "basic_auth", "format", "rate_limit", "ordering", "max_in_flight"}
+
+// UpdateEndpoint implements the RPC.
+func (s *Endpoints) UpdateEndpoint(ctx context.Context, req *hookstreamv1.UpdateEndpointRequest) (*hookstreamv1.UpdateEndpointResponse, error) {
+	in := req.GetEndpoint()
+	paths := map[string]bool{}
+	for _, p := range req.GetUpdateMask().GetPaths() {
+		ok := false
+		for _, u := range updatable {
+			ok = ok || p == u || strings.HasPrefix(p, u+".")
+		}
+		if !ok {
+			return nil, errInvalid(ReasonInvalidEndpoint, "update_mask: "+p+" cannot be changed (changeable: "+strings.Join(updatable, ", ")+")")
+		}
+		paths[strings.SplitN(p, ".", 2)[0]] = true
+	}
+	if len(paths) == 0 {
+		for _, u := range updatable {
+			paths[u] = true
+		}
+	}
+	if paths["url"] && in.GetUrl() == "" {
+		return nil, errInvalid(ReasonInvalidEndpoint, "endpoint.url is required")
+	}
+	if err := s.check(in, paths); err != nil {
+		return nil, err
+	}
+	e, err := s.store.Update(ctx, in.GetId(), func(e *delivery.Endpoint) error {
+		ep := e.Endpoint
+		for p := range paths {
+			switch p {
+			case "url":
+				ep.Url = in.GetUrl()
+			case "description":
+				ep.Description = in.GetDescription()
+			case "filter":
+				ep.Filter = in.GetFilter()
+			case "headers":
+				ep.Headers = in.GetHeaders()
+			case "basic_auth":
+				ep.BasicAuth = proto.Clone(in.GetBasicAuth()).(*hookstreamv1.BasicAuth)
+				if in.GetBasicAuth() == nil {
+					ep.BasicAuth = nil
+				}
+				e.Password = in.GetBasicAuth().GetPassword()
+			case "format":
+				ep.Format = max(in.GetFormat(), hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_EVENT_JSON)
+			case "rate_limit":
+				ep.RateLimit = in.GetRateLimit()
+			case "ordering":
+				ep.Ordering = max(in.GetOrdering(), hookstreamv1.EndpointOrdering_ENDPOINT_ORDERING_UNORDERED)
+			case "max_in_flight":
+				ep.MaxInFlight = in.GetMaxInFlight()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.mapErr(ctx, err, in.GetId())
+	}
+	s.engine.Wake(e.Id)
+	return &hookstreamv1.UpdateEndpointResponse{Endpoint: public(e, false)}, nil
+}
+
+// DeleteEndpoint implements the RPC.
+func (s *Endpoints) DeleteEndpoint(ctx context.Context, req *hookstreamv1.DeleteEndpointRequest) (*hookstreamv1.DeleteEndpointResponse, error) {
+	if err := s.store.Delete(ctx, req.GetId()); err != nil {
+		return nil, s.mapErr(ctx, err, req.GetId())
+	}
+	s.logger.InfoContext(ctx, "endpoint deleted", "endpoint", req.GetId(), "token", apiToken(ctx))
+	return &hookstreamv1.DeleteEndpointResponse{}, nil
+}
+
+func (s *Endpoints) setState(ctx context.Context, id string, st hookstreamv1.EndpointState) (*hookstreamv1.Endpoint, error) {
+	e, err := s.store.Update(ctx, id, func(e *delivery.Endpoint) error {
+		e.State = st
+		e.DisabledReason = ""
+		return nil
+	})
+	if err != nil {
+		return nil, s.mapErr(ctx, err, id)
+	}
+	s.engine.Wake(id)
+	return public(e, false), nil
+}
+
+// PauseEndpoint implements the RPC.
+func (s *Endpoints) PauseEndpoint(ctx context.Context, req *hookstreamv1.PauseEndpointRequest) (*hookstreamv1.PauseEndpointResponse, error) {
+	ep, err := s.setState(ctx, req.GetId(), hookstreamv1.EndpointState_ENDPOINT_STATE_PAUSED)
+	if err != nil {
+		return nil, err
+	}
+	return &hookstreamv1.PauseEndpointResponse{Endpoint: ep}, nil
+}
+
+// ResumeEndpoint implements the RPC.
+func (s *Endpoints) ResumeEndpoint(ctx context.Context, req *hookstreamv1.ResumeEndpointRequest) (*hookstreamv1.ResumeEndpointResponse, error) {
+	ep, err := s.setState(ctx, req.GetId(), hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE)
+	if err != nil {
+		return nil, err
+	}
+	return &hookstreamv1.ResumeEndpointResponse{Endpoint: ep}, nil
+}
+
+// RotateEndpointSecret implements the RPC.
+func (s *Endpoints) RotateEndpointSecret(ctx context.Context, req *hookstreamv1.RotateEndpointSecretRequest) (*hookstreamv1.RotateEndpointSecretResponse, error) {
+	overlap := s.overlap
+	if req.GetOverlap() != nil {
+		overlap = req.GetOverlap().AsDuration()
+	}
+	e, err := s.store.Update(ctx, req.GetId(), func(e *delivery.Endpoint) error { return delivery.Rotate(e, overlap) })
+	if err != nil {
+		return nil, s.mapErr(ctx, err, req.GetId())
+	}
+	s.engine.Wake(e.Id)
+	s.logger.InfoContext(ctx, "endpoint secret rotated", "endpoint", e.Id, "overlap", overlap, "token", apiToken(ctx))
+	return &hookstreamv1.RotateEndpointSecretResponse{Endpoint: public(e, true)}, nil
+}
+
+// GetEndpointSecret implements the RPC.
+func (s *Endpoints) GetEndpointSecret(ctx context.Context, req *hookstreamv1.GetEndpointSecretRequest) (*hookstreamv1.GetEndpointSecretResponse, error) {
+	e, err := s.store.Get(ctx, req.GetId())
+	if err != nil {
+		return nil, s.mapErr(ctx, err, req.GetId())
+	}
+	return &hookstreamv1.GetEndpointSecretResponse{Secret: e.Secrets[0]}, nil
+}
+
+// SendTestEvent implements the RPC.
+func (s *Endpoints) SendTestEvent(ctx context.Context, req *hookstreamv1.SendTestEventRequest) (*hookstreamv1.SendTestEventResponse, error) {
+	e, err := s.store.Get(ctx, req.GetId())
+	if err != nil {
+		return nil, s.mapErr(ctx, err, req.GetId())
+	}
+	a, err := s.engine.Send(ctx, e, delivery.TestEvent(time.Now()))
+	if err != nil {
+		return nil, s.mapErr(ctx, err, req.GetId())
+	}
+	return &hookstreamv1.SendTestEventResponse{Attempt: a}, nil
+}
+
+const (
+	tokenAttempts = 'a' // ListDeliveryAttempts
+	tokenDead     = 'd' // ListDeadLetters
+	tokenRedrive  = 'v' // RedriveDeadLetters
+)
+
+func pageFrom(t string, kind byte, filters string) (uint64, error) {
+	if t == "" {
+		return 0, nil
+	}
+	tok, err := parsePageToken(t, kind, filters)
+	if err != nil {
+		return 0, errInvalid(ReasonInvalidPageToken, "page_token is not one this server issued for this request")
+	}
+	return tok.from, nil
+}
+
+func pageNext(next uint64, kind byte, filters string) string {
+	if next == 0 {
+		return ""
+	}
+	return pageToken{kind: kind, from: next}.encode(filters)
+}
+
+// ListDeliveryAttempts implements the RPC.
+func (s *Endpoints) ListDeliveryAttempts(ctx context.Context, req *hookstreamv1.ListDeliveryAttemptsRequest) (*hookstreamv1.ListDeliveryAttemptsResponse, error) {
+	filters := req.GetEndpointId() + "\x00" + req.GetEventId()
+	from, err := pageFrom(req.GetPageToken(), tokenAttempts, filters)
+	if err != nil {
+		return nil, err
+	}
+	if id := req.GetEndpointId(); id != "" {
+		if _, err := s.store.Get(ctx, id); err != nil {
+			return nil, s.mapErr(ctx, err, id)
+		}
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultPageSize
+	}
+	out, next, err := s.engine.Attempts(ctx, req.GetEndpointId(), req.GetEventId(), from, size)
+	if err != nil {
+		return nil, s.mapErr(ctx, err, req.GetEndpointId())
+	}
+	return &hookstreamv1.ListDeliveryAttemptsResponse{Attempts: out, NextPageToken: pageNext(next, tokenAttempts, filters)}, nil
+}
+
+// ListDeadLetters implements the RPC.
+func (s *Endpoints) ListDeadLetters(ctx context.Context, req *hookstreamv1.ListDeadLettersRequest) (*hookstreamv1.ListDeadLettersResponse, error) {
+	id := req.GetEndpointId()
+	from, err := pageFrom(req.GetPageToken(), tokenDead, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.Get(ctx, id); err != nil {
+		return nil, s.mapErr(ctx, err, id)
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultPageSize
+	}
+	out, next, err := s.engine.DeadLetters(ctx, id, from, size)
+	if err != nil {
+		return nil, s.mapErr(ctx, err, id)
+	}
+	return &hookstreamv1.ListDeadLettersResponse{DeadLetters: out, NextPageToken: pageNext(next, tokenDead, id)}, nil
+}
+
+// redriveBatch bounds the dead letters one RedriveDeadLetters call reads.
+const redriveBatch = 500
+
+// RedriveDeadLetters implements the RPC.
+func (s *Endpoints) RedriveDeadLetters(ctx context.Context, req *hookstreamv1.RedriveDeadLettersRequest) (*hookstreamv1.RedriveDeadLettersResponse, error) {
+	id := req.GetEndpointId()
+	var start, end time.Time
+	if r := req.GetDeadTime(); r != nil {
+		if r.GetStartTime() != nil {
+			start = r.GetStartTime().AsTime()
+		}
+		if r.GetEndTime() != nil {
+			end = r.GetEndTime().AsTime()
+		}
+	}
+	filters := id + "\x00" + start.String() + "\x00" + end.String()
+	from, err := pageFrom(req.GetPageToken(), tokenRedrive, filters)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.Get(ctx, id); err != nil {
+		return nil, s.mapErr(ctx, err, id)
+	}
+	n, next, err := s.engine.Redrive(ctx, id, req.GetDeadLetterId(), start, end, from, redriveBatch)
+	if err != nil {
+		return nil, s.mapErr(ctx, err, id)
+	}
+	s.logger.InfoContext(ctx, "dead letters redriven", "endpoint", id, "count", n, "token", apiToken(ctx))
+	return &hookstreamv1.RedriveDeadLettersResponse{Redriven: int32(n), NextPageToken: pageNext(next, tokenRedrive, filters)}, nil
+}

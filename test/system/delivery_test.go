@@ -1,0 +1,448 @@
+package system
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
+)
+
+// deliveryYAML allows loopback receivers and makes retries quick.
+const deliveryYAML = `delivery:
+  allow_http: true
+  allow_networks: ["127.0.0.0/8"]
+  plain_secrets: true
+  retry_schedule: [50ms, 100ms, 150ms]
+  jitter: 0
+  timeout: 1s
+`
+
+// receiver is a loopback webhook receiver that verifies signatures and
+// records what it got, by webhook-id.
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	mu     sync.Mutex
+	secret string
+	got    []delivered
+	byID   map[string]int
+	answer func(r *http.Request, n int) int // status for the n-th request (from 1)
+	bad    int
+}
+
+type delivered struct {
+	id   string
+	body []byte
+	h    http.Header
+}
+
+func newReceiver(t *testing.T, answer func(*http.Request, int) int) *receiver {
+	rc := &receiver{t: t, byID: map[string]int{}, answer: answer}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		secret := rc.secret
+		rc.got = append(rc.got, delivered{id: r.Header.Get("webhook-id"), body: body, h: r.Header.Clone()})
+		n := len(rc.got)
+		rc.mu.Unlock()
+		if secret != "" {
+			if err := webhook.Verify(secret, r.Header, body, 5*time.Minute, time.Now()); err != nil {
+				rc.mu.Lock()
+				rc.bad++
+				rc.mu.Unlock()
+				t.Errorf("delivery %s does not verify: %v", r.Header.Get("webhook-id"), err)
+			}
+		}
+		code := http.StatusNoContent
+		if rc.answer != nil {
+			code = rc.answer(r, n)
+		}
+		if code < 300 {
+			rc.mu.Lock()
+			rc.byID[r.Header.Get("webhook-id")]++
+			rc.mu.Unlock()
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) setSecret(s string) {
+	rc.mu.Lock()
+	rc.secret = s
+	rc.mu.Unlock()
+}
+
+// waitFor waits until every id was accepted at least once.
+func (rc *receiver) waitFor(t *testing.T, ids []string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		rc.mu.Lock()
+		missing := 0
+		for _, id := range ids {
+			if rc.byID[id] == 0 {
+				missing++
+			}
+		}
+		rc.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events not delivered within %s", missing, len(ids), within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (rc *receiver) requests() []delivered {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]delivered(nil), rc.got...)
+}
+
+func (s *server) endpoints() hookstreamv1.EndpointServiceClient {
+	return hookstreamv1.NewEndpointServiceClient(s.conn)
+}
+
+func createEndpoint(t *testing.T, s *server, ep *hookstreamv1.Endpoint) *hookstreamv1.Endpoint {
+	t.Helper()
+	resp, err := s.endpoints().CreateEndpoint(context.Background(), &hookstreamv1.CreateEndpointRequest{Endpoint: ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetEndpoint()
+}
+
+// postLeadNotes stores ClinchPad notes of the given leads, one per lead
+// per round, and returns the event ids in log order.
+func postLeadNotes(t *testing.T, s *server, tag string, leads []string, rounds int) []string {
+	t.Helper()
+	h := s.app.Handler()
+	var ids []string
+	for r := range rounds {
+		for _, lead := range leads {
+			body := fmt.Sprintf(`{"activity": {"_id": "act-%s-%s-%d", "created_at": "2024-06-11T01:00:00Z", "type": "lead:note"},
+				"lead": {"_id": %q}, "handshake_key": %q}`, tag, lead, r, lead, cpHandshake)
+			req := httptest.NewRequest(http.MethodPost, "/v1/webhooks/clinchpad", bytes.NewReader([]byte(body)))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("ingest: %d %s", rec.Code, rec.Body)
+			}
+			ids = append(ids, s.lastEventID(rec.Body.Bytes()))
+		}
+	}
+	return ids
+}
+
+func TestDeliverySignedAndComplete(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL + "/hook"})
+	if ep.GetSecret() == "" || ep.GetId() == "" {
+		t.Fatalf("create answered %v", ep)
+	}
+	rc.setSecret(ep.GetSecret())
+	ids := postLeadNotes(t, s, "a", []string{"l1", "l2", "l3"}, 10)
+	rc.waitFor(t, ids, 10*time.Second)
+	for _, d := range rc.requests() {
+		if d.h.Get("Content-Type") != "application/json" {
+			t.Errorf("content type %q", d.h.Get("Content-Type"))
+		}
+	}
+}
+
+// attemptsOf lists an endpoint's attempts of one event.
+func attemptsOf(t *testing.T, s *server, endpoint, eventID string) []*hookstreamv1.DeliveryAttempt {
+	t.Helper()
+	resp, err := s.endpoints().ListDeliveryAttempts(context.Background(),
+		&hookstreamv1.ListDeliveryAttemptsRequest{EndpointId: endpoint, EventId: eventID, PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetAttempts()
+}
+
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestDeliveryRetriesThenSucceeds(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	// Each event fails twice (500, then 429 with Retry-After: 1), then
+	// succeeds.
+	seen := map[string]int{}
+	var mu sync.Mutex
+	var retryAfterGap time.Duration
+	var second time.Time
+	rc := newReceiver(t, func(r *http.Request, _ int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		id := r.Header.Get("webhook-id")
+		seen[id]++
+		switch seen[id] {
+		case 1:
+			return 500
+		case 2:
+			second = time.Now()
+			return 429
+		}
+		if seen[id] == 3 && retryAfterGap == 0 {
+			retryAfterGap = time.Since(second)
+		}
+		return 200
+	})
+	rc.srv.Config.Handler = retryAfter(rc.srv.Config.Handler)
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	rc.setSecret(ep.GetSecret())
+	ids := postLeadNotes(t, s, "r", []string{"l1"}, 1)
+	rc.waitFor(t, ids, 10*time.Second)
+	mu.Lock()
+	gap := retryAfterGap
+	mu.Unlock()
+	if gap < 900*time.Millisecond {
+		t.Errorf("the attempt after 429 with Retry-After: 1 came %s later; want about 1s", gap)
+	}
+	var as []*hookstreamv1.DeliveryAttempt
+	waitUntil(t, 5*time.Second, "3 attempts recorded", func() bool { as = attemptsOf(t, s, ep.GetId(), ids[0]); return len(as) == 3 })
+	want := []hookstreamv1.AttemptOutcome{hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_RETRYING,
+		hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_RETRYING, hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED}
+	for i, a := range as {
+		if a.GetOutcome() != want[i] || a.GetAttempt() != uint32(i+1) {
+			t.Errorf("attempt %d: %v #%d, want %v", i, a.GetOutcome(), a.GetAttempt(), want[i])
+		}
+	}
+	if as[0].GetStatusCode() != 500 || as[1].GetStatusCode() != 429 {
+		t.Errorf("statuses %d, %d", as[0].GetStatusCode(), as[1].GetStatusCode())
+	}
+}
+
+// retryAfter adds Retry-After: 1 to 429 answers.
+func retryAfter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&retryAfterWriter{ResponseWriter: w}, r)
+	})
+}
+
+type retryAfterWriter struct{ http.ResponseWriter }
+
+func (w *retryAfterWriter) WriteHeader(code int) {
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func TestDeliveryDeadLettersAndRedrive(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	var mu sync.Mutex
+	failing := true
+	rc := newReceiver(t, func(*http.Request, int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			return 503
+		}
+		return 200
+	})
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	ids := postLeadNotes(t, s, "d", []string{"l1", "l2"}, 1)
+	ctx := context.Background()
+	var dead []*hookstreamv1.DeadLetter
+	waitUntil(t, 10*time.Second, "2 dead letters", func() bool {
+		resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: ep.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = resp.GetDeadLetters()
+		return len(dead) == 2
+	})
+	for _, d := range dead {
+		if len(d.GetAttempts()) != 4 {
+			t.Errorf("dead letter %s has %d attempts, want 4 (1 + 3 retries)", d.GetEventId(), len(d.GetAttempts()))
+		}
+		for _, a := range d.GetAttempts() {
+			if a.GetStatusCode() != 503 {
+				t.Errorf("attempt status %d", a.GetStatusCode())
+			}
+		}
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	// Redrive one, then the rest.
+	r, err := s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadLetterId{DeadLetterId: dead[0].GetId()}})
+	if err != nil || r.GetRedriven() != 1 {
+		t.Fatalf("redrive one: %v %v", r, err)
+	}
+	rc.waitFor(t, []string{dead[0].GetEventId()}, 10*time.Second)
+	r, err = s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_All{All: true}})
+	if err != nil || r.GetRedriven() != 1 {
+		t.Fatalf("redrive all: %v %v", r, err)
+	}
+	rc.waitFor(t, ids, 10*time.Second)
+	resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: ep.GetId()})
+	if err != nil || len(resp.GetDeadLetters()) != 0 {
+		t.Fatalf("dead letters after redrive: %v %v", resp, err)
+	}
+}
+
+func TestDeliveryGoneDisablesAndResumeDelivers(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	var mu sync.Mutex
+	gone := true
+	rc := newReceiver(t, func(*http.Request, int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if gone {
+			return 410
+		}
+		return 200
+	})
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	ctx := context.Background()
+	first := postLeadNotes(t, s, "g", []string{"l1"}, 1)
+	waitUntil(t, 10*time.Second, "endpoint disabled", func() bool {
+		got, err := s.endpoints().GetEndpoint(ctx, &hookstreamv1.GetEndpointRequest{Id: ep.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.GetEndpoint().GetState() == hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED
+	})
+	got, _ := s.endpoints().GetEndpoint(ctx, &hookstreamv1.GetEndpointRequest{Id: ep.GetId()})
+	if reason := got.GetEndpoint().GetDisabledReason(); !bytes.Contains([]byte(reason), []byte("410")) {
+		t.Errorf("disabled reason %q does not say 410", reason)
+	}
+	more := postLeadNotes(t, s, "g2", []string{"l1", "l2"}, 3)
+	time.Sleep(300 * time.Millisecond) // nothing may arrive while disabled
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("a disabled endpoint got %d requests, want only the one answered 410", n)
+	}
+	mu.Lock()
+	gone = false
+	mu.Unlock()
+	if _, err := s.endpoints().ResumeEndpoint(ctx, &hookstreamv1.ResumeEndpointRequest{Id: ep.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	rc.waitFor(t, append(first, more...), 10*time.Second)
+}
+
+func TestDeliveryPauseResume(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	ctx := context.Background()
+	if _, err := s.endpoints().PauseEndpoint(ctx, &hookstreamv1.PauseEndpointRequest{Id: ep.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the worker sees the pause
+	ids := postLeadNotes(t, s, "p", []string{"l1", "l2"}, 5)
+	time.Sleep(500 * time.Millisecond)
+	if n := len(rc.requests()); n != 0 {
+		t.Fatalf("a paused endpoint got %d requests", n)
+	}
+	if _, err := s.endpoints().ResumeEndpoint(ctx, &hookstreamv1.ResumeEndpointRequest{Id: ep.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	rc.waitFor(t, ids, 10*time.Second)
+}
+
+func TestDeliveryPerSubjectOrder(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), strings.Replace(deliveryYAML, "[50ms, 100ms, 150ms]", "[400ms, 400ms, 400ms]", 1)))
+	// Lead "stuck" fails its first event three times; lead "ok" never
+	// fails. "ok" must not wait for "stuck", and each lead's events
+	// arrive in log order.
+	var mu sync.Mutex
+	fails := map[string]int{}
+	rc := newReceiver(t, func(r *http.Request, _ int) int {
+		body, _ := io.ReadAll(r.Body)
+		_ = body
+		return 200
+	})
+	order := map[string][]string{}
+	stuckFirst := ""
+	okBeforeStuck := 0
+	rc.answer = func(r *http.Request, n int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		d := rc.got[n-1]
+		lead := leadOf(d.body)
+		id := d.id
+		if id == stuckFirst && fails[id] < 3 {
+			fails[id]++
+			return 500
+		}
+		if id == stuckFirst {
+			okBeforeStuck = len(order["ok"])
+		}
+		order[lead] = append(order[lead], id)
+		return 200
+	}
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL,
+		Ordering: hookstreamv1.EndpointOrdering_ENDPOINT_ORDERING_PER_SUBJECT, MaxInFlight: 10})
+	_ = ep
+	ids := postLeadNotes(t, s, "o0", []string{"stuck"}, 1)
+	mu.Lock()
+	stuckFirst = ids[0]
+	mu.Unlock()
+	stuck := ids
+	var ok []string
+	for r := range 5 {
+		ids := postLeadNotes(t, s, fmt.Sprintf("o%d", r+1), []string{"stuck", "ok"}, 1)
+		stuck, ok = append(stuck, ids[0]), append(ok, ids[1])
+	}
+	rc.waitFor(t, append(stuck, ok...), 10*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(order["stuck"]) != fmt.Sprint(stuck) {
+		t.Errorf("lead stuck delivered as %v, want log order %v", order["stuck"], stuck)
+	}
+	if fmt.Sprint(order["ok"]) != fmt.Sprint(ok) {
+		t.Errorf("lead ok delivered as %v, want log order %v", order["ok"], ok)
+	}
+	if okBeforeStuck != len(ok) {
+		t.Errorf("only %d of %d events of lead ok were delivered while lead stuck was retried: head-of-line blocking", okBeforeStuck, len(ok))
+	}
+	if fails[stuckFirst] != 3 {
+		t.Errorf("the stuck event failed %d times, want 3", fails[stuckFirst])
+	}
+}
+
+// leadOf finds the ClinchPad lead id in a delivered Event.
+func leadOf(body []byte) string {
+	var ev struct {
+		Subject struct {
+			ID string `json:"id"`
+		} `json:"subject"`
+	}
+	_ = json.Unmarshal(body, &ev)
+	return ev.Subject.ID
+}
