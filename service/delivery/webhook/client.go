@@ -137,8 +137,9 @@ type Request struct {
 	Body []byte
 	// ContentType defaults to application/json.
 	ContentType string
-	// Keys sign the request, one signature each (see Sign). At least one is
-	// required: an unsigned webhook cannot be told from a forged one.
+	// Keys sign the request, one signature each (see Sign), each 24 to 64
+	// bytes as ParseSecret returns them. At least one is required: an
+	// unsigned webhook cannot be told from a forged one.
 	Keys [][]byte
 	// Headers are the endpoint owner's extra headers. They cannot replace
 	// the ones set here (webhook-*, Content-Type, User-Agent, and
@@ -219,6 +220,13 @@ func newHTTPRequest(ctx context.Context, r Request) (*http.Request, error) {
 	}
 	if len(r.Keys) == 0 {
 		return nil, errors.New("no signing key: refusing to send an unsigned webhook")
+	}
+	for i, key := range r.Keys {
+		// An empty or short key makes a signature anyone can forge; keys
+		// come from ParseSecret, so this is a bug upstream, caught here.
+		if len(key) < minSecretBytes || len(key) > maxSecretBytes {
+			return nil, fmt.Errorf("signing key %d has %d bytes; it must have %d to %d", i, len(key), minSecretBytes, maxSecretBytes)
+		}
 	}
 	method := r.Method
 	if method == "" {

@@ -308,7 +308,8 @@ func TestSendTimeoutAfterStatus(t *testing.T) {
 		_, _ = io.WriteString(w, "partial")
 		w.(http.Flusher).Flush()
 	})
-	c := newClient(t, webhook.Options{AllowNetworks: allowLoopback, Timeout: 300 * time.Millisecond})
+	// Long enough for the status to arrive on a loaded CI machine.
+	c := newClient(t, webhook.Options{AllowNetworks: allowLoopback, Timeout: time.Second})
 	res := c.Send(t.Context(), testRequest(t, srv.URL))
 	if !res.OK() || res.Err != "" || string(res.Body) != "partial" {
 		t.Errorf("Result = %+v, want 200 with body \"partial\"", res)
@@ -472,6 +473,7 @@ func TestSendRefusesBadRequests(t *testing.T) {
 		wantErr string
 	}{
 		{"no keys", func(r *webhook.Request) { r.Keys = nil }, "unsigned"},
+		{"empty key", func(r *webhook.Request) { r.Keys = append(r.Keys, nil) }, "signing key 1 has 0 bytes"},
 		{"no id", func(r *webhook.Request) { r.ID = "" }, "id"},
 		{"dot in id", func(r *webhook.Request) { r.ID = "a.b" }, "'.'"},
 		{"newline in id", func(r *webhook.Request) { r.ID = "a\nb" }, "id"},
