@@ -1,0 +1,108 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// Content types of the two body formats.
+const (
+	ContentTypeJSON        = "application/json"
+	ContentTypeCloudEvents = "application/cloudevents+json"
+)
+
+// cloudEvent is a CloudEvents 1.0 envelope in structured JSON mode
+// (https://github.com/cloudevents/spec, json-format.md). Field order is the
+// order on the wire.
+type cloudEvent struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            string          `json:"time,omitempty"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// Encode returns the request body for ev in an endpoint's format, and its
+// Content-Type. EVENT_JSON (and UNSPECIFIED) is the Event as compact
+// protojson, the same JSON the gRPC gateway serves. CLOUDEVENTS wraps that
+// same JSON as the data of a CloudEvents envelope, so a CloudEvents router
+// can filter on type and source without knowing our schema.
+func Encode(ev *hookstreamv1.Event, format hookstreamv1.EndpointFormat) (body []byte, contentType string, err error) {
+	if ev == nil {
+		return nil, "", errors.New("encode: no event")
+	}
+	switch format {
+	case hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_UNSPECIFIED, hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_EVENT_JSON:
+		body, err := marshalEvent(ev)
+		if err != nil {
+			return nil, "", err
+		}
+		return body, ContentTypeJSON, nil
+	case hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_CLOUDEVENTS:
+		body, err := encodeCloudEvent(ev)
+		if err != nil {
+			return nil, "", err
+		}
+		return body, ContentTypeCloudEvents, nil
+	}
+	return nil, "", fmt.Errorf("encode: unknown endpoint format %d", format)
+}
+
+func marshalEvent(ev *hookstreamv1.Event) ([]byte, error) {
+	b, err := protojson.MarshalOptions{}.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", ev.GetId(), err)
+	}
+	return b, nil
+}
+
+func encodeCloudEvent(ev *hookstreamv1.Event) ([]byte, error) {
+	// id, source and type are required CloudEvents attributes; a stored
+	// event always has them, so their absence is a bug upstream.
+	if ev.GetId() == "" || ev.GetSource() == "" || ev.GetType() == "" {
+		return nil, fmt.Errorf("encode event %q as a CloudEvent: id, source and type are required", ev.GetId())
+	}
+	data, err := marshalEvent(ev)
+	if err != nil {
+		return nil, err
+	}
+	ce := cloudEvent{
+		SpecVersion:     "1.0",
+		ID:              ev.GetId(),
+		Source:          "/hookstream/sources/" + url.PathEscape(ev.GetSource()),
+		Type:            ev.GetType(),
+		DataContentType: ContentTypeJSON,
+		Data:            data,
+	}
+	// "kind/id" names one entity; a kind alone names none, so the
+	// attribute (optional in CloudEvents) is left out unless both are known.
+	if s := ev.GetSubject(); s.GetKind() != "" && s.GetId() != "" {
+		ce.Subject = s.GetKind() + "/" + s.GetId()
+	}
+	if ts := ev.GetOccurredAt(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return nil, fmt.Errorf("encode event %s as a CloudEvent: occurred_at: %w", ev.GetId(), err)
+		}
+		ce.Time = ts.AsTime().UTC().Format(time.RFC3339Nano)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Leave <, > and & unescaped, as protojson does: the escaping is for
+	// JSON pasted into HTML, and only makes bodies harder to read.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ce); err != nil {
+		return nil, fmt.Errorf("encode event %s as a CloudEvent: %w", ev.GetId(), err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
