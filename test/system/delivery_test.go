@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/delivery/webhook"
 )
@@ -445,4 +449,279 @@ func leadOf(body []byte) string {
 	}
 	_ = json.Unmarshal(body, &ev)
 	return ev.Subject.ID
+}
+
+// TestDeliveryHostileReceivers: a receiver that hangs past the timeout,
+// one that closes the connection, one that redirects, and a slow one, next
+// to a healthy one. Each failing kind is retried and dead-lettered with a
+// reason, the redirect is not followed, and the healthy and slow receivers
+// get everything.
+func TestDeliveryHostileReceivers(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), strings.Replace(deliveryYAML, "timeout: 1s", "timeout: 300ms", 1)))
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hang.Close)
+	closer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = c.Close()
+		}
+	}))
+	t.Cleanup(closer.Close)
+	healthy := newReceiver(t, nil)
+	var followed sync.Mutex
+	redirectTargetHits := 0
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		followed.Lock()
+		redirectTargetHits++
+		followed.Unlock()
+	}))
+	t.Cleanup(target.Close)
+	redirect := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusFound))
+	t.Cleanup(redirect.Close)
+	slow := newReceiver(t, func(*http.Request, int) int { time.Sleep(100 * time.Millisecond); return 200 })
+	t.Cleanup(s.stop) // before the receivers close: they wait for open requests
+
+	eps := map[string]*hookstreamv1.Endpoint{}
+	for name, url := range map[string]string{"hang": hang.URL, "close": closer.URL, "redirect": redirect.URL,
+		"healthy": healthy.srv.URL, "slow": slow.srv.URL} {
+		eps[name] = createEndpoint(t, s, &hookstreamv1.Endpoint{Url: url, Description: name})
+	}
+	ids := postLeadNotes(t, s, "h", []string{"l1", "l2", "l3"}, 2)
+	healthy.waitFor(t, ids, 10*time.Second)
+	slow.waitFor(t, ids, 10*time.Second)
+	ctx := context.Background()
+	for name, want := range map[string]string{"hang": "timeout", "close": "", "redirect": "redirect"} {
+		var dead []*hookstreamv1.DeadLetter
+		waitUntil(t, 15*time.Second, name+" dead letters", func() bool {
+			resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: eps[name].GetId()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead = resp.GetDeadLetters()
+			return len(dead) == len(ids)
+		})
+		for _, a := range dead[0].GetAttempts() {
+			if a.GetOutcome() == hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED {
+				t.Errorf("%s: an attempt succeeded", name)
+			}
+			if !strings.Contains(strings.ToLower(a.GetError()), want) || (name != "redirect" && a.GetError() == "") {
+				t.Errorf("%s: attempt error %q does not say %q", name, a.GetError(), want)
+			}
+		}
+	}
+	followed.Lock()
+	defer followed.Unlock()
+	if redirectTargetHits != 0 {
+		t.Errorf("a redirect was followed %d times", redirectTargetHits)
+	}
+}
+
+// TestDeliveryFilterChange: a filter change applies to events read after
+// it; events the old filter excluded are not delivered.
+func TestDeliveryFilterChange(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL, Filter: `event.subject.id == "a"`})
+	ids := postLeadNotes(t, s, "f1", []string{"a", "b"}, 3)
+	rc.waitFor(t, []string{ids[0], ids[2], ids[4]}, 10*time.Second)
+	ctx := context.Background()
+	if _, err := s.endpoints().UpdateEndpoint(ctx, &hookstreamv1.UpdateEndpointRequest{
+		Endpoint:   &hookstreamv1.Endpoint{Id: ep.GetId(), Filter: `event.subject.id == "b"`},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"filter"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the worker reloads
+	later := postLeadNotes(t, s, "f2", []string{"a", "b"}, 3)
+	rc.waitFor(t, []string{later[1], later[3], later[5]}, 10*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	got := map[string]bool{}
+	for _, d := range rc.requests() {
+		got[d.id] = true
+	}
+	for i, id := range ids {
+		if got[id] != (i%2 == 0) {
+			t.Errorf("before the change, event %d (lead %s) delivered = %v", i, []string{"a", "b"}[i%2], got[id])
+		}
+	}
+	for i, id := range later {
+		if got[id] != (i%2 == 1) {
+			t.Errorf("after the change, event %d (lead %s) delivered = %v", i, []string{"a", "b"}[i%2], got[id])
+		}
+	}
+	// A bad filter is refused with the reason.
+	_, err := s.endpoints().UpdateEndpoint(ctx, &hookstreamv1.UpdateEndpointRequest{
+		Endpoint:   &hookstreamv1.Endpoint{Id: ep.GetId(), Filter: `event.nope == 1`},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"filter"}},
+	})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("bad filter: %v", err)
+	}
+}
+
+// TestDeliveryDeleteInFlight: deleting an endpoint while its receiver
+// holds requests ends its deliveries; nothing more arrives, and it is gone
+// from the API.
+func TestDeliveryDeleteInFlight(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), strings.Replace(deliveryYAML, "timeout: 1s", "timeout: 5s", 1)))
+	entered := make(chan struct{}, 100)
+	var mu sync.Mutex
+	hits := 0
+	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		entered <- struct{}{}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hold.Close)
+	t.Cleanup(s.stop) // before the receiver closes: it waits for open requests
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: hold.URL})
+	postLeadNotes(t, s, "x", []string{"l1", "l2"}, 5)
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery reached the receiver")
+	}
+	ctx := context.Background()
+	if _, err := s.endpoints().DeleteEndpoint(ctx, &hookstreamv1.DeleteEndpointRequest{Id: ep.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.endpoints().GetEndpoint(ctx, &hookstreamv1.GetEndpointRequest{Id: ep.GetId()}); status.Code(err) != codes.NotFound {
+		t.Fatalf("get after delete: %v", err)
+	}
+	time.Sleep(5 * time.Second) // the engine notices within a lease period
+	mu.Lock()
+	before := hits
+	mu.Unlock()
+	postLeadNotes(t, s, "y", []string{"l1"}, 3)
+	time.Sleep(time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != before {
+		t.Errorf("a deleted endpoint got %d more requests", hits-before)
+	}
+	if !strings.Contains(s.logs.String(), "endpoint deleted") {
+		t.Error("no log line for the delete")
+	}
+}
+
+// TestDeliveryRefusesPrivateAddresses: without allow_networks, a loopback
+// receiver is never contacted; the attempt says the address is blocked.
+func TestDeliveryRefusesPrivateAddresses(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), strings.Replace(deliveryYAML, `allow_networks: ["127.0.0.0/8"]`, `allow_networks: []`, 1)))
+	rc := newReceiver(t, nil)
+	// "localhost" resolves to loopback: the check is on the address
+	// connected to, after DNS.
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: strings.Replace(rc.srv.URL, "127.0.0.1", "localhost", 1)})
+	resp, err := s.endpoints().SendTestEvent(context.Background(), &hookstreamv1.SendTestEventRequest{Id: ep.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := resp.GetAttempt()
+	if a.GetOutcome() != hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_FAILED || !strings.Contains(a.GetError(), "blocked") {
+		t.Errorf("attempt to loopback: %v %q", a.GetOutcome(), a.GetError())
+	}
+	if n := len(rc.requests()); n != 0 {
+		t.Errorf("the blocked receiver got %d requests", n)
+	}
+}
+
+// TestEndpointAPIOverHTTP drives the REST mapping the README shows with
+// curl, and the scopes: read tokens list, only admin tokens change.
+func TestEndpointAPIOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	do := func(method, path, token, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, s.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	body := fmt.Sprintf(`{"url": %q, "filter": "event.vendor == hookstream.v1.Vendor.VENDOR_CLINCHPAD", "format": "ENDPOINT_FORMAT_CLOUDEVENTS"}`, rc.srv.URL)
+	if code, _ := do("POST", "/v1/endpoints", readToken, body); code != http.StatusForbidden {
+		t.Errorf("create with a read token: %d", code)
+	}
+	code, out := do("POST", "/v1/endpoints", adminToken, body)
+	if code != 200 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	ep := out["endpoint"].(map[string]any)
+	id, secret := ep["id"].(string), ep["secret"].(string)
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Errorf("secret %q", secret)
+	}
+	rc.setSecret(secret)
+	code, out = do("GET", "/v1/endpoints", readToken, "")
+	if code != 200 || len(out["endpoints"].([]any)) != 1 {
+		t.Fatalf("list: %d %v", code, out)
+	}
+	if strings.Contains(fmt.Sprint(out), secret) {
+		t.Error("list shows the secret")
+	}
+	if code, _ := do("GET", "/v1/endpoints/"+id+"/secret", readToken, ""); code != http.StatusForbidden {
+		t.Errorf("secret with a read token: %d", code)
+	}
+	ids := postLeadNotes(t, s, "rest", []string{"l1"}, 2)
+	rc.waitFor(t, ids, 10*time.Second)
+	for _, d := range rc.requests() {
+		var ce map[string]any
+		if err := json.Unmarshal(d.body, &ce); err != nil || ce["specversion"] != "1.0" || ce["id"] != d.id {
+			t.Errorf("not a CloudEvent: %s", d.body)
+		}
+		if d.h.Get("Content-Type") != "application/cloudevents+json" {
+			t.Errorf("content type %q", d.h.Get("Content-Type"))
+		}
+	}
+	code, out = do("POST", "/v1/endpoints/"+id+":rotateSecret", adminToken, `{}`)
+	if code != 200 {
+		t.Fatalf("rotate: %d %v", code, out)
+	}
+	newSecret := out["endpoint"].(map[string]any)["secret"].(string)
+	if newSecret == secret || out["endpoint"].(map[string]any)["previousSecretExpireTime"] == nil {
+		t.Errorf("rotate answered %v", out)
+	}
+	// During the overlap both secrets verify every delivery.
+	rc.setSecret(secret)
+	more := postLeadNotes(t, s, "rest2", []string{"l1"}, 1)
+	rc.waitFor(t, more, 10*time.Second)
+	rc.setSecret(newSecret)
+	more = postLeadNotes(t, s, "rest3", []string{"l1"}, 1)
+	rc.waitFor(t, more, 10*time.Second)
+	code, out = do("GET", "/v1/events/"+ids[0]+"/attempts", readToken, "")
+	if code != 200 || len(out["attempts"].([]any)) != 1 {
+		t.Errorf("attempts of an event: %d %v", code, out)
+	}
+	if code, out = do("POST", "/v1/endpoints/"+id+":sendTest", adminToken, `{}`); code != 200 ||
+		out["attempt"].(map[string]any)["outcome"] != "ATTEMPT_OUTCOME_SUCCEEDED" {
+		t.Errorf("send test: %d %v", code, out)
+	}
+	if code, _ := do("DELETE", "/v1/endpoints/"+id, adminToken, ""); code != 200 {
+		t.Errorf("delete: %d", code)
+	}
+	if code, out := do("GET", "/v1/endpoints/"+id, readToken, ""); code != 404 || !strings.Contains(fmt.Sprint(out), "ENDPOINT_NOT_FOUND") {
+		t.Errorf("get deleted: %d %v", code, out)
+	}
+	if strings.Contains(s.logs.String(), secret) || strings.Contains(s.logs.String(), newSecret) {
+		t.Error("a secret is in the logs")
+	}
 }
