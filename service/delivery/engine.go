@@ -162,6 +162,18 @@ func (e *Engine) reconcile(ctx context.Context) {
 			e.stopWorker(id, w, true)
 			continue
 		}
+		if w.exited() {
+			// The worker ended by itself: it could not load the endpoint
+			// or its progress, or a checkpoint write lost its
+			// compare-and-set. Renewing its lease would leave the endpoint
+			// undelivered for good: give the lease up, and take the
+			// endpoint anew below (or another replica does), from the
+			// saved progress.
+			e.o.Logger.Warn("delivery: an endpoint's worker stopped; restarting it", "endpoint", id)
+			e.stopWorker(id, w, false)
+			delete(running, id)
+			continue
+		}
 		if err := w.renew(lctx); err != nil {
 			e.o.Logger.Warn("delivery: lost an endpoint's lease; another replica delivers it", "endpoint", id, "err", err)
 			e.stopWorker(id, w, false)

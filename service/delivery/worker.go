@@ -55,7 +55,7 @@ type worker struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 	deleted  atomic.Bool
-	exited   chan struct{}
+	exitedCh chan struct{}
 
 	ep      *Endpoint
 	f       *filter.Filter
@@ -81,7 +81,7 @@ type worker struct {
 }
 
 func newWorker(e *Engine, id string, leaseRev uint64) *worker {
-	w := &worker{e: e, id: id, reloadCh: make(chan struct{}, 1), stopCh: make(chan struct{}), exited: make(chan struct{}),
+	w := &worker{e: e, id: id, reloadCh: make(chan struct{}, 1), stopCh: make(chan struct{}), exitedCh: make(chan struct{}),
 		jobs: map[uint64]*job{}, keys: map[uint64][]*job{}, results: make(chan result, 64)}
 	w.leaseRev.Store(leaseRev)
 	w.ctx, w.cancel = context.WithCancel(context.Background())
@@ -115,7 +115,17 @@ func (w *worker) stop(deleted bool) {
 		}
 		close(w.stopCh)
 	})
-	<-w.exited
+	<-w.exitedCh
+}
+
+// exited says whether the worker's loop has ended.
+func (w *worker) exited() bool {
+	select {
+	case <-w.exitedCh:
+		return true
+	default:
+		return false
+	}
 }
 
 func (w *worker) logf(msg string, args ...any) {
@@ -123,7 +133,7 @@ func (w *worker) logf(msg string, args ...any) {
 }
 
 func (w *worker) run() {
-	defer close(w.exited)
+	defer close(w.exitedCh)
 	defer w.cancel()
 	if err := w.load(); err != nil {
 		if !errors.Is(err, ErrNotFound) {

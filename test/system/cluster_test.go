@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
 
 var (
@@ -56,7 +58,9 @@ func startCluster(t *testing.T) []*natsNode {
 // with 3-way replicated streams, and kills one NATS node and one replica
 // during load. No acknowledged event may be lost, and a subscriber that
 // fails over between replicas sees every event exactly once, including
-// events ingested by the other replica.
+// events ingested by the other replica. An outbound endpoint delivered by
+// the killed replica is taken over by the survivor and receives every
+// acknowledged event at least once.
 func TestClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a NATS cluster and two replicas")
@@ -68,10 +72,29 @@ func TestClusterFailover(t *testing.T) {
 	}
 	// A short JetStream dedup window: the retries at the end can only be
 	// recognised by each replica's dedup index.
-	logCfg := fmt.Sprintf("  url: %q\n  replicas: 3\n  dedup_guard: %s", strings.Join(urls, ","), *clusterGuard)
+	logCfg := fmt.Sprintf("  url: %q\n  replicas: 3\n  dedup_guard: %s\n", strings.Join(urls, ","), *clusterGuard) + crashDeliveryYAML
 	replicas := []*proc{newProc(t, t.TempDir(), logCfg), newProc(t, t.TempDir(), logCfg)}
 	for _, r := range replicas {
 		r.start()
+	}
+	// An outbound endpoint, delivered by one replica at a time (its
+	// lease). Replica 0 is the one killed below: make it the one that
+	// delivers, so the survivor must take the endpoint over.
+	rc := newCountingReceiver(t, 0)
+	ep := createEndpointAt(t, replicas[0].grpcAddr, &hookstreamv1.Endpoint{Url: rc.srv.URL + "/hook"})
+	holder := -1
+	for deadline := time.Now().Add(15 * time.Second); holder < 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for i, r := range replicas {
+			if r.deliversEndpoint(t, ep.GetId()) {
+				holder = i
+			}
+		}
+	}
+	if holder < 0 {
+		t.Fatalf("no replica started delivering endpoint %s within 15s", ep.GetId())
+	}
+	if holder == 1 {
+		replicas[0], replicas[1] = replicas[1], replicas[0]
 	}
 
 	res := &loadResult{ackedIDs: map[string]bool{}}
@@ -105,6 +128,24 @@ func TestClusterFailover(t *testing.T) {
 
 	v := verify(t, replicas[1].grpcAddr, res, sub)
 	lost, dups, delivered, reconnects := v.lost, v.dups, v.delivered, v.reconnects
+
+	// Outbound delivery: the survivor takes the endpoint over once the
+	// killed replica's lease expires, and every acknowledged event
+	// (ingested by either replica) reaches the receiver at least once.
+	// Two replicas delivering at once would show as one id received
+	// concurrently; repeats after the takeover are allowed.
+	dc := rc.waitAll(res.ackedIDs, 60*time.Second)
+	survivorDelivers := replicas[1].deliversEndpoint(t, ep.GetId())
+	t.Logf("cluster failover, delivery to endpoint %s: %d acked events, %d missing, %d duplicates (repeats of an id), "+
+		"%d delivered but not acked, %d requests, %d received while the same id was in flight, at most %d at once, waited %.1fs; survivor delivers: %v",
+		ep.GetId(), dc.Acked, dc.Missing, dc.Duplicates, dc.Extra, dc.Requests, dc.Overlaps, dc.MaxConc, dc.WaitS, survivorDelivers)
+	t.Logf("killed replica's delivery log:\n%s\nsurvivor's:\n%s", deliveryLogLines(replicas[0].stderr.String()), deliveryLogLines(replicas[1].stderr.String()))
+	if dc.Missing != 0 {
+		t.Errorf("outbound delivery skipped %d of %d acknowledged events (e.g. %v)", dc.Missing, dc.Acked, dc.missingID)
+	}
+	if dc.Overlaps != 0 {
+		t.Errorf("%d deliveries arrived while the same event was being delivered: two replicas delivered the endpoint at once", dc.Overlaps)
+	}
 	report := map[string]any{
 		"duration_s": clusterDuration.Seconds(), "rate_per_s": *clusterRate, "nats_nodes_killed": 1, "replicas_killed": 1,
 		"sent": res.sent.Load(), "acked": res.acked.Load(), "no_answer": res.refused.Load(), "non_2xx": res.failed.Load(), "generator_skipped": res.skipped.Load(),
@@ -112,6 +153,7 @@ func TestClusterFailover(t *testing.T) {
 		"lost":        lost, "missing_from_subscriber": missing, "duplicates_delivered": dups, "distinct_delivered": delivered,
 		"subscriber_reconnects": reconnects, "retried_unanswered": retried.unanswered,
 		"retried_unanswered_already_stored": retried.unansweredDup, "redelivered_acked": retried.acked, "stored_twice": v.storedTwice,
+		"delivery": dc,
 	}
 	b, _ := json.Marshal(report)
 	t.Logf("cluster failover: %s", b)

@@ -254,15 +254,23 @@ func (r *resumingSubscriber) waitFor(want map[string]bool, timeout time.Duration
 // TestCrashUnderLoad SIGKILLs the server (embedded JetStream) several
 // times while webhooks arrive at a steady rate. Every acknowledged event
 // must be readable afterwards, and a subscriber resuming from its cursor
-// must receive each event exactly once.
+// must receive each event exactly once. An outbound endpoint created
+// before the load must receive every acknowledged event at least once
+// (repeats of an id after a crash are allowed, and counted).
 func TestCrashUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary under load")
 	}
 	// JetStream's own dedup window is cut short, so the retries below can
 	// only be recognised by the dedup index, across the kills.
-	p := newProc(t, t.TempDir(), "  dedup_guard: 500ms")
+	p := newProc(t, t.TempDir(), "  dedup_guard: 500ms\n"+crashDeliveryYAML)
 	p.start()
+	// An outbound endpoint, created before the load, whose receiver (in
+	// this process, so it outlives the kills) fails 10% of requests: some
+	// retries are in flight or scheduled whenever the server dies.
+	rc := newCountingReceiver(t, 100)
+	ep := createEndpointAt(t, p.grpcAddr, &hookstreamv1.Endpoint{Url: rc.srv.URL + "/hook"})
+	var logs []string // the logs of the killed runs
 	res := &loadResult{ackedIDs: map[string]bool{}}
 	sub := &resumingSubscriber{seen: map[string]int{}}
 	subCtx, stopSub := context.WithCancel(context.Background())
@@ -282,6 +290,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		}
 		p.kill()
 		kills++
+		logs = append(logs, p.stderr.String())
 		down := time.Now()
 		p.start()
 		downtime += time.Since(down)
@@ -297,6 +306,18 @@ func TestCrashUnderLoad(t *testing.T) {
 	v := verify(t, p.grpcAddr, res, sub)
 	lost, dups, delivered, reconnects := v.lost, v.dups, v.delivered, v.reconnects
 
+	// Outbound delivery: after the last restart the endpoint is taken over
+	// once the killed run's lease expires (10s), and every acknowledged
+	// event reaches the receiver at least once; repeats are allowed.
+	dc := rc.waitAll(res.ackedIDs, 60*time.Second)
+	t.Logf("crash under load, delivery to endpoint %s: %d acked events, %d missing, %d duplicates (repeats of an id), "+
+		"%d delivered but not acked, %d requests (%d answered 500), %d received while the same id was in flight, waited %.1fs",
+		ep.GetId(), dc.Acked, dc.Missing, dc.Duplicates, dc.Extra, dc.Requests, dc.Failed500, dc.Overlaps, dc.WaitS)
+	t.Logf("delivery lines of the runs' logs:\n%s", deliveryLogLines(strings.Join(append(logs, p.stderr.String()), "\n")))
+	if dc.Missing != 0 {
+		t.Errorf("outbound delivery skipped %d of %d acknowledged events (e.g. %v)", dc.Missing, dc.Acked, dc.missingID)
+	}
+
 	report := map[string]any{
 		"duration_s": crashDuration.Seconds(), "rate_per_s": *crashRate, "kills": kills,
 		"sent": res.sent.Load(), "acked": res.acked.Load(), "no_answer": res.refused.Load(), "non_2xx": res.failed.Load(),
@@ -304,7 +325,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		"duplicates_delivered": dups, "distinct_delivered": delivered, "subscriber_reconnects": reconnects,
 		"mean_restart_ms":    downtime.Milliseconds() / int64(max(kills, 1)),
 		"retried_unanswered": retried.unanswered, "retried_unanswered_already_stored": retried.unansweredDup,
-		"redelivered_acked": retried.acked, "stored_twice": v.storedTwice,
+		"redelivered_acked": retried.acked, "stored_twice": v.storedTwice, "delivery": dc,
 	}
 	b, _ := json.Marshal(report)
 	t.Logf("crash under load: %s", b)

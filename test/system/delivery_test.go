@@ -725,3 +725,39 @@ func TestEndpointAPIOverHTTP(t *testing.T) {
 		t.Error("a secret is in the logs")
 	}
 }
+
+// TestDeliveryResumesAfterCheckpointConflict: a checkpoint write that
+// fails its compare-and-set (here: the state rewritten behind the
+// worker's back, as when a write of its own timed out yet was applied)
+// stops the worker; the endpoint must then be delivered again (this
+// replica takes it anew), not left with a lease renewed for a worker that
+// has exited.
+func TestDeliveryResumesAfterCheckpointConflict(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	rc.setSecret(ep.GetSecret())
+	first := postLeadNotes(t, s, "c1", []string{"l1"}, 3)
+	rc.waitFor(t, first, 10*time.Second)
+
+	ctx := context.Background()
+	state, err := s.app.Log().JetStream().KeyValue(ctx, "hookstream_delivery_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent, err := state.Get(ctx, ep.GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := state.Put(ctx, ep.GetId(), ent.Value()); err != nil {
+		t.Fatal(err)
+	}
+	// The worker's next save conflicts and it stops.
+	postLeadNotes(t, s, "c2", []string{"l1"}, 1)
+	waitUntil(t, 5*time.Second, "the worker to notice the conflict", func() bool {
+		return strings.Contains(s.logs.String(), "another replica took the endpoint over")
+	})
+	later := postLeadNotes(t, s, "c3", []string{"l1", "l2"}, 3)
+	rc.waitFor(t, later, 20*time.Second)
+}
