@@ -462,6 +462,9 @@ func TestDeliveryHostileReceivers(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The body is read first: only then does the server notice the
+		// client going away (and cancel r.Context()).
+		_, _ = io.Copy(io.Discard, r.Body)
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -578,6 +581,7 @@ func TestDeliveryDeleteInFlight(t *testing.T) {
 	var mu sync.Mutex
 	hits := 0
 	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
 		mu.Lock()
 		hits++
 		mu.Unlock()

@@ -326,7 +326,8 @@ type Endpoint struct {
 	// Where events are POSTed: an absolute http or https URL (plain http
 	// only when `delivery.allow_http` is set). Its host must not resolve to
 	// a loopback, private, link-local or metadata address unless
-	// `delivery.allow_networks` allows it.
+	// `delivery.allow_networks` allows it. Required on create, and on
+	// update when the mask names it.
 	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
 	// Free text for people.
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
@@ -2238,10 +2239,10 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"$hookstream/v1/endpoint_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!hookstream/v1/event_service.proto\"k\n" +
 	"\tBasicAuth\x128\n" +
 	"\busername\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x022\x10^[^:\\x00-\\x1f]*$R\busername\x12$\n" +
-	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bpassword\"\xec\b\n" +
+	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bpassword\"\xef\b\n" +
 	"\bEndpoint\x12\x17\n" +
-	"\x02id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x02id\x12\x1d\n" +
-	"\x03url\x18\x02 \x01(\tB\v\xbaH\br\x06\x18\x80\x10\x88\x01\x01R\x03url\x12*\n" +
+	"\x02id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x02id\x12 \n" +
+	"\x03url\x18\x02 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x03url\x12*\n" +
 	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\x12 \n" +
 	"\x06filter\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06filter\x12\x95\x01\n" +
 	"\aheaders\x18\x05 \x03(\v2$.hookstream.v1.Endpoint.HeadersEntryBU\xbaHR\x9a\x01O\x10 \"&r$\x10\x01\x18\x80\x012\x1d^[!#$%&'*+.^_`|~0-9A-Za-z-]+$*#r!\x18\x80\x102\x1c^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$R\aheaders\x127\n" +
