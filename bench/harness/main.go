@@ -3,6 +3,10 @@
 // rounds that alternate the two sides (A B A B ...), because the machine's
 // speed drifts; ratios are taken within a round and the median reported.
 //
+// The outbound scenarios (outbound10, outlatency1000, outdead; see
+// outbound.go) measure delivery to loopback HTTP receivers in this
+// process instead; they have no reference side.
+//
 // Usage: go run ./bench/harness [-rounds 3] [-duration 6s] [-scenarios all]
 package main
 

@@ -216,7 +216,7 @@ func (e *env) throughputRun(healthy, dead int) throughputRun {
 }
 
 func (r throughputRun) String() string {
-	s := fmt.Sprintf("ingest %.0f req/s (statuses %v), deliveries %.0f/s, backlog at stop %d, drained in %s (%.0f/s; %d missing), duplicates %d",
+	s := fmt.Sprintf("ingest %.0f req/s (statuses %v), deliveries %.0f/s, backlog at stop %d, drain %s (%.0f/s; %d still owed), duplicates %d",
 		r.ingest.rps(), r.ingest.byStatus, r.deliveries, r.backlog, r.drainTook.Round(10*time.Millisecond),
 		float64(r.backlog-r.missing)/r.drainTook.Seconds(), r.missing, r.dups)
 	if r.deadReqs > 0 {
@@ -241,7 +241,7 @@ func (e *env) outboundThroughput() []row {
 	}
 	metric := "deliveries/s, all endpoints (ref col: ingest req/s)"
 	if dups > 0 || missing > 0 {
-		metric += fmt.Sprintf(" (%d duplicates, %d not delivered after the drain)", dups, missing)
+		metric += fmt.Sprintf(" (%d duplicates; %d still owed when the -out-drain wait ended)", dups, missing)
 	}
 	return []row{{name, metric, fmt.Sprintf("%.0f", median(ins)), fmt.Sprintf("%.0f", median(rates)), "—", "≥ 5000"}}
 }
@@ -299,12 +299,12 @@ func (e *env) outboundLatency(rate int) row {
 		res := &result{latencies: lat}
 		p99s = append(p99s, float64(res.pct(.99).Microseconds()))
 		missing, dups = missing+miss, dups+o.dups()
-		fmt.Fprintf(os.Stderr, "    round %d: %d events (ingest errors %v, POST→2xx p99 %s), %d deliveries: ingest→receiver p50 %s p90 %s p99 %s p99.9 %s max %s; %d missing, %d duplicates\n",
+		fmt.Fprintf(os.Stderr, "    round %d: %d events (ingest errors %v, POST→2xx p99 %s), %d deliveries: ingest→receiver p50 %s p90 %s p99 %s p99.9 %s max %s; %d still owed, %d duplicates\n",
 			r+1, len(sent), in.byStatus, in.pct(.99), len(lat), res.pct(.5), res.pct(.9), res.pct(.99), res.pct(.999), res.pct(1), miss, o.dups())
 	}
 	metric := "ingest send→receiver p99, µs"
 	if dups > 0 || missing > 0 {
-		metric += fmt.Sprintf(" (%d duplicates, %d not delivered)", dups, missing)
+		metric += fmt.Sprintf(" (%d duplicates; %d still owed when the -out-drain wait ended)", dups, missing)
 	}
 	return row{name, metric, "—", fmt.Sprintf("%.0f", median(p99s)), "—", "≤ 10000 µs"}
 }
