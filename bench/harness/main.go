@@ -3,6 +3,10 @@
 // rounds that alternate the two sides (A B A B ...), because the machine's
 // speed drifts; ratios are taken within a round and the median reported.
 //
+// The outbound scenarios (outbound10, outlatency1000, outdead; see
+// outbound.go) measure delivery to loopback HTTP receivers in this
+// process instead; they have no reference side.
+//
 // Usage: go run ./bench/harness [-rounds 3] [-duration 6s] [-scenarios all]
 package main
 
@@ -13,12 +17,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +36,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/app"
+	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/vendors"
 )
 
 const (
@@ -43,14 +52,32 @@ var (
 	rounds    = flag.Int("rounds", 3, "rounds per scenario (each runs both sides)")
 	duration  = flag.Duration("duration", 6*time.Second, "measured time per side per round")
 	conns     = flag.Int("conns", 64, "connections for closed-loop scenarios")
-	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync (or all)")
-	payload   = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
-	verbose   = flag.Bool("v", false, "print each round")
+	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,"+
+		"outbound10,outlatency1000,outdead (or all; outbound = the three out* scenarios)")
+	payload    = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
+	verbose    = flag.Bool("v", false, "print each round")
+	inProcess  = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
+	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
 )
 
 func main() {
 	flag.Parse()
-	if err := run(); err != nil {
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "harness:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "harness:", err)
+			os.Exit(1)
+		}
+	}
+	err := run()
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		os.Exit(1)
 	}
@@ -107,6 +134,15 @@ func run() error {
 	if all || want["fsync"] {
 		add(env.ingest("ingest, fsync: always, 1 subscriber", 1, "always", "report"))
 	}
+	if all || want["outbound"] || want["outbound10"] {
+		add(env.outboundThroughput()...)
+	}
+	if all || want["outbound"] || want["outlatency1000"] {
+		add(env.outboundLatency(1000))
+	}
+	if all || want["outbound"] || want["outdead"] {
+		add(env.outboundDead()...)
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "| scenario\t| metric\t| reference\t| hookstream\t| ratio\t| target\t|")
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|")
@@ -123,14 +159,20 @@ type env struct {
 	n    int
 }
 
-// server is a running process under test.
+// server is a running process under test (or, with -inprocess, an
+// app.App in the harness's own process).
 type server struct {
 	cmd      *exec.Cmd
+	app      *app.App
 	httpAddr string
 	grpcAddr string
 }
 
 func (s *server) stop() {
+	if s.app != nil {
+		s.app.Shutdown(5 * time.Second)
+		return
+	}
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
 }
@@ -169,7 +211,11 @@ func (e *env) reference() *server {
 	return s
 }
 
-func (e *env) hookstream(fsync string) *server {
+func (e *env) hookstream(fsync string) *server { return e.hookstreamWith(fsync, "") }
+
+// hookstreamWith starts hookstream with extra top-level YAML (e.g. a
+// delivery: section) appended to the standard config.
+func (e *env) hookstreamWith(fsync, extra string) *server {
 	e.n++
 	s := &server{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort()), grpcAddr: fmt.Sprintf("127.0.0.1:%d", freePort())}
 	cfgPath := filepath.Join(e.dir, fmt.Sprintf("hookstream-%d.yaml", e.n))
@@ -181,9 +227,21 @@ sources:
   - {name: closer, vendor: closer, auth: {token: %q}}
   - {name: pipedrive, vendor: pipedrive, auth: {basic: {username: pd, password: %q}}}
   - {name: clinchpad, vendor: clinchpad, auth: {handshake_key: %q}}
-`, s.httpAddr, s.grpcAddr, apiToken, filepath.Join(e.dir, fmt.Sprintf("data-%d", e.n)), fsync, closerToken, pdPassword, cpKey)
+%s`, s.httpAddr, s.grpcAddr, apiToken, filepath.Join(e.dir, fmt.Sprintf("data-%d", e.n)), fsync, closerToken, pdPassword, cpKey, extra)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		panic(err)
+	}
+	if *inProcess {
+		c, err := config.Load(cfgPath, vendors.Config())
+		if err != nil {
+			panic(err)
+		}
+		logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+		if s.app, err = app.Start(context.Background(), c, logger, vendors.Registry); err != nil {
+			panic(err)
+		}
+		s.httpAddr, s.grpcAddr = s.app.HTTPAddr(), s.app.GRPCAddr()
+		return s
 	}
 	s.cmd = exec.Command(e.bins["hookstream"], "serve", "--config", cfgPath, "--log-level", "error")
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, os.Stderr
