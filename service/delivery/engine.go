@@ -59,6 +59,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker
+	shared  *shared
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -69,7 +70,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	if o.LeaseTTL == 0 {
 		o.LeaseTTL = 10 * time.Second
 	}
-	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, done: make(chan struct{})}
+	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, shared: newShared(), done: make(chan struct{})}
 	var err error
 	if e.leases, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: leasesBucket, Description: "which hookstream replica delivers each endpoint", History: 1,
@@ -276,10 +277,11 @@ func TestEvent(now time.Time) *hookstreamv1.Event {
 // Send makes one attempt of ev to ep now (a test delivery): signed,
 // recorded in the attempts log, never retried.
 func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event) (*hookstreamv1.DeliveryAttempt, error) {
-	req, err := request(ep, ev)
+	body, ct, err := webhook.Encode(ev, ep.GetFormat())
 	if err != nil {
 		return nil, err
 	}
+	req := request(ep, ev.GetId(), body, ct)
 	res := e.o.Client.Send(ctx, req)
 	a := attemptRecord(ep.Id, ev.GetId(), 1, "", req.Timestamp, res)
 	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_FAILED
@@ -290,22 +292,14 @@ func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event)
 	return a, nil
 }
 
-// request builds the signed request of ev for ep.
-func request(ep *Endpoint, ev *hookstreamv1.Event) (webhook.Request, error) {
-	body, ct, err := webhook.Encode(ev, ep.GetFormat())
-	if err != nil {
-		return webhook.Request{}, err
-	}
-	keys, err := Keys(ep.Secrets)
-	if err != nil {
-		return webhook.Request{}, err
-	}
-	r := webhook.Request{URL: ep.GetUrl(), ID: ev.GetId(), Timestamp: time.Now(), Body: body, ContentType: ct,
-		Keys: keys, Headers: ep.GetHeaders()}
+// request builds the signed request of an event's body for ep.
+func request(ep *Endpoint, id string, body []byte, ct string) webhook.Request {
+	r := webhook.Request{URL: ep.GetUrl(), ID: id, Timestamp: time.Now(), Body: body, ContentType: ct,
+		Keys: ep.keys, Headers: ep.GetHeaders()}
 	if b := ep.GetBasicAuth(); b != nil {
 		r.BasicUser, r.BasicPassword = b.GetUsername(), ep.Password
 	}
-	return r, nil
+	return r
 }
 
 // Rotate makes a new newest secret; the others stop signing after

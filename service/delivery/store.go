@@ -72,6 +72,8 @@ type Endpoint struct {
 	Password string
 	// Revision of the record in the bucket, for compare-and-set.
 	Revision uint64
+	// keys are Secrets decoded, for signing.
+	keys [][]byte
 }
 
 // Store keeps endpoints in a JetStream key-value bucket.
@@ -198,6 +200,10 @@ func (s *Store) decode(id string, raw []byte, rev uint64) (*Endpoint, error) {
 		if out.Password, err = s.open(id, r.Password); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if out.keys, err = Keys(out.Secrets); err != nil {
+		return nil, fmt.Errorf("delivery: endpoint %s: %w", id, err)
 	}
 	return out, nil
 }

@@ -28,7 +28,7 @@ type job struct {
 	due      time.Time // when the next attempt may go
 	first    time.Time // the round's first attempt, zero before it
 	recv     time.Time // when hookstream received the event
-	st       *eventlog.Stored
+	ev       *sharedEvent // the event, while fresh; nil when it waits
 	inflight bool
 	idx      int // in the ready heap, -1 when not there
 }
@@ -145,14 +145,22 @@ func (w *worker) run() {
 	defer poll.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// The log is read when there may be something new: at start, after
+	// the hub says an event was stored, while catching up, on reload and
+	// on the poll; never just because an attempt ended, which would put a
+	// log read between every result and the next dispatch.
+	needRead := true
+	var next <-chan struct{}
 	for {
-		var next <-chan struct{}
-		if w.active() && w.wantEvents() {
+		if needRead && w.active() && w.wantEvents() {
 			ch, _ := w.e.o.Next()
 			if err := w.refill(); err != nil {
 				w.logf("delivery: cannot read the log; retrying", "err", err)
-			} else if w.caughtUp {
-				next = ch
+			} else {
+				needRead = !w.caughtUp
+				if w.caughtUp {
+					next = ch
+				}
 			}
 		}
 		w.dispatch()
@@ -162,10 +170,13 @@ func (w *worker) run() {
 		case r := <-w.results:
 			w.finish(r)
 		case <-next:
+			next, needRead = nil, true
 		case <-timer.C:
 		case <-poll.C:
+			needRead = true
 			w.pollRedrives()
 		case <-w.reloadCh:
+			needRead = true
 			w.reloadEndpoint()
 			w.pollRedrives()
 		case <-w.stopCh:
@@ -302,7 +313,7 @@ func (w *worker) rebuild() {
 func (w *worker) add(j *job) {
 	j.idx = -1
 	w.jobs[j.seq] = j
-	if j.st != nil {
+	if j.ev != nil {
 		w.fresh++
 	}
 	w.dirty = true
@@ -321,8 +332,8 @@ func (w *worker) add(j *job) {
 
 // release drops a waiting job's copy of its event (re-read when due).
 func (w *worker) release(j *job) {
-	if j.st != nil {
-		j.st = nil
+	if j.ev != nil {
+		j.ev = nil
 		w.fresh--
 	}
 }
@@ -368,7 +379,8 @@ func (w *worker) refill() error {
 		}
 		w.cursor = st.Seq
 		w.dirty = true
-		ev, err := st.Decoded()
+		se := w.e.shared.get(st)
+		ev, err := se.event()
 		if err != nil {
 			w.logf("delivery: skipping an event that does not decode", "cursor", st.Seq, "err", err)
 			continue
@@ -376,8 +388,7 @@ func (w *worker) refill() error {
 		if ok, err := w.f.Match(ev); err != nil || !ok {
 			continue
 		}
-		s := st
-		w.add(&job{seq: st.Seq, id: ev.GetId(), key: orderingKey(ev), recv: ev.GetReceivedAt().AsTime(), st: &s, due: time.Now()})
+		w.add(&job{seq: st.Seq, id: ev.GetId(), key: orderingKey(ev), recv: ev.GetReceivedAt().AsTime(), ev: se, due: time.Now()})
 	}
 	w.caughtUp = len(b.Events) == 0 || b.Pending == 0
 	return nil
@@ -407,47 +418,48 @@ func (w *worker) dispatch() {
 		}
 		j := heap.Pop(&w.ready).(*job)
 		j.inflight = true
-		st := j.st
-		if st != nil {
-			j.st = nil
+		se := j.ev
+		if se != nil {
+			j.ev = nil
 			w.fresh--
 		}
 		w.inflight++
-		go w.attempt(j, st, w.ep, w.round)
+		go w.attempt(j, se, w.ep, w.round)
 	}
 }
 
 // attempt makes one delivery attempt of j to ep.
-func (w *worker) attempt(j *job, st *eventlog.Stored, ep *Endpoint, round uint64) {
+func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, round uint64) {
 	r := result{j: j, round: round}
-	if st == nil {
+	defer func() { w.results <- r }()
+	if se == nil {
 		ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
-		s, err := w.e.o.Log.At(ctx, j.seq)
+		st, err := w.e.o.Log.At(ctx, j.seq)
 		cancel()
 		switch {
 		case errors.Is(err, eventlog.ErrGone):
 			r.gone = true
+			return
 		case err != nil:
 			r.err = err
+			return
 		}
-		st = &s
+		se = w.e.shared.get(st)
 	}
-	if !r.gone && r.err == nil {
-		ev, err := st.Decoded()
-		if err != nil {
-			r.gone = true
-		} else {
-			r.ev = ev
-			req, err := request(ep, ev)
-			if err != nil {
-				r.err = err
-			} else {
-				r.sent = req.Timestamp
-				r.res = w.e.o.Client.Send(w.ctx, req)
-			}
-		}
+	ev, err := se.event()
+	if err != nil {
+		r.gone = true
+		return
 	}
-	w.results <- r
+	body, ct, err := se.body(ep.GetFormat())
+	if err != nil {
+		r.err = err
+		return
+	}
+	r.ev = ev
+	req := request(ep, ev.GetId(), body, ct)
+	r.sent = req.Timestamp
+	r.res = w.e.o.Client.Send(w.ctx, req)
 }
 
 // finish handles the end of an attempt.
