@@ -60,6 +60,7 @@ type Engine struct {
 	mu      sync.Mutex
 	workers map[string]*worker
 	shared  *shared
+	tail    *tail
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -86,6 +87,9 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	e.tail = newTail(o.Log, o.Next, o.Logger)
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.tail.run(rctx, e.shared) }()
 	go e.run(rctx)
 	return e, nil
 }

@@ -75,6 +75,9 @@ type worker struct {
 	failingSince time.Time
 	redriveSeq   uint64
 	stateRev     uint64
+	saving       bool // a checkpoint write is in flight
+	saveDone     chan saveResult
+	lost         bool // another replica wrote the checkpoint
 	dirty        bool
 	lastSave     time.Time
 	round        uint64 // bumped on reload so stale results are known
@@ -82,7 +85,7 @@ type worker struct {
 
 func newWorker(e *Engine, id string, leaseRev uint64) *worker {
 	w := &worker{e: e, id: id, reloadCh: make(chan struct{}, 1), stopCh: make(chan struct{}), exitedCh: make(chan struct{}),
-		jobs: map[uint64]*job{}, keys: map[uint64][]*job{}, results: make(chan result, 64)}
+		jobs: map[uint64]*job{}, keys: map[uint64][]*job{}, results: make(chan result, 64), saveDone: make(chan saveResult, 1)}
 	w.leaseRev.Store(leaseRev)
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w
@@ -154,12 +157,15 @@ func (w *worker) run() {
 	for {
 		if needRead && w.active() && w.wantEvents() {
 			ch, _ := w.e.o.Next()
-			if err := w.refill(); err != nil {
+			if more, err := w.refill(); err != nil {
 				w.logf("delivery: cannot read the log; retrying", "err", err)
 			} else {
 				needRead = !w.caughtUp
 				if w.caughtUp {
 					next = ch
+					if more != nil {
+						next = more
+					}
 				}
 			}
 		}
@@ -169,6 +175,8 @@ func (w *worker) run() {
 		select {
 		case r := <-w.results:
 			w.finish(r)
+		case r := <-w.saveDone:
+			w.saved(r)
 		case <-next:
 			next, needRead = nil, true
 		case <-timer.C:
@@ -193,7 +201,9 @@ func (w *worker) drain() {
 		w.finish(<-w.results)
 	}
 	if !w.deleted.Load() {
-		w.maybeSave(true)
+		w.saveNow()
+	} else if w.saving {
+		<-w.saveDone
 	}
 }
 
@@ -364,34 +374,51 @@ func (w *worker) done(j *job) {
 	}
 }
 
-// refill reads the next matching events of the log.
-func (w *worker) refill() error {
+// refill takes the next events: from the shared tail when it covers
+// the cursor (then more is closed when the tail grows), else by reading
+// the log.
+func (w *worker) refill() (more <-chan struct{}, err error) {
 	n := min(512, w.e.o.MaxPending-len(w.jobs))
+	if evs, more, ok := w.e.tail.after(w.cursor, n); ok {
+		for _, se := range evs {
+			w.consider(se)
+		}
+		w.caughtUp = len(evs) < n
+		return more, nil
+	}
 	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 	defer cancel()
 	b, err := w.e.o.Log.ReadBatch(ctx, eventlog.Start{AfterSeq: w.cursor}, w.subject, n, 1<<20)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, st := range b.Events {
-		if st.Seq <= w.cursor {
-			continue
-		}
-		w.cursor = st.Seq
-		w.dirty = true
-		se := w.e.shared.get(st)
-		ev, err := se.event()
-		if err != nil {
-			w.logf("delivery: skipping an event that does not decode", "cursor", st.Seq, "err", err)
-			continue
-		}
-		if ok, err := w.f.Match(ev); err != nil || !ok {
-			continue
-		}
-		w.add(&job{seq: st.Seq, id: ev.GetId(), key: orderingKey(ev), recv: ev.GetReceivedAt().AsTime(), ev: se, due: time.Now()})
+		w.consider(w.e.shared.get(st))
 	}
 	w.caughtUp = len(b.Events) == 0 || b.Pending == 0
-	return nil
+	return nil, nil
+}
+
+// consider queues the event when it matches the filter, and moves the
+// cursor past it. The filter alone decides (the subject that narrows log
+// reads is implied by it), so events from the tail, which holds every
+// subject, are judged like those read for this endpoint.
+func (w *worker) consider(se *sharedEvent) {
+	seq := se.st.Seq
+	if seq <= w.cursor {
+		return
+	}
+	w.cursor = seq
+	w.dirty = true
+	ev, err := se.event()
+	if err != nil {
+		w.logf("delivery: skipping an event that does not decode", "cursor", seq, "err", err)
+		return
+	}
+	if ok, err := w.f.Match(ev); err != nil || !ok {
+		return
+	}
+	w.add(&job{seq: seq, id: ev.GetId(), key: orderingKey(ev), recv: ev.GetReceivedAt().AsTime(), ev: se, due: time.Now()})
 }
 
 // orderingKey names an event's subject: source, subject type and id.
@@ -596,29 +623,66 @@ func (w *worker) saveInterval() time.Duration {
 	return 100*time.Millisecond + time.Duration(len(w.jobs))*20*time.Microsecond
 }
 
-// maybeSave writes the checkpoint when it changed and the interval
-// passed (or now, with force). It is a compare-and-set: a write by
-// another replica means this one lost the endpoint, and it stops.
+// maybeSave starts writing the checkpoint when it changed and the
+// interval passed (or at once, with force), on its own goroutine so the
+// loop keeps dispatching meanwhile; one write is in flight at a time.
+// Each write is a compare-and-set: a write by another replica means this
+// one lost the endpoint, and it stops (see saved).
 func (w *worker) maybeSave(force bool) {
-	if !w.dirty || (!force && time.Since(w.lastSave) < w.saveInterval()) {
+	if w.saving || !w.dirty || (!force && time.Since(w.lastSave) < w.saveInterval()) {
 		return
 	}
-	cp := checkpoint{Cursor: w.cursor, FailingSince: w.failingSince, RedriveSeq: w.redriveSeq, Jobs: sortedJobs(w.jobs)}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rev, err := w.e.state.Update(ctx, w.id, cp.encode(), w.stateRev)
-	w.lastSave = time.Now()
-	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) {
+	jobs := sortedJobs(w.jobs)
+	data := checkpoint{Cursor: w.cursor, FailingSince: w.failingSince, RedriveSeq: w.redriveSeq, Jobs: jobs}.encode()
+	pending, old := len(jobs), oldest(jobs)
+	w.dirty, w.saving, w.lastSave = false, true, time.Now()
+	rev := w.stateRev
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		newRev, err := w.e.state.Update(ctx, w.id, data, rev)
+		w.saveDone <- saveResult{rev: newRev, err: err, pending: pending, oldest: old}
+	}()
+}
+
+// saveResult is the end of a checkpoint write.
+type saveResult struct {
+	rev     uint64
+	err     error
+	pending int
+	oldest  time.Time
+}
+
+// saved takes the end of a checkpoint write.
+func (w *worker) saved(r saveResult) {
+	w.saving = false
+	if r.err != nil {
+		w.dirty = true
+		if errors.Is(r.err, jetstream.ErrKeyExists) || errors.Is(r.err, jetstream.ErrKeyNotFound) {
 			w.logf("delivery: another replica took the endpoint over; stopping here")
+			w.lost = true
 			w.stopOnce.Do(func() { close(w.stopCh) })
 			return
 		}
-		w.logf("delivery: cannot save progress; retrying", "err", err)
+		w.logf("delivery: cannot save progress; retrying", "err", r.err)
 		return
 	}
-	w.stateRev, w.dirty = rev, false
-	w.e.o.Metrics.progress(w.id, len(w.jobs), oldest(cp.Jobs))
+	w.stateRev = r.rev
+	w.e.o.Metrics.progress(w.id, r.pending, r.oldest)
+}
+
+// saveNow writes the checkpoint and waits for the write.
+func (w *worker) saveNow() {
+	if w.saving {
+		w.saved(<-w.saveDone)
+	}
+	if w.lost {
+		return
+	}
+	w.maybeSave(true)
+	if w.saving {
+		w.saved(<-w.saveDone)
+	}
 }
 
 func oldest(jobs []*job) time.Time {
