@@ -98,19 +98,11 @@ func (s *Endpoints) mapErr(ctx context.Context, err error, id string) error {
 	case errors.Is(err, delivery.ErrConflict):
 		return statusError(codes.Aborted, ReasonConflict, nil, err.Error())
 	}
-	if st, ok := asStatus(err); ok {
-		return st
+	if _, ok := status.FromError(err); ok {
+		return err // a filter's INVALID_ARGUMENT, already a status
 	}
 	s.logger.ErrorContext(ctx, "endpoint service failed", "endpoint", id, "err", err)
 	return errLogUnavailable()
-}
-
-// asStatus passes on errors that already are gRPC statuses (filters).
-func asStatus(err error) (error, bool) {
-	if _, ok := status.FromError(err); ok {
-		return err, true
-	}
-	return nil, false
 }
 
 // check validates what protovalidate cannot: the URL's scheme, the

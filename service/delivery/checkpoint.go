@@ -147,4 +147,3 @@ func sortedJobs(m map[uint64]*job) []*job {
 	})
 	return out
 }
-

@@ -89,7 +89,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	e.cancel = cancel
 	e.tail = newTail(o.Log, o.Next, o.Logger)
 	e.wg.Add(1)
-	go func() { defer e.wg.Done(); e.tail.run(rctx, e.shared) }()
+	go func() { defer e.wg.Done(); e.tail.run(rctx, e.shared, e.busy) }()
 	go e.run(rctx)
 	return e, nil
 }
@@ -237,6 +237,13 @@ func (e *Engine) stopAll() {
 		go func() { defer wg.Done(); e.stopWorker(id, w, false) }()
 	}
 	wg.Wait()
+}
+
+// busy says whether a worker runs on this replica.
+func (e *Engine) busy() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.workers) > 0
 }
 
 // Wake makes the endpoint's worker (if on this replica) look at its

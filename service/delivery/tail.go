@@ -36,7 +36,9 @@ func newTail(log *eventlog.Log, next func() (<-chan struct{}, uint64), logger *s
 }
 
 // run reads the log's new events until ctx ends.
-func (t *tail) run(ctx context.Context, shared *shared) {
+// busy says whether any endpoint runs on this replica; without one, the
+// tail reads nothing.
+func (t *tail) run(ctx context.Context, shared *shared, busy func() bool) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		head, err := t.log.LastSeq(rctx)
@@ -54,9 +56,25 @@ func (t *tail) run(ctx context.Context, shared *shared) {
 		}
 	}
 	for {
-		ch, _ := t.next()
+		ch, head := t.next()
+		if !busy() {
+			// No endpoint on this replica: keep up with the head without
+			// reading anything.
+			t.mu.Lock()
+			if len(t.evs) > 0 || head > t.start {
+				t.start, t.evs, t.bytes = max(t.start, head), nil, 0
+			}
+			t.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			case <-time.After(time.Second):
+			}
+			continue
+		}
 		t.mu.Lock()
-		after := t.start + uint64(len(t.evs))
+		after := t.start
 		if len(t.evs) > 0 {
 			after = t.evs[len(t.evs)-1].st.Seq
 		}

@@ -23,11 +23,11 @@ import (
 type job struct {
 	seq      uint64
 	id       string
-	key      uint64    // ordering key: source, subject type and id
-	attempts int       // attempts made in this round
-	due      time.Time // when the next attempt may go
-	first    time.Time // the round's first attempt, zero before it
-	recv     time.Time // when hookstream received the event
+	key      uint64       // ordering key: source, subject type and id
+	attempts int          // attempts made in this round
+	due      time.Time    // when the next attempt may go
+	first    time.Time    // the round's first attempt, zero before it
+	recv     time.Time    // when hookstream received the event
 	ev       *sharedEvent // the event, while fresh; nil when it waits
 	inflight bool
 	idx      int // in the ready heap, -1 when not there

@@ -198,7 +198,7 @@ type Log struct {
 	feed    *nats.Conn
 	feedJS  jetstream.JetStream
 	reads   *nats.Conn
-	rstream jetstream.Stream // the stream, through reads
+	rstream jetstream.Stream    // the stream, through reads
 	rjs     jetstream.JetStream // JetStream on the reads connection
 	// readBudget holds the bytes of client reads in flight (ReadBatch);
 	// largestRead is the largest event read so far.

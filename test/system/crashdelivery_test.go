@@ -126,8 +126,8 @@ func (rc *countingReceiver) check(want map[string]bool) deliveryCheck {
 	defer rc.mu.Unlock()
 	c := deliveryCheck{Acked: len(want), Requests: rc.requests, Failed500: rc.failed, Overlaps: rc.overlaps, MaxConc: rc.maxConc}
 	for id := range want {
-		switch n := rc.ok[id]; {
-		case n == 0:
+		switch n := rc.ok[id]; n {
+		case 0:
 			c.Missing++
 			if len(c.missingID) < 10 {
 				c.missingID = append(c.missingID, id)

@@ -76,6 +76,30 @@ func TestDocSnippetInSync(t *testing.T) {
 	}
 }
 
+// TestReadmeSnippetInSync checks that the README's verification
+// function is verifyWebhook of docsnippet_test.go, character for
+// character, so the README shows code that is tested.
+func TestReadmeSnippetInSync(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("docsnippet_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(string(src), "// verifyWebhook checks")
+	end := strings.Index(string(src[start:]), "\n}\n")
+	if start < 0 || end < 0 {
+		t.Fatal("docsnippet_test.go has no verifyWebhook")
+	}
+	fn := string(src[start : start+end+3])
+	if !strings.Contains(string(readme), "```go\n"+fn+"```\n") {
+		t.Errorf("README.md does not show verifyWebhook exactly as docsnippet_test.go has it; copy it:\n%s", fn)
+	}
+}
+
 // TestDocSnippetAgreesWithVerify runs the documented receiver code and
 // Verify on the same deliveries: they must accept and refuse the same ones.
 func TestDocSnippetAgreesWithVerify(t *testing.T) {
