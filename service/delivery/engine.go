@@ -126,9 +126,14 @@ func (e *Engine) run(ctx context.Context) {
 				changes = nil
 				continue
 			}
-			if ent != nil {
-				e.changed(ent.Key())
+			if ent == nil {
+				continue
 			}
+			if op := ent.Operation(); op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge {
+				e.deleted(ent.Key())
+				continue
+			}
+			e.changed(ent.Key())
 		}
 	}
 }
@@ -143,30 +148,31 @@ func (e *Engine) changed(id string) {
 	}
 }
 
+// deleted stops a deleted endpoint's worker at once, abandoning its
+// requests in flight.
+func (e *Engine) deleted(id string) {
+	e.mu.Lock()
+	w := e.workers[id]
+	e.mu.Unlock()
+	if w != nil {
+		e.stopWorker(id, w, true)
+	}
+}
+
 // reconcile starts workers for endpoints whose lease is free or ours,
 // renews our leases, and stops workers whose endpoint or lease is gone.
 func (e *Engine) reconcile(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, e.o.LeaseTTL/3)
 	defer cancel()
-	keys, err := e.o.Store.kv.ListKeys(lctx)
-	if err != nil {
-		return
-	}
-	ids := map[string]bool{}
-	for k := range keys.Keys() {
-		ids[k] = true
-	}
 	e.mu.Lock()
 	running := make(map[string]*worker, len(e.workers))
 	for id, w := range e.workers {
 		running[id] = w
 	}
 	e.mu.Unlock()
+	// Leases first: a worker must not outlive its lease because the list
+	// of endpoints could not be read.
 	for id, w := range running {
-		if !ids[id] {
-			e.stopWorker(id, w, true)
-			continue
-		}
 		if w.exited() {
 			// The worker ended by itself: it could not load the endpoint
 			// or its progress, or a checkpoint write lost its
@@ -182,6 +188,21 @@ func (e *Engine) reconcile(ctx context.Context) {
 		if err := w.renew(lctx); err != nil {
 			e.o.Logger.Warn("delivery: lost an endpoint's lease; another replica delivers it", "endpoint", id, "err", err)
 			e.stopWorker(id, w, false)
+			delete(running, id)
+		}
+	}
+	keys, err := e.o.Store.kv.ListKeys(lctx)
+	if err != nil {
+		return
+	}
+	ids := map[string]bool{}
+	for k := range keys.Keys() {
+		ids[k] = true
+	}
+	for id, w := range running {
+		if !ids[id] {
+			e.stopWorker(id, w, true)
+			delete(running, id)
 		}
 	}
 	for id := range ids {
