@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/delivery/webhook"
@@ -48,6 +50,7 @@ type delivered struct {
 	id   string
 	body []byte
 	h    http.Header
+	at   time.Time
 }
 
 func newReceiver(t *testing.T, answer func(*http.Request, int) int) *receiver {
@@ -56,7 +59,7 @@ func newReceiver(t *testing.T, answer func(*http.Request, int) int) *receiver {
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
 		secret := rc.secret
-		rc.got = append(rc.got, delivered{id: r.Header.Get("webhook-id"), body: body, h: r.Header.Clone()})
+		rc.got = append(rc.got, delivered{id: r.Header.Get("webhook-id"), body: body, h: r.Header.Clone(), at: time.Now()})
 		n := len(rc.got)
 		rc.mu.Unlock()
 		if secret != "" {
@@ -304,15 +307,49 @@ func TestDeliveryDeadLettersAndRedrive(t *testing.T) {
 		t.Fatalf("redrive one: %v %v", r, err)
 	}
 	rc.waitFor(t, []string{dead[0].GetEventId()}, 10*time.Second)
+	// A range that holds none of them redrives nothing; one around now
+	// the rest.
+	past := &hookstreamv1.TimeRange{StartTime: timestamppb.New(time.Now().Add(-2 * time.Hour)), EndTime: timestamppb.New(time.Now().Add(-time.Hour))}
 	r, err = s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
-		Selector: &hookstreamv1.RedriveDeadLettersRequest_All{All: true}})
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadTime{DeadTime: past}})
+	if err != nil || r.GetRedriven() != 0 {
+		t.Fatalf("redrive a range in the past: %v %v", r, err)
+	}
+	around := &hookstreamv1.TimeRange{StartTime: timestamppb.New(time.Now().Add(-time.Hour)), EndTime: timestamppb.New(time.Now().Add(time.Hour))}
+	r, err = s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadTime{DeadTime: around}})
 	if err != nil || r.GetRedriven() != 1 {
-		t.Fatalf("redrive all: %v %v", r, err)
+		t.Fatalf("redrive a range: %v %v", r, err)
 	}
 	rc.waitFor(t, ids, 10*time.Second)
 	resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: ep.GetId()})
 	if err != nil || len(resp.GetDeadLetters()) != 0 {
 		t.Fatalf("dead letters after redrive: %v %v", resp, err)
+	}
+
+	// All of them, after another failing stretch.
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+	more := postLeadNotes(t, s, "d2", []string{"l1", "l2", "l3"}, 1)
+	waitUntil(t, 10*time.Second, "3 new dead letters", func() bool {
+		resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: ep.GetId()})
+		return err == nil && len(resp.GetDeadLetters()) == 3
+	})
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	r, err = s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_All{All: true}})
+	if err != nil || r.GetRedriven() != 3 {
+		t.Fatalf("redrive all: %v %v", r, err)
+	}
+	rc.waitFor(t, more, 10*time.Second)
+	// An unknown dead letter is NOT_FOUND.
+	_, err = s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadLetterId{DeadLetterId: "dl_999999"}})
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("unknown dead letter: %v", err)
 	}
 }
 
@@ -764,4 +801,122 @@ func TestDeliveryResumesAfterCheckpointConflict(t *testing.T) {
 	})
 	later := postLeadNotes(t, s, "c3", []string{"l1", "l2"}, 3)
 	rc.waitFor(t, later, 20*time.Second)
+}
+
+// TestDeliveryEndpointOptions: back-fill from the beginning or a time,
+// extra headers and Basic auth on every request, the rate limit, metrics
+// without secrets, and /healthz untouched by a failing endpoint.
+func TestDeliveryEndpointOptions(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	old := postLeadNotes(t, s, "bf1", []string{"l1", "l2"}, 2)
+	time.Sleep(50 * time.Millisecond)
+	mark := time.Now()
+	recent := postLeadNotes(t, s, "bf2", []string{"l1", "l2"}, 2)
+
+	all := newReceiver(t, nil)
+	createEndpoint(t, s, &hookstreamv1.Endpoint{Url: all.srv.URL,
+		Start: &hookstreamv1.Endpoint_StartPosition{StartPosition: hookstreamv1.StartPosition_START_POSITION_BEGINNING}})
+	since := newReceiver(t, nil)
+	createEndpoint(t, s, &hookstreamv1.Endpoint{Url: since.srv.URL, Start: &hookstreamv1.Endpoint_StartTime{StartTime: timestamppb.New(mark)}})
+	now := newReceiver(t, nil)
+	const password = "basic-pass-Qw7z-0123"
+	createEndpoint(t, s, &hookstreamv1.Endpoint{Url: now.srv.URL, Headers: map[string]string{"X-Team": "orders"},
+		BasicAuth: &hookstreamv1.BasicAuth{Username: "hooks", Password: password}, RateLimit: 5})
+	live := postLeadNotes(t, s, "bf3", []string{"l1", "l2", "l3"}, 3)
+
+	all.waitFor(t, slices.Concat(old, recent, live), 10*time.Second)
+	since.waitFor(t, slices.Concat(recent, live), 10*time.Second)
+	now.waitFor(t, live, 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	for _, id := range old {
+		for _, d := range since.requests() {
+			if d.id == id {
+				t.Errorf("an endpoint starting at %s got event %s stored before it", mark, id)
+			}
+		}
+	}
+	if n := len(now.requests()); n != len(live) {
+		t.Errorf("an endpoint starting now got %d requests, want %d", n, len(live))
+	}
+	reqs := now.requests()
+	for _, d := range reqs {
+		user, pass, ok := (&http.Request{Header: d.h}).BasicAuth()
+		if d.h.Get("X-Team") != "orders" || !ok || user != "hooks" || pass != password {
+			t.Errorf("request without the endpoint's header or Basic auth: %v", d.h)
+		}
+	}
+	// 9 requests at 5/s with a burst of 5: the last is at least 0.6 s
+	// after the first (4 more tokens at 200 ms each, less a margin).
+	first, last := reqs[0].at, reqs[len(reqs)-1].at
+	if gap := last.Sub(first); gap < 600*time.Millisecond {
+		t.Errorf("9 requests at rate_limit 5/s took %s", gap)
+	}
+
+	// A failing endpoint leaves /healthz alone; metrics name endpoints by
+	// id and carry no secret.
+	bad := newReceiver(t, func(*http.Request, int) int { return 500 })
+	badEP := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: bad.srv.URL})
+	postLeadNotes(t, s, "bf4", []string{"l1"}, 1)
+	waitUntil(t, 5*time.Second, "a failing attempt", func() bool { return len(bad.requests()) > 0 })
+	if code, body := httpDo(t, "GET", s.base+"/healthz", ""); code != 200 {
+		t.Errorf("/healthz with a failing endpoint: %d %s", code, body)
+	}
+	var metrics string
+	waitUntil(t, 5*time.Second, "delivery metrics", func() bool {
+		_, metrics = httpDo(t, "GET", s.base+"/metrics", readToken)
+		return strings.Contains(metrics, `hookstream_deliveries_total{endpoint="`+badEP.GetId()+`",outcome="retrying"}`)
+	})
+	for _, want := range []string{"hookstream_delivery_attempt_seconds_bucket", "hookstream_delivery_queue_depth", "hookstream_delivery_oldest_undelivered_seconds"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	for _, secret := range []string{password, badEP.GetSecret()} {
+		if strings.Contains(metrics, secret) || strings.Contains(s.logs.String(), secret) {
+			t.Errorf("a secret is in the metrics or logs")
+		}
+	}
+}
+
+// TestDeliveryDisabledAfterFailingTooLong: an endpoint whose every attempt
+// fails for delivery.disable_after is disabled with the reason, and
+// delivers what accumulated once resumed.
+func TestDeliveryDisabledAfterFailingTooLong(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), strings.Replace(deliveryYAML, "[50ms, 100ms, 150ms]",
+		"[200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms]", 1)+"  disable_after: 1s\n"))
+	var mu sync.Mutex
+	failing := true
+	rc := newReceiver(t, func(*http.Request, int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			return 502
+		}
+		return 200
+	})
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	ids := postLeadNotes(t, s, "dis", []string{"l1"}, 2)
+	ctx := context.Background()
+	var got *hookstreamv1.Endpoint
+	waitUntil(t, 10*time.Second, "the endpoint disabled", func() bool {
+		resp, err := s.endpoints().GetEndpoint(ctx, &hookstreamv1.GetEndpointRequest{Id: ep.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = resp.GetEndpoint()
+		return got.GetState() == hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED
+	})
+	if !strings.Contains(got.GetDisabledReason(), "every attempt failed since") {
+		t.Errorf("disabled reason %q", got.GetDisabledReason())
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	more := postLeadNotes(t, s, "dis2", []string{"l1"}, 2)
+	if _, err := s.endpoints().ResumeEndpoint(ctx, &hookstreamv1.ResumeEndpointRequest{Id: ep.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	rc.waitFor(t, append(ids, more...), 10*time.Second)
 }
