@@ -157,20 +157,32 @@ func (e *Engine) more(ctx context.Context, stream, subject string, from uint64) 
 func (e *Engine) storeDeadLetter(ctx context.Context, endpoint string, j *job, last *hookstreamv1.DeliveryAttempt) error {
 	dl := &hookstreamv1.DeadLetter{Id: NewID("dl_"), EndpointId: endpoint, EventId: j.id, Cursor: eventlog.Cursor(j.seq), DeadTime: timestamppb.Now()}
 	// The round's earlier attempts, as far as the attempts log holds them;
-	// the last one may not be stored yet, so it comes from memory.
-	since := j.first.Add(-time.Second)
-	subject := attemptSubject(endpoint, j.id)
-	if st, err := e.js.Stream(ctx, attemptsStream); err == nil {
-		if first, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject)); err == nil {
-			from := first.Sequence
-			_, _ = e.readSubject(ctx, attemptsStream, subject, from, 10_000, func(m *jetstream.RawStreamMsg) bool {
+	// the last one may not be stored yet, so it comes from memory. One
+	// ordered consumer reads the event's 1/4096 of the endpoint's
+	// attempts from the round's first attempt on, in batches.
+	if !j.first.IsZero() {
+		since := j.first.Add(-time.Second)
+		cons, err := e.js.OrderedConsumer(ctx, attemptsStream, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{attemptSubject(endpoint, j.id)}, DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+			OptStartTime: &since, InactiveThreshold: 30 * time.Second,
+		})
+		for read := 0; err == nil && read < deadLetterScan; {
+			batch, ferr := cons.FetchNoWait(500)
+			if ferr != nil {
+				break
+			}
+			n := 0
+			for m := range batch.Messages() {
+				n++
 				a := &hookstreamv1.DeliveryAttempt{}
-				if proto.Unmarshal(m.Data, a) == nil && a.GetEventId() == j.id && a.GetId() != last.GetId() &&
-					!a.GetTime().AsTime().Before(since) {
+				if proto.Unmarshal(m.Data(), a) == nil && a.GetEventId() == j.id && a.GetId() != last.GetId() {
 					dl.Attempts = append(dl.Attempts, a)
 				}
-				return true
-			})
+			}
+			if n == 0 {
+				break
+			}
+			read += n
 		}
 	}
 	dl.Attempts = append(dl.Attempts, last)
@@ -181,6 +193,9 @@ func (e *Engine) storeDeadLetter(ctx context.Context, endpoint string, j *job, l
 	_, err = e.js.Publish(ctx, deadPrefix+"."+endpoint, data)
 	return err
 }
+
+// deadLetterScan bounds the attempts read to assemble one dead letter.
+const deadLetterScan = 20_000
 
 // DeadLetters lists an endpoint's dead letters oldest first from
 // position from; the next position is 0 when none remain.

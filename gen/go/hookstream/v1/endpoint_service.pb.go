@@ -1734,7 +1734,7 @@ func (x *ListDeliveryAttemptsRequest) GetPageToken() string {
 	return ""
 }
 
-// ListDeliveryAttemptsResponse is one page of attempts, newest first.
+// ListDeliveryAttemptsResponse is one page of attempts, oldest first.
 type ListDeliveryAttemptsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The attempts.

@@ -75,7 +75,7 @@ type EndpointServiceClient interface {
 	// signed like any delivery, and returns the attempt. It is not retried
 	// and not stored in the event log.
 	SendTestEvent(ctx context.Context, in *SendTestEventRequest, opts ...grpc.CallOption) (*SendTestEventResponse, error)
-	// Lists delivery attempts, newest first: of one endpoint, of one event
+	// Lists delivery attempts, oldest first: of one endpoint, of one event
 	// (to every endpoint), or of one event to one endpoint.
 	ListDeliveryAttempts(ctx context.Context, in *ListDeliveryAttemptsRequest, opts ...grpc.CallOption) (*ListDeliveryAttemptsResponse, error)
 	// Lists an endpoint's dead letters, oldest first.
@@ -265,7 +265,7 @@ type EndpointServiceServer interface {
 	// signed like any delivery, and returns the attempt. It is not retried
 	// and not stored in the event log.
 	SendTestEvent(context.Context, *SendTestEventRequest) (*SendTestEventResponse, error)
-	// Lists delivery attempts, newest first: of one endpoint, of one event
+	// Lists delivery attempts, oldest first: of one endpoint, of one event
 	// (to every endpoint), or of one event to one endpoint.
 	ListDeliveryAttempts(context.Context, *ListDeliveryAttemptsRequest) (*ListDeliveryAttemptsResponse, error)
 	// Lists an endpoint's dead letters, oldest first.

@@ -798,7 +798,7 @@ export const ListDeliveryAttemptsRequestSchema: GenMessage<ListDeliveryAttemptsR
   messageDesc(file_hookstream_v1_endpoint_service, 23);
 
 /**
- * ListDeliveryAttemptsResponse is one page of attempts, newest first.
+ * ListDeliveryAttemptsResponse is one page of attempts, oldest first.
  *
  * @generated from message hookstream.v1.ListDeliveryAttemptsResponse
  */
@@ -1355,7 +1355,7 @@ export const EndpointService: GenService<{
     output: typeof SendTestEventResponseSchema;
   },
   /**
-   * Lists delivery attempts, newest first: of one endpoint, of one event
+   * Lists delivery attempts, oldest first: of one endpoint, of one event
    * (to every endpoint), or of one event to one endpoint.
    *
    * @generated from rpc hookstream.v1.EndpointService.ListDeliveryAttempts
