@@ -108,17 +108,22 @@ func (w *worker) renew(ctx context.Context) error {
 	return nil
 }
 
-// stop ends the worker: in-flight requests are abandoned (a deleted
-// endpoint) or finished and saved (shutdown, lost lease).
+// stop ends the worker. Requests in flight are abandoned, without
+// counting as attempts: their jobs stay in the checkpoint as they were
+// (unless the endpoint is deleted), so the next owner sends them again,
+// with the same webhook-id. Shutdown therefore never waits for a slow
+// receiver.
 func (w *worker) stop(deleted bool) {
+	w.halt(deleted)
+	<-w.exitedCh
+}
+
+func (w *worker) halt(deleted bool) {
 	w.stopOnce.Do(func() {
 		w.deleted.Store(deleted)
-		if deleted {
-			w.cancel()
-		}
+		w.cancel()
 		close(w.stopCh)
 	})
-	<-w.exitedCh
 }
 
 // exited says whether the worker's loop has ended.
@@ -158,7 +163,9 @@ func (w *worker) run() {
 		if needRead && w.active() && w.wantEvents() {
 			ch, _ := w.e.o.Next()
 			if more, err := w.refill(); err != nil {
-				w.logf("delivery: cannot read the log; retrying", "err", err)
+				if w.ctx.Err() == nil {
+					w.logf("delivery: cannot read the log; retrying", "err", err)
+				}
 			} else {
 				needRead = !w.caughtUp
 				if w.caughtUp {
@@ -494,8 +501,8 @@ func (w *worker) finish(r result) {
 	j := r.j
 	w.inflight--
 	j.inflight = false
-	if w.jobs[j.seq] != j || w.deleted.Load() {
-		return // gone meanwhile
+	if w.jobs[j.seq] != j || w.ctx.Err() != nil {
+		return // gone meanwhile, or stopping: not an attempt
 	}
 	now := time.Now()
 	if r.err != nil {
@@ -661,7 +668,7 @@ func (w *worker) saved(r saveResult) {
 		if errors.Is(r.err, jetstream.ErrKeyExists) || errors.Is(r.err, jetstream.ErrKeyNotFound) {
 			w.logf("delivery: another replica took the endpoint over; stopping here")
 			w.lost = true
-			w.stopOnce.Do(func() { close(w.stopCh) })
+			w.halt(false)
 			return
 		}
 		w.logf("delivery: cannot save progress; retrying", "err", r.err)
