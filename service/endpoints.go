@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +72,7 @@ const (
 	ReasonNoSecretKey        = "SECRET_STORAGE_NOT_CONFIGURED"
 	ReasonTooManyEndpoints   = "TOO_MANY_ENDPOINTS"
 	ReasonConflict           = "CONCURRENT_CHANGE"
+	ReasonSecretSealed       = "SECRET_KEY_MISMATCH"
 )
 
 // reservedHeaders are set by hookstream on every delivery; an endpoint's
@@ -97,6 +99,12 @@ func (s *Endpoints) mapErr(ctx context.Context, err error, id string) error {
 		return statusError(codes.ResourceExhausted, ReasonTooManyEndpoints, nil, err.Error())
 	case errors.Is(err, delivery.ErrConflict):
 		return statusError(codes.Aborted, ReasonConflict, nil, err.Error())
+	case errors.Is(err, delivery.ErrSecretSealed):
+		s.logger.ErrorContext(ctx, "an endpoint's secrets cannot be opened: was delivery.secret_key changed?", "endpoint", id)
+		return statusError(codes.FailedPrecondition, ReasonSecretSealed, nil,
+			"the endpoint's signing secret is sealed with another delivery.secret_key than this server's")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
 	}
 	if _, ok := status.FromError(err); ok {
 		return err // a filter's INVALID_ARGUMENT, already a status
@@ -236,14 +244,12 @@ func (s *Endpoints) UpdateEndpoint(ctx context.Context, req *hookstreamv1.Update
 	in := req.GetEndpoint()
 	paths := map[string]bool{}
 	for _, p := range req.GetUpdateMask().GetPaths() {
-		ok := false
-		for _, u := range updatable {
-			ok = ok || p == u || strings.HasPrefix(p, u+".")
+		// Whole fields only: "headers" replaces every header, so a
+		// sub-path such as headers.X-Team would mislead.
+		if !slices.Contains(updatable, p) {
+			return nil, errInvalid(ReasonInvalidEndpoint, "update_mask: "+p+" cannot be changed (changeable, as whole fields: "+strings.Join(updatable, ", ")+")")
 		}
-		if !ok {
-			return nil, errInvalid(ReasonInvalidEndpoint, "update_mask: "+p+" cannot be changed (changeable: "+strings.Join(updatable, ", ")+")")
-		}
-		paths[strings.SplitN(p, ".", 2)[0]] = true
+		paths[p] = true
 	}
 	if len(paths) == 0 {
 		for _, u := range updatable {
@@ -269,11 +275,16 @@ func (s *Endpoints) UpdateEndpoint(ctx context.Context, req *hookstreamv1.Update
 			case "headers":
 				ep.Headers = in.GetHeaders()
 			case "basic_auth":
-				ep.BasicAuth = proto.Clone(in.GetBasicAuth()).(*hookstreamv1.BasicAuth)
-				if in.GetBasicAuth() == nil {
-					ep.BasicAuth = nil
+				// Responses never show the password, so an update that
+				// sends none keeps the current one (for the same user);
+				// an unset basic_auth removes it.
+				switch b := in.GetBasicAuth(); {
+				case b == nil:
+					ep.BasicAuth, e.Password = nil, ""
+				case b.GetPassword() != "" || ep.GetBasicAuth().GetUsername() != b.GetUsername():
+					ep.BasicAuth = &hookstreamv1.BasicAuth{Username: b.GetUsername()}
+					e.Password = b.GetPassword()
 				}
-				e.Password = in.GetBasicAuth().GetPassword()
 			case "format":
 				ep.Format = max(in.GetFormat(), hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_EVENT_JSON)
 			case "rate_limit":

@@ -232,6 +232,7 @@ type redriveRequest struct {
 	Seq      uint64    `json:"seq"`
 	EventID  string    `json:"event_id"`
 	Received time.Time `json:"received"`
+	pos      uint64    // its position in the redrive stream
 }
 
 // Redrive hands dead letters of an endpoint back to delivery: one (by
@@ -252,7 +253,12 @@ func (e *Engine) Redrive(ctx context.Context, endpoint, id string, start, end ti
 			return 0, 0, ErrDeadLetterNotFound
 		}
 		m, err := dead.GetMsg(ctx, seq)
-		if err != nil || m.Subject != subject {
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return 0, 0, ErrDeadLetterNotFound
+		case err != nil:
+			return 0, 0, err
+		case m.Subject != subject:
 			return 0, 0, ErrDeadLetterNotFound
 		}
 		picked = append(picked, m)
@@ -303,6 +309,7 @@ func (e *Engine) redrives(ctx context.Context, endpoint string, after uint64, li
 	_, err := e.readSubject(ctx, redriveStream, redrivePrefix+"."+endpoint, after+1, limit, func(m *jetstream.RawStreamMsg) bool {
 		var r redriveRequest
 		if json.Unmarshal(m.Data, &r) == nil && r.Seq > 0 {
+			r.pos = m.Sequence
 			out = append(out, r)
 		}
 		last = m.Sequence

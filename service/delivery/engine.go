@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -70,6 +71,12 @@ type Engine struct {
 func Start(ctx context.Context, o Options) (*Engine, error) {
 	if o.LeaseTTL == 0 {
 		o.LeaseTTL = 10 * time.Second
+	}
+	// An endpoint's checkpoint (about 80 bytes per pending event) must fit
+	// one log message.
+	if limit := int((o.Log.MaxMessageSize() - 64<<10) / 96); o.MaxPending > limit {
+		o.Logger.Warn("lowering delivery.max_pending to what one checkpoint message holds", "max_pending", limit)
+		o.MaxPending = limit
 	}
 	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, shared: newShared(), done: make(chan struct{})}
 	var err error
@@ -162,16 +169,17 @@ func (e *Engine) deleted(id string) {
 // reconcile starts workers for endpoints whose lease is free or ours,
 // renews our leases, and stops workers whose endpoint or lease is gone.
 func (e *Engine) reconcile(ctx context.Context) {
-	lctx, cancel := context.WithTimeout(ctx, e.o.LeaseTTL/3)
-	defer cancel()
 	e.mu.Lock()
 	running := make(map[string]*worker, len(e.workers))
 	for id, w := range e.workers {
 		running[id] = w
 	}
 	e.mu.Unlock()
-	// Leases first: a worker must not outlive its lease because the list
-	// of endpoints could not be read.
+	// Leases first, each with its own deadline: a worker must not outlive
+	// its lease because the list of endpoints, or another lease, was slow.
+	// Only a lease that another replica changed is lost; a renewal that
+	// merely failed is tried again, and meanwhile the worker fences itself
+	// (worker.leased).
 	for id, w := range running {
 		if w.exited() {
 			// The worker ended by itself: it could not load the endpoint
@@ -185,36 +193,76 @@ func (e *Engine) reconcile(ctx context.Context) {
 			delete(running, id)
 			continue
 		}
-		if err := w.renew(lctx); err != nil {
-			e.o.Logger.Warn("delivery: lost an endpoint's lease; another replica delivers it", "endpoint", id, "err", err)
-			e.stopWorker(id, w, false)
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := w.renew(rctx)
+		cancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyNotFound):
+			e.o.Logger.Warn("delivery: lost an endpoint's lease; another replica delivers it", "endpoint", id)
+			w.halt(false)
+			go e.stopWorker(id, w, false) // its drain must not hold up the other leases
 			delete(running, id)
+		default:
+			e.o.Logger.Warn("delivery: cannot renew an endpoint's lease; trying again", "endpoint", id, "err", err)
 		}
 	}
-	keys, err := e.o.Store.kv.ListKeys(lctx)
+	ids, err := e.endpointIDs(ctx)
 	if err != nil {
 		return
 	}
-	ids := map[string]bool{}
-	for k := range keys.Keys() {
-		ids[k] = true
-	}
 	for id, w := range running {
-		if !ids[id] {
+		if ids[id] {
+			continue
+		}
+		// Gone from the list: make sure it is deleted before its progress
+		// is dropped.
+		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := e.o.Store.Get(gctx, id)
+		cancel()
+		if errors.Is(err, ErrNotFound) {
 			e.stopWorker(id, w, true)
 			delete(running, id)
 		}
 	}
 	for id := range ids {
-		if running[id] != nil {
+		if running[id] != nil || e.running(id) {
 			continue
 		}
-		rev, err := e.leases.Create(lctx, id, []byte(e.owner))
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		rev, err := e.leases.Create(cctx, id, []byte(e.owner))
+		cancel()
 		if err != nil {
 			continue // another replica holds it
 		}
 		e.startWorker(id, rev)
 	}
+}
+
+// endpointIDs lists the endpoints; an error when the list may be
+// incomplete (a listing cut short by its deadline ends without one).
+func (e *Engine) endpointIDs(ctx context.Context) (map[string]bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, e.o.LeaseTTL/3)
+	defer cancel()
+	keys, err := e.o.Store.kv.ListKeys(lctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for k := range keys.Keys() {
+		ids[k] = true
+	}
+	if err := lctx.Err(); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// running says whether this replica has a worker for the endpoint.
+func (e *Engine) running(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.workers[id] != nil
 }
 
 func (e *Engine) startWorker(id string, leaseRev uint64) {
@@ -234,7 +282,9 @@ func (e *Engine) startWorker(id string, leaseRev uint64) {
 func (e *Engine) stopWorker(id string, w *worker, deleted bool) {
 	w.stop(deleted)
 	e.mu.Lock()
-	delete(e.workers, id)
+	if e.workers[id] == w {
+		delete(e.workers, id)
+	}
 	e.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -13,13 +13,19 @@ import (
 // encoding per body format, not ten. It keeps the last sharedSize
 // positions.
 type shared struct {
-	mu   sync.Mutex
-	m    map[uint64]*sharedEvent
-	ring []uint64
-	pos  int
+	mu    sync.Mutex
+	m     map[uint64]*sharedEvent
+	ring  []uint64 // positions, oldest at pos once full
+	pos   int
+	bytes int // raw bytes of the events held
 }
 
-const sharedSize = 8192
+// The cache keeps at most sharedSize events and sharedBytes of their raw
+// bytes (their encodings add about as much again per format used).
+const (
+	sharedSize  = 8192
+	sharedBytes = 32 << 20
+)
 
 func newShared() *shared {
 	return &shared{m: make(map[uint64]*sharedEvent, sharedSize), ring: make([]uint64, sharedSize)}
@@ -50,13 +56,27 @@ func (c *shared) get(st eventlog.Stored) *sharedEvent {
 		return se
 	}
 	se := &sharedEvent{st: st}
-	if old := c.ring[c.pos]; old != 0 {
-		delete(c.m, old)
-	}
+	c.evict(c.pos)
 	c.ring[c.pos] = st.Seq
 	c.pos = (c.pos + 1) % len(c.ring)
 	c.m[st.Seq] = se
+	c.bytes += len(st.Raw)
+	// Over the byte bound, the oldest go (never the newest).
+	for i := c.pos; c.bytes > sharedBytes && i != (c.pos+len(c.ring)-1)%len(c.ring); i = (i + 1) % len(c.ring) {
+		c.evict(i)
+	}
 	return se
+}
+
+// evict drops the event at ring slot i, if any.
+func (c *shared) evict(i int) {
+	if old := c.ring[i]; old != 0 {
+		if se, ok := c.m[old]; ok {
+			c.bytes -= len(se.st.Raw)
+			delete(c.m, old)
+		}
+		c.ring[i] = 0
+	}
 }
 
 // event decodes the event once.

@@ -124,6 +124,13 @@ func (t *tail) append(sts []eventlog.Stored, shared *shared) {
 	t.more = make(chan struct{})
 }
 
+// startPos is the position after which the tail holds every event.
+func (t *tail) startPos() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.start
+}
+
 // after returns up to n events after position cursor, and ok when the
 // tail covers cursor (holds every event after it); wait is closed when
 // more events come.

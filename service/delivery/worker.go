@@ -30,18 +30,21 @@ type job struct {
 	recv     time.Time    // when hookstream received the event
 	ev       *sharedEvent // the event, while fresh; nil when it waits
 	inflight bool
+	errs     int // reads of the event that failed in a row (not attempts)
 	idx      int // in the ready heap, -1 when not there
 }
 
 // result is the end of one attempt.
 type result struct {
-	j     *job
-	res   webhook.Result
-	sent  time.Time
-	ev    *hookstreamv1.Event
-	gone  bool  // the log no longer holds the event
-	err   error // the log could not be read; no attempt was made
-	round uint64
+	j    *job
+	res  webhook.Result
+	sent time.Time
+	ev   *hookstreamv1.Event
+	gone bool // the log no longer holds the event
+	// unsendable says why the event cannot be encoded for the endpoint.
+	unsendable error
+	err        error // the log could not be read; no attempt was made
+	round      uint64
 }
 
 // worker delivers one endpoint on this replica, while it holds the
@@ -51,6 +54,10 @@ type worker struct {
 	e        *Engine
 	id       string
 	leaseRev atomic.Uint64
+	// renewed is when the lease was last taken or renewed (unix nanos):
+	// the worker sends nothing once it is older than 2/3 of the lease's
+	// life, so it never outlives its lease, even if renewals stall.
+	renewed  atomic.Int64
 	reloadCh chan struct{}
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -87,6 +94,7 @@ func newWorker(e *Engine, id string, leaseRev uint64) *worker {
 	w := &worker{e: e, id: id, reloadCh: make(chan struct{}, 1), stopCh: make(chan struct{}), exitedCh: make(chan struct{}),
 		jobs: map[uint64]*job{}, keys: map[uint64][]*job{}, results: make(chan result, 64), saveDone: make(chan saveResult, 1)}
 	w.leaseRev.Store(leaseRev)
+	w.renewed.Store(time.Now().UnixNano())
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w
 }
@@ -98,6 +106,11 @@ func (w *worker) reload() {
 	}
 }
 
+// leased says whether the lease is surely still this replica's.
+func (w *worker) leased() bool {
+	return time.Since(time.Unix(0, w.renewed.Load())) < w.e.o.LeaseTTL*2/3
+}
+
 // renew extends the lease; an error means another replica has it.
 func (w *worker) renew(ctx context.Context) error {
 	rev, err := w.e.leases.Update(ctx, w.id, []byte(w.e.owner), w.leaseRev.Load())
@@ -105,6 +118,7 @@ func (w *worker) renew(ctx context.Context) error {
 		return err
 	}
 	w.leaseRev.Store(rev)
+	w.renewed.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -163,6 +177,7 @@ func (w *worker) run() {
 		if needRead && w.active() && w.wantEvents() {
 			ch, _ := w.e.o.Next()
 			if more, err := w.refill(); err != nil {
+				needRead = false // the poll tries again within a second
 				if w.ctx.Err() == nil {
 					w.logf("delivery: cannot read the log; retrying", "err", err)
 				}
@@ -178,7 +193,11 @@ func (w *worker) run() {
 		}
 		w.dispatch()
 		w.maybeSave(false)
-		timer.Reset(w.nextWake())
+		wake := w.nextWake()
+		if needRead && w.active() && w.wantEvents() {
+			wake = 0 // catching up: read on at once
+		}
+		timer.Reset(wake)
 		select {
 		case r := <-w.results:
 			w.finish(r)
@@ -395,6 +414,7 @@ func (w *worker) refill() (more <-chan struct{}, err error) {
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 	defer cancel()
+	tailStart := w.e.tail.startPos()
 	b, err := w.e.o.Log.ReadBatch(ctx, eventlog.Start{AfterSeq: w.cursor}, w.subject, n, 1<<20)
 	if err != nil {
 		return nil, err
@@ -403,6 +423,12 @@ func (w *worker) refill() (more <-chan struct{}, err error) {
 		w.consider(w.e.shared.get(st))
 	}
 	w.caughtUp = len(b.Events) == 0 || b.Pending == 0
+	if w.caughtUp && tailStart > w.cursor {
+		// Every event up to the log's head that the subject could match
+		// was read: the cursor may skip the rest, and the worker joins
+		// the shared tail instead of reading the log for every event.
+		w.cursor, w.dirty = tailStart, true
+	}
 	return nil, nil
 }
 
@@ -442,7 +468,7 @@ func orderingKey(ev *hookstreamv1.Event) uint64 {
 // dispatch starts the attempts that are due, within the endpoint's
 // concurrency and rate.
 func (w *worker) dispatch() {
-	if !w.active() {
+	if !w.active() || !w.leased() {
 		return
 	}
 	now := time.Now()
@@ -487,7 +513,8 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, round uint64) {
 	}
 	body, ct, err := se.body(ep.GetFormat())
 	if err != nil {
-		r.err = err
+		// This event cannot be sent in this format, now or later.
+		r.unsendable = err
 		return
 	}
 	r.ev = ev
@@ -506,19 +533,25 @@ func (w *worker) finish(r result) {
 	}
 	now := time.Now()
 	if r.err != nil {
-		// The log or the secrets failed us, not the receiver: no attempt.
-		w.logf("delivery: could not make an attempt; retrying", "cursor", j.seq, "err", r.err)
-		j.due = now.Add(time.Second)
+		// The log failed us, not the receiver: no attempt, and the next
+		// try backs off up to 30 s.
+		j.errs++
+		w.logf("delivery: could not read an event to send; retrying", "cursor", j.seq, "err", r.err)
+		j.due = now.Add(min(30*time.Second, time.Second<<min(j.errs, 5)))
 		w.requeue(j)
 		return
 	}
+	j.errs = 0
 	j.attempts++
 	if j.first.IsZero() {
 		j.first = now
 	}
 	a := attemptRecord(w.id, j.id, j.attempts, eventlog.Cursor(j.seq), r.sent, r.res)
-	if r.gone {
+	if r.gone || r.unsendable != nil {
 		a.Error = "the event is no longer in the log (retention)"
+		if r.unsendable != nil {
+			a.Error = "the event cannot be sent in the endpoint's format: " + r.unsendable.Error()
+		}
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
 		w.e.recordAttempt(a)
 		w.deadLetter(j, a)
@@ -545,11 +578,12 @@ func (w *worker) finish(r result) {
 		reason = fmt.Sprintf("every attempt failed since %s (delivery.disable_after %s)",
 			w.failingSince.UTC().Format(time.RFC3339), w.e.o.DisableAfter)
 	}
-	if reason != "" {
+	// If the endpoint cannot be disabled (the store failed), the
+	// schedule goes on.
+	if reason != "" && w.disable(reason) {
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_ENDPOINT_DISABLED
 		w.e.recordAttempt(a)
-		w.disable(reason)
-		j.due = now
+		j.due = now // sent again when the endpoint is resumed
 		w.requeue(j)
 		return
 	}
@@ -569,14 +603,20 @@ func (w *worker) finish(r result) {
 	w.requeue(j)
 }
 
-// requeue puts a job back for its next attempt.
+// requeue puts a job back for its next attempt; under PER_SUBJECT only
+// its subject's oldest job is ever ready (done lets the next one go).
 func (w *worker) requeue(j *job) {
 	w.dirty = true
+	if w.perSubject() {
+		if q := w.keys[j.key]; len(q) > 0 && q[0] != j {
+			return
+		}
+	}
 	heap.Push(&w.ready, j)
 }
 
 // disable marks the endpoint disabled, with the reason.
-func (w *worker) disable(reason string) {
+func (w *worker) disable(reason string) bool {
 	ctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
 	defer cancel()
 	ep, err := w.e.o.Store.Update(ctx, w.id, func(e *Endpoint) error {
@@ -586,10 +626,11 @@ func (w *worker) disable(reason string) {
 	})
 	if err != nil {
 		w.logf("delivery: cannot disable endpoint", "err", err)
-		return
+		return false
 	}
 	w.e.o.Logger.Warn("delivery: endpoint disabled", "endpoint", w.id, "reason", reason)
 	_ = w.apply(ep)
+	return true
 }
 
 // deadLetter stores j as a dead letter, then drops it. If the store
@@ -713,19 +754,26 @@ func (w *worker) pollRedrives() {
 		return
 	}
 	for _, r := range reqs {
-		if w.jobs[r.Seq] != nil {
-			continue
-		}
-		j := &job{seq: r.Seq, id: r.EventID, recv: r.Received, due: time.Now()}
-		if w.perSubject() {
+		if w.jobs[r.Seq] == nil {
+			// The ordering key is always known, so a redriven event keeps
+			// its place among its subject's, now or after a switch to
+			// PER_SUBJECT.
+			j := &job{seq: r.Seq, id: r.EventID, recv: r.Received, due: time.Now()}
 			st, err := w.e.o.Log.At(ctx, r.Seq)
-			if err == nil {
-				if ev, err := st.Decoded(); err == nil {
+			switch {
+			case err == nil:
+				if ev, derr := st.Decoded(); derr == nil {
 					j.key = orderingKey(ev)
 				}
+			case !errors.Is(err, eventlog.ErrGone):
+				w.logf("delivery: cannot read a redriven event; trying again", "cursor", r.Seq, "err", err)
+				return // redriveSeq stays before it
 			}
+			w.add(j)
 		}
-		w.add(j)
+		if r.pos > w.redriveSeq {
+			w.redriveSeq, w.dirty = r.pos, true
+		}
 	}
 	if last > w.redriveSeq {
 		w.redriveSeq, w.dirty = last, true
