@@ -920,3 +920,38 @@ func TestDeliveryDisabledAfterFailingTooLong(t *testing.T) {
 	}
 	rc.waitFor(t, append(ids, more...), 10*time.Second)
 }
+
+// TestEndpointUpdateMask: whole fields only; an update of basic_auth
+// without a password keeps the password (responses never show it).
+func TestEndpointUpdateMask(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	ctx := context.Background()
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL, BasicAuth: &hookstreamv1.BasicAuth{Username: "u", Password: "p-123456"},
+		Headers: map[string]string{"X-A": "1"}})
+	if ep.GetBasicAuth().GetPassword() != "" {
+		t.Error("a response shows the Basic password")
+	}
+	_, err := s.endpoints().UpdateEndpoint(ctx, &hookstreamv1.UpdateEndpointRequest{
+		Endpoint: &hookstreamv1.Endpoint{Id: ep.GetId()}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"headers.X-A"}}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a sub-path mask: %v", err)
+	}
+	// A client that read the endpoint and writes it back whole.
+	got, err := s.endpoints().GetEndpoint(ctx, &hookstreamv1.GetEndpointRequest{Id: ep.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := got.GetEndpoint()
+	upd.Description = "orders"
+	if _, err := s.endpoints().UpdateEndpoint(ctx, &hookstreamv1.UpdateEndpointRequest{Endpoint: upd}); err != nil {
+		t.Fatal(err)
+	}
+	ids := postLeadNotes(t, s, "um", []string{"l1"}, 1)
+	rc.waitFor(t, ids, 10*time.Second)
+	d := rc.requests()[0]
+	if user, pass, ok := (&http.Request{Header: d.h}).BasicAuth(); !ok || user != "u" || pass != "p-123456" || d.h.Get("X-A") != "1" {
+		t.Errorf("after a whole update: basic %q %q %v, X-A %q", user, pass, ok, d.h.Get("X-A"))
+	}
+}
