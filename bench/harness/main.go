@@ -399,6 +399,19 @@ func openLoop(base string, rate int, d time.Duration, kind string) *result {
 		}()
 	}
 	start := time.Now()
+	schedule(start, rate, d, jobs, func() {
+		mu.Lock()
+		res.byStatus[-2]++ // generator backlog full: counted as an error
+		mu.Unlock()
+	})
+	wg.Wait()
+	return res.finish(start)
+}
+
+// schedule hands due times to jobs at a fixed rate for d from start, then
+// closes jobs; when the backlog is full it calls full instead (the
+// generator fell behind, which the caller counts).
+func schedule(start time.Time, rate int, d time.Duration, jobs chan<- time.Time, full func()) {
 	interval := time.Second / time.Duration(rate)
 	for i := 0; ; i++ {
 		due := start.Add(time.Duration(i) * interval)
@@ -411,14 +424,10 @@ func openLoop(base string, rate int, d time.Duration, kind string) *result {
 		select {
 		case jobs <- due:
 		default:
-			mu.Lock()
-			res.byStatus[-2]++ // generator backlog full: counted as an error
-			mu.Unlock()
+			full()
 		}
 	}
 	close(jobs)
-	wg.Wait()
-	return res.finish(start)
 }
 
 // subscribers holds N Subscribe streams and what they received.

@@ -343,24 +343,11 @@ func openLoopIDs(base string, rate int, d time.Duration, kind string) (map[strin
 		}()
 	}
 	start := time.Now()
-	interval := time.Second / time.Duration(rate)
-	for i := 0; ; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if due.Sub(start) >= d {
-			break
-		}
-		if w := time.Until(due); w > 0 {
-			time.Sleep(w)
-		}
-		select {
-		case jobs <- due:
-		default:
-			mu.Lock()
-			res.byStatus[-2]++
-			mu.Unlock()
-		}
-	}
-	close(jobs)
+	schedule(start, rate, d, jobs, func() {
+		mu.Lock()
+		res.byStatus[-2]++
+		mu.Unlock()
+	})
 	wg.Wait()
 	return sent, res.finish(start)
 }

@@ -85,6 +85,26 @@ func newReceiver(t *testing.T, answer func(*http.Request, int) int) *receiver {
 	return rc
 }
 
+// switchable is a receiver that answers code while failing is on, and
+// 200 otherwise; fail switches it.
+func switchable(t *testing.T, code int) (rc *receiver, fail func(bool)) {
+	var mu sync.Mutex
+	failing := true
+	rc = newReceiver(t, func(*http.Request, int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			return code
+		}
+		return 200
+	})
+	return rc, func(on bool) {
+		mu.Lock()
+		failing = on
+		mu.Unlock()
+	}
+}
+
 func (rc *receiver) setSecret(s string) {
 	rc.mu.Lock()
 	rc.secret = s
@@ -265,16 +285,7 @@ func (w *retryAfterWriter) WriteHeader(code int) {
 func TestDeliveryDeadLettersAndRedrive(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
-	var mu sync.Mutex
-	failing := true
-	rc := newReceiver(t, func(*http.Request, int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if failing {
-			return 503
-		}
-		return 200
-	})
+	rc, fail := switchable(t, 503)
 	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
 	ids := postLeadNotes(t, s, "d", []string{"l1", "l2"}, 1)
 	ctx := context.Background()
@@ -297,9 +308,7 @@ func TestDeliveryDeadLettersAndRedrive(t *testing.T) {
 			}
 		}
 	}
-	mu.Lock()
-	failing = false
-	mu.Unlock()
+	fail(false)
 	// Redrive one, then the rest.
 	r, err := s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
 		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadLetterId{DeadLetterId: dead[0].GetId()}})
@@ -328,17 +337,13 @@ func TestDeliveryDeadLettersAndRedrive(t *testing.T) {
 	}
 
 	// All of them, after another failing stretch.
-	mu.Lock()
-	failing = true
-	mu.Unlock()
+	fail(true)
 	more := postLeadNotes(t, s, "d2", []string{"l1", "l2", "l3"}, 1)
 	waitUntil(t, 10*time.Second, "3 new dead letters", func() bool {
 		resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: ep.GetId()})
 		return err == nil && len(resp.GetDeadLetters()) == 3
 	})
-	mu.Lock()
-	failing = false
-	mu.Unlock()
+	fail(false)
 	r, err = s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
 		Selector: &hookstreamv1.RedriveDeadLettersRequest_All{All: true}})
 	if err != nil || r.GetRedriven() != 3 {
@@ -356,16 +361,7 @@ func TestDeliveryDeadLettersAndRedrive(t *testing.T) {
 func TestDeliveryGoneDisablesAndResumeDelivers(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
-	var mu sync.Mutex
-	gone := true
-	rc := newReceiver(t, func(*http.Request, int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if gone {
-			return 410
-		}
-		return 200
-	})
+	rc, fail := switchable(t, 410)
 	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
 	ctx := context.Background()
 	first := postLeadNotes(t, s, "g", []string{"l1"}, 1)
@@ -385,9 +381,7 @@ func TestDeliveryGoneDisablesAndResumeDelivers(t *testing.T) {
 	if n := len(rc.requests()); n != 1 {
 		t.Errorf("a disabled endpoint got %d requests, want only the one answered 410", n)
 	}
-	mu.Lock()
-	gone = false
-	mu.Unlock()
+	fail(false)
 	if _, err := s.endpoints().ResumeEndpoint(ctx, &hookstreamv1.ResumeEndpointRequest{Id: ep.GetId()}); err != nil {
 		t.Fatal(err)
 	}
@@ -886,16 +880,7 @@ func TestDeliveryDisabledAfterFailingTooLong(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, testConfig(t, t.TempDir(), strings.Replace(deliveryYAML, "[50ms, 100ms, 150ms]",
 		"[200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms]", 1)+"  disable_after: 1s\n"))
-	var mu sync.Mutex
-	failing := true
-	rc := newReceiver(t, func(*http.Request, int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if failing {
-			return 502
-		}
-		return 200
-	})
+	rc, fail := switchable(t, 502)
 	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
 	ids := postLeadNotes(t, s, "dis", []string{"l1"}, 2)
 	ctx := context.Background()
@@ -911,9 +896,7 @@ func TestDeliveryDisabledAfterFailingTooLong(t *testing.T) {
 	if !strings.Contains(got.GetDisabledReason(), "every attempt failed since") {
 		t.Errorf("disabled reason %q", got.GetDisabledReason())
 	}
-	mu.Lock()
-	failing = false
-	mu.Unlock()
+	fail(false)
 	more := postLeadNotes(t, s, "dis2", []string{"l1"}, 2)
 	if _, err := s.endpoints().ResumeEndpoint(ctx, &hookstreamv1.ResumeEndpointRequest{Id: ep.GetId()}); err != nil {
 		t.Fatal(err)
