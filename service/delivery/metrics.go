@@ -16,6 +16,7 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	pending     *prometheus.GaugeVec
 	oldestAge   *prometheus.GaugeVec
+	lag         *prometheus.GaugeVec
 	deadLetters *prometheus.CounterVec
 }
 
@@ -31,10 +32,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Matching events of an endpoint read from the log and not yet delivered or dead-lettered."}, []string{"endpoint"}),
 		oldestAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hookstream_delivery_oldest_undelivered_seconds",
 			Help: "Age of the oldest event an endpoint has read and not yet delivered (0 when none)."}, []string{"endpoint"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hookstream_delivery_lag_events",
+			Help: "Log positions between the newest event and the last one an endpoint has read (events it has not looked at yet)."}, []string{"endpoint"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookstream_dead_letters_total",
 			Help: "Events whose retry schedule ran out, by endpoint."}, []string{"endpoint"}),
 	}
-	reg.MustRegister(m.deliveries, m.latency, m.pending, m.oldestAge, m.deadLetters)
+	reg.MustRegister(m.deliveries, m.latency, m.pending, m.oldestAge, m.lag, m.deadLetters)
 	return m
 }
 
@@ -50,8 +53,9 @@ func (m *Metrics) delivered(endpoint, outcome string) {
 	m.deliveries.WithLabelValues(endpoint, outcome).Inc()
 }
 
-func (m *Metrics) progress(endpoint string, pending int, oldest time.Time) {
+func (m *Metrics) progress(endpoint string, pending int, oldest time.Time, lag uint64) {
 	m.pending.WithLabelValues(endpoint).Set(float64(pending))
+	m.lag.WithLabelValues(endpoint).Set(float64(lag))
 	age := 0.0
 	if !oldest.IsZero() {
 		age = time.Since(oldest).Seconds()
@@ -66,5 +70,6 @@ func (m *Metrics) forget(endpoint string) {
 	m.latency.DeletePartialMatch(l)
 	m.pending.DeletePartialMatch(l)
 	m.oldestAge.DeletePartialMatch(l)
+	m.lag.DeletePartialMatch(l)
 	m.deadLetters.DeletePartialMatch(l)
 }

@@ -682,14 +682,14 @@ func (w *worker) maybeSave(force bool) {
 	}
 	jobs := sortedJobs(w.jobs)
 	data := checkpoint{Cursor: w.cursor, FailingSince: w.failingSince, RedriveSeq: w.redriveSeq, Jobs: jobs}.encode()
-	pending, old := len(jobs), oldest(jobs)
+	pending, old, cursor := len(jobs), oldest(jobs), w.cursor
 	w.dirty, w.saving, w.lastSave = false, true, time.Now()
 	rev := w.stateRev
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		newRev, err := w.e.state.Update(ctx, w.id, data, rev)
-		w.saveDone <- saveResult{rev: newRev, err: err, pending: pending, oldest: old}
+		w.saveDone <- saveResult{rev: newRev, err: err, pending: pending, oldest: old, cursor: cursor}
 	}()
 }
 
@@ -699,6 +699,7 @@ type saveResult struct {
 	err     error
 	pending int
 	oldest  time.Time
+	cursor  uint64
 }
 
 // saved takes the end of a checkpoint write.
@@ -716,7 +717,11 @@ func (w *worker) saved(r saveResult) {
 		return
 	}
 	w.stateRev = r.rev
-	w.e.o.Metrics.progress(w.id, r.pending, r.oldest)
+	var lag uint64
+	if _, head := w.e.o.Next(); head > r.cursor {
+		lag = head - r.cursor
+	}
+	w.e.o.Metrics.progress(w.id, r.pending, r.oldest, lag)
 }
 
 // saveNow writes the checkpoint and waits for the write.

@@ -861,7 +861,7 @@ func TestDeliveryEndpointOptions(t *testing.T) {
 		_, metrics = httpDo(t, "GET", s.base+"/metrics", readToken)
 		return strings.Contains(metrics, `hookstream_deliveries_total{endpoint="`+badEP.GetId()+`",outcome="retrying"}`)
 	})
-	for _, want := range []string{"hookstream_delivery_attempt_seconds_bucket", "hookstream_delivery_queue_depth", "hookstream_delivery_oldest_undelivered_seconds"} {
+	for _, want := range []string{"hookstream_delivery_attempt_seconds_bucket", "hookstream_delivery_queue_depth", "hookstream_delivery_oldest_undelivered_seconds", "hookstream_delivery_lag_events"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics has no %s", want)
 		}
