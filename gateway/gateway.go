@@ -46,6 +46,9 @@ type Options struct {
 	// Metrics is served at /metrics to requests MetricsAuth admits.
 	Metrics     http.Handler
 	MetricsAuth func(*http.Request) bool
+	// PipedriveSources are the sources the Pipedrive-compatible webhooks
+	// API (/api/v1/webhooks) subscribes to; none disables it.
+	PipedriveSources []string
 }
 
 // New returns the HTTP handler.
@@ -92,6 +95,12 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	}
 	if err := hookstreamv1.RegisterEndpointServiceHandlerClient(ctx, mux, hookstreamv1.NewEndpointServiceClient(o.Conn)); err != nil {
 		return nil, err
+	}
+	if len(o.PipedriveSources) > 0 {
+		pd := &pipedriveAPI{endpoints: hookstreamv1.NewEndpointServiceClient(o.Conn), sources: o.PipedriveSources}
+		if err := pd.register(mux); err != nil {
+			return nil, err
+		}
 	}
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 		if o.Ready != nil && !o.Ready() {

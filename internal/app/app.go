@@ -225,9 +225,10 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 			}
 			return ""
 		},
-		OpenAPI:     hookstream.OpenAPI,
-		Metrics:     promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-		MetricsAuth: metricsAuth(cfg, tokens),
+		OpenAPI:          hookstream.OpenAPI,
+		Metrics:          promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		MetricsAuth:      metricsAuth(cfg, tokens),
+		PipedriveSources: sourcesOf(cfg, "pipedrive"),
 	})
 	if err != nil {
 		return nil, err
@@ -297,6 +298,17 @@ func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slo
 		return nil, err
 	}
 	return a.services.NewEndpoints(service.EndpointOptions{Store: store, Engine: a.delivery, AllowHTTP: d.AllowHTTP, Overlap: d.SecretOverlap}), nil
+}
+
+// sourcesOf lists the configured sources of a vendor.
+func sourcesOf(cfg *config.Config, vendor string) []string {
+	var out []string
+	for _, s := range cfg.Sources {
+		if s.Vendor == vendor {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }
 
 // watchLog mirrors the log's connection state into the health service.

@@ -37,6 +37,11 @@ const (
 	// A CloudEvents 1.0 structured-mode envelope whose `data` is the Event
 	// as protojson, `Content-Type: application/cloudevents+json`.
 	EndpointFormat_ENDPOINT_FORMAT_CLOUDEVENTS EndpointFormat = 2
+	// The vendor's own request body and content type, as hookstream
+	// received it (secrets removed; `log.keep_raw`), for receivers written
+	// against the vendor's webhooks. An event stored without its body cannot
+	// be sent this way: it becomes a dead letter at once.
+	EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY EndpointFormat = 3
 )
 
 // Enum value maps for EndpointFormat.
@@ -45,11 +50,13 @@ var (
 		0: "ENDPOINT_FORMAT_UNSPECIFIED",
 		1: "ENDPOINT_FORMAT_EVENT_JSON",
 		2: "ENDPOINT_FORMAT_CLOUDEVENTS",
+		3: "ENDPOINT_FORMAT_VENDOR_BODY",
 	}
 	EndpointFormat_value = map[string]int32{
 		"ENDPOINT_FORMAT_UNSPECIFIED": 0,
 		"ENDPOINT_FORMAT_EVENT_JSON":  1,
 		"ENDPOINT_FORMAT_CLOUDEVENTS": 2,
+		"ENDPOINT_FORMAT_VENDOR_BODY": 3,
 	}
 )
 
@@ -373,8 +380,12 @@ type Endpoint struct {
 	// Until when the previous secret still signs too, after a rotation.
 	// Output only.
 	PreviousSecretExpireTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=previous_secret_expire_time,json=previousSecretExpireTime,proto3" json:"previous_secret_expire_time,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// What was asked for when the endpoint was made through the
+	// Pipedrive-compatible webhooks API (`/api/v1/webhooks`); unset
+	// otherwise.
+	Pipedrive     *PipedriveWebhook `protobuf:"bytes,19,opt,name=pipedrive,proto3" json:"pipedrive,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Endpoint) Reset() {
@@ -544,6 +555,13 @@ func (x *Endpoint) GetPreviousSecretExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Endpoint) GetPipedrive() *PipedriveWebhook {
+	if x != nil {
+		return x.Pipedrive
+	}
+	return nil
+}
+
 type isEndpoint_Start interface {
 	isEndpoint_Start()
 }
@@ -562,6 +580,101 @@ func (*Endpoint_StartPosition) isEndpoint_Start() {}
 
 func (*Endpoint_StartTime) isEndpoint_Start() {}
 
+// PipedriveWebhook is a webhook of the Pipedrive-compatible API, as
+// Pipedrive's `POST /v1/webhooks` described it.
+type PipedriveWebhook struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The numeric id that API shows (Pipedrive ids are integers).
+	Id int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// `create`, `change`, `delete`, `added`, `updated`, `deleted`, `merged`
+	// or `*`, as given.
+	EventAction string `protobuf:"bytes,2,opt,name=event_action,json=eventAction,proto3" json:"event_action,omitempty"`
+	// Pipedrive object (`deal`, `person`, `activityType`, ...) or `*`, as
+	// given.
+	EventObject string `protobuf:"bytes,3,opt,name=event_object,json=eventObject,proto3" json:"event_object,omitempty"`
+	// The webhook's name.
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// The Pipedrive user id given, shown back; hookstream does not filter by
+	// it.
+	UserId int64 `protobuf:"varint,5,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// `1.0` or `2.0`, as given; bodies are sent as the source received them.
+	Version       string `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipedriveWebhook) Reset() {
+	*x = PipedriveWebhook{}
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipedriveWebhook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipedriveWebhook) ProtoMessage() {}
+
+func (x *PipedriveWebhook) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipedriveWebhook.ProtoReflect.Descriptor instead.
+func (*PipedriveWebhook) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PipedriveWebhook) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PipedriveWebhook) GetEventAction() string {
+	if x != nil {
+		return x.EventAction
+	}
+	return ""
+}
+
+func (x *PipedriveWebhook) GetEventObject() string {
+	if x != nil {
+		return x.EventObject
+	}
+	return ""
+}
+
+func (x *PipedriveWebhook) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PipedriveWebhook) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *PipedriveWebhook) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 // CreateEndpointRequest creates an endpoint.
 type CreateEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -573,7 +686,7 @@ type CreateEndpointRequest struct {
 
 func (x *CreateEndpointRequest) Reset() {
 	*x = CreateEndpointRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[2]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +698,7 @@ func (x *CreateEndpointRequest) String() string {
 func (*CreateEndpointRequest) ProtoMessage() {}
 
 func (x *CreateEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[2]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +711,7 @@ func (x *CreateEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEndpointRequest.ProtoReflect.Descriptor instead.
 func (*CreateEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{2}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateEndpointRequest) GetEndpoint() *Endpoint {
@@ -619,7 +732,7 @@ type GetEndpointRequest struct {
 
 func (x *GetEndpointRequest) Reset() {
 	*x = GetEndpointRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[3]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +744,7 @@ func (x *GetEndpointRequest) String() string {
 func (*GetEndpointRequest) ProtoMessage() {}
 
 func (x *GetEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[3]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +757,7 @@ func (x *GetEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEndpointRequest.ProtoReflect.Descriptor instead.
 func (*GetEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{3}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetEndpointRequest) GetId() string {
@@ -667,7 +780,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[4]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +792,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[4]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +805,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{4}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListEndpointsRequest) GetPageSize() int32 {
@@ -722,7 +835,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[5]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +847,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[5]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +860,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{5}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -779,7 +892,7 @@ type UpdateEndpointRequest struct {
 
 func (x *UpdateEndpointRequest) Reset() {
 	*x = UpdateEndpointRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[6]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +904,7 @@ func (x *UpdateEndpointRequest) String() string {
 func (*UpdateEndpointRequest) ProtoMessage() {}
 
 func (x *UpdateEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[6]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +917,7 @@ func (x *UpdateEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateEndpointRequest.ProtoReflect.Descriptor instead.
 func (*UpdateEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{6}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateEndpointRequest) GetEndpoint() *Endpoint {
@@ -832,7 +945,7 @@ type DeleteEndpointRequest struct {
 
 func (x *DeleteEndpointRequest) Reset() {
 	*x = DeleteEndpointRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[7]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +957,7 @@ func (x *DeleteEndpointRequest) String() string {
 func (*DeleteEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[7]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +970,7 @@ func (x *DeleteEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{7}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteEndpointRequest) GetId() string {
@@ -876,7 +989,7 @@ type DeleteEndpointResponse struct {
 
 func (x *DeleteEndpointResponse) Reset() {
 	*x = DeleteEndpointResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[8]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1001,7 @@ func (x *DeleteEndpointResponse) String() string {
 func (*DeleteEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[8]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1014,7 @@ func (x *DeleteEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{8}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{9}
 }
 
 // PauseEndpointRequest names the endpoint to pause.
@@ -915,7 +1028,7 @@ type PauseEndpointRequest struct {
 
 func (x *PauseEndpointRequest) Reset() {
 	*x = PauseEndpointRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[9]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1040,7 @@ func (x *PauseEndpointRequest) String() string {
 func (*PauseEndpointRequest) ProtoMessage() {}
 
 func (x *PauseEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[9]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1053,7 @@ func (x *PauseEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseEndpointRequest.ProtoReflect.Descriptor instead.
 func (*PauseEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{9}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PauseEndpointRequest) GetId() string {
@@ -961,7 +1074,7 @@ type ResumeEndpointRequest struct {
 
 func (x *ResumeEndpointRequest) Reset() {
 	*x = ResumeEndpointRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[10]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1086,7 @@ func (x *ResumeEndpointRequest) String() string {
 func (*ResumeEndpointRequest) ProtoMessage() {}
 
 func (x *ResumeEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[10]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1099,7 @@ func (x *ResumeEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeEndpointRequest.ProtoReflect.Descriptor instead.
 func (*ResumeEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{10}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResumeEndpointRequest) GetId() string {
@@ -1010,7 +1123,7 @@ type RotateEndpointSecretRequest struct {
 
 func (x *RotateEndpointSecretRequest) Reset() {
 	*x = RotateEndpointSecretRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[11]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1135,7 @@ func (x *RotateEndpointSecretRequest) String() string {
 func (*RotateEndpointSecretRequest) ProtoMessage() {}
 
 func (x *RotateEndpointSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[11]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1148,7 @@ func (x *RotateEndpointSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateEndpointSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateEndpointSecretRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{11}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RotateEndpointSecretRequest) GetId() string {
@@ -1063,7 +1176,7 @@ type CreateEndpointResponse struct {
 
 func (x *CreateEndpointResponse) Reset() {
 	*x = CreateEndpointResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[12]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1188,7 @@ func (x *CreateEndpointResponse) String() string {
 func (*CreateEndpointResponse) ProtoMessage() {}
 
 func (x *CreateEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[12]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1201,7 @@ func (x *CreateEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEndpointResponse.ProtoReflect.Descriptor instead.
 func (*CreateEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{12}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateEndpointResponse) GetEndpoint() *Endpoint {
@@ -1109,7 +1222,7 @@ type GetEndpointResponse struct {
 
 func (x *GetEndpointResponse) Reset() {
 	*x = GetEndpointResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[13]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1234,7 @@ func (x *GetEndpointResponse) String() string {
 func (*GetEndpointResponse) ProtoMessage() {}
 
 func (x *GetEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[13]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1247,7 @@ func (x *GetEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEndpointResponse.ProtoReflect.Descriptor instead.
 func (*GetEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{13}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetEndpointResponse) GetEndpoint() *Endpoint {
@@ -1155,7 +1268,7 @@ type UpdateEndpointResponse struct {
 
 func (x *UpdateEndpointResponse) Reset() {
 	*x = UpdateEndpointResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[14]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1280,7 @@ func (x *UpdateEndpointResponse) String() string {
 func (*UpdateEndpointResponse) ProtoMessage() {}
 
 func (x *UpdateEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[14]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1293,7 @@ func (x *UpdateEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateEndpointResponse.ProtoReflect.Descriptor instead.
 func (*UpdateEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{14}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateEndpointResponse) GetEndpoint() *Endpoint {
@@ -1201,7 +1314,7 @@ type PauseEndpointResponse struct {
 
 func (x *PauseEndpointResponse) Reset() {
 	*x = PauseEndpointResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[15]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1326,7 @@ func (x *PauseEndpointResponse) String() string {
 func (*PauseEndpointResponse) ProtoMessage() {}
 
 func (x *PauseEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[15]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1339,7 @@ func (x *PauseEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseEndpointResponse.ProtoReflect.Descriptor instead.
 func (*PauseEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{15}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PauseEndpointResponse) GetEndpoint() *Endpoint {
@@ -1247,7 +1360,7 @@ type ResumeEndpointResponse struct {
 
 func (x *ResumeEndpointResponse) Reset() {
 	*x = ResumeEndpointResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[16]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1372,7 @@ func (x *ResumeEndpointResponse) String() string {
 func (*ResumeEndpointResponse) ProtoMessage() {}
 
 func (x *ResumeEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[16]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1385,7 @@ func (x *ResumeEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeEndpointResponse.ProtoReflect.Descriptor instead.
 func (*ResumeEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{16}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResumeEndpointResponse) GetEndpoint() *Endpoint {
@@ -1293,7 +1406,7 @@ type RotateEndpointSecretResponse struct {
 
 func (x *RotateEndpointSecretResponse) Reset() {
 	*x = RotateEndpointSecretResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[17]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1418,7 @@ func (x *RotateEndpointSecretResponse) String() string {
 func (*RotateEndpointSecretResponse) ProtoMessage() {}
 
 func (x *RotateEndpointSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[17]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1431,7 @@ func (x *RotateEndpointSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateEndpointSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateEndpointSecretResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{17}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RotateEndpointSecretResponse) GetEndpoint() *Endpoint {
@@ -1339,7 +1452,7 @@ type GetEndpointSecretRequest struct {
 
 func (x *GetEndpointSecretRequest) Reset() {
 	*x = GetEndpointSecretRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[18]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1464,7 @@ func (x *GetEndpointSecretRequest) String() string {
 func (*GetEndpointSecretRequest) ProtoMessage() {}
 
 func (x *GetEndpointSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[18]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1477,7 @@ func (x *GetEndpointSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEndpointSecretRequest.ProtoReflect.Descriptor instead.
 func (*GetEndpointSecretRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{18}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetEndpointSecretRequest) GetId() string {
@@ -1385,7 +1498,7 @@ type GetEndpointSecretResponse struct {
 
 func (x *GetEndpointSecretResponse) Reset() {
 	*x = GetEndpointSecretResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[19]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1510,7 @@ func (x *GetEndpointSecretResponse) String() string {
 func (*GetEndpointSecretResponse) ProtoMessage() {}
 
 func (x *GetEndpointSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[19]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1523,7 @@ func (x *GetEndpointSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEndpointSecretResponse.ProtoReflect.Descriptor instead.
 func (*GetEndpointSecretResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{19}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetEndpointSecretResponse) GetSecret() string {
@@ -1431,7 +1544,7 @@ type SendTestEventRequest struct {
 
 func (x *SendTestEventRequest) Reset() {
 	*x = SendTestEventRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[20]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1556,7 @@ func (x *SendTestEventRequest) String() string {
 func (*SendTestEventRequest) ProtoMessage() {}
 
 func (x *SendTestEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[20]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1569,7 @@ func (x *SendTestEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTestEventRequest.ProtoReflect.Descriptor instead.
 func (*SendTestEventRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{20}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SendTestEventRequest) GetId() string {
@@ -1477,7 +1590,7 @@ type SendTestEventResponse struct {
 
 func (x *SendTestEventResponse) Reset() {
 	*x = SendTestEventResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[21]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1602,7 @@ func (x *SendTestEventResponse) String() string {
 func (*SendTestEventResponse) ProtoMessage() {}
 
 func (x *SendTestEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[21]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1615,7 @@ func (x *SendTestEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTestEventResponse.ProtoReflect.Descriptor instead.
 func (*SendTestEventResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{21}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SendTestEventResponse) GetAttempt() *DeliveryAttempt {
@@ -1548,7 +1661,7 @@ type DeliveryAttempt struct {
 
 func (x *DeliveryAttempt) Reset() {
 	*x = DeliveryAttempt{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[22]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1673,7 @@ func (x *DeliveryAttempt) String() string {
 func (*DeliveryAttempt) ProtoMessage() {}
 
 func (x *DeliveryAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[22]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1686,7 @@ func (x *DeliveryAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryAttempt.ProtoReflect.Descriptor instead.
 func (*DeliveryAttempt) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{22}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeliveryAttempt) GetId() string {
@@ -1678,7 +1791,7 @@ type ListDeliveryAttemptsRequest struct {
 
 func (x *ListDeliveryAttemptsRequest) Reset() {
 	*x = ListDeliveryAttemptsRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[23]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1803,7 @@ func (x *ListDeliveryAttemptsRequest) String() string {
 func (*ListDeliveryAttemptsRequest) ProtoMessage() {}
 
 func (x *ListDeliveryAttemptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[23]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1816,7 @@ func (x *ListDeliveryAttemptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeliveryAttemptsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeliveryAttemptsRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{23}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListDeliveryAttemptsRequest) GetEndpointId() string {
@@ -1747,7 +1860,7 @@ type ListDeliveryAttemptsResponse struct {
 
 func (x *ListDeliveryAttemptsResponse) Reset() {
 	*x = ListDeliveryAttemptsResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[24]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1872,7 @@ func (x *ListDeliveryAttemptsResponse) String() string {
 func (*ListDeliveryAttemptsResponse) ProtoMessage() {}
 
 func (x *ListDeliveryAttemptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[24]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1885,7 @@ func (x *ListDeliveryAttemptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeliveryAttemptsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeliveryAttemptsResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{24}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListDeliveryAttemptsResponse) GetAttempts() []*DeliveryAttempt {
@@ -1811,7 +1924,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[25]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1936,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[25]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1949,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{25}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeadLetter) GetId() string {
@@ -1896,7 +2009,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[26]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2021,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[26]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2034,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{26}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListDeadLettersRequest) GetEndpointId() string {
@@ -1958,7 +2071,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[27]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1970,7 +2083,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[27]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1983,7 +2096,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{27}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
@@ -2013,7 +2126,7 @@ type TimeRange struct {
 
 func (x *TimeRange) Reset() {
 	*x = TimeRange{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[28]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2138,7 @@ func (x *TimeRange) String() string {
 func (*TimeRange) ProtoMessage() {}
 
 func (x *TimeRange) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[28]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2151,7 @@ func (x *TimeRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeRange.ProtoReflect.Descriptor instead.
 func (*TimeRange) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{28}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TimeRange) GetStartTime() *timestamppb.Timestamp {
@@ -2076,7 +2189,7 @@ type RedriveDeadLettersRequest struct {
 
 func (x *RedriveDeadLettersRequest) Reset() {
 	*x = RedriveDeadLettersRequest{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[29]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2201,7 @@ func (x *RedriveDeadLettersRequest) String() string {
 func (*RedriveDeadLettersRequest) ProtoMessage() {}
 
 func (x *RedriveDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[29]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2214,7 @@ func (x *RedriveDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*RedriveDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{29}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RedriveDeadLettersRequest) GetEndpointId() string {
@@ -2190,7 +2303,7 @@ type RedriveDeadLettersResponse struct {
 
 func (x *RedriveDeadLettersResponse) Reset() {
 	*x = RedriveDeadLettersResponse{}
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[30]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2315,7 @@ func (x *RedriveDeadLettersResponse) String() string {
 func (*RedriveDeadLettersResponse) ProtoMessage() {}
 
 func (x *RedriveDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[30]
+	mi := &file_hookstream_v1_endpoint_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2328,7 @@ func (x *RedriveDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*RedriveDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{30}
+	return file_hookstream_v1_endpoint_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RedriveDeadLettersResponse) GetRedriven() int32 {
@@ -2239,7 +2352,7 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"$hookstream/v1/endpoint_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!hookstream/v1/event_service.proto\"k\n" +
 	"\tBasicAuth\x128\n" +
 	"\busername\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x022\x10^[^:\\x00-\\x1f]*$R\busername\x12$\n" +
-	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bpassword\"\xef\b\n" +
+	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bpassword\"\xae\t\n" +
 	"\bEndpoint\x12\x17\n" +
 	"\x02id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x02id\x12 \n" +
 	"\x03url\x18\x02 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x03url\x12*\n" +
@@ -2264,11 +2377,19 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x16\n" +
 	"\x06secret\x18\x11 \x01(\tR\x06secret\x12Y\n" +
-	"\x1bprevious_secret_expire_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x18previousSecretExpireTime\x1a:\n" +
+	"\x1bprevious_secret_expire_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x18previousSecretExpireTime\x12=\n" +
+	"\tpipedrive\x18\x13 \x01(\v2\x1f.hookstream.v1.PipedriveWebhookR\tpipedrive\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
-	"\x05start\"T\n" +
+	"\x05start\"\xd4\x01\n" +
+	"\x10PipedriveWebhook\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
+	"\fevent_action\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\veventAction\x12*\n" +
+	"\fevent_object\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\veventObject\x12\x1c\n" +
+	"\x04name\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\x04name\x12\x17\n" +
+	"\auser_id\x18\x05 \x01(\x03R\x06userId\x12!\n" +
+	"\aversion\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18\bR\aversion\"T\n" +
 	"\x15CreateEndpointRequest\x12;\n" +
 	"\bendpoint\x18\x01 \x01(\v2\x17.hookstream.v1.EndpointB\x06\xbaH\x03\xc8\x01\x01R\bendpoint\"/\n" +
 	"\x12GetEndpointRequest\x12\x19\n" +
@@ -2377,11 +2498,12 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"\bselector\x12\x05\xbaH\x02\b\x01\"`\n" +
 	"\x1aRedriveDeadLettersResponse\x12\x1a\n" +
 	"\bredriven\x18\x01 \x01(\x05R\bredriven\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*r\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x93\x01\n" +
 	"\x0eEndpointFormat\x12\x1f\n" +
 	"\x1bENDPOINT_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aENDPOINT_FORMAT_EVENT_JSON\x10\x01\x12\x1f\n" +
-	"\x1bENDPOINT_FORMAT_CLOUDEVENTS\x10\x02*y\n" +
+	"\x1bENDPOINT_FORMAT_CLOUDEVENTS\x10\x02\x12\x1f\n" +
+	"\x1bENDPOINT_FORMAT_VENDOR_BODY\x10\x03*y\n" +
 	"\x10EndpointOrdering\x12!\n" +
 	"\x1dENDPOINT_ORDERING_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bENDPOINT_ORDERING_UNORDERED\x10\x01\x12!\n" +
@@ -2426,7 +2548,7 @@ func file_hookstream_v1_endpoint_service_proto_rawDescGZIP() []byte {
 }
 
 var file_hookstream_v1_endpoint_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hookstream_v1_endpoint_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_hookstream_v1_endpoint_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_hookstream_v1_endpoint_service_proto_goTypes = []any{
 	(EndpointFormat)(0),                  // 0: hookstream.v1.EndpointFormat
 	(EndpointOrdering)(0),                // 1: hookstream.v1.EndpointOrdering
@@ -2434,106 +2556,108 @@ var file_hookstream_v1_endpoint_service_proto_goTypes = []any{
 	(AttemptOutcome)(0),                  // 3: hookstream.v1.AttemptOutcome
 	(*BasicAuth)(nil),                    // 4: hookstream.v1.BasicAuth
 	(*Endpoint)(nil),                     // 5: hookstream.v1.Endpoint
-	(*CreateEndpointRequest)(nil),        // 6: hookstream.v1.CreateEndpointRequest
-	(*GetEndpointRequest)(nil),           // 7: hookstream.v1.GetEndpointRequest
-	(*ListEndpointsRequest)(nil),         // 8: hookstream.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),        // 9: hookstream.v1.ListEndpointsResponse
-	(*UpdateEndpointRequest)(nil),        // 10: hookstream.v1.UpdateEndpointRequest
-	(*DeleteEndpointRequest)(nil),        // 11: hookstream.v1.DeleteEndpointRequest
-	(*DeleteEndpointResponse)(nil),       // 12: hookstream.v1.DeleteEndpointResponse
-	(*PauseEndpointRequest)(nil),         // 13: hookstream.v1.PauseEndpointRequest
-	(*ResumeEndpointRequest)(nil),        // 14: hookstream.v1.ResumeEndpointRequest
-	(*RotateEndpointSecretRequest)(nil),  // 15: hookstream.v1.RotateEndpointSecretRequest
-	(*CreateEndpointResponse)(nil),       // 16: hookstream.v1.CreateEndpointResponse
-	(*GetEndpointResponse)(nil),          // 17: hookstream.v1.GetEndpointResponse
-	(*UpdateEndpointResponse)(nil),       // 18: hookstream.v1.UpdateEndpointResponse
-	(*PauseEndpointResponse)(nil),        // 19: hookstream.v1.PauseEndpointResponse
-	(*ResumeEndpointResponse)(nil),       // 20: hookstream.v1.ResumeEndpointResponse
-	(*RotateEndpointSecretResponse)(nil), // 21: hookstream.v1.RotateEndpointSecretResponse
-	(*GetEndpointSecretRequest)(nil),     // 22: hookstream.v1.GetEndpointSecretRequest
-	(*GetEndpointSecretResponse)(nil),    // 23: hookstream.v1.GetEndpointSecretResponse
-	(*SendTestEventRequest)(nil),         // 24: hookstream.v1.SendTestEventRequest
-	(*SendTestEventResponse)(nil),        // 25: hookstream.v1.SendTestEventResponse
-	(*DeliveryAttempt)(nil),              // 26: hookstream.v1.DeliveryAttempt
-	(*ListDeliveryAttemptsRequest)(nil),  // 27: hookstream.v1.ListDeliveryAttemptsRequest
-	(*ListDeliveryAttemptsResponse)(nil), // 28: hookstream.v1.ListDeliveryAttemptsResponse
-	(*DeadLetter)(nil),                   // 29: hookstream.v1.DeadLetter
-	(*ListDeadLettersRequest)(nil),       // 30: hookstream.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),      // 31: hookstream.v1.ListDeadLettersResponse
-	(*TimeRange)(nil),                    // 32: hookstream.v1.TimeRange
-	(*RedriveDeadLettersRequest)(nil),    // 33: hookstream.v1.RedriveDeadLettersRequest
-	(*RedriveDeadLettersResponse)(nil),   // 34: hookstream.v1.RedriveDeadLettersResponse
-	nil,                                  // 35: hookstream.v1.Endpoint.HeadersEntry
-	(StartPosition)(0),                   // 36: hookstream.v1.StartPosition
-	(*timestamppb.Timestamp)(nil),        // 37: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 38: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
+	(*PipedriveWebhook)(nil),             // 6: hookstream.v1.PipedriveWebhook
+	(*CreateEndpointRequest)(nil),        // 7: hookstream.v1.CreateEndpointRequest
+	(*GetEndpointRequest)(nil),           // 8: hookstream.v1.GetEndpointRequest
+	(*ListEndpointsRequest)(nil),         // 9: hookstream.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),        // 10: hookstream.v1.ListEndpointsResponse
+	(*UpdateEndpointRequest)(nil),        // 11: hookstream.v1.UpdateEndpointRequest
+	(*DeleteEndpointRequest)(nil),        // 12: hookstream.v1.DeleteEndpointRequest
+	(*DeleteEndpointResponse)(nil),       // 13: hookstream.v1.DeleteEndpointResponse
+	(*PauseEndpointRequest)(nil),         // 14: hookstream.v1.PauseEndpointRequest
+	(*ResumeEndpointRequest)(nil),        // 15: hookstream.v1.ResumeEndpointRequest
+	(*RotateEndpointSecretRequest)(nil),  // 16: hookstream.v1.RotateEndpointSecretRequest
+	(*CreateEndpointResponse)(nil),       // 17: hookstream.v1.CreateEndpointResponse
+	(*GetEndpointResponse)(nil),          // 18: hookstream.v1.GetEndpointResponse
+	(*UpdateEndpointResponse)(nil),       // 19: hookstream.v1.UpdateEndpointResponse
+	(*PauseEndpointResponse)(nil),        // 20: hookstream.v1.PauseEndpointResponse
+	(*ResumeEndpointResponse)(nil),       // 21: hookstream.v1.ResumeEndpointResponse
+	(*RotateEndpointSecretResponse)(nil), // 22: hookstream.v1.RotateEndpointSecretResponse
+	(*GetEndpointSecretRequest)(nil),     // 23: hookstream.v1.GetEndpointSecretRequest
+	(*GetEndpointSecretResponse)(nil),    // 24: hookstream.v1.GetEndpointSecretResponse
+	(*SendTestEventRequest)(nil),         // 25: hookstream.v1.SendTestEventRequest
+	(*SendTestEventResponse)(nil),        // 26: hookstream.v1.SendTestEventResponse
+	(*DeliveryAttempt)(nil),              // 27: hookstream.v1.DeliveryAttempt
+	(*ListDeliveryAttemptsRequest)(nil),  // 28: hookstream.v1.ListDeliveryAttemptsRequest
+	(*ListDeliveryAttemptsResponse)(nil), // 29: hookstream.v1.ListDeliveryAttemptsResponse
+	(*DeadLetter)(nil),                   // 30: hookstream.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),       // 31: hookstream.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),      // 32: hookstream.v1.ListDeadLettersResponse
+	(*TimeRange)(nil),                    // 33: hookstream.v1.TimeRange
+	(*RedriveDeadLettersRequest)(nil),    // 34: hookstream.v1.RedriveDeadLettersRequest
+	(*RedriveDeadLettersResponse)(nil),   // 35: hookstream.v1.RedriveDeadLettersResponse
+	nil,                                  // 36: hookstream.v1.Endpoint.HeadersEntry
+	(StartPosition)(0),                   // 37: hookstream.v1.StartPosition
+	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 39: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),          // 40: google.protobuf.Duration
 }
 var file_hookstream_v1_endpoint_service_proto_depIdxs = []int32{
-	35, // 0: hookstream.v1.Endpoint.headers:type_name -> hookstream.v1.Endpoint.HeadersEntry
+	36, // 0: hookstream.v1.Endpoint.headers:type_name -> hookstream.v1.Endpoint.HeadersEntry
 	4,  // 1: hookstream.v1.Endpoint.basic_auth:type_name -> hookstream.v1.BasicAuth
 	0,  // 2: hookstream.v1.Endpoint.format:type_name -> hookstream.v1.EndpointFormat
-	36, // 3: hookstream.v1.Endpoint.start_position:type_name -> hookstream.v1.StartPosition
-	37, // 4: hookstream.v1.Endpoint.start_time:type_name -> google.protobuf.Timestamp
+	37, // 3: hookstream.v1.Endpoint.start_position:type_name -> hookstream.v1.StartPosition
+	38, // 4: hookstream.v1.Endpoint.start_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: hookstream.v1.Endpoint.ordering:type_name -> hookstream.v1.EndpointOrdering
 	2,  // 6: hookstream.v1.Endpoint.state:type_name -> hookstream.v1.EndpointState
-	37, // 7: hookstream.v1.Endpoint.create_time:type_name -> google.protobuf.Timestamp
-	37, // 8: hookstream.v1.Endpoint.update_time:type_name -> google.protobuf.Timestamp
-	37, // 9: hookstream.v1.Endpoint.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 10: hookstream.v1.CreateEndpointRequest.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 11: hookstream.v1.ListEndpointsResponse.endpoints:type_name -> hookstream.v1.Endpoint
-	5,  // 12: hookstream.v1.UpdateEndpointRequest.endpoint:type_name -> hookstream.v1.Endpoint
-	38, // 13: hookstream.v1.UpdateEndpointRequest.update_mask:type_name -> google.protobuf.FieldMask
-	39, // 14: hookstream.v1.RotateEndpointSecretRequest.overlap:type_name -> google.protobuf.Duration
-	5,  // 15: hookstream.v1.CreateEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 16: hookstream.v1.GetEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 17: hookstream.v1.UpdateEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 18: hookstream.v1.PauseEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 19: hookstream.v1.ResumeEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 20: hookstream.v1.RotateEndpointSecretResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	26, // 21: hookstream.v1.SendTestEventResponse.attempt:type_name -> hookstream.v1.DeliveryAttempt
-	37, // 22: hookstream.v1.DeliveryAttempt.time:type_name -> google.protobuf.Timestamp
-	39, // 23: hookstream.v1.DeliveryAttempt.latency:type_name -> google.protobuf.Duration
-	3,  // 24: hookstream.v1.DeliveryAttempt.outcome:type_name -> hookstream.v1.AttemptOutcome
-	37, // 25: hookstream.v1.DeliveryAttempt.next_attempt_time:type_name -> google.protobuf.Timestamp
-	26, // 26: hookstream.v1.ListDeliveryAttemptsResponse.attempts:type_name -> hookstream.v1.DeliveryAttempt
-	37, // 27: hookstream.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
-	26, // 28: hookstream.v1.DeadLetter.attempts:type_name -> hookstream.v1.DeliveryAttempt
-	29, // 29: hookstream.v1.ListDeadLettersResponse.dead_letters:type_name -> hookstream.v1.DeadLetter
-	37, // 30: hookstream.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
-	37, // 31: hookstream.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
-	32, // 32: hookstream.v1.RedriveDeadLettersRequest.dead_time:type_name -> hookstream.v1.TimeRange
-	6,  // 33: hookstream.v1.EndpointService.CreateEndpoint:input_type -> hookstream.v1.CreateEndpointRequest
-	7,  // 34: hookstream.v1.EndpointService.GetEndpoint:input_type -> hookstream.v1.GetEndpointRequest
-	8,  // 35: hookstream.v1.EndpointService.ListEndpoints:input_type -> hookstream.v1.ListEndpointsRequest
-	10, // 36: hookstream.v1.EndpointService.UpdateEndpoint:input_type -> hookstream.v1.UpdateEndpointRequest
-	11, // 37: hookstream.v1.EndpointService.DeleteEndpoint:input_type -> hookstream.v1.DeleteEndpointRequest
-	13, // 38: hookstream.v1.EndpointService.PauseEndpoint:input_type -> hookstream.v1.PauseEndpointRequest
-	14, // 39: hookstream.v1.EndpointService.ResumeEndpoint:input_type -> hookstream.v1.ResumeEndpointRequest
-	15, // 40: hookstream.v1.EndpointService.RotateEndpointSecret:input_type -> hookstream.v1.RotateEndpointSecretRequest
-	22, // 41: hookstream.v1.EndpointService.GetEndpointSecret:input_type -> hookstream.v1.GetEndpointSecretRequest
-	24, // 42: hookstream.v1.EndpointService.SendTestEvent:input_type -> hookstream.v1.SendTestEventRequest
-	27, // 43: hookstream.v1.EndpointService.ListDeliveryAttempts:input_type -> hookstream.v1.ListDeliveryAttemptsRequest
-	30, // 44: hookstream.v1.EndpointService.ListDeadLetters:input_type -> hookstream.v1.ListDeadLettersRequest
-	33, // 45: hookstream.v1.EndpointService.RedriveDeadLetters:input_type -> hookstream.v1.RedriveDeadLettersRequest
-	16, // 46: hookstream.v1.EndpointService.CreateEndpoint:output_type -> hookstream.v1.CreateEndpointResponse
-	17, // 47: hookstream.v1.EndpointService.GetEndpoint:output_type -> hookstream.v1.GetEndpointResponse
-	9,  // 48: hookstream.v1.EndpointService.ListEndpoints:output_type -> hookstream.v1.ListEndpointsResponse
-	18, // 49: hookstream.v1.EndpointService.UpdateEndpoint:output_type -> hookstream.v1.UpdateEndpointResponse
-	12, // 50: hookstream.v1.EndpointService.DeleteEndpoint:output_type -> hookstream.v1.DeleteEndpointResponse
-	19, // 51: hookstream.v1.EndpointService.PauseEndpoint:output_type -> hookstream.v1.PauseEndpointResponse
-	20, // 52: hookstream.v1.EndpointService.ResumeEndpoint:output_type -> hookstream.v1.ResumeEndpointResponse
-	21, // 53: hookstream.v1.EndpointService.RotateEndpointSecret:output_type -> hookstream.v1.RotateEndpointSecretResponse
-	23, // 54: hookstream.v1.EndpointService.GetEndpointSecret:output_type -> hookstream.v1.GetEndpointSecretResponse
-	25, // 55: hookstream.v1.EndpointService.SendTestEvent:output_type -> hookstream.v1.SendTestEventResponse
-	28, // 56: hookstream.v1.EndpointService.ListDeliveryAttempts:output_type -> hookstream.v1.ListDeliveryAttemptsResponse
-	31, // 57: hookstream.v1.EndpointService.ListDeadLetters:output_type -> hookstream.v1.ListDeadLettersResponse
-	34, // 58: hookstream.v1.EndpointService.RedriveDeadLetters:output_type -> hookstream.v1.RedriveDeadLettersResponse
-	46, // [46:59] is the sub-list for method output_type
-	33, // [33:46] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	38, // 7: hookstream.v1.Endpoint.create_time:type_name -> google.protobuf.Timestamp
+	38, // 8: hookstream.v1.Endpoint.update_time:type_name -> google.protobuf.Timestamp
+	38, // 9: hookstream.v1.Endpoint.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 10: hookstream.v1.Endpoint.pipedrive:type_name -> hookstream.v1.PipedriveWebhook
+	5,  // 11: hookstream.v1.CreateEndpointRequest.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 12: hookstream.v1.ListEndpointsResponse.endpoints:type_name -> hookstream.v1.Endpoint
+	5,  // 13: hookstream.v1.UpdateEndpointRequest.endpoint:type_name -> hookstream.v1.Endpoint
+	39, // 14: hookstream.v1.UpdateEndpointRequest.update_mask:type_name -> google.protobuf.FieldMask
+	40, // 15: hookstream.v1.RotateEndpointSecretRequest.overlap:type_name -> google.protobuf.Duration
+	5,  // 16: hookstream.v1.CreateEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 17: hookstream.v1.GetEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 18: hookstream.v1.UpdateEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 19: hookstream.v1.PauseEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 20: hookstream.v1.ResumeEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 21: hookstream.v1.RotateEndpointSecretResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	27, // 22: hookstream.v1.SendTestEventResponse.attempt:type_name -> hookstream.v1.DeliveryAttempt
+	38, // 23: hookstream.v1.DeliveryAttempt.time:type_name -> google.protobuf.Timestamp
+	40, // 24: hookstream.v1.DeliveryAttempt.latency:type_name -> google.protobuf.Duration
+	3,  // 25: hookstream.v1.DeliveryAttempt.outcome:type_name -> hookstream.v1.AttemptOutcome
+	38, // 26: hookstream.v1.DeliveryAttempt.next_attempt_time:type_name -> google.protobuf.Timestamp
+	27, // 27: hookstream.v1.ListDeliveryAttemptsResponse.attempts:type_name -> hookstream.v1.DeliveryAttempt
+	38, // 28: hookstream.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
+	27, // 29: hookstream.v1.DeadLetter.attempts:type_name -> hookstream.v1.DeliveryAttempt
+	30, // 30: hookstream.v1.ListDeadLettersResponse.dead_letters:type_name -> hookstream.v1.DeadLetter
+	38, // 31: hookstream.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	38, // 32: hookstream.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	33, // 33: hookstream.v1.RedriveDeadLettersRequest.dead_time:type_name -> hookstream.v1.TimeRange
+	7,  // 34: hookstream.v1.EndpointService.CreateEndpoint:input_type -> hookstream.v1.CreateEndpointRequest
+	8,  // 35: hookstream.v1.EndpointService.GetEndpoint:input_type -> hookstream.v1.GetEndpointRequest
+	9,  // 36: hookstream.v1.EndpointService.ListEndpoints:input_type -> hookstream.v1.ListEndpointsRequest
+	11, // 37: hookstream.v1.EndpointService.UpdateEndpoint:input_type -> hookstream.v1.UpdateEndpointRequest
+	12, // 38: hookstream.v1.EndpointService.DeleteEndpoint:input_type -> hookstream.v1.DeleteEndpointRequest
+	14, // 39: hookstream.v1.EndpointService.PauseEndpoint:input_type -> hookstream.v1.PauseEndpointRequest
+	15, // 40: hookstream.v1.EndpointService.ResumeEndpoint:input_type -> hookstream.v1.ResumeEndpointRequest
+	16, // 41: hookstream.v1.EndpointService.RotateEndpointSecret:input_type -> hookstream.v1.RotateEndpointSecretRequest
+	23, // 42: hookstream.v1.EndpointService.GetEndpointSecret:input_type -> hookstream.v1.GetEndpointSecretRequest
+	25, // 43: hookstream.v1.EndpointService.SendTestEvent:input_type -> hookstream.v1.SendTestEventRequest
+	28, // 44: hookstream.v1.EndpointService.ListDeliveryAttempts:input_type -> hookstream.v1.ListDeliveryAttemptsRequest
+	31, // 45: hookstream.v1.EndpointService.ListDeadLetters:input_type -> hookstream.v1.ListDeadLettersRequest
+	34, // 46: hookstream.v1.EndpointService.RedriveDeadLetters:input_type -> hookstream.v1.RedriveDeadLettersRequest
+	17, // 47: hookstream.v1.EndpointService.CreateEndpoint:output_type -> hookstream.v1.CreateEndpointResponse
+	18, // 48: hookstream.v1.EndpointService.GetEndpoint:output_type -> hookstream.v1.GetEndpointResponse
+	10, // 49: hookstream.v1.EndpointService.ListEndpoints:output_type -> hookstream.v1.ListEndpointsResponse
+	19, // 50: hookstream.v1.EndpointService.UpdateEndpoint:output_type -> hookstream.v1.UpdateEndpointResponse
+	13, // 51: hookstream.v1.EndpointService.DeleteEndpoint:output_type -> hookstream.v1.DeleteEndpointResponse
+	20, // 52: hookstream.v1.EndpointService.PauseEndpoint:output_type -> hookstream.v1.PauseEndpointResponse
+	21, // 53: hookstream.v1.EndpointService.ResumeEndpoint:output_type -> hookstream.v1.ResumeEndpointResponse
+	22, // 54: hookstream.v1.EndpointService.RotateEndpointSecret:output_type -> hookstream.v1.RotateEndpointSecretResponse
+	24, // 55: hookstream.v1.EndpointService.GetEndpointSecret:output_type -> hookstream.v1.GetEndpointSecretResponse
+	26, // 56: hookstream.v1.EndpointService.SendTestEvent:output_type -> hookstream.v1.SendTestEventResponse
+	29, // 57: hookstream.v1.EndpointService.ListDeliveryAttempts:output_type -> hookstream.v1.ListDeliveryAttemptsResponse
+	32, // 58: hookstream.v1.EndpointService.ListDeadLetters:output_type -> hookstream.v1.ListDeadLettersResponse
+	35, // 59: hookstream.v1.EndpointService.RedriveDeadLetters:output_type -> hookstream.v1.RedriveDeadLettersResponse
+	47, // [47:60] is the sub-list for method output_type
+	34, // [34:47] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_endpoint_service_proto_init() }
@@ -2546,7 +2670,7 @@ func file_hookstream_v1_endpoint_service_proto_init() {
 		(*Endpoint_StartPosition)(nil),
 		(*Endpoint_StartTime)(nil),
 	}
-	file_hookstream_v1_endpoint_service_proto_msgTypes[29].OneofWrappers = []any{
+	file_hookstream_v1_endpoint_service_proto_msgTypes[30].OneofWrappers = []any{
 		(*RedriveDeadLettersRequest_DeadLetterId)(nil),
 		(*RedriveDeadLettersRequest_All)(nil),
 		(*RedriveDeadLettersRequest_DeadTime)(nil),
@@ -2557,7 +2681,7 @@ func file_hookstream_v1_endpoint_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_endpoint_service_proto_rawDesc), len(file_hookstream_v1_endpoint_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

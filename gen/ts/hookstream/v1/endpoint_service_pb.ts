@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hookstream/v1/endpoint_service.proto.
  */
 export const file_hookstream_v1_endpoint_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRob29rc3RyZWFtL3YxL2VuZHBvaW50X3NlcnZpY2UucHJvdG8SDWhvb2tzdHJlYW0udjEiVwoJQmFzaWNBdXRoEi4KCHVzZXJuYW1lGAEgASgJQhy6SBlyFxABGIACMhBeW146XHgwMC1ceDFmXSokEhoKCHBhc3N3b3JkGAIgASgJQgi6SAVyAxiAAiKcBwoIRW5kcG9pbnQSEwoCaWQYASABKAlCB7pIBHICGEASGwoDdXJsGAIgASgJQg66SAvYAQFyBhiAEIgBARIdCgtkZXNjcmlwdGlvbhgDIAEoCUIIukgFcgMYgAgSGAoGZmlsdGVyGAQgASgJQgi6SAVyAxiAIBKMAQoHaGVhZGVycxgFIAMoCzIkLmhvb2tzdHJlYW0udjEuRW5kcG9pbnQuSGVhZGVyc0VudHJ5QlW6SFKaAU8QICImciQQARiAATIdXlshIyQlJicqKy5eX2B8fjAtOUEtWmEtei1dKyQqI3IhGIAQMhxeW15ceDAwLVx4MDhceDBhLVx4MWZceDdmXSokEiwKCmJhc2ljX2F1dGgYBiABKAsyGC5ob29rc3RyZWFtLnYxLkJhc2ljQXV0aBI3CgZmb3JtYXQYByABKA4yHS5ob29rc3RyZWFtLnYxLkVuZHBvaW50Rm9ybWF0Qgi6SAWCAQIQARJACg5zdGFydF9wb3NpdGlvbhgIIAEoDjIcLmhvb2tzdHJlYW0udjEuU3RhcnRQb3NpdGlvbkIIukgFggECEAFIABIwCgpzdGFydF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEisKCnJhdGVfbGltaXQYCiABKAFCF7pIFBISGQAAAAAAavhAKQAAAAAAAAAAEjsKCG9yZGVyaW5nGAsgASgOMh8uaG9va3N0cmVhbS52MS5FbmRwb2ludE9yZGVyaW5nQgi6SAWCAQIQARIfCg1tYXhfaW5fZmxpZ2h0GAwgASgNQgi6SAUqAxjoBxIrCgVzdGF0ZRgNIAEoDjIcLmhvb2tzdHJlYW0udjEuRW5kcG9pbnRTdGF0ZRIXCg9kaXNhYmxlZF9yZWFzb24YDiABKAkSLwoLY3JlYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzZWNyZXQYESABKAkSPwobcHJldmlvdXNfc2VjcmV0X2V4cGlyZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVzdGFydCJKChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSMQoIZW5kcG9pbnQYASABKAsyFy5ob29rc3RyZWFtLnYxLkVuZHBvaW50Qga6SAPIAQEiKwoSR2V0RW5kcG9pbnRSZXF1ZXN0EhUKAmlkGAEgASgJQgm6SAZyBBABGEAiUwoUTGlzdEVuZHBvaW50c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIACIlwKFUxpc3RFbmRwb2ludHNSZXNwb25zZRIqCgllbmRwb2ludHMYASADKAsyFy5ob29rc3RyZWFtLnYxLkVuZHBvaW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ7ChVVcGRhdGVFbmRwb2ludFJlcXVlc3QSMQoIZW5kcG9pbnQYASABKAsyFy5ob29rc3RyZWFtLnYxLkVuZHBvaW50Qga6SAPIAQESLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIi4KFURlbGV0ZUVuZHBvaW50UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIhgKFkRlbGV0ZUVuZHBvaW50UmVzcG9uc2UiLQoUUGF1c2VFbmRwb2ludFJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCIuChVSZXN1bWVFbmRwb2ludFJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCJwChtSb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQBI6CgdvdmVybGFwGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg66SAuqAQgiBAiA9SQyACJDChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEikKCGVuZHBvaW50GAEgASgLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludCJAChNHZXRFbmRwb2ludFJlc3BvbnNlEikKCGVuZHBvaW50GAEgASgLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludCJDChZVcGRhdGVFbmRwb2ludFJlc3BvbnNlEikKCGVuZHBvaW50GAEgASgLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludCJCChVQYXVzZUVuZHBvaW50UmVzcG9uc2USKQoIZW5kcG9pbnQYASABKAsyFy5ob29rc3RyZWFtLnYxLkVuZHBvaW50IkMKFlJlc3VtZUVuZHBvaW50UmVzcG9uc2USKQoIZW5kcG9pbnQYASABKAsyFy5ob29rc3RyZWFtLnYxLkVuZHBvaW50IkkKHFJvdGF0ZUVuZHBvaW50U2VjcmV0UmVzcG9uc2USKQoIZW5kcG9pbnQYASABKAsyFy5ob29rc3RyZWFtLnYxLkVuZHBvaW50IjEKGEdldEVuZHBvaW50U2VjcmV0UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIisKGUdldEVuZHBvaW50U2VjcmV0UmVzcG9uc2USDgoGc2VjcmV0GAEgASgJIi0KFFNlbmRUZXN0RXZlbnRSZXF1ZXN0EhUKAmlkGAEgASgJQgm6SAZyBBABGEAiSAoVU2VuZFRlc3RFdmVudFJlc3BvbnNlEi8KB2F0dGVtcHQYASABKAsyHi5ob29rc3RyZWFtLnYxLkRlbGl2ZXJ5QXR0ZW1wdCLdAgoPRGVsaXZlcnlBdHRlbXB0EgoKAmlkGAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEhAKCGV2ZW50X2lkGAMgASgJEg8KB2F0dGVtcHQYBCABKA0SKAoEdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoHbGF0ZW5jeRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhITCgtzdGF0dXNfY29kZRgHIAEoBRINCgVlcnJvchgIIAEoCRIVCg1yZXNwb25zZV9ib2R5GAkgASgJEi4KB291dGNvbWUYCiABKA4yHS5ob29rc3RyZWFtLnYxLkF0dGVtcHRPdXRjb21lEjUKEW5leHRfYXR0ZW1wdF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZjdXJzb3IYDCABKAkigwIKG0xpc3REZWxpdmVyeUF0dGVtcHRzUmVxdWVzdBIcCgtlbmRwb2ludF9pZBgBIAEoCUIHukgEcgIYQBIZCghldmVudF9pZBgCIAEoCUIHukgEcgIYQBIdCglwYWdlX3NpemUYAyABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgAI6brpIaxppChNsaXN0X2F0dGVtcHRzLnNjb3BlEiNlbmRwb2ludF9pZCBvciBldmVudF9pZCBpcyByZXF1aXJlZBotdGhpcy5lbmRwb2ludF9pZCAhPSAnJyB8fCB0aGlzLmV2ZW50X2lkICE9ICcnImkKHExpc3REZWxpdmVyeUF0dGVtcHRzUmVzcG9uc2USMAoIYXR0ZW1wdHMYASADKAsyHi5ob29rc3RyZWFtLnYxLkRlbGl2ZXJ5QXR0ZW1wdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkisAEKCkRlYWRMZXR0ZXISCgoCaWQYASABKAkSEwoLZW5kcG9pbnRfaWQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSDgoGY3Vyc29yGAQgASgJEi0KCWRlYWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoIYXR0ZW1wdHMYBiADKAsyHi5ob29rc3RyZWFtLnYxLkRlbGl2ZXJ5QXR0ZW1wdCJ1ChZMaXN0RGVhZExldHRlcnNSZXF1ZXN0Eh4KC2VuZHBvaW50X2lkGAEgASgJQgm6SAZyBBABGEASHQoJcGFnZV9zaXplGAIgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAyABKAlCCLpIBXIDGIACImMKF0xpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEi8KDGRlYWRfbGV0dGVycxgBIAMoCzIZLmhvb2tzdHJlYW0udjEuRGVhZExldHRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiaQoJVGltZVJhbmdlEi4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLNAQoZUmVkcml2ZURlYWRMZXR0ZXJzUmVxdWVzdBIeCgtlbmRwb2ludF9pZBgBIAEoCUIJukgGcgQQARhAEiEKDmRlYWRfbGV0dGVyX2lkGAIgASgJQge6SARyAhhASAASDQoDYWxsGAMgASgISAASLQoJZGVhZF90aW1lGAQgASgLMhguaG9va3N0cmVhbS52MS5UaW1lUmFuZ2VIABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiAAkIRCghzZWxlY3RvchIFukgCCAEiRwoaUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKnIKDkVuZHBvaW50Rm9ybWF0Eh8KG0VORFBPSU5UX0ZPUk1BVF9VTlNQRUNJRklFRBAAEh4KGkVORFBPSU5UX0ZPUk1BVF9FVkVOVF9KU09OEAESHwobRU5EUE9JTlRfRk9STUFUX0NMT1VERVZFTlRTEAIqeQoQRW5kcG9pbnRPcmRlcmluZxIhCh1FTkRQT0lOVF9PUkRFUklOR19VTlNQRUNJRklFRBAAEh8KG0VORFBPSU5UX09SREVSSU5HX1VOT1JERVJFRBABEiEKHUVORFBPSU5UX09SREVSSU5HX1BFUl9TVUJKRUNUEAIqggEKDUVuZHBvaW50U3RhdGUSHgoaRU5EUE9JTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVFTkRQT0lOVF9TVEFURV9BQ1RJVkUQARIZChVFTkRQT0lOVF9TVEFURV9QQVVTRUQQAhIbChdFTkRQT0lOVF9TVEFURV9ESVNBQkxFRBADKtQBCg5BdHRlbXB0T3V0Y29tZRIfChtBVFRFTVBUX09VVENPTUVfVU5TUEVDSUZJRUQQABIdChlBVFRFTVBUX09VVENPTUVfU1VDQ0VFREVEEAESHAoYQVRURU1QVF9PVVRDT01FX1JFVFJZSU5HEAISIQodQVRURU1QVF9PVVRDT01FX0RFQURfTEVUVEVSRUQQAxIlCiFBVFRFTVBUX09VVENPTUVfRU5EUE9JTlRfRElTQUJMRUQQBBIaChZBVFRFTVBUX09VVENPTUVfRkFJTEVEEAUytA4KD0VuZHBvaW50U2VydmljZRJ+Cg5DcmVhdGVFbmRwb2ludBIkLmhvb2tzdHJlYW0udjEuQ3JlYXRlRW5kcG9pbnRSZXF1ZXN0GiUuaG9va3N0cmVhbS52MS5DcmVhdGVFbmRwb2ludFJlc3BvbnNlIh+C0+STAhk6CGVuZHBvaW50Ig0vdjEvZW5kcG9pbnRzEnAKC0dldEVuZHBvaW50EiEuaG9va3N0cmVhbS52MS5HZXRFbmRwb2ludFJlcXVlc3QaIi5ob29rc3RyZWFtLnYxLkdldEVuZHBvaW50UmVzcG9uc2UiGoLT5JMCFBISL3YxL2VuZHBvaW50cy97aWR9EnEKDUxpc3RFbmRwb2ludHMSIy5ob29rc3RyZWFtLnYxLkxpc3RFbmRwb2ludHNSZXF1ZXN0GiQuaG9va3N0cmVhbS52MS5MaXN0RW5kcG9pbnRzUmVzcG9uc2UiFYLT5JMCDxINL3YxL2VuZHBvaW50cxKMAQoOVXBkYXRlRW5kcG9pbnQSJC5ob29rc3RyZWFtLnYxLlVwZGF0ZUVuZHBvaW50UmVxdWVzdBolLmhvb2tzdHJlYW0udjEuVXBkYXRlRW5kcG9pbnRSZXNwb25zZSItgtPkkwInOghlbmRwb2ludDIbL3YxL2VuZHBvaW50cy97ZW5kcG9pbnQuaWR9EnkKDkRlbGV0ZUVuZHBvaW50EiQuaG9va3N0cmVhbS52MS5EZWxldGVFbmRwb2ludFJlcXVlc3QaJS5ob29rc3RyZWFtLnYxLkRlbGV0ZUVuZHBvaW50UmVzcG9uc2UiGoLT5JMCFCoSL3YxL2VuZHBvaW50cy97aWR9En8KDVBhdXNlRW5kcG9pbnQSIy5ob29rc3RyZWFtLnYxLlBhdXNlRW5kcG9pbnRSZXF1ZXN0GiQuaG9va3N0cmVhbS52MS5QYXVzZUVuZHBvaW50UmVzcG9uc2UiI4LT5JMCHToBKiIYL3YxL2VuZHBvaW50cy97aWR9OnBhdXNlEoMBCg5SZXN1bWVFbmRwb2ludBIkLmhvb2tzdHJlYW0udjEuUmVzdW1lRW5kcG9pbnRSZXF1ZXN0GiUuaG9va3N0cmVhbS52MS5SZXN1bWVFbmRwb2ludFJlc3BvbnNlIiSC0+STAh46ASoiGS92MS9lbmRwb2ludHMve2lkfTpyZXN1bWUSmwEKFFJvdGF0ZUVuZHBvaW50U2VjcmV0EiouaG9va3N0cmVhbS52MS5Sb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QaKy5ob29rc3RyZWFtLnYxLlJvdGF0ZUVuZHBvaW50U2VjcmV0UmVzcG9uc2UiKoLT5JMCJDoBKiIfL3YxL2VuZHBvaW50cy97aWR9OnJvdGF0ZVNlY3JldBKJAQoRR2V0RW5kcG9pbnRTZWNyZXQSJy5ob29rc3RyZWFtLnYxLkdldEVuZHBvaW50U2VjcmV0UmVxdWVzdBooLmhvb2tzdHJlYW0udjEuR2V0RW5kcG9pbnRTZWNyZXRSZXNwb25zZSIhgtPkkwIbEhkvdjEvZW5kcG9pbnRzL3tpZH0vc2VjcmV0EoIBCg1TZW5kVGVzdEV2ZW50EiMuaG9va3N0cmVhbS52MS5TZW5kVGVzdEV2ZW50UmVxdWVzdBokLmhvb2tzdHJlYW0udjEuU2VuZFRlc3RFdmVudFJlc3BvbnNlIiaC0+STAiA6ASoiGy92MS9lbmRwb2ludHMve2lkfTpzZW5kVGVzdBK/AQoUTGlzdERlbGl2ZXJ5QXR0ZW1wdHMSKi5ob29rc3RyZWFtLnYxLkxpc3REZWxpdmVyeUF0dGVtcHRzUmVxdWVzdBorLmhvb2tzdHJlYW0udjEuTGlzdERlbGl2ZXJ5QXR0ZW1wdHNSZXNwb25zZSJOgtPkkwJIWiASHi92MS9ldmVudHMve2V2ZW50X2lkfS9hdHRlbXB0cxIkL3YxL2VuZHBvaW50cy97ZW5kcG9pbnRfaWR9L2F0dGVtcHRzEpEBCg9MaXN0RGVhZExldHRlcnMSJS5ob29rc3RyZWFtLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaJi5ob29rc3RyZWFtLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlIi+C0+STAikSJy92MS9lbmRwb2ludHMve2VuZHBvaW50X2lkfS9kZWFkTGV0dGVycxKlAQoSUmVkcml2ZURlYWRMZXR0ZXJzEiguaG9va3N0cmVhbS52MS5SZWRyaXZlRGVhZExldHRlcnNSZXF1ZXN0GikuaG9va3N0cmVhbS52MS5SZWRyaXZlRGVhZExldHRlcnNSZXNwb25zZSI6gtPkkwI0OgEqIi8vdjEvZW5kcG9pbnRzL3tlbmRwb2ludF9pZH0vZGVhZExldHRlcnM6cmVkcml2ZUJEWkJnaXRodWIuY29tL2hvb2tzdHJlYW0vaG9va3N0cmVhbS9nZW4vZ28vaG9va3N0cmVhbS92MTtob29rc3RyZWFtdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_hookstream_v1_event_service]);
+  fileDesc("CiRob29rc3RyZWFtL3YxL2VuZHBvaW50X3NlcnZpY2UucHJvdG8SDWhvb2tzdHJlYW0udjEiVwoJQmFzaWNBdXRoEi4KCHVzZXJuYW1lGAEgASgJQhy6SBlyFxABGIACMhBeW146XHgwMC1ceDFmXSokEhoKCHBhc3N3b3JkGAIgASgJQgi6SAVyAxiAAiLQBwoIRW5kcG9pbnQSEwoCaWQYASABKAlCB7pIBHICGEASGwoDdXJsGAIgASgJQg66SAvYAQFyBhiAEIgBARIdCgtkZXNjcmlwdGlvbhgDIAEoCUIIukgFcgMYgAgSGAoGZmlsdGVyGAQgASgJQgi6SAVyAxiAIBKMAQoHaGVhZGVycxgFIAMoCzIkLmhvb2tzdHJlYW0udjEuRW5kcG9pbnQuSGVhZGVyc0VudHJ5QlW6SFKaAU8QICImciQQARiAATIdXlshIyQlJicqKy5eX2B8fjAtOUEtWmEtei1dKyQqI3IhGIAQMhxeW15ceDAwLVx4MDhceDBhLVx4MWZceDdmXSokEiwKCmJhc2ljX2F1dGgYBiABKAsyGC5ob29rc3RyZWFtLnYxLkJhc2ljQXV0aBI3CgZmb3JtYXQYByABKA4yHS5ob29rc3RyZWFtLnYxLkVuZHBvaW50Rm9ybWF0Qgi6SAWCAQIQARJACg5zdGFydF9wb3NpdGlvbhgIIAEoDjIcLmhvb2tzdHJlYW0udjEuU3RhcnRQb3NpdGlvbkIIukgFggECEAFIABIwCgpzdGFydF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEisKCnJhdGVfbGltaXQYCiABKAFCF7pIFBISGQAAAAAAavhAKQAAAAAAAAAAEjsKCG9yZGVyaW5nGAsgASgOMh8uaG9va3N0cmVhbS52MS5FbmRwb2ludE9yZGVyaW5nQgi6SAWCAQIQARIfCg1tYXhfaW5fZmxpZ2h0GAwgASgNQgi6SAUqAxjoBxIrCgVzdGF0ZRgNIAEoDjIcLmhvb2tzdHJlYW0udjEuRW5kcG9pbnRTdGF0ZRIXCg9kaXNhYmxlZF9yZWFzb24YDiABKAkSLwoLY3JlYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzZWNyZXQYESABKAkSPwobcHJldmlvdXNfc2VjcmV0X2V4cGlyZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCglwaXBlZHJpdmUYEyABKAsyHy5ob29rc3RyZWFtLnYxLlBpcGVkcml2ZVdlYmhvb2saLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFc3RhcnQinwEKEFBpcGVkcml2ZVdlYmhvb2sSCgoCaWQYASABKAMSHQoMZXZlbnRfYWN0aW9uGAIgASgJQge6SARyAhggEh0KDGV2ZW50X29iamVjdBgDIAEoCUIHukgEcgIYQBIWCgRuYW1lGAQgASgJQgi6SAVyAxj/ARIPCgd1c2VyX2lkGAUgASgDEhgKB3ZlcnNpb24YBiABKAlCB7pIBHICGAgiSgoVQ3JlYXRlRW5kcG9pbnRSZXF1ZXN0EjEKCGVuZHBvaW50GAEgASgLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludEIGukgDyAEBIisKEkdldEVuZHBvaW50UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIlMKFExpc3RFbmRwb2ludHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiAAiJcChVMaXN0RW5kcG9pbnRzUmVzcG9uc2USKgoJZW5kcG9pbnRzGAEgAygLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiewoVVXBkYXRlRW5kcG9pbnRSZXF1ZXN0EjEKCGVuZHBvaW50GAEgASgLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludEIGukgDyAEBEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIuChVEZWxldGVFbmRwb2ludFJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCIYChZEZWxldGVFbmRwb2ludFJlc3BvbnNlIi0KFFBhdXNlRW5kcG9pbnRSZXF1ZXN0EhUKAmlkGAEgASgJQgm6SAZyBBABGEAiLgoVUmVzdW1lRW5kcG9pbnRSZXF1ZXN0EhUKAmlkGAEgASgJQgm6SAZyBBABGEAicAobUm90YXRlRW5kcG9pbnRTZWNyZXRSZXF1ZXN0EhUKAmlkGAEgASgJQgm6SAZyBBABGEASOgoHb3ZlcmxhcBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOukgLqgEIIgQIgPUkMgAiQwoWQ3JlYXRlRW5kcG9pbnRSZXNwb25zZRIpCghlbmRwb2ludBgBIAEoCzIXLmhvb2tzdHJlYW0udjEuRW5kcG9pbnQiQAoTR2V0RW5kcG9pbnRSZXNwb25zZRIpCghlbmRwb2ludBgBIAEoCzIXLmhvb2tzdHJlYW0udjEuRW5kcG9pbnQiQwoWVXBkYXRlRW5kcG9pbnRSZXNwb25zZRIpCghlbmRwb2ludBgBIAEoCzIXLmhvb2tzdHJlYW0udjEuRW5kcG9pbnQiQgoVUGF1c2VFbmRwb2ludFJlc3BvbnNlEikKCGVuZHBvaW50GAEgASgLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludCJDChZSZXN1bWVFbmRwb2ludFJlc3BvbnNlEikKCGVuZHBvaW50GAEgASgLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludCJJChxSb3RhdGVFbmRwb2ludFNlY3JldFJlc3BvbnNlEikKCGVuZHBvaW50GAEgASgLMhcuaG9va3N0cmVhbS52MS5FbmRwb2ludCIxChhHZXRFbmRwb2ludFNlY3JldFJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCIrChlHZXRFbmRwb2ludFNlY3JldFJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCSItChRTZW5kVGVzdEV2ZW50UmVxdWVzdBIVCgJpZBgBIAEoCUIJukgGcgQQARhAIkgKFVNlbmRUZXN0RXZlbnRSZXNwb25zZRIvCgdhdHRlbXB0GAEgASgLMh4uaG9va3N0cmVhbS52MS5EZWxpdmVyeUF0dGVtcHQi3QIKD0RlbGl2ZXJ5QXR0ZW1wdBIKCgJpZBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRIPCgdhdHRlbXB0GAQgASgNEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKB2xhdGVuY3kYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLc3RhdHVzX2NvZGUYByABKAUSDQoFZXJyb3IYCCABKAkSFQoNcmVzcG9uc2VfYm9keRgJIAEoCRIuCgdvdXRjb21lGAogASgOMh0uaG9va3N0cmVhbS52MS5BdHRlbXB0T3V0Y29tZRI1ChFuZXh0X2F0dGVtcHRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGY3Vyc29yGAwgASgJIoMCChtMaXN0RGVsaXZlcnlBdHRlbXB0c1JlcXVlc3QSHAoLZW5kcG9pbnRfaWQYASABKAlCB7pIBHICGEASGQoIZXZlbnRfaWQYAiABKAlCB7pIBHICGEASHQoJcGFnZV9zaXplGAMgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YBCABKAlCCLpIBXIDGIACOm66SGsaaQoTbGlzdF9hdHRlbXB0cy5zY29wZRIjZW5kcG9pbnRfaWQgb3IgZXZlbnRfaWQgaXMgcmVxdWlyZWQaLXRoaXMuZW5kcG9pbnRfaWQgIT0gJycgfHwgdGhpcy5ldmVudF9pZCAhPSAnJyJpChxMaXN0RGVsaXZlcnlBdHRlbXB0c1Jlc3BvbnNlEjAKCGF0dGVtcHRzGAEgAygLMh4uaG9va3N0cmVhbS52MS5EZWxpdmVyeUF0dGVtcHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrABCgpEZWFkTGV0dGVyEgoKAmlkGAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEhAKCGV2ZW50X2lkGAMgASgJEg4KBmN1cnNvchgEIAEoCRItCglkZWFkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKCGF0dGVtcHRzGAYgAygLMh4uaG9va3N0cmVhbS52MS5EZWxpdmVyeUF0dGVtcHQidQoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBIeCgtlbmRwb2ludF9pZBgBIAEoCUIJukgGcgQQARhAEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiAAiJjChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIvCgxkZWFkX2xldHRlcnMYASADKAsyGS5ob29rc3RyZWFtLnYxLkRlYWRMZXR0ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImkKCVRpbWVSYW5nZRIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAizQEKGVJlZHJpdmVEZWFkTGV0dGVyc1JlcXVlc3QSHgoLZW5kcG9pbnRfaWQYASABKAlCCbpIBnIEEAEYQBIhCg5kZWFkX2xldHRlcl9pZBgCIAEoCUIHukgEcgIYQEgAEg0KA2FsbBgDIAEoCEgAEi0KCWRlYWRfdGltZRgEIAEoCzIYLmhvb2tzdHJlYW0udjEuVGltZVJhbmdlSAASHAoKcGFnZV90b2tlbhgFIAEoCUIIukgFcgMYgAJCEQoIc2VsZWN0b3ISBbpIAggBIkcKGlJlZHJpdmVEZWFkTGV0dGVyc1Jlc3BvbnNlEhAKCHJlZHJpdmVuGAEgASgFEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSqTAQoORW5kcG9pbnRGb3JtYXQSHwobRU5EUE9JTlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASHgoaRU5EUE9JTlRfRk9STUFUX0VWRU5UX0pTT04QARIfChtFTkRQT0lOVF9GT1JNQVRfQ0xPVURFVkVOVFMQAhIfChtFTkRQT0lOVF9GT1JNQVRfVkVORE9SX0JPRFkQAyp5ChBFbmRwb2ludE9yZGVyaW5nEiEKHUVORFBPSU5UX09SREVSSU5HX1VOU1BFQ0lGSUVEEAASHwobRU5EUE9JTlRfT1JERVJJTkdfVU5PUkRFUkVEEAESIQodRU5EUE9JTlRfT1JERVJJTkdfUEVSX1NVQkpFQ1QQAiqCAQoNRW5kcG9pbnRTdGF0ZRIeChpFTkRQT0lOVF9TVEFURV9VTlNQRUNJRklFRBAAEhkKFUVORFBPSU5UX1NUQVRFX0FDVElWRRABEhkKFUVORFBPSU5UX1NUQVRFX1BBVVNFRBACEhsKF0VORFBPSU5UX1NUQVRFX0RJU0FCTEVEEAMq1AEKDkF0dGVtcHRPdXRjb21lEh8KG0FUVEVNUFRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEh0KGUFUVEVNUFRfT1VUQ09NRV9TVUNDRUVERUQQARIcChhBVFRFTVBUX09VVENPTUVfUkVUUllJTkcQAhIhCh1BVFRFTVBUX09VVENPTUVfREVBRF9MRVRURVJFRBADEiUKIUFUVEVNUFRfT1VUQ09NRV9FTkRQT0lOVF9ESVNBQkxFRBAEEhoKFkFUVEVNUFRfT1VUQ09NRV9GQUlMRUQQBTK0DgoPRW5kcG9pbnRTZXJ2aWNlEn4KDkNyZWF0ZUVuZHBvaW50EiQuaG9va3N0cmVhbS52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaJS5ob29rc3RyZWFtLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2UiH4LT5JMCGToIZW5kcG9pbnQiDS92MS9lbmRwb2ludHMScAoLR2V0RW5kcG9pbnQSIS5ob29rc3RyZWFtLnYxLkdldEVuZHBvaW50UmVxdWVzdBoiLmhvb2tzdHJlYW0udjEuR2V0RW5kcG9pbnRSZXNwb25zZSIagtPkkwIUEhIvdjEvZW5kcG9pbnRzL3tpZH0ScQoNTGlzdEVuZHBvaW50cxIjLmhvb2tzdHJlYW0udjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaJC5ob29rc3RyZWFtLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZSIVgtPkkwIPEg0vdjEvZW5kcG9pbnRzEowBCg5VcGRhdGVFbmRwb2ludBIkLmhvb2tzdHJlYW0udjEuVXBkYXRlRW5kcG9pbnRSZXF1ZXN0GiUuaG9va3N0cmVhbS52MS5VcGRhdGVFbmRwb2ludFJlc3BvbnNlIi2C0+STAic6CGVuZHBvaW50MhsvdjEvZW5kcG9pbnRzL3tlbmRwb2ludC5pZH0SeQoORGVsZXRlRW5kcG9pbnQSJC5ob29rc3RyZWFtLnYxLkRlbGV0ZUVuZHBvaW50UmVxdWVzdBolLmhvb2tzdHJlYW0udjEuRGVsZXRlRW5kcG9pbnRSZXNwb25zZSIagtPkkwIUKhIvdjEvZW5kcG9pbnRzL3tpZH0SfwoNUGF1c2VFbmRwb2ludBIjLmhvb2tzdHJlYW0udjEuUGF1c2VFbmRwb2ludFJlcXVlc3QaJC5ob29rc3RyZWFtLnYxLlBhdXNlRW5kcG9pbnRSZXNwb25zZSIjgtPkkwIdOgEqIhgvdjEvZW5kcG9pbnRzL3tpZH06cGF1c2USgwEKDlJlc3VtZUVuZHBvaW50EiQuaG9va3N0cmVhbS52MS5SZXN1bWVFbmRwb2ludFJlcXVlc3QaJS5ob29rc3RyZWFtLnYxLlJlc3VtZUVuZHBvaW50UmVzcG9uc2UiJILT5JMCHjoBKiIZL3YxL2VuZHBvaW50cy97aWR9OnJlc3VtZRKbAQoUUm90YXRlRW5kcG9pbnRTZWNyZXQSKi5ob29rc3RyZWFtLnYxLlJvdGF0ZUVuZHBvaW50U2VjcmV0UmVxdWVzdBorLmhvb2tzdHJlYW0udjEuUm90YXRlRW5kcG9pbnRTZWNyZXRSZXNwb25zZSIqgtPkkwIkOgEqIh8vdjEvZW5kcG9pbnRzL3tpZH06cm90YXRlU2VjcmV0EokBChFHZXRFbmRwb2ludFNlY3JldBInLmhvb2tzdHJlYW0udjEuR2V0RW5kcG9pbnRTZWNyZXRSZXF1ZXN0GiguaG9va3N0cmVhbS52MS5HZXRFbmRwb2ludFNlY3JldFJlc3BvbnNlIiGC0+STAhsSGS92MS9lbmRwb2ludHMve2lkfS9zZWNyZXQSggEKDVNlbmRUZXN0RXZlbnQSIy5ob29rc3RyZWFtLnYxLlNlbmRUZXN0RXZlbnRSZXF1ZXN0GiQuaG9va3N0cmVhbS52MS5TZW5kVGVzdEV2ZW50UmVzcG9uc2UiJoLT5JMCIDoBKiIbL3YxL2VuZHBvaW50cy97aWR9OnNlbmRUZXN0Er8BChRMaXN0RGVsaXZlcnlBdHRlbXB0cxIqLmhvb2tzdHJlYW0udjEuTGlzdERlbGl2ZXJ5QXR0ZW1wdHNSZXF1ZXN0GisuaG9va3N0cmVhbS52MS5MaXN0RGVsaXZlcnlBdHRlbXB0c1Jlc3BvbnNlIk6C0+STAkhaIBIeL3YxL2V2ZW50cy97ZXZlbnRfaWR9L2F0dGVtcHRzEiQvdjEvZW5kcG9pbnRzL3tlbmRwb2ludF9pZH0vYXR0ZW1wdHMSkQEKD0xpc3REZWFkTGV0dGVycxIlLmhvb2tzdHJlYW0udjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBomLmhvb2tzdHJlYW0udjEuTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2UiL4LT5JMCKRInL3YxL2VuZHBvaW50cy97ZW5kcG9pbnRfaWR9L2RlYWRMZXR0ZXJzEqUBChJSZWRyaXZlRGVhZExldHRlcnMSKC5ob29rc3RyZWFtLnYxLlJlZHJpdmVEZWFkTGV0dGVyc1JlcXVlc3QaKS5ob29rc3RyZWFtLnYxLlJlZHJpdmVEZWFkTGV0dGVyc1Jlc3BvbnNlIjqC0+STAjQ6ASoiLy92MS9lbmRwb2ludHMve2VuZHBvaW50X2lkfS9kZWFkTGV0dGVyczpyZWRyaXZlQkRaQmdpdGh1Yi5jb20vaG9va3N0cmVhbS9ob29rc3RyZWFtL2dlbi9nby9ob29rc3RyZWFtL3YxO2hvb2tzdHJlYW12MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_hookstream_v1_event_service]);
 
 /**
  * BasicAuth is HTTP Basic authentication sent with every delivery.
@@ -199,6 +199,15 @@ export type Endpoint = Message<"hookstream.v1.Endpoint"> & {
    * @generated from field: google.protobuf.Timestamp previous_secret_expire_time = 18;
    */
   previousSecretExpireTime?: Timestamp | undefined;
+
+  /**
+   * What was asked for when the endpoint was made through the
+   * Pipedrive-compatible webhooks API (`/api/v1/webhooks`); unset
+   * otherwise.
+   *
+   * @generated from field: hookstream.v1.PipedriveWebhook pipedrive = 19;
+   */
+  pipedrive?: PipedriveWebhook | undefined;
 };
 
 /**
@@ -207,6 +216,66 @@ export type Endpoint = Message<"hookstream.v1.Endpoint"> & {
  */
 export const EndpointSchema: GenMessage<Endpoint> = /*@__PURE__*/
   messageDesc(file_hookstream_v1_endpoint_service, 1);
+
+/**
+ * PipedriveWebhook is a webhook of the Pipedrive-compatible API, as
+ * Pipedrive's `POST /v1/webhooks` described it.
+ *
+ * @generated from message hookstream.v1.PipedriveWebhook
+ */
+export type PipedriveWebhook = Message<"hookstream.v1.PipedriveWebhook"> & {
+  /**
+   * The numeric id that API shows (Pipedrive ids are integers).
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * `create`, `change`, `delete`, `added`, `updated`, `deleted`, `merged`
+   * or `*`, as given.
+   *
+   * @generated from field: string event_action = 2;
+   */
+  eventAction: string;
+
+  /**
+   * Pipedrive object (`deal`, `person`, `activityType`, ...) or `*`, as
+   * given.
+   *
+   * @generated from field: string event_object = 3;
+   */
+  eventObject: string;
+
+  /**
+   * The webhook's name.
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+
+  /**
+   * The Pipedrive user id given, shown back; hookstream does not filter by
+   * it.
+   *
+   * @generated from field: int64 user_id = 5;
+   */
+  userId: bigint;
+
+  /**
+   * `1.0` or `2.0`, as given; bodies are sent as the source received them.
+   *
+   * @generated from field: string version = 6;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message hookstream.v1.PipedriveWebhook.
+ * Use `create(PipedriveWebhookSchema)` to create a new message.
+ */
+export const PipedriveWebhookSchema: GenMessage<PipedriveWebhook> = /*@__PURE__*/
+  messageDesc(file_hookstream_v1_endpoint_service, 2);
 
 /**
  * CreateEndpointRequest creates an endpoint.
@@ -227,7 +296,7 @@ export type CreateEndpointRequest = Message<"hookstream.v1.CreateEndpointRequest
  * Use `create(CreateEndpointRequestSchema)` to create a new message.
  */
 export const CreateEndpointRequestSchema: GenMessage<CreateEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 2);
+  messageDesc(file_hookstream_v1_endpoint_service, 3);
 
 /**
  * GetEndpointRequest names an endpoint.
@@ -248,7 +317,7 @@ export type GetEndpointRequest = Message<"hookstream.v1.GetEndpointRequest"> & {
  * Use `create(GetEndpointRequestSchema)` to create a new message.
  */
 export const GetEndpointRequestSchema: GenMessage<GetEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 3);
+  messageDesc(file_hookstream_v1_endpoint_service, 4);
 
 /**
  * ListEndpointsRequest asks for one page of endpoints.
@@ -276,7 +345,7 @@ export type ListEndpointsRequest = Message<"hookstream.v1.ListEndpointsRequest">
  * Use `create(ListEndpointsRequestSchema)` to create a new message.
  */
 export const ListEndpointsRequestSchema: GenMessage<ListEndpointsRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 4);
+  messageDesc(file_hookstream_v1_endpoint_service, 5);
 
 /**
  * ListEndpointsResponse is one page of endpoints, by id.
@@ -304,7 +373,7 @@ export type ListEndpointsResponse = Message<"hookstream.v1.ListEndpointsResponse
  * Use `create(ListEndpointsResponseSchema)` to create a new message.
  */
 export const ListEndpointsResponseSchema: GenMessage<ListEndpointsResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 5);
+  messageDesc(file_hookstream_v1_endpoint_service, 6);
 
 /**
  * UpdateEndpointRequest changes an endpoint.
@@ -334,7 +403,7 @@ export type UpdateEndpointRequest = Message<"hookstream.v1.UpdateEndpointRequest
  * Use `create(UpdateEndpointRequestSchema)` to create a new message.
  */
 export const UpdateEndpointRequestSchema: GenMessage<UpdateEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 6);
+  messageDesc(file_hookstream_v1_endpoint_service, 7);
 
 /**
  * DeleteEndpointRequest names the endpoint to delete.
@@ -355,7 +424,7 @@ export type DeleteEndpointRequest = Message<"hookstream.v1.DeleteEndpointRequest
  * Use `create(DeleteEndpointRequestSchema)` to create a new message.
  */
 export const DeleteEndpointRequestSchema: GenMessage<DeleteEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 7);
+  messageDesc(file_hookstream_v1_endpoint_service, 8);
 
 /**
  * DeleteEndpointResponse confirms a delete. It has no fields yet.
@@ -370,7 +439,7 @@ export type DeleteEndpointResponse = Message<"hookstream.v1.DeleteEndpointRespon
  * Use `create(DeleteEndpointResponseSchema)` to create a new message.
  */
 export const DeleteEndpointResponseSchema: GenMessage<DeleteEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 8);
+  messageDesc(file_hookstream_v1_endpoint_service, 9);
 
 /**
  * PauseEndpointRequest names the endpoint to pause.
@@ -391,7 +460,7 @@ export type PauseEndpointRequest = Message<"hookstream.v1.PauseEndpointRequest">
  * Use `create(PauseEndpointRequestSchema)` to create a new message.
  */
 export const PauseEndpointRequestSchema: GenMessage<PauseEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 9);
+  messageDesc(file_hookstream_v1_endpoint_service, 10);
 
 /**
  * ResumeEndpointRequest names the endpoint to resume.
@@ -412,7 +481,7 @@ export type ResumeEndpointRequest = Message<"hookstream.v1.ResumeEndpointRequest
  * Use `create(ResumeEndpointRequestSchema)` to create a new message.
  */
 export const ResumeEndpointRequestSchema: GenMessage<ResumeEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 10);
+  messageDesc(file_hookstream_v1_endpoint_service, 11);
 
 /**
  * RotateEndpointSecretRequest names the endpoint whose secret to replace.
@@ -441,7 +510,7 @@ export type RotateEndpointSecretRequest = Message<"hookstream.v1.RotateEndpointS
  * Use `create(RotateEndpointSecretRequestSchema)` to create a new message.
  */
 export const RotateEndpointSecretRequestSchema: GenMessage<RotateEndpointSecretRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 11);
+  messageDesc(file_hookstream_v1_endpoint_service, 12);
 
 /**
  * CreateEndpointResponse carries the endpoint. Its secret field carries the signing secret.
@@ -462,7 +531,7 @@ export type CreateEndpointResponse = Message<"hookstream.v1.CreateEndpointRespon
  * Use `create(CreateEndpointResponseSchema)` to create a new message.
  */
 export const CreateEndpointResponseSchema: GenMessage<CreateEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 12);
+  messageDesc(file_hookstream_v1_endpoint_service, 13);
 
 /**
  * GetEndpointResponse carries the endpoint.
@@ -483,7 +552,7 @@ export type GetEndpointResponse = Message<"hookstream.v1.GetEndpointResponse"> &
  * Use `create(GetEndpointResponseSchema)` to create a new message.
  */
 export const GetEndpointResponseSchema: GenMessage<GetEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 13);
+  messageDesc(file_hookstream_v1_endpoint_service, 14);
 
 /**
  * UpdateEndpointResponse carries the endpoint.
@@ -504,7 +573,7 @@ export type UpdateEndpointResponse = Message<"hookstream.v1.UpdateEndpointRespon
  * Use `create(UpdateEndpointResponseSchema)` to create a new message.
  */
 export const UpdateEndpointResponseSchema: GenMessage<UpdateEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 14);
+  messageDesc(file_hookstream_v1_endpoint_service, 15);
 
 /**
  * PauseEndpointResponse carries the endpoint.
@@ -525,7 +594,7 @@ export type PauseEndpointResponse = Message<"hookstream.v1.PauseEndpointResponse
  * Use `create(PauseEndpointResponseSchema)` to create a new message.
  */
 export const PauseEndpointResponseSchema: GenMessage<PauseEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 15);
+  messageDesc(file_hookstream_v1_endpoint_service, 16);
 
 /**
  * ResumeEndpointResponse carries the endpoint.
@@ -546,7 +615,7 @@ export type ResumeEndpointResponse = Message<"hookstream.v1.ResumeEndpointRespon
  * Use `create(ResumeEndpointResponseSchema)` to create a new message.
  */
 export const ResumeEndpointResponseSchema: GenMessage<ResumeEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 16);
+  messageDesc(file_hookstream_v1_endpoint_service, 17);
 
 /**
  * RotateEndpointSecretResponse carries the endpoint. Its secret field carries the signing secret.
@@ -567,7 +636,7 @@ export type RotateEndpointSecretResponse = Message<"hookstream.v1.RotateEndpoint
  * Use `create(RotateEndpointSecretResponseSchema)` to create a new message.
  */
 export const RotateEndpointSecretResponseSchema: GenMessage<RotateEndpointSecretResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 17);
+  messageDesc(file_hookstream_v1_endpoint_service, 18);
 
 /**
  * GetEndpointSecretRequest names an endpoint.
@@ -588,7 +657,7 @@ export type GetEndpointSecretRequest = Message<"hookstream.v1.GetEndpointSecretR
  * Use `create(GetEndpointSecretRequestSchema)` to create a new message.
  */
 export const GetEndpointSecretRequestSchema: GenMessage<GetEndpointSecretRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 18);
+  messageDesc(file_hookstream_v1_endpoint_service, 19);
 
 /**
  * GetEndpointSecretResponse carries the signing secret.
@@ -609,7 +678,7 @@ export type GetEndpointSecretResponse = Message<"hookstream.v1.GetEndpointSecret
  * Use `create(GetEndpointSecretResponseSchema)` to create a new message.
  */
 export const GetEndpointSecretResponseSchema: GenMessage<GetEndpointSecretResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 19);
+  messageDesc(file_hookstream_v1_endpoint_service, 20);
 
 /**
  * SendTestEventRequest names the endpoint to test.
@@ -630,7 +699,7 @@ export type SendTestEventRequest = Message<"hookstream.v1.SendTestEventRequest">
  * Use `create(SendTestEventRequestSchema)` to create a new message.
  */
 export const SendTestEventRequestSchema: GenMessage<SendTestEventRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 20);
+  messageDesc(file_hookstream_v1_endpoint_service, 21);
 
 /**
  * SendTestEventResponse reports the test delivery.
@@ -651,7 +720,7 @@ export type SendTestEventResponse = Message<"hookstream.v1.SendTestEventResponse
  * Use `create(SendTestEventResponseSchema)` to create a new message.
  */
 export const SendTestEventResponseSchema: GenMessage<SendTestEventResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 21);
+  messageDesc(file_hookstream_v1_endpoint_service, 22);
 
 /**
  * DeliveryAttempt is one HTTP request made to deliver an event.
@@ -752,7 +821,7 @@ export type DeliveryAttempt = Message<"hookstream.v1.DeliveryAttempt"> & {
  * Use `create(DeliveryAttemptSchema)` to create a new message.
  */
 export const DeliveryAttemptSchema: GenMessage<DeliveryAttempt> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 22);
+  messageDesc(file_hookstream_v1_endpoint_service, 23);
 
 /**
  * ListDeliveryAttemptsRequest asks for one page of attempts.
@@ -795,7 +864,7 @@ export type ListDeliveryAttemptsRequest = Message<"hookstream.v1.ListDeliveryAtt
  * Use `create(ListDeliveryAttemptsRequestSchema)` to create a new message.
  */
 export const ListDeliveryAttemptsRequestSchema: GenMessage<ListDeliveryAttemptsRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 23);
+  messageDesc(file_hookstream_v1_endpoint_service, 24);
 
 /**
  * ListDeliveryAttemptsResponse is one page of attempts, oldest first.
@@ -823,7 +892,7 @@ export type ListDeliveryAttemptsResponse = Message<"hookstream.v1.ListDeliveryAt
  * Use `create(ListDeliveryAttemptsResponseSchema)` to create a new message.
  */
 export const ListDeliveryAttemptsResponseSchema: GenMessage<ListDeliveryAttemptsResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 24);
+  messageDesc(file_hookstream_v1_endpoint_service, 25);
 
 /**
  * DeadLetter is an event whose retry schedule ran out.
@@ -880,7 +949,7 @@ export type DeadLetter = Message<"hookstream.v1.DeadLetter"> & {
  * Use `create(DeadLetterSchema)` to create a new message.
  */
 export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 25);
+  messageDesc(file_hookstream_v1_endpoint_service, 26);
 
 /**
  * ListDeadLettersRequest asks for one page of an endpoint's dead letters.
@@ -915,7 +984,7 @@ export type ListDeadLettersRequest = Message<"hookstream.v1.ListDeadLettersReque
  * Use `create(ListDeadLettersRequestSchema)` to create a new message.
  */
 export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 26);
+  messageDesc(file_hookstream_v1_endpoint_service, 27);
 
 /**
  * ListDeadLettersResponse is one page of dead letters, oldest first.
@@ -943,7 +1012,7 @@ export type ListDeadLettersResponse = Message<"hookstream.v1.ListDeadLettersResp
  * Use `create(ListDeadLettersResponseSchema)` to create a new message.
  */
 export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 27);
+  messageDesc(file_hookstream_v1_endpoint_service, 28);
 
 /**
  * TimeRange is a half-open range of times, [start_time, end_time).
@@ -971,7 +1040,7 @@ export type TimeRange = Message<"hookstream.v1.TimeRange"> & {
  * Use `create(TimeRangeSchema)` to create a new message.
  */
 export const TimeRangeSchema: GenMessage<TimeRange> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 28);
+  messageDesc(file_hookstream_v1_endpoint_service, 29);
 
 /**
  * RedriveDeadLettersRequest selects dead letters to deliver again.
@@ -1030,7 +1099,7 @@ export type RedriveDeadLettersRequest = Message<"hookstream.v1.RedriveDeadLetter
  * Use `create(RedriveDeadLettersRequestSchema)` to create a new message.
  */
 export const RedriveDeadLettersRequestSchema: GenMessage<RedriveDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 29);
+  messageDesc(file_hookstream_v1_endpoint_service, 30);
 
 /**
  * RedriveDeadLettersResponse reports a redrive batch.
@@ -1058,7 +1127,7 @@ export type RedriveDeadLettersResponse = Message<"hookstream.v1.RedriveDeadLette
  * Use `create(RedriveDeadLettersResponseSchema)` to create a new message.
  */
 export const RedriveDeadLettersResponseSchema: GenMessage<RedriveDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_endpoint_service, 30);
+  messageDesc(file_hookstream_v1_endpoint_service, 31);
 
 /**
  * EndpointFormat is the body an endpoint receives.
@@ -1087,6 +1156,16 @@ export enum EndpointFormat {
    * @generated from enum value: ENDPOINT_FORMAT_CLOUDEVENTS = 2;
    */
   CLOUDEVENTS = 2,
+
+  /**
+   * The vendor's own request body and content type, as hookstream
+   * received it (secrets removed; `log.keep_raw`), for receivers written
+   * against the vendor's webhooks. An event stored without its body cannot
+   * be sent this way: it becomes a dead letter at once.
+   *
+   * @generated from enum value: ENDPOINT_FORMAT_VENDOR_BODY = 3;
+   */
+  VENDOR_BODY = 3,
 }
 
 /**

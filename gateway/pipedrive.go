@@ -1,0 +1,376 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// pipedriveAPI serves Pipedrive's webhooks API (`GET`/`POST /webhooks`,
+// `DELETE /webhooks/{id}`) under /api/v1, so code written against
+// Pipedrive's SDK subscribes to hookstream's copies of Pipedrive events by
+// changing its base path. Each webhook is an outbound endpoint
+// (EndpointService, through the in-memory connection, with the caller's
+// API token), filtered to the action and object asked for over the
+// Pipedrive sources, and sent the body as Pipedrive sent it.
+type pipedriveAPI struct {
+	endpoints hookstreamv1.EndpointServiceClient
+	sources   []string
+}
+
+// pipedriveBodyLimit caps a request to the compatibility API.
+const pipedriveBodyLimit = 64 << 10
+
+// Pipedrive's actions: the current ones and v1's, each naming the
+// canonical event types it covers.
+var pipedriveActions = map[string][]string{
+	"create":  {"created"},
+	"added":   {"created"},
+	"change":  {"updated", "merged"},
+	"updated": {"updated"},
+	"merged":  {"merged"},
+	"delete":  {"deleted"},
+	"deleted": {"deleted"},
+	"*":       nil,
+}
+
+var pipedriveObject = regexp.MustCompile(`^(\*|[A-Za-z][A-Za-z0-9_]{0,63})$`)
+
+func (p *pipedriveAPI) register(mux *runtime.ServeMux) error {
+	for _, r := range []struct {
+		method, path string
+		h            func(context.Context, http.ResponseWriter, *http.Request, map[string]string)
+	}{
+		{http.MethodGet, "/api/v1/webhooks", p.list},
+		{http.MethodPost, "/api/v1/webhooks", p.create},
+		{http.MethodDelete, "/api/v1/webhooks/{id}", p.delete},
+	} {
+		h := r.h
+		if err := mux.HandlePath(r.method, r.path, func(w http.ResponseWriter, req *http.Request, params map[string]string) {
+			// Pipedrive's API key: the x-api-token header or the api_token
+			// query parameter, here a hookstream API token.
+			tok := req.Header.Get("x-api-token")
+			if tok == "" {
+				tok = req.URL.Query().Get("api_token")
+			}
+			if tok == "" {
+				pipedriveUnauthorized(w)
+				return
+			}
+			ctx := metadata.AppendToOutgoingContext(req.Context(), "authorization", "Bearer "+tok)
+			h(ctx, w, req, params)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pipedriveWebhook is Pipedrive's BaseWebhook.
+type pipedriveWebhook struct {
+	ID               int64   `json:"id"`
+	CompanyID        int64   `json:"company_id"`
+	OwnerID          int64   `json:"owner_id"`
+	UserID           int64   `json:"user_id"`
+	EventAction      string  `json:"event_action"`
+	EventObject      string  `json:"event_object"`
+	SubscriptionURL  string  `json:"subscription_url"`
+	Version          string  `json:"version"`
+	IsActive         int     `json:"is_active"`
+	AddTime          string  `json:"add_time"`
+	RemoveTime       *string `json:"remove_time"`
+	RemoveReason     *string `json:"remove_reason"`
+	Type             string  `json:"type"`
+	HTTPAuthUser     *string `json:"http_auth_user"`
+	HTTPAuthPassword *string `json:"http_auth_password"`
+	LastDeliveryTime *string `json:"last_delivery_time"`
+	LastHTTPStatus   *int    `json:"last_http_status"`
+	AdminID          int64   `json:"admin_id"`
+	Name             string  `json:"name"`
+}
+
+// pipedriveTime is how Pipedrive's API writes times.
+func pipedriveTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func toPipedrive(ep *hookstreamv1.Endpoint) pipedriveWebhook {
+	pd := ep.GetPipedrive()
+	out := pipedriveWebhook{
+		ID: pd.GetId(), OwnerID: pd.GetUserId(), UserID: pd.GetUserId(), AdminID: pd.GetUserId(),
+		EventAction: pd.GetEventAction(), EventObject: pd.GetEventObject(), SubscriptionURL: ep.GetUrl(),
+		Version: pd.GetVersion(), Type: "general", Name: pd.GetName(),
+		AddTime: pipedriveTime(ep.GetCreateTime().AsTime()),
+	}
+	if ep.GetState() == hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE {
+		out.IsActive = 1
+	}
+	if r := ep.GetDisabledReason(); r != "" {
+		out.RemoveReason = &r
+	}
+	if b := ep.GetBasicAuth(); b != nil {
+		u := b.GetUsername()
+		out.HTTPAuthUser = &u
+	}
+	return out
+}
+
+// list answers GET /api/v1/webhooks: the compatibility webhooks.
+func (p *pipedriveAPI) list(ctx context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	eps, err := p.all(ctx)
+	if err != nil {
+		pipedriveGRPCError(w, err)
+		return
+	}
+	data := make([]pipedriveWebhook, 0, len(eps))
+	for _, ep := range eps {
+		data = append(data, toPipedrive(ep))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "status": "ok", "data": data})
+}
+
+// all lists every endpoint made through this API.
+func (p *pipedriveAPI) all(ctx context.Context) ([]*hookstreamv1.Endpoint, error) {
+	var out []*hookstreamv1.Endpoint
+	token := ""
+	for {
+		resp, err := p.endpoints.ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{PageSize: 1000, PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		for _, ep := range resp.GetEndpoints() {
+			if ep.GetPipedrive() != nil {
+				out = append(out, ep)
+			}
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			return out, nil
+		}
+	}
+}
+
+// addWebhookRequest is Pipedrive's AddWebhookRequest.
+type addWebhookRequest struct {
+	SubscriptionURL  string  `json:"subscription_url"`
+	EventAction      string  `json:"event_action"`
+	EventObject      string  `json:"event_object"`
+	Name             *string `json:"name"`
+	UserID           int64   `json:"user_id"`
+	HTTPAuthUser     *string `json:"http_auth_user"`
+	HTTPAuthPassword *string `json:"http_auth_password"`
+	Version          string  `json:"version"`
+}
+
+// create answers POST /api/v1/webhooks.
+func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	var req addWebhookRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, pipedriveBodyLimit+1))
+	switch {
+	case err != nil || len(body) > pipedriveBodyLimit:
+		pipedriveBadRequest(w, "body", "unreadable or larger than 64 KiB")
+		return
+	case strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded"):
+		// Pipedrive's API takes form bodies too.
+		form, ferr := url.ParseQuery(string(body))
+		if ferr != nil {
+			pipedriveBadRequest(w, "body", "not a valid form")
+			return
+		}
+		req = addWebhookRequest{SubscriptionURL: form.Get("subscription_url"), EventAction: form.Get("event_action"),
+			EventObject: form.Get("event_object"), Version: form.Get("version")}
+		req.UserID, _ = strconv.ParseInt(form.Get("user_id"), 10, 64)
+		for k, dst := range map[string]**string{"name": &req.Name, "http_auth_user": &req.HTTPAuthUser, "http_auth_password": &req.HTTPAuthPassword} {
+			if form.Has(k) {
+				v := form.Get(k)
+				*dst = &v
+			}
+		}
+	default:
+		if err := json.Unmarshal(body, &req); err != nil {
+			pipedriveBadRequest(w, "body", "not valid JSON: "+err.Error())
+			return
+		}
+	}
+	u, err := url.Parse(req.SubscriptionURL)
+	switch {
+	case req.SubscriptionURL == "":
+		pipedriveBadRequest(w, "subscription_url", "is required")
+		return
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		pipedriveBadRequest(w, "subscription_url", "invalid or non-reachable URL")
+		return
+	}
+	types, ok := pipedriveActions[req.EventAction]
+	if !ok {
+		pipedriveBadRequest(w, "event_action", "must be one of create, change, delete, added, updated, deleted, merged, *")
+		return
+	}
+	if !pipedriveObject.MatchString(req.EventObject) {
+		pipedriveBadRequest(w, "event_object", "must be a Pipedrive object such as deal, person, activityType, or *")
+		return
+	}
+	if req.Name == nil || *req.Name == "" || len(*req.Name) > 255 {
+		pipedriveBadRequest(w, "name", "is required (at most 255 characters)")
+		return
+	}
+	switch req.Version {
+	case "":
+		req.Version = "2.0" // Pipedrive's default since 2025-03-17
+	case "1.0", "2.0":
+	default:
+		pipedriveBadRequest(w, "version", `must be "1.0" or "2.0"`)
+		return
+	}
+	ep := &hookstreamv1.Endpoint{
+		Url: req.SubscriptionURL, Description: *req.Name,
+		Filter: pipedriveFilter(p.sources, types, req.EventObject),
+		Format: hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY,
+		Pipedrive: &hookstreamv1.PipedriveWebhook{Id: pipedriveID(), EventAction: req.EventAction, EventObject: req.EventObject,
+			Name: *req.Name, UserId: req.UserID, Version: req.Version},
+	}
+	if req.HTTPAuthUser != nil && *req.HTTPAuthUser != "" {
+		ep.BasicAuth = &hookstreamv1.BasicAuth{Username: *req.HTTPAuthUser}
+		if req.HTTPAuthPassword != nil {
+			ep.BasicAuth.Password = *req.HTTPAuthPassword
+		}
+	}
+	resp, err := p.endpoints.CreateEndpoint(ctx, &hookstreamv1.CreateEndpointRequest{Endpoint: ep})
+	if err != nil {
+		if st := status.Convert(err); st.Code() == codes.InvalidArgument {
+			pipedriveBadRequest(w, "subscription_url", st.Message())
+			return
+		}
+		pipedriveGRPCError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"success": true, "status": "ok", "data": toPipedrive(resp.GetEndpoint())})
+}
+
+// pipedriveID is a positive id that JavaScript numbers hold exactly.
+func pipedriveID() int64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return int64(binary.BigEndian.Uint64(b[:])>>33) + 1 // 1 .. 2^31
+}
+
+// pipedriveFilter is the CEL filter of a compatibility webhook: Pipedrive
+// events of the sources, of the object (as its canonical entity), of the
+// action's canonical types.
+func pipedriveFilter(sources, types []string, object string) string {
+	var conds []string
+	conds = append(conds, "event.vendor == hookstream.v1.Vendor.VENDOR_PIPEDRIVE")
+	quoted := make([]string, len(sources))
+	for i, s := range sources {
+		quoted[i] = strconv.Quote(s)
+	}
+	conds = append(conds, "event.source in ["+strings.Join(quoted, ", ")+"]")
+	entity := snake(object)
+	var alts []string
+	switch {
+	case object == "*" && types == nil:
+	case object == "*":
+		for _, t := range types {
+			alts = append(alts, "event.type.endsWith("+strconv.Quote("."+t)+")")
+		}
+	case types == nil:
+		alts = append(alts, "event.subject.kind == "+strconv.Quote(entity))
+	default:
+		for _, t := range types {
+			alts = append(alts, "event.type == "+strconv.Quote(entity+"."+t))
+		}
+	}
+	if len(alts) > 0 {
+		conds = append(conds, "("+strings.Join(alts, " || ")+")")
+	}
+	return strings.Join(conds, " && ")
+}
+
+// snake turns Pipedrive's camel-case objects into hookstream's entity
+// names: activityType → activity_type.
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// delete answers DELETE /api/v1/webhooks/{id}.
+func (p *pipedriveAPI) delete(ctx context.Context, w http.ResponseWriter, _ *http.Request, params map[string]string) {
+	id, err := strconv.ParseInt(params["id"], 10, 64)
+	if err != nil || id <= 0 {
+		pipedriveNotFound(w)
+		return
+	}
+	eps, err := p.all(ctx)
+	if err != nil {
+		pipedriveGRPCError(w, err)
+		return
+	}
+	for _, ep := range eps {
+		if ep.GetPipedrive().GetId() != id {
+			continue
+		}
+		if _, err := p.endpoints.DeleteEndpoint(ctx, &hookstreamv1.DeleteEndpointRequest{Id: ep.GetId()}); err != nil {
+			pipedriveGRPCError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "status": "ok", "data": map[string]int64{"id": id}})
+		return
+	}
+	pipedriveNotFound(w)
+}
+
+// Pipedrive's error shapes.
+
+func pipedriveUnauthorized(w http.ResponseWriter) {
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"success": false, "error": "unauthorized access", "errorCode": 401,
+		"error_info": "Send a hookstream API token as x-api-token or api_token."})
+}
+
+func pipedriveBadRequest(w http.ResponseWriter, field, msg string) {
+	writeJSON(w, http.StatusBadRequest, map[string]any{"success": false, "status": "error", "error": field + " " + msg,
+		"errors": map[string][]string{field: {msg}}})
+}
+
+func pipedriveNotFound(w http.ResponseWriter) {
+	writeJSON(w, http.StatusNotFound, map[string]any{"success": false, "status": "error", "error": "Webhook not found",
+		"errors": map[string][]string{"id": {"not found"}}})
+}
+
+func pipedriveGRPCError(w http.ResponseWriter, err error) {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.Unauthenticated:
+		pipedriveUnauthorized(w)
+	case codes.PermissionDenied:
+		writeJSON(w, http.StatusForbidden, map[string]any{"success": false, "message": "Forbidden",
+			"error": "this API token's scope does not allow it (admin is needed to create and delete webhooks)"})
+	case codes.NotFound:
+		pipedriveNotFound(w)
+	case codes.FailedPrecondition, codes.ResourceExhausted:
+		writeJSON(w, http.StatusBadRequest, map[string]any{"success": false, "status": "error", "error": st.Message()})
+	default:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"success": false, "status": "error", "error": st.Message()})
+	}
+}

@@ -1,0 +1,194 @@
+package system
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pipedriveSDK runs test/pipedrive/sdk.mjs: Pipedrive's official Node SDK
+// (WebhooksApi) pointed at hookstream with basePath.
+func pipedriveSDK(t *testing.T, s *server, token string, args ...string) (int, map[string]any) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not installed; CI installs it (scripts/test.sh runs npm ci)")
+	}
+	root, _ := filepath.Abs("../..")
+	if _, err := os.Stat(filepath.Join(root, "node_modules", "pipedrive")); err != nil {
+		t.Fatal("node_modules/pipedrive is missing: run npm ci")
+	}
+	cmd := exec.Command(node, append([]string{filepath.Join(root, "test", "pipedrive", "sdk.mjs"), s.base + "/api/v1", token}, args...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pipedrive SDK %v: %v", args, err)
+	}
+	var res struct {
+		Status int            `json:"status"`
+		Body   map[string]any `json:"body"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("pipedrive SDK said %q", out)
+	}
+	return res.Status, res.Body
+}
+
+// postPipedrive posts a Pipedrive fixture to the pipedrive source and
+// returns the body as sent.
+func postPipedrive(t *testing.T, s *server, fixture string) []byte {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join(testdataRoot, "pipedrive", "testdata", fixture+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/webhooks/pipedrive", bytes.NewReader(body))
+	req.SetBasicAuth("pipedrive", pdPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest %s: %d", fixture, resp.StatusCode)
+	}
+	return body
+}
+
+// TestPipedriveCompatWithSDK: code written against Pipedrive's SDK
+// subscribes through hookstream by changing basePath, and gets exactly the
+// matching Pipedrive webhooks, their bodies as Pipedrive sent them, with
+// its Basic auth.
+func TestPipedriveCompatWithSDK(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	changes := newReceiver(t, nil)
+	everything := newReceiver(t, nil)
+
+	status, body := pipedriveSDK(t, s, adminToken, "add", `{"subscription_url": "`+changes.srv.URL+`/pd", "event_action": "change",
+		"event_object": "deal", "name": "deal changes", "user_id": 7, "http_auth_user": "pd-user", "http_auth_password": "pd-pass-123"}`)
+	if status != http.StatusCreated || body["success"] != true {
+		t.Fatalf("addWebhook: %d %v", status, body)
+	}
+	hook := body["data"].(map[string]any)
+	id := int64(hook["id"].(float64))
+	for k, want := range map[string]any{"event_action": "change", "event_object": "deal", "is_active": 1.0, "version": "2.0",
+		"http_auth_user": "pd-user", "http_auth_password": nil, "name": "deal changes", "user_id": 7.0, "type": "general",
+		"subscription_url": changes.srv.URL + "/pd"} {
+		if hook[k] != want {
+			t.Errorf("addWebhook data.%s = %v, want %v", k, hook[k], want)
+		}
+	}
+	status, body = pipedriveSDK(t, s, adminToken, "add", `{"subscription_url": "`+everything.srv.URL+`", "event_action": "*", "event_object": "*", "name": "all"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("addWebhook */*: %d %v", status, body)
+	}
+	allID := int64(body["data"].(map[string]any)["id"].(float64))
+
+	status, body = pipedriveSDK(t, s, readToken, "list")
+	if status != http.StatusOK || len(body["data"].([]any)) != 2 {
+		t.Fatalf("getWebhooks: %d %v", status, body)
+	}
+
+	sent := map[string][]byte{}
+	for _, f := range []string{"v2_change_deal", "v2_create_deal_field", "v2_create_person", "v1_updated_deal", "v2_delete_deal", "v1_added_person"} {
+		sent[f] = postPipedrive(t, s, f)
+	}
+	// change + deal: v2's change.deal and v1's updated.deal.
+	waitUntil(t, 10*time.Second, "the deal changes", func() bool { return len(changes.requests()) >= 2 })
+	waitUntil(t, 10*time.Second, "every event at */*", func() bool { return len(everything.requests()) >= len(sent) })
+	time.Sleep(300 * time.Millisecond) // anything extra would have come
+	got := changes.requests()
+	if len(got) != 2 {
+		t.Fatalf("change/deal got %d requests, want 2", len(got))
+	}
+	want := [][]byte{sent["v2_change_deal"], sent["v1_updated_deal"]}
+	for _, d := range got {
+		if !bytes.Equal(d.body, want[0]) && !bytes.Equal(d.body, want[1]) {
+			t.Errorf("change/deal got a body that is not one of the matching webhooks as sent:\n%s", d.body)
+		}
+		user, pass, ok := (&http.Request{Header: d.h}).BasicAuth()
+		if !ok || user != "pd-user" || pass != "pd-pass-123" {
+			t.Errorf("delivery without the webhook's Basic auth: %v", d.h.Get("Authorization") != "")
+		}
+		if d.h.Get("Content-Type") != "application/json" {
+			t.Errorf("content type %q", d.h.Get("Content-Type"))
+		}
+	}
+	if n := len(everything.requests()); n != len(sent) {
+		t.Errorf("*/* got %d requests, want %d", n, len(sent))
+	}
+
+	// Deleted: nothing more arrives.
+	status, body = pipedriveSDK(t, s, adminToken, "delete", strconv.FormatInt(id, 10))
+	if status != http.StatusOK || body["success"] != true {
+		t.Fatalf("deleteWebhook: %d %v", status, body)
+	}
+	if status, _ = pipedriveSDK(t, s, adminToken, "delete", strconv.FormatInt(id, 10)); status != http.StatusNotFound {
+		t.Errorf("deleting again: %d", status)
+	}
+	time.Sleep(300 * time.Millisecond)
+	postPipedrive(t, s, "v2_change_deal_custom_fields")
+	waitUntil(t, 10*time.Second, "the */* webhook to get the last one", func() bool { return len(everything.requests()) == len(sent)+1 })
+	time.Sleep(300 * time.Millisecond)
+	if n := len(changes.requests()); n != 2 {
+		t.Errorf("a deleted webhook got %d more requests", n-2)
+	}
+	if status, _ = pipedriveSDK(t, s, adminToken, "delete", strconv.FormatInt(allID, 10)); status != http.StatusOK {
+		t.Errorf("deleteWebhook */*: %d", status)
+	}
+}
+
+// TestPipedriveCompatErrors: bad requests get Pipedrive-shaped errors.
+func TestPipedriveCompatErrors(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	for name, c := range map[string]struct {
+		token, body string
+		status      int
+		field       string
+	}{
+		"missing subscription_url": {adminToken, `{"event_action": "change", "event_object": "deal", "name": "x"}`, 400, "subscription_url"},
+		"unknown action":           {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "renamed", "event_object": "deal", "name": "x"}`, 400, "event_action"},
+		"bad object":               {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal!", "name": "x"}`, 400, "event_object"},
+		"missing name":             {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal"}`, 400, "name"},
+		"bad version":              {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x", "version": "3.0"}`, 400, "version"},
+		"wrong token":              {"not-a-token-0123456789", `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x"}`, 401, ""},
+		"read token":               {readToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x"}`, 403, ""},
+	} {
+		status, body := pipedriveSDK(t, s, c.token, "add", c.body)
+		if status != c.status || body["success"] != false {
+			t.Errorf("%s: %d %v, want %d", name, status, body, c.status)
+			continue
+		}
+		if c.field != "" {
+			errs, _ := body["errors"].(map[string]any)
+			if _, ok := errs[c.field]; !ok {
+				t.Errorf("%s: errors %v do not name %s", name, body["errors"], c.field)
+			}
+		}
+		if c.status == 401 && (body["error"] != "unauthorized access" || body["errorCode"] != 401.0) {
+			t.Errorf("%s: %v is not Pipedrive's 401", name, body)
+		}
+	}
+	if status, body := pipedriveSDK(t, s, adminToken, "delete", "12345"); status != 404 || !strings.Contains(strings.ToLower(body["error"].(string)), "not found") {
+		t.Errorf("delete unknown: %d %v", status, body)
+	}
+	// The api_token query parameter works as well as the header.
+	resp, err := http.Get(s.base + "/api/v1/webhooks?api_token=" + readToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("api_token query: %d", resp.StatusCode)
+	}
+}
