@@ -1,6 +1,8 @@
 package eventlog
 
 import (
+	"fmt"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -73,4 +75,24 @@ func StripRaw(b []byte) []byte {
 		return b
 	}
 	return append(out, b[start:]...)
+}
+
+// DecodedWithoutRaw returns the event without its raw request, for a
+// reader that did not ask for it: decoded from the stored bytes without
+// the raw field, so the request body is never copied out. It is decoded
+// afresh on every call (Decoded's shared copy keeps raw).
+func (s Stored) DecodedWithoutRaw() (*hookstreamv1.Event, error) {
+	if s.Event != nil && s.Raw == nil {
+		if s.Event.GetRaw() == nil {
+			return s.Event, nil
+		}
+		ev := proto.Clone(s.Event).(*hookstreamv1.Event)
+		ev.Raw = nil
+		return ev, nil
+	}
+	ev := &hookstreamv1.Event{}
+	if err := proto.Unmarshal(StripRaw(s.Raw), ev); err != nil {
+		return nil, fmt.Errorf("eventlog: decode event at %d: %w", s.Seq, err)
+	}
+	return ev, nil
 }
