@@ -118,6 +118,13 @@ func TestKeepRaw(t *testing.T) {
 		}
 		checkRaw(t, smp.name+" GetEvent", got.GetEvent(), nil)
 	}
+	// Over HTTP, include_raw is a query parameter.
+	for q, wantRaw := range map[string]bool{"?include_raw=true": true, "": false} {
+		code, body := httpDo(t, http.MethodGet, s.base+"/v1/events/"+ids[0]+q, readToken)
+		if code != http.StatusOK || strings.Contains(body, `"bodyText"`) != wantRaw {
+			t.Errorf("GET /v1/events/{id}%s: %d, body text present %v, want %v: %s", q, code, !wantRaw, wantRaw, body)
+		}
+	}
 
 	// From the hub.
 	for _, id := range ids {
