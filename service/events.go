@@ -98,7 +98,7 @@ func (s *Events) Subscribe(req *hookstreamv1.SubscribeRequest, stream grpc.Serve
 	}
 	// From here the subscription gives the place back, once the stream is
 	// over on the wire.
-	return s.newSubscription(f, subjects).run(stream, start, release)
+	return s.newSubscription(f, subjects, req.GetIncludeRaw()).run(stream, start, release)
 }
 
 // subscribeStart is where a Subscribe request starts reading the log.
@@ -187,6 +187,9 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 			return false
 		}
 		if ok {
+			if !req.GetIncludeRaw() {
+				st.Event.Raw = nil // decoded for this request alone
+			}
 			resp.Events = append(resp.Events, st.Event)
 		}
 		return len(resp.Events) < size
@@ -255,6 +258,9 @@ func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest
 	case err != nil:
 		s.logger.ErrorContext(ctx, "get failed", "event_id", req.GetId(), "err", err)
 		return nil, errLogUnreadable()
+	}
+	if !req.GetIncludeRaw() {
+		st.Event.Raw = nil // decoded for this request alone
 	}
 	return &hookstreamv1.GetEventResponse{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)}, nil
 }

@@ -53,18 +53,54 @@ func (h *hub) wake() {
 	}
 }
 
-// hubEvent is an event as the hub hands it out: decoded once, and encoded
-// once as the delivery every stream sends. Streams that hold it beyond
-// their queue share one charge on the buffer budget.
+// hubEvent is an event as the hub hands it out to one stream: decoded
+// once, and encoded once as the delivery every stream of its kind sends
+// (with or without the raw request). Streams that hold the same frame
+// beyond their queue share one charge on the buffer budget.
 type hubEvent struct {
 	eventlog.Stored
 	frame  *encodedDelivery
 	charge *sharedCharge
 }
 
+// hubFrames are an event's deliveries: the one without the raw request
+// (Event.raw), built for every event, and the one with it, built on first
+// use by a stream that asked for it (include_raw). Both share the stored
+// bytes: the plain one is a shorter slice of them (raw is stored last).
+type hubFrames struct {
+	st          eventlog.Stored
+	plain       *encodedDelivery
+	plainCharge *sharedCharge
+
+	rawOnce   sync.Once
+	raw       *encodedDelivery
+	rawCharge *sharedCharge
+}
+
+func newHubFrames(st eventlog.Stored) *hubFrames {
+	return &hubFrames{st: st, plain: encodeDelivery(eventlog.StripRaw(st.Raw), eventlog.Cursor(st.Seq)), plainCharge: &sharedCharge{}}
+}
+
+// forStream is the event as a stream gets it: with its raw request when
+// withRaw, else without.
+func (f *hubFrames) forStream(withRaw bool) hubEvent {
+	if !withRaw {
+		return hubEvent{Stored: f.st, frame: f.plain, charge: f.plainCharge}
+	}
+	f.rawOnce.Do(func() {
+		if len(f.plain.event) == len(f.st.Raw) { // no raw request: the same frame
+			f.raw, f.rawCharge = f.plain, f.plainCharge
+			return
+		}
+		f.raw, f.rawCharge = encodeDelivery(f.st.Raw, f.plain.cursor), &sharedCharge{}
+	})
+	return hubEvent{Stored: f.st, frame: f.raw, charge: f.rawCharge}
+}
+
 // hubSub is one stream's feed from the hub: a queue bounded in bytes.
 type hubSub struct {
 	limit    int
+	withRaw  bool          // the stream asked for raw requests (include_raw)
 	ready    chan struct{} // a value means the queue may hold events
 	detached chan struct{} // closed when the hub drops the feed
 
@@ -168,18 +204,19 @@ func (h *hub) fanOut(st eventlog.Stored) {
 	if len(h.subs) == 0 {
 		return
 	}
-	ev := hubEvent{Stored: st, frame: encodeDelivery(st.Raw, eventlog.Cursor(st.Seq)), charge: &sharedCharge{}}
+	frames := newHubFrames(st)
 	for s := range h.subs {
-		if !s.push(ev) {
+		if !s.push(frames.forStream(s.withRaw)) {
 			h.detach(s)
 		}
 	}
 }
 
-// join registers a feed; every event after the returned position reaches
-// it (until it is detached).
-func (h *hub) join() (*hubSub, uint64) {
-	s := &hubSub{limit: h.limit, ready: make(chan struct{}, 1), detached: make(chan struct{})}
+// join registers a feed, whose events carry their raw request when
+// withRaw; every event after the returned position reaches it (until it
+// is detached).
+func (h *hub) join(withRaw bool) (*hubSub, uint64) {
+	s := &hubSub{limit: h.limit, withRaw: withRaw, ready: make(chan struct{}, 1), detached: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs[s] = struct{}{}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -64,6 +65,8 @@ type pipeline struct {
 	logger  *slog.Logger
 	metrics *Metrics
 	sources map[string]*Source
+	// keepRaw stores each event's request body with it (Event.raw).
+	keepRaw bool
 }
 
 // process normalizes body and appends the event, or quarantines the
@@ -80,8 +83,13 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	}
 	// Events get the same secret removal as quarantined bodies.
 	normalize.ScrubEvent(ev, src.Normalizer.SecretMembers(), src.Auth.Secrets())
+	if p.keepRaw {
+		// Set after the id is derived: the original request is not part of it.
+		ev.Raw = rawRequest(normalize.ScrubBody(body, src.Normalizer.SecretMembers(), src.Auth.Secrets()),
+			scrubContentType(src, contentType))
+	}
 	appendStart := time.Now()
-	app, err := p.log.Append(ctx, ev)
+	app, err := p.append(ctx, src.Name, ev)
 	p.metrics.appendLatency.Observe(time.Since(appendStart).Seconds())
 	switch {
 	case errors.Is(err, eventlog.ErrTooLarge):
@@ -101,11 +109,25 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	return &hookstreamv1.IngestWebhookResponse{Outcome: outcome, EventId: ev.GetId(), Duplicate: app.Duplicate}, nil
 }
 
+// append stores ev in the log. An event too large for the log with its
+// raw request is stored without it: the configured limits leave room for
+// the body twice (see internal/app), but a normalized event may still
+// outgrow its body, and the event is worth more than its copy of the
+// request.
+func (p *pipeline) append(ctx context.Context, source string, ev *hookstreamv1.Event) (eventlog.Appended, error) {
+	app, err := p.log.Append(ctx, ev)
+	if errors.Is(err, eventlog.ErrTooLarge) && ev.Raw != nil {
+		p.logger.WarnContext(ctx, "event stored without its raw request: too large for the log with it",
+			"source", source, "event_id", ev.GetId(), "raw_bytes", len(ev.Raw.GetBodyText())+len(ev.Raw.GetBody()))
+		ev.Raw = nil
+		app, err = p.log.Append(ctx, ev)
+	}
+	return app, err
+}
+
 func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, contentType string, received time.Time, rej *normalize.Rejection) (*hookstreamv1.IngestWebhookResponse, error) {
 	clean := scrub(src, body)
-	// The content type is the caller's text too: a credential there is
-	// removed like one in the body.
-	contentType = string(normalize.ScrubBody([]byte(contentType), src.Normalizer.SecretMembers(), src.Auth.Secrets()))
+	contentType = scrubContentType(src, contentType)
 	q := &hookstreamv1.QuarantinedRequest{
 		Id:          quarantineID(src.Name, clean),
 		Source:      src.Name,
@@ -148,6 +170,26 @@ func scrub(src *Source, body []byte) []byte {
 		out = bytes.Clone(out) // never alias the request buffer in storage
 	}
 	return out
+}
+
+// scrubContentType removes secrets from a request's content type: it is
+// the caller's text too, and a credential there is removed like one in
+// the body.
+func scrubContentType(src *Source, contentType string) string {
+	return string(normalize.ScrubBody([]byte(contentType), src.Normalizer.SecretMembers(), src.Auth.Secrets()))
+}
+
+// rawRequest is an event's copy of its request (Event.raw): the body,
+// already scrubbed, as text when it is valid UTF-8 and as bytes otherwise,
+// the convention of quarantined requests. It never aliases body.
+func rawRequest(body []byte, contentType string) *hookstreamv1.RawRequest {
+	r := &hookstreamv1.RawRequest{ContentType: contentType}
+	if utf8.Valid(body) {
+		r.BodyText = string(body)
+	} else {
+		r.Body = bytes.Clone(body)
+	}
+	return r
 }
 
 // quarantineID is deterministic, so a vendor retry of the same bad request

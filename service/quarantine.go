@@ -224,7 +224,12 @@ func (s *Quarantine) reprocess(ctx context.Context, q *hookstreamv1.QuarantinedR
 		}
 		return &hookstreamv1.ReprocessResult{Id: id, Outcome: hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED, Rejection: rej.Proto()}, nil
 	}
-	app, err := s.p.log.Append(ctx, ev)
+	if s.p.keepRaw {
+		// The entry's body and content type were scrubbed when it was
+		// quarantined.
+		ev.Raw = rawRequest(storedBody(q), q.GetContentType())
+	}
+	app, err := s.p.append(ctx, src.Name, ev)
 	if err != nil {
 		s.p.logger.ErrorContext(ctx, "append failed", "quarantine_id", id, "event_id", ev.GetId(), "err", err)
 		return nil, errLogUnavailable()

@@ -46,6 +46,9 @@ type Options struct {
 	// BodyLimit caps webhook bodies (bytes; zero: no cap), the same limit
 	// the HTTP route enforces, so gRPC callers cannot go around it.
 	BodyLimit int64
+	// KeepRaw stores each event's original request body, secrets removed,
+	// with it (Event.raw); the read APIs send it only when asked.
+	KeepRaw bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -101,7 +104,7 @@ func New(o Options) (*Services, error) {
 		s.m = newSourceMetrics(o.Metrics, s.Name)
 		sources[s.Name] = s
 	}
-	p := &pipeline{log: o.Log, logger: o.Logger, metrics: o.Metrics, sources: sources}
+	p := &pipeline{log: o.Log, logger: o.Logger, metrics: o.Metrics, sources: sources, keepRaw: o.KeepRaw}
 	s := &Services{stopping: make(chan struct{})}
 	s.Ingest = &Ingest{p: p, now: o.Now, hideUnknown: o.HideUnknownSources, bodyLimit: o.BodyLimit,
 		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}

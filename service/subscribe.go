@@ -146,6 +146,9 @@ type subscription struct {
 	// is the same for the log's newest-event lookup (">" for all).
 	subject, lastSubject string
 	out                  *sender
+	// withRaw sends events with their raw request (include_raw); without
+	// it they go out without, from the same stored bytes cut short.
+	withRaw bool
 
 	state    streamState
 	last     uint64  // last log position passed
@@ -163,10 +166,10 @@ type subscription struct {
 	waitBudget <-chan struct{}
 }
 
-func (s *Events) newSubscription(f *filter.Filter, subjects []string) *subscription {
+func (s *Events) newSubscription(f *filter.Filter, subjects []string, withRaw bool) *subscription {
 	id := strconv.FormatUint(s.streams.Add(1), 10)
 	sub := &subscription{e: s, id: id, logger: s.logger.With("subscriber", id), lag: s.metrics.lag.WithLabelValues(id),
-		filter: f, lastSubject: ">", stopRead: func() {}}
+		filter: f, lastSubject: ">", stopRead: func() {}, withRaw: withRaw}
 	if len(subjects) == 1 {
 		sub.lastSubject, sub.subject = subjects[0], subjects[0]
 	}
@@ -292,7 +295,7 @@ func (sub *subscription) end(st streamState, err error) error {
 // catches up from its start.
 func (sub *subscription) start(ctx context.Context, from eventlog.Start) {
 	if from.New {
-		sub.feed, sub.joinedAt = sub.e.hub.join()
+		sub.feed, sub.joinedAt = sub.e.hub.join(sub.withRaw)
 		sub.goLive()
 		return
 	}
@@ -319,7 +322,7 @@ func (sub *subscription) stopReading() {
 
 // joinHub gives a catching-up stream a hub feed: joining.
 func (sub *subscription) joinHub() {
-	sub.feed, sub.joinedAt = sub.e.hub.join()
+	sub.feed, sub.joinedAt = sub.e.hub.join(sub.withRaw)
 	sub.enter(stateJoining)
 }
 
@@ -448,7 +451,11 @@ func (sub *subscription) deliver(ctx context.Context, st eventlog.Stored, frame 
 		}
 	}
 	if frame == nil {
-		frame = encodeDelivery(st.Raw, eventlog.Cursor(st.Seq))
+		event := st.Raw
+		if !sub.withRaw {
+			event = eventlog.StripRaw(event)
+		}
+		frame = encodeDelivery(event, eventlog.Cursor(st.Seq))
 	}
 	sub.pending = &outMsg{m: frame, size: int64(grpcMsgPrefix + frame.size()), hold: h}
 	return nil

@@ -106,14 +106,21 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		return nil, err
 	}
 	// Every stored message (event or quarantined request) must fit in one
-	// log message, with room for its envelope.
-	if limit := a.log.MaxMessageSize() - 64<<10; int64(cfg.HTTP.BodyLimit) > limit {
+	// log message, with room for its envelope. With log.keep_raw an event
+	// holds the body twice: its normalized payload and its raw request.
+	keepRaw := cfg.Log.KeepRaw == nil || *cfg.Log.KeepRaw
+	if limit := bodyLimitFor(a.log.MaxMessageSize(), keepRaw); int64(cfg.HTTP.BodyLimit) > limit {
 		if cfg.HTTP.BodyLimit != config.DefaultBodyLimit {
+			if keepRaw {
+				return nil, fmt.Errorf("http.body_limit %d does not fit the log's maximum message size %d twice, as log.keep_raw "+
+					"needs (body_limit*2 + 64KiB); set it to %d or less, raise log.max_message_size, or set log.keep_raw: false",
+					cfg.HTTP.BodyLimit, a.log.MaxMessageSize(), limit)
+			}
 			return nil, fmt.Errorf("http.body_limit %d does not fit the log's maximum message size %d; set it to %d or less",
 				cfg.HTTP.BodyLimit, a.log.MaxMessageSize(), limit)
 		}
 		logger.Warn("lowering the default body limit to fit the log's maximum message size",
-			"body_limit", limit, "max_message_size", a.log.MaxMessageSize())
+			"body_limit", limit, "max_message_size", a.log.MaxMessageSize(), "keep_raw", keepRaw)
 		cfg.HTTP.BodyLimit = config.ByteSize(limit)
 	}
 
@@ -145,6 +152,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		StreamBuffer: int(cfg.Subscribe.StreamBuffer), BufferBudget: int64(cfg.Subscribe.BufferBudget),
 		HideUnknownSources: cfg.API.UnknownSource == "unauthorized",
 		BodyLimit:          int64(cfg.HTTP.BodyLimit),
+		KeepRaw:            keepRaw,
 	})
 	if err != nil {
 		return nil, err
@@ -532,3 +540,14 @@ func (a *App) Log() *eventlog.Log { return a.log }
 // Errors delivers an error when a listener fails; the caller should then
 // shut down.
 func (a *App) Errors() <-chan error { return a.serveErr }
+
+// bodyLimitFor is the largest webhook body whose stored message fits a
+// log message of maxMessage bytes, with 64 KiB for the envelope: the
+// event's normalized copy of the body, and with keepRaw its raw request
+// (the body again) too.
+func bodyLimitFor(maxMessage int64, keepRaw bool) int64 {
+	if keepRaw {
+		return (maxMessage - 64<<10) / 2
+	}
+	return maxMessage - 64<<10
+}

@@ -147,6 +147,11 @@ type Log struct {
 	// ListEvents) in flight from NATS at once (default 16MiB). Reads run
 	// on a connection of their own, never the one ingest writes on.
 	ReadBudget ByteSize `yaml:"read_budget"`
+	// KeepRaw stores the vendor's original request body (secrets removed,
+	// as in quarantine) with every event, as Event.raw (default true). An
+	// event then takes about twice the body, so http.body_limit must leave
+	// room for two bodies in one log message (see internal/app).
+	KeepRaw *bool `yaml:"keep_raw"`
 }
 
 // Quarantine limits the quarantine bucket. Both limits apply to an
@@ -471,6 +476,10 @@ func (c *Config) setDefaults() {
 	}
 	if c.Log.Fsync == "" {
 		c.Log.Fsync = "interval"
+	}
+	if c.Log.KeepRaw == nil {
+		v := DefaultKeepRaw
+		c.Log.KeepRaw = &v
 	}
 	if c.Log.MaxMessageSize == 0 {
 		c.Log.MaxMessageSize = DefaultMaxMessageSize

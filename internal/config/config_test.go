@@ -131,3 +131,22 @@ func TestLoadOrGenerate(t *testing.T) {
 		t.Error("secrets changed between starts")
 	}
 }
+
+// log.keep_raw is on unless set to false.
+func TestParseKeepRaw(t *testing.T) {
+	t.Parallel()
+	for yaml, want := range map[string]bool{
+		"":                         true,
+		"log: {keep_raw: true}\n":  true,
+		"log: {keep_raw: false}\n": false,
+		"log: {data_dir: ./x}\n":   true,
+	} {
+		cfg, err := config.Parse([]byte(yaml+"sources: [{name: a, vendor: closer, auth: none}]"), env(nil), vendors)
+		if err != nil {
+			t.Fatalf("%q: %v", yaml, err)
+		}
+		if got := *cfg.Log.KeepRaw; got != want {
+			t.Errorf("%q: keep_raw %v, want %v", yaml, got, want)
+		}
+	}
+}

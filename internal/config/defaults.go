@@ -21,6 +21,8 @@ const (
 	DefaultStreamBuffer       = 1 << 20
 	DefaultBufferBudget       = 256 << 20
 	DefaultShutdownTimeout    = 15 * time.Second
+	// DefaultKeepRaw keeps each event's original request body (log.keep_raw).
+	DefaultKeepRaw = true
 
 	DefaultDeliveryTimeout     = 15 * time.Second
 	DefaultDeliveryJitter      = 0.1

@@ -79,9 +79,10 @@ func (c *shared) evict(i int) {
 	}
 }
 
-// event decodes the event once.
+// event decodes the event once, without its raw request: outbound
+// deliveries never carry the vendor's original body (Event.raw).
 func (se *sharedEvent) event() (*hookstreamv1.Event, error) {
-	se.once.Do(func() { se.ev, se.err = se.st.Decoded() })
+	se.once.Do(func() { se.ev, se.err = se.st.DecodedWithoutRaw() })
 	return se.ev, se.err
 }
 

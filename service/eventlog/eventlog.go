@@ -535,7 +535,7 @@ type Appended struct {
 // the log has acknowledged the write (or, for a duplicate, after the
 // original was read back).
 func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, error) {
-	data, err := proto.Marshal(ev)
+	data, err := marshalEvent(ev)
 	if err != nil {
 		return Appended{}, fmt.Errorf("eventlog: encode event: %w", err)
 	}

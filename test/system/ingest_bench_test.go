@@ -13,15 +13,19 @@ import (
 // BenchmarkIngestHTTP measures the server side of one webhook: the HTTP
 // handler, authentication, normalization, validation and the durable
 // append to the embedded log, without the network. Run with -cpuprofile
-// to see where the time goes.
+// to see where the time goes. keep_raw=on (the default) stores each
+// event with its request body (Event.raw), keep_raw=off without.
 func BenchmarkIngestHTTP(b *testing.B) {
 	for _, subs := range []int{0, 10} {
-		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) { benchIngest(b, subs) })
+		for _, keepRaw := range []bool{true, false} {
+			name := fmt.Sprintf("subscribers=%d/keep_raw=%s", subs, map[bool]string{true: "on", false: "off"}[keepRaw])
+			b.Run(name, func(b *testing.B) { benchIngest(b, subs, keepRaw) })
+		}
 	}
 }
 
-func benchIngest(b *testing.B, subs int) {
-	cfg := testConfig(b, b.TempDir(), "")
+func benchIngest(b *testing.B, subs int, keepRaw bool) {
+	cfg := testConfig(b, b.TempDir(), fmt.Sprintf("  keep_raw: %v\n", keepRaw))
 	s := startServer(b, cfg)
 	for range subs {
 		sub := s.subscribe(&hookstreamv1.SubscribeRequest{})

@@ -195,7 +195,17 @@ type Event struct {
 	//	*Event_PipedriveV1
 	//	*Event_PipedriveV2
 	//	*Event_Clinchpad
-	Payload       isEvent_Payload `protobuf_oneof:"payload"`
+	Payload isEvent_Payload `protobuf_oneof:"payload"`
+	// The vendor's original request: its content type and its body exactly
+	// as received, except that secrets are removed the same way quarantine
+	// removes them (the vendor's secret members and the source's own
+	// credentials). Present when the server runs with `log.keep_raw` (the
+	// default). Not part of the id. The read APIs (Subscribe, ListEvents,
+	// GetEvent) send it only when the request sets `include_raw`, and
+	// outbound deliveries never carry it. It has the highest field number of
+	// Event, so it is the last field of the stored encoding and readers can
+	// drop it without decoding the event.
+	Raw           *RawRequest `protobuf:"bytes,50,opt,name=raw,proto3" json:"raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -371,6 +381,13 @@ func (x *Event) GetClinchpad() *ClinchPadWebhook {
 	return nil
 }
 
+func (x *Event) GetRaw() *RawRequest {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -403,6 +420,74 @@ func (*Event_PipedriveV2) isEvent_Payload() {}
 
 func (*Event_Clinchpad) isEvent_Payload() {}
 
+// RawRequest is the original webhook request an event was built from,
+// with secrets removed.
+type RawRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Content type of the request, as the vendor sent it (secrets removed).
+	ContentType string `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Request body with secrets removed, when it is valid UTF-8 (JSON and
+	// other text, the usual case); body is then empty.
+	BodyText string `protobuf:"bytes,2,opt,name=body_text,json=bodyText,proto3" json:"body_text,omitempty"`
+	// Request body with secrets removed, when it is not valid UTF-8 (binary;
+	// base64 in JSON). Exactly one of body and body_text holds the body; an
+	// empty body leaves both empty.
+	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RawRequest) Reset() {
+	*x = RawRequest{}
+	mi := &file_hookstream_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RawRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RawRequest) ProtoMessage() {}
+
+func (x *RawRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RawRequest.ProtoReflect.Descriptor instead.
+func (*RawRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RawRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *RawRequest) GetBodyText() string {
+	if x != nil {
+		return x.BodyText
+	}
+	return ""
+}
+
+func (x *RawRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 // Subject is the entity an event is about.
 type Subject struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -421,7 +506,7 @@ type Subject struct {
 
 func (x *Subject) Reset() {
 	*x = Subject{}
-	mi := &file_hookstream_v1_event_proto_msgTypes[1]
+	mi := &file_hookstream_v1_event_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +518,7 @@ func (x *Subject) String() string {
 func (*Subject) ProtoMessage() {}
 
 func (x *Subject) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_proto_msgTypes[1]
+	mi := &file_hookstream_v1_event_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +531,7 @@ func (x *Subject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subject.ProtoReflect.Descriptor instead.
 func (*Subject) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Subject) GetKind() string {
@@ -487,7 +572,7 @@ type Actor struct {
 
 func (x *Actor) Reset() {
 	*x = Actor{}
-	mi := &file_hookstream_v1_event_proto_msgTypes[2]
+	mi := &file_hookstream_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +584,7 @@ func (x *Actor) String() string {
 func (*Actor) ProtoMessage() {}
 
 func (x *Actor) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_proto_msgTypes[2]
+	mi := &file_hookstream_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +597,7 @@ func (x *Actor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Actor.ProtoReflect.Descriptor instead.
 func (*Actor) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Actor) GetKind() ActorKind {
@@ -560,7 +645,7 @@ type Contact struct {
 
 func (x *Contact) Reset() {
 	*x = Contact{}
-	mi := &file_hookstream_v1_event_proto_msgTypes[3]
+	mi := &file_hookstream_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +657,7 @@ func (x *Contact) String() string {
 func (*Contact) ProtoMessage() {}
 
 func (x *Contact) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_proto_msgTypes[3]
+	mi := &file_hookstream_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +670,7 @@ func (x *Contact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contact.ProtoReflect.Descriptor instead.
 func (*Contact) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Contact) GetId() string {
@@ -634,7 +719,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_hookstream_v1_event_proto_msgTypes[4]
+	mi := &file_hookstream_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +731,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_proto_msgTypes[4]
+	mi := &file_hookstream_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +744,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Change) GetField() string {
@@ -696,7 +781,7 @@ type Merge struct {
 
 func (x *Merge) Reset() {
 	*x = Merge{}
-	mi := &file_hookstream_v1_event_proto_msgTypes[5]
+	mi := &file_hookstream_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +793,7 @@ func (x *Merge) String() string {
 func (*Merge) ProtoMessage() {}
 
 func (x *Merge) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_proto_msgTypes[5]
+	mi := &file_hookstream_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +806,7 @@ func (x *Merge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Merge.ProtoReflect.Descriptor instead.
 func (*Merge) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Merge) GetMergedFromId() string {
@@ -742,7 +827,7 @@ var File_hookstream_v1_event_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x19hookstream/v1/event.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dhookstream/v1/clinchpad.proto\x1a\x1ahookstream/v1/closer.proto\x1a\x1dhookstream/v1/pipedrive.proto\"\xf7\a\n" +
+	"\x19hookstream/v1/event.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dhookstream/v1/clinchpad.proto\x1a\x1ahookstream/v1/closer.proto\x1a\x1dhookstream/v1/pipedrive.proto\"\xa4\b\n" +
 	"\x05Event\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{32}$R\x02id\x128\n" +
 	"\x06source\x18\x02 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$R\x06source\x129\n" +
@@ -767,8 +852,14 @@ const file_hookstream_v1_event_proto_rawDesc = "" +
 	"\x06closer\x18\x14 \x01(\v2!.hookstream.v1.CloserConversationH\x00R\x06closer\x12E\n" +
 	"\fpipedrive_v1\x18\x15 \x01(\v2 .hookstream.v1.PipedriveChangeV1H\x00R\vpipedriveV1\x12E\n" +
 	"\fpipedrive_v2\x18\x16 \x01(\v2 .hookstream.v1.PipedriveChangeV2H\x00R\vpipedriveV2\x12?\n" +
-	"\tclinchpad\x18\x17 \x01(\v2\x1f.hookstream.v1.ClinchPadWebhookH\x00R\tclinchpadB\x10\n" +
-	"\apayload\x12\x05\xbaH\x02\b\x01\"V\n" +
+	"\tclinchpad\x18\x17 \x01(\v2\x1f.hookstream.v1.ClinchPadWebhookH\x00R\tclinchpad\x12+\n" +
+	"\x03raw\x182 \x01(\v2\x19.hookstream.v1.RawRequestR\x03rawB\x10\n" +
+	"\apayload\x12\x05\xbaH\x02\b\x01\"`\n" +
+	"\n" +
+	"RawRequest\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x1b\n" +
+	"\tbody_text\x18\x02 \x01(\tR\bbodyText\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"V\n" +
 	"\aSubject\x12\x1d\n" +
 	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04kind\x12\x18\n" +
 	"\x02id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x02id\x12\x12\n" +
@@ -816,44 +907,46 @@ func file_hookstream_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_hookstream_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_hookstream_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_hookstream_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_hookstream_v1_event_proto_goTypes = []any{
 	(Vendor)(0),                   // 0: hookstream.v1.Vendor
 	(ActorKind)(0),                // 1: hookstream.v1.ActorKind
 	(*Event)(nil),                 // 2: hookstream.v1.Event
-	(*Subject)(nil),               // 3: hookstream.v1.Subject
-	(*Actor)(nil),                 // 4: hookstream.v1.Actor
-	(*Contact)(nil),               // 5: hookstream.v1.Contact
-	(*Change)(nil),                // 6: hookstream.v1.Change
-	(*Merge)(nil),                 // 7: hookstream.v1.Merge
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*CloserConversation)(nil),    // 9: hookstream.v1.CloserConversation
-	(*PipedriveChangeV1)(nil),     // 10: hookstream.v1.PipedriveChangeV1
-	(*PipedriveChangeV2)(nil),     // 11: hookstream.v1.PipedriveChangeV2
-	(*ClinchPadWebhook)(nil),      // 12: hookstream.v1.ClinchPadWebhook
-	(*structpb.Value)(nil),        // 13: google.protobuf.Value
+	(*RawRequest)(nil),            // 3: hookstream.v1.RawRequest
+	(*Subject)(nil),               // 4: hookstream.v1.Subject
+	(*Actor)(nil),                 // 5: hookstream.v1.Actor
+	(*Contact)(nil),               // 6: hookstream.v1.Contact
+	(*Change)(nil),                // 7: hookstream.v1.Change
+	(*Merge)(nil),                 // 8: hookstream.v1.Merge
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*CloserConversation)(nil),    // 10: hookstream.v1.CloserConversation
+	(*PipedriveChangeV1)(nil),     // 11: hookstream.v1.PipedriveChangeV1
+	(*PipedriveChangeV2)(nil),     // 12: hookstream.v1.PipedriveChangeV2
+	(*ClinchPadWebhook)(nil),      // 13: hookstream.v1.ClinchPadWebhook
+	(*structpb.Value)(nil),        // 14: google.protobuf.Value
 }
 var file_hookstream_v1_event_proto_depIdxs = []int32{
 	0,  // 0: hookstream.v1.Event.vendor:type_name -> hookstream.v1.Vendor
-	8,  // 1: hookstream.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	8,  // 2: hookstream.v1.Event.received_at:type_name -> google.protobuf.Timestamp
-	3,  // 3: hookstream.v1.Event.subject:type_name -> hookstream.v1.Subject
-	4,  // 4: hookstream.v1.Event.actor:type_name -> hookstream.v1.Actor
-	5,  // 5: hookstream.v1.Event.contact:type_name -> hookstream.v1.Contact
-	6,  // 6: hookstream.v1.Event.changes:type_name -> hookstream.v1.Change
-	7,  // 7: hookstream.v1.Event.merge:type_name -> hookstream.v1.Merge
-	9,  // 8: hookstream.v1.Event.closer:type_name -> hookstream.v1.CloserConversation
-	10, // 9: hookstream.v1.Event.pipedrive_v1:type_name -> hookstream.v1.PipedriveChangeV1
-	11, // 10: hookstream.v1.Event.pipedrive_v2:type_name -> hookstream.v1.PipedriveChangeV2
-	12, // 11: hookstream.v1.Event.clinchpad:type_name -> hookstream.v1.ClinchPadWebhook
-	1,  // 12: hookstream.v1.Actor.kind:type_name -> hookstream.v1.ActorKind
-	13, // 13: hookstream.v1.Change.old_value:type_name -> google.protobuf.Value
-	13, // 14: hookstream.v1.Change.new_value:type_name -> google.protobuf.Value
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 1: hookstream.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: hookstream.v1.Event.received_at:type_name -> google.protobuf.Timestamp
+	4,  // 3: hookstream.v1.Event.subject:type_name -> hookstream.v1.Subject
+	5,  // 4: hookstream.v1.Event.actor:type_name -> hookstream.v1.Actor
+	6,  // 5: hookstream.v1.Event.contact:type_name -> hookstream.v1.Contact
+	7,  // 6: hookstream.v1.Event.changes:type_name -> hookstream.v1.Change
+	8,  // 7: hookstream.v1.Event.merge:type_name -> hookstream.v1.Merge
+	10, // 8: hookstream.v1.Event.closer:type_name -> hookstream.v1.CloserConversation
+	11, // 9: hookstream.v1.Event.pipedrive_v1:type_name -> hookstream.v1.PipedriveChangeV1
+	12, // 10: hookstream.v1.Event.pipedrive_v2:type_name -> hookstream.v1.PipedriveChangeV2
+	13, // 11: hookstream.v1.Event.clinchpad:type_name -> hookstream.v1.ClinchPadWebhook
+	3,  // 12: hookstream.v1.Event.raw:type_name -> hookstream.v1.RawRequest
+	1,  // 13: hookstream.v1.Actor.kind:type_name -> hookstream.v1.ActorKind
+	14, // 14: hookstream.v1.Change.old_value:type_name -> google.protobuf.Value
+	14, // 15: hookstream.v1.Change.new_value:type_name -> google.protobuf.Value
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_event_proto_init() }
@@ -876,7 +969,7 @@ func file_hookstream_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_event_proto_rawDesc), len(file_hookstream_v1_event_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

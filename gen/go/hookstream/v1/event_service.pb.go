@@ -91,7 +91,11 @@ type SubscribeRequest struct {
 	//	*SubscribeRequest_Position
 	//	*SubscribeRequest_AfterCursor
 	//	*SubscribeRequest_StartTime
-	Start         isSubscribeRequest_Start `protobuf_oneof:"start"`
+	Start isSubscribeRequest_Start `protobuf_oneof:"start"`
+	// Send each event with its `raw` request (see Event.raw). Without it the
+	// events come without `raw`, so readers that do not need the original
+	// body do not pay for it.
+	IncludeRaw    bool `protobuf:"varint,5,opt,name=include_raw,json=includeRaw,proto3" json:"include_raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +169,13 @@ func (x *SubscribeRequest) GetStartTime() *timestamppb.Timestamp {
 		}
 	}
 	return nil
+}
+
+func (x *SubscribeRequest) GetIncludeRaw() bool {
+	if x != nil {
+		return x.IncludeRaw
+	}
+	return false
 }
 
 type isSubscribeRequest_Start interface {
@@ -389,7 +400,11 @@ type ListEventsRequest struct {
 	// Token from a previous response's `next_page_token`.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// CEL filter, the same language as `SubscribeRequest.filter`.
-	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Send each event with its `raw` request (see Event.raw). Without it the
+	// events come without `raw`, so readers that do not need the original
+	// body do not pay for it.
+	IncludeRaw    bool `protobuf:"varint,4,opt,name=include_raw,json=includeRaw,proto3" json:"include_raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -443,6 +458,13 @@ func (x *ListEventsRequest) GetFilter() string {
 		return x.Filter
 	}
 	return ""
+}
+
+func (x *ListEventsRequest) GetIncludeRaw() bool {
+	if x != nil {
+		return x.IncludeRaw
+	}
+	return false
 }
 
 // ListEventsResponse is one page of stored events.
@@ -518,8 +540,12 @@ type GetEventRequest struct {
 	// Search only events received at or before this time. Unset: up to the
 	// newest event.
 	ReceivedBefore *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=received_before,json=receivedBefore,proto3" json:"received_before,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Send the event with its `raw` request (see Event.raw). Without it the
+	// event comes without `raw`, so readers that do not need the original
+	// body do not pay for it.
+	IncludeRaw    bool `protobuf:"varint,4,opt,name=include_raw,json=includeRaw,proto3" json:"include_raw,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetEventRequest) Reset() {
@@ -571,6 +597,13 @@ func (x *GetEventRequest) GetReceivedBefore() *timestamppb.Timestamp {
 		return x.ReceivedBefore
 	}
 	return nil
+}
+
+func (x *GetEventRequest) GetIncludeRaw() bool {
+	if x != nil {
+		return x.IncludeRaw
+	}
+	return false
 }
 
 // GetEventResponse carries one event.
@@ -632,14 +665,16 @@ var File_hookstream_v1_event_service_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\n" +
-	"!hookstream/v1/event_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\"\xf1\x01\n" +
+	"!hookstream/v1/event_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\"\x92\x02\n" +
 	"\x10SubscribeRequest\x12 \n" +
 	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06filter\x12D\n" +
 	"\bposition\x18\x02 \x01(\x0e2\x1c.hookstream.v1.StartPositionB\b\xbaH\x05\x82\x01\x02\x10\x01H\x00R\bposition\x12/\n" +
 	"\fafter_cursor\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x00R\vafterCursor\x12;\n" +
 	"\n" +
-	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\tstartTimeB\a\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\tstartTime\x12\x1f\n" +
+	"\vinclude_raw\x18\x05 \x01(\bR\n" +
+	"includeRawB\a\n" +
 	"\x05start\"\x94\x01\n" +
 	"\x11SubscribeResponse\x12:\n" +
 	"\bdelivery\x18\x01 \x01(\v2\x1c.hookstream.v1.EventDeliveryH\x00R\bdelivery\x128\n" +
@@ -649,20 +684,24 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\x05event\x18\x01 \x01(\v2\x14.hookstream.v1.EventR\x05event\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\";\n" +
 	"\tHeartbeat\x12.\n" +
-	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x87\x01\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xa8\x01\n" +
 	"\x11ListEventsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x12 \n" +
-	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06filter\"j\n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06filter\x12\x1f\n" +
+	"\vinclude_raw\x18\x04 \x01(\bR\n" +
+	"includeRaw\"j\n" +
 	"\x12ListEventsResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.hookstream.v1.EventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x83\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa4\x03\n" +
 	"\x0fGetEventRequest\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{32}$R\x02id\x12A\n" +
 	"\x0ereceived_after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rreceivedAfter\x12C\n" +
-	"\x0freceived_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0ereceivedBefore:\xc0\x01\xbaH\xbc\x01\x1a\xb9\x01\n" +
+	"\x0freceived_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0ereceivedBefore\x12\x1f\n" +
+	"\vinclude_raw\x18\x04 \x01(\bR\n" +
+	"includeRaw:\xc0\x01\xbaH\xbc\x01\x1a\xb9\x01\n" +
 	"\x18get_event.received_range\x125received_after must not be later than received_before\x1af!has(this.received_after) || !has(this.received_before) || this.received_after <= this.received_before\"V\n" +
 	"\x10GetEventResponse\x12*\n" +
 	"\x05event\x18\x01 \x01(\v2\x14.hookstream.v1.EventR\x05event\x12\x16\n" +

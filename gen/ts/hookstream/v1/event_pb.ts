@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hookstream/v1/event.proto.
  */
 export const file_hookstream_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("Chlob29rc3RyZWFtL3YxL2V2ZW50LnByb3RvEg1ob29rc3RyZWFtLnYxIsgGCgVFdmVudBIhCgJpZBgBIAEoCUIVukgSchAyDl5bMC05YS1mXXszMn0kEjAKBnNvdXJjZRgCIAEoCUIgukgdchsQARhAMhVeW2EtejAtOV1bYS16MC05Xy1dKiQSMQoGdmVuZG9yGAMgASgOMhUuaG9va3N0cmVhbS52MS5WZW5kb3JCCrpIB4IBBBABIAASOgoEdHlwZRgEIAEoCUIsukgpcicYgAEyIl5bYS16XVthLXowLTlfXSpcLlthLXpdW2EtejAtOV9dKiQSHwoLdmVuZG9yX3R5cGUYBSABKAlCCrpIB3IFEAEYgAESNwoLb2NjdXJyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESNwoLcmVjZWl2ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLwoHc3ViamVjdBgIIAEoCzIWLmhvb2tzdHJlYW0udjEuU3ViamVjdEIGukgDyAEBEiMKBWFjdG9yGAkgASgLMhQuaG9va3N0cmVhbS52MS5BY3RvchInCgdjb250YWN0GAogASgLMhYuaG9va3N0cmVhbS52MS5Db250YWN0EiYKB2NoYW5nZXMYCyADKAsyFS5ob29rc3RyZWFtLnYxLkNoYW5nZRIjCgVtZXJnZRgMIAEoCzIULmhvb2tzdHJlYW0udjEuTWVyZ2USEQoJdGVuYW50X2lkGA0gASgJEhgKEGRlbGl2ZXJ5X2F0dGVtcHQYDiABKA0SMwoGY2xvc2VyGBQgASgLMiEuaG9va3N0cmVhbS52MS5DbG9zZXJDb252ZXJzYXRpb25IABI4CgxwaXBlZHJpdmVfdjEYFSABKAsyIC5ob29rc3RyZWFtLnYxLlBpcGVkcml2ZUNoYW5nZVYxSAASOAoMcGlwZWRyaXZlX3YyGBYgASgLMiAuaG9va3N0cmVhbS52MS5QaXBlZHJpdmVDaGFuZ2VWMkgAEjQKCWNsaW5jaHBhZBgXIAEoCzIfLmhvb2tzdHJlYW0udjEuQ2xpbmNoUGFkV2ViaG9va0gAQhAKB3BheWxvYWQSBbpIAggBIkYKB1N1YmplY3QSFwoEa2luZBgBIAEoCUIJukgGcgQQARhAEhQKAmlkGAIgASgJQgi6SAVyAxiAAhIMCgRuYW1lGAMgASgJImIKBUFjdG9yEjAKBGtpbmQYASABKA4yGC5ob29rc3RyZWFtLnYxLkFjdG9yS2luZEIIukgFggECEAESCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVlbWFpbBgEIAEoCSJBCgdDb250YWN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFZW1haWwYAyABKAkSDQoFcGhvbmUYBCABKAkidgoGQ2hhbmdlEhYKBWZpZWxkGAEgASgJQge6SARyAhABEikKCW9sZF92YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIpCgluZXdfdmFsdWUYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiNwoFTWVyZ2USFgoObWVyZ2VkX2Zyb21faWQYASABKAkSFgoObWVyZ2VkX2ludG9faWQYAiABKAkqXwoGVmVuZG9yEhYKElZFTkRPUl9VTlNQRUNJRklFRBAAEhEKDVZFTkRPUl9DTE9TRVIQARIUChBWRU5ET1JfUElQRURSSVZFEAISFAoQVkVORE9SX0NMSU5DSFBBRBADKpYBCglBY3RvcktpbmQSGgoWQUNUT1JfS0lORF9VTlNQRUNJRklFRBAAEhMKD0FDVE9SX0tJTkRfVVNFUhABEhQKEEFDVE9SX0tJTkRfQUdFTlQQAhISCg5BQ1RPUl9LSU5EX0JPVBADEhcKE0FDVE9SX0tJTkRfQ1VTVE9NRVIQBBIVChFBQ1RPUl9LSU5EX1NZU1RFTRAFQkRaQmdpdGh1Yi5jb20vaG9va3N0cmVhbS9ob29rc3RyZWFtL2dlbi9nby9ob29rc3RyZWFtL3YxO2hvb2tzdHJlYW12MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_struct, file_google_protobuf_timestamp, file_hookstream_v1_clinchpad, file_hookstream_v1_closer, file_hookstream_v1_pipedrive]);
+  fileDesc("Chlob29rc3RyZWFtL3YxL2V2ZW50LnByb3RvEg1ob29rc3RyZWFtLnYxIvAGCgVFdmVudBIhCgJpZBgBIAEoCUIVukgSchAyDl5bMC05YS1mXXszMn0kEjAKBnNvdXJjZRgCIAEoCUIgukgdchsQARhAMhVeW2EtejAtOV1bYS16MC05Xy1dKiQSMQoGdmVuZG9yGAMgASgOMhUuaG9va3N0cmVhbS52MS5WZW5kb3JCCrpIB4IBBBABIAASOgoEdHlwZRgEIAEoCUIsukgpcicYgAEyIl5bYS16XVthLXowLTlfXSpcLlthLXpdW2EtejAtOV9dKiQSHwoLdmVuZG9yX3R5cGUYBSABKAlCCrpIB3IFEAEYgAESNwoLb2NjdXJyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESNwoLcmVjZWl2ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLwoHc3ViamVjdBgIIAEoCzIWLmhvb2tzdHJlYW0udjEuU3ViamVjdEIGukgDyAEBEiMKBWFjdG9yGAkgASgLMhQuaG9va3N0cmVhbS52MS5BY3RvchInCgdjb250YWN0GAogASgLMhYuaG9va3N0cmVhbS52MS5Db250YWN0EiYKB2NoYW5nZXMYCyADKAsyFS5ob29rc3RyZWFtLnYxLkNoYW5nZRIjCgVtZXJnZRgMIAEoCzIULmhvb2tzdHJlYW0udjEuTWVyZ2USEQoJdGVuYW50X2lkGA0gASgJEhgKEGRlbGl2ZXJ5X2F0dGVtcHQYDiABKA0SMwoGY2xvc2VyGBQgASgLMiEuaG9va3N0cmVhbS52MS5DbG9zZXJDb252ZXJzYXRpb25IABI4CgxwaXBlZHJpdmVfdjEYFSABKAsyIC5ob29rc3RyZWFtLnYxLlBpcGVkcml2ZUNoYW5nZVYxSAASOAoMcGlwZWRyaXZlX3YyGBYgASgLMiAuaG9va3N0cmVhbS52MS5QaXBlZHJpdmVDaGFuZ2VWMkgAEjQKCWNsaW5jaHBhZBgXIAEoCzIfLmhvb2tzdHJlYW0udjEuQ2xpbmNoUGFkV2ViaG9va0gAEiYKA3JhdxgyIAEoCzIZLmhvb2tzdHJlYW0udjEuUmF3UmVxdWVzdEIQCgdwYXlsb2FkEgW6SAIIASJDCgpSYXdSZXF1ZXN0EhQKDGNvbnRlbnRfdHlwZRgBIAEoCRIRCglib2R5X3RleHQYAiABKAkSDAoEYm9keRgDIAEoDCJGCgdTdWJqZWN0EhcKBGtpbmQYASABKAlCCbpIBnIEEAEYQBIUCgJpZBgCIAEoCUIIukgFcgMYgAISDAoEbmFtZRgDIAEoCSJiCgVBY3RvchIwCgRraW5kGAEgASgOMhguaG9va3N0cmVhbS52MS5BY3RvcktpbmRCCLpIBYIBAhABEgoKAmlkGAIgASgJEgwKBG5hbWUYAyABKAkSDQoFZW1haWwYBCABKAkiQQoHQ29udGFjdBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg0KBWVtYWlsGAMgASgJEg0KBXBob25lGAQgASgJInYKBkNoYW5nZRIWCgVmaWVsZBgBIAEoCUIHukgEcgIQARIpCglvbGRfdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKQoJbmV3X3ZhbHVlGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIjcKBU1lcmdlEhYKDm1lcmdlZF9mcm9tX2lkGAEgASgJEhYKDm1lcmdlZF9pbnRvX2lkGAIgASgJKl8KBlZlbmRvchIWChJWRU5ET1JfVU5TUEVDSUZJRUQQABIRCg1WRU5ET1JfQ0xPU0VSEAESFAoQVkVORE9SX1BJUEVEUklWRRACEhQKEFZFTkRPUl9DTElOQ0hQQUQQAyqWAQoJQWN0b3JLaW5kEhoKFkFDVE9SX0tJTkRfVU5TUEVDSUZJRUQQABITCg9BQ1RPUl9LSU5EX1VTRVIQARIUChBBQ1RPUl9LSU5EX0FHRU5UEAISEgoOQUNUT1JfS0lORF9CT1QQAxIXChNBQ1RPUl9LSU5EX0NVU1RPTUVSEAQSFQoRQUNUT1JfS0lORF9TWVNURU0QBUJEWkJnaXRodWIuY29tL2hvb2tzdHJlYW0vaG9va3N0cmVhbS9nZW4vZ28vaG9va3N0cmVhbS92MTtob29rc3RyZWFtdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_struct, file_google_protobuf_timestamp, file_hookstream_v1_clinchpad, file_hookstream_v1_closer, file_hookstream_v1_pipedrive]);
 
 /**
  * Event is the canonical, vendor-neutral form of one webhook delivery.
@@ -173,6 +173,21 @@ export type Event = Message<"hookstream.v1.Event"> & {
     value: ClinchPadWebhook;
     case: "clinchpad";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * The vendor's original request: its content type and its body exactly
+   * as received, except that secrets are removed the same way quarantine
+   * removes them (the vendor's secret members and the source's own
+   * credentials). Present when the server runs with `log.keep_raw` (the
+   * default). Not part of the id. The read APIs (Subscribe, ListEvents,
+   * GetEvent) send it only when the request sets `include_raw`, and
+   * outbound deliveries never carry it. It has the highest field number of
+   * Event, so it is the last field of the stored encoding and readers can
+   * drop it without decoding the event.
+   *
+   * @generated from field: hookstream.v1.RawRequest raw = 50;
+   */
+  raw?: RawRequest | undefined;
 };
 
 /**
@@ -181,6 +196,45 @@ export type Event = Message<"hookstream.v1.Event"> & {
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_hookstream_v1_event, 0);
+
+/**
+ * RawRequest is the original webhook request an event was built from,
+ * with secrets removed.
+ *
+ * @generated from message hookstream.v1.RawRequest
+ */
+export type RawRequest = Message<"hookstream.v1.RawRequest"> & {
+  /**
+   * Content type of the request, as the vendor sent it (secrets removed).
+   *
+   * @generated from field: string content_type = 1;
+   */
+  contentType: string;
+
+  /**
+   * Request body with secrets removed, when it is valid UTF-8 (JSON and
+   * other text, the usual case); body is then empty.
+   *
+   * @generated from field: string body_text = 2;
+   */
+  bodyText: string;
+
+  /**
+   * Request body with secrets removed, when it is not valid UTF-8 (binary;
+   * base64 in JSON). Exactly one of body and body_text holds the body; an
+   * empty body leaves both empty.
+   *
+   * @generated from field: bytes body = 3;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message hookstream.v1.RawRequest.
+ * Use `create(RawRequestSchema)` to create a new message.
+ */
+export const RawRequestSchema: GenMessage<RawRequest> = /*@__PURE__*/
+  messageDesc(file_hookstream_v1_event, 1);
 
 /**
  * Subject is the entity an event is about.
@@ -218,7 +272,7 @@ export type Subject = Message<"hookstream.v1.Subject"> & {
  * Use `create(SubjectSchema)` to create a new message.
  */
 export const SubjectSchema: GenMessage<Subject> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_event, 1);
+  messageDesc(file_hookstream_v1_event, 2);
 
 /**
  * Actor is who caused an event.
@@ -260,7 +314,7 @@ export type Actor = Message<"hookstream.v1.Actor"> & {
  * Use `create(ActorSchema)` to create a new message.
  */
 export const ActorSchema: GenMessage<Actor> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_event, 2);
+  messageDesc(file_hookstream_v1_event, 3);
 
 /**
  * Contact is the person involved in an event.
@@ -302,7 +356,7 @@ export type Contact = Message<"hookstream.v1.Contact"> & {
  * Use `create(ContactSchema)` to create a new message.
  */
 export const ContactSchema: GenMessage<Contact> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_event, 3);
+  messageDesc(file_hookstream_v1_event, 4);
 
 /**
  * Change is one field of the subject whose value changed.
@@ -340,7 +394,7 @@ export type Change = Message<"hookstream.v1.Change"> & {
  * Use `create(ChangeSchema)` to create a new message.
  */
 export const ChangeSchema: GenMessage<Change> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_event, 4);
+  messageDesc(file_hookstream_v1_event, 5);
 
 /**
  * Merge describes two vendor objects merged into one.
@@ -368,7 +422,7 @@ export type Merge = Message<"hookstream.v1.Merge"> & {
  * Use `create(MergeSchema)` to create a new message.
  */
 export const MergeSchema: GenMessage<Merge> = /*@__PURE__*/
-  messageDesc(file_hookstream_v1_event, 5);
+  messageDesc(file_hookstream_v1_event, 6);
 
 /**
  * Vendor names the SaaS product that sent a webhook.

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hookstream/v1/event_service.proto.
  */
 export const file_hookstream_v1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFob29rc3RyZWFtL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWhvb2tzdHJlYW0udjEixwEKEFN1YnNjcmliZVJlcXVlc3QSGAoGZmlsdGVyGAEgASgJQgi6SAVyAxiAIBI6Cghwb3NpdGlvbhgCIAEoDjIcLmhvb2tzdHJlYW0udjEuU3RhcnRQb3NpdGlvbkIIukgFggECEAFIABIiCgxhZnRlcl9jdXJzb3IYAyABKAlCCrpIB3IFEAEYgAFIABIwCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAQgcKBXN0YXJ0In8KEVN1YnNjcmliZVJlc3BvbnNlEjAKCGRlbGl2ZXJ5GAEgASgLMhwuaG9va3N0cmVhbS52MS5FdmVudERlbGl2ZXJ5SAASLQoJaGVhcnRiZWF0GAIgASgLMhguaG9va3N0cmVhbS52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIkQKDUV2ZW50RGVsaXZlcnkSIwoFZXZlbnQYASABKAsyFC5ob29rc3RyZWFtLnYxLkV2ZW50Eg4KBmN1cnNvchgCIAEoCSI1CglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoRTGlzdEV2ZW50c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIACEhgKBmZpbHRlchgDIAEoCUIIukgFcgMYgCAiUwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmhvb2tzdHJlYW0udjEuRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuACCg9HZXRFdmVudFJlcXVlc3QSIQoCaWQYASABKAlCFbpIEnIQMg5eWzAtOWEtZl17MzJ9JBIyCg5yZWNlaXZlZF9hZnRlchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPcmVjZWl2ZWRfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDrAAbpIvAEauQEKGGdldF9ldmVudC5yZWNlaXZlZF9yYW5nZRI1cmVjZWl2ZWRfYWZ0ZXIgbXVzdCBub3QgYmUgbGF0ZXIgdGhhbiByZWNlaXZlZF9iZWZvcmUaZiFoYXModGhpcy5yZWNlaXZlZF9hZnRlcikgfHwgIWhhcyh0aGlzLnJlY2VpdmVkX2JlZm9yZSkgfHwgdGhpcy5yZWNlaXZlZF9hZnRlciA8PSB0aGlzLnJlY2VpdmVkX2JlZm9yZSJHChBHZXRFdmVudFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuaG9va3N0cmVhbS52MS5FdmVudBIOCgZjdXJzb3IYAiABKAkqZQoNU3RhcnRQb3NpdGlvbhIeChpTVEFSVF9QT1NJVElPTl9VTlNQRUNJRklFRBAAEhYKElNUQVJUX1BPU0lUSU9OX05PVxABEhwKGFNUQVJUX1BPU0lUSU9OX0JFR0lOTklORxACMssCCgxFdmVudFNlcnZpY2USbgoJU3Vic2NyaWJlEh8uaG9va3N0cmVhbS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAuaG9va3N0cmVhbS52MS5TdWJzY3JpYmVSZXNwb25zZSIcgtPkkwIWEhQvdjEvZXZlbnRzOnN1YnNjcmliZTABEmUKCkxpc3RFdmVudHMSIC5ob29rc3RyZWFtLnYxLkxpc3RFdmVudHNSZXF1ZXN0GiEuaG9va3N0cmVhbS52MS5MaXN0RXZlbnRzUmVzcG9uc2UiEoLT5JMCDBIKL3YxL2V2ZW50cxJkCghHZXRFdmVudBIeLmhvb2tzdHJlYW0udjEuR2V0RXZlbnRSZXF1ZXN0Gh8uaG9va3N0cmVhbS52MS5HZXRFdmVudFJlc3BvbnNlIheC0+STAhESDy92MS9ldmVudHMve2lkfUJEWkJnaXRodWIuY29tL2hvb2tzdHJlYW0vaG9va3N0cmVhbS9nZW4vZ28vaG9va3N0cmVhbS92MTtob29rc3RyZWFtdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_hookstream_v1_event]);
+  fileDesc("CiFob29rc3RyZWFtL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWhvb2tzdHJlYW0udjEi3AEKEFN1YnNjcmliZVJlcXVlc3QSGAoGZmlsdGVyGAEgASgJQgi6SAVyAxiAIBI6Cghwb3NpdGlvbhgCIAEoDjIcLmhvb2tzdHJlYW0udjEuU3RhcnRQb3NpdGlvbkIIukgFggECEAFIABIiCgxhZnRlcl9jdXJzb3IYAyABKAlCCrpIB3IFEAEYgAFIABIwCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhMKC2luY2x1ZGVfcmF3GAUgASgIQgcKBXN0YXJ0In8KEVN1YnNjcmliZVJlc3BvbnNlEjAKCGRlbGl2ZXJ5GAEgASgLMhwuaG9va3N0cmVhbS52MS5FdmVudERlbGl2ZXJ5SAASLQoJaGVhcnRiZWF0GAIgASgLMhguaG9va3N0cmVhbS52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIkQKDUV2ZW50RGVsaXZlcnkSIwoFZXZlbnQYASABKAsyFC5ob29rc3RyZWFtLnYxLkV2ZW50Eg4KBmN1cnNvchgCIAEoCSI1CglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAifwoRTGlzdEV2ZW50c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIACEhgKBmZpbHRlchgDIAEoCUIIukgFcgMYgCASEwoLaW5jbHVkZV9yYXcYBCABKAgiUwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmhvb2tzdHJlYW0udjEuRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIvUCCg9HZXRFdmVudFJlcXVlc3QSIQoCaWQYASABKAlCFbpIEnIQMg5eWzAtOWEtZl17MzJ9JBIyCg5yZWNlaXZlZF9hZnRlchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPcmVjZWl2ZWRfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtpbmNsdWRlX3JhdxgEIAEoCDrAAbpIvAEauQEKGGdldF9ldmVudC5yZWNlaXZlZF9yYW5nZRI1cmVjZWl2ZWRfYWZ0ZXIgbXVzdCBub3QgYmUgbGF0ZXIgdGhhbiByZWNlaXZlZF9iZWZvcmUaZiFoYXModGhpcy5yZWNlaXZlZF9hZnRlcikgfHwgIWhhcyh0aGlzLnJlY2VpdmVkX2JlZm9yZSkgfHwgdGhpcy5yZWNlaXZlZF9hZnRlciA8PSB0aGlzLnJlY2VpdmVkX2JlZm9yZSJHChBHZXRFdmVudFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuaG9va3N0cmVhbS52MS5FdmVudBIOCgZjdXJzb3IYAiABKAkqZQoNU3RhcnRQb3NpdGlvbhIeChpTVEFSVF9QT1NJVElPTl9VTlNQRUNJRklFRBAAEhYKElNUQVJUX1BPU0lUSU9OX05PVxABEhwKGFNUQVJUX1BPU0lUSU9OX0JFR0lOTklORxACMssCCgxFdmVudFNlcnZpY2USbgoJU3Vic2NyaWJlEh8uaG9va3N0cmVhbS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAuaG9va3N0cmVhbS52MS5TdWJzY3JpYmVSZXNwb25zZSIcgtPkkwIWEhQvdjEvZXZlbnRzOnN1YnNjcmliZTABEmUKCkxpc3RFdmVudHMSIC5ob29rc3RyZWFtLnYxLkxpc3RFdmVudHNSZXF1ZXN0GiEuaG9va3N0cmVhbS52MS5MaXN0RXZlbnRzUmVzcG9uc2UiEoLT5JMCDBIKL3YxL2V2ZW50cxJkCghHZXRFdmVudBIeLmhvb2tzdHJlYW0udjEuR2V0RXZlbnRSZXF1ZXN0Gh8uaG9va3N0cmVhbS52MS5HZXRFdmVudFJlc3BvbnNlIheC0+STAhESDy92MS9ldmVudHMve2lkfUJEWkJnaXRodWIuY29tL2hvb2tzdHJlYW0vaG9va3N0cmVhbS9nZW4vZ28vaG9va3N0cmVhbS92MTtob29rc3RyZWFtdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_hookstream_v1_event]);
 
 /**
  * SubscribeRequest opens an event stream.
@@ -63,6 +63,15 @@ export type SubscribeRequest = Message<"hookstream.v1.SubscribeRequest"> & {
     value: Timestamp;
     case: "startTime";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Send each event with its `raw` request (see Event.raw). Without it the
+   * events come without `raw`, so readers that do not need the original
+   * body do not pay for it.
+   *
+   * @generated from field: bool include_raw = 5;
+   */
+  includeRaw: boolean;
 };
 
 /**
@@ -185,6 +194,15 @@ export type ListEventsRequest = Message<"hookstream.v1.ListEventsRequest"> & {
    * @generated from field: string filter = 3;
    */
   filter: string;
+
+  /**
+   * Send each event with its `raw` request (see Event.raw). Without it the
+   * events come without `raw`, so readers that do not need the original
+   * body do not pay for it.
+   *
+   * @generated from field: bool include_raw = 4;
+   */
+  includeRaw: boolean;
 };
 
 /**
@@ -257,6 +275,15 @@ export type GetEventRequest = Message<"hookstream.v1.GetEventRequest"> & {
    * @generated from field: google.protobuf.Timestamp received_before = 3;
    */
   receivedBefore?: Timestamp | undefined;
+
+  /**
+   * Send the event with its `raw` request (see Event.raw). Without it the
+   * event comes without `raw`, so readers that do not need the original
+   * body do not pay for it.
+   *
+   * @generated from field: bool include_raw = 4;
+   */
+  includeRaw: boolean;
 };
 
 /**
