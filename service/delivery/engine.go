@@ -359,7 +359,12 @@ func TestEvent(now time.Time) *hookstreamv1.Event {
 // Send makes one attempt of ev to ep now (a test delivery): signed,
 // recorded in the attempts log, never retried.
 func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event) (*hookstreamv1.DeliveryAttempt, error) {
-	body, ct, err := webhook.Encode(ev, ep.GetFormat())
+	format := ep.GetFormat()
+	if format == hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY {
+		// A test event has no vendor body: it goes as event JSON.
+		format = hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_EVENT_JSON
+	}
+	body, ct, err := webhook.Encode(ev, format)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -38,7 +40,7 @@ type sharedEvent struct {
 	once sync.Once
 	ev   *hookstreamv1.Event
 	err  error
-	enc  [3]encoding
+	enc  [4]encoding // by EndpointFormat
 }
 
 type encoding struct {
@@ -88,15 +90,50 @@ func (se *sharedEvent) event() (*hookstreamv1.Event, error) {
 
 // body encodes the event in a format once.
 func (se *sharedEvent) body(f hookstreamv1.EndpointFormat) ([]byte, string, error) {
-	ev, err := se.event()
+	if f == hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_UNSPECIFIED {
+		f = hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_EVENT_JSON
+	}
+	i := int(f)
+	if i <= 0 || i >= len(se.enc) {
+		return nil, "", fmt.Errorf("unknown endpoint format %d", f)
+	}
+	e := &se.enc[i]
+	e.once.Do(func() {
+		if f == hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY {
+			e.body, e.ct, e.err = vendorBody(se.st)
+			return
+		}
+		ev, err := se.event()
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.body, e.ct, e.err = webhook.Encode(ev, f)
+	})
+	return e.body, e.ct, e.err
+}
+
+// vendorBody is the vendor's request body as hookstream received it
+// (secrets removed), with its content type.
+func vendorBody(st eventlog.Stored) ([]byte, string, error) {
+	raw, err := st.RawRequest()
 	if err != nil {
 		return nil, "", err
 	}
-	i := int(f)
-	if i < 0 || i >= len(se.enc) {
-		return webhook.Encode(ev, f)
+	if raw == nil {
+		return nil, "", errNoRaw
 	}
-	e := &se.enc[i]
-	e.once.Do(func() { e.body, e.ct, e.err = webhook.Encode(ev, f) })
-	return e.body, e.ct, e.err
+	body := raw.GetBody()
+	if raw.GetBodyText() != "" {
+		body = []byte(raw.GetBodyText())
+	}
+	ct := raw.GetContentType()
+	if ct == "" {
+		ct = "application/json"
+	}
+	return body, ct, nil
 }
+
+// errNoRaw says an event was stored without its request body
+// (log.keep_raw off), so it cannot be sent as the vendor's body.
+var errNoRaw = errors.New("the event was stored without its request body (log.keep_raw was off)")

@@ -96,3 +96,35 @@ func (s Stored) DecodedWithoutRaw() (*hookstreamv1.Event, error) {
 	}
 	return ev, nil
 }
+
+// RawRequest returns the event's raw request (Event.raw) alone, nil when
+// it has none, decoding nothing else of the event.
+func (s Stored) RawRequest() (*hookstreamv1.RawRequest, error) {
+	if s.Event != nil && s.Raw == nil {
+		return s.Event.GetRaw(), nil
+	}
+	b := s.Raw
+	for i := 0; i < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[i:])
+		if n < 0 {
+			return nil, fmt.Errorf("eventlog: event at %d does not parse", s.Seq)
+		}
+		if num == rawField && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b[i+n:])
+			if m < 0 {
+				return nil, fmt.Errorf("eventlog: event at %d does not parse", s.Seq)
+			}
+			raw := &hookstreamv1.RawRequest{}
+			if err := proto.Unmarshal(v, raw); err != nil {
+				return nil, fmt.Errorf("eventlog: raw request of the event at %d: %w", s.Seq, err)
+			}
+			return raw, nil
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[i+n:])
+		if m < 0 {
+			return nil, fmt.Errorf("eventlog: event at %d does not parse", s.Seq)
+		}
+		i += n + m
+	}
+	return nil, nil
+}

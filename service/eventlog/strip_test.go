@@ -207,3 +207,25 @@ func BenchmarkStripRaw(b *testing.B) {
 		}
 	})
 }
+
+func TestRawRequestAlone(t *testing.T) {
+	t.Parallel()
+	ev := fullEvent(true)
+	stored, err := marshalEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"stored": stored, "proto.Marshal": mustMarshal(t, ev)} {
+		got, err := Stored{Seq: 1, Raw: b}.RawRequest()
+		if err != nil || !proto.Equal(got, ev.GetRaw()) {
+			t.Errorf("%s: got %v, %v; want %v", name, got, err, ev.GetRaw())
+		}
+	}
+	got, err := Stored{Seq: 2, Raw: mustMarshal(t, fullEvent(false))}.RawRequest()
+	if err != nil || got != nil {
+		t.Errorf("an event without raw: %v, %v", got, err)
+	}
+	if _, err := (Stored{Seq: 3, Raw: []byte{0xff, 0xff}}).RawRequest(); err == nil {
+		t.Error("garbage parsed")
+	}
+}

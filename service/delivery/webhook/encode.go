@@ -55,6 +55,19 @@ func Encode(ev *hookstreamv1.Event, format hookstreamv1.EndpointFormat) (body []
 			return nil, "", err
 		}
 		return body, ContentTypeCloudEvents, nil
+	case hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY:
+		raw := ev.GetRaw()
+		if raw == nil {
+			return nil, "", errors.New("encode: the event carries no vendor request body (Event.raw)")
+		}
+		body, ct := raw.GetBody(), raw.GetContentType()
+		if raw.GetBodyText() != "" {
+			body = []byte(raw.GetBodyText())
+		}
+		if ct == "" {
+			ct = ContentTypeJSON
+		}
+		return body, ct, nil
 	}
 	return nil, "", fmt.Errorf("encode: unknown endpoint format %d", format)
 }

@@ -176,3 +176,20 @@ func TestEncodeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestEncodeVendorBody(t *testing.T) {
+	t.Parallel()
+	ev := &hookstreamv1.Event{Id: "0123456789abcdef0123456789abcdef",
+		Raw: &hookstreamv1.RawRequest{ContentType: "application/json; charset=utf-8", BodyText: `{"meta": {"action": "change"}}`}}
+	body, ct, err := webhook.Encode(ev, hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY)
+	if err != nil || string(body) != ev.GetRaw().GetBodyText() || ct != "application/json; charset=utf-8" {
+		t.Errorf("vendor body: %q %q %v", body, ct, err)
+	}
+	bin := &hookstreamv1.Event{Raw: &hookstreamv1.RawRequest{Body: []byte{0xff, 0x00}}}
+	if body, ct, err := webhook.Encode(bin, hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY); err != nil || string(body) != "\xff\x00" || ct != webhook.ContentTypeJSON {
+		t.Errorf("binary vendor body: %q %q %v", body, ct, err)
+	}
+	if _, _, err := webhook.Encode(&hookstreamv1.Event{}, hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY); err == nil {
+		t.Error("an event without its body encoded as the vendor's body")
+	}
+}
