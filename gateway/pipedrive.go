@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -235,9 +236,18 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 		pipedriveBadRequest(w, "version", `must be "1.0" or "2.0"`)
 		return
 	}
+	// Every Pipedrive source, or the one named by ?source=.
+	sources := p.sources
+	if src := r.URL.Query().Get("source"); src != "" {
+		if !slices.Contains(p.sources, src) {
+			pipedriveBadRequest(w, "source", "is not a configured Pipedrive source: "+strings.Join(p.sources, ", "))
+			return
+		}
+		sources = []string{src}
+	}
 	ep := &hookstreamv1.Endpoint{
 		Url: req.SubscriptionURL, Description: *req.Name,
-		Filter: pipedriveFilter(p.sources, types, req.EventObject),
+		Filter: pipedriveFilter(sources, types, req.EventObject),
 		Format: hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY,
 		Pipedrive: &hookstreamv1.PipedriveWebhook{Id: pipedriveID(), EventAction: req.EventAction, EventObject: req.EventObject,
 			Name: *req.Name, UserId: req.UserID, Version: req.Version},

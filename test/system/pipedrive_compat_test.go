@@ -182,6 +182,17 @@ func TestPipedriveCompatErrors(t *testing.T) {
 	if status, body := pipedriveSDK(t, s, adminToken, "delete", "12345"); status != 404 || !strings.Contains(strings.ToLower(body["error"].(string)), "not found") {
 		t.Errorf("delete unknown: %d %v", status, body)
 	}
+	// ?source= narrows a webhook to one Pipedrive source; an unknown one is
+	// refused.
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/api/v1/webhooks?source=nope", strings.NewReader(
+		`{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x"}`))
+	req.Header.Set("x-api-token", adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
+		t.Errorf("unknown source: %v %v", resp, err)
+	} else {
+		_ = resp.Body.Close()
+	}
 	// The api_token query parameter works as well as the header.
 	resp, err := http.Get(s.base + "/api/v1/webhooks?api_token=" + readToken)
 	if err != nil {
@@ -190,5 +201,39 @@ func TestPipedriveCompatErrors(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("api_token query: %d", resp.StatusCode)
+	}
+}
+
+// TestPipedriveCompatOneSource: ?source= limits a webhook to one source.
+func TestPipedriveCompatOneSource(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/api/v1/webhooks?source=pipedrive-us", strings.NewReader(
+		`{"subscription_url": "`+rc.srv.URL+`", "event_action": "*", "event_object": "*", "name": "us only"}`))
+	req.Header.Set("x-api-token", adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+	postPipedrive(t, s, "v2_change_deal") // to source pipedrive: not for this webhook
+	body, err := os.ReadFile(filepath.Join(testdataRoot, "pipedrive", "testdata", "v2_create_person.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, _ := http.NewRequest(http.MethodPost, s.base+"/v1/webhooks/pipedrive-us", bytes.NewReader(body))
+	us.SetBasicAuth("us", pdPassword+"-us")
+	if resp, err := http.DefaultClient.Do(us); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ingest to pipedrive-us: %v %v", resp, err)
+	} else {
+		_ = resp.Body.Close()
+	}
+	waitUntil(t, 10*time.Second, "the pipedrive-us event", func() bool { return len(rc.requests()) >= 1 })
+	time.Sleep(300 * time.Millisecond)
+	got := rc.requests()
+	if len(got) != 1 || !bytes.Equal(got[0].body, body) {
+		t.Errorf("a webhook of pipedrive-us got %d requests (want the one event of that source)", len(got))
 	}
 }
