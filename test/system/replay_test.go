@@ -268,4 +268,14 @@ func TestReplayNormalization(t *testing.T) {
 	if got := countEvents(t, s2); got != before+int(n) {
 		t.Errorf("after the second replay: %d events in the log, want %d", got, before+int(n))
 	}
+
+	// Over REST, with the admin scope only.
+	body := []byte(`{"source": "pipedrive", "dry_run": true}`)
+	if r := s2.post("/v1/events:replayNormalization", body, map[string]string{"Authorization": "Bearer " + readToken}); r.code != http.StatusForbidden {
+		t.Errorf("REST replay with a read token: %d %v, want 403", r.code, r.body)
+	}
+	r = s2.post("/v1/events:replayNormalization", body, map[string]string{"Authorization": "Bearer " + adminToken})
+	if r.code != http.StatusOK || r.body["changed"] != float64(n) || r.body["withoutRaw"] != float64(1) {
+		t.Errorf("REST dry run: %d %v, want %d changed, 1 without raw", r.code, r.body, n)
+	}
 }
