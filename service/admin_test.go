@@ -115,9 +115,9 @@ func TestReplayInBatches(t *testing.T) {
 	if dry.GetChanged() != chat || dry.GetAppended() != 0 {
 		t.Errorf("dry run after the fix: %v, want %d changed, none appended", dry, chat)
 	}
-	_, real := replayAll(t, s, &hookstreamv1.ReplayNormalizationRequest{Source: "chat"})
-	if real.GetChanged() != chat || real.GetAppended() != chat || real.GetScanned() != chat || real.GetCorrectionsSkipped() != 0 {
-		t.Errorf("replay: %v, want %d scanned, changed and appended, its own appends not read", real, chat)
+	_, run := replayAll(t, s, &hookstreamv1.ReplayNormalizationRequest{Source: "chat"})
+	if run.GetChanged() != chat || run.GetAppended() != chat || run.GetScanned() != chat || run.GetCorrectionsSkipped() != 0 {
+		t.Errorf("replay: %v, want %d scanned, changed and appended, its own appends not read", run, chat)
 	}
 	_, again := replayAll(t, s, &hookstreamv1.ReplayNormalizationRequest{Source: "chat"})
 	if again.GetAppended() != 0 || again.GetCorrectionsSkipped() != chat || again.GetChanged() != chat {

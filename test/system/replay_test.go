@@ -232,9 +232,9 @@ func TestReplayNormalization(t *testing.T) {
 		t.Errorf("dry run up to an hour ago: %v, want nothing in range", got)
 	}
 
-	real := replayRun(t, s2, &hookstreamv1.ReplayNormalizationRequest{Source: "pipedrive"})
-	if real.GetChanged() != n || real.GetAppended() != n {
-		t.Errorf("replay: %v, want %d changed and appended", real, n)
+	run := replayRun(t, s2, &hookstreamv1.ReplayNormalizationRequest{Source: "pipedrive"})
+	if run.GetChanged() != n || run.GetAppended() != n {
+		t.Errorf("replay: %v, want %d changed and appended", run, n)
 	}
 	if got := countEvents(t, s2); got != before+int(n) {
 		t.Errorf("after the replay: %d events in the log, want %d", got, before+int(n))
