@@ -12,3 +12,7 @@ const (
 	QuarantineScanEntries = quarantineScanEntries
 	QuarantineScanBytes   = quarantineScanBytes
 )
+
+// SetReplayBatch lowers the events one ReplayNormalization call reads, so
+// tests can page a run across a few events.
+func SetReplayBatch(s *Services, n int) { s.Admin.batch = n }

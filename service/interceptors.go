@@ -53,6 +53,9 @@ func requiredScope(method string) auth.APIScope {
 		// Quarantined bodies are raw vendor payloads, and reprocess and
 		// discard change what is stored.
 		return auth.ScopeAdmin
+	case strings.HasPrefix(method, "/hookstream.v1.AdminService/"):
+		// Replays read raw vendor payloads and append to the log.
+		return auth.ScopeAdmin
 	}
 	return auth.ScopeAdmin
 }

@@ -58,6 +58,7 @@ type Services struct {
 	Ingest     *Ingest
 	Events     *Events
 	Quarantine *Quarantine
+	Admin      *Admin
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -121,6 +122,7 @@ func New(o Options) (*Services, error) {
 		return nil, err
 	}
 	s.Quarantine = newQuarantine(p)
+	s.Admin = newAdmin(p)
 	return s, nil
 }
 

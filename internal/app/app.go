@@ -197,6 +197,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		hookstreamv1.RegisterIngestServiceServer(srv, a.services.Ingest)
 		hookstreamv1.RegisterEventServiceServer(srv, a.services.Events)
 		hookstreamv1.RegisterQuarantineServiceServer(srv, a.services.Quarantine)
+		hookstreamv1.RegisterAdminServiceServer(srv, a.services.Admin)
 		hookstreamv1.RegisterEndpointServiceServer(srv, endpoints)
 		healthpb.RegisterHealthServer(srv, a.health)
 	}

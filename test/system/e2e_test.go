@@ -25,6 +25,7 @@ import (
 	"github.com/hookstream/hookstream/internal/app"
 	"github.com/hookstream/hookstream/internal/config"
 	"github.com/hookstream/hookstream/internal/vendors"
+	"github.com/hookstream/hookstream/service/normalize"
 )
 
 // Secrets used by the test sources. The security test greps outputs for them.
@@ -84,9 +85,15 @@ type server struct {
 
 func startServer(t testing.TB, cfg *config.Config) *server {
 	t.Helper()
+	return startServerWith(t, cfg, vendors.Registry)
+}
+
+// startServerWith starts a server built with the vendors of reg.
+func startServerWith(t testing.TB, cfg *config.Config, reg *normalize.Registry) *server {
+	t.Helper()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.Start(context.Background(), cfg, logger, vendors.Registry)
+	a, err := app.Start(context.Background(), cfg, logger, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

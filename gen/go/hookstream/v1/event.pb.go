@@ -187,6 +187,12 @@ type Event struct {
 	TenantId string `protobuf:"bytes,13,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	// Vendor delivery attempt, 1 for the first try. Not part of the id.
 	DeliveryAttempt uint32 `protobuf:"varint,14,opt,name=delivery_attempt,json=deliveryAttempt,proto3" json:"delivery_attempt,omitempty"`
+	// Id of the event this one corrects, set only on events appended by
+	// AdminService.ReplayNormalization: the same delivery normalized again by
+	// a fixed normalizer. The corrected event keeps the original's source,
+	// receive time and raw request, and has an id of its own, derived from the
+	// original's id and its new content. The original stays in the log.
+	Supersedes string `protobuf:"bytes,15,opt,name=supersedes,proto3" json:"supersedes,omitempty"`
 	// Typed copy of the vendor payload, secrets removed.
 	//
 	// Types that are valid to be assigned to Payload:
@@ -336,6 +342,13 @@ func (x *Event) GetDeliveryAttempt() uint32 {
 		return x.DeliveryAttempt
 	}
 	return 0
+}
+
+func (x *Event) GetSupersedes() string {
+	if x != nil {
+		return x.Supersedes
+	}
+	return ""
 }
 
 func (x *Event) GetPayload() isEvent_Payload {
@@ -827,7 +840,7 @@ var File_hookstream_v1_event_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x19hookstream/v1/event.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dhookstream/v1/clinchpad.proto\x1a\x1ahookstream/v1/closer.proto\x1a\x1dhookstream/v1/pipedrive.proto\"\xa4\b\n" +
+	"\x19hookstream/v1/event.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dhookstream/v1/clinchpad.proto\x1a\x1ahookstream/v1/closer.proto\x1a\x1dhookstream/v1/pipedrive.proto\"\xde\b\n" +
 	"\x05Event\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{32}$R\x02id\x128\n" +
 	"\x06source\x18\x02 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$R\x06source\x129\n" +
@@ -848,7 +861,10 @@ const file_hookstream_v1_event_proto_rawDesc = "" +
 	"\achanges\x18\v \x03(\v2\x15.hookstream.v1.ChangeR\achanges\x12*\n" +
 	"\x05merge\x18\f \x01(\v2\x14.hookstream.v1.MergeR\x05merge\x12\x1b\n" +
 	"\ttenant_id\x18\r \x01(\tR\btenantId\x12)\n" +
-	"\x10delivery_attempt\x18\x0e \x01(\rR\x0fdeliveryAttempt\x12;\n" +
+	"\x10delivery_attempt\x18\x0e \x01(\rR\x0fdeliveryAttempt\x128\n" +
+	"\n" +
+	"supersedes\x18\x0f \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{32})?$R\n" +
+	"supersedes\x12;\n" +
 	"\x06closer\x18\x14 \x01(\v2!.hookstream.v1.CloserConversationH\x00R\x06closer\x12E\n" +
 	"\fpipedrive_v1\x18\x15 \x01(\v2 .hookstream.v1.PipedriveChangeV1H\x00R\vpipedriveV1\x12E\n" +
 	"\fpipedrive_v2\x18\x16 \x01(\v2 .hookstream.v1.PipedriveChangeV2H\x00R\vpipedriveV2\x12?\n" +
