@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,16 +16,7 @@ import (
 // (WebhooksApi) pointed at hookstream with basePath.
 func pipedriveSDK(t *testing.T, s *server, token string, args ...string) (int, map[string]any) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is not installed; CI installs it (scripts/test.sh runs npm ci)")
-	}
-	root, _ := filepath.Abs("../..")
-	if _, err := os.Stat(filepath.Join(root, "node_modules", "pipedrive")); err != nil {
-		t.Fatal("node_modules/pipedrive is missing: run npm ci")
-	}
-	cmd := exec.Command(node, append([]string{filepath.Join(root, "test", "pipedrive", "sdk.mjs"), s.base + "/api/v1", token}, args...)...)
-	cmd.Stderr = os.Stderr
+	cmd := nodeScript(t, "pipedrive", "test/pipedrive/sdk.mjs", append([]string{s.base + "/api/v1", token}, args...)...)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("pipedrive SDK %v: %v", args, err)

@@ -34,21 +34,30 @@ type nodeVerdict struct {
 	Error    string `json:"error"`
 }
 
-func startNodeReceiver(t *testing.T) *nodeReceiver {
+// nodeScript is a command running a script of the repo (path from its
+// root) with node, once the npm package it needs is installed; without
+// them the test fails (CI installs both), it does not skip.
+func nodeScript(t *testing.T, pkg, script string, args ...string) *exec.Cmd {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatal("node is not installed; CI installs it (scripts/test.sh runs npm ci)")
 	}
 	root, _ := filepath.Abs("../..")
-	if _, err := os.Stat(filepath.Join(root, "node_modules", "standardwebhooks")); err != nil {
-		t.Fatal("node_modules/standardwebhooks is missing: run npm ci")
+	if _, err := os.Stat(filepath.Join(root, "node_modules", pkg)); err != nil {
+		t.Fatalf("node_modules/%s is missing: run npm ci", pkg)
 	}
-	cmd := exec.Command(node, filepath.Join(root, "test", "receivers", "standardwebhooks.mjs"))
+	cmd := exec.Command(node, append([]string{filepath.Join(root, script)}, args...)...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func startNodeReceiver(t *testing.T) *nodeReceiver {
+	t.Helper()
+	cmd := nodeScript(t, "standardwebhooks", "test/receivers/standardwebhooks.mjs")
 	cmd.Env = append(os.Environ(), "EXIT_WITH_STDIN=1")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
