@@ -184,8 +184,10 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 	case err != nil || len(body) > pipedriveBodyLimit:
 		pipedriveBadRequest(w, "body", "unreadable or larger than 64 KiB")
 		return
-	case strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded"):
-		// Pipedrive's API takes form bodies too.
+	case strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") &&
+		!strings.HasPrefix(strings.TrimSpace(string(body)), "{"):
+		// Pipedrive's API takes form bodies too (a JSON body sent with
+		// curl -d's default form content type is still JSON).
 		form, ferr := url.ParseQuery(string(body))
 		if ferr != nil {
 			pipedriveBadRequest(w, "body", "not a valid form")

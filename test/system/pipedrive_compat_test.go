@@ -183,6 +183,26 @@ func TestPipedriveCompatErrors(t *testing.T) {
 	} else {
 		_ = resp.Body.Close()
 	}
+	// A form body, as Pipedrive takes too; and JSON under curl -d's default
+	// form content type.
+	for name, c := range map[string]struct{ ct, body string }{
+		"form":            {"application/x-www-form-urlencoded", "subscription_url=http%3A%2F%2F127.0.0.1%3A1%2Fx&event_action=added&event_object=person&name=f&user_id=3"},
+		"JSON as curl -d": {"application/x-www-form-urlencoded", `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "added", "event_object": "person", "name": "j"}`},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.base+"/api/v1/webhooks", strings.NewReader(c.body))
+		req.Header.Set("x-api-token", adminToken)
+		req.Header.Set("Content-Type", c.ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || out["data"].(map[string]any)["event_object"] != "person" {
+			t.Errorf("%s body: %d %v", name, resp.StatusCode, out)
+		}
+	}
 	// The api_token query parameter works as well as the header.
 	resp, err := http.Get(s.base + "/api/v1/webhooks?api_token=" + readToken)
 	if err != nil {
