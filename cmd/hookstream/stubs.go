@@ -5,5 +5,3 @@ import "io"
 func listen(args []string, stdout, stderr io.Writer) error     { return usagef("not yet") }
 func events(args []string, stdout, stderr io.Writer) error     { return usagef("not yet") }
 func quarantine(args []string, stdout, stderr io.Writer) error { return usagef("not yet") }
-func configCmd(args []string, stdout, stderr io.Writer) error  { return usagef("not yet") }
-func tokenCmd(args []string, stdout, stderr io.Writer) error   { return usagef("not yet") }
