@@ -199,7 +199,7 @@ func TestCLISendTailRestart(t *testing.T) {
 	receive := func(n int) {
 		for range n {
 			var d struct {
-				Event struct{ ID, Source, Type string }
+				Event  struct{ ID, Source, Type string }
 				Cursor string
 			}
 			line := tail.next(t, 20*time.Second)
