@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -65,7 +66,7 @@ func (c *clientFlags) resolve(scope string) (addr, token string, err error) {
 		return "", "", err
 	}
 	if cfg != nil {
-		addr = cmp.Or(addr, cfg.GRPC.Addr)
+		addr = cmp.Or(addr, dialable(cfg.GRPC.Addr))
 		if token == "" {
 			token = configToken(cfg, scope)
 		}
@@ -74,6 +75,19 @@ func (c *clientFlags) resolve(scope string) (addr, token string, err error) {
 		return "", "", fmt.Errorf("no API token: pass --token or set HOOKSTREAM_TOKEN (or run beside the data dir of a server started without --config)")
 	}
 	return cmp.Or(addr, defaultGRPCAddr), token, nil
+}
+
+// dialable turns a listen address into one to connect to: an empty or
+// unspecified host (":9090", "0.0.0.0:9090") becomes loopback.
+func dialable(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // configToken is a clear-text token of scope in cfg, else an admin one.

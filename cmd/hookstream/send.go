@@ -116,7 +116,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("setting the handshake key: %w", err)
 		}
 	}
-	addr := cmp.Or(httpAddr, os.Getenv("HOOKSTREAM_HTTP"), cfg.HTTP.Addr, defaultHTTPAddr)
+	addr := cmp.Or(httpAddr, os.Getenv("HOOKSTREAM_HTTP"), dialable(cfg.HTTP.Addr), defaultHTTPAddr)
 	base := addr
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
