@@ -311,3 +311,53 @@ func TestCLIListen(t *testing.T) {
 	}
 	listen.interrupt(t)
 }
+
+// On a terminal tail prints one readable line per event, and Ctrl-C (the
+// terminal's ^C) ends it with exit code 0. script(1) provides the pty.
+func TestCLITailTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed")
+	}
+	path, cfg := cliConfig(t)
+	startServer(t, cfg)
+	if out, _, code := runCLI(t, "send", "--config", path, "--example", "pipedrive.deal.change"); code != 0 {
+		t.Fatalf("send: %s", out)
+	}
+	cmd := exec.Command(scriptBin, "-q", "-e", "-c", hookstreamBinary(t)+" tail --config "+path+" --from beginning", "/dev/null")
+	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "deal.updated") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no event line on the terminal:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	line := out.String()
+	if strings.Contains(line, "{") || !strings.Contains(line, "pipedrive") || !strings.Contains(line, `deal/4812 "Acme`) {
+		t.Errorf("terminal line is not the readable form: %q", line)
+	}
+	if _, err := stdin.Write([]byte{3}); err != nil { // ^C
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("tail after ^C: %v\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("tail did not stop on ^C:\n%s", out.String())
+	}
+}
