@@ -35,12 +35,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: hookstream serve [flags]\n\nRuns the webhook receiver, the gRPC API and the HTTP API until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\nExit codes: 0 stopped cleanly, 1 failure, 2 usage error.\n")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve takes no arguments, got %q", strings.Join(fs.Args(), " "))
+		return usagef("serve takes no arguments, got %q", strings.Join(fs.Args(), " "))
 	}
 	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
@@ -93,7 +94,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, usagef("--log-level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch format {
@@ -102,5 +103,5 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+	return nil, usagef("--log-format must be text or json, not %q", format)
 }

@@ -33,9 +33,16 @@ func printSetup(w io.Writer, cfg *config.Config) {
 	}
 	for _, t := range cfg.API.Tokens {
 		if t.Token != "" {
-			fmt.Fprintf(w, "  API token %q (scope %s), for the event and quarantine APIs:\n    authorization: Bearer %s\n\n", t.Name, t.Scope, t.Token)
+			what := "for the event APIs"
+			if t.Scope == "admin" {
+				what = "for every API, quarantine and endpoints included"
+			}
+			fmt.Fprintf(w, "  API token %q (scope %s), %s:\n    authorization: Bearer %s\n\n", t.Name, t.Scope, what, t.Token)
 		}
 	}
+	fmt.Fprintf(w, "Try it: send a sample webhook and watch it arrive:\n"+
+		"    hookstream send --data-dir %s --example pipedrive.deal.change\n"+
+		"    hookstream tail --data-dir %s --from beginning\n\n", cfg.Log.DataDir, cfg.Log.DataDir)
 	fmt.Fprintf(w, "Vendors need HTTPS and a public address: put a TLS-terminating proxy in\n"+
 		"front of %s and set http.public_url in a config file.\n\n", cfg.HTTP.Addr)
 }

@@ -123,6 +123,16 @@ func TestLoadOrGenerate(t *testing.T) {
 	if len(cfg.Sources) != 3 {
 		t.Fatalf("want one source per vendor, got %d", len(cfg.Sources))
 	}
+	scopes := map[string]bool{}
+	for _, tok := range cfg.API.Tokens {
+		if tok.Token == "" {
+			t.Errorf("generated token %q has no clear-text token", tok.Name)
+		}
+		scopes[tok.Scope] = true
+	}
+	if len(cfg.API.Tokens) != 2 || !scopes["admin"] || !scopes["read"] {
+		t.Errorf("want an admin and a read token, got %+v", cfg.API.Tokens)
+	}
 	again, _, created, err := config.LoadOrGenerate(dir, vendors)
 	if err != nil || created {
 		t.Fatalf("second call: created=%v err=%v", created, err)

@@ -18,7 +18,8 @@ const GeneratedFile = "hookstream.generated.yaml"
 // LoadOrGenerate returns the config in dataDir/GeneratedFile, writing one
 // first (with one source per vendor, named after it, using the vendor's
 // first auth scheme with fresh random secrets, mode 0600) when there is
-// none. created says whether it was written now.
+// none, and an admin and a read API token. created says whether it was
+// written now.
 func LoadOrGenerate(dataDir string, vendors []Vendor) (cfg *Config, path string, created bool, err error) {
 	path = filepath.Join(dataDir, GeneratedFile)
 	if _, err := os.Stat(path); err == nil {
@@ -50,11 +51,15 @@ api:
     - name: admin
       scope: admin
       token: %q
+    # For readers (EventService, /metrics), e.g. hookstream tail.
+    - name: read
+      scope: read
+      token: %q
 delivery:
   # Seals the signing secrets of outbound endpoints at rest.
   secret_key: %q
 sources:
-%s`, dataDir, randomSecret(), randomKey(), sources.String())
+%s`, dataDir, randomSecret(), randomSecret(), randomKey(), sources.String())
 	// O_EXCL: two first starts racing cannot both write secrets.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

@@ -1,0 +1,363 @@
+package system
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/vendors"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
+)
+
+// cliConfig writes a config for the CLI's --config (fixed loopback ports,
+// so a restarted server is found at the same address) and loads it.
+func cliConfig(t *testing.T) (path string, cfg *config.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "hookstream.yaml")
+	text := fmt.Sprintf(`
+http: {addr: "127.0.0.1:%d"}
+grpc: {addr: "127.0.0.1:%d"}
+subscribe: {heartbeat: 200ms}
+shutdown_timeout: 5s
+api:
+  tokens:
+    - {name: test-admin, scope: admin, token: %q}
+    - {name: test-reader, scope: read, token: %q}
+log:
+  data_dir: %q
+sources:
+  - {name: closer, vendor: closer, auth: {token: %q}}
+  - {name: pipedrive, vendor: pipedrive, auth: {basic: {username: pipedrive, password: %q}}}
+  - {name: clinchpad, vendor: clinchpad, auth: {handshake_key: %q}}
+`, freePort(t), freePort(t), adminToken, readToken, filepath.Join(dir, "data"), closerToken, pdPassword, cpHandshake)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, vendors.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg
+}
+
+// runCLI runs the built binary to the end and returns its output and exit code.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(hookstreamBinary(t), args...)
+	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=", "HOOKSTREAM_HTTP=")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// cliProc is a long-running CLI command whose stdout lines are collected.
+type cliProc struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr *logBuffer
+	done   chan error
+}
+
+func startCLI(t *testing.T, args ...string) *cliProc {
+	t.Helper()
+	cmd := exec.Command(hookstreamBinary(t), args...)
+	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=", "HOOKSTREAM_HTTP=")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cliProc{cmd: cmd, lines: make(chan string, 1000), stderr: &logBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return p
+}
+
+// next returns the next stdout line, failing after timeout.
+func (p *cliProc) next(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			t.Fatalf("command ended; stderr:\n%s", p.stderr.String())
+		}
+		return l
+	case <-time.After(timeout):
+		t.Fatalf("no output within %s; stderr:\n%s", timeout, p.stderr.String())
+	}
+	return ""
+}
+
+// interrupt sends SIGINT and checks the command exits 0.
+func (p *cliProc) interrupt(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	for range p.lines {
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("after Ctrl-C: %v; stderr:\n%s", err, p.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("command did not stop after Ctrl-C")
+	}
+}
+
+func exampleList(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("../../cmd/hookstream/examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	return names
+}
+
+func TestCLIVersionAndUsage(t *testing.T) {
+	t.Parallel()
+	out, _, code := runCLI(t, "version")
+	if code != 0 || !strings.Contains(out, runtime.Version()) {
+		t.Errorf("version: exit %d, output %q, want %s", code, out, runtime.Version())
+	}
+	for _, cmd := range []string{"serve", "version", "tail", "send", "listen", "events", "quarantine", "config", "token"} {
+		if _, errOut, code := runCLI(t, cmd, "--help"); code != 0 || !strings.Contains(errOut, "Exit codes") {
+			t.Errorf("%s --help: exit %d, output %q", cmd, code, errOut)
+		}
+	}
+	if _, _, code := runCLI(t, "no-such-command"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	if _, _, code := runCLI(t, "tail", "--no-such-flag"); code != 2 {
+		t.Errorf("unknown flag: exit %d, want 2", code)
+	}
+	out, _, code = runCLI(t, "token", "new", "--scope", "read")
+	if code != 0 || !strings.Contains(out, "scope: read, sha256: ") {
+		t.Errorf("token new: exit %d, output %q", code, out)
+	}
+}
+
+// Every example sent with `send` reaches `tail`, twice (sends are made
+// unique), and tail resumes across a server restart with no gap and no
+// duplicate.
+func TestCLISendTailRestart(t *testing.T) {
+	path, cfg := cliConfig(t)
+	s := startServer(t, cfg)
+	examples := exampleList(t)
+	if len(examples) < 3 {
+		t.Fatalf("examples: %v", examples)
+	}
+	tail := startCLI(t, "tail", "--config", path, "--json", "--from", "beginning")
+
+	sendAll := func() {
+		for _, ex := range examples {
+			out, errOut, code := runCLI(t, "send", "--config", path, "--example", ex)
+			if code != 0 || !strings.HasPrefix(out, "200 OK") || !strings.Contains(out, `"duplicate":false`) {
+				t.Fatalf("send --example %s: exit %d\n%s%s", ex, code, out, errOut)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var types []string
+	receive := func(n int) {
+		for range n {
+			var d struct {
+				Event  struct{ ID, Source, Type string }
+				Cursor string
+			}
+			line := tail.next(t, 20*time.Second)
+			if err := json.Unmarshal([]byte(line), &d); err != nil {
+				t.Fatalf("tail line %q: %v", line, err)
+			}
+			if seen[d.Event.ID] {
+				t.Fatalf("duplicate event %s", d.Event.ID)
+			}
+			seen[d.Event.ID] = true
+			types = append(types, d.Event.Source+" "+d.Event.Type)
+		}
+	}
+	sendAll()
+	sendAll()
+	receive(2 * len(examples))
+
+	s.stop()
+	s = startServer(t, cfg)
+	sendAll()
+	receive(len(examples))
+	select {
+	case l := <-tail.lines:
+		t.Fatalf("unexpected extra line %q", l)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if !strings.Contains(tail.stderr.String(), "reconnecting") {
+		t.Errorf("tail did not report a reconnect; stderr:\n%s", tail.stderr.String())
+	}
+	tail.interrupt(t)
+	t.Logf("%d events: %v", len(seen), types[:len(examples)])
+	_ = s
+}
+
+func TestCLIConfigCheck(t *testing.T) {
+	t.Parallel()
+	path, _ := cliConfig(t)
+	out, errOut, code := runCLI(t, "config", "check", path)
+	if code != 0 {
+		t.Fatalf("good config: exit %d: %s", code, errOut)
+	}
+	for _, secret := range []string{adminToken, readToken, closerToken, pdPassword, cpHandshake} {
+		if strings.Contains(out, secret) {
+			t.Errorf("config check printed the secret %q", secret)
+		}
+	}
+	if !strings.Contains(out, "[MASKED]") || !strings.Contains(out, "username: pipedrive") {
+		t.Errorf("config check output:\n%s", out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("sources:\n  - name: a\n    vendor: closer\n    auth: none\n    rate_limt: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, "config", "check", bad)
+	if code != 1 || !strings.Contains(errOut, "line 5") || !strings.Contains(errOut, "rate_limt") {
+		t.Errorf("bad config: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// listen forwards events, signed, to a loopback receiver, retrying a
+// failed POST.
+func TestCLIListen(t *testing.T) {
+	path, cfg := cliConfig(t)
+	startServer(t, cfg)
+	var mu sync.Mutex
+	var secret string
+	var calls int
+	verified := make(chan string, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if err := webhook.Verify(secret, r.Header, body, 5*time.Minute, time.Now()); err != nil {
+			t.Errorf("verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		verified <- r.Header.Get("webhook-id")
+	}))
+	defer recv.Close()
+
+	listen := startCLI(t, "listen", "--config", path, "--forward-to", recv.URL+"/hook", "--from", "beginning")
+	for secret == "" {
+		if l := listen.next(t, 10*time.Second); strings.HasPrefix(l, "Signing secret: ") {
+			mu.Lock()
+			secret = strings.TrimPrefix(l, "Signing secret: ")
+			mu.Unlock()
+		}
+	}
+	out, _, code := runCLI(t, "send", "--config", path, "--example", "pipedrive.deal.change")
+	if code != 0 {
+		t.Fatalf("send: %s", out)
+	}
+	select {
+	case id := <-verified:
+		if !strings.Contains(out, id) {
+			t.Errorf("forwarded webhook-id %s, sent event %s", id, out)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("nothing forwarded; stderr:\n%s", listen.stderr.String())
+	}
+	if !strings.Contains(listen.stderr.String(), "retrying") {
+		t.Errorf("the first, failed POST was not retried; stderr:\n%s", listen.stderr.String())
+	}
+	listen.interrupt(t)
+}
+
+// On a terminal tail prints one readable line per event, and Ctrl-C (the
+// terminal's ^C) ends it with exit code 0. script(1) provides the pty.
+func TestCLITailTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed")
+	}
+	path, cfg := cliConfig(t)
+	startServer(t, cfg)
+	if out, _, code := runCLI(t, "send", "--config", path, "--example", "pipedrive.deal.change"); code != 0 {
+		t.Fatalf("send: %s", out)
+	}
+	cmd := exec.Command(scriptBin, "-q", "-e", "-c", hookstreamBinary(t)+" tail --config "+path+" --from beginning", "/dev/null")
+	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "deal.updated") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no event line on the terminal:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	line := out.String()
+	if strings.Contains(line, "{") || !strings.Contains(line, "pipedrive") || !strings.Contains(line, `deal/4812 "Acme`) {
+		t.Errorf("terminal line is not the readable form: %q", line)
+	}
+	if _, err := stdin.Write([]byte{3}); err != nil { // ^C
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("tail after ^C: %v\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("tail did not stop on ^C:\n%s", out.String())
+	}
+}
