@@ -1,0 +1,116 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// connectBearer adds an API token to every Connect call.
+func connectBearer(token string) connect.Option {
+	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if token != "" {
+				req.Header().Set("Authorization", "Bearer "+token)
+			}
+			return next(ctx, req)
+		}
+	}), streamBearer(token))
+}
+
+type streamBearer string
+
+func (b streamBearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
+
+func (b streamBearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if b != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		}
+		return conn
+	}
+}
+
+func (b streamBearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// TestConnectAndGRPCWeb calls ListEvents (unary) and Subscribe (server
+// streaming) on the HTTP port over the Connect protocol (JSON and proto)
+// and gRPC-Web: the same services, interceptors and tokens as gRPC.
+func TestConnectAndGRPCWeb(t *testing.T) {
+	s := startServer(t, testConfig(t, t.TempDir(), ""))
+	resp := s.post("/v1/webhooks/closer?token="+closerToken, fixture(t, "closer", "created"), nil)
+	if resp.code != http.StatusOK {
+		t.Fatalf("ingest: %d %v", resp.code, resp.body)
+	}
+	id := resp.body["event_id"].(string)
+
+	for name, opts := range map[string][]connect.ClientOption{
+		"connect+json":  {connect.WithProtoJSON()},
+		"connect+proto": nil,
+		"grpc-web":      {connect.WithGRPCWeb()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			list := connect.NewClient[hookstreamv1.ListEventsRequest, hookstreamv1.ListEventsResponse](http.DefaultClient,
+				s.base+"/"+hookstreamv1.EventService_ServiceDesc.ServiceName+"/ListEvents", append(opts, connectBearer(readToken))...)
+			out, err := list.CallUnary(ctx, connect.NewRequest(&hookstreamv1.ListEventsRequest{}))
+			if err != nil {
+				t.Fatalf("ListEvents: %v", err)
+			}
+			if evs := out.Msg.GetEvents(); len(evs) != 1 || evs[0].GetId() != id {
+				t.Fatalf("ListEvents = %v, want the one event %s", evs, id)
+			}
+
+			anon := connect.NewClient[hookstreamv1.ListEventsRequest, hookstreamv1.ListEventsResponse](http.DefaultClient,
+				s.base+"/"+hookstreamv1.EventService_ServiceDesc.ServiceName+"/ListEvents", opts...)
+			_, err = anon.CallUnary(ctx, connect.NewRequest(&hookstreamv1.ListEventsRequest{}))
+			if code := connect.CodeOf(err); code != connect.CodeUnauthenticated {
+				t.Fatalf("ListEvents without a token: %v (code %v), want unauthenticated", err, code)
+			}
+
+			sub := connect.NewClient[hookstreamv1.SubscribeRequest, hookstreamv1.SubscribeResponse](http.DefaultClient,
+				s.base+"/"+hookstreamv1.EventService_ServiceDesc.ServiceName+"/Subscribe", append(opts, connectBearer(readToken))...)
+			stream, err := sub.CallServerStream(ctx, connect.NewRequest(&hookstreamv1.SubscribeRequest{
+				Start: &hookstreamv1.SubscribeRequest_Position{Position: hookstreamv1.StartPosition_START_POSITION_BEGINNING},
+			}))
+			if err != nil {
+				t.Fatalf("Subscribe: %v", err)
+			}
+			defer stream.Close()
+			for stream.Receive() {
+				if ev := stream.Msg().GetDelivery().GetEvent(); ev != nil {
+					if ev.GetId() != id {
+						t.Fatalf("Subscribe delivered %s, want %s", ev.GetId(), id)
+					}
+					return
+				}
+			}
+			t.Fatalf("Subscribe ended before the event: %v", stream.Err())
+		})
+	}
+
+	// A stream without a token ends with unauthenticated too.
+	sub := connect.NewClient[hookstreamv1.SubscribeRequest, hookstreamv1.SubscribeResponse](http.DefaultClient,
+		s.base+"/"+hookstreamv1.EventService_ServiceDesc.ServiceName+"/Subscribe")
+	stream, err := sub.CallServerStream(context.Background(), connect.NewRequest(&hookstreamv1.SubscribeRequest{}))
+	if err == nil {
+		for stream.Receive() {
+		}
+		err = stream.Err()
+		_ = stream.Close()
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeUnauthenticated {
+		t.Fatalf("Subscribe without a token: %v, want unauthenticated", err)
+	}
+}
