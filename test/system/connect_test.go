@@ -2,8 +2,11 @@ package system
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -112,5 +115,69 @@ func TestConnectAndGRPCWeb(t *testing.T) {
 	var ce *connect.Error
 	if !errors.As(err, &ce) || ce.Code() != connect.CodeUnauthenticated {
 		t.Fatalf("Subscribe without a token: %v, want unauthenticated", err)
+	}
+}
+
+// TestConnectWebFromNode is the browser path: @connectrpc/connect-web's
+// fetch transport with the generated TypeScript clients (compiled here with
+// the repo's tsc), from another origin allowed by http.cors, preflight
+// included (test/browser/connect-web.mjs).
+func TestConnectWebFromNode(t *testing.T) {
+	const origin = "http://app.example"
+	cfg := testConfig(t, t.TempDir(), "")
+	cfg.HTTP.CORS.AllowedOrigins = []string{origin}
+	s := startServer(t, cfg)
+	resp := s.post("/v1/webhooks/closer?token="+closerToken, fixture(t, "closer", "created"), nil)
+	if resp.code != http.StatusOK {
+		t.Fatalf("ingest: %d %v", resp.code, resp.body)
+	}
+	id := resp.body["event_id"].(string)
+
+	// gen/ts compiled to JavaScript, next to a link to node_modules so its
+	// imports resolve, as an ES module package.
+	root, _ := filepath.Abs("../..")
+	out := t.TempDir()
+	tsc := nodeScript(t, "typescript", "node_modules/typescript/bin/tsc",
+		"-p", filepath.Join(root, "tsconfig.json"), "--noEmit", "false", "--outDir", out, "--rootDir", filepath.Join(root, "gen/ts"))
+	tsc.Stdout = os.Stderr
+	if err := tsc.Run(); err != nil {
+		t.Fatalf("tsc: %v", err)
+	}
+	if err := os.Symlink(filepath.Join(root, "node_modules"), filepath.Join(out, "node_modules")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "package.json"), []byte(`{"type": "module"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := nodeScript(t, "@connectrpc/connect-web", "test/browser/connect-web.mjs", s.base, readToken, origin, out).Output()
+	var got struct {
+		Error     string
+		IDs       []string
+		Streamed  string
+		Anonymous string
+	}
+	if jerr := json.Unmarshal(raw, &got); jerr != nil || err != nil || got.Error != "" {
+		t.Fatalf("node: %v, said %s", err, raw)
+	}
+	if len(got.IDs) != 1 || got.IDs[0] != id || got.Streamed != id {
+		t.Errorf("ListEvents gave %v and Subscribe %q, want %s", got.IDs, got.Streamed, id)
+	}
+	if got.Anonymous != "Unauthenticated" {
+		t.Errorf("ListEvents without a token: %q, want Unauthenticated", got.Anonymous)
+	}
+
+	// An origin not listed gets no CORS headers, so a browser would not
+	// read the reply.
+	req, _ := http.NewRequest(http.MethodOptions, s.base+"/hookstream.v1.EventService/ListEvents", nil)
+	req.Header.Set("Origin", "http://evil.example")
+	req.Header.Set("Access-Control-Request-Method", http.MethodPost)
+	pre, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pre.Body.Close()
+	if v := pre.Header.Get("Access-Control-Allow-Origin"); v != "" {
+		t.Errorf("preflight from an origin not allowed: Access-Control-Allow-Origin %q", v)
 	}
 }
