@@ -152,6 +152,14 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		}
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if isRPC(r) {
+				// vanguard takes a unary JSON or proto POST without
+				// Connect-Protocol-Version for REST; on these paths it is
+				// Connect, as connect-go servers accept it (curl).
+				if ct := r.Header.Get("Content-Type"); r.Method == http.MethodPost && r.Header.Get("Connect-Protocol-Version") == "" &&
+					!strings.HasPrefix(ct, "application/grpc-web") && !strings.HasPrefix(ct, "application/connect+") {
+					r = r.Clone(r.Context())
+					r.Header.Set("Connect-Protocol-Version", "1")
+				}
 				rpc.ServeHTTP(w, r)
 				return
 			}

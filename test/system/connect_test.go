@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +102,20 @@ func TestConnectAndGRPCWeb(t *testing.T) {
 			}
 			t.Fatalf("Subscribe ended before the event: %v", stream.Err())
 		})
+	}
+
+	// The README's curl: plain JSON, no Connect headers.
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/hookstream.v1.EventService/ListEvents", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+readToken)
+	raw, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(raw.Body)
+	_ = raw.Body.Close()
+	if raw.StatusCode != http.StatusOK || !strings.Contains(string(body), id) {
+		t.Fatalf("curl-style Connect call: %d %s", raw.StatusCode, body)
 	}
 
 	// A stream without a token ends with unauthenticated too.
