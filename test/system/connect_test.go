@@ -197,3 +197,37 @@ func TestConnectWebFromNode(t *testing.T) {
 		t.Errorf("preflight from an origin not allowed: Access-Control-Allow-Origin %q", v)
 	}
 }
+
+// TestConnectStreamEndsAtShutdown: a Connect Subscribe stream open when the
+// server shuts down ends, and shutdown does not wait for it to time out.
+func TestConnectStreamEndsAtShutdown(t *testing.T) {
+	s := startServer(t, testConfig(t, t.TempDir(), ""))
+	sub := connect.NewClient[hookstreamv1.SubscribeRequest, hookstreamv1.SubscribeResponse](http.DefaultClient,
+		s.base+"/"+hookstreamv1.EventService_ServiceDesc.ServiceName+"/Subscribe", connectBearer(readToken))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := sub.CallServerStream(ctx, connect.NewRequest(&hookstreamv1.SubscribeRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() { // a heartbeat (200ms in tests): the stream is open
+		t.Fatalf("no first message: %v", stream.Err())
+	}
+	ended := make(chan struct{})
+	go func() {
+		for stream.Receive() {
+		}
+		close(ended)
+	}()
+	start := time.Now()
+	s.stop()
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("shutdown took %v with a Connect stream open", d)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Connect stream did not end at shutdown")
+	}
+}
