@@ -34,6 +34,12 @@ type Options struct {
 	Interceptor grpc.UnaryServerInterceptor
 	// Conn reaches the gRPC server (in memory) for the other REST routes.
 	Conn grpc.ClientConnInterface
+	// Dial opens a connection to the same in-memory gRPC server, for the
+	// Connect and gRPC-Web calls (HTTP/2 through a proxy); nil serves
+	// neither.
+	Dial func(context.Context) (net.Conn, error)
+	// CORSOrigins are the origins browsers may call from (none: CORS off).
+	CORSOrigins []string
 	// BodyLimit caps webhook bodies; larger ones get 413.
 	BodyLimit int64
 	// Ready reports whether the event log can take writes (for /healthz).
@@ -138,7 +144,29 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			return nil, err
 		}
 	}
-	return mux, nil
+	var h http.Handler = mux
+	if o.Dial != nil {
+		rpc, err := newRPCHandler(o.Dial, mux)
+		if err != nil {
+			return nil, err
+		}
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isRPC(r) {
+				// vanguard takes a unary JSON or proto POST without
+				// Connect-Protocol-Version for REST; on these paths it is
+				// Connect, as connect-go servers accept it (curl).
+				if ct := r.Header.Get("Content-Type"); r.Method == http.MethodPost && r.Header.Get("Connect-Protocol-Version") == "" &&
+					!strings.HasPrefix(ct, "application/grpc-web") && !strings.HasPrefix(ct, "application/connect+") {
+					r = r.Clone(r.Context())
+					r.Header.Set("Connect-Protocol-Version", "1")
+				}
+				rpc.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
+	return withCORS(h, o.CORSOrigins), nil
 }
 
 // probeKey marks a request that only asks whether a route exists for its

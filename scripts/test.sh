@@ -2,8 +2,9 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 # Installs what it needs (npm packages from package-lock.json, Go modules from
 # go.sum), then fails on: buf lint, stale generated code, breaking proto
-# changes, untidy go.mod, go vet, gofmt, go test, TypeScript compile errors,
-# and crashes found by short fuzz runs. Benchmarks run once as a smoke test.
+# changes, untidy go.mod, go vet, gofmt, an invalid OpenAPI document, go test,
+# TypeScript compile errors, and crashes found by short fuzz runs. Benchmarks
+# run once as a smoke test.
 #
 # Usage: scripts/test.sh [-short]
 #   -short  the fast loop for development: every check, but go test -short
@@ -52,6 +53,12 @@ go vet ./...
 
 step "golangci-lint (pinned in tools/lint/go.mod; import rules in .golangci.yml)"
 go tool -modfile=tools/lint/go.mod golangci-lint run ./...
+
+step "OpenAPI: validate the served document (/openapi.json) with swagger-parser"
+openapi=$(mktemp --suffix=.json)
+go run ./internal/cmd/openapi >"$openapi"
+node --input-type=module -e "import P from '@apidevtools/swagger-parser'; await P.validate(process.argv[1])" "$openapi"
+rm -f "$openapi"
 
 step "TypeScript: compile the generated clients"
 npx --no-install tsc -p tsconfig.json

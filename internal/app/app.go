@@ -226,6 +226,8 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		Ingest:      a.services.Ingest,
 		Interceptor: ic.Unary(),
 		Conn:        a.conn,
+		Dial:        a.inmem.DialContext,
+		CORSOrigins: cfg.HTTP.CORS.AllowedOrigins,
 		BodyLimit:   int64(cfg.HTTP.BodyLimit),
 		Ready:       a.log.Ready,
 		Degraded: func() string {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -54,6 +55,18 @@ type HTTP struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	// TLS serves HTTPS from these PEM files when set.
 	TLS TLS `yaml:"tls"`
+	// CORS lets browsers on other origins call the REST, Connect and
+	// gRPC-Web routes (off by default).
+	CORS CORS `yaml:"cors"`
+}
+
+// CORS configures cross-origin requests on the HTTP port.
+type CORS struct {
+	// AllowedOrigins are the origins (scheme://host[:port]) browsers may
+	// call from; empty (the default) answers no cross-origin request. "*"
+	// allows every origin: not for production with API tokens, since any
+	// page a token holder opens could then use the token it is given.
+	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
 // TLS names PEM files. ClientCA, where supported, requires and verifies
@@ -607,6 +620,7 @@ func (c *Config) validate(vendors []Vendor) error {
 			errs = append(errs, fmt.Errorf("%s: client_ca needs cert and key too", tl.name))
 		}
 	}
+	errs = append(errs, validateOrigins(c.HTTP.CORS.AllowedOrigins)...)
 	if c.HTTP.TLS.ClientCA != "" {
 		errs = append(errs, errors.New("http.tls.client_ca is not supported: vendors do not send client certificates"))
 	}
@@ -660,4 +674,24 @@ func findVendor(vendors []Vendor, name string) (Vendor, bool) {
 		}
 	}
 	return Vendor{}, false
+}
+
+// validateOrigins checks http.cors.allowed_origins: "*" alone, or origins
+// written as browsers send them (scheme://host[:port], nothing after).
+func validateOrigins(origins []string) []error {
+	var errs []error
+	for i, o := range origins {
+		where := fmt.Sprintf("http.cors.allowed_origins[%d]", i)
+		if o == "*" {
+			if len(origins) > 1 {
+				errs = append(errs, fmt.Errorf("%s: \"*\" allows every origin; list it alone", where))
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Scheme+"://"+u.Host != o {
+			errs = append(errs, fmt.Errorf("%s: %q is not an origin: write scheme://host[:port], e.g. https://app.example.com", where, o))
+		}
+	}
+	return errs
 }

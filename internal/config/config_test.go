@@ -90,6 +90,8 @@ func TestParseErrors(t *testing.T) {
 		"tiny buffer":                      {"subscribe: {stream_buffer: 1KiB}\nsources: [{name: a, vendor: closer, auth: none}]", "at least 16KiB"},
 		"budget < buf":                     {"subscribe: {stream_buffer: 2MiB, buffer_budget: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "no more than subscribe.buffer_budget"},
 		"read budget":                      {"subscribe: {stream_buffer: 4MiB}\nlog: {read_budget: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "log.read_budget"},
+		"cors path":                        {"http: {cors: {allowed_origins: ['https://a.example/app']}}\nsources: [{name: a, vendor: closer, auth: none}]", "http.cors.allowed_origins[0]"},
+		"cors star and more":               {"http: {cors: {allowed_origins: ['*', 'https://a.example']}}\nsources: [{name: a, vendor: closer, auth: none}]", "http.cors.allowed_origins[0]: \"*\""},
 		"neg streams":                      {"subscribe: {max_streams: -1}\nsources: [{name: a, vendor: closer, auth: none}]", "must not be negative"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)

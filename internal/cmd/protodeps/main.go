@@ -21,6 +21,7 @@ import (
 	// Importing a generated package registers its file descriptors.
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"github.com/bufbuild/protocompile"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	"github.com/jhump/protoreflect/desc" //nolint:staticcheck // protoprint, the only printer of .proto source, takes its descriptors
 	"github.com/jhump/protoreflect/desc/protoprint"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
@@ -40,6 +41,7 @@ var roots = []string{
 	"google/api/annotations.proto",
 	"google/api/field_behavior.proto",
 	"google/api/httpbody.proto",
+	"protoc-gen-openapiv2/options/annotations.proto",
 }
 
 func main() {

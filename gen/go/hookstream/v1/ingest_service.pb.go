@@ -8,6 +8,7 @@ package hookstreamv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -376,7 +377,7 @@ var File_hookstream_v1_ingest_service_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_ingest_service_proto_rawDesc = "" +
 	"\n" +
-	"\"hookstream/v1/ingest_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"\xa2\x03\n" +
+	"\"hookstream/v1/ingest_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa2\x03\n" +
 	"\x14IngestWebhookRequest\x128\n" +
 	"\x06source\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$R\x06source\x120\n" +
 	"\x04body\x18\x02 \x01(\v2\x14.google.api.HttpBodyB\x06\xbaH\x03\xc8\x01\x01R\x04body\x12T\n" +
@@ -412,7 +413,14 @@ const file_hookstream_v1_ingest_service_proto_rawDesc = "" +
 	"\x1cREJECTION_CODE_INVALID_FIELD\x10\x05\x12!\n" +
 	"\x1dREJECTION_CODE_UNKNOWN_FORMAT\x10\x062\x90\x01\n" +
 	"\rIngestService\x12\x7f\n" +
-	"\rIngestWebhook\x12#.hookstream.v1.IngestWebhookRequest\x1a$.hookstream.v1.IngestWebhookResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x04body\"\x15/v1/webhooks/{source}BDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3"
+	"\rIngestWebhook\x12#.hookstream.v1.IngestWebhookRequest\x1a$.hookstream.v1.IngestWebhookResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x04body\"\x15/v1/webhooks/{source}B\xb7\x04\x92A\xef\x03\x12\xb2\x02\n" +
+	"\n" +
+	"hookstream\x12\x9f\x02Receives webhooks from Closer, Pipedrive and ClinchPad, normalizes them into one event format, stores them durably in NATS JetStream and serves them over REST, gRPC, Connect and gRPC-Web. Every route but the webhook route and /healthz needs an API token: `Authorization: Bearer <token>`.2\x02v1Z\xa9\x01\n" +
+	"\xa6\x01\n" +
+	"\x06bearer\x12\x9b\x01\b\x02\x12\x85\x01An API token from api.tokens, sent as `Bearer <token>`. Scope read for EventService and reading endpoints, admin for everything else.\x1a\rAuthorization \x02b\f\n" +
+	"\n" +
+	"\n" +
+	"\x06bearer\x12\x00ZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_ingest_service_proto_rawDescOnce sync.Once
