@@ -396,7 +396,14 @@ func externalOptions(cfg Config) ([]nats.Option, error) {
 // forming (no meta leader yet, not enough peers) until ctx ends.
 func (l *Log) setup(ctx context.Context) error {
 	for {
-		err := l.trySetup(ctx)
+		// Each try has its own deadline: a request sent while a cluster is
+		// still electing its leaders may get no answer at all, and must
+		// not use up the whole connect timeout (a replica started together
+		// with a new cluster would fail, although the cluster forms within
+		// a second).
+		actx, cancel := context.WithTimeout(ctx, setupAttempt)
+		err := l.trySetup(actx)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -408,6 +415,9 @@ func (l *Log) setup(ctx context.Context) error {
 		}
 	}
 }
+
+// setupAttempt bounds one try at creating the stream and bucket.
+const setupAttempt = 5 * time.Second
 
 func (l *Log) trySetup(ctx context.Context) error {
 	var err error
