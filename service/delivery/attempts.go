@@ -20,8 +20,6 @@ import (
 	"github.com/hookstream/hookstream/service/eventlog"
 )
 
-func tsPB(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
-
 // attemptBucket narrows attempts of one event: the first three hex digits
 // of its id (4096 subjects per endpoint at most).
 func attemptBucket(eventID string) string {
@@ -42,7 +40,7 @@ func attemptRecord(endpoint, eventID string, n int, cursor string, sent time.Tim
 		sent = time.Now()
 	}
 	return &hookstreamv1.DeliveryAttempt{
-		Id: NewID("att_"), EndpointId: endpoint, EventId: eventID, Attempt: uint32(n), Time: tsPB(sent),
+		Id: NewID("att_"), EndpointId: endpoint, EventId: eventID, Attempt: uint32(n), Time: timestamppb.New(sent),
 		Latency: durationpb.New(r.Latency), StatusCode: int32(r.Status), Error: r.Err,
 		ResponseBody: strings.ToValidUTF8(string(r.Body), string(utf8.RuneError)), Cursor: cursor,
 	}
@@ -92,10 +90,7 @@ func (e *Engine) Init(ctx context.Context, ep *hookstreamv1.Endpoint) error {
 // position from on, at most limit, calling fn for each until it says
 // stop. It returns the position after the last one read.
 func (e *Engine) readSubject(ctx context.Context, stream, subject string, from uint64, limit int, fn func(*jetstream.RawStreamMsg) bool) (uint64, error) {
-	st, err := e.js.Stream(ctx, stream)
-	if err != nil {
-		return from, err
-	}
+	st := e.o.Store.streams[stream]
 	for range limit {
 		m, err := st.GetMsg(ctx, max(from, 1), jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -145,11 +140,7 @@ func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from ui
 
 // more says whether a stream holds a message on subject at or after from.
 func (e *Engine) more(ctx context.Context, stream, subject string, from uint64) bool {
-	st, err := e.js.Stream(ctx, stream)
-	if err != nil {
-		return false
-	}
-	_, err = st.GetMsg(ctx, max(from, 1), jetstream.WithGetMsgSubject(subject))
+	_, err := e.o.Store.streams[stream].GetMsg(ctx, max(from, 1), jetstream.WithGetMsgSubject(subject))
 	return err == nil
 }
 
@@ -240,10 +231,7 @@ type redriveRequest struct {
 // from, at most limit, and returns how many it redrove and where to go on
 // (0 when done). A redriven dead letter is removed.
 func (e *Engine) Redrive(ctx context.Context, endpoint, id string, start, end time.Time, from uint64, limit int) (int, uint64, error) {
-	dead, err := e.js.Stream(ctx, deadStream)
-	if err != nil {
-		return 0, 0, err
-	}
+	dead := e.o.Store.streams[deadStream]
 	subject := deadPrefix + "." + endpoint
 	var picked []*jetstream.RawStreamMsg
 	next := uint64(0)
@@ -263,6 +251,7 @@ func (e *Engine) Redrive(ctx context.Context, endpoint, id string, start, end ti
 		}
 		picked = append(picked, m)
 	} else {
+		var err error
 		next, err = e.readSubject(ctx, deadStream, subject, from, limit, func(m *jetstream.RawStreamMsg) bool {
 			if (start.IsZero() || !m.Time.Before(start)) && (end.IsZero() || m.Time.Before(end)) {
 				picked = append(picked, m)

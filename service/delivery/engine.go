@@ -426,7 +426,3 @@ func randomHex() string {
 	_, _ = crand.Read(b)
 	return hex.EncodeToString(b)
 }
-
-func nowPB() *timestamppb.Timestamp { return timestamppb.Now() }
-
-func sortStrings(s []string) { slices.Sort(s) }

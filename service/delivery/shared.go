@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
@@ -113,27 +112,12 @@ func (se *sharedEvent) body(f hookstreamv1.EndpointFormat) ([]byte, string, erro
 	return e.body, e.ct, e.err
 }
 
-// vendorBody is the vendor's request body as hookstream received it
-// (secrets removed), with its content type.
+// vendorBody reads only the raw field of the stored event (the rest is
+// never decoded for this format).
 func vendorBody(st eventlog.Stored) ([]byte, string, error) {
 	raw, err := st.RawRequest()
 	if err != nil {
 		return nil, "", err
 	}
-	if raw == nil {
-		return nil, "", errNoRaw
-	}
-	body := raw.GetBody()
-	if raw.GetBodyText() != "" {
-		body = []byte(raw.GetBodyText())
-	}
-	ct := raw.GetContentType()
-	if ct == "" {
-		ct = "application/json"
-	}
-	return body, ct, nil
+	return webhook.VendorBody(raw)
 }
-
-// errNoRaw says an event was stored without its request body
-// (log.keep_raw off), so it cannot be sent as the vendor's body.
-var errNoRaw = errors.New("the event was stored without its request body (log.keep_raw was off)")

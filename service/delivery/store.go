@@ -13,12 +13,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
@@ -84,6 +86,10 @@ type Store struct {
 	plain    bool
 	max      int
 	replicas int
+	// streams are delivery's streams by name, looked up once here rather
+	// than with a stream-info request on every read (the redrive poll
+	// reads once a second per endpoint).
+	streams map[string]jetstream.Stream
 }
 
 // StoreOptions configure the store.
@@ -102,7 +108,7 @@ type StoreOptions struct {
 
 // OpenStore creates or updates delivery's buckets and streams.
 func OpenStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*Store, error) {
-	s := &Store{js: js, plain: o.Plain, max: o.Max, replicas: max(1, o.Replicas)}
+	s := &Store{js: js, plain: o.Plain, max: o.Max, replicas: max(1, o.Replicas), streams: map[string]jetstream.Stream{}}
 	if o.Key != nil {
 		block, err := aes.NewCipher(o.Key)
 		if err != nil {
@@ -128,9 +134,11 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*St
 			MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30},
 	} {
 		st.Storage, st.Replicas, st.Discard, st.AllowDirect = jetstream.FileStorage, s.replicas, jetstream.DiscardOld, true
-		if _, err := js.CreateOrUpdateStream(ctx, st); err != nil {
+		str, err := js.CreateOrUpdateStream(ctx, st)
+		if err != nil {
 			return nil, fmt.Errorf("delivery: stream %s: %w", st.Name, err)
 		}
+		s.streams[st.Name] = str
 	}
 	return s, nil
 }
@@ -313,7 +321,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Endpoint) error)
 		if err := fn(e); err != nil {
 			return nil, err
 		}
-		e.UpdateTime = nowPB()
+		e.UpdateTime = timestamppb.Now()
 		raw, err := s.encode(e)
 		if err != nil {
 			return nil, err
@@ -339,11 +347,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delivery: delete endpoint: %w", err)
 	}
 	// Its dead letters go with it; its attempts age out.
-	dead, err := s.js.Stream(ctx, deadStream)
-	if err == nil {
-		err = dead.Purge(ctx, jetstream.WithPurgeSubject(deadPrefix+"."+id))
-	}
-	if err != nil {
+	if err := s.streams[deadStream].Purge(ctx, jetstream.WithPurgeSubject(deadPrefix+"."+id)); err != nil {
 		return fmt.Errorf("delivery: delete dead letters: %w", err)
 	}
 	return nil
@@ -361,7 +365,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]*Endpoint,
 			ids = append(ids, k)
 		}
 	}
-	sortStrings(ids)
+	slices.Sort(ids)
 	more := len(ids) > limit
 	if more {
 		ids = ids[:limit]

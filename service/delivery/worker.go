@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/delivery/webhook"
@@ -39,12 +40,10 @@ type result struct {
 	j    *job
 	res  webhook.Result
 	sent time.Time
-	ev   *hookstreamv1.Event
 	gone bool // the log no longer holds the event
 	// unsendable says why the event cannot be encoded for the endpoint.
 	unsendable error
 	err        error // the log could not be read; no attempt was made
-	round      uint64
 }
 
 // worker delivers one endpoint on this replica, while it holds the
@@ -87,7 +86,6 @@ type worker struct {
 	lost         bool // another replica wrote the checkpoint
 	dirty        bool
 	lastSave     time.Time
-	round        uint64 // bumped on reload so stale results are known
 }
 
 func newWorker(e *Engine, id string, leaseRev uint64) *worker {
@@ -484,13 +482,13 @@ func (w *worker) dispatch() {
 			w.fresh--
 		}
 		w.inflight++
-		go w.attempt(j, se, w.ep, w.round)
+		go w.attempt(j, se, w.ep)
 	}
 }
 
 // attempt makes one delivery attempt of j to ep.
-func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, round uint64) {
-	r := result{j: j, round: round}
+func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint) {
+	r := result{j: j}
 	defer func() { w.results <- r }()
 	if se == nil {
 		ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
@@ -517,7 +515,6 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, round uint64) {
 		r.unsendable = err
 		return
 	}
-	r.ev = ev
 	req := request(ep, ev.GetId(), body, ct)
 	r.sent = req.Timestamp
 	r.res = w.e.o.Client.Send(w.ctx, req)
@@ -597,7 +594,7 @@ func (w *worker) finish(r result) {
 	wait = max(wait, r.res.RetryAfter)
 	j.due = now.Add(wait)
 	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_RETRYING
-	a.NextAttemptTime = tsPB(j.due)
+	a.NextAttemptTime = timestamppb.New(j.due)
 	w.e.recordAttempt(a)
 	m.delivered(w.id, "retrying")
 	w.requeue(j)

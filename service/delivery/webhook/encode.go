@@ -56,20 +56,30 @@ func Encode(ev *hookstreamv1.Event, format hookstreamv1.EndpointFormat) (body []
 		}
 		return body, ContentTypeCloudEvents, nil
 	case hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY:
-		raw := ev.GetRaw()
-		if raw == nil {
-			return nil, "", errors.New("encode: the event carries no vendor request body (Event.raw)")
-		}
-		body, ct := raw.GetBody(), raw.GetContentType()
-		if raw.GetBodyText() != "" {
-			body = []byte(raw.GetBodyText())
-		}
-		if ct == "" {
-			ct = ContentTypeJSON
-		}
-		return body, ct, nil
+		return VendorBody(ev.GetRaw())
 	}
 	return nil, "", fmt.Errorf("encode: unknown endpoint format %d", format)
+}
+
+// ErrNoVendorBody says an event carries no vendor request body
+// (Event.raw): it was stored with log.keep_raw off.
+var ErrNoVendorBody = errors.New("the event was stored without its request body (log.keep_raw was off)")
+
+// VendorBody is the vendor's request body as hookstream received it
+// (secrets removed) and its content type: the ENDPOINT_FORMAT_VENDOR_BODY
+// body.
+func VendorBody(raw *hookstreamv1.RawRequest) ([]byte, string, error) {
+	if raw == nil {
+		return nil, "", ErrNoVendorBody
+	}
+	body, ct := raw.GetBody(), raw.GetContentType()
+	if raw.GetBodyText() != "" {
+		body = []byte(raw.GetBodyText())
+	}
+	if ct == "" {
+		ct = ContentTypeJSON
+	}
+	return body, ct, nil
 }
 
 func marshalEvent(ev *hookstreamv1.Event) ([]byte, error) {
