@@ -324,7 +324,7 @@ func TestCLITailTerminal(t *testing.T) {
 	if out, _, code := runCLI(t, "send", "--config", path, "--example", "pipedrive.deal.change"); code != 0 {
 		t.Fatalf("send: %s", out)
 	}
-	cmd := exec.Command(scriptBin, "-q", "-e", "-c", hookstreamBinary(t)+" tail --config "+path+" --from beginning", "/dev/null")
+	cmd := exec.Command(scriptBin, "-q", "-e", "-c", "exec "+hookstreamBinary(t)+" tail --config "+path+" --from beginning", "/dev/null")
 	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
