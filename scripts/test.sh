@@ -22,6 +22,9 @@ esac
 start=$SECONDS
 step() { printf '\n==> %s (%ds)\n' "$*" $((SECONDS - start)); }
 
+step "Debian packages (scripts/apt-install.sh)"
+scripts/apt-install.sh
+
 step "npm ci (buf, protoc-gen-es, TypeScript)"
 npm ci --no-audit --no-fund --loglevel=error
 
