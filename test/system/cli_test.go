@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -426,4 +427,42 @@ func TestCLITLS(t *testing.T) {
 	if _, errOut, code := runCLI(t, "events", "get", "--config", path, "--cert", clientCert, resp.EventID); code != 2 || !strings.Contains(errOut, "--key") {
 		t.Errorf("--cert without --key: exit %d, want 2\n%s", code, errOut)
 	}
+}
+
+// What a new user runs: serve with no config prints the credentials, a read
+// token and a `hookstream send` line once the server takes requests, so
+// that line works the moment it appears; tail then shows the event.
+func TestCLIFirstStart(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:9090"} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			t.Skipf("%s is in use; the zero-config start needs the default ports", addr)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	serve := startCLI(t, "serve", "--data-dir", dir)
+	var banner []string
+	for !strings.Contains(strings.Join(banner, "\n"), "hookstream send") {
+		banner = append(banner, serve.next(t, 30*time.Second))
+	}
+	// At once, as a user pasting the line would.
+	out, errOut, code := runCLI(t, "send", "--data-dir", dir, "--example", "pipedrive.deal.change")
+	if code != 0 || !strings.HasPrefix(out, "200 OK") {
+		t.Fatalf("send right after the banner: exit %d\n%s%s\nbanner:\n%s", code, out, errOut, strings.Join(banner, "\n"))
+	}
+	text := strings.Join(append(banner, serve.next(t, 5*time.Second)), "\n")
+	for _, want := range []string{"/v1/webhooks/pipedrive", "/v1/webhooks/closer", "/v1/webhooks/clinchpad", "(scope read)", "(scope admin)", "hookstream tail --data-dir"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("banner lacks %q:\n%s", want, text)
+		}
+	}
+	tail := startCLI(t, "tail", "--data-dir", dir, "--from", "beginning", "--json")
+	var d struct {
+		Event struct{ Source, Type string }
+	}
+	if err := json.Unmarshal([]byte(tail.next(t, 20*time.Second)), &d); err != nil || d.Event.Source != "pipedrive" || d.Event.Type != "deal.updated" {
+		t.Errorf("tail's first line: %+v (%v)", d, err)
+	}
+	tail.interrupt(t)
+	serve.interrupt(t)
 }
