@@ -3,8 +3,9 @@
 # Installs what it needs (npm packages from package-lock.json, Go modules from
 # go.sum), then fails on: buf lint, stale generated code, breaking proto
 # changes, untidy go.mod, go vet, gofmt, an invalid OpenAPI document, go test,
-# TypeScript compile errors, and crashes found by short fuzz runs. Benchmarks
-# run once as a smoke test.
+# TypeScript compile errors (the generated code, the client package in
+# clients/ts and its example), and crashes found by short fuzz runs.
+# Benchmarks run once as a smoke test.
 #
 # Usage: scripts/test.sh [-short]
 #   -short  the fast loop for development: every check, but go test -short
@@ -65,6 +66,10 @@ rm -f "$openapi"
 
 step "TypeScript: compile the generated clients"
 npx --no-install tsc -p tsconfig.json
+
+# TestTypeScriptClient (go test below) runs these against a server.
+step "TypeScript: build @hookstream/client (clients/ts) and examples/ts-subscriber"
+npm run --silent build:ts
 
 if $short; then
   step "go test -short (no race detector)"
