@@ -1,0 +1,160 @@
+// Package tracing is hookstream's OpenTelemetry tracing: span and
+// attribute names, the W3C trace context stored with each event, and a
+// tracer that costs nothing when tracing is off.
+package tracing
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Span names. A webhook's span is the HTTP server span of its request
+// (or the gRPC server span of an IngestWebhook call); these are its
+// children and the spans that continue its trace later.
+const (
+	// SpanWebhook is the HTTP server span of one webhook request.
+	SpanWebhook = "POST /v1/webhooks/{source}"
+	// SpanAuth checks the source's credentials.
+	SpanAuth = "hookstream.auth"
+	// SpanNormalize decodes, validates and normalizes the vendor's body.
+	SpanNormalize = "hookstream.normalize"
+	// SpanAppend stores the event in the log; its context is stored with
+	// the event, so the spans below are its children.
+	SpanAppend = "hookstream.append"
+	// SpanQuarantine stores a request that could not be normalized.
+	SpanQuarantine = "hookstream.quarantine"
+	// SpanSubscribeDeliver is one event sent on one Subscribe stream.
+	SpanSubscribeDeliver = "hookstream.subscribe.deliver"
+	// SpanDeliveryAttempt is one outbound delivery attempt to an endpoint.
+	SpanDeliveryAttempt = "hookstream.delivery.attempt"
+)
+
+// Attribute keys of hookstream's own spans (the standard ones come from
+// OpenTelemetry's semantic conventions). None ever holds a secret or a
+// payload value.
+const (
+	AttrSource        = attribute.Key("hookstream.source")
+	AttrVendor        = attribute.Key("hookstream.vendor")
+	AttrEventID       = attribute.Key("hookstream.event_id")
+	AttrEventType     = attribute.Key("hookstream.event_type")
+	AttrOutcome       = attribute.Key("hookstream.outcome")
+	AttrDuplicate     = attribute.Key("hookstream.duplicate")
+	AttrQuarantineID  = attribute.Key("hookstream.quarantine_id")
+	AttrRejection     = attribute.Key("hookstream.rejection")
+	AttrAuthScheme    = attribute.Key("hookstream.auth.scheme")
+	AttrCursor        = attribute.Key("hookstream.cursor")
+	AttrSubscriber    = attribute.Key("hookstream.subscriber")
+	AttrEndpointID    = attribute.Key("hookstream.endpoint_id")
+	AttrAttempt       = attribute.Key("hookstream.delivery.attempt")
+	AttrAttemptResult = attribute.Key("hookstream.delivery.outcome")
+)
+
+// Tracer starts hookstream's spans. A nil *Tracer is tracing turned off:
+// Start then returns its context unchanged and a span that does nothing,
+// without allocating, so the hot paths pay nothing for tracing they do
+// not use.
+type Tracer struct {
+	t trace.Tracer
+}
+
+// instrumentation names hookstream's spans' instrumentation scope.
+const instrumentation = "github.com/hookstream/hookstream"
+
+// New returns a tracer from tp; a nil tp is tracing off (a nil Tracer).
+func New(tp trace.TracerProvider) *Tracer {
+	if tp == nil {
+		return nil
+	}
+	return &Tracer{t: tp.Tracer(instrumentation)}
+}
+
+// Enabled reports whether spans are made at all.
+func (t *Tracer) Enabled() bool { return t != nil }
+
+// off is the span of a nil Tracer: the API's no-op span, a shared value.
+var off = trace.SpanFromContext(context.Background())
+
+// Start starts a span as a child of the span in ctx (see trace.Tracer).
+func (t *Tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if t == nil {
+		return ctx, off
+	}
+	return t.t.Start(ctx, name, opts...)
+}
+
+// Context is the W3C trace context of a span as stored with an event: a
+// traceparent and, when the trace has vendor state, a tracestate header.
+// The zero value is no trace (tracing was off when the event was stored).
+type Context struct {
+	Parent, State string
+}
+
+// HeaderParent and HeaderState are the W3C Trace Context header names,
+// used on log messages and outbound requests alike.
+const (
+	HeaderParent = "traceparent"
+	HeaderState  = "tracestate"
+)
+
+// FromContext is the trace context of the span in ctx, zero when there is
+// none (tracing off, or nothing started one). An unsampled span's context
+// is kept too: it carries the trace id and the decision not to sample,
+// which parent-based sampling downstream follows.
+func FromContext(ctx context.Context) Context {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return Context{}
+	}
+	var c carrier
+	propagation.TraceContext{}.Inject(ctx, &c)
+	return Context(c)
+}
+
+// Remote returns ctx with c as its remote parent span, or ctx as it is
+// when c is zero or not a valid traceparent.
+func (c Context) Remote(ctx context.Context) context.Context {
+	if c.Parent == "" {
+		return ctx
+	}
+	cr := carrier(c)
+	return propagation.TraceContext{}.Extract(ctx, &cr)
+}
+
+// SpanContext is c parsed, invalid when c is zero or malformed.
+func (c Context) SpanContext() trace.SpanContext {
+	if c.Parent == "" {
+		return trace.SpanContext{}
+	}
+	return trace.SpanContextFromContext(c.Remote(context.Background()))
+}
+
+// carrier holds the two headers of a Context for the W3C propagator,
+// without a map.
+type carrier Context
+
+func (c *carrier) Get(key string) string {
+	switch key {
+	case HeaderParent:
+		return c.Parent
+	case HeaderState:
+		return c.State
+	}
+	return ""
+}
+
+func (c *carrier) Set(key, value string) {
+	switch key {
+	case HeaderParent:
+		c.Parent = value
+	case HeaderState:
+		c.State = value
+	}
+}
+
+func (c *carrier) Keys() []string { return []string{HeaderParent, HeaderState} }
+
+// Propagator is the one propagation format hookstream reads and writes:
+// W3C Trace Context (traceparent, tracestate).
+func Propagator() propagation.TextMapPropagator { return propagation.TraceContext{} }
