@@ -244,7 +244,7 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 		h.handle(w, w, r, params)
 		return
 	}
-	ctx, span := h.tracer.Start(r.Context(), tracing.SpanWebhook, webhookSpanOptions(r)...)
+	ctx, span := h.tracer.StartWith(r.Context(), tracing.SpanWebhook, webhookSpanOptions(r)...)
 	defer span.End()
 	sw := &statusWriter{ResponseWriter: w}
 	h.handle(sw, w, r.WithContext(ctx), params)

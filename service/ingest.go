@@ -83,7 +83,7 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	// stored) nor show up as an unavailable log. The log's own write
 	// deadline bounds it instead.
 	ctx = context.WithoutCancel(ctx)
-	_, span := p.tracer.Start(ctx, tracing.SpanNormalize)
+	_, span := p.tracer.Start(ctx, tracing.SpanNormalize, trace.SpanKindInternal)
 	ev, err := src.Normalizer.Normalize(normalize.Input{Source: src.Name, Body: body, ReceivedAt: received})
 	if err != nil {
 		rej := normalize.AsRejection(err)
@@ -108,7 +108,7 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	appendStart := time.Now()
 	// The append span's context is stored with the event (see
 	// eventlog.Append): Subscribe and outbound deliveries are its children.
-	actx, span := p.tracer.Start(ctx, tracing.SpanAppend, trace.WithSpanKind(trace.SpanKindProducer))
+	actx, span := p.tracer.Start(ctx, tracing.SpanAppend, trace.SpanKindProducer)
 	app, err := p.append(actx, src.Name, ev)
 	p.metrics.appendLatency.Observe(time.Since(appendStart).Seconds())
 	if span.IsRecording() {
@@ -166,7 +166,7 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 		Body:        clean,
 		State:       hookstreamv1.QuarantineState_QUARANTINE_STATE_PENDING,
 	}
-	_, span := p.tracer.Start(ctx, tracing.SpanQuarantine)
+	_, span := p.tracer.Start(ctx, tracing.SpanQuarantine, trace.SpanKindInternal)
 	created, err := p.log.Quarantine(ctx, q)
 	if span.IsRecording() {
 		span.SetAttributes(tracing.AttrQuarantineID.String(q.GetId()), tracing.AttrRejection.String(rej.Code.String()))
@@ -290,7 +290,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		webhookSpan.SetAttributes(tracing.AttrSource.String(src.Name), tracing.AttrVendor.String(normalize.Token(src.Vendor)))
 	}
 
-	_, span := s.p.tracer.Start(ctx, tracing.SpanAuth)
+	_, span := s.p.tracer.Start(ctx, tracing.SpanAuth, trace.SpanKindInternal)
 	err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body, BodyCredentials: creds})
 	if span.IsRecording() {
 		span.SetAttributes(tracing.AttrAuthScheme.String(string(src.Auth.Scheme())))

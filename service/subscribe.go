@@ -579,7 +579,7 @@ func (w *sender) run(ctx context.Context, release func()) {
 // webhook to this stream, linked to the stream's own span (the
 // subscriber's trace).
 func (w *sender) startSpan(ctx context.Context, st *eventlog.Stored) trace.Span {
-	_, span := w.tracer.Start(st.Trace.Remote(ctx), tracing.SpanSubscribeDeliver,
+	_, span := w.tracer.StartWith(st.Trace.Remote(ctx), tracing.SpanSubscribeDeliver,
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(trace.LinkFromContext(ctx)))
 	if span.IsRecording() {
 		span.SetAttributes(tracing.AttrSubscriber.String(w.subscriber), tracing.AttrCursor.String(eventlog.Cursor(st.Seq)))

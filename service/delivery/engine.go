@@ -395,7 +395,7 @@ func (e *Engine) send(ctx context.Context, traced bool, endpoint string, req web
 	if !traced || !e.o.Tracer.Enabled() {
 		return e.o.Client.Send(ctx, req)
 	}
-	ctx, span := e.o.Tracer.Start(ctx, tracing.SpanDeliveryAttempt, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := e.o.Tracer.Start(ctx, tracing.SpanDeliveryAttempt, trace.SpanKindClient)
 	defer span.End()
 	req.Trace = tracing.FromContext(ctx)
 	res := e.o.Client.Send(ctx, req)

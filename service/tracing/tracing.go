@@ -77,8 +77,19 @@ func (t *Tracer) Enabled() bool { return t != nil }
 // off is the span of a nil Tracer: the API's no-op span, a shared value.
 var off = trace.SpanFromContext(context.Background())
 
-// Start starts a span as a child of the span in ctx (see trace.Tracer).
-func (t *Tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+// Start starts a span of kind as a child of the span in ctx. Its options
+// are built only when tracing is on: a variadic list of them would be
+// allocated on every call, on.
+func (t *Tracer) Start(ctx context.Context, name string, kind trace.SpanKind) (context.Context, trace.Span) {
+	if t == nil {
+		return ctx, off
+	}
+	return t.t.Start(ctx, name, trace.WithSpanKind(kind))
+}
+
+// StartWith starts a span with options, for callers that have checked
+// Enabled (the options cost an allocation either way).
+func (t *Tracer) StartWith(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if t == nil {
 		return ctx, off
 	}
