@@ -25,7 +25,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
-	"github.com/hookstream/hookstream/service/tracing"
 )
 
 // Options are the gateway's dependencies.
@@ -97,7 +96,10 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
 		}),
 	)
-	wh := &webhooks{o: o, tracer: tracing.New(o.TracerProvider)}
+	wh := &webhooks{o: o}
+	if o.TracerProvider != nil {
+		wh.tracer = o.TracerProvider.Tracer(instrumentation)
+	}
 	if err := mux.HandlePath(http.MethodPost, "/v1/webhooks/{source}", wh.serve); err != nil {
 		return nil, err
 	}
@@ -231,7 +233,7 @@ func headerMatcher(key string) (string, bool) {
 
 type webhooks struct {
 	o      Options
-	tracer *tracing.Tracer
+	tracer trace.Tracer // nil: tracing off
 }
 
 // ingestInfo describes the in-process call to the interceptors.
@@ -240,11 +242,11 @@ var ingestInfo = &grpc.UnaryServerInfo{FullMethod: hookstreamv1.IngestService_In
 // serve handles POST /v1/webhooks/{source}, in a span of its own when
 // tracing is on.
 func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[string]string) {
-	if !h.tracer.Enabled() {
+	if h.tracer == nil {
 		h.handle(w, w, r, params)
 		return
 	}
-	ctx, span := h.tracer.StartWith(r.Context(), tracing.SpanWebhook, webhookSpanOptions(r)...)
+	ctx, span := h.tracer.Start(r.Context(), WebhookSpan, webhookSpanOptions(r)...)
 	defer span.End()
 	sw := &statusWriter{ResponseWriter: w}
 	h.handle(sw, w, r.WithContext(ctx), params)

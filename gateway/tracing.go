@@ -9,9 +9,19 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/hookstream/hookstream/service/tracing"
 )
+
+// WebhookSpan names the span of one webhook request (an HTTP server span):
+// the parent of the ingest service's spans (service/tracing).
+const WebhookSpan = "POST /v1/webhooks/{source}"
+
+// instrumentation names the instrumentation scope of the webhook span,
+// the one hookstream's other spans have.
+const instrumentation = "github.com/hookstream/hookstream"
+
+// propagator is the W3C Trace Context, the one format hookstream reads
+// and writes.
+var propagator = propagation.TraceContext{}
 
 // withTracing traces the REST routes with otelhttp when tp is set. The
 // webhook route makes its own span (see webhooks.serve), Connect and
@@ -27,7 +37,7 @@ func withTracing(h http.Handler, tp trace.TracerProvider) http.Handler {
 		// hookstream's metrics are Prometheus's (/metrics); otelhttp's own
 		// would go nowhere.
 		otelhttp.WithMeterProvider(noop.NewMeterProvider()),
-		otelhttp.WithPropagators(tracing.Propagator()),
+		otelhttp.WithPropagators(propagator),
 		otelhttp.WithFilter(func(r *http.Request) bool {
 			switch {
 			case r.Method == http.MethodOptions, isRPC(r), strings.HasPrefix(r.URL.Path, "/v1/webhooks/"):
@@ -62,7 +72,7 @@ func webhookSpanOptions(r *http.Request) []trace.SpanStartOption {
 			semconv.UserAgentOriginal(r.UserAgent()),
 		),
 	}
-	if caller := trace.SpanContextFromContext(tracing.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))); caller.IsValid() {
+	if caller := trace.SpanContextFromContext(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))); caller.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: caller}))
 	}
 	return opts

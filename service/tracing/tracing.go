@@ -12,11 +12,9 @@ import (
 )
 
 // Span names. A webhook's span is the HTTP server span of its request
-// (or the gRPC server span of an IngestWebhook call); these are its
-// children and the spans that continue its trace later.
+// (gateway.WebhookSpan) or the gRPC server span of an IngestWebhook call;
+// these are its children and the spans that continue its trace later.
 const (
-	// SpanWebhook is the HTTP server span of one webhook request.
-	SpanWebhook = "POST /v1/webhooks/{source}"
 	// SpanAuth checks the source's credentials.
 	SpanAuth = "hookstream.auth"
 	// SpanNormalize decodes, validates and normalizes the vendor's body.
@@ -60,7 +58,8 @@ type Tracer struct {
 	t trace.Tracer
 }
 
-// instrumentation names hookstream's spans' instrumentation scope.
+// instrumentation names hookstream's spans' instrumentation scope (the
+// gateway's webhook span has the same).
 const instrumentation = "github.com/hookstream/hookstream"
 
 // New returns a tracer from tp; a nil tp is tracing off (a nil Tracer).

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hookstream/hookstream/gateway"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/internal/app"
 	"github.com/hookstream/hookstream/internal/config"
@@ -124,7 +125,7 @@ func spansBy(t *testing.T, exp *tracetest.InMemoryExporter, names ...string) map
 func attr(sp tracetest.SpanStub, key string) string {
 	for _, kv := range sp.Attributes {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -143,9 +144,9 @@ func TestTracingSpanTree(t *testing.T) {
 	vendorTrace := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	id, cursor, got := oneWebhook(t, s, map[string]string{"traceparent": vendorTrace})
 
-	spans := spansBy(t, exp, tracing.SpanWebhook, tracing.SpanAuth, tracing.SpanNormalize, tracing.SpanAppend,
+	spans := spansBy(t, exp, gateway.WebhookSpan, tracing.SpanAuth, tracing.SpanNormalize, tracing.SpanAppend,
 		tracing.SpanSubscribeDeliver, tracing.SpanDeliveryAttempt)
-	root := spans[tracing.SpanWebhook]
+	root := spans[gateway.WebhookSpan]
 	traceID := root.SpanContext.TraceID()
 	if root.Parent.IsValid() {
 		t.Errorf("the webhook span has parent %s; want a new root", root.Parent.SpanID())
@@ -167,9 +168,9 @@ func TestTracingSpanTree(t *testing.T) {
 		t.Error("the webhook span holds the source's token")
 	}
 	parentOf := map[string]string{
-		tracing.SpanAuth:             tracing.SpanWebhook,
-		tracing.SpanNormalize:        tracing.SpanWebhook,
-		tracing.SpanAppend:           tracing.SpanWebhook,
+		tracing.SpanAuth:             gateway.WebhookSpan,
+		tracing.SpanNormalize:        gateway.WebhookSpan,
+		tracing.SpanAppend:           gateway.WebhookSpan,
 		tracing.SpanSubscribeDeliver: tracing.SpanAppend,
 		tracing.SpanDeliveryAttempt:  tracing.SpanAppend,
 	}
@@ -348,7 +349,7 @@ func TestTracingOTLPExport(t *testing.T) {
 			// Shutting down sends what the batch still holds.
 			s.stop()
 			got := sink.names()
-			for _, want := range []string{tracing.SpanWebhook, tracing.SpanAuth, tracing.SpanNormalize, tracing.SpanAppend} {
+			for _, want := range []string{gateway.WebhookSpan, tracing.SpanAuth, tracing.SpanNormalize, tracing.SpanAppend} {
 				if !slices.Contains(got, "hooks-test/"+want) {
 					t.Errorf("the receiver got %v; want %s of service hooks-test", got, want)
 				}
