@@ -248,11 +248,16 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 	}
 	ctx, span := h.tracer.Start(r.Context(), WebhookSpan, webhookSpanOptions(r)...)
 	defer span.End()
+	if !span.IsRecording() {
+		// Not sampled: its context still reaches the log (and from there
+		// the receivers), marked so, but nothing about it is recorded.
+		h.handle(w, w, r.WithContext(ctx), params)
+		return
+	}
+	setRequestAttributes(span, r)
 	sw := &statusWriter{ResponseWriter: w}
 	h.handle(sw, w, r.WithContext(ctx), params)
-	if span.IsRecording() {
-		span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
-	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
 	if sw.status >= 500 {
 		span.SetStatus(otelcodes.Error, http.StatusText(sw.status))
 	}

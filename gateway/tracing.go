@@ -58,24 +58,28 @@ func withTracing(h http.Handler, tp trace.TracerProvider) http.Handler {
 // webhookSpanOptions start a webhook's span: the root of a new trace, as
 // vendors are outside callers whose trace context is not trusted (a
 // caller could otherwise force every request to be sampled), linked to
-// the context the caller sent, if any. Its attributes never include the
-// query, which may hold the source's token.
+// the context the caller sent, if any.
 func webhookSpanOptions(r *http.Request) []trace.SpanStartOption {
-	opts := []trace.SpanStartOption{
-		trace.WithNewRoot(),
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(
-			semconv.HTTPRequestMethodKey.String(http.MethodPost),
-			semconv.HTTPRoute("/v1/webhooks/{source}"),
-			semconv.URLPath(r.URL.Path),
-			semconv.URLScheme(scheme(r)),
-			semconv.UserAgentOriginal(r.UserAgent()),
-		),
+	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer)}
+	if r.Header.Get("Traceparent") == "" {
+		return opts
 	}
 	if caller := trace.SpanContextFromContext(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))); caller.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: caller}))
 	}
 	return opts
+}
+
+// setRequestAttributes describes a webhook request on its (sampled) span,
+// never with its query, which may hold the source's token.
+func setRequestAttributes(span trace.Span, r *http.Request) {
+	span.SetAttributes(
+		semconv.HTTPRequestMethodKey.String(http.MethodPost),
+		semconv.HTTPRoute("/v1/webhooks/{source}"),
+		semconv.URLPath(r.URL.Path),
+		semconv.URLScheme(scheme(r)),
+		semconv.UserAgentOriginal(r.UserAgent()),
+	)
 }
 
 func scheme(r *http.Request) string {

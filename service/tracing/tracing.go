@@ -83,6 +83,9 @@ func (t *Tracer) Start(ctx context.Context, name string, kind trace.SpanKind) (c
 	if t == nil {
 		return ctx, off
 	}
+	if span, skip := unsampledParent(ctx); skip {
+		return ctx, span
+	}
 	return t.t.Start(ctx, name, trace.WithSpanKind(kind))
 }
 
@@ -92,7 +95,24 @@ func (t *Tracer) StartWith(ctx context.Context, name string, opts ...trace.SpanS
 	if t == nil {
 		return ctx, off
 	}
+	if span, skip := unsampledParent(ctx); skip {
+		return ctx, span
+	}
 	return t.t.Start(ctx, name, opts...)
+}
+
+// unsampledParent returns the span in ctx when it is a parent that was
+// not sampled: with hookstream's parent-based sampler (internal/telemetry)
+// no child of it is ever recorded, so none is made, and the parent stands
+// in for it (ending it, or setting anything on it, does nothing, as it
+// records nothing). Most webhooks are not sampled at a low ratio, and this
+// keeps their cost to the one span of the request. The trace context that
+// travels on (stored with the event, sent to receivers) is then the
+// parent's: the same trace, marked not sampled.
+func unsampledParent(ctx context.Context) (trace.Span, bool) {
+	span := trace.SpanFromContext(ctx)
+	sc := span.SpanContext()
+	return span, sc.IsValid() && !sc.IsSampled() && !span.IsRecording()
 }
 
 // Context is the W3C trace context of a span as stored with an event: a
