@@ -60,3 +60,42 @@ func TestContextRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWebhookSpans is the tracing work of one webhook alone: its
+// root span, auth, normalize and append, and the trace context stored
+// with the event, with tracing off and sampled at 1 % and 100 % (spans to
+// a batch processor whose exporter drops them).
+func BenchmarkWebhookSpans(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		ratio float64 // < 0: off
+	}{{"off", -1}, {"ratio=0.01", 0.01}, {"ratio=1", 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var tr *Tracer
+			if tc.ratio >= 0 {
+				tp := sdktrace.NewTracerProvider(
+					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(tc.ratio))),
+					sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+				tr = New(tp)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					ctx, root := tr.Start(context.Background(), "POST /v1/webhooks/{source}", trace.SpanKindServer)
+					for _, name := range []string{SpanAuth, SpanNormalize} {
+						_, span := tr.Start(ctx, name, trace.SpanKindInternal)
+						if span.IsRecording() {
+							span.SetAttributes(AttrEventID.String("0123456789abcdef0123456789abcdef"))
+						}
+						span.End()
+					}
+					actx, span := tr.Start(ctx, SpanAppend, trace.SpanKindProducer)
+					_ = FromContext(actx)
+					span.End()
+					root.End()
+				}
+			})
+		})
+	}
+}
