@@ -357,3 +357,45 @@ func TestTracingOTLPExport(t *testing.T) {
 		})
 	}
 }
+
+// TestTracingAPI: a REST call is one trace, its HTTP span the parent of
+// the gRPC call it becomes; health checks and metrics make no spans.
+func TestTracingAPI(t *testing.T) {
+	t.Parallel()
+	s, exp := startTraced(t, testConfig(t, t.TempDir(), ""))
+	for _, path := range []string{"/healthz", "/metrics"} {
+		if code, body := httpDo(t, http.MethodGet, s.base+path, readToken); code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+	}
+	if code, body := httpDo(t, http.MethodGet, s.base+"/v1/events?page_size=1", readToken); code != http.StatusOK {
+		t.Fatalf("ListEvents: %d %s", code, body)
+	}
+	const rpc = "hookstream.v1.EventService/ListEvents"
+	var server tracetest.SpanStub
+	waitUntil(t, 10*time.Second, "the ListEvents server span", func() bool {
+		for _, sp := range exp.GetSpans() {
+			if sp.Name == rpc && sp.SpanKind == trace.SpanKindServer {
+				server = sp
+				return true
+			}
+		}
+		return false
+	})
+	byID := map[trace.SpanID]tracetest.SpanStub{}
+	for _, sp := range exp.GetSpans() {
+		byID[sp.SpanContext.SpanID()] = sp
+		if sp.Name != rpc && sp.Name != "GET" {
+			t.Errorf("unexpected span %s (%s)", sp.Name, attr(sp, "url.path"))
+		}
+	}
+	// server ← gRPC client ← HTTP GET, all in one trace.
+	client, ok := byID[server.Parent.SpanID()]
+	if !ok || client.SpanKind != trace.SpanKindClient {
+		t.Fatalf("the server span's parent %v is not the gateway's gRPC client span", server.Parent.SpanID())
+	}
+	root, ok := byID[client.Parent.SpanID()]
+	if !ok || root.Name != "GET" || root.SpanKind != trace.SpanKindServer || root.Parent.IsValid() {
+		t.Fatalf("the client span's parent is %+v; want the HTTP GET root", root.Name)
+	}
+}
