@@ -5,8 +5,11 @@
 #   python3-protobuf python3-grpcio  the Python client's runtime (Debian's python3)
 #   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
 #                                 protoc and grpc_python_plugin for the Python stubs
+#   python3-venv python3-setuptools python3-wheel
+#                                 a virtualenv to pip-install clients/python in (offline)
 set -euo pipefail
-pkgs=(chromium python3-protobuf python3-grpcio protobuf-compiler protobuf-compiler-grpc libprotobuf-dev)
+pkgs=(chromium python3-protobuf python3-grpcio protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
+  python3-venv python3-setuptools python3-wheel)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

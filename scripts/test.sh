@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
-# Installs what it needs (npm packages from package-lock.json, Go modules from
-# go.sum), then fails on: buf lint, stale generated code, breaking proto
-# changes, untidy go.mod, go vet, gofmt, an invalid OpenAPI document, go test,
-# TypeScript compile errors (the generated code, the client package in
-# clients/ts and its example), and crashes found by short fuzz runs.
-# Benchmarks run once as a smoke test.
+# Installs what it needs (Debian packages, npm packages from
+# package-lock.json, Go modules from go.sum), then fails on: buf lint, stale
+# generated code (gen/python included: scripts/python-codegen.sh pins its
+# generators), breaking proto changes, untidy go.mod, go vet, gofmt, an
+# invalid OpenAPI document, go test (the Python and TypeScript clients'
+# tests among them), TypeScript compile errors (the generated code, the
+# client package in clients/ts and its example), and crashes found by short
+# fuzz runs. Benchmarks run once as a smoke test.
 #
 # Usage: scripts/test.sh [-short]
 #   -short  the fast loop for development: every check, but go test -short
@@ -35,7 +37,7 @@ go run ./internal/cmd/protodeps
 step "buf lint"
 npx --no-install buf lint
 
-step "buf generate, then check gen/ is up to date"
+step "buf generate (Go, gateway, OpenAPI, TypeScript, Python), then check gen/ is up to date"
 npx --no-install buf generate
 if ! git diff --quiet -- gen/ || [ -n "$(git status --porcelain -- gen/)" ]; then
   git status --short -- gen/
