@@ -26,7 +26,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+os.Getenv("HOOKSTREAM_TOKEN"))
 
 	req := &hookstreamv1.SubscribeRequest{Filter: `event.source == "pipedrive" && event.type.startsWith("deal.")`}
