@@ -105,6 +105,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	if err := hookstreamv1.RegisterAdminServiceHandlerClient(ctx, mux, hookstreamv1.NewAdminServiceClient(o.Conn)); err != nil {
 		return nil, err
 	}
+	if err := hookstreamv1.RegisterSourceServiceHandlerClient(ctx, mux, hookstreamv1.NewSourceServiceClient(o.Conn)); err != nil {
+		return nil, err
+	}
 	if len(o.PipedriveSources) > 0 {
 		pd := &pipedriveAPI{endpoints: hookstreamv1.NewEndpointServiceClient(o.Conn), sources: o.PipedriveSources}
 		if err := pd.register(mux); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -30,9 +31,16 @@ type Source struct {
 	// zero means no limit.
 	RateLimit float64
 	Burst     int
+	// Title and Where describe the vendor to people (normalize.Vendor),
+	// and Credentials are what the source's vendor sends, for SourceService:
+	// ListSources masks them, GetSourceCredentials (admin) shows them.
+	Title, Where string
+	Credentials  normalize.Credentials
 
 	limiter *rate.Limiter
 	m       sourceMetrics
+	// seen records the last request and the last failure, for ListSources.
+	seen *sourceSeen
 }
 
 // sourceMetrics are a source's metric series, resolved once so the hot
@@ -247,6 +255,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 	}
 	start := time.Now()
 	defer func() { src.m.latency.Observe(time.Since(start).Seconds()) }()
+	src.seen.request(start)
 
 	if err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body, BodyCredentials: creds}); err != nil {
 		var f *auth.Failure
@@ -257,6 +266,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		} else {
 			src.m.authWrong.Inc()
 		}
+		src.seen.failure(start, "unauthenticated", err.Error())
 		s.p.logger.WarnContext(ctx, "webhook rejected: authentication failed", "source", src.Name,
 			"scheme", string(src.Auth.Scheme()), "missing_credentials", missing)
 		if s.hideUnknown {
@@ -271,6 +281,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 			wait := r.Delay()
 			r.Cancel()
 			src.m.rateLimited.Inc()
+			src.seen.failure(start, "rate_limited", "over the source's rate limit")
 			return nil, errRateLimited(src.Name, wait)
 		}
 	}
@@ -285,8 +296,10 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 	switch {
 	case err != nil:
 		src.m.unavailable.Inc()
+		src.seen.failure(start, "unavailable", status.Convert(err).Message())
 	case resp.GetOutcome() == hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED:
 		src.m.quarantined.Inc()
+		src.seen.failure(start, "quarantined", rejectionSummary(resp.GetRejection()))
 	case resp.GetDuplicate():
 		src.m.duplicate.Inc()
 	default:
