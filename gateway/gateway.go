@@ -55,6 +55,10 @@ type Options struct {
 	// PipedriveSources are the sources the Pipedrive-compatible webhooks
 	// API (/api/v1/webhooks) subscribes to; none disables it.
 	PipedriveSources []string
+	// UI serves the web inspector under /ui/ (its static assets, which hold
+	// no data: the inspector reads everything through the APIs, with a
+	// token); GET / redirects there. Nil serves neither.
+	UI http.Handler
 }
 
 // New returns the HTTP handler.
@@ -167,6 +171,19 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 				return
 			}
 			mux.ServeHTTP(w, r)
+		})
+	}
+	if o.UI != nil {
+		api := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/"):
+				o.UI.ServeHTTP(w, r)
+			case r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+				http.Redirect(w, r, "/ui/", http.StatusFound)
+			default:
+				api.ServeHTTP(w, r)
+			}
 		})
 	}
 	return withCORS(h, o.CORSOrigins), nil

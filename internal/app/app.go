@@ -40,6 +40,7 @@ import (
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
 	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/ui"
 )
 
 // App is a running hookstream: event log, gRPC server, HTTP server.
@@ -223,6 +224,10 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 	if err != nil {
 		return nil, err
 	}
+	inspector, err := ui.Handler()
+	if err != nil {
+		return nil, err
+	}
 	handler, err := gateway.New(ctx, gateway.Options{
 		Logger:      logger,
 		Ingest:      a.services.Ingest,
@@ -242,6 +247,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		Metrics:          promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		MetricsAuth:      metricsAuth(cfg, tokens),
 		PipedriveSources: sourcesOf(cfg, "pipedrive"),
+		UI:               inspector,
 	})
 	if err != nil {
 		return nil, err
