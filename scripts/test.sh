@@ -3,8 +3,8 @@
 # Installs what it needs (npm packages from package-lock.json, Go modules from
 # go.sum), then fails on: buf lint, stale generated code, breaking proto
 # changes, untidy go.mod, go vet, gofmt, an invalid OpenAPI document, go test,
-# TypeScript compile errors, and crashes found by short fuzz runs. Benchmarks
-# run once as a smoke test.
+# TypeScript compile errors, a stale inspector build (ui/dist), and crashes
+# found by short fuzz runs. Benchmarks run once as a smoke test.
 #
 # Usage: scripts/test.sh [-short]
 #   -short  the fast loop for development: every check, but go test -short
@@ -63,8 +63,17 @@ go run ./internal/cmd/openapi >"$openapi"
 node --input-type=module -e "import P from '@apidevtools/swagger-parser'; await P.validate(process.argv[1])" "$openapi"
 rm -f "$openapi"
 
-step "TypeScript: compile the generated clients"
+step "TypeScript: compile the generated clients and the inspector"
 npx --no-install tsc -p tsconfig.json
+npx --no-install tsc -p ui/tsconfig.json
+
+step "inspector: rebuild ui/dist (node ui/build.mjs), then check the committed copy is up to date"
+node ui/build.mjs
+if ! git diff --quiet -- ui/dist/ || [ -n "$(git status --porcelain -- ui/dist/)" ]; then
+  git status --short -- ui/dist/
+  echo "ui/dist is stale: run 'npm run ui' and commit the result" >&2
+  exit 1
+fi
 
 if $short; then
   step "go test -short (no race detector)"

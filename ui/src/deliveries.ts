@@ -38,12 +38,13 @@ export const deliveriesPage: Page = (main, api) => {
 
   function card(ep: Endpoint): HTMLElement {
     const health = ep.state === EndpointState.ACTIVE ? "healthy" : ep.state === EndpointState.PAUSED ? "paused" : "disabled";
+    const badge = h("span", { class: `badge ${health}` }, health);
     const attempts = h("div", null, h("p", null, "Loading attempts…"));
     const dead = h("div", null, h("p", null, "Loading dead letters…"));
     const result = h("p", { class: "result", role: "status" });
     const article = h("article", { class: "card", "data-endpoint": ep.id },
       h("h2", null, ep.description || ep.url),
-      h("p", null, h("span", { class: `badge ${health}` }, enumName(EndpointState, ep.state)), " ", h("code", { class: "url" }, ep.url),
+      h("p", null, badge, " ", h("code", { class: "url" }, ep.url),
         ep.disabledReason ? ` — ${ep.disabledReason}` : ""),
       h("dl", { class: "facts" },
         h("dt", null, "Id"), h("dd", null, h("code", null, ep.id)),
@@ -56,7 +57,10 @@ export const deliveriesPage: Page = (main, api) => {
       try {
         const recent = await recentAttempts(ep);
         const failing = recent.length > 0 && recent[0].outcome !== AttemptOutcome.SUCCEEDED;
-        if (failing && ep.state === EndpointState.ACTIVE) article.querySelector(".badge")!.className = "badge failing";
+        if (failing && ep.state === EndpointState.ACTIVE) {
+          badge.className = "badge failing";
+          badge.textContent = "failing";
+        }
         replace(attempts, recent.length === 0 ? h("p", null, "No attempts yet.") : h("div", { class: "scroll" }, h("table", null,
           h("caption", { class: "visually-hidden" }, `Latest attempts to ${ep.url}, newest first`),
           h("thead", null, h("tr", null, ["Time", "Event", "Attempt", "Answer", "Outcome"].map((c) => h("th", { scope: "col" }, c)))),

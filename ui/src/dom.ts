@@ -39,12 +39,11 @@ export function replace(el: Element, ...children: Child[]): void {
 /** time renders a timestamp in local time, with the ISO form for machines. */
 export function time(d: Date | undefined): HTMLElement | string {
   if (!d) return "—";
-  return h("time", { datetime: d.toISOString(), title: d.toISOString() }, formatTime(d));
-}
-
-export function formatTime(d: Date): string {
   const pad = (n: number, w = 2) => String(n).padStart(w, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  // The date can be left out on narrow screens (style.css); the time cannot.
+  return h("time", { datetime: d.toISOString(), title: d.toISOString() },
+    h("span", { class: "date" }, `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} `),
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`);
 }
 
 /** prettyBody shows a request body readably: JSON indented, else as it is. */

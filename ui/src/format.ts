@@ -30,7 +30,7 @@ export function subject(ev: Event): string {
 export function contact(ev: Event): string {
   const c = ev.contact;
   if (!c) return "";
-  return [c.name, c.email || c.phone].filter(Boolean).join(" · ");
+  return [c.name, c.email || c.phone].filter(Boolean).join(" · ") || (c.id ? `#${c.id}` : "");
 }
 
 /** shellQuote quotes s for a POSIX shell. */

@@ -95,7 +95,7 @@ export const quarantinePage: Page = (main, api) => {
       if (first && found === 0) {
         list.replaceChildren(h("div", { class: "empty" }, h("p", null, "The quarantine is empty: every webhook so far was normalized."),
           h("p", null, "A request lands here when it authenticates but cannot be normalized, for example a body that is not JSON:"),
-          codeBlock("Command", `hookstream send --source closer /etc/hostname`)));
+          codeBlock("Command", `echo 'not json' > bad.json && hookstream send --source closer bad.json`)));
       }
     } catch (e) {
       list.replaceChildren(h("p", { class: "error", role: "alert" }, `Could not list the quarantine: ${message(e)}`));

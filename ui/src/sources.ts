@@ -50,8 +50,13 @@ export async function emptyState(api: API): Promise<HTMLElement> {
     first ? h("p", null, "Each source's URL and what to enter at the vendor are on the ", h("a", { href: "#/sources" }, "Sources"), " page.") : null);
 }
 
+/** absolute makes a webhook path a URL of the server the page came from. */
+function absolute(v: string): string {
+  return v.startsWith("/") ? location.origin + v : v;
+}
+
 function fieldValue(f: SetupField): string {
-  return f.secret && !f.value ? (f.maskedValue || mask) : f.value;
+  return absolute(f.secret && !f.value ? (f.maskedValue || mask) : f.value);
 }
 
 export const sourcesPage: Page = (main, api) => {
@@ -65,7 +70,7 @@ export const sourcesPage: Page = (main, api) => {
     const render = (fs: SetupField[]) => replace(fields, fs.map((f) => h("tr", null,
       h("th", { scope: "row" }, f.label),
       h("td", null, h("code", { class: f.secret && !f.value ? "masked" : "" }, fieldValue(f)),
-        f.value ? copyButton(`Copy ${f.label}`, () => f.value) : null))));
+        f.value ? copyButton(`Copy ${f.label}`, () => absolute(f.value)) : null))));
     render(s.setupFields);
     const revealStatus = h("span", { class: "status", role: "status" });
     const hasSecret = s.setupFields.some((f) => f.secret);
