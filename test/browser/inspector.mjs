@@ -10,10 +10,12 @@
 //   HOOKSTREAM_URL   the server's HTTP base URL
 //   ADMIN_TOKEN, READ_TOKEN   API tokens of both scopes
 //   WEBHOOKS_FILE    JSON: {"live": [post…], "bad": post}; post = {path, headers, body}
-//   SECRETS          JSON array of strings no page may show a read token
+//   SECRETS          JSON array of strings no page may show a read token:
+//                    the Pipedrive password and the Closer token first
 //   ARTIFACTS_DIR    where screenshots go (created)
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
+import { execFileSync } from "node:child_process";
 import { mkdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -130,9 +132,14 @@ try {
   check(/hookstream send --source \S+ --example /.test(commands), "the empty events page shows the hookstream send command");
   await shot(page, "02-events-empty");
 
-  // Webhooks of every vendor appear live, newest first.
+  // The curl command it shows works as it is (with the source's token).
   await page.locator("#live-status").filter({ hasText: "Live" }).waitFor();
-  const ids = [];
+  const curl = await page.locator("#send-curl").textContent();
+  const sent = JSON.parse(execFileSync("bash", ["-c", curl], { env: { ...process.env, SOURCE_TOKEN: secrets[1] }, encoding: "utf8", timeout: 10_000 }));
+  check(sent.status === "accepted", `the empty page's curl command stores an event: ${curl}`);
+
+  // Webhooks of every vendor appear live, newest first.
+  const ids = [sent.event_id];
   for (const w of webhooks.live) ids.push((await post(w)).event_id);
   await page.waitForFunction((n) => document.querySelectorAll("#events tbody tr").length >= n, ids.length);
   const shownIds = await rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
@@ -196,7 +203,7 @@ try {
     await page.keyboard.press("Tab");
     tabs++;
   }
-  const pdId = ids[1]; // the Pipedrive deal change: it has changes
+  const pdId = ids[2]; // the Pipedrive deal change: it has changes
   const focusedId = await page.evaluate(() => document.activeElement?.closest("tr")?.dataset.id);
   check(focusedId === ids[ids.length - 1], "Tab then reaches the newest row");
   await page.locator(`#events tbody tr[data-id="${pdId}"] a`).focus();
@@ -273,7 +280,7 @@ try {
   await login(reader, readToken);
   check((await reader.locator(".scope").textContent()) === "read token", "a read token is shown as such");
   await reader.locator("#events tbody tr").first().waitFor();
-  const pages = ["#/events", `#/events/${ids[2]}`, "#/sources", "#/deliveries", "#/quarantine"];
+  const pages = ["#/events", `#/events/${ids[3]}`, "#/sources", "#/deliveries", "#/quarantine"];
   for (const p of pages) {
     await reader.goto(`${base}/ui/${p}`);
     await reader.waitForLoadState("networkidle").catch(() => {});

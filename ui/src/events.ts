@@ -49,6 +49,7 @@ export const eventsPage: Page = (main, api) => {
   const pauseButton = h("button", { type: "button", id: "pause", "aria-pressed": "false" }, "Pause");
   const earlierButton = h("button", { type: "button", id: "load-earlier" }, "Load earlier");
   const earlierStatus = h("span", { class: "status", role: "status" });
+  const earlierBar = h("div", { class: "toolbar" }, earlierButton, earlierStatus);
   const tbody = h("tbody");
   const empty = h("div", { id: "empty" });
   const table = h("table", { class: "events", id: "events" },
@@ -69,7 +70,7 @@ export const eventsPage: Page = (main, api) => {
     h("div", { class: "toolbar" }, pauseButton, status),
     empty,
     h("div", { class: "scroll" }, table),
-    h("div", { class: "toolbar" }, earlierButton, earlierStatus));
+    earlierBar);
 
   function row(ev: Event): HTMLTableRowElement {
     const href = `#/events/${ev.id}`;
@@ -86,12 +87,11 @@ export const eventsPage: Page = (main, api) => {
   }
 
   function showEmpty(): void {
+    earlierBar.hidden = table.hidden = shown.size === 0;
     if (shown.size > 0) {
       empty.replaceChildren();
-      table.hidden = false;
       return;
     }
-    table.hidden = true;
     if (filter) {
       replace(empty, h("p", { class: "empty" }, "No events match this filter yet. New ones appear here as they arrive."));
     } else if (!empty.firstChild) {

@@ -20,15 +20,22 @@ export function webhookURL(s: Source): string {
   return s.webhookUrl || location.origin + s.webhookPath;
 }
 
+/**
+ * curlCommand posts Closer's smallest conversation, made unique by the
+ * time, to a Closer source; "" for other sources (their bodies are long).
+ */
+export function curlCommand(s: Source): string {
+  if (s.vendor !== Vendor.CLOSER || (s.authScheme !== SourceAuthScheme.TOKEN && s.authScheme !== SourceAuthScheme.NONE)) return "";
+  const url = webhookURL(s) + (s.authScheme === SourceAuthScheme.TOKEN ? "?token=$SOURCE_TOKEN" : "");
+  return `curl -s -X POST "${url}" -H 'content-type: application/json' \\\n` +
+    `  -d '{"eventType": "ThreadCreatedEvent", "timestamp": '"$(date +%s000)"', "customer": {"id": "c-1", "firstName": "Anna"}}'`;
+}
+
 /** sendCommands are the commands that post a sample webhook to a source. */
 export function sendCommands(s: Source): string {
   const cli = `hookstream send --source ${s.name} --example ${examples[s.vendor] ?? "closer.created"}`;
-  if (s.vendor !== Vendor.CLOSER || (s.authScheme !== SourceAuthScheme.TOKEN && s.authScheme !== SourceAuthScheme.NONE)) return cli;
-  // Closer's smallest conversation, made unique by the time.
-  const url = webhookURL(s) + (s.authScheme === SourceAuthScheme.TOKEN ? "?token=$SOURCE_TOKEN" : "");
-  const curl = `curl -s -X POST "${url}" -H 'content-type: application/json' \\\n` +
-    `  -d '{"eventType": "ThreadCreatedEvent", "timestamp": '"$(date +%s000)"', "customer": {"id": "c-1", "firstName": "Anna"}}'`;
-  return `${cli}\n\n# or, with curl:\n${curl}`;
+  const curl = curlCommand(s);
+  return curl ? `${cli}\n\n# or, with curl:\n${curl}` : cli;
 }
 
 /** emptyState teaches how to make the first event. */
@@ -40,6 +47,7 @@ export async function emptyState(api: API): Promise<HTMLElement> {
     // the commands below still help
   }
   const first = sources[0];
+  const curl = sources.map(curlCommand).find(Boolean) ?? "";
   const commands = first
     ? sources.map((s) => `hookstream send --source ${s.name} --example ${examples[s.vendor] ?? "closer.created"}`).join("\n")
     : "hookstream send --example pipedrive.deal.change";
@@ -47,6 +55,8 @@ export async function emptyState(api: API): Promise<HTMLElement> {
     h("h2", null, "No events yet"),
     h("p", null, "Events appear here live as vendors post webhooks. Post a sample one with the CLI, run beside the server (it reads the generated config for the credentials):"),
     codeBlock("Commands that post a sample webhook", commands, "send-commands"),
+    curl ? [h("p", null, "Or with curl (", h("code", null, "$SOURCE_TOKEN"), " is the source's token; an admin token reveals it on the Sources page):"),
+      codeBlock("Command that posts a sample webhook with curl", curl, "send-curl")] : null,
     first ? h("p", null, "Each source's URL and what to enter at the vendor are on the ", h("a", { href: "#/sources" }, "Sources"), " page.") : null);
 }
 
