@@ -184,6 +184,9 @@ try {
   await page.keyboard.press("Enter");
   await page.waitForFunction((n) => document.querySelectorAll("#events tbody tr").length === n, ids.length);
   check(true, "clearing the filter reloads every event (the initial load reads the log)");
+  // The README's picture (docs/img/inspector.png is a copy).
+  await page.getByLabel("CEL filter").blur();
+  await page.screenshot({ path: join(artifacts, "00-readme-events.png"), clip: { x: 0, y: 0, width: 1280, height: 520 } });
   // The initial load went back as far as "load earlier" looks (40 days)
   // and found nothing older, so there is nothing more to load.
   await page.getByText("No earlier events.").waitFor();
