@@ -5,6 +5,9 @@
 // committed copy is stale, as it does for gen/.
 //
 // Usage: node ui/build.mjs
+import { create, toBinary } from "@bufbuild/protobuf";
+import { base64Encode } from "@bufbuild/protobuf/wire";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { build } from "esbuild";
 import { copyFile, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -24,7 +27,38 @@ const common = {
   legalComments: "eof",
   charset: "utf8",
 };
-await build({ ...common, entryPoints: [join(src, "main.ts")], outfile: join(dist, "app.js"), format: "esm", platform: "browser" });
+// The hookstream descriptors import those of the option-only protos
+// (protovalidate rules, google.api.http, OpenAPI annotations). The
+// inspector never reads those options, so each is replaced by an empty
+// file of the same name and package: they were a third of the bundle.
+const optionProtos = {
+  "buf/validate/validate_pb.js": ["file_buf_validate_validate", "buf/validate/validate.proto", "buf.validate"],
+  "google/api/annotations_pb.js": ["file_google_api_annotations", "google/api/annotations.proto", "google.api"],
+  "protoc-gen-openapiv2/options/annotations_pb.js": ["file_protoc_gen_openapiv2_options_annotations",
+    "protoc-gen-openapiv2/options/annotations.proto", "grpc.gateway.protoc_gen_openapiv2.options"],
+};
+const optionsOnly = {
+  name: "options-only",
+  setup(b) {
+    b.onResolve({ filter: /_pb\.js$/ }, (args) => {
+      const key = Object.keys(optionProtos).find((k) => args.path.endsWith(`/${k}`));
+      return key ? { path: key, namespace: "options-only" } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: "options-only" }, (args) => {
+      const [symbol, name, pkg] = optionProtos[args.path];
+      const file = base64Encode(toBinary(FileDescriptorProtoSchema, create(FileDescriptorProtoSchema, { name, package: pkg })));
+      return {
+        contents: `import { fileDesc } from "@bufbuild/protobuf/codegenv2"; export const ${symbol} = fileDesc(${JSON.stringify(file)});`,
+        resolveDir: ui,
+        loader: "js",
+      };
+    });
+  },
+};
+await build({
+  ...common, entryPoints: [join(src, "main.ts")], outfile: join(dist, "app.js"), format: "esm", platform: "browser",
+  plugins: [optionsOnly],
+});
 await build({ ...common, entryPoints: [join(src, "style.css")], outfile: join(dist, "app.css") });
 for (const f of ["index.html", "icon.svg"]) await copyFile(join(src, f), join(dist, f));
 
