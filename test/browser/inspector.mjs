@@ -286,8 +286,9 @@ try {
   const pages = ["#/events", `#/events/${ids[3]}`, "#/sources", "#/deliveries", "#/quarantine"];
   for (const p of pages) {
     await reader.goto(`${base}/ui/${p}`);
-    await reader.waitForLoadState("networkidle").catch(() => {});
-    await reader.waitForTimeout(300);
+    await reader.locator("main h1").waitFor();
+    // Every page says "Loading" until its data is in.
+    await reader.waitForFunction(() => !document.querySelector("main").innerText.includes("Loading"));
     const text = await reader.content();
     check(secrets.every((s) => !text.includes(s)), `a read token sees no secret on ${p}`);
   }
@@ -298,7 +299,7 @@ try {
   await shot(reader, "10-sources-read");
   await reader.goto(`${base}/ui/#/deliveries`);
   await reader.locator("article[data-endpoint]").first().waitFor();
-  await reader.waitForTimeout(500);
+  await reader.waitForFunction(() => !document.querySelector("main").innerText.includes("Loading"));
   check((await reader.getByRole("button", { name: /Redrive/ }).count()) === 0, "a read token gets no redrive button");
   // And the API refuses what the UI does not offer.
   const denied = await reader.evaluate(async (src) => {
