@@ -36,6 +36,11 @@ func complete(generated []byte) []byte {
 	}
 	paths["/v1/webhooks/{source}"] = webhookPath
 	paths["/healthz"] = healthzPath
+	// grpc-gateway documents its own error body (rpcStatus, a numeric gRPC
+	// code); the gateway answers the one error shape instead, and a
+	// streamed Subscribe ends with it as {"error": …}.
+	retarget(paths, "#/definitions/rpcStatus", "#/definitions/hookstreamError", "#/definitions/hookstreamErrorBody")
+	delete(defs, "rpcStatus")
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		panic(err)
@@ -44,6 +49,29 @@ func complete(generated []byte) []byte {
 }
 
 type obj = map[string]any
+
+// retarget rewrites every $ref to from under v: a response schema gets
+// response, anything else (a stream result's error member) member.
+func retarget(v any, from, response, member string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, c := range v {
+			if m, ok := c.(map[string]any); ok && m["$ref"] == from {
+				if k == "schema" {
+					m["$ref"] = response
+				} else {
+					m["$ref"] = member
+				}
+				continue
+			}
+			retarget(c, from, response, member)
+		}
+	case []any:
+		for _, c := range v {
+			retarget(c, from, response, member)
+		}
+	}
+}
 
 func ref(name string) obj { return obj{"$ref": "#/definitions/" + name} }
 
@@ -72,17 +100,18 @@ var extraDefinitions = obj{
 	"hookstreamError": obj{
 		"type":        "object",
 		"description": "Every HTTP error: the Google JSON error format (AIP-193). The reason is in the google.rpc.ErrorInfo among details.",
+		"properties":  obj{"error": ref("hookstreamErrorBody")},
+		"required":    []string{"error"},
+	},
+	"hookstreamErrorBody": obj{
+		"type": "object",
 		"properties": obj{
-			"error": obj{
-				"type": "object",
-				"properties": obj{
-					"code":    obj{"type": "integer", "format": "int32", "description": "The HTTP status of the answer."},
-					"status":  str("The gRPC code's name, e.g. UNAUTHENTICATED."),
-					"message": str("What went wrong, for people."),
-					"details": obj{"type": "array", "items": ref("protobufAny")},
-				},
-			},
+			"code":    obj{"type": "integer", "format": "int32", "description": "The HTTP status of the answer."},
+			"status":  str("The gRPC code's name, e.g. UNAUTHENTICATED."),
+			"message": str("What went wrong, for people."),
+			"details": obj{"type": "array", "items": ref("protobufAny")},
 		},
+		"required": []string{"code", "status", "message"},
 	},
 	"hookstreamWebhookAccepted": obj{
 		"type":        "object",

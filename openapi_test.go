@@ -1,6 +1,7 @@
 package hookstream
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -48,6 +49,16 @@ func TestOpenAPI(t *testing.T) {
 	}
 	if wh.Responses["200"].Schema.Ref != "#/definitions/hookstreamWebhookAccepted" || wh.Responses["401"].Schema.Ref != "#/definitions/hookstreamError" {
 		t.Errorf("webhook schemas: %+v", wh.Responses)
+	}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			if r, ok := op.Responses["default"]; ok && r.Schema.Ref != "#/definitions/hookstreamError" {
+				t.Errorf("%s %s: default error schema %q, want hookstreamError", method, path, r.Schema.Ref)
+			}
+		}
+	}
+	if bytes.Contains(OpenAPI, []byte("rpcStatus")) {
+		t.Error("the document still names rpcStatus, a body the gateway never answers")
 	}
 	hz := doc.Paths["/healthz"]["get"]
 	if _, ok := hz.Responses["503"]; !ok || len(hz.Security) != 0 {

@@ -16,6 +16,9 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -59,6 +62,10 @@ type Options struct {
 	// no data: the inspector reads everything through the APIs, with a
 	// token); GET / redirects there. Nil serves neither.
 	UI http.Handler
+	// TracerProvider, when set, traces webhooks (a span per request, the
+	// parent of the ingest steps' spans) and REST calls; nil is tracing
+	// off. Connect and gRPC-Web calls are traced by the gRPC server.
+	TracerProvider trace.TracerProvider
 }
 
 // New returns the HTTP handler.
@@ -94,6 +101,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		}),
 	)
 	wh := &webhooks{o: o}
+	if o.TracerProvider != nil {
+		wh.tracer = o.TracerProvider.Tracer(instrumentation)
+	}
 	if err := mux.HandlePath(http.MethodPost, "/v1/webhooks/{source}", wh.serve); err != nil {
 		return nil, err
 	}
@@ -186,7 +196,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			}
 		})
 	}
-	return withCORS(h, o.CORSOrigins), nil
+	return withTracing(withCORS(h, o.CORSOrigins), o.TracerProvider), nil
 }
 
 // probeKey marks a request that only asks whether a route exists for its
@@ -241,15 +251,44 @@ func headerMatcher(key string) (string, bool) {
 	return runtime.DefaultHeaderMatcher(key)
 }
 
-type webhooks struct{ o Options }
+type webhooks struct {
+	o      Options
+	tracer trace.Tracer // nil: tracing off
+}
 
 // ingestInfo describes the in-process call to the interceptors.
 var ingestInfo = &grpc.UnaryServerInfo{FullMethod: hookstreamv1.IngestService_IngestWebhook_FullMethodName}
 
-// serve handles POST /v1/webhooks/{source}: the exact body bytes and the
-// auth-relevant headers and parameters go to IngestWebhook.
+// serve handles POST /v1/webhooks/{source}, in a span of its own when
+// tracing is on.
 func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[string]string) {
-	body, err := readBody(w, r, h.o.BodyLimit)
+	if h.tracer == nil {
+		h.handle(w, w, r, params)
+		return
+	}
+	ctx, span := h.tracer.Start(r.Context(), WebhookSpan, webhookSpanOptions(r)...)
+	defer span.End()
+	if !span.IsRecording() {
+		// Not sampled: its context still reaches the log (and from there
+		// the receivers), marked so, but nothing about it is recorded.
+		h.handle(w, w, r.WithContext(ctx), params)
+		return
+	}
+	setRequestAttributes(span, r)
+	sw := &statusWriter{ResponseWriter: w}
+	h.handle(sw, w, r.WithContext(ctx), params)
+	span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
+	if sw.status >= 500 {
+		span.SetStatus(otelcodes.Error, http.StatusText(sw.status))
+	}
+}
+
+// handle answers a webhook on w: the exact body bytes, read through
+// bodyW (the server's own writer, which MaxBytesReader needs to close the
+// connection after an oversized body), and the auth-relevant headers and
+// parameters go to IngestWebhook.
+func (h *webhooks) handle(w, bodyW http.ResponseWriter, r *http.Request, params map[string]string) {
+	body, err := readBody(bodyW, r, h.o.BodyLimit)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

@@ -3,8 +3,10 @@
 # Installs what it needs (npm packages from package-lock.json, Go modules from
 # go.sum), then fails on: buf lint, stale generated code, breaking proto
 # changes, untidy go.mod, go vet, gofmt, an invalid OpenAPI document, go test,
-# TypeScript compile errors, a stale inspector build (ui/dist), and crashes
-# found by short fuzz runs. Benchmarks run once as a smoke test.
+# TypeScript compile errors (the generated code, the client package in
+# clients/ts and its example), a stale inspector build (ui/dist), and
+# crashes found by short fuzz runs.
+# Benchmarks run once as a smoke test.
 #
 # Usage: scripts/test.sh [-short]
 #   -short  the fast loop for development: every check, but go test -short
@@ -74,6 +76,10 @@ if ! git diff --quiet -- ui/dist/ || [ -n "$(git status --porcelain -- ui/dist/)
   echo "ui/dist is stale: run 'npm run ui' and commit the result" >&2
   exit 1
 fi
+
+# TestTypeScriptClient (go test below) runs these against a server.
+step "TypeScript: build @hookstream/client (clients/ts) and examples/ts-subscriber"
+npm run --silent build:ts
 
 if $short; then
   step "go test -short (no race detector)"

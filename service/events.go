@@ -14,6 +14,7 @@ import (
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
+	"github.com/hookstream/hookstream/service/tracing"
 )
 
 const (
@@ -49,6 +50,8 @@ type Events struct {
 	limits       *streamLimits
 	buffers      *budget.Budget
 	streamBuffer int
+	// tracer makes a span per event sent on a stream (nil: tracing off).
+	tracer *tracing.Tracer
 	// observe, when set (by tests), is told of every state a stream
 	// enters, on the stream's goroutine.
 	observe func(stream string, st streamState)

@@ -11,6 +11,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -19,6 +22,7 @@ import (
 	"github.com/hookstream/hookstream/service/auth"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/service/tracing"
 )
 
 // Source is one configured webhook endpoint.
@@ -75,6 +79,8 @@ type pipeline struct {
 	sources map[string]*Source
 	// keepRaw stores each event's request body with it (Event.raw).
 	keepRaw bool
+	// tracer makes the spans of each step (nil: tracing off).
+	tracer *tracing.Tracer
 }
 
 // process normalizes body and appends the event, or quarantines the
@@ -85,10 +91,21 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 	// stored) nor show up as an unavailable log. The log's own write
 	// deadline bounds it instead.
 	ctx = context.WithoutCancel(ctx)
+	_, span := p.tracer.Start(ctx, tracing.SpanNormalize, trace.SpanKindInternal)
 	ev, err := src.Normalizer.Normalize(normalize.Input{Source: src.Name, Body: body, ReceivedAt: received})
 	if err != nil {
-		return p.quarantine(ctx, src, body, contentType, received, normalize.AsRejection(err))
+		rej := normalize.AsRejection(err)
+		if span.IsRecording() {
+			span.SetAttributes(tracing.AttrVendor.String(normalize.Token(src.Vendor)), tracing.AttrRejection.String(rej.Code.String()))
+		}
+		span.End()
+		return p.quarantine(ctx, src, body, contentType, received, rej)
 	}
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrVendor.String(normalize.Token(src.Vendor)), tracing.AttrEventType.String(ev.GetType()),
+			tracing.AttrEventID.String(ev.GetId()))
+	}
+	span.End()
 	// Events get the same secret removal as quarantined bodies.
 	normalize.ScrubEvent(ev, src.Normalizer.SecretMembers(), src.Auth.Secrets())
 	if p.keepRaw {
@@ -97,8 +114,19 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 			scrubContentType(src, contentType))
 	}
 	appendStart := time.Now()
-	app, err := p.append(ctx, src.Name, ev)
+	// The append span's context is stored with the event (see
+	// eventlog.Append): Subscribe and outbound deliveries are its children.
+	actx, span := p.tracer.Start(ctx, tracing.SpanAppend, trace.SpanKindProducer)
+	app, err := p.append(actx, src.Name, ev)
 	p.metrics.appendLatency.Observe(time.Since(appendStart).Seconds())
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrEventID.String(ev.GetId()), semconv.MessagingSystemKey.String("nats"),
+			semconv.MessagingDestinationName(eventlog.Subject(ev)), tracing.AttrDuplicate.Bool(app.Duplicate))
+		if err != nil {
+			span.SetStatus(otelcodes.Error, "append failed")
+		}
+	}
+	span.End()
 	switch {
 	case errors.Is(err, eventlog.ErrTooLarge):
 		return p.quarantine(ctx, src, body, contentType, received, normalize.Reject(
@@ -146,7 +174,15 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 		Body:        clean,
 		State:       hookstreamv1.QuarantineState_QUARANTINE_STATE_PENDING,
 	}
+	_, span := p.tracer.Start(ctx, tracing.SpanQuarantine, trace.SpanKindInternal)
 	created, err := p.log.Quarantine(ctx, q)
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrQuarantineID.String(q.GetId()), tracing.AttrRejection.String(rej.Code.String()))
+		if err != nil {
+			span.SetStatus(otelcodes.Error, "quarantine write failed")
+		}
+	}
+	span.End()
 	switch {
 	case errors.Is(err, eventlog.ErrQuarantineFull):
 		// Never a 2xx for a request that is not stored: the vendor retries
@@ -256,8 +292,24 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 	start := time.Now()
 	defer func() { src.m.latency.Observe(time.Since(start).Seconds()) }()
 	src.seen.request(start)
+	// The webhook's own span is the caller's: the gateway's HTTP server
+	// span, or the gRPC server span of a direct call.
+	webhookSpan := trace.SpanFromContext(ctx)
+	if webhookSpan.IsRecording() {
+		webhookSpan.SetAttributes(tracing.AttrSource.String(src.Name), tracing.AttrVendor.String(normalize.Token(src.Vendor)))
+	}
 
-	if err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body, BodyCredentials: creds}); err != nil {
+	_, span := s.p.tracer.Start(ctx, tracing.SpanAuth, trace.SpanKindInternal)
+	err := src.Auth.Authenticate(auth.Request{Headers: req.GetHeaders(), Params: req.GetParams(), Body: body, BodyCredentials: creds})
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrAuthScheme.String(string(src.Auth.Scheme())))
+		if err != nil {
+			span.SetStatus(otelcodes.Error, "authentication failed")
+		}
+	}
+	span.End()
+	if err != nil {
+		setOutcome(webhookSpan, "unauthenticated", nil)
 		var f *auth.Failure
 		missing := errors.As(err, &f) && f.Missing
 		src.m.unauthenticated.Inc()
@@ -282,6 +334,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 			r.Cancel()
 			src.m.rateLimited.Inc()
 			src.seen.failure(start, "rate_limited", "over the source's rate limit")
+			setOutcome(webhookSpan, "rate_limited", nil)
 			return nil, errRateLimited(src.Name, wait)
 		}
 	}
@@ -297,15 +350,34 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 	case err != nil:
 		src.m.unavailable.Inc()
 		src.seen.failure(start, "unavailable", status.Convert(err).Message())
+		setOutcome(webhookSpan, "unavailable", nil)
 	case resp.GetOutcome() == hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED:
 		src.m.quarantined.Inc()
 		src.seen.failure(start, "quarantined", rejectionSummary(resp.GetRejection()))
+		setOutcome(webhookSpan, "quarantined", resp)
 	case resp.GetDuplicate():
 		src.m.duplicate.Inc()
+		setOutcome(webhookSpan, "duplicate", resp)
 	default:
 		src.m.accepted.Inc()
+		setOutcome(webhookSpan, "accepted", resp)
 	}
 	return resp, err
+}
+
+// setOutcome records on a webhook's span what came of it, with the
+// metrics' outcome names.
+func setOutcome(span trace.Span, outcome string, resp *hookstreamv1.IngestWebhookResponse) {
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(tracing.AttrOutcome.String(outcome))
+	if id := resp.GetEventId(); id != "" {
+		span.SetAttributes(tracing.AttrEventID.String(id))
+	}
+	if id := resp.GetQuarantineId(); id != "" {
+		span.SetAttributes(tracing.AttrQuarantineID.String(id))
+	}
 }
 
 // compressed reports whether body starts like a gzip or zstd stream. Such a

@@ -14,6 +14,7 @@ import (
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
+	"github.com/hookstream/hookstream/service/tracing"
 )
 
 // Options are the dependencies of the services.
@@ -54,6 +55,9 @@ type Options struct {
 	PublicURL string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Tracer makes the spans of webhooks and Subscribe deliveries; nil is
+	// tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Services are the gRPC service implementations, sharing one pipeline.
@@ -110,7 +114,7 @@ func New(o Options) (*Services, error) {
 		s.seen = &sourceSeen{}
 		sources[s.Name] = s
 	}
-	p := &pipeline{log: o.Log, logger: o.Logger, metrics: o.Metrics, sources: sources, keepRaw: o.KeepRaw}
+	p := &pipeline{log: o.Log, logger: o.Logger, metrics: o.Metrics, sources: sources, keepRaw: o.KeepRaw, tracer: o.Tracer}
 	s := &Services{stopping: make(chan struct{})}
 	s.Ingest = &Ingest{p: p, now: o.Now, hideUnknown: o.HideUnknownSources, bodyLimit: o.BodyLimit,
 		unknown: o.Metrics.webhooks.WithLabelValues("_unknown", "unknown_source")}
@@ -121,7 +125,7 @@ func New(o Options) (*Services, error) {
 	}
 	s.Events = &Events{log: o.Log, logger: o.Logger, metrics: o.Metrics, filters: o.Filters, heartbeat: o.Heartbeat,
 		stall: o.StallTimeout, now: o.Now, stopping: s.stopping, hub: newHub(o.Log, o.Logger, o.StreamBuffer),
-		limits: newStreamLimits(o.MaxStreams, o.MaxStreamsPerToken), buffers: budget.New(o.BufferBudget), streamBuffer: o.StreamBuffer}
+		limits: newStreamLimits(o.MaxStreams, o.MaxStreamsPerToken), buffers: budget.New(o.BufferBudget), streamBuffer: o.StreamBuffer, tracer: o.Tracer}
 	o.Metrics.buffers.Store(s.Events.buffers)
 	if err := s.Events.hub.start(); err != nil {
 		return nil, err

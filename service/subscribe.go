@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
@@ -17,6 +19,7 @@ import (
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
+	"github.com/hookstream/hookstream/service/tracing"
 )
 
 // joinBelow is how close (in matching events still to read) a catching-up
@@ -107,6 +110,9 @@ type outMsg struct {
 	m    any // *encodedDelivery or *hookstreamv1.SubscribeResponse
 	size int64
 	hold hold
+	// traced is the event sent, when tracing is on and it was stored with
+	// a trace context: its send is a span of that trace.
+	traced *eventlog.Stored
 }
 
 // catchEvent is an event a stream read from the log on its own, charged to
@@ -190,6 +196,7 @@ func (sub *subscription) run(stream grpc.ServerStream, start eventlog.Start, rel
 		s.metrics.lag.DeleteLabelValues(sub.id)
 	}()
 	sub.out = newSender(stream, trackStream(stream.Context()), s.buffers)
+	sub.out.tracer, sub.out.subscriber = s.tracer, sub.id
 	go sub.out.run(ctx, release)
 	// A filter narrows reads to one subject at most (see Events.compile).
 	sub.logger.InfoContext(ctx, "subscriber connected", "filter", sub.filter.String(), "subjects", sub.subject)
@@ -458,6 +465,9 @@ func (sub *subscription) deliver(ctx context.Context, st eventlog.Stored, frame 
 		frame = encodeDelivery(event, eventlog.Cursor(st.Seq))
 	}
 	sub.pending = &outMsg{m: frame, size: int64(grpcMsgPrefix + frame.size()), hold: h}
+	if sub.e.tracer.Enabled() && st.Trace.Parent != "" {
+		sub.pending.traced = &st
+	}
 	return nil
 }
 
@@ -502,6 +512,10 @@ type sender struct {
 	sent     atomic.Value // string: the cursor of the last delivery gRPC took
 	// wake is poked whenever wantMore may have changed.
 	wake chan struct{}
+	// tracer makes a span per traced event sent (nil: tracing off), for
+	// the stream numbered subscriber.
+	tracer     *tracing.Tracer
+	subscriber string
 }
 
 func newSender(stream grpc.ServerStream, progress *streamProgress, b *budget.Budget) *sender {
@@ -527,10 +541,20 @@ func (w *sender) run(ctx context.Context, release func()) {
 		select {
 		case m := <-w.out:
 			w.fl.add(m.size, m.hold)
+			var span trace.Span
+			if m.traced != nil {
+				span = w.startSpan(ctx, m.traced)
+			}
 			w.sending.Store(time.Now().UnixNano())
 			err := w.stream.SendMsg(m.m)
 			w.sending.Store(0)
 			w.poke()
+			if span != nil {
+				if err != nil {
+					span.SetStatus(otelcodes.Error, "send failed")
+				}
+				span.End()
+			}
 			if err != nil {
 				w.fl.unsent()
 				w.failed <- err
@@ -548,6 +572,22 @@ func (w *sender) run(ctx context.Context, release func()) {
 			return
 		}
 	}
+}
+
+// startSpan starts the span of sending st: a child of the span that
+// appended it (stored with it), so the event's trace goes on from its
+// webhook to this stream, linked to the stream's own span (the
+// subscriber's trace).
+func (w *sender) startSpan(ctx context.Context, st *eventlog.Stored) trace.Span {
+	_, span := w.tracer.StartWith(st.Trace.Remote(ctx), tracing.SpanSubscribeDeliver,
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(trace.LinkFromContext(ctx)))
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrSubscriber.String(w.subscriber), tracing.AttrCursor.String(eventlog.Cursor(st.Seq)))
+		if ev, err := st.Decoded(); err == nil {
+			span.SetAttributes(tracing.AttrEventID.String(ev.GetId()))
+		}
+	}
+	return span
 }
 
 // poke tells the catch-up reader to look at wantMore again.

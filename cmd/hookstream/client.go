@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,11 +11,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/tlsconf"
 	"github.com/hookstream/hookstream/internal/vendors"
 )
 
@@ -30,6 +34,38 @@ type clientFlags struct {
 	token   string
 	dataDir string
 	config  string
+	tls     tlsFlags
+}
+
+// tlsFlags choose how the CLI reaches a server that serves TLS.
+type tlsFlags struct {
+	on        bool   // --tls
+	ca        string // --ca: PEM CAs to trust instead of the system's
+	cert, key string // --cert/--key: a client certificate (servers with client_ca)
+}
+
+func (t *tlsFlags) register(fs *flag.FlagSet, what string) {
+	fs.BoolVar(&t.on, "tls", false, "connect to the "+what+" over TLS (env HOOKSTREAM_TLS=1; implied by --ca, --cert,\nand by a config whose "+map[string]string{"gRPC": "grpc", "HTTP": "http"}[what]+".tls.cert is set)")
+	fs.StringVar(&t.ca, "ca", "", "PEM file of the CAs to trust (env HOOKSTREAM_CA; default the system's, or the\nconfig's own certificate when it serves TLS, so a self-signed one works)")
+	fs.StringVar(&t.cert, "cert", "", "PEM client certificate, for a server with tls.client_ca (with --key)")
+	fs.StringVar(&t.key, "key", "", "PEM key of --cert")
+}
+
+// config returns the client TLS config, or nil for plaintext. served is the
+// server's own tls section when its config is at hand (zero otherwise).
+func (t *tlsFlags) config(served config.TLS) (*tls.Config, error) {
+	ca := cmp.Or(t.ca, os.Getenv("HOOKSTREAM_CA"))
+	env, _ := strconv.ParseBool(os.Getenv("HOOKSTREAM_TLS"))
+	if !t.on && !env && ca == "" && t.cert == "" && !served.Enabled() {
+		return nil, nil
+	}
+	if ca == "" && served.Enabled() {
+		ca = served.Cert
+	}
+	if (t.cert == "") != (t.key == "") {
+		return nil, usagef("--cert and --key go together")
+	}
+	return tlsconf.Client(ca, t.cert, t.key)
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
@@ -37,6 +73,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.token, "token", "", "API token (env HOOKSTREAM_TOKEN; default: a token of the generated config)")
 	fs.StringVar(&c.dataDir, "data-dir", defaultDataDir, "data directory of a server started without --config, whose\n"+config.GeneratedFile+" supplies the address and token when not given")
 	fs.StringVar(&c.config, "config", "", "read the address and token from this config file instead of the generated one")
+	c.tls.register(fs, "gRPC")
 }
 
 // localConfig returns the config beside the command: --config, else the
@@ -55,26 +92,28 @@ func (c *clientFlags) localConfig() (*config.Config, error) {
 // resolve fills in the address and token: flags, then environment, then the
 // local config. scope is the least scope the command needs ("read" or
 // "admin"); a config token of that scope is preferred, else an admin one.
-func (c *clientFlags) resolve(scope string) (addr, token string, err error) {
+// served is the config's grpc.tls, zero when no config was read.
+func (c *clientFlags) resolve(scope string) (addr, token string, served config.TLS, err error) {
 	addr = cmp.Or(c.addr, os.Getenv("HOOKSTREAM_ADDR"))
 	token = cmp.Or(c.token, os.Getenv("HOOKSTREAM_TOKEN"))
 	if addr != "" && token != "" {
-		return addr, token, nil
+		return addr, token, served, nil
 	}
 	cfg, err := c.localConfig()
 	if err != nil {
-		return "", "", err
+		return "", "", served, err
 	}
 	if cfg != nil {
 		addr = cmp.Or(addr, dialable(cfg.GRPC.Addr))
 		if token == "" {
 			token = configToken(cfg, scope)
 		}
+		served = cfg.GRPC.TLS
 	}
 	if token == "" {
-		return "", "", fmt.Errorf("no API token: pass --token or set HOOKSTREAM_TOKEN (or run beside the data dir of a server started without --config)")
+		return "", "", served, fmt.Errorf("no API token: pass --token or set HOOKSTREAM_TOKEN (or run beside the data dir of a server started without --config)")
 	}
-	return cmp.Or(addr, defaultGRPCAddr), token, nil
+	return cmp.Or(addr, defaultGRPCAddr), token, served, nil
 }
 
 // dialable turns a listen address into one to connect to: an empty or
@@ -107,13 +146,22 @@ func configToken(cfg *config.Config, scope string) string {
 	return admin
 }
 
-// dial opens a plaintext gRPC connection sending token on every call.
+// dial opens a gRPC connection (TLS or plaintext, see tlsFlags) sending
+// token on every call.
 func (c *clientFlags) dial(scope string) (*grpc.ClientConn, error) {
-	addr, token, err := c.resolve(scope)
+	addr, token, served, err := c.resolve(scope)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	tc, err := c.tls.config(served)
+	if err != nil {
+		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	if tc != nil {
+		creds = credentials.NewTLS(tc)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
 		grpc.WithPerRPCCredentials(bearer(token)))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
@@ -121,8 +169,8 @@ func (c *clientFlags) dial(scope string) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// bearer sends an API token on every call. The CLI talks plaintext gRPC
-// (the server's default); it does not refuse to send the token over it.
+// bearer sends an API token on every call. The server's default is
+// plaintext gRPC on loopback, so the token is sent over plaintext too.
 type bearer string
 
 func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {

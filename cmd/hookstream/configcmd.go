@@ -17,8 +17,9 @@ const configHelp = `Usage: hookstream config check FILE
 Loads FILE as 'hookstream serve --config FILE' would (with ${VAR}
 references expanded from the environment and the vendors this binary is
 built with) and prints the effective config, defaults included, as YAML
-with every secret (passwords, tokens, handshake keys, secret_key) shown as
-"[MASKED]". An invalid file prints the error, naming the line and key.
+with every secret (passwords, tokens, handshake keys, secret_key,
+telemetry.headers values) shown as "[MASKED]". An invalid file prints
+the error, naming the line and key.
 
   hookstream config check hookstream.yaml
 
@@ -93,7 +94,9 @@ func mask(n *yaml.Node, key string) {
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if secretKeys[k.Value] && v.Kind == yaml.ScalarNode && v.Value != "" {
+			// telemetry.headers hold a tracing backend's credentials
+			// under names of its own choosing: every value is masked.
+			if (secretKeys[k.Value] || key == "headers") && v.Kind == yaml.ScalarNode && v.Value != "" {
 				v.Value, v.Tag, v.Style = "[MASKED]", "!!str", 0
 				continue
 			}

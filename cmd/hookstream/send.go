@@ -69,6 +69,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&source, "source", "", "source to post to (default: the vendor of --example)")
 	fs.StringVar(&example, "example", "", "send a built-in example: "+strings.Join(exampleNames(), ", "))
 	fs.StringVar(&httpAddr, "http", "", "HTTP address of the server (env HOOKSTREAM_HTTP; default http.addr of the config, else "+defaultHTTPAddr+")")
+	cf.tls.register(fs, "HTTP")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, sendHelp, "  hookstream send --example "+strings.Join(exampleNames(), "\n  hookstream send --example "))
 		fs.PrintDefaults()
@@ -116,11 +117,15 @@ func send(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("setting the handshake key: %w", err)
 		}
 	}
+	tc, err := cf.tls.config(cfg.HTTP.TLS)
+	if err != nil {
+		return err
+	}
 	addr := cmp.Or(httpAddr, os.Getenv("HOOKSTREAM_HTTP"), dialable(cfg.HTTP.Addr), defaultHTTPAddr)
 	base := addr
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
-		if cfg.HTTP.TLS.Enabled() {
+		if tc != nil {
 			base = "https://" + addr
 		}
 	}
@@ -135,7 +140,11 @@ func send(args []string, stdout, stderr io.Writer) error {
 	if src.Auth.Token != "" {
 		req.Header.Set("X-Hookstream-Token", src.Auth.Token)
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	client := &http.Client{Timeout: 30 * time.Second}
+	if tc != nil {
+		client.Transport = &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 
 	var cfg *config.Config
+	created := false
 	if f.config != "" {
 		if cfg, err = config.Load(f.config, vendors.Config()); err != nil {
 			return err
@@ -62,12 +63,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			dir = "./data"
 		}
 		var path string
-		var created bool
 		if cfg, path, created, err = config.LoadOrGenerate(dir, vendors.Config()); err != nil {
 			return err
 		}
 		if created {
-			printSetup(stdout, cfg)
 			logger.Info("generated sources and secrets on first start", "file", path)
 		} else {
 			logger.Info("using sources generated on first start", "file", path)
@@ -77,6 +76,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	a, err := app.Start(ctx, cfg, logger, vendors.Registry)
+	// The setup banner invites a `hookstream send` at once, so it comes once
+	// the listeners are up (and, on a failed first start, still once: the
+	// secrets were generated).
+	if created {
+		printSetup(stdout, cfg)
+	}
 	if err != nil {
 		return err
 	}

@@ -13,12 +13,17 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -26,12 +31,14 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/hookstream/hookstream"
 	"github.com/hookstream/hookstream/gateway"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/internal/tlsconf"
 	"github.com/hookstream/hookstream/service"
 	"github.com/hookstream/hookstream/service/auth"
@@ -40,6 +47,7 @@ import (
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
 	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/service/tracing"
 	"github.com/hookstream/hookstream/ui"
 )
 
@@ -60,14 +68,33 @@ type App struct {
 	grpcLis   net.Listener
 	httpLis   net.Listener
 	serveErr  chan error
+	telemetry *telemetry.Provider
+}
+
+// Option changes how Start builds the app, beyond the config.
+type Option func(*options)
+
+type options struct {
+	spans sdktrace.SpanProcessor
+}
+
+// WithSpanProcessor turns tracing on, with spans going to sp instead of
+// the config's OTLP endpoint (tests and benchmarks); the config's
+// sampling ratio applies.
+func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
+	return func(o *options) { o.spans = sp }
 }
 
 // Start builds everything and starts listening; it returns once both
 // listeners accept connections. vendors are the vendor packages the
 // binary is built with; every configured source must name one of them.
-func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors *normalize.Registry) (*App, error) {
+func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors *normalize.Registry, opts ...Option) (*App, error) {
 	if vendors == nil {
 		return nil, errors.New("app: no vendor registry")
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	a := &App{cfg: cfg, logger: logger, serveErr: make(chan error, 2)}
 	ok := false
@@ -77,6 +104,16 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		}
 	}()
 	var err error
+
+	if a.telemetry, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{Logger: logger, Processor: o.spans}); err != nil {
+		return nil, err
+	}
+	tp := a.telemetry.TracerProvider()
+	tracer := tracing.New(tp)
+	if tp != nil {
+		logger.Info("tracing on", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "protocol", cfg.Telemetry.Protocol,
+			"sampling_ratio", *cfg.Telemetry.SamplingRatio)
+	}
 
 	a.log, err = eventlog.Open(ctx, eventlog.Config{
 		DataDir:        cfg.Log.DataDir,
@@ -155,12 +192,13 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		BodyLimit:          int64(cfg.HTTP.BodyLimit),
 		KeepRaw:            keepRaw,
 		PublicURL:          cfg.HTTP.PublicURL,
+		Tracer:             tracer,
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	endpoints, err := a.startDelivery(ctx, cfg, logger, registry)
+	endpoints, err := a.startDelivery(ctx, cfg, logger, registry, tracer)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +217,9 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		// while its stream sends nothing, such as one that stopped reading,
 		// and it would then never see its stream's status.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}
+	if tp != nil {
+		grpcOpts = append(grpcOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpcOptions(tp)...)))
 	}
 	// Subscribe streams measure their clients' progress in bytes through
 	// the credentials (service.ProgressCredentials).
@@ -214,13 +255,18 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 	// holds back its stream after 64 KiB, instead of the gateway taking in
 	// megabytes for it (gRPC's window would otherwise grow), and the server
 	// sees it stall.
-	a.conn, err = grpc.NewClient("passthrough:///in-memory",
+	dialOpts := []grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return a.inmem.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
-		grpc.WithInitialWindowSize(64<<10),
-		grpc.WithInitialConnWindowSize(1<<20),
-	)
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+		grpc.WithInitialWindowSize(64 << 10),
+		grpc.WithInitialConnWindowSize(1 << 20),
+	}
+	if tp != nil {
+		// REST calls pass their HTTP span on to the gRPC server.
+		dialOpts = append(dialOpts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpcOptions(tp)...)))
+	}
+	a.conn, err = grpc.NewClient("passthrough:///in-memory", dialOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -248,6 +294,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		MetricsAuth:      metricsAuth(cfg, tokens),
 		PipedriveSources: sourcesOf(cfg, "pipedrive"),
 		UI:               inspector,
+		TracerProvider:   tp,
 	})
 	if err != nil {
 		return nil, err
@@ -292,7 +339,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 }
 
 // startDelivery opens outbound delivery's store and starts its engine.
-func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*service.Endpoints, error) {
+func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer, tracer *tracing.Tracer) (*service.Endpoints, error) {
 	d := cfg.Delivery
 	store, err := delivery.OpenStore(ctx, a.log.JetStream(), delivery.StoreOptions{
 		Key: d.Key(), Plain: d.PlainSecrets, Max: d.MaxEndpoints, Replicas: a.log.Replicas(),
@@ -309,7 +356,7 @@ func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slo
 	a.client = webhook.NewClient(webhook.Options{AllowNetworks: d.Networks(), Timeout: d.Timeout})
 	a.delivery, err = delivery.Start(ctx, delivery.Options{
 		Logger: logger, Log: a.log, Store: store, Compile: a.services.Compile, Next: a.services.NextEvent,
-		Client: a.client, Metrics: delivery.NewMetrics(reg),
+		Client: a.client, Metrics: delivery.NewMetrics(reg), Tracer: tracer,
 		Timeout: d.Timeout, Schedule: d.RetrySchedule, Jitter: *d.Jitter, DisableAfter: d.DisableAfter,
 		MaxInFlight: d.MaxInFlight, MaxPending: d.MaxPending, SecretOverlap: d.SecretOverlap,
 	})
@@ -451,6 +498,28 @@ func (a *App) close() {
 	}
 	if a.log != nil {
 		a.log.Close()
+	}
+	if a.telemetry != nil {
+		// The spans still queued are sent, within a bound of their own.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.telemetry.Shutdown(ctx); err != nil {
+			a.logger.Warn("telemetry: spans still queued at shutdown were not sent", "err", err)
+		}
+	}
+}
+
+// otelgrpcOptions trace gRPC calls with tp, in W3C Trace Context, except
+// health checks and reflection (noise). hookstream's metrics are
+// Prometheus's; otelgrpc's own would go nowhere.
+func otelgrpcOptions(tp trace.TracerProvider) []otelgrpc.Option {
+	return []otelgrpc.Option{
+		otelgrpc.WithTracerProvider(tp),
+		otelgrpc.WithPropagators(tracing.Propagator()),
+		otelgrpc.WithMeterProvider(noop.NewMeterProvider()),
+		otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool {
+			return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.") && !strings.HasPrefix(info.FullMethodName, "/grpc.reflection.")
+		}),
 	}
 }
 

@@ -31,6 +31,8 @@ type Config struct {
 	Quarantine Quarantine `yaml:"quarantine"`
 	// Delivery configures outbound webhooks (EndpointService).
 	Delivery Delivery `yaml:"delivery"`
+	// Telemetry exports traces over OTLP (off unless an endpoint is set).
+	Telemetry Telemetry `yaml:"telemetry"`
 	// ShutdownTimeout bounds graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Sources         []Source      `yaml:"sources"`
@@ -556,6 +558,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&d.AttemptsRetention, DefaultAttemptsRetention)
 	def(&d.DeadLetterRetention, DefaultDeadLetterRetention)
+	c.Telemetry.setDefaults()
 }
 
 func (c *Config) validate(vendors []Vendor) error {
@@ -587,6 +590,7 @@ func (c *Config) validate(vendors []Vendor) error {
 		errs = append(errs, fmt.Errorf("log.read_budget %d must be at least subscribe.stream_buffer %d", c.Log.ReadBudget, c.Subscribe.StreamBuffer))
 	}
 	errs = append(errs, c.Delivery.validate()...)
+	errs = append(errs, c.Telemetry.validate()...)
 	if c.API.UnknownSource != "not_found" && c.API.UnknownSource != "unauthorized" {
 		errs = append(errs, fmt.Errorf("api.unknown_source must be not_found or unauthorized, not %q", c.API.UnknownSource))
 	}

@@ -58,6 +58,8 @@ api:
 delivery:
   # Seals the signing secrets of outbound endpoints at rest.
   secret_key: %q
+# Traces (OpenTelemetry) are off; to send them to an OTLP receiver:
+# telemetry: {otlp_endpoint: "http://localhost:4318"}
 sources:
 %s`, dataDir, randomSecret(), randomSecret(), randomKey(), sources.String())
 	// O_EXCL: two first starts racing cannot both write secrets.

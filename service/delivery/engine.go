@@ -8,17 +8,24 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/delivery/webhook"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
+	"github.com/hookstream/hookstream/service/tracing"
 )
 
 // Compile checks a filter and returns it with the one log subject it
@@ -36,6 +43,8 @@ type Options struct {
 	Next    func() (<-chan struct{}, uint64)
 	Client  *webhook.Client
 	Metrics *Metrics
+	// Tracer makes a span per attempt (nil: tracing off).
+	Tracer *tracing.Tracer
 
 	Timeout       time.Duration
 	Schedule      []time.Duration
@@ -369,7 +378,7 @@ func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event)
 		return nil, err
 	}
 	req := request(ep, ev.GetId(), body, ct)
-	res := e.o.Client.Send(ctx, req)
+	res := e.send(ctx, true, ep.Id, req, 1)
 	a := attemptRecord(ep.Id, ev.GetId(), 1, "", req.Timestamp, res)
 	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_FAILED
 	if res.OK() {
@@ -377,6 +386,43 @@ func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event)
 	}
 	e.recordAttempt(a)
 	return a, nil
+}
+
+// send makes attempt number n of req to endpoint. With tracing on and
+// traced, the attempt is a span, a child of ctx's, and the receiver gets
+// its trace context (traceparent).
+func (e *Engine) send(ctx context.Context, traced bool, endpoint string, req webhook.Request, n int) webhook.Result {
+	if !traced || !e.o.Tracer.Enabled() {
+		return e.o.Client.Send(ctx, req)
+	}
+	ctx, span := e.o.Tracer.Start(ctx, tracing.SpanDeliveryAttempt, trace.SpanKindClient)
+	defer span.End()
+	req.Trace = tracing.FromContext(ctx)
+	res := e.o.Client.Send(ctx, req)
+	if !span.IsRecording() {
+		return res
+	}
+	// The URL's host and port only: its path and query may hold the
+	// receiver's own secrets.
+	span.SetAttributes(tracing.AttrEndpointID.String(endpoint), tracing.AttrEventID.String(req.ID), tracing.AttrAttempt.Int(n),
+		semconv.HTTPRequestMethodKey.String(http.MethodPost))
+	if u, err := url.Parse(req.URL); err == nil {
+		span.SetAttributes(semconv.ServerAddress(u.Hostname()))
+		if port, err := strconv.Atoi(u.Port()); err == nil {
+			span.SetAttributes(semconv.ServerPort(port))
+		}
+	}
+	if res.Status != 0 {
+		span.SetAttributes(semconv.HTTPResponseStatusCode(res.Status))
+	}
+	if !res.OK() {
+		why := res.Err
+		if why == "" {
+			why = "HTTP " + strconv.Itoa(res.Status)
+		}
+		span.SetStatus(otelcodes.Error, why)
+	}
+	return res
 }
 
 // request builds the signed request of an event's body for ep.

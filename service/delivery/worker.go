@@ -482,12 +482,12 @@ func (w *worker) dispatch() {
 			w.fresh--
 		}
 		w.inflight++
-		go w.attempt(j, se, w.ep)
+		go w.attempt(j, se, w.ep, j.attempts+1)
 	}
 }
 
-// attempt makes one delivery attempt of j to ep.
-func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint) {
+// attempt makes delivery attempt number n of j to ep.
+func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
 	r := result{j: j}
 	defer func() { w.results <- r }()
 	if se == nil {
@@ -517,7 +517,13 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint) {
 	}
 	req := request(ep, ev.GetId(), body, ct)
 	r.sent = req.Timestamp
-	r.res = w.e.o.Client.Send(w.ctx, req)
+	// An event stored with a trace context (tracing was on when it came
+	// in) has its attempts in that trace, children of its append.
+	ctx, traced := w.ctx, se.st.Trace.Parent != "" && w.e.o.Tracer.Enabled()
+	if traced {
+		ctx = se.st.Trace.Remote(ctx)
+	}
+	r.res = w.e.send(ctx, traced, w.id, req, n)
 }
 
 // finish handles the end of an attempt.

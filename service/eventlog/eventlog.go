@@ -26,6 +26,7 @@ import (
 	"github.com/hookstream/hookstream/internal/tlsconf"
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/normalize"
+	"github.com/hookstream/hookstream/service/tracing"
 )
 
 // Subject layout: hookstream.events.<source>.<vendor>.<entity>.<action>.<bucket>,
@@ -570,6 +571,14 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	}
 	msg := &nats.Msg{Subject: Subject(ev), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.GetId())
+	// The span appending the event (if tracing is on) is stored with it,
+	// so that its deliveries, on any replica, continue the same trace.
+	if tc := tracing.FromContext(ctx); tc.Parent != "" {
+		msg.Header.Set(tracing.HeaderParent, tc.Parent)
+		if tc.State != "" {
+			msg.Header.Set(tracing.HeaderState, tc.State)
+		}
+	}
 	ack, err := l.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(l.cfg.Stream))
 	if err != nil {
 		return Appended{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -587,8 +596,19 @@ type Stored struct {
 	Pending uint64
 	// Raw is the event's protobuf encoding as stored.
 	Raw []byte
+	// Trace is the trace context the event was stored with (zero when
+	// tracing was off): deliveries of the event continue its trace.
+	Trace tracing.Context
 
 	lazy *lazyEvent
+}
+
+// traceOf reads the trace context stored in a log message's headers.
+func traceOf(h nats.Header) tracing.Context {
+	if len(h) == 0 {
+		return tracing.Context{}
+	}
+	return tracing.Context{Parent: h.Get(tracing.HeaderParent), State: h.Get(tracing.HeaderState)}
 }
 
 func decodeRaw(raw *jetstream.RawStreamMsg) (Stored, error) {
@@ -596,7 +616,7 @@ func decodeRaw(raw *jetstream.RawStreamMsg) (Stored, error) {
 	if err := proto.Unmarshal(raw.Data, ev); err != nil {
 		return Stored{}, fmt.Errorf("eventlog: decode event at %d: %w", raw.Sequence, err)
 	}
-	return Stored{Event: ev, Seq: raw.Sequence}, nil
+	return Stored{Event: ev, Seq: raw.Sequence, Trace: traceOf(raw.Header)}, nil
 }
 
 // LastSeqFor is the position of the newest event on subject (a filter
@@ -649,7 +669,7 @@ func (l *Log) At(ctx context.Context, seq uint64) (Stored, error) {
 	if !strings.HasPrefix(raw.Subject, subjectPrefix+".") {
 		return Stored{}, ErrGone
 	}
-	return Stored{Seq: raw.Sequence, Raw: raw.Data, lazy: &lazyEvent{}}, nil
+	return Stored{Seq: raw.Sequence, Raw: raw.Data, Trace: traceOf(raw.Header), lazy: &lazyEvent{}}, nil
 }
 
 // ErrGone says the log holds no event at a position.

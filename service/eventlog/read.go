@@ -168,7 +168,7 @@ func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEve
 			return Batch{}, fmt.Errorf("%w: read: message without a sequence", ErrUnavailable)
 		}
 		pending, _ := strconv.ParseUint(msg.Header.Get(numPendingHeader), 10, 64)
-		b.Events = append(b.Events, Stored{Seq: seq, Pending: pending, Raw: msg.Data, lazy: &lazyEvent{}})
+		b.Events = append(b.Events, Stored{Seq: seq, Pending: pending, Raw: msg.Data, Trace: traceOf(msg.Header), lazy: &lazyEvent{}})
 		b.Bytes += len(msg.Data)
 		for n := int64(len(msg.Data)); ; {
 			cur := l.largestRead.Load()
@@ -265,7 +265,7 @@ func (l *Log) Scan(ctx context.Context, start Start, subjects []string, limit in
 
 // stored is a consumed message with its parsed metadata, not yet decoded.
 func stored(msg jetstream.Msg, md *jetstream.MsgMetadata) Stored {
-	return Stored{Seq: md.Sequence.Stream, Pending: md.NumPending, Raw: msg.Data(), lazy: &lazyEvent{}}
+	return Stored{Seq: md.Sequence.Stream, Pending: md.NumPending, Raw: msg.Data(), Trace: traceOf(msg.Headers()), lazy: &lazyEvent{}}
 }
 
 // lazyEvent decodes an event once, for every goroutine that shares it.

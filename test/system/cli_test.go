@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -60,7 +62,7 @@ sources:
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(hookstreamBinary(t), args...)
-	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=", "HOOKSTREAM_HTTP=")
+	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=", "HOOKSTREAM_HTTP=", "HOOKSTREAM_TLS=", "HOOKSTREAM_CA=")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -84,7 +86,7 @@ type cliProc struct {
 func startCLI(t *testing.T, args ...string) *cliProc {
 	t.Helper()
 	cmd := exec.Command(hookstreamBinary(t), args...)
-	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=", "HOOKSTREAM_HTTP=")
+	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=", "HOOKSTREAM_HTTP=", "HOOKSTREAM_TLS=", "HOOKSTREAM_CA=")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -360,4 +362,107 @@ func TestCLITailTerminal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Errorf("tail did not stop on ^C:\n%s", out.String())
 	}
+}
+
+// The CLI reaches a server that serves TLS: from the config beside it (the
+// server's own certificate trusted), or with --tls/--ca/--cert/--key when
+// only the address is known; mutual TLS needs the client certificate.
+func TestCLITLS(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile, clientCert, clientKey := writeCA(t, dir)
+	path, _ := cliConfig(t)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsYAML := fmt.Sprintf("tls: {cert: %q, key: %q}", certFile, keyFile)
+	text := regexp.MustCompile(`(?m)^http: \{(addr: "[^"]+")\}`).ReplaceAllString(string(raw), "http: {$1, "+tlsYAML+"}")
+	text = regexp.MustCompile(`(?m)^grpc: \{(addr: "[^"]+")\}`).ReplaceAllString(text,
+		fmt.Sprintf("grpc: {$1, tls: {cert: %q, key: %q, client_ca: %q}}", certFile, keyFile, caFile))
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, vendors.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.HTTP.TLS.Enabled() || cfg.GRPC.TLS.ClientCA == "" {
+		t.Fatalf("config edit did not take:\n%s", text)
+	}
+	startServer(t, cfg)
+
+	// send: HTTPS, trusting the config's own certificate.
+	out, errOut, code := runCLI(t, "send", "--config", path, "--example", "closer.closed")
+	if code != 0 || !strings.HasPrefix(out, "200 OK") {
+		t.Fatalf("send over HTTPS: exit %d\n%s%s", code, out, errOut)
+	}
+	var resp struct {
+		EventID string `json:"event_id"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[1]), &resp); err != nil || resp.EventID == "" {
+		t.Fatalf("send output has no event id (%v):\n%s", err, out)
+	}
+
+	// gRPC with client_ca: refused without a client certificate, served with one.
+	if out, errOut, code := runCLI(t, "events", "get", "--config", path, resp.EventID); code != 1 {
+		t.Errorf("events get without a client certificate: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, "events", "get", "--config", path, "--cert", clientCert, "--key", clientKey, resp.EventID)
+	if code != 0 || !strings.Contains(out, resp.EventID) {
+		t.Fatalf("events get over mutual TLS: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// Without the config: --ca names the CA; plaintext to a TLS port fails.
+	flags := []string{"--addr", cfg.GRPC.Addr, "--token", readToken, "--cert", clientCert, "--key", clientKey}
+	out, errOut, code = runCLI(t, append(append([]string{"events", "get"}, flags...), "--ca", caFile, resp.EventID)...)
+	if code != 0 || !strings.Contains(out, resp.EventID) {
+		t.Errorf("events get --ca: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "events", "get", "--addr", cfg.GRPC.Addr, "--token", readToken, resp.EventID); code != 1 {
+		t.Errorf("plaintext to a TLS server: exit %d, want 1\n%s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, append(append([]string{"events", "get"}, flags...), "--tls", resp.EventID)...); code != 1 || !strings.Contains(errOut, "certificate") {
+		t.Errorf("--tls with the system's CAs trusted a private CA: exit %d\n%s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "events", "get", "--config", path, "--cert", clientCert, resp.EventID); code != 2 || !strings.Contains(errOut, "--key") {
+		t.Errorf("--cert without --key: exit %d, want 2\n%s", code, errOut)
+	}
+}
+
+// What a new user runs: serve with no config prints the credentials, a read
+// token and a `hookstream send` line once the server takes requests, so
+// that line works the moment it appears; tail then shows the event.
+func TestCLIFirstStart(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:9090"} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			t.Skipf("%s is in use; the zero-config start needs the default ports", addr)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	serve := startCLI(t, "serve", "--data-dir", dir)
+	var banner []string
+	for !strings.Contains(strings.Join(banner, "\n"), "hookstream send") {
+		banner = append(banner, serve.next(t, 30*time.Second))
+	}
+	// At once, as a user pasting the line would.
+	out, errOut, code := runCLI(t, "send", "--data-dir", dir, "--example", "pipedrive.deal.change")
+	if code != 0 || !strings.HasPrefix(out, "200 OK") {
+		t.Fatalf("send right after the banner: exit %d\n%s%s\nbanner:\n%s", code, out, errOut, strings.Join(banner, "\n"))
+	}
+	text := strings.Join(append(banner, serve.next(t, 5*time.Second)), "\n")
+	for _, want := range []string{"/v1/webhooks/pipedrive", "/v1/webhooks/closer", "/v1/webhooks/clinchpad", "(scope read)", "(scope admin)", "hookstream tail --data-dir"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("banner lacks %q:\n%s", want, text)
+		}
+	}
+	tail := startCLI(t, "tail", "--data-dir", dir, "--from", "beginning", "--json")
+	var d struct {
+		Event struct{ Source, Type string }
+	}
+	if err := json.Unmarshal([]byte(tail.next(t, 20*time.Second)), &d); err != nil || d.Event.Source != "pipedrive" || d.Event.Type != "deal.updated" {
+		t.Errorf("tail's first line: %+v (%v)", d, err)
+	}
+	tail.interrupt(t)
+	serve.interrupt(t)
 }

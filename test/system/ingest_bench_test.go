@@ -7,7 +7,11 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/app"
 )
 
 // BenchmarkIngestHTTP measures the server side of one webhook: the HTTP
@@ -19,14 +23,35 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	for _, subs := range []int{0, 10} {
 		for _, keepRaw := range []bool{true, false} {
 			name := fmt.Sprintf("subscribers=%d/keep_raw=%s", subs, map[bool]string{true: "on", false: "off"}[keepRaw])
-			b.Run(name, func(b *testing.B) { benchIngest(b, subs, keepRaw) })
+			b.Run(name, func(b *testing.B) { benchIngest(b, subs, keepRaw, "") })
 		}
 	}
 }
 
-func benchIngest(b *testing.B, subs int, keepRaw bool) {
-	cfg := testConfig(b, b.TempDir(), fmt.Sprintf("  keep_raw: %v\n", keepRaw))
-	s := startServer(b, cfg)
+// BenchmarkIngestHTTPTracing is BenchmarkIngestHTTP (no subscribers,
+// keep_raw on) with tracing off, and on at two sampling ratios. The spans
+// go through the batch processor an OTLP exporter would have to an
+// exporter that drops them, so the figures leave out only the export's
+// encoding and network, which happen off the request path.
+func BenchmarkIngestHTTPTracing(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		ratio string // "" is tracing off
+	}{{"tracing=off", ""}, {"tracing=1%", "0.01"}, {"tracing=100%", "1"}} {
+		b.Run(tc.name, func(b *testing.B) { benchIngest(b, 0, true, tc.ratio) })
+	}
+}
+
+// benchIngest posts webhooks in parallel; with ratio set, tracing is on,
+// sampling that share of them.
+func benchIngest(b *testing.B, subs int, keepRaw bool, ratio string) {
+	extra := fmt.Sprintf("  keep_raw: %v\n", keepRaw)
+	var opts []app.Option
+	if ratio != "" {
+		extra += "telemetry: {sampling_ratio: " + ratio + "}\n"
+		opts = append(opts, app.WithSpanProcessor(sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())))
+	}
+	s := startServerOpts(b, testConfig(b, b.TempDir(), extra), opts...)
 	for range subs {
 		sub := s.subscribe(&hookstreamv1.SubscribeRequest{})
 		go func() {

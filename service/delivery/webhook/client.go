@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hookstream/hookstream/service/tracing"
 )
 
 // Client defaults and limits.
@@ -148,6 +150,11 @@ type Request struct {
 	// BasicUser and BasicPassword are sent as Basic authentication when
 	// BasicUser is not empty.
 	BasicUser, BasicPassword string
+	// Trace, when set, is sent as the W3C traceparent (and tracestate)
+	// header, replacing an extra header of the same name: the receiver
+	// continues the event's trace. The signature covers only the body, so
+	// it stays valid whatever headers are added.
+	Trace tracing.Context
 }
 
 // Result is what one attempt came to.
@@ -258,6 +265,13 @@ func newHTTPRequest(ctx context.Context, r Request) (*http.Request, error) {
 	req.Header.Set(HeaderSignature, Sign(r.Keys, r.ID, ts, r.Body))
 	if r.BasicUser != "" {
 		req.SetBasicAuth(r.BasicUser, r.BasicPassword)
+	}
+	if r.Trace.Parent != "" {
+		req.Header.Set(tracing.HeaderParent, r.Trace.Parent)
+		req.Header.Del(tracing.HeaderState)
+		if r.Trace.State != "" {
+			req.Header.Set(tracing.HeaderState, r.Trace.State)
+		}
 	}
 	return req, nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/service/delivery/webhook"
+	"github.com/hookstream/hookstream/service/tracing"
 )
 
 var allowLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -562,5 +563,41 @@ func TestSendConcurrent(t *testing.T) {
 	}
 	if n := calls.Load(); n != 20 {
 		t.Errorf("server got %d requests, want 20", n)
+	}
+}
+
+// TestSendTraceContext: a request with a trace context carries it as
+// traceparent and tracestate, over an endpoint's own headers of the same
+// names; one without sends neither of ours, and the signature holds.
+func TestSendTraceContext(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 2)
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	c := newClient(t, webhook.Options{AllowNetworks: allowLoopback})
+	const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+	req := testRequest(t, srv.URL)
+	req.Headers = map[string]string{"traceparent": "00-11111111111111111111111111111111-2222222222222222-01", "tracestate": "owner=1"}
+	req.Trace = tracing.Context{Parent: parent}
+	if res := c.Send(context.Background(), req); !res.OK() {
+		t.Fatalf("send: %+v", res)
+	}
+	h := <-got
+	if h.Get("traceparent") != parent || h.Get("tracestate") != "" {
+		t.Errorf("traceparent %q tracestate %q; want ours only", h.Get("traceparent"), h.Get("tracestate"))
+	}
+	if h.Get(webhook.HeaderSignature) != webhook.Sign(req.Keys, req.ID, req.Timestamp, req.Body) {
+		t.Error("the signature changed with the trace headers")
+	}
+
+	req = testRequest(t, srv.URL)
+	if res := c.Send(context.Background(), req); !res.OK() {
+		t.Fatalf("send: %+v", res)
+	}
+	if h := <-got; h.Get("traceparent") != "" {
+		t.Errorf("traceparent %q without a trace context", h.Get("traceparent"))
 	}
 }
