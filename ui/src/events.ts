@@ -197,9 +197,11 @@ export const eventsPage: Page = (main, api) => {
   async function stream(signal: AbortSignal): Promise<void> {
     let backoff = 250;
     while (!signal.aborted) {
+      // Without a cursor, from a minute before the page's clock said the
+      // list was read (clocks differ); events seen twice are dropped by id.
       const start = newestCursor
         ? { case: "afterCursor" as const, value: newestCursor }
-        : { case: "startTime" as const, value: timestampFromDate(since) };
+        : { case: "startTime" as const, value: timestampFromDate(new Date(since.getTime() - 60_000)) };
       try {
         status.textContent = "Live";
         status.className = "status live";
@@ -239,7 +241,7 @@ export const eventsPage: Page = (main, api) => {
 
   /** reset empties the table and starts over with the current filter. */
   async function reset(): Promise<void> {
-    generation++;
+    const gen = ++generation;
     live?.abort();
     shown.clear();
     byId.clear();
@@ -255,10 +257,22 @@ export const eventsPage: Page = (main, api) => {
     try {
       await loadEarlier();
     } catch {
-      status.textContent = "Stopped: the filter is not valid";
+      if (gen === generation) status.textContent = "Stopped: the filter is not valid";
       return; // a bad filter: shown next to the box
     }
+    if (gen !== generation) return; // a newer filter took over
     showEmpty();
+    // The stream goes on right after the newest event listed: its cursor
+    // comes with GetEvent (one log read for a recent event).
+    const newest = tbody.rows[0]?.dataset.id;
+    if (newest) {
+      try {
+        newestCursor = (await api.events.getEvent({ id: newest })).cursor;
+      } catch {
+        // the stream starts from the time instead
+      }
+      if (gen !== generation) return;
+    }
     if (!paused) startLive();
     else status.textContent = "Paused";
   }
