@@ -66,6 +66,8 @@ export function copyButton(label: string, text: () => string): HTMLElement {
   const button = h("button", {
     type: "button",
     onclick: async () => {
+      // One "Copied" at a time among buttons side by side.
+      button.closest(".toolbar")?.querySelectorAll(".copy-status").forEach((el) => { el.textContent = ""; });
       try {
         await navigator.clipboard.writeText(text());
         status.textContent = "Copied";
