@@ -254,6 +254,7 @@ export const eventsPage: Page = (main, api) => {
     noMore = false;
     setFilterError("");
     status.textContent = "Connecting…";
+    status.className = "status";
     try {
       await loadEarlier();
     } catch {
