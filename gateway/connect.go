@@ -24,6 +24,7 @@ var rpcServices = []string{
 	hookstreamv1.QuarantineService_ServiceDesc.ServiceName,
 	hookstreamv1.EndpointService_ServiceDesc.ServiceName,
 	hookstreamv1.AdminService_ServiceDesc.ServiceName,
+	hookstreamv1.SourceService_ServiceDesc.ServiceName,
 }
 
 // maxRPCMessage caps one message vanguard holds while it translates

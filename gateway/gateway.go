@@ -58,6 +58,10 @@ type Options struct {
 	// PipedriveSources are the sources the Pipedrive-compatible webhooks
 	// API (/api/v1/webhooks) subscribes to; none disables it.
 	PipedriveSources []string
+	// UI serves the web inspector under /ui/ (its static assets, which hold
+	// no data: the inspector reads everything through the APIs, with a
+	// token); GET / redirects there. Nil serves neither.
+	UI http.Handler
 	// TracerProvider, when set, traces webhooks (a span per request, the
 	// parent of the ingest steps' spans) and REST calls; nil is tracing
 	// off. Connect and gRPC-Web calls are traced by the gRPC server.
@@ -113,6 +117,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		return nil, err
 	}
 	if err := hookstreamv1.RegisterAdminServiceHandlerClient(ctx, mux, hookstreamv1.NewAdminServiceClient(o.Conn)); err != nil {
+		return nil, err
+	}
+	if err := hookstreamv1.RegisterSourceServiceHandlerClient(ctx, mux, hookstreamv1.NewSourceServiceClient(o.Conn)); err != nil {
 		return nil, err
 	}
 	if len(o.PipedriveSources) > 0 {
@@ -174,6 +181,19 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 				return
 			}
 			mux.ServeHTTP(w, r)
+		})
+	}
+	if o.UI != nil {
+		api := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/"):
+				o.UI.ServeHTTP(w, r)
+			case r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+				http.Redirect(w, r, "/ui/", http.StatusFound)
+			default:
+				api.ServeHTTP(w, r)
+			}
 		})
 	}
 	return withTracing(withCORS(h, o.CORSOrigins), o.TracerProvider), nil

@@ -233,3 +233,34 @@ func TestOneErrorShape(t *testing.T) {
 		t.Errorf("stream error chunk %q", line)
 	}
 }
+
+// The inspector is served under /ui/ and / leads there; everything else
+// still reaches the API.
+func TestInspectorRoutes(t *testing.T) {
+	t.Parallel()
+	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ui " + r.URL.Path)) })
+	h, err := New(context.Background(), Options{UI: ui})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		body, where  string
+	}{
+		{method: http.MethodGet, path: "/", code: http.StatusFound, where: "/ui/"},
+		{method: http.MethodGet, path: "/ui/", code: http.StatusOK, body: "ui /ui/"},
+		{method: http.MethodGet, path: "/ui/app.js", code: http.StatusOK, body: "ui /ui/app.js"},
+		{method: http.MethodGet, path: "/ui", code: http.StatusOK, body: "ui /ui"},
+		{method: http.MethodPost, path: "/", code: http.StatusNotFound, body: "ROUTE_NOT_FOUND"},
+		{method: http.MethodGet, path: "/uix", code: http.StatusNotFound, body: "ROUTE_NOT_FOUND"},
+		{method: http.MethodGet, path: "/healthz", code: http.StatusOK, body: `"ok"`},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) || rec.Header().Get("Location") != tc.where {
+			t.Errorf("%s %s: %d %q (Location %q), want %d with %q (Location %q)", tc.method, tc.path,
+				rec.Code, rec.Body.String(), rec.Header().Get("Location"), tc.code, tc.body, tc.where)
+		}
+	}
+}

@@ -4,10 +4,11 @@
 # package-lock.json, Go modules from go.sum), then fails on: buf lint, stale
 # generated code (gen/python included: scripts/python-codegen.sh pins its
 # generators), breaking proto changes, untidy go.mod, go vet, gofmt, an
-# invalid OpenAPI document, go test (the Python and TypeScript clients'
-# tests among them), TypeScript compile errors (the generated code, the
-# client package in clients/ts and its example), and crashes found by short
-# fuzz runs. Benchmarks run once as a smoke test.
+# invalid OpenAPI document, go test (the Python and TypeScript clients' and
+# the inspector's browser tests among them), TypeScript compile errors (the
+# generated code, the client package in clients/ts and its example, ui/src),
+# a stale inspector build (ui/dist), and crashes found by short fuzz runs.
+# Benchmarks run once as a smoke test.
 #
 # Usage: scripts/test.sh [-short]
 #   -short  the fast loop for development: every check, but go test -short
@@ -66,8 +67,17 @@ go run ./internal/cmd/openapi >"$openapi"
 node --input-type=module -e "import P from '@apidevtools/swagger-parser'; await P.validate(process.argv[1])" "$openapi"
 rm -f "$openapi"
 
-step "TypeScript: compile the generated clients"
+step "TypeScript: compile the generated clients and the inspector"
 npx --no-install tsc -p tsconfig.json
+npx --no-install tsc -p ui/tsconfig.json
+
+step "inspector: rebuild ui/dist (node ui/build.mjs), then check the committed copy is up to date"
+node ui/build.mjs
+if ! git diff --quiet -- ui/dist/ || [ -n "$(git status --porcelain -- ui/dist/)" ]; then
+  git status --short -- ui/dist/
+  echo "ui/dist is stale: run 'npm run ui' and commit the result" >&2
+  exit 1
+fi
 
 # TestTypeScriptClient (go test below) runs these against a server.
 step "TypeScript: build @hookstream/client (clients/ts) and examples/ts-subscriber"

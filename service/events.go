@@ -157,6 +157,8 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 			return nil, err
 		}
 		start.FromSeq = seq
+	} else if t := req.GetStartTime(); t != nil {
+		start.Time = t.AsTime()
 	}
 	size := int(req.GetPageSize())
 	if size == 0 {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service"
@@ -87,4 +88,57 @@ func errorInfo(st *status.Status) *errdetails.ErrorInfo {
 		}
 	}
 	return nil
+}
+
+// ListEvents with start_time starts at the first event stored at or after
+// it; its page tokens continue from there.
+func TestListEventsStartTime(t *testing.T) {
+	t.Parallel()
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newServices(t, closer.New(v))
+	ctx := context.Background()
+	post := func(i int) {
+		t.Helper()
+		body := fmt.Sprintf(`{"eventType": "ThreadClosedEvent", "timestamp": %d, "closedType": "solved", "customer": {"id": "c-%d"}}`,
+			1718000950456+int64(i), i)
+		if _, err := s.Ingest.IngestWebhook(ctx, &hookstreamv1.IngestWebhookRequest{Source: "chat", Body: &httpbody.HttpBody{Data: []byte(body)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		post(i)
+	}
+	// Appends are acknowledged before IngestWebhook returns: the first
+	// three are stored before mid, the others after it.
+	mid := time.Now()
+	for i := 3; i < 6; i++ {
+		post(i)
+	}
+	resp, err := s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{StartTime: timestamppb.New(mid), PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(r *hookstreamv1.ListEventsResponse) (out []string) {
+		for _, e := range r.GetEvents() {
+			out = append(out, e.GetSubject().GetId())
+		}
+		return out
+	}
+	if got := ids(resp); strings.Join(got, ",") != "c-3,c-4" || resp.GetNextPageToken() == "" {
+		t.Fatalf("first page from start_time: %v (token %q), want c-3,c-4 and a token", got, resp.GetNextPageToken())
+	}
+	resp, err = s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{StartTime: timestamppb.New(mid), PageSize: 2, PageToken: resp.GetNextPageToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(resp); strings.Join(got, ",") != "c-5" {
+		t.Fatalf("second page: %v, want c-5", got)
+	}
+	resp, err = s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{StartTime: timestamppb.New(time.Now().Add(time.Hour))})
+	if err != nil || len(resp.GetEvents()) != 0 || resp.GetNextPageToken() != "" {
+		t.Fatalf("start_time in the future: %v, %v; want an empty last page", resp, err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -34,9 +35,16 @@ type Source struct {
 	// zero means no limit.
 	RateLimit float64
 	Burst     int
+	// Title and Where describe the vendor to people (normalize.Vendor),
+	// and Credentials are what the source's vendor sends, for SourceService:
+	// ListSources masks them, GetSourceCredentials (admin) shows them.
+	Title, Where string
+	Credentials  normalize.Credentials
 
 	limiter *rate.Limiter
 	m       sourceMetrics
+	// seen records the last request and the last failure, for ListSources.
+	seen *sourceSeen
 }
 
 // sourceMetrics are a source's metric series, resolved once so the hot
@@ -283,6 +291,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 	}
 	start := time.Now()
 	defer func() { src.m.latency.Observe(time.Since(start).Seconds()) }()
+	src.seen.request(start)
 	// The webhook's own span is the caller's: the gateway's HTTP server
 	// span, or the gRPC server span of a direct call.
 	webhookSpan := trace.SpanFromContext(ctx)
@@ -309,6 +318,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 		} else {
 			src.m.authWrong.Inc()
 		}
+		src.seen.failure(start, "unauthenticated", err.Error())
 		s.p.logger.WarnContext(ctx, "webhook rejected: authentication failed", "source", src.Name,
 			"scheme", string(src.Auth.Scheme()), "missing_credentials", missing)
 		if s.hideUnknown {
@@ -323,6 +333,7 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 			wait := r.Delay()
 			r.Cancel()
 			src.m.rateLimited.Inc()
+			src.seen.failure(start, "rate_limited", "over the source's rate limit")
 			setOutcome(webhookSpan, "rate_limited", nil)
 			return nil, errRateLimited(src.Name, wait)
 		}
@@ -338,9 +349,11 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 	switch {
 	case err != nil:
 		src.m.unavailable.Inc()
+		src.seen.failure(start, "unavailable", status.Convert(err).Message())
 		setOutcome(webhookSpan, "unavailable", nil)
 	case resp.GetOutcome() == hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED:
 		src.m.quarantined.Inc()
+		src.seen.failure(start, "quarantined", rejectionSummary(resp.GetRejection()))
 		setOutcome(webhookSpan, "quarantined", resp)
 	case resp.GetDuplicate():
 		src.m.duplicate.Inc()

@@ -49,6 +49,10 @@ func requiredScope(method string) auth.APIScope {
 		// Reading endpoints shows no secret; GetEndpointSecret and every
 		// change need admin.
 		return auth.ScopeRead
+	case method == hookstreamv1.SourceService_ListSources_FullMethodName:
+		// Sources are listed with their credentials masked;
+		// GetSourceCredentials needs admin.
+		return auth.ScopeRead
 	case strings.HasPrefix(method, "/hookstream.v1.QuarantineService/"):
 		// Quarantined bodies are raw vendor payloads, and reprocess and
 		// discard change what is stored.

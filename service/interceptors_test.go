@@ -39,4 +39,11 @@ func TestInterceptorsFailClosed(t *testing.T) {
 	if _, err := ic.authorize(ctx, hookstreamv1.QuarantineService_ListQuarantined_FullMethodName); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("a read token on quarantine: %v, want PERMISSION_DENIED", err)
 	}
+	// Sources are listed masked to readers; their credentials need admin.
+	if _, err := ic.authorize(ctx, hookstreamv1.SourceService_ListSources_FullMethodName); err != nil {
+		t.Errorf("a read token on ListSources: %v", err)
+	}
+	if _, err := ic.authorize(ctx, hookstreamv1.SourceService_GetSourceCredentials_FullMethodName); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a read token on GetSourceCredentials: %v, want PERMISSION_DENIED", err)
+	}
 }

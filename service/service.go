@@ -50,6 +50,9 @@ type Options struct {
 	// KeepRaw stores each event's original request body, secrets removed,
 	// with it (Event.raw); the read APIs send it only when asked.
 	KeepRaw bool
+	// PublicURL is http.public_url: how vendors reach the webhook route,
+	// for the URLs SourceService shows (empty: unknown).
+	PublicURL string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Tracer makes the spans of webhooks and Subscribe deliveries; nil is
@@ -63,6 +66,7 @@ type Services struct {
 	Events     *Events
 	Quarantine *Quarantine
 	Admin      *Admin
+	Sources    *Sources
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -107,6 +111,7 @@ func New(o Options) (*Services, error) {
 			s.limiter = rate.NewLimiter(rate.Limit(s.RateLimit), max(1, s.Burst))
 		}
 		s.m = newSourceMetrics(o.Metrics, s.Name)
+		s.seen = &sourceSeen{}
 		sources[s.Name] = s
 	}
 	p := &pipeline{log: o.Log, logger: o.Logger, metrics: o.Metrics, sources: sources, keepRaw: o.KeepRaw, tracer: o.Tracer}
@@ -127,6 +132,7 @@ func New(o Options) (*Services, error) {
 	}
 	s.Quarantine = newQuarantine(p)
 	s.Admin = newAdmin(p)
+	s.Sources = newSources(o.Sources, sources, o.PublicURL)
 	return s, nil
 }
 

@@ -42,7 +42,9 @@ func printSetup(w io.Writer, cfg *config.Config) {
 	}
 	fmt.Fprintf(w, "Try it: send a sample webhook and watch it arrive:\n"+
 		"    hookstream send --data-dir %s --example pipedrive.deal.change\n"+
-		"    hookstream tail --data-dir %s --from beginning\n\n", cfg.Log.DataDir, cfg.Log.DataDir)
+		"    hookstream tail --data-dir %s --from beginning\n"+
+		"or in a browser, logged in with an API token above:\n"+
+		"    %s/ui/\n\n", cfg.Log.DataDir, cfg.Log.DataDir, base)
 	fmt.Fprintf(w, "Vendors need HTTPS and a public address: put a TLS-terminating proxy in\n"+
 		"front of %s and set http.public_url in a config file.\n\n", cfg.HTTP.Addr)
 }

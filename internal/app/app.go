@@ -48,6 +48,7 @@ import (
 	"github.com/hookstream/hookstream/service/filter"
 	"github.com/hookstream/hookstream/service/normalize"
 	"github.com/hookstream/hookstream/service/tracing"
+	"github.com/hookstream/hookstream/ui"
 )
 
 // App is a running hookstream: event log, gRPC server, HTTP server.
@@ -190,6 +191,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		HideUnknownSources: cfg.API.UnknownSource == "unauthorized",
 		BodyLimit:          int64(cfg.HTTP.BodyLimit),
 		KeepRaw:            keepRaw,
+		PublicURL:          cfg.HTTP.PublicURL,
 		Tracer:             tracer,
 	})
 	if err != nil {
@@ -239,6 +241,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		hookstreamv1.RegisterEventServiceServer(srv, a.services.Events)
 		hookstreamv1.RegisterQuarantineServiceServer(srv, a.services.Quarantine)
 		hookstreamv1.RegisterAdminServiceServer(srv, a.services.Admin)
+		hookstreamv1.RegisterSourceServiceServer(srv, a.services.Sources)
 		hookstreamv1.RegisterEndpointServiceServer(srv, endpoints)
 		healthpb.RegisterHealthServer(srv, a.health)
 	}
@@ -267,6 +270,10 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 	if err != nil {
 		return nil, err
 	}
+	inspector, err := ui.Handler()
+	if err != nil {
+		return nil, err
+	}
 	handler, err := gateway.New(ctx, gateway.Options{
 		Logger:      logger,
 		Ingest:      a.services.Ingest,
@@ -286,6 +293,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		Metrics:          promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		MetricsAuth:      metricsAuth(cfg, tokens),
 		PipedriveSources: sourcesOf(cfg, "pipedrive"),
+		UI:               inspector,
 		TracerProvider:   tp,
 	})
 	if err != nil {
@@ -429,8 +437,12 @@ func buildSources(cfg *config.Config, vendors *normalize.Registry, v protovalida
 			return nil, fmt.Errorf("source %s: vendor %q is not built into this binary", s.Name, s.Vendor)
 		}
 		n := vendor.New(v)
+		creds := normalize.Credentials{Token: s.Auth.Token, HandshakeKey: s.Auth.HandshakeKey}
+		if s.Auth.Basic != nil {
+			creds.Username, creds.Password = s.Auth.Basic.Username, s.Auth.Basic.Password
+		}
 		out = append(out, service.Source{Name: s.Name, Vendor: n.Vendor(), Auth: a, Normalizer: n,
-			RateLimit: s.RateLimit, Burst: s.Burst})
+			RateLimit: s.RateLimit, Burst: s.Burst, Title: vendor.Title, Where: vendor.Where, Credentials: creds})
 	}
 	return out, nil
 }

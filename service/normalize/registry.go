@@ -37,10 +37,16 @@ type Vendor struct {
 	// Auth lists the auth schemes the vendor can send, the one a first
 	// start generates first.
 	Auth []string
-	// Setup tells a new user what to enter at the vendor for a source:
-	// where, and which URL and credentials (it is printed once, on a
-	// first start, and may hold secrets).
-	Setup func(url string, c Credentials) string
+	// Where says where at the vendor webhooks are set up ("Settings >
+	// Webhooks"), for the first-start text and the inspector.
+	Where string
+}
+
+// Setup tells a new user what to enter at the vendor for a source: where,
+// and which URL and credentials (it is printed once, on a first start, and
+// may hold secrets).
+func (v Vendor) Setup(url string, c Credentials) string {
+	return "  " + v.Title + " (" + v.Where + "):\n" + SetupLines(url, c)
 }
 
 // Credentials are a source's secrets, as the setup text shows them.
@@ -63,7 +69,7 @@ func NewRegistry(vendors ...Vendor) (*Registry, error) {
 	names, enums := map[string]bool{}, map[hookstreamv1.Vendor]bool{}
 	for _, v := range vendors {
 		switch {
-		case v.Name == "" || v.Title == "" || v.New == nil || v.Setup == nil || len(v.Auth) == 0:
+		case v.Name == "" || v.Title == "" || v.New == nil || v.Where == "" || len(v.Auth) == 0:
 			errs = append(errs, fmt.Errorf("normalize: vendor %q is missing a field", v.Name))
 		case v.Enum == hookstreamv1.Vendor_VENDOR_UNSPECIFIED || names[v.Name] || enums[v.Enum]:
 			errs = append(errs, fmt.Errorf("normalize: vendor %q: enum value or name unset or taken twice", v.Name))
@@ -127,19 +133,38 @@ func Token(v hookstreamv1.Vendor) string {
 	return "unknown"
 }
 
-// SetupLines renders the URL and credentials to enter at a vendor, one
-// indented line each: the URL carries a token source's token.
-func SetupLines(url string, c Credentials) string {
-	var b strings.Builder
+// SetupField is one value to enter at a vendor.
+type SetupField struct {
+	Label, Value string
+	// Secret: the value holds a credential. Masked is then the value with
+	// the credential replaced by "[MASKED]" when the rest of it is worth
+	// reading (a URL with a token), else empty.
+	Secret bool
+	Masked string
+}
+
+// SetupFields lists the URL and credentials to enter at a vendor, in the
+// order its forms ask for them: the URL carries a token source's token.
+func SetupFields(url string, c Credentials) []SetupField {
+	fields := []SetupField{{Label: "URL", Value: url}}
 	if c.Token != "" {
-		url += "?token=" + c.Token
+		fields[0] = SetupField{Label: "URL", Value: url + "?token=" + c.Token, Secret: true, Masked: url + "?token=[MASKED]"}
 	}
-	fmt.Fprintf(&b, "    URL: %s\n", url)
 	if c.Username != "" || c.Password != "" {
-		fmt.Fprintf(&b, "    HTTP auth username: %s\n    HTTP auth password: %s\n", c.Username, c.Password)
+		fields = append(fields, SetupField{Label: "HTTP auth username", Value: c.Username},
+			SetupField{Label: "HTTP auth password", Value: c.Password, Secret: true})
 	}
 	if c.HandshakeKey != "" {
-		fmt.Fprintf(&b, "    Handshake Key: %s\n", c.HandshakeKey)
+		fields = append(fields, SetupField{Label: "Handshake Key", Value: c.HandshakeKey, Secret: true})
+	}
+	return fields
+}
+
+// SetupLines renders SetupFields, one indented line each.
+func SetupLines(url string, c Credentials) string {
+	var b strings.Builder
+	for _, f := range SetupFields(url, c) {
+		fmt.Fprintf(&b, "    %s: %s\n", f.Label, f.Value)
 	}
 	return b.String()
 }

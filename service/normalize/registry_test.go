@@ -13,7 +13,7 @@ import (
 func vendor(name string, enum hookstreamv1.Vendor) normalize.Vendor {
 	return normalize.Vendor{Name: name, Title: name, Enum: enum, Auth: []string{normalize.AuthToken},
 		New:   func(protovalidate.Validator) normalize.Normalizer { return nil },
-		Setup: func(string, normalize.Credentials) string { return "" }}
+		Where: "Settings"}
 }
 
 func TestRegistryChecksVendors(t *testing.T) {

@@ -6,6 +6,7 @@ import { EndpointService } from "./gen/hookstream/v1/endpoint_service_pb.js";
 import { EventService } from "./gen/hookstream/v1/event_service_pb.js";
 import { IngestService } from "./gen/hookstream/v1/ingest_service_pb.js";
 import { QuarantineService } from "./gen/hookstream/v1/quarantine_service_pb.js";
+import { SourceService } from "./gen/hookstream/v1/source_service_pb.js";
 
 /** How the client reaches the server. */
 export type HookstreamTransport = "grpc" | "connect";
@@ -45,6 +46,11 @@ export interface HookstreamClient {
   quarantine: Client<typeof QuarantineService>;
   /** Re-normalizing stored history; scope `admin`. */
   admin: Client<typeof AdminService>;
+  /**
+   * The configured sources: ListSources (scope `read`, credentials masked)
+   * and GetSourceCredentials (scope `admin`).
+   */
+  sources: Client<typeof SourceService>;
   /**
    * Webhooks posted as RPCs. It needs no API token but the source's own
    * credentials in the request's `headers` or `params`.
@@ -111,6 +117,7 @@ export function clientsFor(transport: Transport): HookstreamClient {
     endpoints: createClient(EndpointService, transport),
     quarantine: createClient(QuarantineService, transport),
     admin: createClient(AdminService, transport),
+    sources: createClient(SourceService, transport),
     ingest: createClient(IngestService, transport),
     transport,
   };

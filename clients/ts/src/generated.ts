@@ -9,3 +9,4 @@ export * from "./gen/hookstream/v1/ingest_service_pb.js";
 export * from "./gen/hookstream/v1/quarantine_service_pb.js";
 export * from "./gen/hookstream/v1/endpoint_service_pb.js";
 export * from "./gen/hookstream/v1/admin_service_pb.js";
+export * from "./gen/hookstream/v1/source_service_pb.js";

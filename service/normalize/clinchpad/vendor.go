@@ -15,7 +15,5 @@ var Vendor = normalize.Vendor{
 	Enum:  hookstreamv1.Vendor_VENDOR_CLINCHPAD,
 	New:   func(v protovalidate.Validator) normalize.Normalizer { return New(v) },
 	Auth:  []string{normalize.AuthHandshakeKey, normalize.AuthToken},
-	Setup: func(url string, c normalize.Credentials) string {
-		return "  ClinchPad (Settings > Integrations > Manage Interactions (Webhooks)):\n" + normalize.SetupLines(url, c)
-	},
+	Where: "Settings > Integrations > Manage Interactions (Webhooks)",
 }

@@ -15,7 +15,5 @@ var Vendor = normalize.Vendor{
 	Enum:  hookstreamv1.Vendor_VENDOR_CLOSER,
 	New:   func(v protovalidate.Validator) normalize.Normalizer { return New(v) },
 	Auth:  []string{normalize.AuthToken},
-	Setup: func(url string, c normalize.Credentials) string {
-		return "  Closer (Admin > Webhooks), both events:\n" + normalize.SetupLines(url, c)
-	},
+	Where: "Admin > Webhooks, both events",
 }

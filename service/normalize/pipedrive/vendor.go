@@ -16,7 +16,5 @@ var Vendor = normalize.Vendor{
 	Enum:  hookstreamv1.Vendor_VENDOR_PIPEDRIVE,
 	New:   func(v protovalidate.Validator) normalize.Normalizer { return New(v) },
 	Auth:  []string{normalize.AuthBasic, normalize.AuthToken},
-	Setup: func(url string, c normalize.Credentials) string {
-		return "  Pipedrive (Settings > Webhooks, or POST /v1/webhooks with version \"2.0\"):\n" + normalize.SetupLines(url, c)
-	},
+	Where: "Settings > Webhooks, or POST /v1/webhooks with version \"2.0\"",
 }

@@ -404,7 +404,12 @@ type ListEventsRequest struct {
 	// Send each event with its `raw` request (see Event.raw). Without it the
 	// events come without `raw`, so readers that do not need the original
 	// body do not pay for it.
-	IncludeRaw    bool `protobuf:"varint,4,opt,name=include_raw,json=includeRaw,proto3" json:"include_raw,omitempty"`
+	IncludeRaw bool `protobuf:"varint,4,opt,name=include_raw,json=includeRaw,proto3" json:"include_raw,omitempty"`
+	// Start the first page at the first event stored at or after this time,
+	// instead of the oldest event in the log. Later pages continue from
+	// their page_token. Readers that show the latest events (the inspector's
+	// "load earlier") read a window before a time this way.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +470,13 @@ func (x *ListEventsRequest) GetIncludeRaw() bool {
 		return x.IncludeRaw
 	}
 	return false
+}
+
+func (x *ListEventsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
 }
 
 // ListEventsResponse is one page of stored events.
@@ -684,7 +696,7 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\x05event\x18\x01 \x01(\v2\x14.hookstream.v1.EventR\x05event\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\";\n" +
 	"\tHeartbeat\x12.\n" +
-	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xa8\x01\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xe3\x01\n" +
 	"\x11ListEventsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -692,7 +704,9 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06filter\x12\x1f\n" +
 	"\vinclude_raw\x18\x04 \x01(\bR\n" +
-	"includeRaw\"j\n" +
+	"includeRaw\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"j\n" +
 	"\x12ListEventsResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.hookstream.v1.EventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa4\x03\n" +
@@ -751,21 +765,22 @@ var file_hookstream_v1_event_service_proto_depIdxs = []int32{
 	4,  // 3: hookstream.v1.SubscribeResponse.heartbeat:type_name -> hookstream.v1.Heartbeat
 	10, // 4: hookstream.v1.EventDelivery.event:type_name -> hookstream.v1.Event
 	9,  // 5: hookstream.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	10, // 6: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
-	9,  // 7: hookstream.v1.GetEventRequest.received_after:type_name -> google.protobuf.Timestamp
-	9,  // 8: hookstream.v1.GetEventRequest.received_before:type_name -> google.protobuf.Timestamp
-	10, // 9: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
-	1,  // 10: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
-	5,  // 11: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
-	7,  // 12: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
-	2,  // 13: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
-	6,  // 14: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
-	8,  // 15: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	9,  // 6: hookstream.v1.ListEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	10, // 7: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
+	9,  // 8: hookstream.v1.GetEventRequest.received_after:type_name -> google.protobuf.Timestamp
+	9,  // 9: hookstream.v1.GetEventRequest.received_before:type_name -> google.protobuf.Timestamp
+	10, // 10: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
+	1,  // 11: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
+	5,  // 12: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
+	7,  // 13: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
+	2,  // 14: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
+	6,  // 15: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
+	8,  // 16: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_event_service_proto_init() }
