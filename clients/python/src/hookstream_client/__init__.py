@@ -30,6 +30,7 @@ from hookstream.v1 import (
     event_service_pb2,
     event_service_pb2_grpc,
     quarantine_service_pb2_grpc,
+    source_service_pb2_grpc,
 )
 
 __all__ = ["Client", "connect", "vendor_name", "DEFAULT_ADDR", "FATAL_CODES"]
@@ -97,7 +98,7 @@ def connect(
 class Client:
     """A channel to one server and a stub for each of its services.
 
-    ``events``, ``quarantine``, ``admin`` and ``endpoints`` are the
+    ``events``, ``quarantine``, ``admin``, ``endpoints`` and ``sources`` are the
     generated stubs; call them with the generated request messages. Use the
     client as a context manager, or call ``close``.
     """
@@ -108,6 +109,7 @@ class Client:
         self.quarantine = quarantine_service_pb2_grpc.QuarantineServiceStub(channel)
         self.admin = admin_service_pb2_grpc.AdminServiceStub(channel)
         self.endpoints = endpoint_service_pb2_grpc.EndpointServiceStub(channel)
+        self.sources = source_service_pb2_grpc.SourceServiceStub(channel)
 
     def close(self) -> None:
         self.channel.close()

@@ -15,7 +15,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from hookstream.v1 import event_pb2 as hookstream_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!hookstream/v1/event_service.proto\x12\rhookstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\"\xf2\x01\n\x10SubscribeRequest\x12\x16\n\x06\x66ilter\x18\x01 \x01(\tR\x06\x66ilter\x12:\n\x08position\x18\x02 \x01(\x0e\x32\x1c.hookstream.v1.StartPositionH\x00R\x08position\x12#\n\x0c\x61\x66ter_cursor\x18\x03 \x01(\tH\x00R\x0b\x61\x66terCursor\x12;\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00R\tstartTime\x12\x1f\n\x0binclude_raw\x18\x05 \x01(\x08R\nincludeRawB\x07\n\x05start\"\x94\x01\n\x11SubscribeResponse\x12:\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1c.hookstream.v1.EventDeliveryH\x00R\x08\x64\x65livery\x12\x38\n\theartbeat\x18\x02 \x01(\x0b\x32\x18.hookstream.v1.HeartbeatH\x00R\theartbeatB\t\n\x07message\"S\n\rEventDelivery\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.hookstream.v1.EventR\x05\x65vent\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor\";\n\tHeartbeat\x12.\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\x88\x01\n\x11ListEventsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n\x06\x66ilter\x18\x03 \x01(\tR\x06\x66ilter\x12\x1f\n\x0binclude_raw\x18\x04 \x01(\x08R\nincludeRaw\"j\n\x12ListEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x14.hookstream.v1.EventR\x06\x65vents\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xca\x01\n\x0fGetEventRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x41\n\x0ereceived_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rreceivedAfter\x12\x43\n\x0freceived_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0ereceivedBefore\x12\x1f\n\x0binclude_raw\x18\x04 \x01(\x08R\nincludeRaw\"V\n\x10GetEventResponse\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.hookstream.v1.EventR\x05\x65vent\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor*e\n\rStartPosition\x12\x1e\n\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n\x12START_POSITION_NOW\x10\x01\x12\x1c\n\x18START_POSITION_BEGINNING\x10\x02\x32\x80\x02\n\x0c\x45ventService\x12P\n\tSubscribe\x12\x1f.hookstream.v1.SubscribeRequest\x1a .hookstream.v1.SubscribeResponse0\x01\x12Q\n\nListEvents\x12 .hookstream.v1.ListEventsRequest\x1a!.hookstream.v1.ListEventsResponse\x12K\n\x08GetEvent\x12\x1e.hookstream.v1.GetEventRequest\x1a\x1f.hookstream.v1.GetEventResponseBDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!hookstream/v1/event_service.proto\x12\rhookstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\"\xf2\x01\n\x10SubscribeRequest\x12\x16\n\x06\x66ilter\x18\x01 \x01(\tR\x06\x66ilter\x12:\n\x08position\x18\x02 \x01(\x0e\x32\x1c.hookstream.v1.StartPositionH\x00R\x08position\x12#\n\x0c\x61\x66ter_cursor\x18\x03 \x01(\tH\x00R\x0b\x61\x66terCursor\x12;\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00R\tstartTime\x12\x1f\n\x0binclude_raw\x18\x05 \x01(\x08R\nincludeRawB\x07\n\x05start\"\x94\x01\n\x11SubscribeResponse\x12:\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1c.hookstream.v1.EventDeliveryH\x00R\x08\x64\x65livery\x12\x38\n\theartbeat\x18\x02 \x01(\x0b\x32\x18.hookstream.v1.HeartbeatH\x00R\theartbeatB\t\n\x07message\"S\n\rEventDelivery\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.hookstream.v1.EventR\x05\x65vent\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor\";\n\tHeartbeat\x12.\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\xc3\x01\n\x11ListEventsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n\x06\x66ilter\x18\x03 \x01(\tR\x06\x66ilter\x12\x1f\n\x0binclude_raw\x18\x04 \x01(\x08R\nincludeRaw\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\"j\n\x12ListEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x14.hookstream.v1.EventR\x06\x65vents\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xca\x01\n\x0fGetEventRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x41\n\x0ereceived_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rreceivedAfter\x12\x43\n\x0freceived_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0ereceivedBefore\x12\x1f\n\x0binclude_raw\x18\x04 \x01(\x08R\nincludeRaw\"V\n\x10GetEventResponse\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.hookstream.v1.EventR\x05\x65vent\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor*e\n\rStartPosition\x12\x1e\n\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n\x12START_POSITION_NOW\x10\x01\x12\x1c\n\x18START_POSITION_BEGINNING\x10\x02\x32\x80\x02\n\x0c\x45ventService\x12P\n\tSubscribe\x12\x1f.hookstream.v1.SubscribeRequest\x1a .hookstream.v1.SubscribeResponse0\x01\x12Q\n\nListEvents\x12 .hookstream.v1.ListEventsRequest\x1a!.hookstream.v1.ListEventsResponse\x12K\n\x08GetEvent\x12\x1e.hookstream.v1.GetEventRequest\x1a\x1f.hookstream.v1.GetEventResponseBDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hookstream.v1.event_service_pb2', globals())
@@ -23,8 +23,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'ZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1'
-  _STARTPOSITION._serialized_start=1194
-  _STARTPOSITION._serialized_end=1295
+  _STARTPOSITION._serialized_start=1253
+  _STARTPOSITION._serialized_end=1354
   _SUBSCRIBEREQUEST._serialized_start=113
   _SUBSCRIBEREQUEST._serialized_end=355
   _SUBSCRIBERESPONSE._serialized_start=358
@@ -34,13 +34,13 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _HEARTBEAT._serialized_start=593
   _HEARTBEAT._serialized_end=652
   _LISTEVENTSREQUEST._serialized_start=655
-  _LISTEVENTSREQUEST._serialized_end=791
-  _LISTEVENTSRESPONSE._serialized_start=793
-  _LISTEVENTSRESPONSE._serialized_end=899
-  _GETEVENTREQUEST._serialized_start=902
-  _GETEVENTREQUEST._serialized_end=1104
-  _GETEVENTRESPONSE._serialized_start=1106
-  _GETEVENTRESPONSE._serialized_end=1192
-  _EVENTSERVICE._serialized_start=1298
-  _EVENTSERVICE._serialized_end=1554
+  _LISTEVENTSREQUEST._serialized_end=850
+  _LISTEVENTSRESPONSE._serialized_start=852
+  _LISTEVENTSRESPONSE._serialized_end=958
+  _GETEVENTREQUEST._serialized_start=961
+  _GETEVENTREQUEST._serialized_end=1163
+  _GETEVENTRESPONSE._serialized_start=1165
+  _GETEVENTRESPONSE._serialized_end=1251
+  _EVENTSERVICE._serialized_start=1357
+  _EVENTSERVICE._serialized_end=1613
 # @@protoc_insertion_point(module_scope)
