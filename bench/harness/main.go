@@ -54,10 +54,11 @@ var (
 	conns     = flag.Int("conns", 64, "connections for closed-loop scenarios")
 	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,"+
 		"outbound10,outlatency1000,outdead (or all; outbound = the three out* scenarios)")
-	payload    = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
-	verbose    = flag.Bool("v", false, "print each round")
-	inProcess  = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
-	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
+	payload     = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
+	verbose     = flag.Bool("v", false, "print each round")
+	groupCommit = flag.String("group-commit", "auto", "hookstream's log.group_commit: auto (on with fsync: always), on, off")
+	inProcess   = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
+	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
 )
 
 func main() {
@@ -222,12 +223,12 @@ func (e *env) hookstreamWith(fsync, extra string) *server {
 	cfg := fmt.Sprintf(`http: {addr: %q}
 grpc: {addr: %q}
 api: {tokens: [{name: harness, scope: admin, token: %q}]}
-log: {data_dir: %q, fsync: %s}
+log: {data_dir: %q, fsync: %s, group_commit: %s}
 sources:
   - {name: closer, vendor: closer, auth: {token: %q}}
   - {name: pipedrive, vendor: pipedrive, auth: {basic: {username: pd, password: %q}}}
   - {name: clinchpad, vendor: clinchpad, auth: {handshake_key: %q}}
-%s`, s.httpAddr, s.grpcAddr, apiToken, filepath.Join(e.dir, fmt.Sprintf("data-%d", e.n)), fsync, closerToken, pdPassword, cpKey, extra)
+%s`, s.httpAddr, s.grpcAddr, apiToken, filepath.Join(e.dir, fmt.Sprintf("data-%d", e.n)), fsync, *groupCommit, closerToken, pdPassword, cpKey, extra)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		panic(err)
 	}

@@ -3,7 +3,10 @@ package eventlog
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,11 +147,19 @@ func TestGroupCommitBatchesConcurrentAppends(t *testing.T) {
 // by one, so the copy gets the original's position and the others are
 // stored.
 func TestGroupCommitDuplicateInBatch(t *testing.T) {
-	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	// JetStream's dedup answers the copies here: its window must outlast
+	// the test on a slow machine.
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GuardWindow: time.Minute})
 	orig := mustAppend(t, l, event(1))
 
 	release := holdCommitter(t, l)
-	evs := []*hookstreamv1.Event{event(2), event(1), event(3), event(4)}
+	var evs []*hookstreamv1.Event
+	for i := range groupMinBatch {
+		if i == 2 {
+			evs = append(evs, event(1))
+		}
+		evs = append(evs, event(i+2))
+	}
 	got := make([]Appended, len(evs))
 	errs := make([]error, len(evs))
 	var wg sync.WaitGroup
@@ -177,8 +188,8 @@ func TestGroupCommitDuplicateInBatch(t *testing.T) {
 		}
 		checkStored(t, l, got[i].Seq, ev)
 	}
-	if last := lastSeq(t, l); last != orig.Seq+3 {
-		t.Fatalf("log ends at %d, want %d", last, orig.Seq+3)
+	if last := lastSeq(t, l); last != orig.Seq+groupMinBatch {
+		t.Fatalf("log ends at %d, want %d", last, orig.Seq+groupMinBatch)
 	}
 	if st := l.AppendStats(); st.Failed != 1 {
 		t.Fatalf("stats %+v, want one failed batch", st)
@@ -189,9 +200,15 @@ func TestGroupCommitDuplicateInBatch(t *testing.T) {
 // never share a batch: the second goes into the next write, where
 // JetStream's dedup answers it.
 func TestGroupCommitSameIDTwice(t *testing.T) {
-	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	// JetStream's dedup answers the copies here: its window must outlast
+	// the test on a slow machine.
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GuardWindow: time.Minute})
 	release := holdCommitter(t, l)
-	evs := []*hookstreamv1.Event{event(1), event(2), event(1)}
+	var evs []*hookstreamv1.Event
+	for i := range groupMinBatch {
+		evs = append(evs, event(i+1))
+	}
+	evs = append(evs, event(1))
 	got := make([]Appended, len(evs))
 	errs := make([]error, len(evs))
 	var wg sync.WaitGroup
@@ -206,14 +223,46 @@ func TestGroupCommitSameIDTwice(t *testing.T) {
 			t.Fatal(errs[i])
 		}
 	}
-	if got[0].Duplicate || got[1].Duplicate || !got[2].Duplicate || got[2].Seq != got[0].Seq {
-		t.Fatalf("appends = %+v, want the third a duplicate of the first", got)
+	for i, app := range got[:groupMinBatch] {
+		if app.Duplicate {
+			t.Fatalf("append %d = %+v, a duplicate", i, app)
+		}
+		checkStored(t, l, app.Seq, evs[i])
+	}
+	if last := got[groupMinBatch]; !last.Duplicate || last.Seq != got[0].Seq {
+		t.Fatalf("copy = %+v, want a duplicate of %d", last, got[0].Seq)
 	}
 	if st := l.AppendStats(); st.Writes != 2 || st.Failed != 0 {
-		t.Fatalf("stats %+v, want a batch of 2 and a lone write", st)
+		t.Fatalf("stats %+v, want a batch of %d and a lone write", st, groupMinBatch)
 	}
-	if last := lastSeq(t, l); last != 2 {
-		t.Fatalf("log ends at %d, want 2", last)
+	if last := lastSeq(t, l); last != groupMinBatch {
+		t.Fatalf("log ends at %d, want %d", last, groupMinBatch)
+	}
+}
+
+// TestGroupCommitFewArePublishedAlone: fewer appends than pay for a batch
+// are published one by one, at once.
+func TestGroupCommitFewArePublishedAlone(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	release := holdCommitter(t, l)
+	const n = groupMinBatch - 1
+	got := make([]Appended, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i], errs[i] = l.Append(context.Background(), event(i)) })
+	}
+	waitQueued(t, l, n)
+	release()
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || got[i].Duplicate {
+			t.Fatalf("append %d = %+v, %v", i, got[i], errs[i])
+		}
+		checkStored(t, l, got[i].Seq, event(i))
+	}
+	if st := l.AppendStats(); st.Writes != n || st.Appends != n || st.Buckets[1] != n {
+		t.Fatalf("stats %+v, want %d writes of one", st, n)
 	}
 }
 
@@ -280,4 +329,41 @@ func writeEvent(t *testing.T, l *Log, ev *hookstreamv1.Event) (Appended, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return l.write(ctx, Subject(ev), data, ev.GetId())
+}
+
+// BenchmarkAppendParallel appends from many goroutines at once, as
+// connections of webhooks do: fsync always and interval, group commit on
+// and off, 4 to 64 callers. It reports appends per write.
+func BenchmarkAppendParallel(b *testing.B) {
+	for _, fsync := range []string{"always", "interval"} {
+		for _, callers := range []int{4, 8, 16, 64} {
+			for _, gc := range []GroupCommit{GroupCommitOn, GroupCommitOff} {
+				b.Run(fmt.Sprintf("fsync=%s/callers=%d/group_commit=%s", fsync, callers, gc), func(b *testing.B) {
+					benchAppendParallel(b, fsync == "always", callers, gc)
+				})
+			}
+		}
+	}
+}
+
+func benchAppendParallel(b *testing.B, always bool, callers int, gc GroupCommit) {
+	l := openLog(b, Config{DataDir: b.TempDir(), SyncAlways: always, GroupCommit: gc, GuardWindow: time.Minute})
+	payload := make([]byte, 1500)
+	var n atomic.Int64
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ev := event(int(n.Add(1)))
+			ev.Raw = &hookstreamv1.RawRequest{Body: payload}
+			if _, err := l.Append(context.Background(), ev); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	if st := l.AppendStats(); st.Writes > 0 {
+		b.ReportMetric(float64(st.Appends)/float64(st.Writes), "appends/write")
+	}
 }
