@@ -234,8 +234,34 @@ func (c *committer) take() []*queued {
 	return batch
 }
 
-// write stores batch: alone as a plain publish, or as one atomic batch.
+// write stores batch: as plain publishes when it is small, or as one
+// atomic batch. Each write ends by its appends' deadlines, whatever their
+// callers do meanwhile.
 func (c *committer) write(batch []*queued) {
+	if len(batch) < groupMinBatch {
+		// Too few to pay for a batch: publish each on its own, all at once
+		// (the server still syncs them one by one), and wait for them all,
+		// so that what arrives meanwhile queues up for the next write.
+		c.stats.observe(1, len(batch))
+		alone := func(q *queued) {
+			ctx, cancel := context.WithDeadline(context.Background(), q.until)
+			defer cancel()
+			app, err := c.l.publish(ctx, newMsg(q.subj, q.data, q.id, c.l.cfg.Stream))
+			q.done <- committed{app: app, err: err}
+		}
+		if len(batch) == 1 {
+			alone(batch[0])
+			return
+		}
+		var wg sync.WaitGroup
+		for _, q := range batch {
+			wg.Go(func() { alone(q) })
+		}
+		wg.Wait()
+		return
+	}
+	// The batch must be stored within every one of its appends' deadlines
+	// (each is within its dedup guard).
 	until := batch[0].until
 	for _, q := range batch[1:] {
 		if q.until.Before(until) {
@@ -244,21 +270,6 @@ func (c *committer) write(batch []*queued) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), until)
 	defer cancel()
-	if len(batch) < groupMinBatch {
-		// Too few to pay for a batch: publish each on its own, all at once
-		// (the server still syncs them one by one), and wait for them all,
-		// so that what arrives meanwhile queues up for the next write.
-		c.stats.observe(1, len(batch))
-		var wg sync.WaitGroup
-		for _, q := range batch {
-			wg.Go(func() {
-				app, err := c.l.publish(ctx, newMsg(q.subj, q.data, q.id, c.l.cfg.Stream))
-				q.done <- committed{app: app, err: err}
-			})
-		}
-		wg.Wait()
-		return
-	}
 	c.stats.observe(len(batch), 1)
 	first, err := c.publishBatch(ctx, batch)
 	if err != nil {

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
@@ -333,10 +337,10 @@ func writeEvent(t *testing.T, l *Log, ev *hookstreamv1.Event) (Appended, error) 
 
 // BenchmarkAppendParallel appends from many goroutines at once, as
 // connections of webhooks do: fsync always and interval, group commit on
-// and off, 4 to 64 callers. It reports appends per write.
+// and off, 1 to 64 callers. It reports appends per write.
 func BenchmarkAppendParallel(b *testing.B) {
 	for _, fsync := range []string{"always", "interval"} {
-		for _, callers := range []int{4, 8, 16, 64} {
+		for _, callers := range []int{1, 4, 8, 16, 64} {
 			for _, gc := range []GroupCommit{GroupCommitOn, GroupCommitOff} {
 				b.Run(fmt.Sprintf("fsync=%s/callers=%d/group_commit=%s", fsync, callers, gc), func(b *testing.B) {
 					benchAppendParallel(b, fsync == "always", callers, gc)
@@ -346,24 +350,116 @@ func BenchmarkAppendParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendParallelR3 is BenchmarkAppendParallel on a 3-node
+// cluster in this process, with a replicated stream.
+func BenchmarkAppendParallelR3(b *testing.B) {
+	for _, gc := range []GroupCommit{GroupCommitOn, GroupCommitOff} {
+		b.Run("callers=64/group_commit="+string(gc), func(b *testing.B) {
+			benchAppendParallelWith(b, Config{URL: natsCluster(b), Replicas: 3}, 64, gc)
+		})
+	}
+}
+
 func benchAppendParallel(b *testing.B, always bool, callers int, gc GroupCommit) {
-	l := openLog(b, Config{DataDir: b.TempDir(), SyncAlways: always, GroupCommit: gc, GuardWindow: time.Minute})
+	benchAppendParallelWith(b, Config{SyncAlways: always}, callers, gc)
+}
+
+func benchAppendParallelWith(b *testing.B, cfg Config, callers int, gc GroupCommit) {
+	cfg.DataDir, cfg.GroupCommit, cfg.GuardWindow = b.TempDir(), gc, time.Minute
+	l := openLog(b, cfg)
 	payload := make([]byte, 1500)
 	var n atomic.Int64
-	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			ev := event(int(n.Add(1)))
-			ev.Raw = &hookstreamv1.RawRequest{Body: payload}
-			if _, err := l.Append(context.Background(), ev); err != nil {
-				b.Error(err)
-				return
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for i := n.Add(1); i <= int64(b.N); i = n.Add(1) {
+				ev := event(int(i))
+				ev.Raw = &hookstreamv1.RawRequest{Body: payload}
+				if _, err := l.Append(context.Background(), ev); err != nil {
+					b.Error(err)
+					return
+				}
 			}
-		}
-	})
+		})
+	}
+	wg.Wait()
 	b.StopTimer()
 	if st := l.AppendStats(); st.Writes > 0 {
 		b.ReportMetric(float64(st.Appends)/float64(st.Writes), "appends/write")
+	}
+}
+
+// natsCluster runs a 3-node JetStream cluster in this process and returns
+// its client URLs.
+func natsCluster(t testing.TB) string {
+	t.Helper()
+	ports := make([]int, 3)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+	}
+	var routes []*url.URL
+	for _, p := range ports {
+		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+	}
+	var urls []string
+	for i := range 3 {
+		ns, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+			Cluster: server.ClusterOpts{Name: "gc", Host: "127.0.0.1", Port: ports[i]}, Routes: routes,
+			NoLog: true, NoSigs: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Start()
+		t.Cleanup(ns.Shutdown)
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats server did not start")
+		}
+		urls = append(urls, ns.ClientURL())
+	}
+	return strings.Join(urls, ",")
+}
+
+// TestGroupCommitOnExternal: group commit on, on an external server (no
+// coalesced sync there: the commit's ack comes from the stream as usual)
+// and on a 3-node cluster with a replicated stream (the batch is one
+// Raft proposal): every caller gets its own position.
+func TestGroupCommitOnExternal(t *testing.T) {
+	for name, cfg := range map[string]func() Config{
+		"single": func() Config { return Config{URL: natsServer(t).ClientURL()} },
+		"R3":     func() Config { return Config{URL: natsCluster(t), Replicas: 3} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := cfg()
+			c.DataDir, c.GroupCommit = t.TempDir(), GroupCommitOn
+			l := openLog(t, c)
+			release := holdCommitter(t, l)
+			const n = 32
+			got := make([]Appended, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { got[i], errs[i] = l.Append(context.Background(), event(i)) })
+			}
+			waitQueued(t, l, n)
+			release()
+			wg.Wait()
+			for i := range n {
+				if errs[i] != nil || got[i].Duplicate {
+					t.Fatalf("append %d = %+v, %v", i, got[i], errs[i])
+				}
+				checkStored(t, l, got[i].Seq, event(i))
+			}
+			if st := l.AppendStats(); st.Writes != 1 || st.Failed != 0 {
+				t.Fatalf("stats %+v, want one batch", st)
+			}
+		})
 	}
 }
