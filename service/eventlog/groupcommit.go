@@ -25,10 +25,11 @@ import (
 // whatever is queued, up to groupMaxMsgs messages or groupMaxBytes bytes,
 // and writes it: groupMinBatch messages or more as one atomic batch, fewer
 // as plain publishes, all at once (no delay when the log is idle: the
-// committer never waits for a batch to fill). Each caller still waits for the acknowledgement of the
-// write that holds its own message, so a 2xx still means the event is in
-// the log, and with fsync: always on disk. While a write is in flight the
-// next callers queue, and the busier the log the larger the batches.
+// committer never waits for a batch to fill). Each caller still waits for
+// the acknowledgement of the write that holds its own message, so a 2xx
+// still means the event is in the log, and with fsync: always on disk.
+// While a write is in flight the next callers queue, and the busier the
+// log the larger the batches.
 //
 // A batch stores all of its messages or none. When the server refuses one
 // (a message in it is a duplicate of one in the log, the log is
@@ -132,8 +133,9 @@ func newCommitter(l *Log) *committer {
 }
 
 // append queues a message and waits for its write, or for ctx. A caller
-// that gives up leaves its message to the committer: it may still be
-// stored (a vendor retry is then a duplicate).
+// that gives up returns at once: its message is dropped if its write has
+// not begun, and may still be stored if it has (a vendor retry is then a
+// duplicate).
 func (c *committer) append(ctx context.Context, subj string, data []byte, id string) (committed, error) {
 	until, ok := ctx.Deadline()
 	if !ok {
