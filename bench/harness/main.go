@@ -52,12 +52,13 @@ var (
 	rounds    = flag.Int("rounds", 3, "rounds per scenario (each runs both sides)")
 	duration  = flag.Duration("duration", 6*time.Second, "measured time per side per round")
 	conns     = flag.Int("conns", 64, "connections for closed-loop scenarios")
-	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,"+
+	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,groupcommit,groupcommit-interval,"+
 		"outbound10,outlatency1000,outdead (or all; outbound = the three out* scenarios)")
-	payload    = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
-	verbose    = flag.Bool("v", false, "print each round")
-	inProcess  = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
-	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
+	payload     = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
+	verbose     = flag.Bool("v", false, "print each round")
+	groupCommit = flag.String("group-commit", "auto", "hookstream's log.group_commit: auto (on with fsync: always), on, off")
+	inProcess   = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
+	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
 )
 
 func main() {
@@ -133,6 +134,12 @@ func run() error {
 	}
 	if all || want["fsync"] {
 		add(env.ingest("ingest, fsync: always, 1 subscriber", 1, "always", "report"))
+	}
+	if all || want["groupcommit"] {
+		add(env.groupCommitRow("always", "auto"))
+	}
+	if want["groupcommit-interval"] {
+		add(env.groupCommitRow("interval", "on"))
 	}
 	if all || want["outbound"] || want["outbound10"] {
 		add(env.outboundThroughput()...)
@@ -216,18 +223,23 @@ func (e *env) hookstream(fsync string) *server { return e.hookstreamWith(fsync, 
 // hookstreamWith starts hookstream with extra top-level YAML (e.g. a
 // delivery: section) appended to the standard config.
 func (e *env) hookstreamWith(fsync, extra string) *server {
+	return e.hookstreamGC(fsync, *groupCommit, extra)
+}
+
+// hookstreamGC starts hookstream with log.group_commit set to gc.
+func (e *env) hookstreamGC(fsync, gc, extra string) *server {
 	e.n++
 	s := &server{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort()), grpcAddr: fmt.Sprintf("127.0.0.1:%d", freePort())}
 	cfgPath := filepath.Join(e.dir, fmt.Sprintf("hookstream-%d.yaml", e.n))
 	cfg := fmt.Sprintf(`http: {addr: %q}
 grpc: {addr: %q}
 api: {tokens: [{name: harness, scope: admin, token: %q}]}
-log: {data_dir: %q, fsync: %s}
+log: {data_dir: %q, fsync: %s, group_commit: %s}
 sources:
   - {name: closer, vendor: closer, auth: {token: %q}}
   - {name: pipedrive, vendor: pipedrive, auth: {basic: {username: pd, password: %q}}}
   - {name: clinchpad, vendor: clinchpad, auth: {handshake_key: %q}}
-%s`, s.httpAddr, s.grpcAddr, apiToken, filepath.Join(e.dir, fmt.Sprintf("data-%d", e.n)), fsync, closerToken, pdPassword, cpKey, extra)
+%s`, s.httpAddr, s.grpcAddr, apiToken, filepath.Join(e.dir, fmt.Sprintf("data-%d", e.n)), fsync, gc, closerToken, pdPassword, cpKey, extra)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		panic(err)
 	}
@@ -548,6 +560,34 @@ func (e *env) ingest(name string, nsubs int, fsync, target string) row {
 		metric += fmt.Sprintf(" (%d hookstream errors)", errs)
 	}
 	return row{name, metric, fmt.Sprintf("%.0f", median(refs)), fmt.Sprintf("%.0f", median(hss)), fmt.Sprintf("%.2f×", median(ratios)), target}
+}
+
+// groupCommitRow: hookstream against itself with the given fsync, group
+// commit off (the reference column) and gc, one run each per round, 1
+// subscriber, closed loop.
+func (e *env) groupCommitRow(fsync, gc string) row {
+	name := fmt.Sprintf("group commit %s, fsync: %s", gc, fsync)
+	fmt.Fprintf(os.Stderr, "%s...\n", name)
+	var ratios, as, bs []float64
+	for r := range *rounds {
+		round(name, r)
+		var res [2]*result
+		for i, g := range []string{"off", gc} {
+			hs := e.hookstreamGC(fsync, g, "")
+			subs := subscribe(hs.grpcAddr, 1, false)
+			res[i] = closedLoop("http://"+hs.httpAddr, *conns, *duration, *payload)
+			subs.close()
+			hs.stop()
+		}
+		a, b := res[0], res[1]
+		as, bs = append(as, a.rps()), append(bs, b.rps())
+		ratios = append(ratios, b.rps()/a.rps())
+		if *verbose {
+			fmt.Fprintf(os.Stderr, "    off %.0f req/s (p99 %s), %s %.0f req/s (p99 %s), ratio %.2f\n", a.rps(), a.pct(.99), gc, b.rps(), b.pct(.99), b.rps()/a.rps())
+		}
+	}
+	return row{name, fmt.Sprintf("req/s, %d conns: off (ref col) vs %s", *conns, gc), fmt.Sprintf("%.0f", median(as)), fmt.Sprintf("%.0f", median(bs)),
+		fmt.Sprintf("%.2f×", median(ratios)), "report"}
 }
 
 // latency: open loop at a fixed rate, p99 reference vs hookstream (1 subscriber).

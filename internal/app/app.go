@@ -132,6 +132,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		IndexDir:       cfg.Log.IndexDir,
 		SyncAlways:     cfg.Log.Fsync == "always",
 		SyncInterval:   cfg.Log.FsyncInterval,
+		GroupCommit:    eventlog.GroupCommit(cfg.Log.GroupCommit),
 		MaxPayload:     int32(cfg.Log.MaxMessageSize),
 		ConnectTimeout: cfg.Log.ConnectTimeout,
 
@@ -182,6 +183,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := service.NewMetrics(registry)
 	registerIndexMetrics(registry, a.log)
+	registry.MustRegister(appendCollector{log: a.log})
 	registry.MustRegister(quarantineCollector{log: a.log})
 	a.services, err = service.New(service.Options{
 		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Metrics: metrics,
@@ -575,6 +577,29 @@ func registerIndexMetrics(reg prometheus.Registerer, log *eventlog.Log) {
 		gauge("hookstream_log_lost_events", "Acknowledged events the event log was found to have lost (damaged storage) when this process opened it; alert on any value above 0.",
 			func(s eventlog.IndexStatus) float64 { return float64(s.LostEvents) }),
 	)
+}
+
+// appendCollector exposes how group commit (log.group_commit) shares
+// writes to the log among concurrent appends.
+type appendCollector struct{ log *eventlog.Log }
+
+var (
+	appendBatchSizeDesc = prometheus.NewDesc("hookstream_log_append_batch_size",
+		"Appends per write to the event log under group commit (log.group_commit): a write of one is a plain publish, of more "+
+			"an atomic batch with one fsync. Empty when appends are not grouped.", nil, nil)
+	appendBatchFailedDesc = prometheus.NewDesc("hookstream_log_append_batch_failures_total",
+		"Batches of appends the event log refused (a duplicate inside, the log unavailable, a timeout); their appends were then published one by one.", nil, nil)
+)
+
+func (appendCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- appendBatchSizeDesc
+	ch <- appendBatchFailedDesc
+}
+
+func (c appendCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.log.AppendStats()
+	ch <- prometheus.MustNewConstHistogram(appendBatchSizeDesc, st.Writes, float64(st.Appends), st.Buckets)
+	ch <- prometheus.MustNewConstMetric(appendBatchFailedDesc, prometheus.CounterValue, float64(st.Failed))
 }
 
 // quarantineCollector exposes the quarantine bucket's use and limit, read

@@ -149,6 +149,10 @@ type Log struct {
 	Fsync string `yaml:"fsync"`
 	// FsyncInterval with fsync: interval (default 2m).
 	FsyncInterval time.Duration `yaml:"fsync_interval"`
+	// GroupCommit is "auto" (default: on with the embedded server and
+	// fsync: always), "on" or "off": whether concurrent appends share one
+	// write (a JetStream atomic batch, one fsync) to the log.
+	GroupCommit string `yaml:"group_commit"`
 	// MaxMessageSize of the embedded server (default 8MiB).
 	MaxMessageSize ByteSize `yaml:"max_message_size"`
 	// ConnectTimeout bounds reaching the log and setting up its stream at
@@ -492,6 +496,9 @@ func (c *Config) setDefaults() {
 	if c.Log.Fsync == "" {
 		c.Log.Fsync = "interval"
 	}
+	if c.Log.GroupCommit == "" {
+		c.Log.GroupCommit = "auto"
+	}
 	if c.Log.KeepRaw == nil {
 		v := DefaultKeepRaw
 		c.Log.KeepRaw = &v
@@ -565,6 +572,9 @@ func (c *Config) validate(vendors []Vendor) error {
 	var errs []error
 	if c.Log.Fsync != "interval" && c.Log.Fsync != "always" {
 		errs = append(errs, fmt.Errorf("log.fsync must be interval or always, not %q", c.Log.Fsync))
+	}
+	if g := c.Log.GroupCommit; g != "auto" && g != "on" && g != "off" {
+		errs = append(errs, fmt.Errorf("log.group_commit must be auto, on or off, not %q", g))
 	}
 	if c.Log.URL == "" && int64(c.HTTP.BodyLimit)+64<<10 > int64(c.Log.MaxMessageSize) {
 		errs = append(errs, fmt.Errorf("http.body_limit %d must be at least 64KiB below log.max_message_size %d", c.HTTP.BodyLimit, c.Log.MaxMessageSize))

@@ -47,7 +47,7 @@ sources:
 		t.Fatal(err)
 	}
 	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second ||
-		cfg.Log.LookupBudget != config.DefaultLookupBudget {
+		cfg.Log.LookupBudget != config.DefaultLookupBudget || cfg.Log.GroupCommit != "auto" {
 		t.Errorf("sizes/durations/defaults wrong: %+v", cfg)
 	}
 	if cfg.Quarantine.MaxBytes != 1<<30 || cfg.Quarantine.MaxAge != 720*time.Hour {
@@ -92,6 +92,7 @@ func TestParseErrors(t *testing.T) {
 		"read budget":                      {"subscribe: {stream_buffer: 4MiB}\nlog: {read_budget: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "log.read_budget"},
 		"cors path":                        {"http: {cors: {allowed_origins: ['https://a.example/app']}}\nsources: [{name: a, vendor: closer, auth: none}]", "http.cors.allowed_origins[0]"},
 		"cors star and more":               {"http: {cors: {allowed_origins: ['*', 'https://a.example']}}\nsources: [{name: a, vendor: closer, auth: none}]", "http.cors.allowed_origins[0]: \"*\""},
+		"group commit":                     {"log: {group_commit: yes}\nsources: [{name: a, vendor: closer, auth: none}]", "log.group_commit must be auto, on or off"},
 		"neg streams":                      {"subscribe: {max_streams: -1}\nsources: [{name: a, vendor: closer, auth: none}]", "must not be negative"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)

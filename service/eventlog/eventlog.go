@@ -90,6 +90,9 @@ type Config struct {
 	// nothing, an OS crash at most that interval.
 	SyncAlways   bool
 	SyncInterval time.Duration
+	// GroupCommit says when concurrent appends share one write (an atomic
+	// batch, one fsync) to the log; default GroupCommitAuto.
+	GroupCommit GroupCommit
 	// MaxPayload is the embedded server's maximum message size (default 8 MiB).
 	MaxPayload int32
 	// Stream and QuarantineBucket name the JetStream assets.
@@ -209,6 +212,8 @@ type Log struct {
 	setupInfo *jetstream.StreamInfo // the stream as setup left it
 	damage    *Damage               // what was found lost at open, if anything
 	index     *indexer
+	// group writes appends when they are grouped (nil otherwise).
+	group     *committer
 	stopIndex context.CancelFunc
 	indexDone chan struct{}
 }
@@ -298,6 +303,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	if err := l.openIndex(ctx); err != nil {
 		l.Close()
 		return nil, err
+	}
+	if cfg.groupCommit() {
+		l.group = newCommitter(l)
 	}
 	return l, nil
 }
@@ -433,6 +441,8 @@ func (l *Log) trySetup(ctx context.Context) error {
 		Duplicates:  l.cfg.GuardWindow,
 		Replicas:    l.cfg.Replicas,
 		AllowDirect: true,
+		// Group commit writes atomic batches.
+		AllowAtomicPublish: l.cfg.groupCommit(),
 	})
 	if err != nil {
 		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
@@ -483,6 +493,9 @@ func (l *Log) Ready() bool {
 // Close stops the dedup indexer, disconnects and, when embedded, shuts
 // the server down after flushing its stores.
 func (l *Log) Close() {
+	if l.group != nil {
+		l.group.close()
+	}
 	l.closeIndex()
 	for _, nc := range []*nats.Conn{l.reads, l.feed, l.nc} {
 		if nc != nil {
@@ -569,21 +582,20 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	case orig != nil:
 		return Appended{Seq: orig.Sequence, Duplicate: true}, nil
 	}
-	msg := &nats.Msg{Subject: Subject(ev), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, ev.GetId())
-	// The span appending the event (if tracing is on) is stored with it,
-	// so that its deliveries, on any replica, continue the same trace.
-	if tc := tracing.FromContext(ctx); tc.Parent != "" {
-		msg.Header.Set(tracing.HeaderParent, tc.Parent)
-		if tc.State != "" {
-			msg.Header.Set(tracing.HeaderState, tc.State)
+	return l.write(ctx, Subject(ev), data, ev.GetId())
+}
+
+// write stores one event's message, deduplicated by JetStream on id, with
+// group commit when it is on. ctx must have a deadline.
+func (l *Log) write(ctx context.Context, subj string, data []byte, id string) (Appended, error) {
+	if l.group != nil {
+		r, err := l.group.append(ctx, subj, data, id)
+		if err != nil || !r.alone {
+			return r.app, err
 		}
+		// The batch failed: publish alone, as without group commit.
 	}
-	ack, err := l.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(l.cfg.Stream))
-	if err != nil {
-		return Appended{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	return Appended{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	return l.publish(ctx, newMsg(ctx, subj, data, id, l.cfg.Stream))
 }
 
 // Stored is an event read back from the log with its position.

@@ -230,6 +230,8 @@ func TestMetrics(t *testing.T) {
 		`hookstream_auth_failures_total{reason="wrong",source="pipedrive"} 1`,
 		`hookstream_ingest_duration_seconds_count{source="pipedrive"} 4`,
 		`hookstream_log_append_duration_seconds_count 2`,
+		"hookstream_log_append_batch_size_count 0\n", // fsync: interval, group commit off
+		"hookstream_log_append_batch_failures_total 0\n",
 		`hookstream_subscribers 1`,
 		`hookstream_dedup_index_entries `,
 		`hookstream_dedup_index_bytes `,
