@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,7 @@ var (
 	rounds    = flag.Int("rounds", 3, "rounds per scenario (each runs both sides)")
 	duration  = flag.Duration("duration", 6*time.Second, "measured time per side per round")
 	conns     = flag.Int("conns", 64, "connections for closed-loop scenarios")
-	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,groupcommit,groupcommit-interval,"+
+	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,groupcommit,groupcommit-interval,tracing,"+
 		"outbound10,outlatency1000,outdead (or all; outbound = the three out* scenarios)")
 	payload     = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
 	verbose     = flag.Bool("v", false, "print each round")
@@ -140,6 +141,9 @@ func run() error {
 	}
 	if want["groupcommit-interval"] {
 		add(env.groupCommitRow("interval", "on"))
+	}
+	if all || want["tracing"] {
+		add(env.tracingRow(0.01), env.tracingRow(1))
 	}
 	if all || want["outbound"] || want["outbound10"] {
 		add(env.outboundThroughput()...)
@@ -587,6 +591,40 @@ func (e *env) groupCommitRow(fsync, gc string) row {
 		}
 	}
 	return row{name, fmt.Sprintf("req/s, %d conns: off (ref col) vs %s", *conns, gc), fmt.Sprintf("%.0f", median(as)), fmt.Sprintf("%.0f", median(bs)),
+		fmt.Sprintf("%.2f×", median(ratios)), "report"}
+}
+
+// tracingRow: ingest (1 subscriber) with tracing off against tracing on at
+// ratio, exporting over OTLP/HTTP to a sink in the harness that answers 200
+// to every export, alternating in each round.
+func (e *env) tracingRow(ratio float64) row {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	on := fmt.Sprintf("telemetry: {otlp_endpoint: %q, sampling_ratio: %g}\n", sink.URL, ratio)
+	name := fmt.Sprintf("tracing, sampling %g%%", ratio*100)
+	fmt.Fprintf(os.Stderr, "%s...\n", name)
+	var ratios, as, bs []float64
+	for r := range *rounds {
+		round(name, r)
+		var res [2]*result
+		for i, extra := range []string{"", on} {
+			hs := e.hookstreamWith("interval", extra)
+			subs := subscribe(hs.grpcAddr, 1, false)
+			res[i] = closedLoop("http://"+hs.httpAddr, *conns, *duration, *payload)
+			subs.close()
+			hs.stop()
+		}
+		a, b := res[0], res[1]
+		as, bs = append(as, a.rps()), append(bs, b.rps())
+		ratios = append(ratios, b.rps()/a.rps())
+		if *verbose {
+			fmt.Fprintf(os.Stderr, "    off %.0f req/s, on %.0f req/s, ratio %.2f\n", a.rps(), b.rps(), b.rps()/a.rps())
+		}
+	}
+	return row{name, fmt.Sprintf("req/s, %d conns: off (ref col) vs on", *conns), fmt.Sprintf("%.0f", median(as)), fmt.Sprintf("%.0f", median(bs)),
 		fmt.Sprintf("%.2f×", median(ratios)), "report"}
 }
 
