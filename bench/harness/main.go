@@ -567,36 +567,15 @@ func (e *env) ingest(name string, nsubs int, fsync, target string) row {
 }
 
 // groupCommitRow: hookstream against itself with the given fsync, group
-// commit off (the reference column) and gc, one run each per round, 1
-// subscriber, closed loop.
+// commit off (the reference column) and gc.
 func (e *env) groupCommitRow(fsync, gc string) row {
-	name := fmt.Sprintf("group commit %s, fsync: %s", gc, fsync)
-	fmt.Fprintf(os.Stderr, "%s...\n", name)
-	var ratios, as, bs []float64
-	for r := range *rounds {
-		round(name, r)
-		var res [2]*result
-		for i, g := range []string{"off", gc} {
-			hs := e.hookstreamGC(fsync, g, "")
-			subs := subscribe(hs.grpcAddr, 1, false)
-			res[i] = closedLoop("http://"+hs.httpAddr, *conns, *duration, *payload)
-			subs.close()
-			hs.stop()
-		}
-		a, b := res[0], res[1]
-		as, bs = append(as, a.rps()), append(bs, b.rps())
-		ratios = append(ratios, b.rps()/a.rps())
-		if *verbose {
-			fmt.Fprintf(os.Stderr, "    off %.0f req/s (p99 %s), %s %.0f req/s (p99 %s), ratio %.2f\n", a.rps(), a.pct(.99), gc, b.rps(), b.pct(.99), b.rps()/a.rps())
-		}
-	}
-	return row{name, fmt.Sprintf("req/s, %d conns: off (ref col) vs %s", *conns, gc), fmt.Sprintf("%.0f", median(as)), fmt.Sprintf("%.0f", median(bs)),
-		fmt.Sprintf("%.2f×", median(ratios)), "report"}
+	return e.variantRow(fmt.Sprintf("group commit %s, fsync: %s", gc, fsync), "off", gc,
+		func(i int) *server { return e.hookstreamGC(fsync, []string{"off", gc}[i], "") })
 }
 
-// tracingRow: ingest (1 subscriber) with tracing off against tracing on at
-// ratio, exporting over OTLP/HTTP to a sink in the harness that answers 200
-// to every export, alternating in each round.
+// tracingRow: hookstream against itself with tracing off (the reference
+// column) and on at ratio, exporting over OTLP/HTTP to a sink in the
+// harness that accepts every export.
 func (e *env) tracingRow(ratio float64) row {
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -604,27 +583,34 @@ func (e *env) tracingRow(ratio float64) row {
 	}))
 	defer sink.Close()
 	on := fmt.Sprintf("telemetry: {otlp_endpoint: %q, sampling_ratio: %g}\n", sink.URL, ratio)
-	name := fmt.Sprintf("tracing, sampling %g%%", ratio*100)
+	return e.variantRow(fmt.Sprintf("tracing, sampling %g%%", ratio*100), "off", "on",
+		func(i int) *server { return e.hookstreamWith("interval", []string{"", on}[i]) })
+}
+
+// variantRow runs hookstream against itself: start(0) is the variant in
+// the reference column (named a), start(1) the one measured (b); one
+// closed-loop run each per round with 1 subscriber, alternating.
+func (e *env) variantRow(name, a, b string, start func(i int) *server) row {
 	fmt.Fprintf(os.Stderr, "%s...\n", name)
 	var ratios, as, bs []float64
 	for r := range *rounds {
 		round(name, r)
 		var res [2]*result
-		for i, extra := range []string{"", on} {
-			hs := e.hookstreamWith("interval", extra)
+		for i := range res {
+			hs := start(i)
 			subs := subscribe(hs.grpcAddr, 1, false)
 			res[i] = closedLoop("http://"+hs.httpAddr, *conns, *duration, *payload)
 			subs.close()
 			hs.stop()
 		}
-		a, b := res[0], res[1]
-		as, bs = append(as, a.rps()), append(bs, b.rps())
-		ratios = append(ratios, b.rps()/a.rps())
+		ra, rb := res[0], res[1]
+		as, bs = append(as, ra.rps()), append(bs, rb.rps())
+		ratios = append(ratios, rb.rps()/ra.rps())
 		if *verbose {
-			fmt.Fprintf(os.Stderr, "    off %.0f req/s, on %.0f req/s, ratio %.2f\n", a.rps(), b.rps(), b.rps()/a.rps())
+			fmt.Fprintf(os.Stderr, "    %s %.0f req/s (p99 %s), %s %.0f req/s (p99 %s), ratio %.2f\n", a, ra.rps(), ra.pct(.99), b, rb.rps(), rb.pct(.99), rb.rps()/ra.rps())
 		}
 	}
-	return row{name, fmt.Sprintf("req/s, %d conns: off (ref col) vs on", *conns), fmt.Sprintf("%.0f", median(as)), fmt.Sprintf("%.0f", median(bs)),
+	return row{name, fmt.Sprintf("req/s, %d conns: %s (ref col) vs %s", *conns, a, b), fmt.Sprintf("%.0f", median(as)), fmt.Sprintf("%.0f", median(bs)),
 		fmt.Sprintf("%.2f×", median(ratios)), "report"}
 }
 
