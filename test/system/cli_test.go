@@ -87,6 +87,12 @@ func startCLI(t *testing.T, args ...string) *cliProc {
 	t.Helper()
 	cmd := exec.Command(hookstreamBinary(t), args...)
 	cmd.Env = append(os.Environ(), "HOOKSTREAM_ADDR=", "HOOKSTREAM_TOKEN=", "HOOKSTREAM_HTTP=", "HOOKSTREAM_TLS=", "HOOKSTREAM_CA=")
+	return startProc(t, cmd)
+}
+
+// startProc starts cmd and collects its stdout lines (stderr is kept).
+func startProc(t *testing.T, cmd *exec.Cmd) *cliProc {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -88,12 +88,13 @@ func startServer(t testing.TB, cfg *config.Config) *server {
 	return startServerWith(t, cfg, vendors.Registry)
 }
 
-// startServerWith starts a server built with the vendors of reg.
-func startServerWith(t testing.TB, cfg *config.Config, reg *normalize.Registry) *server {
+// startServerWith starts a server built with the vendors of reg and the
+// app options opts.
+func startServerWith(t testing.TB, cfg *config.Config, reg *normalize.Registry, opts ...app.Option) *server {
 	t.Helper()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.Start(context.Background(), cfg, logger, reg)
+	a, err := app.Start(context.Background(), cfg, logger, reg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

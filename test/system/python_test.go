@@ -1,7 +1,6 @@
 package system
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -359,29 +358,4 @@ func TestPythonClient(t *testing.T) {
 		}
 	}
 	_ = s
-}
-
-// startProc starts cmd and collects its stdout lines, like startCLI.
-func startProc(t *testing.T, cmd *exec.Cmd) *cliProc {
-	t.Helper()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cliProc{cmd: cmd, lines: make(chan string, 1000), stderr: &logBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return p
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hookstream/hookstream/gateway"
@@ -40,23 +38,10 @@ func startTraced(t *testing.T, cfg *config.Config) (*server, *tracetest.InMemory
 	return s, exp
 }
 
-// startServerOpts is startServerWith with app options.
+// startServerOpts is startServer with app options.
 func startServerOpts(t testing.TB, cfg *config.Config, opts ...app.Option) *server {
 	t.Helper()
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.Start(context.Background(), cfg, logger, vendors.Registry, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(adminToken)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, app: a, logs: logs, base: "http://" + a.HTTPAddr(), conn: conn}
-	t.Cleanup(s.stop)
-	return s
+	return startServerWith(t, cfg, vendors.Registry, opts...)
 }
 
 // oneWebhook sets up one outbound endpoint (its receiver) and one live
