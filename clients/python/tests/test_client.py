@@ -49,10 +49,15 @@ class FakeEvents(event_service_pb2_grpc.EventServiceServicer):
         self.requests.append(request)
         self.metadata.append(dict(context.invocation_metadata()))
         responses, end = self.scripts.pop(0)
+        if end == "hang":
+            # Registered before the first yield: a client that cancels right
+            # after its last message may end the call while this generator
+            # is suspended in a yield, and it would never come back here.
+            if not context.add_callback(self.cancelled.set):
+                self.cancelled.set()
         for r in responses:
             yield r
         if end == "hang":
-            context.add_callback(self.cancelled.set)
             while context.is_active():
                 self.cancelled.wait(0.05)
             return
