@@ -281,6 +281,18 @@ func TestReadersNeverHurtIngest(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// Readers make progress: the replays get through the whole log and the
+	// slow streams read something. On a quiet machine that happens while
+	// the webhooks arrive; on a loaded CI machine (browser and client
+	// tests running beside this one) it may take longer, so starvation is
+	// a reader that makes no progress for a further 60 s, not a rate.
+	for wait := time.Now().Add(60 * time.Second); time.Now().Before(wait); time.Sleep(100 * time.Millisecond) {
+		if (*readersReplays == 0 || replayed.Load() >= int64(seeded)) && (*readersSlow == 0 || slowRead.Load() > 0) {
+			break
+		}
+		sample()
+	}
+
 	// Close every stream; the memory must come back.
 	stop()
 	wg.Wait()
