@@ -127,6 +127,18 @@ func writeStatus(w http.ResponseWriter, err error) {
 	writeJSON(w, code, errorBody(st, code))
 }
 
+// RouteError answers a request that no route serves, in the one error
+// shape: code 405 is METHOD_NOT_ALLOWED, naming the methods of the Allow
+// header the caller has set; anything else is 404 ROUTE_NOT_FOUND. The API
+// routes and the inspector's (ui.Handler) answer their misses with it.
+func RouteError(w http.ResponseWriter, r *http.Request, code int) {
+	if code == http.StatusMethodNotAllowed {
+		writeError(w, codes.Unimplemented, "METHOD_NOT_ALLOWED", r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow"))
+		return
+	}
+	writeError(w, codes.NotFound, "ROUTE_NOT_FOUND", "no route for "+r.Method+" "+r.URL.Path)
+}
+
 // writeError answers an error the gateway raises itself.
 func writeError(w http.ResponseWriter, code codes.Code, reason, msg string) {
 	writeStatus(w, statusOf(code, reason, msg, nil).Err())

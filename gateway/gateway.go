@@ -88,16 +88,15 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			if ctx.Value(probeKey{}) != nil {
 				return // a probe of allowedMethods found no route
 			}
-			if code == http.StatusMethodNotAllowed {
+			switch code {
+			case http.StatusMethodNotAllowed:
 				w.Header().Set("Allow", strings.Join(allowedMethods(mux, r), ", "))
-				writeError(w, codes.Unimplemented, "METHOD_NOT_ALLOWED", r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow"))
-				return
+				RouteError(w, r, code)
+			case http.StatusNotFound:
+				RouteError(w, r, code)
+			default:
+				runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
 			}
-			if code == http.StatusNotFound {
-				writeError(w, codes.NotFound, "ROUTE_NOT_FOUND", "no route for "+r.Method+" "+r.URL.Path)
-				return
-			}
-			runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
 		}),
 	)
 	wh := &webhooks{o: o}

@@ -23,6 +23,7 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service"
+	"github.com/hookstream/hookstream/ui"
 )
 
 // decodeError reads the one error shape and returns it with its
@@ -231,6 +232,33 @@ func TestOneErrorShape(t *testing.T) {
 	line, _, _ := strings.Cut(rec.Body.String(), "\n")
 	if e, reason := decodeError(t, []byte(line)); e.Code != 401 || e.Status != "UNAUTHENTICATED" || reason != "API_TOKEN_INVALID" {
 		t.Errorf("stream error chunk %q", line)
+	}
+}
+
+// The inspector's misses answer in the API's error shape.
+func TestInspectorErrors(t *testing.T) {
+	t.Parallel()
+	inspector, err := ui.Handler(RouteError)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(context.Background(), Options{UI: inspector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path, reason, allow string
+		code                        int
+	}{
+		{http.MethodGet, "/ui/nope.js", "ROUTE_NOT_FOUND", "", http.StatusNotFound},
+		{http.MethodPost, "/ui/", "METHOD_NOT_ALLOWED", "GET, HEAD", http.StatusMethodNotAllowed},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		e, reason := decodeError(t, rec.Body.Bytes())
+		if rec.Code != tc.code || e.Code != tc.code || reason != tc.reason || rec.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d %s (Allow %q), want %d %s (Allow %q)", tc.method, tc.path, rec.Code, reason, rec.Header().Get("Allow"), tc.code, tc.reason, tc.allow)
+		}
 	}
 }
 

@@ -46,8 +46,10 @@ type asset struct {
 // Handler serves the inspector under Prefix: /ui/ is its page, the other
 // files are its script, styles and icon. The assets hold no data and need
 // no token; everything the inspector shows comes from the APIs, with the
-// API token the user logs in with.
-func Handler() (http.Handler, error) {
+// API token the user logs in with. routeError answers what it does not
+// serve (404, or 405 with the Allow header set), so that the inspector's
+// misses have the API's error shape (gateway.RouteError).
+func Handler(routeError func(w http.ResponseWriter, r *http.Request, code int)) (http.Handler, error) {
 	assets := map[string]asset{}
 	err := fs.WalkDir(dist, "dist", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -74,7 +76,7 @@ func Handler() (http.Handler, error) {
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			routeError(w, r, http.StatusMethodNotAllowed)
 			return
 		}
 		name := strings.TrimPrefix(r.URL.Path, Prefix)
@@ -87,7 +89,7 @@ func Handler() (http.Handler, error) {
 		}
 		a, ok := assets[name]
 		if !ok {
-			http.NotFound(w, r)
+			routeError(w, r, http.StatusNotFound)
 			return
 		}
 		w.Header().Set("Content-Type", a.contentType)

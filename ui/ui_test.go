@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -22,7 +23,11 @@ func serve(t *testing.T, h http.Handler, method, path string, header http.Header
 // The page, and every asset it names, is served with the security
 // headers and no inline script or style.
 func TestHandler(t *testing.T) {
-	h, err := Handler()
+	var misses []int
+	h, err := Handler(func(w http.ResponseWriter, _ *http.Request, code int) {
+		misses = append(misses, code)
+		w.WriteHeader(code)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +68,9 @@ func TestHandler(t *testing.T) {
 	}
 	if rec := serve(t, h, http.MethodPost, "/ui/", nil); rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST /ui/: %d, want 405", rec.Code)
+	}
+	if want := []int{http.StatusNotFound, http.StatusMethodNotAllowed}; !slices.Equal(misses, want) {
+		t.Errorf("routeError got %v, want %v", misses, want)
 	}
 	if rec := serve(t, h, http.MethodGet, "/ui", nil); rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != "/ui/" {
 		t.Errorf("GET /ui: %d to %q, want a redirect to /ui/", rec.Code, rec.Header().Get("Location"))

@@ -272,7 +272,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 	if err != nil {
 		return nil, err
 	}
-	inspector, err := ui.Handler()
+	inspector, err := ui.Handler(gateway.RouteError)
 	if err != nil {
 		return nil, err
 	}
@@ -439,14 +439,20 @@ func buildSources(cfg *config.Config, vendors *normalize.Registry, v protovalida
 			return nil, fmt.Errorf("source %s: vendor %q is not built into this binary", s.Name, s.Vendor)
 		}
 		n := vendor.New(v)
-		creds := normalize.Credentials{Token: s.Auth.Token, HandshakeKey: s.Auth.HandshakeKey}
-		if s.Auth.Basic != nil {
-			creds.Username, creds.Password = s.Auth.Basic.Username, s.Auth.Basic.Password
-		}
 		out = append(out, service.Source{Name: s.Name, Vendor: n.Vendor(), Auth: a, Normalizer: n,
-			RateLimit: s.RateLimit, Burst: s.Burst, Title: vendor.Title, Where: vendor.Where, Credentials: creds})
+			RateLimit: s.RateLimit, Burst: s.Burst, Title: vendor.Title, Where: vendor.Where, Credentials: SourceCredentials(s)})
 	}
 	return out, nil
+}
+
+// SourceCredentials are what the vendor of s sends, as its setup text and
+// SourceService show them.
+func SourceCredentials(s config.Source) normalize.Credentials {
+	c := normalize.Credentials{Token: s.Auth.Token, HandshakeKey: s.Auth.HandshakeKey}
+	if s.Auth.Basic != nil {
+		c.Username, c.Password = s.Auth.Basic.Username, s.Auth.Basic.Password
+	}
+	return c
 }
 
 // Shutdown stops in order: report NOT_SERVING, end open streams, drain
