@@ -44,8 +44,10 @@ type tlsFlags struct {
 	cert, key string // --cert/--key: a client certificate (servers with client_ca)
 }
 
-func (t *tlsFlags) register(fs *flag.FlagSet, what string) {
-	fs.BoolVar(&t.on, "tls", false, "connect to the "+what+" over TLS (env HOOKSTREAM_TLS=1; implied by --ca, --cert,\nand by a config whose "+map[string]string{"gRPC": "grpc", "HTTP": "http"}[what]+".tls.cert is set)")
+// register adds the flags; section is the config section of the server's
+// TLS (grpc or http).
+func (t *tlsFlags) register(fs *flag.FlagSet, section string) {
+	fs.BoolVar(&t.on, "tls", false, "connect over TLS (env HOOKSTREAM_TLS=1; implied by --ca, --cert,\nand by a config whose "+section+".tls.cert is set)")
 	fs.StringVar(&t.ca, "ca", "", "PEM file of the CAs to trust (env HOOKSTREAM_CA; default the system's, or the\nconfig's own certificate when it serves TLS, so a self-signed one works)")
 	fs.StringVar(&t.cert, "cert", "", "PEM client certificate, for a server with tls.client_ca (with --key)")
 	fs.StringVar(&t.key, "key", "", "PEM key of --cert")
@@ -73,7 +75,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.token, "token", "", "API token (env HOOKSTREAM_TOKEN; default: a token of the generated config)")
 	fs.StringVar(&c.dataDir, "data-dir", defaultDataDir, "data directory of a server started without --config, whose\n"+config.GeneratedFile+" supplies the address and token when not given")
 	fs.StringVar(&c.config, "config", "", "read the address and token from this config file instead of the generated one")
-	c.tls.register(fs, "gRPC")
+	c.tls.register(fs, "grpc")
 }
 
 // localConfig returns the config beside the command: --config, else the

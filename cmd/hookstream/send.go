@@ -69,7 +69,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&source, "source", "", "source to post to (default: the vendor of --example)")
 	fs.StringVar(&example, "example", "", "send a built-in example: "+strings.Join(exampleNames(), ", "))
 	fs.StringVar(&httpAddr, "http", "", "HTTP address of the server (env HOOKSTREAM_HTTP; default http.addr of the config, else "+defaultHTTPAddr+")")
-	cf.tls.register(fs, "HTTP")
+	cf.tls.register(fs, "http")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, sendHelp, "  hookstream send --example "+strings.Join(exampleNames(), "\n  hookstream send --example "))
 		fs.PrintDefaults()

@@ -5,9 +5,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hookstream/hookstream/internal/app"
 	"github.com/hookstream/hookstream/internal/config"
 	"github.com/hookstream/hookstream/internal/vendors"
-	"github.com/hookstream/hookstream/service/normalize"
 )
 
 // printSetup tells a new user, once, what to enter at each vendor. It goes
@@ -25,11 +25,7 @@ func printSetup(w io.Writer, cfg *config.Config) {
 		if !ok {
 			continue
 		}
-		c := normalize.Credentials{Token: s.Auth.Token, HandshakeKey: s.Auth.HandshakeKey}
-		if s.Auth.Basic != nil {
-			c.Username, c.Password = s.Auth.Basic.Username, s.Auth.Basic.Password
-		}
-		fmt.Fprintf(w, "%s\n", v.Setup(base+"/v1/webhooks/"+s.Name, c))
+		fmt.Fprintf(w, "%s\n", v.Setup(base+"/v1/webhooks/"+s.Name, app.SourceCredentials(s)))
 	}
 	for _, t := range cfg.API.Tokens {
 		if t.Token != "" {

@@ -34,20 +34,19 @@ const (
 // OpenTelemetry's semantic conventions). None ever holds a secret or a
 // payload value.
 const (
-	AttrSource        = attribute.Key("hookstream.source")
-	AttrVendor        = attribute.Key("hookstream.vendor")
-	AttrEventID       = attribute.Key("hookstream.event_id")
-	AttrEventType     = attribute.Key("hookstream.event_type")
-	AttrOutcome       = attribute.Key("hookstream.outcome")
-	AttrDuplicate     = attribute.Key("hookstream.duplicate")
-	AttrQuarantineID  = attribute.Key("hookstream.quarantine_id")
-	AttrRejection     = attribute.Key("hookstream.rejection")
-	AttrAuthScheme    = attribute.Key("hookstream.auth.scheme")
-	AttrCursor        = attribute.Key("hookstream.cursor")
-	AttrSubscriber    = attribute.Key("hookstream.subscriber")
-	AttrEndpointID    = attribute.Key("hookstream.endpoint_id")
-	AttrAttempt       = attribute.Key("hookstream.delivery.attempt")
-	AttrAttemptResult = attribute.Key("hookstream.delivery.outcome")
+	AttrSource       = attribute.Key("hookstream.source")
+	AttrVendor       = attribute.Key("hookstream.vendor")
+	AttrEventID      = attribute.Key("hookstream.event_id")
+	AttrEventType    = attribute.Key("hookstream.event_type")
+	AttrOutcome      = attribute.Key("hookstream.outcome")
+	AttrDuplicate    = attribute.Key("hookstream.duplicate")
+	AttrQuarantineID = attribute.Key("hookstream.quarantine_id")
+	AttrRejection    = attribute.Key("hookstream.rejection")
+	AttrAuthScheme   = attribute.Key("hookstream.auth.scheme")
+	AttrCursor       = attribute.Key("hookstream.cursor")
+	AttrSubscriber   = attribute.Key("hookstream.subscriber")
+	AttrEndpointID   = attribute.Key("hookstream.endpoint_id")
+	AttrAttempt      = attribute.Key("hookstream.delivery.attempt")
 )
 
 // Tracer starts hookstream's spans. A nil *Tracer is tracing turned off:
