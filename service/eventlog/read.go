@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -134,22 +135,33 @@ func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEve
 		return Batch{}, err
 	}
 	inbox := l.reads.NewRespInbox()
-	sub, err := l.reads.SubscribeSync(inbox)
+	// The server sends at most maxEvents events and one end-of-batch
+	// message, so a channel of that size never overflows; SubscribeSync
+	// would allocate (and zero) a 64K-message channel for every read.
+	msgs := make(chan *nats.Msg, maxEvents+2)
+	sub, err := l.reads.ChanSubscribe(inbox, msgs)
 	if err != nil {
 		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	// A channel subscription is not ended by a closed connection: this
+	// says so (and would say if a message were ever dropped).
+	lost := sub.StatusChanged(nats.SubscriptionClosed, nats.SubscriptionSlowConsumer)
 	if err := l.reads.PublishRequest("$JS.API.DIRECT.GET."+l.cfg.Stream, inbox, body); err != nil {
 		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	var b Batch
 	for {
-		msg, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
+		var msg *nats.Msg
+		select {
+		case msg = <-msgs:
+		case st := <-lost:
+			return Batch{}, fmt.Errorf("%w: read: subscription %s", ErrUnavailable, st)
+		case <-ctx.Done():
 			if caller.Err() != nil {
 				return Batch{}, caller.Err()
 			}
-			return Batch{}, fmt.Errorf("%w: read: %v", ErrUnavailable, err)
+			return Batch{}, fmt.Errorf("%w: read: %v", ErrUnavailable, ctx.Err())
 		}
 		switch code := msg.Header.Get("Status"); code {
 		case "":

@@ -100,3 +100,27 @@ func TestScanStopsAtItsByteCap(t *testing.T) {
 		t.Fatalf("second page: %d events, next %d, %v", rest, next, err)
 	}
 }
+
+// BenchmarkReadBatch reads the newest event of a log, as the delivery
+// tail does for each stored event: one batched direct get for one event.
+func BenchmarkReadBatch(b *testing.B) {
+	l := openLog(b, Config{DataDir: b.TempDir()})
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := l.Append(ctx, event(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	last, err := l.LastSeq(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		batch, err := l.ReadBatch(ctx, Start{AfterSeq: last - 1}, "", 1000, 0)
+		if err != nil || len(batch.Events) != 1 {
+			b.Fatalf("ReadBatch = %d events, %v; want 1", len(batch.Events), err)
+		}
+	}
+}
