@@ -2,6 +2,7 @@ package system
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
 
 // pipedriveSDK runs test/pipedrive/sdk.mjs: Pipedrive's official Node SDK
@@ -319,5 +322,63 @@ func TestPipedriveCompatOneSource(t *testing.T) {
 	got := rc.requests()
 	if len(got) != 1 || !bytes.Equal(got[0].body, body) {
 		t.Errorf("a webhook of pipedrive-us got %d requests (want the one event of that source)", len(got))
+	}
+}
+
+// TestPipedriveCompatDeadLetterAndRedrive: a compatibility webhook has the
+// outbound endpoints' retries, dead letters and redrive, and every attempt
+// carries Pipedrive's body as received and the webhook's Basic auth.
+func TestPipedriveCompatDeadLetterAndRedrive(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc, fail := switchable(t, 503)
+	status, body := pipedriveCall(t, http.MethodPost, s.base+"/api/v1/webhooks", map[string]string{"x-api-token": adminToken, "Content-Type": "application/json"},
+		`{"subscription_url": "`+rc.srv.URL+`", "event_action": "change", "event_object": "deal", "name": "flaky", "http_auth_user": "u", "http_auth_password": "p-123"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	pdID := int64(body["data"].(map[string]any)["id"].(float64))
+	ctx := context.Background()
+	eps, err := s.endpoints().ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epID string
+	for _, ep := range eps.GetEndpoints() {
+		if ep.GetPipedrive().GetId() == pdID {
+			epID = ep.GetId()
+		}
+	}
+	if epID == "" {
+		t.Fatalf("webhook %d is not among the endpoints", pdID)
+	}
+	sent := postPipedrive(t, s, "v2_change_deal")
+	var dead []*hookstreamv1.DeadLetter
+	waitUntil(t, 10*time.Second, "the dead letter", func() bool {
+		resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: epID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = resp.GetDeadLetters()
+		return len(dead) == 1
+	})
+	if n := len(dead[0].GetAttempts()); n != 4 {
+		t.Errorf("dead letter has %d attempts, want 4 (1 + 3 retries)", n)
+	}
+	fail(false)
+	if r, err := s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: epID,
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_All{All: true}}); err != nil || r.GetRedriven() != 1 {
+		t.Fatalf("redrive: %v %v", r, err)
+	}
+	rc.waitFor(t, []string{dead[0].GetEventId()}, 10*time.Second)
+	got := rc.requests()
+	if len(got) != 5 {
+		t.Errorf("%d requests, want 4 failed and 1 redriven", len(got))
+	}
+	for i, d := range got {
+		user, pass, ok := (&http.Request{Header: d.h}).BasicAuth()
+		if !bytes.Equal(d.body, sent) || !ok || user != "u" || pass != "p-123" {
+			t.Errorf("request %d: not Pipedrive's body as sent with the Basic auth (auth %v)", i+1, ok)
+		}
 	}
 }
