@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -65,10 +66,14 @@ func (p *pipedriveAPI) register(mux *runtime.ServeMux) error {
 		h := r.h
 		if err := mux.HandlePath(r.method, r.path, func(w http.ResponseWriter, req *http.Request, params map[string]string) {
 			// Pipedrive's API key: the x-api-token header or the api_token
-			// query parameter, here a hookstream API token.
+			// query parameter, here a hookstream API token; or, as with
+			// Pipedrive's OAuth, the bearer token of an Authorization header.
 			tok := req.Header.Get("x-api-token")
 			if tok == "" {
 				tok = req.URL.Query().Get("api_token")
+			}
+			if bearer, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); tok == "" && ok {
+				tok = strings.TrimSpace(bearer)
 			}
 			if tok == "" {
 				pipedriveUnauthorized(w)
@@ -170,14 +175,40 @@ type addWebhookRequest struct {
 	EventAction      string  `json:"event_action"`
 	EventObject      string  `json:"event_object"`
 	Name             *string `json:"name"`
-	UserID           int64   `json:"user_id"`
+	UserID           userID  `json:"user_id"`
 	HTTPAuthUser     *string `json:"http_auth_user"`
 	HTTPAuthPassword *string `json:"http_auth_password"`
 	Version          string  `json:"version"`
 }
 
+// userID is Pipedrive's user_id: a number, which Pipedrive's API (and so
+// hookstream) also takes as a numeric string, as form bodies send it.
+type userID int64
+
+func (u *userID) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		*u = 0
+		return nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return errBadUserID
+	}
+	*u = userID(n)
+	return nil
+}
+
+var errBadUserID = errors.New("user_id must be an integer")
+
 // create answers POST /api/v1/webhooks.
 func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	// A wrong token is refused before the body is looked at, as Pipedrive
+	// does: 401, whatever the body.
+	if _, err := p.endpoints.ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{PageSize: 1}); err != nil {
+		pipedriveGRPCError(w, err)
+		return
+	}
 	var req addWebhookRequest
 	body, err := io.ReadAll(io.LimitReader(r.Body, pipedriveBodyLimit+1))
 	switch {
@@ -195,7 +226,14 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 		req = addWebhookRequest{SubscriptionURL: form.Get("subscription_url"), EventAction: form.Get("event_action"),
 			EventObject: form.Get("event_object"), Version: form.Get("version")}
-		req.UserID, _ = strconv.ParseInt(form.Get("user_id"), 10, 64)
+		if v := form.Get("user_id"); v != "" {
+			n, perr := strconv.ParseInt(v, 10, 64)
+			if perr != nil {
+				pipedriveBadRequest(w, "user_id", "must be an integer")
+				return
+			}
+			req.UserID = userID(n)
+		}
 		for k, dst := range map[string]**string{"name": &req.Name, "http_auth_user": &req.HTTPAuthUser, "http_auth_password": &req.HTTPAuthPassword} {
 			if form.Has(k) {
 				v := form.Get(k)
@@ -204,6 +242,10 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 	default:
 		if err := json.Unmarshal(body, &req); err != nil {
+			if errors.Is(err, errBadUserID) {
+				pipedriveBadRequest(w, "user_id", "must be an integer")
+				return
+			}
 			pipedriveBadRequest(w, "body", "not valid JSON: "+err.Error())
 			return
 		}
@@ -226,8 +268,15 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 		pipedriveBadRequest(w, "event_object", "must be a Pipedrive object such as deal, person, activityType, or *")
 		return
 	}
-	if req.Name == nil || *req.Name == "" || len(*req.Name) > 255 {
-		pipedriveBadRequest(w, "name", "is required (at most 255 characters)")
+	// Pipedrive's current API requires a name; its older SDKs (and the
+	// webhooks written with them) send none, so a missing one is named
+	// after the event, as Pipedrive's webhook events were: "change.deal".
+	if req.Name == nil || *req.Name == "" {
+		name := req.EventAction + "." + req.EventObject
+		req.Name = &name
+	}
+	if len(*req.Name) > 255 {
+		pipedriveBadRequest(w, "name", "is at most 255 characters")
 		return
 	}
 	switch req.Version {
@@ -252,7 +301,7 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 		Filter: pipedriveFilter(sources, types, req.EventObject),
 		Format: hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY,
 		Pipedrive: &hookstreamv1.PipedriveWebhook{Id: pipedriveID(), EventAction: req.EventAction, EventObject: req.EventObject,
-			Name: *req.Name, UserId: req.UserID, Version: req.Version},
+			Name: *req.Name, UserId: int64(req.UserID), Version: req.Version},
 	}
 	if req.HTTPAuthUser != nil && *req.HTTPAuthUser != "" {
 		ep.BasicAuth = &hookstreamv1.BasicAuth{Username: *req.HTTPAuthUser}
@@ -290,7 +339,7 @@ func pipedriveFilter(sources, types []string, object string) string {
 		quoted[i] = strconv.Quote(s)
 	}
 	conds = append(conds, "event.source in ["+strings.Join(quoted, ", ")+"]")
-	entity := snake(object)
+	entity := pipedriveEntity(object)
 	var alts []string
 	switch {
 	case object == "*" && types == nil:
@@ -311,11 +360,24 @@ func pipedriveFilter(sources, types []string, object string) string {
 	return strings.Join(conds, " && ")
 }
 
-// snake turns Pipedrive's camel-case objects into hookstream's entity
-// names: activityType → activity_type.
-func snake(s string) string {
+// pipedrivePlurals are the plural object names some of Pipedrive's older
+// documentation uses ("deleted.persons"), each with the object it means.
+var pipedrivePlurals = map[string]string{
+	"activities": "activity", "activityTypes": "activityType", "deals": "deal", "leads": "lead", "notes": "note",
+	"organizations": "organization", "persons": "person", "pipelines": "pipeline", "products": "product",
+	"stages": "stage", "users": "user",
+}
+
+// pipedriveEntity is the entity hookstream's Pipedrive normalizer names an
+// object's events with: activityType → activity_type (TestPipedriveFilter
+// holds it to the normalizer's golden events); a plural is taken as its
+// object.
+func pipedriveEntity(object string) string {
+	if one, ok := pipedrivePlurals[object]; ok {
+		object = one
+	}
 	var b strings.Builder
-	for i, r := range s {
+	for i, r := range object {
 		if unicode.IsUpper(r) {
 			if i > 0 {
 				b.WriteByte('_')
@@ -329,14 +391,15 @@ func snake(s string) string {
 
 // delete answers DELETE /api/v1/webhooks/{id}.
 func (p *pipedriveAPI) delete(ctx context.Context, w http.ResponseWriter, _ *http.Request, params map[string]string) {
-	id, err := strconv.ParseInt(params["id"], 10, 64)
-	if err != nil || id <= 0 {
-		pipedriveNotFound(w)
-		return
-	}
+	// The token first (a wrong one is 401 whatever the id), then the id.
 	eps, err := p.all(ctx)
 	if err != nil {
 		pipedriveGRPCError(w, err)
+		return
+	}
+	id, err := strconv.ParseInt(params["id"], 10, 64)
+	if err != nil || id <= 0 {
+		pipedriveNotFound(w)
 		return
 	}
 	for _, ep := range eps {

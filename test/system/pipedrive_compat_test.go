@@ -2,6 +2,7 @@ package system
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
 
 // pipedriveSDK runs test/pipedrive/sdk.mjs: Pipedrive's official Node SDK
@@ -100,11 +103,11 @@ func TestPipedriveCompatWithSDK(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("change/deal got %d requests, want 2", len(got))
 	}
-	want := [][]byte{sent["v2_change_deal"], sent["v1_updated_deal"]}
+	// Each matching webhook once, its body as sent.
+	if !sameBodies(got, sent["v2_change_deal"], sent["v1_updated_deal"]) {
+		t.Errorf("change/deal did not get the two matching webhooks as sent, once each")
+	}
 	for _, d := range got {
-		if !bytes.Equal(d.body, want[0]) && !bytes.Equal(d.body, want[1]) {
-			t.Errorf("change/deal got a body that is not one of the matching webhooks as sent:\n%s", d.body)
-		}
 		user, pass, ok := (&http.Request{Header: d.h}).BasicAuth()
 		if !ok || user != "pd-user" || pass != "pd-pass-123" {
 			t.Errorf("delivery without the webhook's Basic auth: %v", d.h.Get("Authorization") != "")
@@ -113,8 +116,12 @@ func TestPipedriveCompatWithSDK(t *testing.T) {
 			t.Errorf("content type %q", d.h.Get("Content-Type"))
 		}
 	}
-	if n := len(everything.requests()); n != len(sent) {
-		t.Errorf("*/* got %d requests, want %d", n, len(sent))
+	var all [][]byte
+	for _, b := range sent {
+		all = append(all, b)
+	}
+	if !sameBodies(everything.requests(), all...) {
+		t.Errorf("*/* did not get every webhook as sent, once each (%d requests, want %d)", len(everything.requests()), len(sent))
 	}
 
 	// Deleted: nothing more arrives.
@@ -137,6 +144,46 @@ func TestPipedriveCompatWithSDK(t *testing.T) {
 	}
 }
 
+// sameBodies reports whether the deliveries' bodies are want, each once,
+// in any order.
+func sameBodies(got []delivered, want ...[]byte) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	used := make([]bool, len(want))
+next:
+	for _, d := range got {
+		for i, w := range want {
+			if !used[i] && bytes.Equal(d.body, w) {
+				used[i] = true
+				continue next
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// pipedriveCall sends one request to the compatibility API as a client
+// other than the SDK would (curl, an older SDK) and decodes the answer.
+func pipedriveCall(t *testing.T, method, url string, header map[string]string, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s %s: %d, not JSON: %v", method, url, resp.StatusCode, err)
+	}
+	return resp.StatusCode, out
+}
+
 // TestPipedriveCompatErrors: bad requests get Pipedrive-shaped errors.
 func TestPipedriveCompatErrors(t *testing.T) {
 	t.Parallel()
@@ -149,9 +196,10 @@ func TestPipedriveCompatErrors(t *testing.T) {
 		"missing subscription_url": {adminToken, `{"event_action": "change", "event_object": "deal", "name": "x"}`, 400, "subscription_url"},
 		"unknown action":           {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "renamed", "event_object": "deal", "name": "x"}`, 400, "event_action"},
 		"bad object":               {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal!", "name": "x"}`, 400, "event_object"},
-		"missing name":             {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal"}`, 400, "name"},
+		"bad user_id":              {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x", "user_id": "seven"}`, 400, "user_id"},
 		"bad version":              {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x", "version": "3.0"}`, 400, "version"},
 		"wrong token":              {"not-a-token-0123456789", `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x"}`, 401, ""},
+		"wrong token, bad body":    {"not-a-token-0123456789", `{"event_action": "renamed"}`, 401, ""},
 		"read token":               {readToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x"}`, 403, ""},
 	} {
 		status, body := pipedriveSDK(t, s, c.token, "add", c.body)
@@ -171,6 +219,21 @@ func TestPipedriveCompatErrors(t *testing.T) {
 	}
 	if status, body := pipedriveSDK(t, s, adminToken, "delete", "12345"); status != 404 || !strings.Contains(strings.ToLower(body["error"].(string)), "not found") {
 		t.Errorf("delete unknown: %d %v", status, body)
+	}
+	// Without a token, or with a wrong one, every route is 401 whatever
+	// else is wrong.
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/api/v1/webhooks"},
+		{http.MethodPost, "/api/v1/webhooks"},
+		{http.MethodDelete, "/api/v1/webhooks/12345"},
+		{http.MethodDelete, "/api/v1/webhooks/not-an-id"},
+	} {
+		for _, h := range []map[string]string{nil, {"x-api-token": "not-a-token-0123456789"}} {
+			status, body := pipedriveCall(t, c.method, s.base+c.path, h, `{}`)
+			if status != 401 || body["success"] != false || body["error"] != "unauthorized access" || body["errorCode"] != 401.0 {
+				t.Errorf("%s %s with %v: %d %v, want Pipedrive's 401", c.method, c.path, h, status, body)
+			}
+		}
 	}
 	// ?source= narrows a webhook to one Pipedrive source; an unknown one is
 	// refused.
@@ -203,14 +266,28 @@ func TestPipedriveCompatErrors(t *testing.T) {
 			t.Errorf("%s body: %d %v", name, resp.StatusCode, out)
 		}
 	}
-	// The api_token query parameter works as well as the header.
-	resp, err := http.Get(s.base + "/api/v1/webhooks?api_token=" + readToken)
-	if err != nil {
-		t.Fatal(err)
+	// The api_token query parameter works as well as the header, and so
+	// does a bearer token (Pipedrive's OAuth).
+	if status, body := pipedriveCall(t, http.MethodGet, s.base+"/api/v1/webhooks?api_token="+readToken, nil, ""); status != 200 || body["success"] != true {
+		t.Errorf("api_token query: %d %v", status, body)
 	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("api_token query: %d", resp.StatusCode)
+	if status, body := pipedriveCall(t, http.MethodGet, s.base+"/api/v1/webhooks", map[string]string{"Authorization": "Bearer " + readToken}, ""); status != 200 || body["success"] != true {
+		t.Errorf("bearer token: %d %v", status, body)
+	}
+	// As an older SDK sends it (shared/seeds/002): a form body without a
+	// name, user_id a string. Pipedrive's current API wants a name; one
+	// is made up from the event rather than refusing such clients.
+	status, body := pipedriveCall(t, http.MethodPost, s.base+"/api/v1/webhooks?api_token="+adminToken,
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		"subscription_url=http%3A%2F%2F127.0.0.1%3A1%2Fold&event_action=updated&event_object=deal&user_id=56")
+	if data, _ := body["data"].(map[string]any); status != 201 || data["name"] != "updated.deal" || data["user_id"] != 56.0 || data["version"] != "2.0" {
+		t.Errorf("older SDK's form without a name: %d %v", status, body)
+	}
+	status, body = pipedriveCall(t, http.MethodPost, s.base+"/api/v1/webhooks",
+		map[string]string{"x-api-token": adminToken, "Content-Type": "application/json"},
+		`{"subscription_url": "http://127.0.0.1:1/v1", "event_action": "added", "event_object": "persons", "user_id": "9", "version": "1.0"}`)
+	if data, _ := body["data"].(map[string]any); status != 201 || data["name"] != "added.persons" || data["user_id"] != 9.0 || data["version"] != "1.0" {
+		t.Errorf("JSON with user_id a string, no name, version 1.0: %d %v", status, body)
 	}
 }
 
@@ -245,5 +322,63 @@ func TestPipedriveCompatOneSource(t *testing.T) {
 	got := rc.requests()
 	if len(got) != 1 || !bytes.Equal(got[0].body, body) {
 		t.Errorf("a webhook of pipedrive-us got %d requests (want the one event of that source)", len(got))
+	}
+}
+
+// TestPipedriveCompatDeadLetterAndRedrive: a compatibility webhook has the
+// outbound endpoints' retries, dead letters and redrive, and every attempt
+// carries Pipedrive's body as received and the webhook's Basic auth.
+func TestPipedriveCompatDeadLetterAndRedrive(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc, fail := switchable(t, 503)
+	status, body := pipedriveCall(t, http.MethodPost, s.base+"/api/v1/webhooks", map[string]string{"x-api-token": adminToken, "Content-Type": "application/json"},
+		`{"subscription_url": "`+rc.srv.URL+`", "event_action": "change", "event_object": "deal", "name": "flaky", "http_auth_user": "u", "http_auth_password": "p-123"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	pdID := int64(body["data"].(map[string]any)["id"].(float64))
+	ctx := context.Background()
+	eps, err := s.endpoints().ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epID string
+	for _, ep := range eps.GetEndpoints() {
+		if ep.GetPipedrive().GetId() == pdID {
+			epID = ep.GetId()
+		}
+	}
+	if epID == "" {
+		t.Fatalf("webhook %d is not among the endpoints", pdID)
+	}
+	sent := postPipedrive(t, s, "v2_change_deal")
+	var dead []*hookstreamv1.DeadLetter
+	waitUntil(t, 10*time.Second, "the dead letter", func() bool {
+		resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: epID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = resp.GetDeadLetters()
+		return len(dead) == 1
+	})
+	if n := len(dead[0].GetAttempts()); n != 4 {
+		t.Errorf("dead letter has %d attempts, want 4 (1 + 3 retries)", n)
+	}
+	fail(false)
+	if r, err := s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: epID,
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_All{All: true}}); err != nil || r.GetRedriven() != 1 {
+		t.Fatalf("redrive: %v %v", r, err)
+	}
+	rc.waitFor(t, []string{dead[0].GetEventId()}, 10*time.Second)
+	got := rc.requests()
+	if len(got) != 5 {
+		t.Errorf("%d requests, want 4 failed and 1 redriven", len(got))
+	}
+	for i, d := range got {
+		user, pass, ok := (&http.Request{Header: d.h}).BasicAuth()
+		if !bytes.Equal(d.body, sent) || !ok || user != "u" || pass != "p-123" {
+			t.Errorf("request %d: not Pipedrive's body as sent with the Basic auth (auth %v)", i+1, ok)
+		}
 	}
 }
