@@ -210,9 +210,9 @@ func waitHTTP(url string) error {
 	return errors.New("server did not come up: " + url)
 }
 
-func (e *env) reference() *server {
+func (e *env) reference(args ...string) *server {
 	s := &server{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort())}
-	s.cmd = exec.Command(e.bins["refserver"], "-addr", s.httpAddr)
+	s.cmd = exec.Command(e.bins["refserver"], append([]string{"-addr", s.httpAddr}, args...)...)
 	if err := s.cmd.Start(); err != nil {
 		panic(err)
 	}

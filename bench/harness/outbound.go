@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,7 +111,7 @@ func (rc *receiver) unique() int64 {
 // outbound is a hookstream with endpoints pointing at receivers.
 type outbound struct {
 	hs      *server
-	healthy []*receiver
+	healthy receivers
 	dead    []*receiver
 }
 
@@ -130,9 +133,8 @@ func (e *env) startOutbound(healthy, dead int) *outbound {
 			panic(fmt.Sprintf("CreateEndpoint: %v", err))
 		}
 	}
-	for range healthy {
-		rc := newReceiver(false)
-		o.healthy = append(o.healthy, rc)
+	o.healthy = newReceivers(healthy)
+	for _, rc := range o.healthy {
 		create(rc)
 	}
 	for range dead {
@@ -146,23 +148,49 @@ func (e *env) startOutbound(healthy, dead int) *outbound {
 
 func (o *outbound) stop() {
 	o.hs.stop()
-	for _, rc := range append(o.healthy, o.dead...) {
+	o.healthy.close()
+	for _, rc := range o.dead {
 		rc.close()
 	}
 }
 
-// delivered is the requests answered 204 by the healthy receivers.
-func (o *outbound) delivered() int64 {
+// receivers are the healthy endpoints of one run.
+type receivers []*receiver
+
+func newReceivers(n int) receivers {
+	var rs receivers
+	for range n {
+		rs = append(rs, newReceiver(false))
+	}
+	return rs
+}
+
+func (rs receivers) urls() []string {
+	var us []string
+	for _, rc := range rs {
+		us = append(us, rc.url)
+	}
+	return us
+}
+
+func (rs receivers) close() {
+	for _, rc := range rs {
+		rc.close()
+	}
+}
+
+// delivered is the requests answered 204.
+func (rs receivers) delivered() int64 {
 	var n int64
-	for _, rc := range o.healthy {
+	for _, rc := range rs {
 		n += rc.reqs.Load()
 	}
 	return n
 }
 
-func (o *outbound) dups() int64 {
+func (rs receivers) dups() int64 {
 	var n int64
-	for _, rc := range o.healthy {
+	for _, rc := range rs {
 		rc.mu.Lock()
 		n += rc.dups
 		rc.mu.Unlock()
@@ -170,13 +198,13 @@ func (o *outbound) dups() int64 {
 	return n
 }
 
-// drain waits, at most *outDrain, until the healthy receivers hold want
-// distinct deliveries; it returns how long that took and what is missing.
-func (o *outbound) drain(want int64) (time.Duration, int64) {
+// drain waits, at most *outDrain, until the receivers hold want distinct
+// deliveries; it returns how long that took and what is missing.
+func (rs receivers) drain(want int64) (time.Duration, int64) {
 	start := time.Now()
 	for {
 		var got int64
-		for _, rc := range o.healthy {
+		for _, rc := range rs {
 			got += rc.unique()
 		}
 		if got >= want || time.Since(start) >= *outDrain {
@@ -184,6 +212,22 @@ func (o *outbound) drain(want int64) (time.Duration, int64) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// latencies are, for every (receiver, event) pair that arrived, the time
+// from sending the event's webhook to its first arrival.
+func (rs receivers) latencies(sent map[string]time.Time) []time.Duration {
+	var lat []time.Duration
+	for _, rc := range rs {
+		rc.mu.Lock()
+		for id, t0 := range sent {
+			if at, ok := rc.first[id]; ok {
+				lat = append(lat, at.Sub(t0))
+			}
+		}
+		rc.mu.Unlock()
+	}
+	return lat
 }
 
 // throughputRun is one closed-loop ingest window with endpoints attached.
@@ -200,15 +244,15 @@ type throughputRun struct {
 func (e *env) throughputRun(healthy, dead int) throughputRun {
 	o := e.startOutbound(healthy, dead)
 	defer o.stop()
-	before := o.delivered()
+	before := o.healthy.delivered()
 	start := time.Now()
 	in := closedLoop("http://"+o.hs.httpAddr, *outConns, *duration, *payload)
-	got := o.delivered() - before
+	got := o.healthy.delivered() - before
 	r := throughputRun{ingest: in, deliveries: float64(got) / time.Since(start).Seconds()}
 	want := in.ok * int64(healthy)
 	r.backlog = max(0, want-got)
-	r.drainTook, r.missing = o.drain(want)
-	r.dups = o.dups()
+	r.drainTook, r.missing = o.healthy.drain(want)
+	r.dups = o.healthy.dups()
 	for _, rc := range o.dead {
 		r.deadReqs += rc.reqs.Load()
 	}
@@ -271,42 +315,45 @@ func (e *env) outboundDead() []row {
 }
 
 // outboundLatency: open-loop ingest at rate with N endpoints; the time
-// from sending each ingest request to each receiver's first arrival.
+// from sending each ingest request to each receiver's first arrival. The
+// reference is refserver -relay: the same webhooks POSTed to the same
+// kind of receivers straight from memory, the bare ceiling on this
+// machine.
 func (e *env) outboundLatency(rate int) row {
 	if *outRate != 1000 {
 		rate = *outRate
 	}
 	name := fmt.Sprintf("outbound latency, %d endpoints at %d ev/s", *outEndpoints, rate)
 	fmt.Fprintf(os.Stderr, "%s...\n", name)
-	var p99s []float64
+	var refs, hss, ratios []float64
 	var missing, dups int64
+	measure := func(side string, r int, base string, rs receivers) time.Duration {
+		sent, in := openLoopIDs(base, rate, *duration, *payload)
+		_, miss := rs.drain(int64(len(sent)) * int64(len(rs)))
+		res := &result{latencies: rs.latencies(sent)}
+		missing, dups = missing+miss, dups+rs.dups()
+		fmt.Fprintf(os.Stderr, "    round %d %s: %d events (ingest statuses %v, POST→2xx p99 %s), %d deliveries: ingest→receiver p50 %s p90 %s p99 %s p99.9 %s max %s; %d still owed, %d duplicates\n",
+			r+1, side, len(sent), in.byStatus, in.pct(.99), len(res.latencies), res.pct(.5), res.pct(.9), res.pct(.99), res.pct(.999), res.pct(1), miss, rs.dups())
+		return res.pct(.99)
+	}
 	for r := range *rounds {
 		round(name, r)
+		rs := newReceivers(*outEndpoints)
+		ref := e.reference("-relay", strings.Join(rs.urls(), ","), "-relay-in-flight", strconv.Itoa(cmp.Or(*outInFlight, 10)))
+		a := measure("reference", r, "http://"+ref.httpAddr, rs)
+		ref.stop()
+		rs.close()
 		o := e.startOutbound(*outEndpoints, 0)
-		sent, in := openLoopIDs("http://"+o.hs.httpAddr, rate, *duration, *payload)
-		_, miss := o.drain(int64(len(sent)) * int64(len(o.healthy)))
+		b := measure("hookstream", r, "http://"+o.hs.httpAddr, o.healthy)
 		o.stop()
-		var lat []time.Duration
-		for _, rc := range o.healthy {
-			rc.mu.Lock()
-			for id, t0 := range sent {
-				if at, ok := rc.first[id]; ok {
-					lat = append(lat, at.Sub(t0))
-				}
-			}
-			rc.mu.Unlock()
-		}
-		res := &result{latencies: lat}
-		p99s = append(p99s, float64(res.pct(.99).Microseconds()))
-		missing, dups = missing+miss, dups+o.dups()
-		fmt.Fprintf(os.Stderr, "    round %d: %d events (ingest errors %v, POST→2xx p99 %s), %d deliveries: ingest→receiver p50 %s p90 %s p99 %s p99.9 %s max %s; %d still owed, %d duplicates\n",
-			r+1, len(sent), in.byStatus, in.pct(.99), len(lat), res.pct(.5), res.pct(.9), res.pct(.99), res.pct(.999), res.pct(1), miss, o.dups())
+		refs, hss = append(refs, float64(a.Microseconds())), append(hss, float64(b.Microseconds()))
+		ratios = append(ratios, float64(b)/float64(a))
 	}
 	metric := "ingest send→receiver p99, µs"
 	if dups > 0 || missing > 0 {
 		metric += fmt.Sprintf(" (%d duplicates; %d still owed when the -out-drain wait ended)", dups, missing)
 	}
-	return row{name, metric, "—", fmt.Sprintf("%.0f", median(p99s)), "—", "≤ 10000 µs"}
+	return row{name, metric, fmt.Sprintf("%.0f", median(refs)), fmt.Sprintf("%.0f", median(hss)), fmt.Sprintf("%.2f×", median(ratios)), "≤ 10000 µs"}
 }
 
 // openLoopIDs sends at a fixed rate for d and returns, by event id (from
