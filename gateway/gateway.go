@@ -429,7 +429,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	}
 	var buf bytes.Buffer
 	if n := r.ContentLength; n > 0 {
-		buf.Grow(int(min(n, firstRead)))
+		// ReadFrom wants bytes.MinRead free before each read, also the one
+		// that finds the end: without the extra room a body of exactly
+		// ContentLength bytes would be copied into a buffer twice its size.
+		buf.Grow(int(min(n, firstRead)) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	return buf.Bytes(), err
