@@ -60,6 +60,7 @@ var (
 	groupCommit = flag.String("group-commit", "auto", "hookstream's log.group_commit: auto (on with fsync: always), on, off")
 	inProcess   = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
+	memProfile  = flag.String("memprofile", "", "write an allocation profile of the harness process here at the end (with -inprocess it includes hookstream)")
 )
 
 func main() {
@@ -75,14 +76,32 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+	}
 	err := run()
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if *memProfile != "" && err == nil {
+		err = writeHeapProfile(*memProfile)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		os.Exit(1)
 	}
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 type row struct {
