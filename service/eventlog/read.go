@@ -144,9 +144,14 @@ func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEve
 		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	// A channel subscription is not ended by a closed connection: this
-	// says so (and would say if a message were ever dropped).
-	lost := sub.StatusChanged(nats.SubscriptionClosed, nats.SubscriptionSlowConsumer)
+	// A closed connection does not close a channel subscription's channel
+	// (as it does SubscribeSync's): its closed handler ends the read.
+	closed := make(chan struct{})
+	var once sync.Once
+	sub.SetClosedHandler(func(string) { once.Do(func() { close(closed) }) })
+	if l.reads.IsClosed() {
+		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, nats.ErrConnectionClosed)
+	}
 	if err := l.reads.PublishRequest("$JS.API.DIRECT.GET."+l.cfg.Stream, inbox, body); err != nil {
 		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -155,8 +160,8 @@ func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEve
 		var msg *nats.Msg
 		select {
 		case msg = <-msgs:
-		case st := <-lost:
-			return Batch{}, fmt.Errorf("%w: read: subscription %s", ErrUnavailable, st)
+		case <-closed:
+			return Batch{}, fmt.Errorf("%w: read: %v", ErrUnavailable, nats.ErrConnectionClosed)
 		case <-ctx.Done():
 			if caller.Err() != nil {
 				return Batch{}, caller.Err()
