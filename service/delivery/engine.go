@@ -427,12 +427,32 @@ func (e *Engine) send(ctx context.Context, traced bool, endpoint string, req web
 
 // request builds the signed request of an event's body for ep.
 func request(ep *Endpoint, id string, body []byte, ct string) webhook.Request {
-	r := webhook.Request{URL: ep.GetUrl(), ID: id, Timestamp: time.Now(), Body: body, ContentType: ct,
-		Keys: ep.keys, Headers: ep.GetHeaders()}
+	now := time.Now()
+	r := webhook.Request{URL: ep.GetUrl(), ID: id, Timestamp: now, Body: body, ContentType: ct,
+		Keys: ep.signingKeys(now), Headers: ep.GetHeaders()}
 	if b := ep.GetBasicAuth(); b != nil {
 		r.BasicUser, r.BasicPassword = b.GetUsername(), ep.Password
 	}
 	return r
+}
+
+// signingKeys are the keys of the secrets that still sign at now. A worker
+// keeps the endpoint it loaded until the endpoint changes, so a rotated-out
+// secret's overlap must end here, at send time, not only when the endpoint
+// is next read.
+func (ep *Endpoint) signingKeys(now time.Time) [][]byte {
+	for i, exp := range ep.Expires {
+		if !exp.IsZero() && !exp.After(now) && i < len(ep.keys) {
+			live := make([][]byte, 0, len(ep.keys))
+			for k, key := range ep.keys {
+				if k >= len(ep.Expires) || ep.Expires[k].IsZero() || ep.Expires[k].After(now) {
+					live = append(live, key)
+				}
+			}
+			return live
+		}
+	}
+	return ep.keys
 }
 
 // Rotate makes a new newest secret; the others stop signing after

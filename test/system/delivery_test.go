@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -936,5 +937,43 @@ func TestEndpointUpdateMask(t *testing.T) {
 	d := rc.requests()[0]
 	if user, pass, ok := (&http.Request{Header: d.h}).BasicAuth(); !ok || user != "u" || pass != "p-123456" || d.h.Get("X-A") != "1" {
 		t.Errorf("after a whole update: basic %q %q %v, X-A %q", user, pass, ok, d.h.Get("X-A"))
+	}
+}
+
+// TestDeliveryRotatedSecretStopsAfterOverlap: once a rotation's overlap
+// ends, the previous secret no longer signs, even though nothing else about
+// the endpoint changed (its worker keeps the endpoint it loaded).
+func TestDeliveryRotatedSecretStopsAfterOverlap(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	first := ep.GetSecret()
+	rc.waitFor(t, postLeadNotes(t, s, "ov1", []string{"l1"}, 1), 10*time.Second)
+	rot, err := s.endpoints().RotateEndpointSecret(context.Background(),
+		&hookstreamv1.RotateEndpointSecretRequest{Id: ep.GetId(), Overlap: durationpb.New(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := rot.GetEndpoint().GetSecret()
+	during := postLeadNotes(t, s, "ov2", []string{"l1"}, 1)
+	rc.waitFor(t, during, 10*time.Second)
+	time.Sleep(1500 * time.Millisecond) // the overlap ends
+	after := postLeadNotes(t, s, "ov3", []string{"l1"}, 1)
+	rc.waitFor(t, after, 10*time.Second)
+	for _, d := range rc.requests() {
+		sigs := strings.Fields(d.h.Get("webhook-signature"))
+		oldOK := webhook.Verify(first, d.h, d.body, time.Minute, time.Now()) == nil
+		newOK := webhook.Verify(second, d.h, d.body, time.Minute, time.Now()) == nil
+		switch d.id {
+		case during[0]:
+			if len(sigs) != 2 || !oldOK || !newOK {
+				t.Errorf("during the overlap: %d signatures, old verifies %v, new %v; want 2, true, true", len(sigs), oldOK, newOK)
+			}
+		case after[0]:
+			if len(sigs) != 1 || oldOK || !newOK {
+				t.Errorf("after the overlap: %d signatures, old verifies %v, new %v; want 1, false, true", len(sigs), oldOK, newOK)
+			}
+		}
 	}
 }
