@@ -86,6 +86,14 @@ type worker struct {
 	lost         bool // another replica wrote the checkpoint
 	dirty        bool
 	lastSave     time.Time
+	// saved is what the last checkpoint held, for the gauges: they are
+	// refreshed every second from it, so an endpoint that changes nothing
+	// for hours (a retry due in 2 h, a paused endpoint) still shows its
+	// oldest event getting older and its lag growing.
+	savedPending int
+	savedOldest  time.Time
+	savedCursor  uint64
+	savedOnce    bool
 }
 
 func newWorker(e *Engine, id string, leaseRev uint64) *worker {
@@ -207,6 +215,7 @@ func (w *worker) run() {
 		case <-poll.C:
 			needRead = true
 			w.pollRedrives()
+			w.refreshGauges()
 		case <-w.reloadCh:
 			needRead = true
 			w.reloadEndpoint()
@@ -586,6 +595,7 @@ func (w *worker) finish(r result) {
 	if reason != "" && w.disable(reason) {
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_ENDPOINT_DISABLED
 		w.e.recordAttempt(a)
+		m.delivered(w.id, "endpoint_disabled")
 		j.due = now // sent again when the endpoint is resumed
 		w.requeue(j)
 		return
@@ -720,11 +730,20 @@ func (w *worker) saved(r saveResult) {
 		return
 	}
 	w.stateRev = r.rev
-	var lag uint64
-	if _, head := w.e.o.Next(); head > r.cursor {
-		lag = head - r.cursor
+	w.savedPending, w.savedOldest, w.savedCursor, w.savedOnce = r.pending, r.oldest, r.cursor, true
+	w.refreshGauges()
+}
+
+// refreshGauges sets the endpoint's queue gauges from its last checkpoint.
+func (w *worker) refreshGauges() {
+	if !w.savedOnce || w.ctx.Err() != nil {
+		return
 	}
-	w.e.o.Metrics.progress(w.id, r.pending, r.oldest, lag)
+	var lag uint64
+	if _, head := w.e.o.Next(); head > w.savedCursor {
+		lag = head - w.savedCursor
+	}
+	w.e.o.Metrics.progress(w.id, w.savedPending, w.savedOldest, lag)
 }
 
 // saveNow writes the checkpoint and waits for the write.

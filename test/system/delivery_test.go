@@ -377,6 +377,10 @@ func TestDeliveryGoneDisablesAndResumeDelivers(t *testing.T) {
 	if reason := got.GetEndpoint().GetDisabledReason(); !bytes.Contains([]byte(reason), []byte("410")) {
 		t.Errorf("disabled reason %q does not say 410", reason)
 	}
+	disabled := `hookstream_deliveries_total{endpoint="` + ep.GetId() + `",outcome="endpoint_disabled"}`
+	if v := metricValue(t, s, disabled); v != 1 {
+		t.Errorf("%s = %v, want 1", disabled, v)
+	}
 	more := postLeadNotes(t, s, "g2", []string{"l1", "l2"}, 3)
 	time.Sleep(300 * time.Millisecond) // nothing may arrive while disabled
 	if n := len(rc.requests()); n != 1 {
@@ -976,4 +980,48 @@ func TestDeliveryRotatedSecretStopsAfterOverlap(t *testing.T) {
 			}
 		}
 	}
+}
+
+// metricValue reads one sample of /metrics, -1 when absent.
+func metricValue(t *testing.T, s *server, series string) float64 {
+	t.Helper()
+	_, body := httpDo(t, "GET", s.base+"/metrics", readToken)
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+// TestDeliveryGaugesStayCurrent: an endpoint waiting an hour for its next
+// retry shows its oldest undelivered event getting older, and a paused one
+// its lag growing, though neither changes its saved progress meanwhile.
+func TestDeliveryGaugesStayCurrent(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), strings.Replace(deliveryYAML, "[50ms, 100ms, 150ms]", "[1h]", 1)))
+	bad := newReceiver(t, func(*http.Request, int) int { return 500 })
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: bad.srv.URL})
+	postLeadNotes(t, s, "gc", []string{"l1"}, 1)
+	age := `hookstream_delivery_oldest_undelivered_seconds{endpoint="` + ep.GetId() + `"}`
+	var first float64
+	waitUntil(t, 5*time.Second, "the failed event counted", func() bool {
+		first = metricValue(t, s, age)
+		return len(bad.requests()) == 1 && first >= 0
+	})
+	waitUntil(t, 5*time.Second, "the oldest event's age to grow", func() bool { return metricValue(t, s, age) >= first+1.5 })
+
+	rc := newReceiver(t, nil)
+	paused := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	rc.waitFor(t, postLeadNotes(t, s, "gc2", []string{"l1"}, 1), 10*time.Second)
+	if _, err := s.endpoints().PauseEndpoint(context.Background(), &hookstreamv1.PauseEndpointRequest{Id: paused.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the worker sees the pause
+	postLeadNotes(t, s, "gc3", []string{"l1", "l2"}, 2)
+	lag := `hookstream_delivery_lag_events{endpoint="` + paused.GetId() + `"}`
+	waitUntil(t, 5*time.Second, "a paused endpoint's lag to show", func() bool { return metricValue(t, s, lag) >= 4 })
 }
