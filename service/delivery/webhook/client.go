@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -164,7 +165,8 @@ type Result struct {
 	// Latency runs from sending the request to the response headers, or to
 	// the failure.
 	Latency time.Duration
-	// Body is the start of the response body, at most MaxResponseBody bytes.
+	// Body is the start of the response body, at most MaxResponseBody bytes,
+	// with the Basic auth password (plain or base64) replaced by [redacted].
 	Body []byte
 	// Err says why the attempt failed when no status explains it (timeout,
 	// refused or dropped connection, blocked address, TLS), or that a
@@ -204,6 +206,7 @@ func (c *Client) Send(ctx context.Context, r Request) Result {
 	// gave; what was read is kept and the rest ignored.
 	res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
 	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	res.Body = redactBody(res.Body, r)
 
 	switch code := resp.StatusCode; {
 	case code >= 300 && code <= 399:
@@ -384,6 +387,25 @@ func redact(msg string, r Request) string {
 		msg = strings.ReplaceAll(msg, query, "[redacted]")
 	}
 	return msg
+}
+
+// redactBody keeps the Basic auth credentials out of the stored response:
+// a receiver that echoes the request (a debugging endpoint, an error page
+// quoting its headers) would otherwise put the password, plain or as the
+// Authorization header's base64, into the attempt log.
+func redactBody(body []byte, r Request) []byte {
+	if r.BasicUser == "" || len(body) == 0 {
+		return body
+	}
+	for _, s := range []string{
+		base64.StdEncoding.EncodeToString([]byte(r.BasicUser + ":" + r.BasicPassword)),
+		r.BasicPassword,
+	} {
+		if s != "" && bytes.Contains(body, []byte(s)) {
+			body = bytes.ReplaceAll(body, []byte(s), []byte("[redacted]"))
+		}
+	}
+	return body
 }
 
 // redirectTarget shows where a redirect pointed, without userinfo, query or

@@ -601,3 +601,30 @@ func TestSendTraceContext(t *testing.T) {
 		t.Errorf("traceparent %q without a trace context", h.Get("traceparent"))
 	}
 }
+
+// TestSendBodyNeverLeaksBasicAuth: a receiver that echoes the request
+// (headers and all) does not put the Basic password into Result.Body,
+// which the attempt log keeps.
+func TestSendBodyNeverLeaksBasicAuth(t *testing.T) {
+	t.Parallel()
+	const password = "pw-hunter2-secret"
+	echo, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_ = r.Header.Write(w)
+		user, pass, _ := r.BasicAuth()
+		fmt.Fprintf(w, "user=%s password=%s\n", user, pass)
+	})
+	c := newClient(t, webhook.Options{AllowNetworks: allowLoopback})
+	req := testRequest(t, echo.URL)
+	req.BasicUser, req.BasicPassword = "hook", password
+	res := c.Send(t.Context(), req)
+	if res.Status != http.StatusBadRequest || !bytes.Contains(res.Body, []byte("user=hook")) {
+		t.Fatalf("Result = %+v, want the echo", res)
+	}
+	if bytes.Contains(res.Body, []byte("hunter2")) || bytes.Contains(res.Body, []byte("aG9vazpwdy1odW50ZXIy")) {
+		t.Errorf("Body leaks the Basic password:\n%s", res.Body)
+	}
+	if !bytes.Contains(res.Body, []byte("Basic [redacted]")) {
+		t.Errorf("Body does not show the redaction:\n%s", res.Body)
+	}
+}
