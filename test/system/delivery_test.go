@@ -1025,3 +1025,128 @@ func TestDeliveryGaugesStayCurrent(t *testing.T) {
 	lag := `hookstream_delivery_lag_events{endpoint="` + paused.GetId() + `"}`
 	waitUntil(t, 5*time.Second, "a paused endpoint's lag to show", func() bool { return metricValue(t, s, lag) >= 4 })
 }
+
+// TestEndpointPagingAndValidation: AIP-158 paging of endpoints, tokens
+// refused with INVALID_ARGUMENT, the secret's form, and the fields the
+// API refuses (headers hookstream sets itself, a bad URL).
+func TestEndpointPagingAndValidation(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	ctx := context.Background()
+	api := s.endpoints()
+	created := map[string]bool{}
+	for range 3 {
+		ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+		created[ep.GetId()] = true
+		key, err := webhook.ParseSecret(ep.GetSecret())
+		if !strings.HasPrefix(ep.GetSecret(), "whsec_") || err != nil || len(key) != 32 {
+			t.Errorf("secret %q: %v, %d bytes", ep.GetSecret(), err, len(key))
+		}
+	}
+	first, err := api.ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{PageSize: 2})
+	if err != nil || len(first.GetEndpoints()) != 2 || first.GetNextPageToken() == "" {
+		t.Fatalf("first page: %v %v", first, err)
+	}
+	second, err := api.ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{PageSize: 2, PageToken: first.GetNextPageToken()})
+	if err != nil || len(second.GetEndpoints()) != 1 || second.GetNextPageToken() != "" {
+		t.Fatalf("second page: %v %v", second, err)
+	}
+	for _, ep := range slices.Concat(first.GetEndpoints(), second.GetEndpoints()) {
+		if !created[ep.GetId()] || ep.GetSecret() != "" {
+			t.Errorf("listed %s (secret %q)", ep.GetId(), ep.GetSecret())
+		}
+		delete(created, ep.GetId())
+	}
+	if len(created) != 0 {
+		t.Errorf("not listed: %v", created)
+	}
+	id := first.GetEndpoints()[0].GetId()
+	for name, call := range map[string]func() error{
+		"endpoints token": func() error {
+			_, err := api.ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{PageToken: "not-a-token"})
+			return err
+		},
+		"negative page size": func() error {
+			_, err := api.ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{PageSize: -1})
+			return err
+		},
+		"attempts token": func() error {
+			_, err := api.ListDeliveryAttempts(ctx, &hookstreamv1.ListDeliveryAttemptsRequest{EndpointId: id, PageToken: "not-a-token"})
+			return err
+		},
+		"dead letters token": func() error {
+			_, err := api.ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: id, PageToken: "not-a-token"})
+			return err
+		},
+		"a token of another list": func() error {
+			_, err := api.ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: id, PageToken: first.GetNextPageToken()})
+			return err
+		},
+		"webhook-signature header": func() error {
+			_, err := api.CreateEndpoint(ctx, &hookstreamv1.CreateEndpointRequest{Endpoint: &hookstreamv1.Endpoint{Url: rc.srv.URL,
+				Headers: map[string]string{"Webhook-Signature": "v1,forged"}}})
+			return err
+		},
+		"content-type header": func() error {
+			_, err := api.CreateEndpoint(ctx, &hookstreamv1.CreateEndpointRequest{Endpoint: &hookstreamv1.Endpoint{Url: rc.srv.URL,
+				Headers: map[string]string{"content-type": "text/plain"}}})
+			return err
+		},
+		"authorization header": func() error {
+			_, err := api.UpdateEndpoint(ctx, &hookstreamv1.UpdateEndpointRequest{Endpoint: &hookstreamv1.Endpoint{Id: id,
+				Headers: map[string]string{"Authorization": "Bearer x"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"headers"}}})
+			return err
+		},
+		"ftp URL": func() error {
+			_, err := api.CreateEndpoint(ctx, &hookstreamv1.CreateEndpointRequest{Endpoint: &hookstreamv1.Endpoint{Url: "ftp://example.com/x"}})
+			return err
+		},
+		"no URL": func() error {
+			_, err := api.CreateEndpoint(ctx, &hookstreamv1.CreateEndpointRequest{Endpoint: &hookstreamv1.Endpoint{}})
+			return err
+		},
+	} {
+		if err := call(); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: %v, want INVALID_ARGUMENT", name, err)
+		}
+	}
+}
+
+// TestDeliveryConcurrencyBound: an unordered endpoint has at most
+// max_in_flight requests open at once (default 10), and uses them.
+func TestDeliveryConcurrencyBound(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	for _, limit := range []uint32{0, 3} {
+		var mu sync.Mutex
+		conc, most := 0, 0
+		rc := newReceiver(t, func(*http.Request, int) int {
+			mu.Lock()
+			conc++
+			most = max(most, conc)
+			mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+			mu.Lock()
+			conc--
+			mu.Unlock()
+			return 200
+		})
+		createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL, MaxInFlight: limit, Filter: fmt.Sprintf(`event.subject.id.startsWith("c%d-")`, limit)})
+		var leads []string
+		for i := range 15 {
+			leads = append(leads, fmt.Sprintf("c%d-%d", limit, i))
+		}
+		ids := postLeadNotes(t, s, fmt.Sprintf("cb%d", limit), leads, 2)
+		rc.waitFor(t, ids, 15*time.Second)
+		want := int(limit)
+		if want == 0 {
+			want = 10
+		}
+		mu.Lock()
+		if most > want || most < 2 {
+			t.Errorf("max_in_flight %d: at most %d requests at once, want 2..%d", limit, most, want)
+		}
+		mu.Unlock()
+	}
+}
