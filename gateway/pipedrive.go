@@ -122,11 +122,33 @@ func toPipedrive(ep *hookstreamv1.Endpoint) pipedriveWebhook {
 		Version: pd.GetVersion(), Type: "general", Name: pd.GetName(),
 		AddTime: pipedriveTime(ep.GetCreateTime().AsTime()),
 	}
-	if ep.GetState() == hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE {
+	switch ep.GetState() {
+	case hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE:
 		out.IsActive = 1
+	case hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED:
+		// What Pipedrive's auto-removal is to a webhook, hookstream's
+		// disabling (410 Gone, or failing for delivery.disable_after) is
+		// to an endpoint, except that it can be resumed. Its update_time
+		// is when it was disabled (unless it was edited since).
+		if t := ep.GetUpdateTime(); t != nil {
+			rt := pipedriveTime(t.AsTime())
+			out.RemoveTime = &rt
+		}
 	}
 	if r := ep.GetDisabledReason(); r != "" {
 		out.RemoveReason = &r
+	}
+	// Pipedrive's last attempt. An attempt that got no response (timeout,
+	// refused connection), which Pipedrive's dashboard shows as "Error",
+	// has a time and a null status: the field is an integer or null, and
+	// inventing a status such as 0 or 599 would read as one the receiver
+	// sent.
+	if t := ep.GetLastAttemptTime(); t != nil {
+		lt := pipedriveTime(t.AsTime())
+		out.LastDeliveryTime = &lt
+		if code := int(ep.GetLastAttemptStatusCode()); code != 0 {
+			out.LastHTTPStatus = &code
+		}
 	}
 	if b := ep.GetBasicAuth(); b != nil {
 		u := b.GetUsername()

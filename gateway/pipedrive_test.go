@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/filter"
@@ -108,5 +111,52 @@ func TestPipedriveFilter(t *testing.T) {
 	}
 	if ok, _ := f.Match(events["v2_change_deal"]); ok {
 		t.Error("a webhook of source other matched an event of golden-source")
+	}
+}
+
+// TestToPipedriveHealth: the fields Pipedrive tells its users to watch
+// (is_active, remove_time, remove_reason, last_delivery_time,
+// last_http_status) follow the endpoint's state and last attempt.
+func TestToPipedriveHealth(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	changed := time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
+	attempt := time.Date(2026, 3, 2, 10, 29, 58, 123_456_789, time.FixedZone("CET", 3600))
+	str := func(s string) *string { return &s }
+	num := func(n int) *int { return &n }
+	for name, c := range map[string]struct {
+		ep                              *hookstreamv1.Endpoint
+		active                          int
+		removeTime, removeReason, lastT *string
+		lastStatus                      *int
+	}{
+		"never attempted": {ep: &hookstreamv1.Endpoint{State: hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE}, active: 1},
+		"delivered": {ep: &hookstreamv1.Endpoint{State: hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE,
+			LastAttemptTime: timestamppb.New(attempt), LastAttemptStatusCode: 204},
+			active: 1, lastT: str("2026-03-02T09:29:58.123Z"), lastStatus: num(204)},
+		"receiver failing": {ep: &hookstreamv1.Endpoint{State: hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE,
+			LastAttemptTime: timestamppb.New(attempt), LastAttemptStatusCode: 500},
+			active: 1, lastT: str("2026-03-02T09:29:58.123Z"), lastStatus: num(500)},
+		"no response (Pipedrive's Error)": {ep: &hookstreamv1.Endpoint{State: hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE,
+			LastAttemptTime: timestamppb.New(attempt)},
+			active: 1, lastT: str("2026-03-02T09:29:58.123Z")},
+		"paused": {ep: &hookstreamv1.Endpoint{State: hookstreamv1.EndpointState_ENDPOINT_STATE_PAUSED}},
+		"disabled by 410": {ep: &hookstreamv1.Endpoint{State: hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED,
+			DisabledReason:  "the receiver answered 410 Gone at 2026-03-02T10:30:00Z",
+			LastAttemptTime: timestamppb.New(attempt), LastAttemptStatusCode: 410},
+			removeTime: str("2026-03-02T10:30:00.000Z"), removeReason: str("the receiver answered 410 Gone at 2026-03-02T10:30:00Z"),
+			lastT: str("2026-03-02T09:29:58.123Z"), lastStatus: num(410)},
+	} {
+		c.ep.Pipedrive = &hookstreamv1.PipedriveWebhook{Id: 7}
+		c.ep.CreateTime, c.ep.UpdateTime = timestamppb.New(created), timestamppb.New(changed)
+		got := toPipedrive(c.ep)
+		if got.IsActive != c.active || !reflect.DeepEqual(got.RemoveTime, c.removeTime) || !reflect.DeepEqual(got.RemoveReason, c.removeReason) ||
+			!reflect.DeepEqual(got.LastDeliveryTime, c.lastT) || !reflect.DeepEqual(got.LastHTTPStatus, c.lastStatus) {
+			b, _ := json.Marshal(got)
+			t.Errorf("%s: %s", name, b)
+		}
+		if got.AddTime != "2026-03-01T09:00:00.000Z" {
+			t.Errorf("%s: add_time %q", name, got.AddTime)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -152,6 +153,7 @@ func (s *Endpoints) CreateEndpoint(ctx context.Context, req *hookstreamv1.Create
 	ep.Id = delivery.NewID("ep_")
 	ep.State = hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE
 	ep.DisabledReason, ep.Secret, ep.PreviousSecretExpireTime = "", "", nil
+	ep.LastAttemptTime, ep.LastAttemptStatusCode = nil, 0 // read from the attempts log, never stored
 	ep.CreateTime = timestamppb.Now()
 	ep.UpdateTime = ep.CreateTime
 	if ep.Format == hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_UNSPECIFIED {
@@ -205,7 +207,42 @@ func (s *Endpoints) GetEndpoint(ctx context.Context, req *hookstreamv1.GetEndpoi
 	if err != nil {
 		return nil, s.mapErr(ctx, err, req.GetId())
 	}
-	return &hookstreamv1.GetEndpointResponse{Endpoint: public(e, false)}, nil
+	out := public(e, false)
+	s.lastAttempts(ctx, []*hookstreamv1.Endpoint{out})
+	return &hookstreamv1.GetEndpointResponse{Endpoint: out}, nil
+}
+
+// lastAttemptTimeout bounds one endpoint's last-attempt lookup, and
+// lastAttemptLookups how many of a page run at once.
+const (
+	lastAttemptTimeout = 2 * time.Second
+	lastAttemptLookups = 16
+)
+
+// lastAttempts sets last_attempt_time and last_attempt_status_code of the
+// endpoints from the attempts log: one request per endpoint, a few at a
+// time. They are for people watching their endpoints, so a lookup that
+// fails leaves its endpoint's fields unset rather than failing the call.
+func (s *Endpoints) lastAttempts(ctx context.Context, eps []*hookstreamv1.Endpoint) {
+	sem := make(chan struct{}, lastAttemptLookups)
+	var wg sync.WaitGroup
+	for _, ep := range eps {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			lctx, cancel := context.WithTimeout(ctx, lastAttemptTimeout)
+			defer cancel()
+			a, err := s.store.LastAttempt(lctx, ep.GetId())
+			if err != nil {
+				s.logger.DebugContext(ctx, "endpoint's last attempt not read", "endpoint", ep.GetId(), "err", err)
+				return
+			}
+			if a != nil {
+				ep.LastAttemptTime, ep.LastAttemptStatusCode = a.GetTime(), a.GetStatusCode()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // ListEndpoints implements the RPC.
@@ -230,6 +267,7 @@ func (s *Endpoints) ListEndpoints(ctx context.Context, req *hookstreamv1.ListEnd
 	for _, e := range eps {
 		resp.Endpoints = append(resp.Endpoints, public(e, false))
 	}
+	s.lastAttempts(ctx, resp.Endpoints)
 	if more && len(eps) > 0 {
 		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte("ep:" + eps[len(eps)-1].Id))
 	}

@@ -138,6 +138,29 @@ func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from ui
 	return out, next, nil
 }
 
+// LastAttempt returns the newest attempt stored for an endpoint, nil when
+// the attempts log holds none (none made yet, or all aged out). It is one
+// direct get of the last message on the endpoint's subjects, whatever
+// their number, so a list of endpoints costs one request each; on a
+// cluster the answer may lag the newest attempt by the replication delay.
+func (s *Store) LastAttempt(ctx context.Context, endpoint string) (*hookstreamv1.DeliveryAttempt, error) {
+	if !validID(endpoint) {
+		return nil, nil
+	}
+	m, err := eventlog.DirectGetLast(ctx, s.js.Conn(), attemptsStream, attemptsPrefix+"."+endpoint+".*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delivery: last attempt: %w", err)
+	}
+	a := &hookstreamv1.DeliveryAttempt{}
+	if err := proto.Unmarshal(m.Data, a); err != nil {
+		return nil, fmt.Errorf("delivery: last attempt: %w", err)
+	}
+	return a, nil
+}
+
 // more says whether a stream holds a message on subject at or after from.
 func (e *Engine) more(ctx context.Context, stream, subject string, from uint64) bool {
 	_, err := e.o.Store.streams[stream].GetMsg(ctx, max(from, 1), jetstream.WithGetMsgSubject(subject))

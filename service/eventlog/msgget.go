@@ -134,6 +134,24 @@ func (l *Log) msgGet(ctx context.Context, nc *nats.Conn, req msgGetRequest, lead
 	return raw, nil
 }
 
+// DirectGetLast reads the last message stored in stream on subject, which
+// may hold wildcards, with one direct get (the request in the body, so the
+// subject need not be publishable): any replica may answer, so on a
+// cluster it can lag the stream leader by the replication delay. The
+// stream must allow direct gets. A subject with no message gets
+// jetstream.ErrMsgNotFound.
+func DirectGetLast(ctx context.Context, nc *nats.Conn, stream, subject string) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(msgGetRequest{LastFor: subject})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, body)
+	if err != nil {
+		return nil, err
+	}
+	return directMsg(resp)
+}
+
 // directMsg reads a direct get's answer: the stored message, with its
 // position, subject and store time in headers, or a status such as 404.
 func directMsg(m *nats.Msg) (*jetstream.RawStreamMsg, error) {

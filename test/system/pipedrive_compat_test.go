@@ -382,3 +382,117 @@ func TestPipedriveCompatDeadLetterAndRedrive(t *testing.T) {
 		}
 	}
 }
+
+// TestPipedriveCompatLastDelivery: the fields Pipedrive's docs say to
+// watch on GET /v1/webhooks are real, as Pipedrive's SDK reads them:
+// last_delivery_time and last_http_status from the newest attempt (null
+// when there was none; a null status with a time for an attempt without a
+// response, Pipedrive's "Error"), and is_active, remove_time and
+// remove_reason of a webhook disabled by 410 Gone.
+func TestPipedriveCompatLastDelivery(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	ctx := context.Background()
+	ok := newReceiver(t, nil)
+	failing := newReceiver(t, func(*http.Request, int) int { return http.StatusInternalServerError })
+	gone := newReceiver(t, func(*http.Request, int) int { return http.StatusGone })
+	urls := map[string]string{"ok": ok.srv.URL, "failing": failing.srv.URL, "gone": gone.srv.URL,
+		"refused": "http://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/pd", "idle": ok.srv.URL + "/idle"}
+	pdIDs := map[string]float64{}
+	for name, u := range urls {
+		object := "deal"
+		if name == "idle" {
+			object = "activity" // no activity event is sent
+		}
+		status, body := pipedriveCall(t, http.MethodPost, s.base+"/api/v1/webhooks", map[string]string{"x-api-token": adminToken, "Content-Type": "application/json"},
+			`{"subscription_url": "`+u+`", "event_action": "*", "event_object": "`+object+`", "name": "`+name+`"}`)
+		if status != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", name, status, body)
+		}
+		data := body["data"].(map[string]any)
+		if data["last_delivery_time"] != nil || data["last_http_status"] != nil || data["remove_time"] != nil {
+			t.Errorf("a new webhook shows a delivery or removal: %v", data)
+		}
+		pdIDs[name] = data["id"].(float64)
+	}
+	list, err := s.endpoints().ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	epIDs := map[string]string{}
+	for _, ep := range list.GetEndpoints() {
+		epIDs[ep.GetPipedrive().GetName()] = ep.GetId()
+	}
+
+	before := time.Now()
+	postPipedrive(t, s, "v2_change_deal")
+	waitUntil(t, 10*time.Second, "the delivery", func() bool { return len(ok.requests()) == 1 })
+	deadLettered(t, s, epIDs["failing"], 1)
+	deadLettered(t, s, epIDs["refused"], 1)
+	waitUntil(t, 10*time.Second, "the 410 webhook disabled, and every last attempt recorded", func() bool {
+		for name, want := range map[string]int32{"ok": 204, "failing": 500, "refused": 0, "gone": 410} {
+			resp, err := s.endpoints().GetEndpoint(ctx, &hookstreamv1.GetEndpointRequest{Id: epIDs[name]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ep := resp.GetEndpoint()
+			if ep.GetLastAttemptTime() == nil || ep.GetLastAttemptStatusCode() != want ||
+				(name == "gone") != (ep.GetState() == hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED) {
+				return false
+			}
+		}
+		return true
+	})
+	after := time.Now()
+
+	status, body := pipedriveSDK(t, s, readToken, "list")
+	if status != http.StatusOK || body["success"] != true {
+		t.Fatalf("getWebhooks: %d %v", status, body)
+	}
+	hooks := map[string]map[string]any{}
+	for _, h := range body["data"].([]any) {
+		hook := h.(map[string]any)
+		hooks[hook["name"].(string)] = hook
+	}
+	for name, want := range map[string]struct {
+		delivered bool
+		status    any
+		active    float64
+		removed   bool
+	}{
+		"ok":      {true, 204.0, 1, false},
+		"failing": {true, 500.0, 1, false},
+		"refused": {true, nil, 1, false}, // no response: Pipedrive's "Error"
+		"gone":    {true, 410.0, 0, true},
+		"idle":    {false, nil, 1, false},
+	} {
+		hook := hooks[name]
+		if hook == nil || hook["id"] != pdIDs[name] {
+			t.Errorf("%s: not listed as webhook %v: %v", name, pdIDs[name], hook)
+			continue
+		}
+		if hook["last_http_status"] != want.status || hook["is_active"] != want.active {
+			t.Errorf("%s: last_http_status %v, is_active %v; want %v, %v", name, hook["last_http_status"], hook["is_active"], want.status, want.active)
+		}
+		switch lt, _ := hook["last_delivery_time"].(string); {
+		case !want.delivered && hook["last_delivery_time"] != nil:
+			t.Errorf("%s: never attempted, but last_delivery_time %v", name, hook["last_delivery_time"])
+		case want.delivered:
+			at, err := time.Parse("2006-01-02T15:04:05.000Z", lt)
+			if err != nil || at.Before(before.Add(-time.Second)) || at.After(after) {
+				t.Errorf("%s: last_delivery_time %q (%v), not Pipedrive's format between %v and %v", name, lt, err, before, after)
+			}
+		}
+		rt, _ := hook["remove_time"].(string)
+		reason, _ := hook["remove_reason"].(string)
+		switch {
+		case !want.removed && (hook["remove_time"] != nil || hook["remove_reason"] != nil):
+			t.Errorf("%s: remove_time %v, remove_reason %v; want null", name, hook["remove_time"], hook["remove_reason"])
+		case want.removed:
+			at, err := time.Parse("2006-01-02T15:04:05.000Z", rt)
+			if err != nil || at.Before(before.Add(-time.Second)) || at.After(after) || !strings.Contains(reason, "410") {
+				t.Errorf("%s: remove_time %q (%v), remove_reason %q; want the time it was disabled and why", name, rt, err, reason)
+			}
+		}
+	}
+}

@@ -49,6 +49,9 @@ export const deliveriesPage: Page = (main, api) => {
       h("dl", { class: "facts" },
         h("dt", null, "Id"), h("dd", null, h("code", null, ep.id)),
         h("dt", null, "Filter"), h("dd", null, ep.filter ? h("code", null, ep.filter) : "every event"),
+        h("dt", null, "Last attempt"), h("dd", null, ep.lastAttemptTime
+          ? [time(date(ep.lastAttemptTime)), ep.lastAttemptStatusCode ? ` — HTTP ${ep.lastAttemptStatusCode}` : " — no response"]
+          : "none"),
         ep.pipedrive ? [h("dt", null, "Pipedrive webhook"), h("dd", null, `${ep.pipedrive.eventAction}.${ep.pipedrive.eventObject}`)] : null),
       h("h3", null, "Recent attempts"), attempts,
       h("h3", null, "Dead letters"), dead, result);

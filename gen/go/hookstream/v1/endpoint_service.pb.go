@@ -383,9 +383,19 @@ type Endpoint struct {
 	// What was asked for when the endpoint was made through the
 	// Pipedrive-compatible webhooks API (`/api/v1/webhooks`); unset
 	// otherwise.
-	Pipedrive     *PipedriveWebhook `protobuf:"bytes,19,opt,name=pipedrive,proto3" json:"pipedrive,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Pipedrive *PipedriveWebhook `protobuf:"bytes,19,opt,name=pipedrive,proto3" json:"pipedrive,omitempty"`
+	// When the newest delivery attempt still in the attempts log was sent
+	// (test events included); unset when there is none: no attempt yet, or
+	// all aged out (`delivery.attempts_retention`). Output only, set by
+	// GetEndpoint and ListEndpoints; on a cluster it may trail the newest
+	// attempt by the replication delay. ListDeliveryAttempts has the rest.
+	LastAttemptTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=last_attempt_time,json=lastAttemptTime,proto3" json:"last_attempt_time,omitempty"`
+	// The HTTP status of that attempt; 0 when it got no response (timeout,
+	// refused connection, blocked address) or when last_attempt_time is
+	// unset. Output only.
+	LastAttemptStatusCode int32 `protobuf:"varint,21,opt,name=last_attempt_status_code,json=lastAttemptStatusCode,proto3" json:"last_attempt_status_code,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Endpoint) Reset() {
@@ -560,6 +570,20 @@ func (x *Endpoint) GetPipedrive() *PipedriveWebhook {
 		return x.Pipedrive
 	}
 	return nil
+}
+
+func (x *Endpoint) GetLastAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttemptTime
+	}
+	return nil
+}
+
+func (x *Endpoint) GetLastAttemptStatusCode() int32 {
+	if x != nil {
+		return x.LastAttemptStatusCode
+	}
+	return 0
 }
 
 type isEndpoint_Start interface {
@@ -2352,7 +2376,8 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"$hookstream/v1/endpoint_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!hookstream/v1/event_service.proto\"k\n" +
 	"\tBasicAuth\x128\n" +
 	"\busername\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x022\x10^[^:\\x00-\\x1f]*$R\busername\x12$\n" +
-	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bpassword\"\xae\t\n" +
+	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bpassword\"\xaf\n" +
+	"\n" +
 	"\bEndpoint\x12\x17\n" +
 	"\x02id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x02id\x12 \n" +
 	"\x03url\x18\x02 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x03url\x12*\n" +
@@ -2378,7 +2403,9 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"updateTime\x12\x16\n" +
 	"\x06secret\x18\x11 \x01(\tR\x06secret\x12Y\n" +
 	"\x1bprevious_secret_expire_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x18previousSecretExpireTime\x12=\n" +
-	"\tpipedrive\x18\x13 \x01(\v2\x1f.hookstream.v1.PipedriveWebhookR\tpipedrive\x1a:\n" +
+	"\tpipedrive\x18\x13 \x01(\v2\x1f.hookstream.v1.PipedriveWebhookR\tpipedrive\x12F\n" +
+	"\x11last_attempt_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastAttemptTime\x127\n" +
+	"\x18last_attempt_status_code\x18\x15 \x01(\x05R\x15lastAttemptStatusCode\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
@@ -2604,60 +2631,61 @@ var file_hookstream_v1_endpoint_service_proto_depIdxs = []int32{
 	38, // 8: hookstream.v1.Endpoint.update_time:type_name -> google.protobuf.Timestamp
 	38, // 9: hookstream.v1.Endpoint.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
 	6,  // 10: hookstream.v1.Endpoint.pipedrive:type_name -> hookstream.v1.PipedriveWebhook
-	5,  // 11: hookstream.v1.CreateEndpointRequest.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 12: hookstream.v1.ListEndpointsResponse.endpoints:type_name -> hookstream.v1.Endpoint
-	5,  // 13: hookstream.v1.UpdateEndpointRequest.endpoint:type_name -> hookstream.v1.Endpoint
-	39, // 14: hookstream.v1.UpdateEndpointRequest.update_mask:type_name -> google.protobuf.FieldMask
-	40, // 15: hookstream.v1.RotateEndpointSecretRequest.overlap:type_name -> google.protobuf.Duration
-	5,  // 16: hookstream.v1.CreateEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 17: hookstream.v1.GetEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 18: hookstream.v1.UpdateEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 19: hookstream.v1.PauseEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 20: hookstream.v1.ResumeEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	5,  // 21: hookstream.v1.RotateEndpointSecretResponse.endpoint:type_name -> hookstream.v1.Endpoint
-	27, // 22: hookstream.v1.SendTestEventResponse.attempt:type_name -> hookstream.v1.DeliveryAttempt
-	38, // 23: hookstream.v1.DeliveryAttempt.time:type_name -> google.protobuf.Timestamp
-	40, // 24: hookstream.v1.DeliveryAttempt.latency:type_name -> google.protobuf.Duration
-	3,  // 25: hookstream.v1.DeliveryAttempt.outcome:type_name -> hookstream.v1.AttemptOutcome
-	38, // 26: hookstream.v1.DeliveryAttempt.next_attempt_time:type_name -> google.protobuf.Timestamp
-	27, // 27: hookstream.v1.ListDeliveryAttemptsResponse.attempts:type_name -> hookstream.v1.DeliveryAttempt
-	38, // 28: hookstream.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
-	27, // 29: hookstream.v1.DeadLetter.attempts:type_name -> hookstream.v1.DeliveryAttempt
-	30, // 30: hookstream.v1.ListDeadLettersResponse.dead_letters:type_name -> hookstream.v1.DeadLetter
-	38, // 31: hookstream.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
-	38, // 32: hookstream.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
-	33, // 33: hookstream.v1.RedriveDeadLettersRequest.dead_time:type_name -> hookstream.v1.TimeRange
-	7,  // 34: hookstream.v1.EndpointService.CreateEndpoint:input_type -> hookstream.v1.CreateEndpointRequest
-	8,  // 35: hookstream.v1.EndpointService.GetEndpoint:input_type -> hookstream.v1.GetEndpointRequest
-	9,  // 36: hookstream.v1.EndpointService.ListEndpoints:input_type -> hookstream.v1.ListEndpointsRequest
-	11, // 37: hookstream.v1.EndpointService.UpdateEndpoint:input_type -> hookstream.v1.UpdateEndpointRequest
-	12, // 38: hookstream.v1.EndpointService.DeleteEndpoint:input_type -> hookstream.v1.DeleteEndpointRequest
-	14, // 39: hookstream.v1.EndpointService.PauseEndpoint:input_type -> hookstream.v1.PauseEndpointRequest
-	15, // 40: hookstream.v1.EndpointService.ResumeEndpoint:input_type -> hookstream.v1.ResumeEndpointRequest
-	16, // 41: hookstream.v1.EndpointService.RotateEndpointSecret:input_type -> hookstream.v1.RotateEndpointSecretRequest
-	23, // 42: hookstream.v1.EndpointService.GetEndpointSecret:input_type -> hookstream.v1.GetEndpointSecretRequest
-	25, // 43: hookstream.v1.EndpointService.SendTestEvent:input_type -> hookstream.v1.SendTestEventRequest
-	28, // 44: hookstream.v1.EndpointService.ListDeliveryAttempts:input_type -> hookstream.v1.ListDeliveryAttemptsRequest
-	31, // 45: hookstream.v1.EndpointService.ListDeadLetters:input_type -> hookstream.v1.ListDeadLettersRequest
-	34, // 46: hookstream.v1.EndpointService.RedriveDeadLetters:input_type -> hookstream.v1.RedriveDeadLettersRequest
-	17, // 47: hookstream.v1.EndpointService.CreateEndpoint:output_type -> hookstream.v1.CreateEndpointResponse
-	18, // 48: hookstream.v1.EndpointService.GetEndpoint:output_type -> hookstream.v1.GetEndpointResponse
-	10, // 49: hookstream.v1.EndpointService.ListEndpoints:output_type -> hookstream.v1.ListEndpointsResponse
-	19, // 50: hookstream.v1.EndpointService.UpdateEndpoint:output_type -> hookstream.v1.UpdateEndpointResponse
-	13, // 51: hookstream.v1.EndpointService.DeleteEndpoint:output_type -> hookstream.v1.DeleteEndpointResponse
-	20, // 52: hookstream.v1.EndpointService.PauseEndpoint:output_type -> hookstream.v1.PauseEndpointResponse
-	21, // 53: hookstream.v1.EndpointService.ResumeEndpoint:output_type -> hookstream.v1.ResumeEndpointResponse
-	22, // 54: hookstream.v1.EndpointService.RotateEndpointSecret:output_type -> hookstream.v1.RotateEndpointSecretResponse
-	24, // 55: hookstream.v1.EndpointService.GetEndpointSecret:output_type -> hookstream.v1.GetEndpointSecretResponse
-	26, // 56: hookstream.v1.EndpointService.SendTestEvent:output_type -> hookstream.v1.SendTestEventResponse
-	29, // 57: hookstream.v1.EndpointService.ListDeliveryAttempts:output_type -> hookstream.v1.ListDeliveryAttemptsResponse
-	32, // 58: hookstream.v1.EndpointService.ListDeadLetters:output_type -> hookstream.v1.ListDeadLettersResponse
-	35, // 59: hookstream.v1.EndpointService.RedriveDeadLetters:output_type -> hookstream.v1.RedriveDeadLettersResponse
-	47, // [47:60] is the sub-list for method output_type
-	34, // [34:47] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	38, // 11: hookstream.v1.Endpoint.last_attempt_time:type_name -> google.protobuf.Timestamp
+	5,  // 12: hookstream.v1.CreateEndpointRequest.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 13: hookstream.v1.ListEndpointsResponse.endpoints:type_name -> hookstream.v1.Endpoint
+	5,  // 14: hookstream.v1.UpdateEndpointRequest.endpoint:type_name -> hookstream.v1.Endpoint
+	39, // 15: hookstream.v1.UpdateEndpointRequest.update_mask:type_name -> google.protobuf.FieldMask
+	40, // 16: hookstream.v1.RotateEndpointSecretRequest.overlap:type_name -> google.protobuf.Duration
+	5,  // 17: hookstream.v1.CreateEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 18: hookstream.v1.GetEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 19: hookstream.v1.UpdateEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 20: hookstream.v1.PauseEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 21: hookstream.v1.ResumeEndpointResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	5,  // 22: hookstream.v1.RotateEndpointSecretResponse.endpoint:type_name -> hookstream.v1.Endpoint
+	27, // 23: hookstream.v1.SendTestEventResponse.attempt:type_name -> hookstream.v1.DeliveryAttempt
+	38, // 24: hookstream.v1.DeliveryAttempt.time:type_name -> google.protobuf.Timestamp
+	40, // 25: hookstream.v1.DeliveryAttempt.latency:type_name -> google.protobuf.Duration
+	3,  // 26: hookstream.v1.DeliveryAttempt.outcome:type_name -> hookstream.v1.AttemptOutcome
+	38, // 27: hookstream.v1.DeliveryAttempt.next_attempt_time:type_name -> google.protobuf.Timestamp
+	27, // 28: hookstream.v1.ListDeliveryAttemptsResponse.attempts:type_name -> hookstream.v1.DeliveryAttempt
+	38, // 29: hookstream.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
+	27, // 30: hookstream.v1.DeadLetter.attempts:type_name -> hookstream.v1.DeliveryAttempt
+	30, // 31: hookstream.v1.ListDeadLettersResponse.dead_letters:type_name -> hookstream.v1.DeadLetter
+	38, // 32: hookstream.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	38, // 33: hookstream.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	33, // 34: hookstream.v1.RedriveDeadLettersRequest.dead_time:type_name -> hookstream.v1.TimeRange
+	7,  // 35: hookstream.v1.EndpointService.CreateEndpoint:input_type -> hookstream.v1.CreateEndpointRequest
+	8,  // 36: hookstream.v1.EndpointService.GetEndpoint:input_type -> hookstream.v1.GetEndpointRequest
+	9,  // 37: hookstream.v1.EndpointService.ListEndpoints:input_type -> hookstream.v1.ListEndpointsRequest
+	11, // 38: hookstream.v1.EndpointService.UpdateEndpoint:input_type -> hookstream.v1.UpdateEndpointRequest
+	12, // 39: hookstream.v1.EndpointService.DeleteEndpoint:input_type -> hookstream.v1.DeleteEndpointRequest
+	14, // 40: hookstream.v1.EndpointService.PauseEndpoint:input_type -> hookstream.v1.PauseEndpointRequest
+	15, // 41: hookstream.v1.EndpointService.ResumeEndpoint:input_type -> hookstream.v1.ResumeEndpointRequest
+	16, // 42: hookstream.v1.EndpointService.RotateEndpointSecret:input_type -> hookstream.v1.RotateEndpointSecretRequest
+	23, // 43: hookstream.v1.EndpointService.GetEndpointSecret:input_type -> hookstream.v1.GetEndpointSecretRequest
+	25, // 44: hookstream.v1.EndpointService.SendTestEvent:input_type -> hookstream.v1.SendTestEventRequest
+	28, // 45: hookstream.v1.EndpointService.ListDeliveryAttempts:input_type -> hookstream.v1.ListDeliveryAttemptsRequest
+	31, // 46: hookstream.v1.EndpointService.ListDeadLetters:input_type -> hookstream.v1.ListDeadLettersRequest
+	34, // 47: hookstream.v1.EndpointService.RedriveDeadLetters:input_type -> hookstream.v1.RedriveDeadLettersRequest
+	17, // 48: hookstream.v1.EndpointService.CreateEndpoint:output_type -> hookstream.v1.CreateEndpointResponse
+	18, // 49: hookstream.v1.EndpointService.GetEndpoint:output_type -> hookstream.v1.GetEndpointResponse
+	10, // 50: hookstream.v1.EndpointService.ListEndpoints:output_type -> hookstream.v1.ListEndpointsResponse
+	19, // 51: hookstream.v1.EndpointService.UpdateEndpoint:output_type -> hookstream.v1.UpdateEndpointResponse
+	13, // 52: hookstream.v1.EndpointService.DeleteEndpoint:output_type -> hookstream.v1.DeleteEndpointResponse
+	20, // 53: hookstream.v1.EndpointService.PauseEndpoint:output_type -> hookstream.v1.PauseEndpointResponse
+	21, // 54: hookstream.v1.EndpointService.ResumeEndpoint:output_type -> hookstream.v1.ResumeEndpointResponse
+	22, // 55: hookstream.v1.EndpointService.RotateEndpointSecret:output_type -> hookstream.v1.RotateEndpointSecretResponse
+	24, // 56: hookstream.v1.EndpointService.GetEndpointSecret:output_type -> hookstream.v1.GetEndpointSecretResponse
+	26, // 57: hookstream.v1.EndpointService.SendTestEvent:output_type -> hookstream.v1.SendTestEventResponse
+	29, // 58: hookstream.v1.EndpointService.ListDeliveryAttempts:output_type -> hookstream.v1.ListDeliveryAttemptsResponse
+	32, // 59: hookstream.v1.EndpointService.ListDeadLetters:output_type -> hookstream.v1.ListDeadLettersResponse
+	35, // 60: hookstream.v1.EndpointService.RedriveDeadLetters:output_type -> hookstream.v1.RedriveDeadLettersResponse
+	48, // [48:61] is the sub-list for method output_type
+	35, // [35:48] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_endpoint_service_proto_init() }

@@ -102,7 +102,7 @@ class DeliveryAttempt(_message.Message):
     def __init__(self, id: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., event_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., latency: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ..., response_body: _Optional[str] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., next_attempt_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class Endpoint(_message.Message):
-    __slots__ = ["basic_auth", "create_time", "description", "disabled_reason", "filter", "format", "headers", "id", "max_in_flight", "ordering", "pipedrive", "previous_secret_expire_time", "rate_limit", "secret", "start_position", "start_time", "state", "update_time", "url"]
+    __slots__ = ["basic_auth", "create_time", "description", "disabled_reason", "filter", "format", "headers", "id", "last_attempt_status_code", "last_attempt_time", "max_in_flight", "ordering", "pipedrive", "previous_secret_expire_time", "rate_limit", "secret", "start_position", "start_time", "state", "update_time", "url"]
     class HeadersEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +118,8 @@ class Endpoint(_message.Message):
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     HEADERS_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     ORDERING_FIELD_NUMBER: _ClassVar[int]
     PIPEDRIVE_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +139,8 @@ class Endpoint(_message.Message):
     format: EndpointFormat
     headers: _containers.ScalarMap[str, str]
     id: str
+    last_attempt_status_code: int
+    last_attempt_time: _timestamp_pb2.Timestamp
     max_in_flight: int
     ordering: EndpointOrdering
     pipedrive: PipedriveWebhook
@@ -148,7 +152,7 @@ class Endpoint(_message.Message):
     state: EndpointState
     update_time: _timestamp_pb2.Timestamp
     url: str
-    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., description: _Optional[str] = ..., filter: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., basic_auth: _Optional[_Union[BasicAuth, _Mapping]] = ..., format: _Optional[_Union[EndpointFormat, str]] = ..., start_position: _Optional[_Union[_event_service_pb2.StartPosition, str]] = ..., start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit: _Optional[float] = ..., ordering: _Optional[_Union[EndpointOrdering, str]] = ..., max_in_flight: _Optional[int] = ..., state: _Optional[_Union[EndpointState, str]] = ..., disabled_reason: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., secret: _Optional[str] = ..., previous_secret_expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., pipedrive: _Optional[_Union[PipedriveWebhook, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., description: _Optional[str] = ..., filter: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., basic_auth: _Optional[_Union[BasicAuth, _Mapping]] = ..., format: _Optional[_Union[EndpointFormat, str]] = ..., start_position: _Optional[_Union[_event_service_pb2.StartPosition, str]] = ..., start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit: _Optional[float] = ..., ordering: _Optional[_Union[EndpointOrdering, str]] = ..., max_in_flight: _Optional[int] = ..., state: _Optional[_Union[EndpointState, str]] = ..., disabled_reason: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., secret: _Optional[str] = ..., previous_secret_expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., pipedrive: _Optional[_Union[PipedriveWebhook, _Mapping]] = ..., last_attempt_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempt_status_code: _Optional[int] = ...) -> None: ...
 
 class GetEndpointRequest(_message.Message):
     __slots__ = ["id"]

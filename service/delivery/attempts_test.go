@@ -1,0 +1,94 @@
+package delivery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
+)
+
+// openTestStore opens delivery's streams on an embedded JetStream server
+// (random port, temporary directory) and returns the store and its
+// connection.
+func openTestStore(t *testing.T) (*Store, *nats.Conn) {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore(context.Background(), js, StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, nc
+}
+
+// TestLastAttempt: the newest attempt of an endpoint over all its event
+// buckets, read with a single direct get (nats-server answers a wildcard
+// last_by_subj), never another endpoint's, nil when there is none.
+func TestLastAttempt(t *testing.T) {
+	t.Parallel()
+	st, nc := openTestStore(t)
+	ctx := context.Background()
+	record := func(endpoint, eventID string, status int) *hookstreamv1.DeliveryAttempt {
+		t.Helper()
+		a := attemptRecord(endpoint, eventID, 1, "", time.Now(), webhook.Result{Status: status, Latency: time.Millisecond})
+		data, err := proto.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.js.Publish(ctx, attemptSubject(endpoint, eventID), data); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	record("ep_a", "aaa0000000000000", 500)
+	record("ep_a", "bbb0000000000000", 204)
+	want := record("ep_a", "aaa1111111111111", 0) // an older bucket, written last
+	// Endpoints whose ids extend or share ep_a's are not ep_a's.
+	record("ep_ab", "ccc0000000000000", 201)
+	other := record("ep_b", "ddd0000000000000", 404)
+
+	before := nc.Stats().OutMsgs
+	got, err := st.LastAttempt(ctx, "ep_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := nc.Stats().OutMsgs - before; n != 1 {
+		t.Errorf("LastAttempt sent %d messages, want one request", n)
+	}
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("LastAttempt(ep_a) (-want +got):\n%s", diff)
+	}
+	if got, err := st.LastAttempt(ctx, "ep_b"); err != nil || !proto.Equal(got, other) {
+		t.Errorf("LastAttempt(ep_b) = %v, %v; want %v", got, err, other)
+	}
+	for _, id := range []string{"ep_none", "ep", "ep_a.*", ""} {
+		if got, err := st.LastAttempt(ctx, id); got != nil || err != nil {
+			t.Errorf("LastAttempt(%q) = %v, %v; want nil, nil", id, got, err)
+		}
+	}
+}
