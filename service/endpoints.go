@@ -255,10 +255,7 @@ func (s *Endpoints) ListEndpoints(ctx context.Context, req *hookstreamv1.ListEnd
 		}
 		after = strings.TrimPrefix(string(b), "ep:")
 	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = defaultPageSize
-	}
+	size := pageSize(req.GetPageSize())
 	eps, more, err := s.store.List(ctx, after, size)
 	if err != nil {
 		return nil, s.mapErr(ctx, err, "")
@@ -455,10 +452,7 @@ func (s *Endpoints) ListDeliveryAttempts(ctx context.Context, req *hookstreamv1.
 			return nil, s.mapErr(ctx, err, id)
 		}
 	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = defaultPageSize
-	}
+	size := pageSize(req.GetPageSize())
 	out, next, err := s.engine.Attempts(ctx, req.GetEndpointId(), req.GetEventId(), from, size)
 	if err != nil {
 		return nil, s.mapErr(ctx, err, req.GetEndpointId())
@@ -476,10 +470,7 @@ func (s *Endpoints) ListDeadLetters(ctx context.Context, req *hookstreamv1.ListD
 	if _, err := s.store.Get(ctx, id); err != nil {
 		return nil, s.mapErr(ctx, err, id)
 	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = defaultPageSize
-	}
+	size := pageSize(req.GetPageSize())
 	out, next, err := s.engine.DeadLetters(ctx, id, from, size)
 	if err != nil {
 		return nil, s.mapErr(ctx, err, id)

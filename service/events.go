@@ -19,6 +19,9 @@ import (
 
 const (
 	defaultPageSize = 50
+	// maxPageSize is the most entries one list page holds; a larger
+	// page_size is served as this (AIP-158: coerce, do not refuse).
+	maxPageSize = 1000
 	// maxScan bounds how many stored events one ListEvents page examines;
 	// with a selective filter the page may come back short, with a token.
 	maxScan = 10_000
@@ -160,10 +163,7 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 	} else if t := req.GetStartTime(); t != nil {
 		start.Time = t.AsTime()
 	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = defaultPageSize
-	}
+	size := pageSize(req.GetPageSize())
 	// The scan and every evaluation stop when the client goes away, when
 	// the server shuts down, and after listTimeout.
 	select {
@@ -268,4 +268,13 @@ func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest
 		st.Event.Raw = nil // decoded for this request alone
 	}
 	return &hookstreamv1.GetEventResponse{Event: st.Event, Cursor: eventlog.Cursor(st.Seq)}, nil
+}
+
+// pageSize is the page size a list request gets: defaultPageSize for 0,
+// at most maxPageSize.
+func pageSize(n int32) int {
+	if n <= 0 {
+		return defaultPageSize
+	}
+	return min(int(n), maxPageSize)
 }

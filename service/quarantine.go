@@ -56,10 +56,7 @@ func (s *Quarantine) ListQuarantined(ctx context.Context, req *hookstreamv1.List
 		}
 		from = tok.from
 	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = defaultPageSize
-	}
+	size := pageSize(req.GetPageSize())
 	resp := &hookstreamv1.ListQuarantinedResponse{}
 	next, err := s.p.log.ScanQuarantine(ctx, eventlog.QuarantineScan{
 		From: from, MaxEntries: s.scanEntries, MaxBytes: s.scanBytes, Batch: max(size, 100),

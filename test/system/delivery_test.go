@@ -1062,6 +1062,12 @@ func TestEndpointPagingAndValidation(t *testing.T) {
 		t.Errorf("not listed: %v", created)
 	}
 	id := first.GetEndpoints()[0].GetId()
+	// AIP-158: a page size above the maximum is served as the maximum.
+	if all, err := api.ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{PageSize: 1_000_000}); err != nil {
+		t.Errorf("ListEndpoints(page_size 1,000,000) = %v; want the page served at the maximum size", err)
+	} else if len(all.GetEndpoints()) < 2 || all.GetNextPageToken() != "" {
+		t.Errorf("ListEndpoints(page_size 1,000,000) = %d endpoints, next %q; want all of them on one page", len(all.GetEndpoints()), all.GetNextPageToken())
+	}
 	for name, call := range map[string]func() error{
 		"endpoints token": func() error {
 			_, err := api.ListEndpoints(ctx, &hookstreamv1.ListEndpointsRequest{PageToken: "not-a-token"})

@@ -794,7 +794,8 @@ func (x *GetEndpointRequest) GetId() string {
 // ListEndpointsRequest asks for one page of endpoints.
 type ListEndpointsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of endpoints to return (default 50, at most 1000).
+	// Maximum number of endpoints to return (default 50, at most 1000: a larger
+	// page_size is served as 1000, as AIP-158 asks).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response's `next_page_token`.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1804,7 +1805,8 @@ type ListDeliveryAttemptsRequest struct {
 	EndpointId string `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
 	// Only attempts of this event.
 	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// Maximum number of attempts to return (default 50, at most 1000).
+	// Maximum number of attempts to return (default 50, at most 1000: a larger
+	// page_size is served as 1000, as AIP-158 asks).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response's `next_page_token`, sent with the
 	// same endpoint_id and event_id.
@@ -2023,7 +2025,8 @@ type ListDeadLettersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Endpoint id.
 	EndpointId string `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
-	// Maximum number of dead letters to return (default 50, at most 1000).
+	// Maximum number of dead letters to return (default 50, at most 1000: a larger
+	// page_size is served as 1000, as AIP-158 asks).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response's `next_page_token`.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -2420,10 +2423,9 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"\x15CreateEndpointRequest\x12;\n" +
 	"\bendpoint\x18\x01 \x01(\v2\x17.hookstream.v1.EndpointB\x06\xbaH\x03\xc8\x01\x01R\bendpoint\"/\n" +
 	"\x12GetEndpointRequest\x12\x19\n" +
-	"\x02id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x02id\"h\n" +
-	"\x14ListEndpointsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x02id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x02id\"e\n" +
+	"\x14ListEndpointsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"v\n" +
 	"\x15ListEndpointsResponse\x125\n" +
@@ -2478,13 +2480,12 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"\aoutcome\x18\n" +
 	" \x01(\x0e2\x1d.hookstream.v1.AttemptOutcomeR\aoutcome\x12F\n" +
 	"\x11next_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x16\n" +
-	"\x06cursor\x18\f \x01(\tR\x06cursor\"\xad\x02\n" +
+	"\x06cursor\x18\f \x01(\tR\x06cursor\"\xaa\x02\n" +
 	"\x1bListDeliveryAttemptsRequest\x12(\n" +
 	"\vendpoint_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
 	"endpointId\x12\"\n" +
-	"\bevent_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\aeventId\x12'\n" +
-	"\tpage_size\x18\x03 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\bevent_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\aeventId\x12$\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken:n\xbaHk\x1ai\n" +
 	"\x13list_attempts.scope\x12#endpoint_id or event_id is required\x1a-this.endpoint_id != '' || this.event_id != ''\"\x82\x01\n" +
@@ -2499,12 +2500,11 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"\bevent_id\x18\x03 \x01(\tR\aeventId\x12\x16\n" +
 	"\x06cursor\x18\x04 \x01(\tR\x06cursor\x127\n" +
 	"\tdead_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadTime\x12:\n" +
-	"\battempts\x18\x06 \x03(\v2\x1e.hookstream.v1.DeliveryAttemptR\battempts\"\x96\x01\n" +
+	"\battempts\x18\x06 \x03(\v2\x1e.hookstream.v1.DeliveryAttemptR\battempts\"\x93\x01\n" +
 	"\x16ListDeadLettersRequest\x12*\n" +
 	"\vendpoint_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
-	"endpointId\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"endpointId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"\x7f\n" +
 	"\x17ListDeadLettersResponse\x12<\n" +

@@ -211,7 +211,8 @@ func (x *QuarantinedRequest) GetBodyText() string {
 // ListQuarantinedRequest asks for one page of quarantined requests.
 type ListQuarantinedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of entries to return (default 50, at most 1000).
+	// Maximum number of entries to return (default 50, at most 1000: a larger
+	// page_size is served as 1000, as AIP-158 asks).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response's `next_page_token`, sent with the
 	// same source and include_reprocessed (a token is rejected with
@@ -738,10 +739,9 @@ const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\x05state\x18\b \x01(\x0e2\x1e.hookstream.v1.QuarantineStateR\x05state\x12\x19\n" +
 	"\bevent_id\x18\t \x01(\tR\aeventId\x12\x1b\n" +
 	"\tbody_text\x18\n" +
-	" \x01(\tR\bbodyText\"\xbc\x01\n" +
-	"\x16ListQuarantinedRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	" \x01(\tR\bbodyText\"\xb9\x01\n" +
+	"\x16ListQuarantinedRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x12\x1f\n" +
 	"\x06source\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x06source\x12/\n" +
