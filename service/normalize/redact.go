@@ -177,7 +177,7 @@ func applyEdits(body []byte, edits []edit) []byte {
 type frame struct {
 	object    bool
 	start     int    // offset of the opening bracket
-	key       string // object: unescaped name of the member being read
+	key       []byte // object: name of the member being read, as written (escapes not decoded)
 	expectKey bool   // object: the next string is a member name
 	pairKey   bool   // object: its "key" member names a secret member
 	valStart  int    // object: span of its "value" member
@@ -201,12 +201,12 @@ func scanJSON(body []byte, members, secrets []string) []edit {
 		if !f.object {
 			return
 		}
-		if isMember(f.key, members) && !isNull(start, end) {
+		if isMemberBytes(f.key, members) && !isNull(start, end) {
 			edits = append(edits, edit{start, end, quotedRedacted})
 		}
-		switch f.key {
+		switch keyIs(f.key) {
 		case "key":
-			if str && isMember(unescapeJSON(body[start+1:max(start+1, end-1)]), members) {
+			if str && isMemberBytes(body[start+1:max(start+1, end-1)], members) {
 				f.pairKey = true
 			}
 		case "value":
@@ -243,14 +243,14 @@ func scanJSON(body []byte, members, secrets []string) []edit {
 				edits = append(edits, edit{i, end + 1, repl})
 			}
 			if f := top(stack); f != nil && f.object && f.expectKey {
-				f.key, f.expectKey = unescapeJSON(inner), false
+				f.key, f.expectKey = inner, false
 			} else if closed {
 				value(i, end+1, true)
 			}
 			i = end
 		case ',':
 			if f := top(stack); f != nil && f.object {
-				f.key, f.expectKey = "", true
+				f.key, f.expectKey = nil, true
 			}
 		case ':':
 			if f := top(stack); f != nil && f.object {
@@ -270,6 +270,22 @@ func scanJSON(body []byte, members, secrets []string) []edit {
 		closeFrame(len(body))
 	}
 	return edits
+}
+
+// keyIs returns "key" or "value" when the member name (as written) is
+// one of them once unescaped, else "".
+func keyIs(name []byte) string {
+	switch {
+	case string(name) == "key", string(name) == "value":
+		return string(name)
+	case bytes.IndexByte(name, '\\') < 0 || len(name) > 6*len("value"):
+		return ""
+	}
+	switch u := unescapeJSON(name); u {
+	case "key", "value":
+		return u
+	}
+	return ""
 }
 
 func top(stack []frame) *frame {
@@ -332,13 +348,83 @@ func isMember(name string, members []string) bool {
 	if len(name) == 0 || len(members) == 0 {
 		return false
 	}
-	lower := strings.ToLower(name)
+	ascii := isASCII(name)
 	for _, m := range members {
-		if m != "" && strings.Contains(lower, strings.ToLower(m)) {
+		switch {
+		case m == "":
+		case ascii && isASCII(m):
+			if containsFoldASCII(name, m) {
+				return true
+			}
+		default:
+			// Unicode case folding (the Kelvin sign is a k): the general path.
+			if strings.Contains(strings.ToLower(name), strings.ToLower(m)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isMemberBytes is isMember of a name not yet unescaped: a name without
+// escapes is compared as it stands, with no copy.
+func isMemberBytes(name []byte, members []string) bool {
+	if len(name) == 0 || len(members) == 0 {
+		return false
+	}
+	if bytes.IndexByte(name, '\\') >= 0 || !isASCIIBytes(name) {
+		return isMember(unescapeJSON(name), members)
+	}
+	for _, m := range members {
+		if m != "" && (isASCII(m) && containsFoldASCII(name, m) || !isASCII(m) && isMember(string(name), []string{m})) {
 			return true
 		}
 	}
 	return false
+}
+
+// containsFoldASCII reports whether s contains sub, ignoring ASCII case;
+// s is ASCII (a member name of another script lower-cases differently,
+// see isMember).
+func containsFoldASCII[S string | []byte](s S, sub string) bool {
+	if len(sub) > len(s) {
+		return false
+	}
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) && lowerASCII(s[i+j]) == lowerASCII(sub[j]) {
+			j++
+		}
+		if j == len(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIIBytes(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // unescapeJSON decodes the escapes of a JSON string's text, leniently: an

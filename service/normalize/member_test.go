@@ -1,0 +1,42 @@
+package normalize
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// isMember is a case-insensitive substring test without allocation; it
+// must agree with the plain strings.ToLower definition on every name,
+// escaped or not, ASCII or not.
+func TestIsMemberAgreesWithToLower(t *testing.T) {
+	members := [][]string{{"apiKey"}, {"handshake_key", "apikey"}, {"K"}, {"\u212a"}, {"İd"}, {""}}
+	names := []string{"apiKey", "APIKEY", "customerApiKey", "apikex", "api", "old_handshake_key", "HANDSHAKE_KEY",
+		"api\u212aey", "\u212a", "k", "K", "iD", "İd", "i̇d", "ÄpiKey", "", "key", "value", "x-apikey-y"}
+	for _, ms := range members {
+		for _, n := range names {
+			want := false
+			for _, m := range ms {
+				if m != "" && n != "" && strings.Contains(strings.ToLower(n), strings.ToLower(m)) {
+					want = true
+				}
+			}
+			if got := isMember(n, ms); got != want {
+				t.Errorf("isMember(%q, %q) = %v, want %v", n, ms, got, want)
+			}
+			if got := isMemberBytes([]byte(n), ms); got != want {
+				t.Errorf("isMemberBytes(%q, %q) = %v, want %v", n, ms, got, want)
+			}
+			esc, _ := json.Marshal(n)
+			escaped := strings.ReplaceAll(string(esc[1:len(esc)-1]), "e", `\u0065`)
+			if got := isMemberBytes([]byte(escaped), ms); got != want {
+				t.Errorf("isMemberBytes(%q, %q) = %v, want %v", escaped, ms, got, want)
+			}
+		}
+	}
+	for name, want := range map[string]string{"key": "key", "value": "value", `k\u0065y`: "key", `\u0076alue`: "value", "keys": "", `k\u0065ys`: ""} {
+		if got := keyIs([]byte(name)); got != want {
+			t.Errorf("keyIs(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
