@@ -233,7 +233,12 @@ func (r *Reader) OptString(parent *fastjson.Value, key string) (string, bool) {
 // OptText is OptString that also accepts numbers and booleans, returned in
 // their JSON spelling. It suits fields a vendor documents loosely.
 func (r *Reader) OptText(parent *fastjson.Value, key string) (string, bool) {
-	v := parent.Get(key)
+	return r.OptTextValue(key, parent.Get(key))
+}
+
+// OptTextValue is OptText for a value already looked up (nil when
+// missing); key names it in errors.
+func (r *Reader) OptTextValue(key string, v *fastjson.Value) (string, bool) {
 	if v == nil || r.err != nil {
 		return "", false
 	}
