@@ -86,6 +86,9 @@ type Reader struct {
 	path    []pathElem
 	scratch []byte
 	slab    valueSlab
+	// pathBuf backs path for documents nested up to its length (all the
+	// vendors' payloads), sparing the allocations of growing it.
+	pathBuf [8]pathElem
 }
 
 type pathElem struct {
@@ -97,7 +100,9 @@ type pathElem struct {
 func NewReader(body []byte) *Reader {
 	// Unescaping only shrinks JSON strings, so the text of every string
 	// and key read fits in len(body) bytes.
-	return &Reader{arena: make([]byte, 0, len(body))}
+	r := &Reader{arena: make([]byte, 0, len(body))}
+	r.path = r.pathBuf[:0]
+	return r
 }
 
 // intern copies b into the reader's arena and returns it as a string
