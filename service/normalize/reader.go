@@ -474,7 +474,7 @@ func (r *Reader) Struct(parent *fastjson.Value, key string) *structpb.Struct {
 	}
 	r.slab.reserve(o, nil)
 	r.Enter(key)
-	s := r.structOf(o, nil)
+	s := r.structOf(o, nil, objectLen(o))
 	r.Leave()
 	return s
 }
@@ -497,12 +497,14 @@ func (r *Reader) Extra(obj *fastjson.Value, known func(key []byte) bool) *struct
 		return nil
 	}
 	r.slab.reserve(obj, known)
-	return r.structOf(obj, known)
+	return r.structOf(obj, known, n)
 }
 
-func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool) *structpb.Struct {
+// structOf converts the members of obj that skip (if not nil) does not
+// accept; size is how many those are.
+func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool, size int) *structpb.Struct {
 	o, _ := obj.Object()
-	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, o.Len())}
+	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, size)}
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if r.err != nil || (skip != nil && skip(k)) {
 			return
@@ -517,6 +519,12 @@ func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool) *structpb
 		r.Leave()
 	})
 	return s
+}
+
+// objectLen is the number of members of the object v.
+func objectLen(v *fastjson.Value) int {
+	o, _ := v.Object()
+	return o.Len()
 }
 
 func (r *Reader) value(v *fastjson.Value) *structpb.Value {
@@ -541,7 +549,7 @@ func (r *Reader) value(v *fastjson.Value) *structpb.Value {
 			v structpb.Value
 			k structpb.Value_StructValue
 		}{}
-		c.k.StructValue = r.structOf(v, nil)
+		c.k.StructValue = r.structOf(v, nil, objectLen(v))
 		c.v.Kind = &c.k
 		return &c.v
 	}
