@@ -86,9 +86,11 @@ type Reader struct {
 	path    []pathElem
 	scratch []byte
 	slab    valueSlab
-	// pathBuf backs path for documents nested up to its length (all the
-	// vendors' payloads), sparing the allocations of growing it.
-	pathBuf [8]pathElem
+	// pathBuf and scratchBuf back path and scratch while they fit (path:
+	// every vendor payload's nesting; scratch: any number of up to 32
+	// characters), sparing the allocations of growing them.
+	pathBuf    [8]pathElem
+	scratchBuf [32]byte
 }
 
 type pathElem struct {
@@ -101,7 +103,7 @@ func NewReader(body []byte) *Reader {
 	// Unescaping only shrinks JSON strings, so the text of every string
 	// and key read fits in len(body) bytes.
 	r := &Reader{arena: make([]byte, 0, len(body))}
-	r.path = r.pathBuf[:0]
+	r.path, r.scratch = r.pathBuf[:0], r.scratchBuf[:0]
 	return r
 }
 
