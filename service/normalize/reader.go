@@ -86,6 +86,11 @@ type Reader struct {
 	path    []pathElem
 	scratch []byte
 	slab    valueSlab
+	// pathBuf and scratchBuf back path and scratch while they fit (path:
+	// every vendor payload's nesting; scratch: any number of up to 32
+	// characters), sparing the allocations of growing them.
+	pathBuf    [8]pathElem
+	scratchBuf [32]byte
 }
 
 type pathElem struct {
@@ -97,7 +102,9 @@ type pathElem struct {
 func NewReader(body []byte) *Reader {
 	// Unescaping only shrinks JSON strings, so the text of every string
 	// and key read fits in len(body) bytes.
-	return &Reader{arena: make([]byte, 0, len(body))}
+	r := &Reader{arena: make([]byte, 0, len(body))}
+	r.path, r.scratch = r.pathBuf[:0], r.scratchBuf[:0]
+	return r
 }
 
 // intern copies b into the reader's arena and returns it as a string
@@ -233,7 +240,12 @@ func (r *Reader) OptString(parent *fastjson.Value, key string) (string, bool) {
 // OptText is OptString that also accepts numbers and booleans, returned in
 // their JSON spelling. It suits fields a vendor documents loosely.
 func (r *Reader) OptText(parent *fastjson.Value, key string) (string, bool) {
-	v := parent.Get(key)
+	return r.OptTextValue(key, parent.Get(key))
+}
+
+// OptTextValue is OptText for a value already looked up (nil when
+// missing); key names it in errors.
+func (r *Reader) OptTextValue(key string, v *fastjson.Value) (string, bool) {
 	if v == nil || r.err != nil {
 		return "", false
 	}
@@ -439,6 +451,7 @@ func (r *Reader) Value(parent *fastjson.Value, key string) *structpb.Value {
 	if v == nil || r.err != nil {
 		return nil
 	}
+	r.slab.reserve(v, nil)
 	r.Enter(key)
 	out := r.value(v)
 	r.Leave()
@@ -447,6 +460,7 @@ func (r *Reader) Value(parent *fastjson.Value, key string) *structpb.Value {
 
 // ValueOf converts v to a structpb value; key names it in errors.
 func (r *Reader) ValueOf(key string, v *fastjson.Value) *structpb.Value {
+	r.slab.reserve(v, nil)
 	r.Enter(key)
 	out := r.value(v)
 	r.Leave()
@@ -460,8 +474,9 @@ func (r *Reader) Struct(parent *fastjson.Value, key string) *structpb.Struct {
 	if o == nil {
 		return nil
 	}
+	r.slab.reserve(o, nil)
 	r.Enter(key)
-	s := r.structOf(o, nil)
+	s := r.structOf(o, nil, objectLen(o))
 	r.Leave()
 	return s
 }
@@ -483,12 +498,15 @@ func (r *Reader) Extra(obj *fastjson.Value, known func(key []byte) bool) *struct
 	if n == 0 {
 		return nil
 	}
-	return r.structOf(obj, known)
+	r.slab.reserve(obj, known)
+	return r.structOf(obj, known, n)
 }
 
-func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool) *structpb.Struct {
+// structOf converts the members of obj that skip (if not nil) does not
+// accept; size is how many those are.
+func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool, size int) *structpb.Struct {
 	o, _ := obj.Object()
-	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, o.Len())}
+	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, size)}
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if r.err != nil || (skip != nil && skip(k)) {
 			return
@@ -505,51 +523,133 @@ func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool) *structpb
 	return s
 }
 
+// objectLen is the number of members of the object v.
+func objectLen(v *fastjson.Value) int {
+	o, _ := v.Object()
+	return o.Len()
+}
+
 func (r *Reader) value(v *fastjson.Value) *structpb.Value {
 	if r.err != nil {
 		return nil
 	}
-	out := r.slab.next()
 	switch v.Type() {
 	case fastjson.TypeNull:
-		out.Kind = r.slab.null()
+		return r.slab.null()
 	case fastjson.TypeTrue:
-		out.Kind = r.slab.boolean(true)
+		return r.slab.boolean(true)
 	case fastjson.TypeFalse:
-		out.Kind = r.slab.boolean(false)
+		return r.slab.boolean(false)
 	case fastjson.TypeString:
-		out.Kind = r.slab.str(r.str("", v))
+		return r.slab.str(r.str("", v))
 	case fastjson.TypeNumber:
 		f, _ := r.number("", v)
-		out.Kind = r.slab.number(f)
+		return r.slab.number(f)
 	case fastjson.TypeObject:
-		out.Kind = &structpb.Value_StructValue{StructValue: r.structOf(v, nil)}
+		// The value and its kind in one allocation.
+		c := &struct {
+			v structpb.Value
+			k structpb.Value_StructValue
+		}{}
+		c.k.StructValue = r.structOf(v, nil, objectLen(v))
+		c.v.Kind = &c.k
+		return &c.v
+	}
+	a, _ := v.Array() // the only type left
+	c := &struct {
+		v structpb.Value
+		k structpb.Value_ListValue
+		l structpb.ListValue
+	}{}
+	c.l.Values = make([]*structpb.Value, len(a))
+	for i, e := range a {
+		r.EnterIndex(i)
+		c.l.Values[i] = r.value(e)
+		r.Leave()
+	}
+	c.k.ListValue = &c.l
+	c.v.Kind = &c.k
+	return &c.v
+}
+
+// valueSlab hands out structpb values for JSON scalars, each allocated
+// together with its kind wrapper, from chunks: converting a large object
+// costs a few allocations instead of two per member. Chunks are never
+// reallocated, so handed-out pointers stay valid; each element belongs to
+// exactly one value. Before a subtree is converted, reserve sizes the
+// chunks to the scalars it holds, so no chunk is larger than needed: the
+// unused tails of fixed-size chunks were a quarter of the bytes a
+// Pipedrive event allocated, and the garbage collector's cost follows the
+// bytes.
+type valueSlab struct {
+	strs  []scalar[structpb.Value_StringValue]
+	nums  []scalar[structpb.Value_NumberValue]
+	bools []scalar[structpb.Value_BoolValue]
+	nulls []scalar[structpb.Value_NullValue]
+}
+
+// scalar is a Value whose Kind points at k.
+type scalar[K any] struct {
+	v structpb.Value
+	k K
+}
+
+// slabChunk is the chunk size when a value is taken without a reservation
+// covering it.
+const slabChunk = 16
+
+// slabCounts is how many scalars of each kind a subtree holds.
+type slabCounts struct {
+	strs, nums, bools, nulls int
+}
+
+func (c *slabCounts) add(v *fastjson.Value) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		c.strs++
+	case fastjson.TypeNumber:
+		c.nums++
+	case fastjson.TypeTrue, fastjson.TypeFalse:
+		c.bools++
+	case fastjson.TypeNull:
+		c.nulls++
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		o.Visit(func(_ []byte, m *fastjson.Value) { c.add(m) })
 	case fastjson.TypeArray:
 		a, _ := v.Array()
-		l := &structpb.ListValue{Values: make([]*structpb.Value, len(a))}
-		for i, e := range a {
-			r.EnterIndex(i)
-			l.Values[i] = r.value(e)
-			r.Leave()
+		for _, e := range a {
+			c.add(e)
 		}
-		out.Kind = &structpb.Value_ListValue{ListValue: l}
 	}
-	return out
 }
 
-// valueSlab hands out structpb values and their kind wrappers from
-// chunks, so converting a large object costs a few allocations instead of
-// two per member. Chunks are never reallocated, so handed-out pointers stay
-// valid; each belongs to exactly one value.
-type valueSlab struct {
-	vals  []structpb.Value
-	strs  []structpb.Value_StringValue
-	nums  []structpb.Value_NumberValue
-	bools []structpb.Value_BoolValue
-	nulls []structpb.Value_NullValue
+// reserve makes room for the scalars of v, leaving out the members of an
+// object v whose keys skip accepts.
+func (s *valueSlab) reserve(v *fastjson.Value, skip func([]byte) bool) {
+	var c slabCounts
+	if o, err := v.Object(); err == nil {
+		o.Visit(func(k []byte, m *fastjson.Value) {
+			if skip == nil || !skip(k) {
+				c.add(m)
+			}
+		})
+	} else {
+		c.add(v)
+	}
+	grow(&s.strs, c.strs)
+	grow(&s.nums, c.nums)
+	grow(&s.bools, c.bools)
+	grow(&s.nulls, c.nulls)
 }
 
-const slabChunk = 32
+// grow starts a chunk of exactly n elements when *chunk has no room for n
+// more.
+func grow[T any](chunk *[]T, n int) {
+	if cap(*chunk)-len(*chunk) < n {
+		*chunk = make([]T, 0, n)
+	}
+}
 
 // take returns a pointer to a fresh zero element of *chunk, starting a new
 // chunk when the current one is full.
@@ -561,24 +661,29 @@ func take[T any](chunk *[]T) *T {
 	return &(*chunk)[len(*chunk)-1]
 }
 
-func (s *valueSlab) next() *structpb.Value { return take(&s.vals) }
-
-func (s *valueSlab) str(v string) *structpb.Value_StringValue {
-	k := take(&s.strs)
-	k.StringValue = v
-	return k
+func (s *valueSlab) str(v string) *structpb.Value {
+	e := take(&s.strs)
+	e.k.StringValue = v
+	e.v.Kind = &e.k
+	return &e.v
 }
 
-func (s *valueSlab) number(f float64) *structpb.Value_NumberValue {
-	k := take(&s.nums)
-	k.NumberValue = f
-	return k
+func (s *valueSlab) number(f float64) *structpb.Value {
+	e := take(&s.nums)
+	e.k.NumberValue = f
+	e.v.Kind = &e.k
+	return &e.v
 }
 
-func (s *valueSlab) null() *structpb.Value_NullValue { return take(&s.nulls) }
+func (s *valueSlab) null() *structpb.Value {
+	e := take(&s.nulls)
+	e.v.Kind = &e.k
+	return &e.v
+}
 
-func (s *valueSlab) boolean(b bool) *structpb.Value_BoolValue {
-	k := take(&s.bools)
-	k.BoolValue = b
-	return k
+func (s *valueSlab) boolean(b bool) *structpb.Value {
+	e := take(&s.bools)
+	e.k.BoolValue = b
+	e.v.Kind = &e.k
+	return &e.v
 }

@@ -6,7 +6,6 @@ import (
 
 	"buf.build/go/protovalidate"
 	"github.com/valyala/fastjson"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -65,26 +64,76 @@ func isLeadField(k []byte) bool {
 }
 
 // textFields are the type-specific activity fields of seed 003, each kept in
-// its own optional field of ClinchPadActivity.
-var textFields = [...]string{
-	"old_stage_name", "new_stage_name", "old_lead_name", "lead_assigned_to_name", "old_lead_assigned_to_name",
-	"lead_size", "old_lead_size", "todo_name", "todo_type", "todo_date", "todo_time", "old_todo_name",
-	"old_todo_type", "old_todo_date", "old_todo_time", "note_content", "attachment_filename", "attachment_url",
-	"record_name", "record_value", "old_record_value", "contact_name", "product_name", "product_quantity",
-	"product_price", "zone_name", "source_name", "subject",
+// its own optional field of ClinchPadActivity, which set stores.
+var textFields = [...]struct {
+	name string
+	set  func(a *hookstreamv1.ClinchPadActivity, s string)
+}{
+	{"old_stage_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldStageName = &s }},
+	{"new_stage_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.NewStageName = &s }},
+	{"old_lead_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldLeadName = &s }},
+	{"lead_assigned_to_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.LeadAssignedToName = &s }},
+	{"old_lead_assigned_to_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldLeadAssignedToName = &s }},
+	{"lead_size", func(a *hookstreamv1.ClinchPadActivity, s string) { a.LeadSize = &s }},
+	{"old_lead_size", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldLeadSize = &s }},
+	{"todo_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.TodoName = &s }},
+	{"todo_type", func(a *hookstreamv1.ClinchPadActivity, s string) { a.TodoType = &s }},
+	{"todo_date", func(a *hookstreamv1.ClinchPadActivity, s string) { a.TodoDate = &s }},
+	{"todo_time", func(a *hookstreamv1.ClinchPadActivity, s string) { a.TodoTime = &s }},
+	{"old_todo_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldTodoName = &s }},
+	{"old_todo_type", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldTodoType = &s }},
+	{"old_todo_date", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldTodoDate = &s }},
+	{"old_todo_time", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldTodoTime = &s }},
+	{"note_content", func(a *hookstreamv1.ClinchPadActivity, s string) { a.NoteContent = &s }},
+	{"attachment_filename", func(a *hookstreamv1.ClinchPadActivity, s string) { a.AttachmentFilename = &s }},
+	{"attachment_url", func(a *hookstreamv1.ClinchPadActivity, s string) { a.AttachmentUrl = &s }},
+	{"record_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.RecordName = &s }},
+	{"record_value", func(a *hookstreamv1.ClinchPadActivity, s string) { a.RecordValue = &s }},
+	{"old_record_value", func(a *hookstreamv1.ClinchPadActivity, s string) { a.OldRecordValue = &s }},
+	{"contact_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.ContactName = &s }},
+	{"product_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.ProductName = &s }},
+	{"product_quantity", func(a *hookstreamv1.ClinchPadActivity, s string) { a.ProductQuantity = &s }},
+	{"product_price", func(a *hookstreamv1.ClinchPadActivity, s string) { a.ProductPrice = &s }},
+	{"zone_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.ZoneName = &s }},
+	{"source_name", func(a *hookstreamv1.ClinchPadActivity, s string) { a.SourceName = &s }},
+	{"subject", func(a *hookstreamv1.ClinchPadActivity, s string) { a.Subject = &s }},
 }
+
+// textFieldIndex maps a textFields name to its index. It is only read.
+var textFieldIndex = func() map[string]int {
+	m := make(map[string]int, len(textFields))
+	for i, f := range textFields {
+		m[f.name] = i
+	}
+	return m
+}()
 
 func isActivityField(k []byte) bool {
 	switch string(k) {
 	case "_id", "created_at", "type", "user", "todo_done", HandshakeKey:
 		return true
 	}
-	for _, f := range textFields {
-		if string(k) == f {
-			return true
+	_, ok := textFieldIndex[string(k)]
+	return ok
+}
+
+// readTextFields sets the textFields a carries. It looks the activity's
+// members up in one pass rather than searching it once per field, then
+// reads them in textFields order, so the first bad one is reported as
+// before.
+func readTextFields(r *normalize.Reader, a *fastjson.Value, act *hookstreamv1.ClinchPadActivity) {
+	var vals [len(textFields)]*fastjson.Value
+	o, _ := a.Object()
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if i, ok := textFieldIndex[string(k)]; ok && vals[i] == nil { // the first of duplicates, as Get
+			vals[i] = v
+		}
+	})
+	for i, f := range textFields {
+		if s, ok := r.OptTextValue(f.name, vals[i]); ok {
+			f.set(act, s)
 		}
 	}
-	return false
 }
 
 func decode(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.ClinchPadWebhook {
@@ -111,13 +160,7 @@ func decode(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.ClinchPadWe
 		if done, ok := r.OptBool(a, "todo_done"); ok {
 			act.TodoDone = &done
 		}
-		m := act.ProtoReflect()
-		fields := m.Descriptor().Fields()
-		for _, name := range textFields {
-			if s, ok := r.OptText(a, name); ok {
-				m.Set(fields.ByTextName(name), protoreflect.ValueOfString(s))
-			}
-		}
+		readTextFields(r, a, act)
 		act.Extra = r.Extra(a, isActivityField)
 		w.Activity = act
 		r.Leave()

@@ -203,7 +203,8 @@ func Type(eventType string) string {
 // the event time in ms, plus (for closed events) the assignee and the size
 // and end of the transcript.
 func eventID(source string, c *hookstreamv1.CloserConversation) string {
-	parts := []string{c.GetEventType(), c.GetCustomer().GetId(), strconv.FormatInt(c.GetTimestamp(), 10)}
+	var buf [6]string // every part below, on the stack
+	parts := append(buf[:0], c.GetEventType(), c.GetCustomer().GetId(), strconv.FormatInt(c.GetTimestamp(), 10))
 	if a := c.GetAssignee(); a != nil {
 		parts = append(parts, a.GetId())
 	}

@@ -217,6 +217,9 @@ func diffV1(previous, current *structpb.Struct) []*hookstreamv1.Change {
 		if isCustomFieldKey(k) {
 			field = "custom_fields." + k
 		}
+		if changes == nil {
+			changes = make([]*hookstreamv1.Change, 0, 4) // an update changes a few fields
+		}
 		changes = append(changes, &hookstreamv1.Change{Field: field, OldValue: oldV, NewValue: newV})
 	}
 	sortChanges(changes)

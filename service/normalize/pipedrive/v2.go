@@ -134,7 +134,8 @@ func v2ID(source string, meta *hookstreamv1.PipedriveMetaV2) string {
 // unchanged, null means it was null) into changes, with the new values from
 // data. Custom fields are expanded to one change per field hash.
 func changesV2(previous, data *structpb.Struct) []*hookstreamv1.Change {
-	var changes []*hookstreamv1.Change
+	// One change per key, more only when custom fields expand.
+	changes := make([]*hookstreamv1.Change, 0, len(previous.GetFields()))
 	for k, old := range previous.GetFields() {
 		newV := data.GetFields()[k]
 		if k == "custom_fields" {

@@ -1,0 +1,111 @@
+package normalize
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// builtField names Event fields by number; this pins the numbers to the
+// names its comment gives.
+func TestBuiltFieldNames(t *testing.T) {
+	var got []protoreflect.Name
+	fields := eventDesc.Fields()
+	for i := range fields.Len() {
+		if fd := fields.Get(i); builtField(fd) {
+			got = append(got, fd.Name())
+		}
+	}
+	want := []protoreflect.Name{"id", "vendor", "received_at", "actor", "supersedes"}
+	if !slices.Equal(got, want) {
+		t.Errorf("builtField fields = %v, want %v", got, want)
+	}
+}
+
+// Leaving builtField's fields out must not change how an event is
+// rejected for anything else, vendor payload included: each broken event
+// gets the rejection it got when every rule but those of the JSON value
+// types was checked.
+func TestValidateEventSkipsOnlyBuiltFields(t *testing.T) {
+	v, err := NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What ValidateEvent did before it skipped builtField's fields.
+	jsonOnly := protovalidate.WithFilter(protovalidate.FilterFunc(
+		func(_ protoreflect.Message, d protoreflect.Descriptor) bool {
+			fd, ok := d.(protoreflect.FieldDescriptor)
+			if !ok || fd.Message() == nil {
+				return true
+			}
+			switch fd.Message().FullName() {
+			case "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue":
+				return false
+			}
+			return true
+		}))
+	valid := func() *hookstreamv1.Event {
+		now := timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+		return &hookstreamv1.Event{
+			Id: EventID("src", hookstreamv1.Vendor_VENDOR_CLOSER, "x"), Source: "src",
+			Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Type: "conversation.closed", VendorType: "ThreadClosedEvent",
+			OccurredAt: now, ReceivedAt: now, Subject: &hookstreamv1.Subject{Kind: "conversation", Id: "c1"},
+			Actor:   &hookstreamv1.Actor{Kind: hookstreamv1.ActorKind_ACTOR_KIND_AGENT},
+			Changes: []*hookstreamv1.Change{{Field: "stage", NewValue: structpb.NewStringValue("won")}},
+			Payload: &hookstreamv1.Event_Closer{Closer: &hookstreamv1.CloserConversation{
+				EventType: "ThreadClosedEvent", Timestamp: 1, Customer: &hookstreamv1.CloserCustomer{Id: "c1"},
+			}},
+		}
+	}
+	for name, breakIt := range map[string]func(ev *hookstreamv1.Event){
+		"valid":                func(*hookstreamv1.Event) {},
+		"source":               func(ev *hookstreamv1.Event) { ev.Source = "Bad Source" },
+		"type too long":        func(ev *hookstreamv1.Event) { ev.Type = "a." + strings.Repeat("b", 200) },
+		"vendor_type empty":    func(ev *hookstreamv1.Event) { ev.VendorType = "" },
+		"occurred_at missing":  func(ev *hookstreamv1.Event) { ev.OccurredAt = nil },
+		"subject kind empty":   func(ev *hookstreamv1.Event) { ev.Subject.Kind = "" },
+		"subject id too long":  func(ev *hookstreamv1.Event) { ev.Subject.Id = strings.Repeat("1", 300) },
+		"change field empty":   func(ev *hookstreamv1.Event) { ev.Changes[0].Field = "" },
+		"payload event_type":   func(ev *hookstreamv1.Event) { ev.GetCloser().EventType = "1 bad" },
+		"payload customer":     func(ev *hookstreamv1.Event) { ev.GetCloser().Customer = nil },
+		"payload customer id":  func(ev *hookstreamv1.Event) { ev.GetCloser().Customer.Id = "" },
+		"payload and envelope": func(ev *hookstreamv1.Event) { ev.VendorType = ""; ev.GetCloser().Customer = nil },
+		"no payload":           func(ev *hookstreamv1.Event) { ev.Payload = nil },
+		"vendor_type too long": func(ev *hookstreamv1.Event) { ev.VendorType = strings.Repeat("x", 129) },
+	} {
+		ev := valid()
+		breakIt(ev)
+		got := ValidateEvent(v, ev)
+		// The reference: the same violation-to-rejection mapping, on the
+		// full rules.
+		var want *Rejection
+		if err := v.Validate(ev, jsonOnly); err != nil {
+			want = ValidateEvent(rejectingValidator{err}, ev)
+		}
+		switch {
+		case (got == nil) != (want == nil):
+			t.Errorf("%s: got %v, want %v", name, got, want)
+		case got != nil && *got != *want:
+			t.Errorf("%s: got %+v, want %+v", name, *got, *want)
+		case name != "valid" && got == nil:
+			t.Errorf("%s: not rejected", name)
+		}
+	}
+}
+
+// rejectingValidator returns a fixed error, to run ValidateEvent's mapping
+// on a violation found elsewhere.
+type rejectingValidator struct{ err error }
+
+func (r rejectingValidator) Validate(proto.Message, ...protovalidate.ValidationOption) error {
+	return r.err
+}
