@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/natstest"
 	"github.com/hookstream/hookstream/service/delivery/webhook"
 )
 
@@ -21,15 +22,7 @@ import (
 // connection.
 func openTestStore(t *testing.T) (*Store, *nats.Conn) {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
+	ns := natstest.Start(t, server.Options{})
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)

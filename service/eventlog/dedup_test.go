@@ -21,6 +21,7 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/internal/idindex"
+	"github.com/hookstream/hookstream/internal/natstest"
 	"github.com/hookstream/hookstream/service/normalize"
 )
 
@@ -325,19 +326,7 @@ func TestUpgradeFromJetStreamDedup(t *testing.T) {
 	}
 }
 
-func natsServer(t *testing.T) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	return ns
-}
+func natsServer(t *testing.T) *server.Server { return natstest.Start(t, server.Options{}) }
 
 // TestReplicasShareDedup runs two logs (two hookstream replicas) on one
 // NATS server: each index learns what the other appended.

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/natstest"
 )
 
 // holdCommitter makes l's committer wait, before taking its next write
@@ -409,19 +410,10 @@ func natsCluster(t testing.TB) string {
 	}
 	var urls []string
 	for i := range 3 {
-		ns, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-			Cluster: server.ClusterOpts{Name: "gc", Host: "127.0.0.1", Port: ports[i]}, Routes: routes,
-			NoLog: true, NoSigs: true,
+		ns := natstest.Start(t, server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Cluster:    server.ClusterOpts{Name: "gc", Host: "127.0.0.1", Port: ports[i]}, Routes: routes,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns.Start()
-		t.Cleanup(ns.Shutdown)
-		if !ns.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats server did not start")
-		}
 		urls = append(urls, ns.ClientURL())
 	}
 	return strings.Join(urls, ",")
