@@ -415,7 +415,8 @@ func single(values []string) (string, bool) {
 	return values[0], true
 }
 
-// firstRead is how much of a body is allocated before any of it arrives.
+// firstRead is how much of a body is allocated before any of it arrives
+// (plus bytes.MinRead, for the read that finds the end).
 const firstRead = 16 << 10
 
 // readBody reads the whole body, up to limit bytes. The buffer grows as

@@ -212,8 +212,8 @@ func (s *Endpoints) GetEndpoint(ctx context.Context, req *hookstreamv1.GetEndpoi
 	return &hookstreamv1.GetEndpointResponse{Endpoint: out}, nil
 }
 
-// lastAttemptTimeout bounds one endpoint's last-attempt lookup, and
-// lastAttemptLookups how many of a page run at once.
+// lastAttemptTimeout bounds the last-attempt lookups of one page, and
+// lastAttemptLookups how many of them run at once.
 const (
 	lastAttemptTimeout = 2 * time.Second
 	lastAttemptLookups = 16
@@ -224,14 +224,16 @@ const (
 // time. They are for people watching their endpoints, so a lookup that
 // fails leaves its endpoint's fields unset rather than failing the call.
 func (s *Endpoints) lastAttempts(ctx context.Context, eps []*hookstreamv1.Endpoint) {
+	// One deadline for the page: lookups that go unanswered (the log
+	// reconnecting) cost the call lastAttemptTimeout, not that per endpoint.
+	lctx, cancel := context.WithTimeout(ctx, lastAttemptTimeout)
+	defer cancel()
 	sem := make(chan struct{}, lastAttemptLookups)
 	var wg sync.WaitGroup
 	for _, ep := range eps {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			lctx, cancel := context.WithTimeout(ctx, lastAttemptTimeout)
-			defer cancel()
 			a, err := s.store.LastAttempt(lctx, ep.GetId())
 			if err != nil {
 				s.logger.DebugContext(ctx, "endpoint's last attempt not read", "endpoint", ep.GetId(), "err", err)

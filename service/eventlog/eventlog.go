@@ -184,13 +184,16 @@ func (c *Config) setDefaults() {
 // reads carries what clients ask for (Subscribe catch-up, ListEvents,
 // GetEvent). Every read is capped in bytes as well as in events.
 type Log struct {
-	cfg        Config
-	log        *slog.Logger
-	ns         *server.Server // nil with an external server
-	nc         *nats.Conn
-	js         jetstream.JetStream
-	stream     jetstream.Stream
-	quarantine jetstream.KeyValue
+	cfg Config
+	// readSubject is where ReadBatch sends its direct gets (the stream's
+	// direct get subject; a test points it at a silent responder).
+	readSubject string
+	log         *slog.Logger
+	ns          *server.Server // nil with an external server
+	nc          *nats.Conn
+	js          jetstream.JetStream
+	stream      jetstream.Stream
+	quarantine  jetstream.KeyValue
 	// quarantineStream is the bucket's underlying stream (KV_<bucket>),
 	// read directly for bounded scans.
 	quarantineStream jetstream.Stream
@@ -237,7 +240,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	if cfg.DataDir == "" && cfg.IndexDir == "" {
 		return nil, errors.New("eventlog: a data dir is needed (it holds the dedup index)")
 	}
-	l := &Log{cfg: cfg, log: logger, readBudget: budget.New(cfg.ReadBudget)}
+	l := &Log{cfg: cfg, log: logger, readBudget: budget.New(cfg.ReadBudget), readSubject: directGetPrefix + cfg.Stream}
 	opts := []nats.Option{
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),

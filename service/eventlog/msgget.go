@@ -91,11 +91,7 @@ func (l *Log) msgGet(ctx context.Context, nc *nats.Conn, req msgGetRequest, lead
 		return nil, err
 	}
 	if !leader {
-		resp, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.cfg.Stream, body)
-		if err != nil {
-			return nil, err
-		}
-		return directMsg(resp)
+		return directGet(ctx, nc, l.cfg.Stream, body)
 	}
 	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, body)
 	if err != nil {
@@ -145,12 +141,21 @@ func DirectGetLast(ctx context.Context, nc *nats.Conn, stream, subject string) (
 	if err != nil {
 		return nil, err
 	}
-	resp, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, body)
+	return directGet(ctx, nc, stream, body)
+}
+
+// directGet sends one direct get request (body, a msgGetRequest as JSON)
+// for stream's messages and reads its answer.
+func directGet(ctx context.Context, nc *nats.Conn, stream string, body []byte) (*jetstream.RawStreamMsg, error) {
+	resp, err := nc.RequestWithContext(ctx, directGetPrefix+stream, body)
 	if err != nil {
 		return nil, err
 	}
 	return directMsg(resp)
 }
+
+// directGetPrefix is the subject of a stream's direct gets, less its name.
+const directGetPrefix = "$JS.API.DIRECT.GET."
 
 // directMsg reads a direct get's answer: the stored message, with its
 // position, subject and store time in headers, or a status such as 404.

@@ -136,8 +136,9 @@ func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEve
 	}
 	inbox := l.reads.NewRespInbox()
 	// The server sends at most maxEvents events and one end-of-batch
-	// message, so a channel of that size never overflows; SubscribeSync
-	// would allocate (and zero) a 64K-message channel for every read.
+	// message, so a channel with room for them (and one spare) never
+	// overflows; SubscribeSync would allocate (and zero) a 64K-message
+	// channel for every read.
 	msgs := make(chan *nats.Msg, maxEvents+2)
 	sub, err := l.reads.ChanSubscribe(inbox, msgs)
 	if err != nil {
@@ -152,7 +153,7 @@ func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEve
 	if l.reads.IsClosed() {
 		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, nats.ErrConnectionClosed)
 	}
-	if err := l.reads.PublishRequest("$JS.API.DIRECT.GET."+l.cfg.Stream, inbox, body); err != nil {
+	if err := l.reads.PublishRequest(l.readSubject, inbox, body); err != nil {
 		return Batch{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	var b Batch

@@ -2,8 +2,12 @@ package eventlog
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
@@ -122,5 +126,39 @@ func BenchmarkReadBatch(b *testing.B) {
 		if err != nil || len(batch.Events) != 1 {
 			b.Fatalf("ReadBatch = %d events, %v; want 1", len(batch.Events), err)
 		}
+	}
+}
+
+// TestReadBatchEndsOnClose: a read waiting for its answers ends as soon
+// as the reads connection closes (a channel subscription's channel is not
+// closed with it), not at the read timeout.
+func TestReadBatchEndsOnClose(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir()})
+	l.readSubject = directGetPrefix + "silent"
+	if _, err := l.nc.Subscribe(l.readSubject, func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.ReadBatch(context.Background(), Start{FromSeq: 1}, "", 10, 0)
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the read is waiting for answers that never come
+	select {
+	case err := <-done:
+		t.Fatalf("ReadBatch ended before the close: %v", err)
+	default:
+	}
+	l.reads.Close()
+	select { // readTimeout (10 s) would end it otherwise
+	case err := <-done:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("ReadBatch after close = %v, want ErrUnavailable", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadBatch still waiting 5 s after its connection closed")
 	}
 }

@@ -949,20 +949,24 @@ func TestEndpointUpdateMask(t *testing.T) {
 // the endpoint changed (its worker keeps the endpoint it loaded).
 func TestDeliveryRotatedSecretStopsAfterOverlap(t *testing.T) {
 	t.Parallel()
+	// Long enough for the first delivery to land inside it on a loaded
+	// machine.
+	const overlap = 3 * time.Second
 	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
 	rc := newReceiver(t, nil)
 	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
 	first := ep.GetSecret()
 	rc.waitFor(t, postLeadNotes(t, s, "ov1", []string{"l1"}, 1), 10*time.Second)
 	rot, err := s.endpoints().RotateEndpointSecret(context.Background(),
-		&hookstreamv1.RotateEndpointSecretRequest{Id: ep.GetId(), Overlap: durationpb.New(time.Second)})
+		&hookstreamv1.RotateEndpointSecretRequest{Id: ep.GetId(), Overlap: durationpb.New(overlap)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ends := time.Now().Add(overlap)
 	second := rot.GetEndpoint().GetSecret()
 	during := postLeadNotes(t, s, "ov2", []string{"l1"}, 1)
 	rc.waitFor(t, during, 10*time.Second)
-	time.Sleep(1500 * time.Millisecond) // the overlap ends
+	time.Sleep(time.Until(ends) + 500*time.Millisecond) // the overlap ends
 	after := postLeadNotes(t, s, "ov3", []string{"l1"}, 1)
 	rc.waitFor(t, after, 10*time.Second)
 	for _, d := range rc.requests() {
@@ -1020,10 +1024,21 @@ func TestDeliveryGaugesStayCurrent(t *testing.T) {
 	if _, err := s.endpoints().PauseEndpoint(context.Background(), &hookstreamv1.PauseEndpointRequest{Id: paused.GetId()}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the worker sees the pause
-	postLeadNotes(t, s, "gc3", []string{"l1", "l2"}, 2)
+	// The worker takes the pause in a moment; events stored before that
+	// may still go out, so events are stored until the lag shows.
 	lag := `hookstream_delivery_lag_events{endpoint="` + paused.GetId() + `"}`
-	waitUntil(t, 5*time.Second, "a paused endpoint's lag to show", func() bool { return metricValue(t, s, lag) >= 4 })
+	posted := 0
+	waitUntil(t, 10*time.Second, "a paused endpoint's lag to show", func() bool {
+		if metricValue(t, s, lag) >= 4 {
+			return true
+		}
+		if posted < 50 {
+			posted++
+			postLeadNotes(t, s, fmt.Sprintf("gc3-%d", posted), []string{"l1"}, 1)
+			time.Sleep(100 * time.Millisecond)
+		}
+		return false
+	})
 }
 
 // TestEndpointPagingAndValidation: AIP-158 paging of endpoints, tokens

@@ -204,9 +204,13 @@ func (c *Client) Send(ctx context.Context, r Request) Result {
 	res := Result{Status: resp.StatusCode, Latency: latency}
 	// A failed or slow body does not undo the status the receiver already
 	// gave; what was read is kept and the rest ignored.
-	res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	// The Basic credentials are redacted before the body is cut to
+	// MaxResponseBody, so an echo of them straddling the cut is not kept
+	// half.
+	res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+redactSlack))
 	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
 	res.Body = redactBody(res.Body, r)
+	res.Body = res.Body[:min(len(res.Body), MaxResponseBody)]
 
 	switch code := resp.StatusCode; {
 	case code >= 300 && code <= 399:
@@ -393,6 +397,10 @@ func redact(msg string, r Request) string {
 // a receiver that echoes the request (a debugging endpoint, an error page
 // quoting its headers) would otherwise put the password, plain or as the
 // Authorization header's base64, into the attempt log.
+// redactSlack is read past MaxResponseBody for redactBody: more than the
+// base64 of the longest user:password an endpoint may have.
+const redactSlack = 1024
+
 func redactBody(body []byte, r Request) []byte {
 	if r.BasicUser == "" || len(body) == 0 {
 		return body

@@ -627,4 +627,19 @@ func TestSendBodyNeverLeaksBasicAuth(t *testing.T) {
 	if !bytes.Contains(res.Body, []byte("Basic [redacted]")) {
 		t.Errorf("Body does not show the redaction:\n%s", res.Body)
 	}
+
+	// An echo straddling the kept 4 KiB is redacted before the cut, so
+	// not even its first bytes are kept.
+	straddle, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, pass, _ := r.BasicAuth()
+		_, _ = w.Write(bytes.Repeat([]byte("x"), webhook.MaxResponseBody-5))
+		_, _ = w.Write([]byte(pass))
+	})
+	req = testRequest(t, straddle.URL)
+	req.BasicUser, req.BasicPassword = "hook", password
+	res = c.Send(t.Context(), req)
+	if len(res.Body) != webhook.MaxResponseBody || bytes.Contains(res.Body, []byte(password[:5])) {
+		t.Errorf("Body = %d bytes ending %q; want %d bytes without the password's first bytes", len(res.Body), res.Body[max(0, len(res.Body)-12):], webhook.MaxResponseBody)
+	}
 }

@@ -384,11 +384,13 @@ type Endpoint struct {
 	// Pipedrive-compatible webhooks API (`/api/v1/webhooks`); unset
 	// otherwise.
 	Pipedrive *PipedriveWebhook `protobuf:"bytes,19,opt,name=pipedrive,proto3" json:"pipedrive,omitempty"`
-	// When the newest delivery attempt still in the attempts log was sent
-	// (test events included); unset when there is none: no attempt yet, or
-	// all aged out (`delivery.attempts_retention`). Output only, set by
-	// GetEndpoint and ListEndpoints; on a cluster it may trail the newest
-	// attempt by the replication delay. ListDeliveryAttempts has the rest.
+	// When the attempt recorded last (the last to end, test events
+	// included) was sent; unset when the attempts log holds none: no attempt
+	// yet, or all aged out (`delivery.attempts_retention`). Attempts are
+	// recorded as they end, so with several in flight a slow one that ends
+	// last is shown even if quicker ones were sent after it. Output only, set
+	// by GetEndpoint and ListEndpoints; on a cluster it may trail by the
+	// replication delay. ListDeliveryAttempts has the rest.
 	LastAttemptTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=last_attempt_time,json=lastAttemptTime,proto3" json:"last_attempt_time,omitempty"`
 	// The HTTP status of that attempt; 0 when it got no response (timeout,
 	// refused connection, blocked address) or when last_attempt_time is

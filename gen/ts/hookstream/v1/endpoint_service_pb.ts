@@ -210,11 +210,13 @@ export type Endpoint = Message<"hookstream.v1.Endpoint"> & {
   pipedrive?: PipedriveWebhook | undefined;
 
   /**
-   * When the newest delivery attempt still in the attempts log was sent
-   * (test events included); unset when there is none: no attempt yet, or
-   * all aged out (`delivery.attempts_retention`). Output only, set by
-   * GetEndpoint and ListEndpoints; on a cluster it may trail the newest
-   * attempt by the replication delay. ListDeliveryAttempts has the rest.
+   * When the attempt recorded last (the last to end, test events
+   * included) was sent; unset when the attempts log holds none: no attempt
+   * yet, or all aged out (`delivery.attempts_retention`). Attempts are
+   * recorded as they end, so with several in flight a slow one that ends
+   * last is shown even if quicker ones were sent after it. Output only, set
+   * by GetEndpoint and ListEndpoints; on a cluster it may trail by the
+   * replication delay. ListDeliveryAttempts has the rest.
    *
    * @generated from field: google.protobuf.Timestamp last_attempt_time = 20;
    */
