@@ -1,5 +1,7 @@
 // Quarantine: authenticated webhooks that could not be normalized, with
-// their reason and readable bodies; admins reprocess one or all.
+// their reason and readable bodies; admins reprocess one or all, and
+// discard one (after a confirmation in the page: no window.confirm, which
+// headless browsers and strict pages handle badly).
 import { code, Code, message } from "./api.js";
 import { codeBlock, h, prettyBody, replace, time } from "./dom.js";
 import { date, enumName, vendorTitle } from "./format.js";
@@ -34,13 +36,35 @@ export const quarantinePage: Page = (main, api) => {
   const list = h("div", { id: "quarantine-list" });
   const more = h("button", { type: "button", id: "quarantine-more", hidden: true }, "Load more");
   const allResult = h("p", { id: "reprocess-all-result", role: "status" });
+  // What became of a discarded entry, said here since its card is gone.
+  const discardResult = h("p", { id: "discard-result", role: "status" });
+  const title = h("h1", { tabindex: -1 }, "Quarantine");
   const allButton = h("button", { type: "button", id: "reprocess-all" }, "Reprocess all");
   const toggle = h("input", { type: "checkbox", id: "show-reprocessed" });
   replace(main,
-    h("h1", null, "Quarantine"),
-    h("p", null, "Authenticated webhooks that could not be normalized are kept here with the reason, secrets removed. After a fix, reprocess them: each then becomes the event a first-time success would have made."),
+    title,
+    h("p", null, "Authenticated webhooks that could not be normalized are kept here with the reason, secrets removed. After a fix, reprocess them: each then becomes the event a first-time success would have made. Discard one to delete it for good."),
     h("div", { class: "toolbar" }, allButton, h("label", { class: "check" }, toggle, " Show reprocessed")),
-    allResult, list, more);
+    allResult, discardResult, list, more);
+
+  /**
+   * discarded takes a discarded entry's card off the page, says so, and
+   * moves focus to the next card's heading (or the page's), so a keyboard
+   * user is not left on a removed button.
+   */
+  function discarded(card: HTMLElement, text: string): void {
+    const next = (card.nextElementSibling ?? card.previousElementSibling)?.querySelector<HTMLElement>("h2");
+    card.remove();
+    discardResult.textContent = text;
+    if (next) {
+      next.tabIndex = -1;
+      next.focus();
+    } else {
+      title.focus();
+      // The last one shown: show the empty quarantine, or the next page.
+      void load(true);
+    }
+  }
 
   function entry(q: QuarantinedRequest): HTMLElement {
     const result = h("p", { class: "result", role: "status" });
@@ -57,10 +81,56 @@ export const quarantinePage: Page = (main, api) => {
         button.disabled = false;
       }
     });
+    // Discard asks first: the button gives way to a question, "Yes,
+    // discard" and "Cancel". Focus goes to Cancel, so a double click or a
+    // repeated Enter never discards; Escape cancels too.
+    const error = h("p", { class: "error", role: "alert" });
+    const discard = h("button", { type: "button", class: "danger discard", "aria-label": `Discard ${q.id}` }, "Discard");
+    const ask = h("span", { class: "ask", hidden: true }, "Discard for good? The body is deleted and cannot be reprocessed.");
+    const yes = h("button", { type: "button", class: "danger confirm", "aria-label": `Yes, discard ${q.id}`, hidden: true }, "Yes, discard");
+    const cancel = h("button", { type: "button", "aria-label": `Cancel discarding ${q.id}`, hidden: true }, "Cancel");
+    const confirming = (on: boolean) => {
+      discard.hidden = on;
+      ask.hidden = yes.hidden = cancel.hidden = !on;
+    };
+    discard.addEventListener("click", () => {
+      error.textContent = "";
+      confirming(true);
+      cancel.focus();
+    });
+    cancel.addEventListener("click", () => {
+      confirming(false);
+      discard.focus();
+    });
+    for (const b of [yes, cancel]) {
+      b.addEventListener("keydown", (e) => {
+        if (e.key === "Escape") cancel.click();
+      });
+    }
+    yes.addEventListener("click", async () => {
+      yes.disabled = cancel.disabled = true;
+      result.textContent = "Discarding…";
+      try {
+        await api.quarantine.discardQuarantined({ id: q.id });
+        discarded(card, `Discarded ${q.id}.`);
+      } catch (e) {
+        if (code(e) === Code.NotFound) {
+          // Someone else discarded it (or it aged out): it is gone all the same.
+          discarded(card, `${q.id} was already gone.`);
+          return;
+        }
+        result.textContent = "";
+        error.textContent = code(e) === Code.PermissionDenied ? "Discard needs an admin token." : `Discard failed: ${message(e)}`;
+        confirming(false);
+        discard.focus();
+      } finally {
+        yes.disabled = cancel.disabled = false;
+      }
+    });
     const body = q.bodyText
       ? codeBlock(`Body of ${q.id}`, prettyBody(q.bodyText))
       : q.body.length ? h("p", null, `A binary body of ${q.body.length} bytes.`) : h("p", null, "An empty body.");
-    return h("article", { class: "card", "data-id": q.id },
+    const card = h("article", { class: "card", "data-id": q.id },
       h("h2", null, `${q.source} · ${vendorTitle(q.vendor)}`),
       h("dl", { class: "facts" },
         h("dt", null, "Reason"), h("dd", { class: "reason" }, reason(q.rejection)),
@@ -71,8 +141,9 @@ export const quarantinePage: Page = (main, api) => {
         h("dt", null, "Id"), h("dd", null, h("code", null, q.id)),
         h("dt", null, "Content type"), h("dd", null, h("code", null, q.contentType || "—"))),
       h("details", { open: true }, h("summary", null, "Body"), body),
-      q.state === QuarantineState.PENDING ? h("div", { class: "toolbar" }, button) : null,
-      result);
+      h("div", { class: "toolbar" }, q.state === QuarantineState.PENDING ? button : null, discard, ask, yes, cancel),
+      result, error);
+    return card;
   }
 
   async function load(first: boolean): Promise<void> {
