@@ -86,9 +86,12 @@ export const quarantinePage: Page = (main, api) => {
     // repeated Enter never discards; Escape cancels too.
     const error = h("p", { class: "error", role: "alert" });
     const discard = h("button", { type: "button", class: "danger discard", "aria-label": `Discard ${q.id}` }, "Discard");
-    const ask = h("span", { class: "ask", hidden: true }, "Discard for good? The body is deleted and cannot be reprocessed.");
-    const yes = h("button", { type: "button", class: "danger confirm", "aria-label": `Yes, discard ${q.id}`, hidden: true }, "Yes, discard");
-    const cancel = h("button", { type: "button", "aria-label": `Cancel discarding ${q.id}`, hidden: true }, "Cancel");
+    // The question describes both answers, so a screen reader reads it
+    // with the focused Cancel. (Ids are hashes, fit for an id attribute.)
+    const askId = `discard-ask-${q.id}`;
+    const ask = h("span", { class: "ask", id: askId, hidden: true }, "Discard for good? The body is deleted and cannot be reprocessed.");
+    const yes = h("button", { type: "button", class: "danger confirm", "aria-label": `Yes, discard ${q.id}`, "aria-describedby": askId, hidden: true }, "Yes, discard");
+    const cancel = h("button", { type: "button", "aria-label": `Cancel discarding ${q.id}`, "aria-describedby": askId, hidden: true }, "Cancel");
     const confirming = (on: boolean) => {
       discard.hidden = on;
       ask.hidden = yes.hidden = cancel.hidden = !on;
