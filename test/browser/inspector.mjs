@@ -2,14 +2,15 @@
 // TestInspector in test/system (which starts the server, creates the
 // endpoints and hands over the webhooks to post). It logs in, watches the
 // vendors' webhooks arrive live, filters them with CEL, opens an event,
-// reprocesses a quarantined request, checks what a read token sees, and
+// reprocesses a quarantined request, discards one, checks what a read token sees, and
 // checks each page's accessibility with axe-core; it saves screenshots to
 // ARTIFACTS_DIR. Any failed check ends it with exit code 1 and a message.
 //
 // Environment:
 //   HOOKSTREAM_URL   the server's HTTP base URL
 //   ADMIN_TOKEN, READ_TOKEN   API tokens of both scopes
-//   WEBHOOKS_FILE    JSON: {"live": [post…], "bad": post}; post = {path, headers, body}
+//   WEBHOOKS_FILE    JSON: {"live": [post…], "more": post, "bad": post, "bad2": post};
+//                    post = {path, headers, body}; bad and bad2 are quarantined
 //   SECRETS          JSON array of strings no page may show a read token:
 //                    the Pipedrive password and the Closer token first
 //   ARTIFACTS_DIR    where screenshots go (created)
@@ -46,6 +47,22 @@ async function post({ path, headers, body }) {
   const text = await res.text();
   if (res.status !== 200 && res.status !== 202) throw new Error(`POST ${path}: ${res.status} ${text}`);
   return JSON.parse(text);
+}
+
+/** quarantined lists every quarantine entry's id through the REST API. */
+async function quarantined(token) {
+  const ids = [];
+  let pageToken = "";
+  do {
+    const res = await fetch(`${base}/v1/quarantine?include_reprocessed=true&page_token=${encodeURIComponent(pageToken)}`,
+      { headers: { authorization: `Bearer ${token}` } });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`GET /v1/quarantine: ${res.status} ${text}`);
+    const body = JSON.parse(text);
+    ids.push(...(body.requests ?? []).map((r) => r.id));
+    pageToken = body.nextPageToken ?? "";
+  } while (pageToken);
+  return ids;
 }
 
 // Playwright starts Chromium with a fresh temporary profile of its own.
@@ -233,6 +250,7 @@ try {
 
   // Quarantine: the bad request with its reason, field and readable body; reprocess.
   const q = await post(webhooks.bad);
+  const q2 = await post(webhooks.bad2);
   await page.goto(`${base}/ui/#/quarantine`);
   const card = page.locator(`article[data-id="${q.quarantine_id}"]`);
   await card.waitFor();
@@ -245,9 +263,42 @@ try {
   check(true, "reprocessing one shows its result (still failing: the normalizer is unchanged)");
   await page.getByRole("button", { name: "Reprocess all" }).click();
   await page.locator("#reprocess-all-result").filter({ hasText: "Done" }).waitFor();
-  check((await page.locator("#reprocess-all-result").textContent()).includes("1 still failing"), "reprocess all shows the counts");
+  check((await page.locator("#reprocess-all-result").textContent()).includes("2 still failing"), "reprocess all shows the counts");
   await shot(page, "07-quarantine");
   await axe(page, "quarantine page");
+
+  // Discard, by keyboard: Enter asks first (focus on Cancel), Escape keeps
+  // the entry, Enter asks again, Shift+Tab and Enter confirm.
+  const card2 = page.locator(`article[data-id="${q2.quarantine_id}"]`);
+  await card.waitFor();
+  await card2.waitFor();
+  const focusedLabel = () => page.evaluate(() => document.activeElement?.getAttribute("aria-label") ?? document.activeElement?.textContent);
+  await card.getByRole("button", { name: `Discard ${q.quarantine_id}` }).focus();
+  await page.keyboard.press("Enter");
+  await card.getByText("Discard for good?").waitFor();
+  const described = await page.evaluate(() => document.getElementById(document.activeElement?.getAttribute("aria-describedby") ?? "")?.textContent ?? "");
+  check(await focusedLabel() === `Cancel discarding ${q.quarantine_id}` && described.startsWith("Discard for good?"),
+    "discard asks first, with focus on Cancel (described by the question)");
+  check((await quarantined(adminToken)).includes(q.quarantine_id), "asking discards nothing yet");
+  await page.keyboard.press("Escape");
+  await card.getByText("Discard for good?").waitFor({ state: "hidden" });
+  check(await focusedLabel() === `Discard ${q.quarantine_id}` && (await card.count()) === 1, "Escape cancels the discard and keeps the entry");
+  await page.keyboard.press("Enter");
+  await card.getByRole("button", { name: `Yes, discard ${q.quarantine_id}` }).waitFor();
+  await shot(page, "07-quarantine-discard-confirm");
+  await axe(page, "quarantine page asking to discard");
+  await page.keyboard.press("Shift+Tab");
+  check(await focusedLabel() === `Yes, discard ${q.quarantine_id}`, "Shift+Tab reaches the confirming button");
+  await page.keyboard.press("Enter");
+  await card.waitFor({ state: "detached" });
+  check((await page.locator("#discard-result").textContent()) === `Discarded ${q.quarantine_id}.`, "a confirmed discard takes the entry off the page and says so");
+  check((await card2.count()) === 1 && (await page.evaluate(() => document.activeElement?.closest("article")?.dataset.id)) === q2.quarantine_id,
+    "the other entry stays, and focus moves to it");
+  const left = await quarantined(adminToken);
+  check(!left.includes(q.quarantine_id) && left.includes(q2.quarantine_id), "the API no longer lists the discarded entry (and still lists the other)");
+  await page.reload();
+  await card2.waitFor();
+  check((await card.count()) === 0, "a reload does not bring the discarded entry back");
 
   // Sources: URLs and setup steps, masked; an admin reveals.
   await page.goto(`${base}/ui/#/sources`);
@@ -293,6 +344,9 @@ try {
     check(secrets.every((s) => !text.includes(s)), `a read token sees no secret on ${p}`);
   }
   check((await reader.getByText("needs an admin token").count()) > 0, "the quarantine tells a read token it needs admin");
+  check((await reader.getByRole("button", { name: /Discard|Reprocess/ }).count()) === 0, "a read token gets no discard or reprocess button");
+  const discardDenied = await fetch(`${base}/v1/quarantine/${q2.quarantine_id}`, { method: "DELETE", headers: { authorization: `Bearer ${readToken}` } });
+  check(discardDenied.status === 403 && (await quarantined(adminToken)).includes(q2.quarantine_id), "the API refuses a discard to a read token");
   await reader.goto(`${base}/ui/#/sources`);
   await reader.locator('article[data-source="pipedrive"]').waitFor();
   check((await reader.getByRole("button", { name: /Reveal/ }).count()) === 0, "a read token gets no reveal button");

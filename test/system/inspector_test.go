@@ -23,7 +23,7 @@ type inspectorPost struct {
 // TestInspector drives the web inspector (/ui/) in headless Chromium
 // (Debian's chromium, through the pinned playwright-core) against a real
 // server: login, live events of all three vendors, CEL filters, event
-// detail, quarantine reprocess, sources, deliveries, a read token's view,
+// detail, quarantine reprocess and discard, sources, deliveries, a read token's view,
 // a phone's viewport, keyboard navigation and axe-core checks. The
 // screenshots stay in $ARTIFACTS_DIR (default test/browser/artifacts,
 // ignored by git); test/browser/inspector.mjs says what each check is.
@@ -58,6 +58,7 @@ func TestInspector(t *testing.T) {
 			{Path: "/v1/webhooks/clinchpad", Body: string(fixture(t, "clinchpad", "lead_moved"))}},
 		"more": closer("closed"),
 		"bad":  pipedrive("v2_missing_meta_id"),
+		"bad2": pipedrive("v2_bad_timestamp"),
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "webhooks.json")
