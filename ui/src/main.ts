@@ -54,7 +54,7 @@ function loginView(): void {
   const form = h("form", { class: "login", "aria-describedby": "login-help" },
     h("h1", null, "hookstream inspector"),
     h("p", { id: "login-help" }, "Log in with an API token from ", h("code", null, "api.tokens"),
-      ". A read token shows events, sources and deliveries; an admin token can also reprocess quarantined requests, reveal credentials and redrive dead letters. The token stays in this tab's session storage."),
+      ". A read token shows events, sources and deliveries; an admin token can also reprocess or discard quarantined requests, reveal credentials and redrive dead letters. The token stays in this tab's session storage."),
     h("label", { for: "token" }, "API token"),
     input,
     h("button", { type: "submit" }, "Log in"),

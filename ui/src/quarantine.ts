@@ -28,7 +28,7 @@ function resultText(r: ReprocessResult): Node {
 export const quarantinePage: Page = (main, api) => {
   replace(main, h("h1", null, "Quarantine"));
   if (api.scope !== "admin") {
-    main.append(h("p", { class: "notice" }, "The quarantine holds raw vendor requests, so it needs an admin token. Log in with one to see and reprocess them."));
+    main.append(h("p", { class: "notice" }, "The quarantine holds raw vendor requests, so it needs an admin token. Log in with one to see, reprocess and discard them."));
     return;
   }
   let token = "";
