@@ -133,3 +133,27 @@ func TestTracingLogIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestTracingLogIDsDelivery: the line of an endpoint disabled by a
+// delivery attempt (its receiver answered 410) carries the attempt span's
+// trace and span ids, the trace of the webhook it delivered.
+func TestTracingLogIDsDelivery(t *testing.T) {
+	t.Parallel()
+	s, exp := startTraced(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, func(*http.Request, int) int { return http.StatusGone })
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	if resp := s.post("/v1/webhooks/closer?token="+closerToken, fixture(t, "closer", "closed"), nil); resp.code != http.StatusOK {
+		t.Fatalf("webhook: %d %v", resp.code, resp.body)
+	}
+	line := logLine(t, s, `msg="delivery: endpoint disabled"`, "endpoint="+ep.GetId())
+	attempt := spanWhere(t, exp, "the attempt's span", func(sp tracetest.SpanStub) bool {
+		return sp.Name == tracing.SpanDeliveryAttempt && attr(sp, string(tracing.AttrEndpointID)) == ep.GetId()
+	})
+	root := spanWhere(t, exp, "the webhook's span", func(sp tracetest.SpanStub) bool {
+		return sp.Name == gateway.WebhookSpan && sp.SpanContext.TraceID() == attempt.SpanContext.TraceID()
+	})
+	tid, sid := logTraceID.FindStringSubmatch(line), logSpanID.FindStringSubmatch(line)
+	if tid == nil || sid == nil || tid[1] != root.SpanContext.TraceID().String() || sid[1] != attempt.SpanContext.SpanID().String() {
+		t.Errorf("want trace_id=%s span_id=%s (the attempt's): %s", root.SpanContext.TraceID(), attempt.SpanContext.SpanID(), line)
+	}
+}
