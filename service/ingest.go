@@ -132,7 +132,7 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 		return p.quarantine(ctx, src, body, contentType, received, normalize.Reject(
 			hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD, "", "normalized event exceeds the log's maximum message size"))
 	case err != nil:
-		p.logger.ErrorContext(ctx, "append failed", "source", src.Name, "event_id", ev.GetId(), "err", err)
+		p.logger.ErrorContext(actx, "append failed", "source", src.Name, "event_id", ev.GetId(), "err", err)
 		return nil, errLogUnavailable()
 	}
 	outcome := hookstreamv1.IngestOutcome_INGEST_OUTCOME_ACCEPTED
@@ -174,7 +174,9 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 		Body:        clean,
 		State:       hookstreamv1.QuarantineState_QUARANTINE_STATE_PENDING,
 	}
-	_, span := p.tracer.Start(ctx, tracing.SpanQuarantine, trace.SpanKindInternal)
+	// Its log lines below name the quarantine span, which holds the
+	// quarantine id (with tracing off qctx is ctx).
+	qctx, span := p.tracer.Start(ctx, tracing.SpanQuarantine, trace.SpanKindInternal)
 	created, err := p.log.Quarantine(ctx, q)
 	if span.IsRecording() {
 		span.SetAttributes(tracing.AttrQuarantineID.String(q.GetId()), tracing.AttrRejection.String(rej.Code.String()))
@@ -188,15 +190,15 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 		// Never a 2xx for a request that is not stored: the vendor retries
 		// it, and it is quarantined once there is room again.
 		p.metrics.quarantineFull.WithLabelValues(src.Name).Inc()
-		p.logger.WarnContext(ctx, "webhook refused: quarantine full", "source", src.Name, "quarantine_id", q.GetId(),
+		p.logger.WarnContext(qctx, "webhook refused: quarantine full", "source", src.Name, "quarantine_id", q.GetId(),
 			"code", rej.Code.String())
 		return nil, errQuarantineFull(src.Name)
 	case err != nil:
-		p.logger.ErrorContext(ctx, "quarantine write failed", "source", src.Name, "quarantine_id", q.GetId(), "err", err)
+		p.logger.ErrorContext(qctx, "quarantine write failed", "source", src.Name, "quarantine_id", q.GetId(), "err", err)
 		return nil, errLogUnavailable()
 	}
 	p.metrics.quarantined.WithLabelValues(src.Name, rej.Code.String()).Inc()
-	p.logger.WarnContext(ctx, "webhook quarantined", "source", src.Name, "quarantine_id", q.GetId(),
+	p.logger.WarnContext(qctx, "webhook quarantined", "source", src.Name, "quarantine_id", q.GetId(),
 		"code", rej.Code.String(), "field", rej.Field, "reason", rej.Message, "repeat", !created)
 	return &hookstreamv1.IngestWebhookResponse{
 		Outcome:      hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED,

@@ -111,6 +111,13 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 	tp := a.telemetry.TracerProvider()
 	tracer := tracing.New(tp)
 	if tp != nil {
+		// Log lines written with a request's context carry its trace and
+		// span ids. This is where tracing is decided (the config, or a
+		// test's span processor), so the wrapper goes here rather than
+		// where main builds the logger; with tracing off the logger is
+		// left as it is and costs nothing more.
+		logger = slog.New(tracing.LogHandler(logger.Handler()))
+		a.logger = logger
 		logger.Info("tracing on", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "protocol", cfg.Telemetry.Protocol,
 			"sampling_ratio", *cfg.Telemetry.SamplingRatio)
 	}

@@ -378,7 +378,7 @@ func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event)
 		return nil, err
 	}
 	req := request(ep, ev.GetId(), body, ct)
-	res := e.send(ctx, true, ep.Id, req, 1)
+	res, _ := e.send(ctx, true, ep.Id, req, 1)
 	a := attemptRecord(ep.Id, ev.GetId(), 1, "", req.Timestamp, res)
 	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_FAILED
 	if res.OK() {
@@ -390,17 +390,19 @@ func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event)
 
 // send makes attempt number n of req to endpoint. With tracing on and
 // traced, the attempt is a span, a child of ctx's, and the receiver gets
-// its trace context (traceparent).
-func (e *Engine) send(ctx context.Context, traced bool, endpoint string, req webhook.Request, n int) webhook.Result {
+// its trace context (traceparent); that span's context is returned for
+// the attempt's log lines, invalid when there is none.
+func (e *Engine) send(ctx context.Context, traced bool, endpoint string, req webhook.Request, n int) (webhook.Result, trace.SpanContext) {
 	if !traced || !e.o.Tracer.Enabled() {
-		return e.o.Client.Send(ctx, req)
+		return e.o.Client.Send(ctx, req), trace.SpanContext{}
 	}
 	ctx, span := e.o.Tracer.Start(ctx, tracing.SpanDeliveryAttempt, trace.SpanKindClient)
 	defer span.End()
 	req.Trace = tracing.FromContext(ctx)
 	res := e.o.Client.Send(ctx, req)
+	sc := span.SpanContext()
 	if !span.IsRecording() {
-		return res
+		return res, sc
 	}
 	// The URL's host and port only: its path and query may hold the
 	// receiver's own secrets.
@@ -422,7 +424,7 @@ func (e *Engine) send(ctx context.Context, traced bool, endpoint string, req web
 		}
 		span.SetStatus(otelcodes.Error, why)
 	}
-	return res
+	return res, sc
 }
 
 // request builds the signed request of an event's body for ep.

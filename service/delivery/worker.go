@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -41,6 +42,9 @@ type result struct {
 	res  webhook.Result
 	sent time.Time
 	gone bool // the log no longer holds the event
+	// span is the attempt's span context, for the log lines about its
+	// outcome; invalid when the attempt was not traced.
+	span trace.SpanContext
 	// unsendable says why the event cannot be encoded for the endpoint.
 	unsendable error
 	err        error // the log could not be read; no attempt was made
@@ -157,7 +161,27 @@ func (w *worker) exited() bool {
 }
 
 func (w *worker) logf(msg string, args ...any) {
-	w.e.o.Logger.Warn(msg, append([]any{"endpoint", w.id}, args...)...)
+	w.logAt(trace.SpanContext{}, msg, args...)
+}
+
+// logAt is logf in the trace of sc when sc is valid (an attempt's span,
+// an event's stored trace context), so the line carries its trace and
+// span ids (see tracing.LogHandler).
+func (w *worker) logAt(sc trace.SpanContext, msg string, args ...any) {
+	ctx := context.Background()
+	if sc.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, sc)
+	}
+	w.e.o.Logger.WarnContext(ctx, msg, append([]any{"endpoint", w.id}, args...)...)
+}
+
+// storedSpan is the span context stored with an event (its append span),
+// invalid when it has none or tracing is off; parsed only for a log line.
+func (w *worker) storedSpan(se *sharedEvent) trace.SpanContext {
+	if !w.e.o.Tracer.Enabled() || se.st.Trace.Parent == "" {
+		return trace.SpanContext{}
+	}
+	return se.st.Trace.SpanContext()
 }
 
 func (w *worker) run() {
@@ -452,7 +476,7 @@ func (w *worker) consider(se *sharedEvent) {
 	w.dirty = true
 	ev, err := se.event()
 	if err != nil {
-		w.logf("delivery: skipping an event that does not decode", "cursor", seq, "err", err)
+		w.logAt(w.storedSpan(se), "delivery: skipping an event that does not decode", "cursor", seq, "err", err)
 		return
 	}
 	if ok, err := w.f.Match(ev); err != nil || !ok {
@@ -532,7 +556,7 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
 	if traced {
 		ctx = se.st.Trace.Remote(ctx)
 	}
-	r.res = w.e.send(ctx, traced, w.id, req, n)
+	r.res, r.span = w.e.send(ctx, traced, w.id, req, n)
 }
 
 // finish handles the end of an attempt.
@@ -566,7 +590,7 @@ func (w *worker) finish(r result) {
 		}
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
 		w.e.recordAttempt(a)
-		w.deadLetter(j, a)
+		w.deadLetter(j, a, r.span)
 		return
 	}
 	m := w.e.o.Metrics
@@ -592,7 +616,7 @@ func (w *worker) finish(r result) {
 	}
 	// If the endpoint cannot be disabled (the store failed), the
 	// schedule goes on.
-	if reason != "" && w.disable(reason) {
+	if reason != "" && w.disable(reason, r.span) {
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_ENDPOINT_DISABLED
 		w.e.recordAttempt(a)
 		m.delivered(w.id, "endpoint_disabled")
@@ -604,7 +628,7 @@ func (w *worker) finish(r result) {
 	if !ok {
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
 		w.e.recordAttempt(a)
-		w.deadLetter(j, a)
+		w.deadLetter(j, a, r.span)
 		return
 	}
 	wait = max(wait, r.res.RetryAfter)
@@ -628,8 +652,9 @@ func (w *worker) requeue(j *job) {
 	heap.Push(&w.ready, j)
 }
 
-// disable marks the endpoint disabled, with the reason.
-func (w *worker) disable(reason string) bool {
+// disable marks the endpoint disabled, with the reason; sc is the span
+// of the attempt that made it, for the log line.
+func (w *worker) disable(reason string, sc trace.SpanContext) bool {
 	ctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
 	defer cancel()
 	ep, err := w.e.o.Store.Update(ctx, w.id, func(e *Endpoint) error {
@@ -638,10 +663,10 @@ func (w *worker) disable(reason string) bool {
 		return nil
 	})
 	if err != nil {
-		w.logf("delivery: cannot disable endpoint", "err", err)
+		w.logAt(sc, "delivery: cannot disable endpoint", "err", err)
 		return false
 	}
-	w.e.o.Logger.Warn("delivery: endpoint disabled", "endpoint", w.id, "reason", reason)
+	w.logAt(sc, "delivery: endpoint disabled", "reason", reason)
 	_ = w.apply(ep)
 	return true
 }
@@ -649,11 +674,11 @@ func (w *worker) disable(reason string) bool {
 // deadLetter stores j as a dead letter, then drops it. If the store
 // fails, the job is tried again later instead: nothing is dropped
 // unrecorded.
-func (w *worker) deadLetter(j *job, last *hookstreamv1.DeliveryAttempt) {
+func (w *worker) deadLetter(j *job, last *hookstreamv1.DeliveryAttempt, sc trace.SpanContext) {
 	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 	defer cancel()
 	if err := w.e.storeDeadLetter(ctx, w.id, j, last); err != nil {
-		w.logf("delivery: cannot store a dead letter; retrying it", "event_id", j.id, "err", err)
+		w.logAt(sc, "delivery: cannot store a dead letter; retrying it", "event_id", j.id, "err", err)
 		j.attempts--
 		j.due = time.Now().Add(5 * time.Second)
 		w.requeue(j)
