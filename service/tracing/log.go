@@ -77,7 +77,7 @@ func (l *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		g := l.groups[i]
 		// An empty group is left out by the handlers, as WithGroup's
 		// would be.
-		attrs = []slog.Attr{slog.Attr{Key: g.name, Value: slog.GroupValue(slices.Concat(g.attrs, attrs)...)}}
+		attrs = []slog.Attr{{Key: g.name, Value: slog.GroupValue(slices.Concat(g.attrs, attrs)...)}}
 	}
 	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
 	nr.AddAttrs(attrs...)

@@ -48,7 +48,7 @@ var shapes = []struct {
 
 // logOne writes one record through shape on a JSON handler, wrapped or
 // not, and decodes it; six attributes, more than a Record holds inline.
-func logOne(t *testing.T, ctx context.Context, wrap bool, shape func(*slog.Logger) *slog.Logger, attrs ...any) map[string]any {
+func logOne(ctx context.Context, t *testing.T, wrap bool, shape func(*slog.Logger) *slog.Logger, attrs ...any) map[string]any {
 	t.Helper()
 	var buf bytes.Buffer
 	var h slog.Handler = slog.NewJSONHandler(&buf, &slog.HandlerOptions{
@@ -84,12 +84,12 @@ func TestLogHandler(t *testing.T) {
 		for _, s := range shapes {
 			t.Run(fmt.Sprintf("%s/%d attrs", s.name, len(attrs)/2), func(t *testing.T) {
 				t.Parallel()
-				want := logOne(t, context.Background(), false, s.shape, attrs...)
-				if got := logOne(t, context.Background(), true, s.shape, attrs...); !maps.EqualFunc(got, want, jsonEqual) {
+				want := logOne(context.Background(), t, false, s.shape, attrs...)
+				if got := logOne(context.Background(), t, true, s.shape, attrs...); !maps.EqualFunc(got, want, jsonEqual) {
 					t.Errorf("without a span:\n got %v\nwant %v", got, want)
 				}
 				want[LogTraceID], want[LogSpanID] = sc.TraceID().String(), sc.SpanID().String()
-				if got := logOne(t, traced, true, s.shape, attrs...); !maps.EqualFunc(got, want, jsonEqual) {
+				if got := logOne(traced, t, true, s.shape, attrs...); !maps.EqualFunc(got, want, jsonEqual) {
 					t.Errorf("with a span:\n got %v\nwant %v", got, want)
 				}
 			})
