@@ -46,14 +46,17 @@ func ScrubEvent(ev *hookstreamv1.Event, members, secrets []string) {
 		ev.Changes = kept
 	}
 	m := ev.ProtoReflect()
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
 		switch fd.Name() {
 		case "id", "source":
-			return true
+			continue
 		}
-		s.field(m, fd, v)
-		return true
-	})
+		if m.Has(fd) {
+			s.field(m, fd, m.Get(fd))
+		}
+	}
 }
 
 type eventScrubber struct {
@@ -122,10 +125,14 @@ func (s eventScrubber) message(m protoreflect.Message) {
 		}
 		return
 	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		s.field(m, fd, v)
-		return true
-	})
+	// The fields are walked by descriptor rather than with Range, whose
+	// callback would be allocated for every message visited.
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		if fd := fields.Get(i); m.Has(fd) {
+			s.field(m, fd, m.Get(fd))
+		}
+	}
 }
 
 // secretPair reports whether m is a {key, value} entry whose key names a
