@@ -381,11 +381,31 @@ func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event)
 	res, _ := e.send(ctx, true, ep.Id, req, 1)
 	a := attemptRecord(ep.Id, ev.GetId(), 1, "", req.Timestamp, res)
 	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_FAILED
-	if res.OK() {
+	switch {
+	case res.OK():
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED
+	case res.Gone:
+		// 410 asks never to be sent to again, whatever was sent: the
+		// endpoint is disabled as a delivery's 410 disables it.
+		reason := goneReason(time.Now())
+		if _, err := e.o.Store.Update(ctx, ep.Id, func(x *Endpoint) error {
+			x.State, x.DisabledReason = hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED, reason
+			return nil
+		}); err != nil {
+			e.o.Logger.WarnContext(ctx, "delivery: cannot disable endpoint after a 410 to its test event", "endpoint", ep.Id, "err", err)
+		} else {
+			a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_ENDPOINT_DISABLED
+			e.Wake(ep.Id)
+		}
 	}
 	e.recordAttempt(a)
 	return a, nil
+}
+
+// goneReason is the disabled reason of an endpoint whose receiver
+// answered 410 Gone at now.
+func goneReason(now time.Time) string {
+	return "the receiver answered 410 Gone at " + now.UTC().Format(time.RFC3339)
 }
 
 // send makes attempt number n of req to endpoint. With tracing on and

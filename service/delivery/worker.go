@@ -609,7 +609,7 @@ func (w *worker) finish(r result) {
 	var reason string
 	switch {
 	case r.res.Gone:
-		reason = "the receiver answered 410 Gone at " + now.UTC().Format(time.RFC3339)
+		reason = goneReason(now)
 	case now.Sub(w.failingSince) >= w.e.o.DisableAfter:
 		reason = fmt.Sprintf("every attempt failed since %s (delivery.disable_after %s)",
 			w.failingSince.UTC().Format(time.RFC3339), w.e.o.DisableAfter)

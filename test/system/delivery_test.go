@@ -393,6 +393,35 @@ func TestDeliveryGoneDisablesAndResumeDelivers(t *testing.T) {
 	rc.waitFor(t, append(first, more...), 10*time.Second)
 }
 
+// TestSendTestEventGoneDisables: a 410 to a test event disables the
+// endpoint as a delivery's 410 does; no event goes to it afterwards.
+func TestSendTestEventGoneDisables(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc, _ := switchable(t, 410)
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	ctx := context.Background()
+	resp, err := s.endpoints().SendTestEvent(ctx, &hookstreamv1.SendTestEventRequest{Id: ep.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := resp.GetAttempt(); a.GetStatusCode() != 410 || a.GetOutcome() != hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_ENDPOINT_DISABLED {
+		t.Errorf("test attempt = %d %v, want 410 ENDPOINT_DISABLED", a.GetStatusCode(), a.GetOutcome())
+	}
+	got, err := s.endpoints().GetEndpoint(ctx, &hookstreamv1.GetEndpointRequest{Id: ep.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got.GetEndpoint(); e.GetState() != hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED || !strings.Contains(e.GetDisabledReason(), "410") {
+		t.Errorf("endpoint after a 410 to its test event: %v %q, want DISABLED with the 410 named", e.GetState(), e.GetDisabledReason())
+	}
+	postLeadNotes(t, s, "tg", []string{"l1"}, 2)
+	time.Sleep(300 * time.Millisecond) // nothing may arrive while disabled
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("the disabled endpoint got %d requests, want only the test event", n)
+	}
+}
+
 func TestDeliveryPauseResume(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
