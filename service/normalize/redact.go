@@ -343,9 +343,9 @@ func containsAny(s string, secrets []string) bool {
 
 // isMember reports whether name names one of members: it contains one,
 // ignoring case, so variants such as `old_handshake_key` or `customerApiKey`
-// are secret too.
-func isMember(name string, members []string) bool {
-	if len(name) == 0 || len(members) == 0 {
+// are secret too. An ASCII name is compared in place, without a copy.
+func isMember[S string | []byte](name S, members []string) bool {
+	if len(name) == 0 {
 		return false
 	}
 	ascii := isASCII(name)
@@ -358,7 +358,7 @@ func isMember(name string, members []string) bool {
 			}
 		default:
 			// Unicode case folding (the Kelvin sign is a k): the general path.
-			if strings.Contains(strings.ToLower(name), strings.ToLower(m)) {
+			if strings.Contains(strings.ToLower(string(name)), strings.ToLower(m)) {
 				return true
 			}
 		}
@@ -366,21 +366,13 @@ func isMember(name string, members []string) bool {
 	return false
 }
 
-// isMemberBytes is isMember of a name not yet unescaped: a name without
-// escapes is compared as it stands, with no copy.
+// isMemberBytes is isMember of a JSON name as written: unescaped first
+// when it holds an escape.
 func isMemberBytes(name []byte, members []string) bool {
-	if len(name) == 0 || len(members) == 0 {
-		return false
-	}
-	if bytes.IndexByte(name, '\\') >= 0 || !isASCIIBytes(name) {
+	if bytes.IndexByte(name, '\\') >= 0 {
 		return isMember(unescapeJSON(name), members)
 	}
-	for _, m := range members {
-		if m != "" && (isASCII(m) && containsFoldASCII(name, m) || !isASCII(m) && isMember(string(name), []string{m})) {
-			return true
-		}
-	}
-	return false
+	return isMember(name, members)
 }
 
 // containsFoldASCII reports whether s contains sub, ignoring ASCII case;
@@ -409,18 +401,9 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-func isASCII(s string) bool {
+func isASCII[S string | []byte](s S) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-func isASCIIBytes(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
 			return false
 		}
 	}
