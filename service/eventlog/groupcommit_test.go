@@ -102,30 +102,14 @@ func TestGroupCommitBatchesConcurrentAppends(t *testing.T) {
 	first := mustAppend(t, l, event(0))
 	checkStored(t, l, first.Seq, event(0))
 
-	release := holdCommitter(t, l)
 	const n = 64
-	got := make([]Appended, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { got[i], errs[i] = l.Append(context.Background(), event(i+1)) })
-	}
-	waitQueued(t, l, n)
-	release()
-	wg.Wait()
+	got := appendQueued(t, l, 1, n)
 	seen := map[uint64]int{}
 	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("append %d: %v", i+1, errs[i])
-		}
-		if got[i].Duplicate {
-			t.Fatalf("append %d reported a duplicate", i+1)
-		}
 		if j, ok := seen[got[i].Seq]; ok {
 			t.Fatalf("appends %d and %d both got position %d", j+1, i+1, got[i].Seq)
 		}
 		seen[got[i].Seq] = i
-		checkStored(t, l, got[i].Seq, event(i+1))
 	}
 	if last := lastSeq(t, l); last != first.Seq+n {
 		t.Fatalf("log ends at %d, want %d", last, first.Seq+n)
@@ -245,27 +229,36 @@ func TestGroupCommitSameIDTwice(t *testing.T) {
 	}
 }
 
-// TestGroupCommitFewArePublishedAlone: fewer appends than pay for a batch
-// are published one by one, at once.
-func TestGroupCommitFewArePublishedAlone(t *testing.T) {
-	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+// appendQueued appends event(from) … event(from+n-1) at once while the
+// committer is held, so that all n wait in its queue before it writes,
+// and checks that each was stored as sent and not taken for a duplicate.
+func appendQueued(t *testing.T, l *Log, from, n int) []Appended {
+	t.Helper()
 	release := holdCommitter(t, l)
-	const n = groupMinBatch - 1
 	got := make([]Appended, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { got[i], errs[i] = l.Append(context.Background(), event(i)) })
+		wg.Go(func() { got[i], errs[i] = l.Append(context.Background(), event(from+i)) })
 	}
 	waitQueued(t, l, n)
 	release()
 	wg.Wait()
 	for i := range n {
 		if errs[i] != nil || got[i].Duplicate {
-			t.Fatalf("append %d = %+v, %v", i, got[i], errs[i])
+			t.Fatalf("append %d = %+v, %v", from+i, got[i], errs[i])
 		}
-		checkStored(t, l, got[i].Seq, event(i))
+		checkStored(t, l, got[i].Seq, event(from+i))
 	}
+	return got
+}
+
+// TestGroupCommitFewArePublishedAlone: fewer appends than pay for a batch
+// are published one by one, at once.
+func TestGroupCommitFewArePublishedAlone(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	const n = groupMinBatch - 1
+	appendQueued(t, l, 0, n)
 	if st := l.AppendStats(); st.Writes != n || st.Appends != n || st.Buckets[1] != n {
 		t.Fatalf("stats %+v, want %d writes of one", st, n)
 	}
@@ -432,23 +425,7 @@ func TestGroupCommitOnExternal(t *testing.T) {
 			c := cfg()
 			c.DataDir, c.GroupCommit = t.TempDir(), GroupCommitOn
 			l := openLog(t, c)
-			release := holdCommitter(t, l)
-			const n = 32
-			got := make([]Appended, n)
-			errs := make([]error, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() { got[i], errs[i] = l.Append(context.Background(), event(i)) })
-			}
-			waitQueued(t, l, n)
-			release()
-			wg.Wait()
-			for i := range n {
-				if errs[i] != nil || got[i].Duplicate {
-					t.Fatalf("append %d = %+v, %v", i, got[i], errs[i])
-				}
-				checkStored(t, l, got[i].Seq, event(i))
-			}
+			appendQueued(t, l, 0, 32)
 			if st := l.AppendStats(); st.Writes != 1 || st.Failed != 0 {
 				t.Fatalf("stats %+v, want one batch", st)
 			}
