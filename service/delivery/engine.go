@@ -463,18 +463,21 @@ func request(ep *Endpoint, id string, body []byte, ct string) webhook.Request {
 // secret's overlap must end here, at send time, not only when the endpoint
 // is next read.
 func (ep *Endpoint) signingKeys(now time.Time) [][]byte {
-	for i, exp := range ep.Expires {
-		if !exp.IsZero() && !exp.After(now) && i < len(ep.keys) {
-			live := make([][]byte, 0, len(ep.keys))
-			for k, key := range ep.keys {
-				if k >= len(ep.Expires) || ep.Expires[k].IsZero() || ep.Expires[k].After(now) {
-					live = append(live, key)
-				}
+	var live [][]byte // nil until a key has expired: then ep.keys is copied
+	for k, key := range ep.keys {
+		switch {
+		case k < len(ep.Expires) && !ep.Expires[k].IsZero() && !ep.Expires[k].After(now):
+			if live == nil {
+				live = append(make([][]byte, 0, len(ep.keys)), ep.keys[:k]...)
 			}
-			return live
+		case live != nil:
+			live = append(live, key)
 		}
 	}
-	return ep.keys
+	if live == nil {
+		return ep.keys
+	}
+	return live
 }
 
 // Rotate makes a new newest secret; the others stop signing after
