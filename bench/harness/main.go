@@ -53,11 +53,11 @@ var (
 	rounds    = flag.Int("rounds", 3, "rounds per scenario (each runs both sides)")
 	duration  = flag.Duration("duration", 6*time.Second, "measured time per side per round")
 	conns     = flag.Int("conns", 64, "connections for closed-loop scenarios")
-	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,groupcommit,groupcommit-interval,tracing,"+
+	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,groupcommit,sharedsync,groupcommit-interval,tracing,"+
 		"outbound10,outlatency1000,outdead (or all; outbound = the three out* scenarios)")
 	payload     = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
 	verbose     = flag.Bool("v", false, "print each round")
-	groupCommit = flag.String("group-commit", "auto", "hookstream's log.group_commit: auto (on with fsync: always), on, off")
+	groupCommit = flag.String("group-commit", "auto", "hookstream's log.group_commit: auto (shared syncs with fsync: always), on (atomic batches), off")
 	inProcess   = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
 	memProfile  = flag.String("memprofile", "", "write an allocation profile of the harness process here at the end (with -inprocess it includes hookstream)")
@@ -156,10 +156,14 @@ func run() error {
 		add(env.ingest("ingest, fsync: always, 1 subscriber", 1, "always", "report"))
 	}
 	if all || want["groupcommit"] {
-		add(env.groupCommitRow("always", "auto"))
+		add(env.groupCommitRow("always", "off", "auto"))
+	}
+	if all || want["sharedsync"] {
+		// Shared syncs (auto, on Linux) against atomic batches (on).
+		add(env.groupCommitRow("always", "on", "auto"))
 	}
 	if want["groupcommit-interval"] {
-		add(env.groupCommitRow("interval", "on"))
+		add(env.groupCommitRow("interval", "off", "on"))
 	}
 	if all || want["tracing"] {
 		add(env.tracingRow(0.01), env.tracingRow(1))
@@ -586,10 +590,10 @@ func (e *env) ingest(name string, nsubs int, fsync, target string) row {
 }
 
 // groupCommitRow: hookstream against itself with the given fsync, group
-// commit off (the reference column) and gc.
-func (e *env) groupCommitRow(fsync, gc string) row {
-	return e.variantRow(fmt.Sprintf("group commit %s, fsync: %s", gc, fsync), "off", gc,
-		func(i int) *server { return e.hookstreamGC(fsync, []string{"off", gc}[i], "") })
+// commit ref (the reference column) and gc.
+func (e *env) groupCommitRow(fsync, ref, gc string) row {
+	return e.variantRow(fmt.Sprintf("group commit %s against %s, fsync: %s", gc, ref, fsync), ref, gc,
+		func(i int) *server { return e.hookstreamGC(fsync, []string{ref, gc}[i], "") })
 }
 
 // tracingRow: hookstream against itself with tracing off (the reference

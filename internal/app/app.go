@@ -353,6 +353,7 @@ func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slo
 	store, err := delivery.OpenStore(ctx, a.log.JetStream(), delivery.StoreOptions{
 		Key: d.Key(), Plain: d.PlainSecrets, Max: d.MaxEndpoints, Replicas: a.log.Replicas(),
 		AttemptsRetention: d.AttemptsRetention, DeadLetterRetention: d.DeadLetterRetention,
+		Sync: a.log.Sync,
 	})
 	if err != nil {
 		return nil, err
@@ -602,17 +603,25 @@ var (
 			"an atomic batch with one fsync. Empty when appends are not grouped.", nil, nil)
 	appendBatchFailedDesc = prometheus.NewDesc("hookstream_log_append_batch_failures_total",
 		"Batches of appends the event log refused (a duplicate inside, the log unavailable, a timeout); their appends were then published one by one.", nil, nil)
+	logSyncsDesc = prometheus.NewDesc("hookstream_log_syncs_total",
+		"Shared syncs of the event log's disk (fsync: always on the embedded server, log.group_commit: auto); zero when writes are synced one by one.", nil, nil)
+	logSyncedWritesDesc = prometheus.NewDesc("hookstream_log_synced_writes_total",
+		"Writes (appends, quarantine entries, endpoint changes, dead letters) that waited for a shared sync; over hookstream_log_syncs_total, the writes per sync.", nil, nil)
 )
 
 func (appendCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- appendBatchSizeDesc
 	ch <- appendBatchFailedDesc
+	ch <- logSyncsDesc
+	ch <- logSyncedWritesDesc
 }
 
 func (c appendCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.log.AppendStats()
 	ch <- prometheus.MustNewConstHistogram(appendBatchSizeDesc, st.Writes, float64(st.Appends), st.Buckets)
 	ch <- prometheus.MustNewConstMetric(appendBatchFailedDesc, prometheus.CounterValue, float64(st.Failed))
+	ch <- prometheus.MustNewConstMetric(logSyncsDesc, prometheus.CounterValue, float64(st.Syncs))
+	ch <- prometheus.MustNewConstMetric(logSyncedWritesDesc, prometheus.CounterValue, float64(st.SyncedWrites))
 }
 
 // quarantineCollector exposes the quarantine bucket's use and limit, read

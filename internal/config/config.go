@@ -149,9 +149,11 @@ type Log struct {
 	Fsync string `yaml:"fsync"`
 	// FsyncInterval with fsync: interval (default 2m).
 	FsyncInterval time.Duration `yaml:"fsync_interval"`
-	// GroupCommit is "auto" (default: on with the embedded server and
-	// fsync: always), "on" or "off": whether concurrent appends share one
-	// write (a JetStream atomic batch, one fsync) to the log.
+	// GroupCommit is "auto" (default), "on" or "off": whether concurrent
+	// writes share one fsync. auto: with the embedded server and fsync:
+	// always, shared syncs (one syncfs for many writes) on Linux, atomic
+	// batches elsewhere; on: JetStream atomic batches, on an external
+	// server too; off: the server syncs each write.
 	GroupCommit string `yaml:"group_commit"`
 	// MaxMessageSize of the embedded server (default 8MiB).
 	MaxMessageSize ByteSize `yaml:"max_message_size"`

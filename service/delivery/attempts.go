@@ -204,8 +204,11 @@ func (e *Engine) storeDeadLetter(ctx context.Context, endpoint string, j *job, l
 	if err != nil {
 		return err
 	}
-	_, err = e.js.Publish(ctx, deadPrefix+"."+endpoint, data)
-	return err
+	if _, err = e.js.Publish(ctx, deadPrefix+"."+endpoint, data); err != nil {
+		return err
+	}
+	// On disk before the checkpoint moves past the event.
+	return e.o.Store.synced(ctx)
 }
 
 // deadLetterScan bounds the attempts read to assemble one dead letter.
@@ -288,7 +291,11 @@ func (e *Engine) Redrive(ctx context.Context, endpoint, id string, start, end ti
 			next = 0
 		}
 	}
-	n := 0
+	// The requests first, then (once they are on disk) the dead letters'
+	// removal: a crash in between leaves a dead letter that was also
+	// redriven, never one that is gone without a request.
+	var requested []uint64
+	var failed error
 	for _, m := range picked {
 		dl := &hookstreamv1.DeadLetter{}
 		if proto.Unmarshal(m.Data, dl) != nil {
@@ -300,15 +307,28 @@ func (e *Engine) Redrive(ctx context.Context, endpoint, id string, start, end ti
 		}
 		req, _ := json.Marshal(redriveRequest{Seq: seq, EventID: dl.GetEventId(), Received: m.Time})
 		if _, err := e.js.Publish(ctx, redrivePrefix+"."+endpoint, req); err != nil {
-			return n, from, fmt.Errorf("delivery: redrive: %w", err)
+			failed = fmt.Errorf("delivery: redrive: %w", err)
+			break
 		}
-		if err := dead.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return n, from, fmt.Errorf("delivery: redrive: %w", err)
+		requested = append(requested, m.Sequence)
+	}
+	if err := e.o.Store.synced(ctx); err != nil {
+		return 0, from, err
+	}
+	for i, seq := range requested {
+		if err := dead.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			requested, failed = requested[:i], fmt.Errorf("delivery: redrive: %w", err)
+			break
 		}
-		n++
 	}
 	e.Wake(endpoint)
-	return n, next, nil
+	if err := e.o.Store.synced(ctx); err != nil && failed == nil {
+		failed = err
+	}
+	if failed != nil {
+		return len(requested), from, failed
+	}
+	return len(requested), next, nil
 }
 
 // ErrDeadLetterNotFound says a dead letter id names none of the endpoint.

@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
@@ -84,4 +87,78 @@ func TestLastAttempt(t *testing.T) {
 			t.Errorf("LastAttempt(%q) = %v, %v; want nil, nil", id, got, err)
 		}
 	}
+}
+
+// TestStoreSyncs: every change of an endpoint waits for StoreOptions.Sync
+// (the log's shared sync with fsync: always) once the change is written,
+// and a failed sync fails the change.
+func TestStoreSyncs(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t, server.Options{})
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var syncs []string // what the bucket held for ep_1 at each sync
+	var fail error
+	st, err := OpenStore(ctx, js, StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour,
+		Sync: func(context.Context) error {
+			e, err := storedURL(ctx, js)
+			if err != nil {
+				syncs = append(syncs, "none")
+			} else {
+				syncs = append(syncs, e)
+			}
+			return fail
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_1", Url: "https://example.com/a"},
+		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Expires: []time.Time{{}}}
+	if err := st.Create(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Update(ctx, "ep_1", func(e *Endpoint) error { e.Url = "https://example.com/b"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, "ep_1"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://example.com/a", "https://example.com/b", "none"}
+	if diff := cmp.Diff(want, syncs); diff != "" {
+		t.Fatalf("the bucket at each sync (-want +got):\n%s", diff)
+	}
+	fail = errors.New("EIO")
+	if err := st.Create(ctx, &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_2", Url: "https://example.com/c"},
+		Secrets: ep.Secrets, Expires: ep.Expires}); !errors.Is(err, fail) {
+		t.Fatalf("Create with a failed sync: %v, want its error", err)
+	}
+}
+
+// storedURL reads ep_1's URL from the endpoints bucket directly.
+func storedURL(ctx context.Context, js jetstream.JetStream) (string, error) {
+	kv, err := js.KeyValue(ctx, endpointsBucket)
+	if err != nil {
+		return "", err
+	}
+	e, err := kv.Get(ctx, "ep_1")
+	if err != nil {
+		return "", err
+	}
+	var r record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return "", err
+	}
+	pub := &hookstreamv1.Endpoint{}
+	if err := protojson.Unmarshal(r.Endpoint, pub); err != nil {
+		return "", err
+	}
+	return pub.GetUrl(), nil
 }

@@ -90,6 +90,8 @@ type Store struct {
 	// than with a stream-info request on every read (the redrive poll
 	// reads once a second per endpoint).
 	streams map[string]jetstream.Stream
+	// sync waits until what was written is on disk (StoreOptions.Sync).
+	sync func(context.Context) error
 }
 
 // StoreOptions configure the store.
@@ -104,11 +106,19 @@ type StoreOptions struct {
 	// letters.
 	AttemptsRetention   time.Duration
 	DeadLetterRetention time.Duration
+	// Sync, when set, is called after each change of an endpoint, dead
+	// letter or redrive request, and waits until it is on disk
+	// (eventlog.Log.Sync: with fsync: always on the embedded server,
+	// writes share syncs instead of the server syncing each).
+	Sync func(context.Context) error
 }
 
 // OpenStore creates or updates delivery's buckets and streams.
 func OpenStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*Store, error) {
-	s := &Store{js: js, plain: o.Plain, max: o.Max, replicas: max(1, o.Replicas), streams: map[string]jetstream.Stream{}}
+	s := &Store{js: js, plain: o.Plain, max: o.Max, replicas: max(1, o.Replicas), streams: map[string]jetstream.Stream{}, sync: o.Sync}
+	if s.sync == nil {
+		s.sync = func(context.Context) error { return nil }
+	}
 	if o.Key != nil {
 		block, err := aes.NewCipher(o.Key)
 		if err != nil {
@@ -308,6 +318,14 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 		return fmt.Errorf("delivery: store endpoint: %w", err)
 	}
 	e.Revision = rev
+	return s.synced(ctx)
+}
+
+// synced waits for what was written to be on disk (StoreOptions.Sync).
+func (s *Store) synced(ctx context.Context) error {
+	if err := s.sync(ctx); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
 	return nil
 }
 
@@ -329,7 +347,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Endpoint) error)
 		rev, err := s.kv.Update(ctx, id, raw, e.Revision)
 		if err == nil {
 			e.Revision = rev
-			return e, nil
+			return e, s.synced(ctx)
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, fmt.Errorf("delivery: store endpoint: %w", err)
@@ -350,7 +368,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.streams[deadStream].Purge(ctx, jetstream.WithPurgeSubject(deadPrefix+"."+id)); err != nil {
 		return fmt.Errorf("delivery: delete dead letters: %w", err)
 	}
-	return nil
+	return s.synced(ctx)
 }
 
 // List returns endpoints with ids after `after`, in id order.

@@ -143,5 +143,5 @@ func (l *Log) fillGap(ctx context.Context, last, to uint64) error {
 		}
 	}
 	l.log.Info("lost positions skipped", "to", to, "took", time.Since(began).Round(time.Millisecond))
-	return nil
+	return l.Sync(ctx)
 }

@@ -216,7 +216,9 @@ type Log struct {
 	damage    *Damage               // what was found lost at open, if anything
 	index     *indexer
 	// group writes appends when they are grouped (nil otherwise).
-	group     *committer
+	group *committer
+	// syncer runs the shared syncs (nil unless cfg.sharedSync()).
+	syncer    *syncer
 	stopIndex context.CancelFunc
 	indexDone chan struct{}
 }
@@ -258,6 +260,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		}
 		l.ns = ns
 		url = ns.ClientURL()
+		if cfg.sharedSync() {
+			if l.syncer, err = newSyncer(cfg.DataDir); err != nil {
+				l.Close()
+				return nil, err
+			}
+		}
 		// Each connection is its own in-process pipe.
 		opts = append(opts, nats.InProcessServer(ns))
 	} else {
@@ -367,8 +375,10 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		// A connection may have this much on its way before the server
 		// cuts it off as a slow consumer: room for the reads in flight
 		// (each may pass its cap by one message) and for the log reader.
-		MaxPending:   max(64<<20, 2*cfg.ReadBudget+4*int64(cfg.MaxPayload)),
-		SyncAlways:   cfg.SyncAlways,
+		MaxPending: max(64<<20, 2*cfg.ReadBudget+4*int64(cfg.MaxPayload)),
+		// With shared syncs, hookstream syncs once for many writes
+		// (syncer), and the server only writes each message in place.
+		SyncAlways:   cfg.SyncAlways && !cfg.sharedSync(),
 		SyncInterval: cfg.SyncInterval,
 		NoSigs:       true,
 		NoLog:        true,
@@ -499,6 +509,9 @@ func (l *Log) Close() {
 	if l.group != nil {
 		l.group.close()
 	}
+	if l.syncer != nil {
+		l.syncer.close()
+	}
 	l.closeIndex()
 	for _, nc := range []*nats.Conn{l.reads, l.feed, l.nc} {
 		if nc != nil {
@@ -583,9 +596,15 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	case err != nil:
 		return Appended{}, err
 	case orig != nil:
-		return Appended{Seq: orig.Sequence, Duplicate: true}, nil
+		// The original may have been stored a moment ago by an Append
+		// still waiting for its sync: this answer waits for one too.
+		return Appended{Seq: orig.Sequence, Duplicate: true}, l.Sync(ctx)
 	}
-	return l.write(ctx, Subject(ev), data, ev.GetId())
+	app, err := l.write(ctx, Subject(ev), data, ev.GetId())
+	if err != nil {
+		return app, err
+	}
+	return app, l.Sync(ctx)
 }
 
 // write stores one event's message, deduplicated by JetStream on id, with

@@ -68,11 +68,12 @@ const (
 type GroupCommit string
 
 const (
-	// GroupCommitAuto (the default) groups appends where it pays: on the
-	// embedded server with SyncAlways.
+	// GroupCommitAuto (the default) lets concurrent writes share one
+	// fsync where it pays, on the embedded server with SyncAlways: with
+	// shared syncs (syncer) on Linux, atomic batches elsewhere.
 	GroupCommitAuto GroupCommit = "auto"
-	// GroupCommitOn groups appends whatever the durability, on an external
-	// server too (which must support atomic batches: nats-server 2.12+).
+	// GroupCommitOn groups appends into atomic batches whatever the
+	// durability, on an external server too (which must support atomic batches: nats-server 2.12+).
 	GroupCommitOn GroupCommit = "on"
 	// GroupCommitOff writes every append on its own.
 	GroupCommitOff GroupCommit = "off"
@@ -86,8 +87,16 @@ func (c *Config) groupCommit() bool {
 	case GroupCommitOff:
 		return false
 	default:
-		return c.URL == "" && c.SyncAlways
+		return c.URL == "" && c.SyncAlways && !canSyncFS
 	}
+}
+
+// sharedSync reports whether writes share syncs (see syncer): with
+// GroupCommitAuto, on the embedded server with SyncAlways, where the
+// platform has syncfs.
+func (c *Config) sharedSync() bool {
+	return c.GroupCommit != GroupCommitOn && c.GroupCommit != GroupCommitOff &&
+		c.URL == "" && c.SyncAlways && canSyncFS
 }
 
 // queued is one Append waiting for the committer.
@@ -399,16 +408,24 @@ type AppendStats struct {
 	// Failed counts batches the server refused, whose appends were then
 	// published one by one.
 	Failed uint64
+	// SharedSync is whether writes share syncs (see Log.Sync); Syncs
+	// counts the syncs and SyncedWrites the writes that waited for one.
+	SharedSync          bool
+	Syncs, SyncedWrites uint64
 }
 
-// AppendStats reports how appends were grouped into writes.
+// AppendStats reports how appends were grouped into writes and syncs.
 func (l *Log) AppendStats() AppendStats {
+	var st AppendStats
+	if l.syncer != nil {
+		st.SharedSync, st.Syncs, st.SyncedWrites = true, l.syncer.syncs.Load(), l.syncer.waits.Load()
+	}
 	if l.group == nil {
-		return AppendStats{}
+		return st
 	}
 	s := &l.group.stats
-	st := AppendStats{GroupCommit: true, Writes: s.count.Load(), Appends: s.sum.Load(), Failed: s.failed.Load(),
-		Buckets: make(map[float64]uint64, len(batchSizeBounds))}
+	st.GroupCommit, st.Writes, st.Appends, st.Failed = true, s.count.Load(), s.sum.Load(), s.failed.Load()
+	st.Buckets = make(map[float64]uint64, len(batchSizeBounds))
 	var cum uint64
 	for i, b := range batchSizeBounds {
 		cum += s.buckets[i].Load()

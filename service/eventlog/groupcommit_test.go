@@ -70,22 +70,27 @@ func checkStored(t *testing.T, l *Log, seq uint64, ev *hookstreamv1.Event) {
 
 func TestGroupCommitMode(t *testing.T) {
 	for _, c := range []struct {
-		cfg  Config
-		want bool
+		cfg          Config
+		batch, share bool
 	}{
-		{Config{SyncAlways: true}, true},
-		{Config{}, false},
-		{Config{SyncAlways: true, URL: "nats://x"}, false},
-		{Config{SyncAlways: true, GroupCommit: GroupCommitOff}, false},
-		{Config{GroupCommit: GroupCommitOn}, true},
-		{Config{URL: "nats://x", GroupCommit: GroupCommitOn}, true},
+		// auto: shared syncs where syncfs exists, batches elsewhere.
+		{Config{SyncAlways: true}, !canSyncFS, canSyncFS},
+		{Config{}, false, false},
+		{Config{SyncAlways: true, URL: "nats://x"}, false, false},
+		{Config{SyncAlways: true, GroupCommit: GroupCommitOff}, false, false},
+		{Config{SyncAlways: true, GroupCommit: GroupCommitOn}, true, false},
+		{Config{GroupCommit: GroupCommitOn}, true, false},
+		{Config{URL: "nats://x", GroupCommit: GroupCommitOn}, true, false},
 	} {
-		if got := c.cfg.groupCommit(); got != c.want {
-			t.Errorf("%+v: group commit %v, want %v", c.cfg, got, c.want)
+		if got := c.cfg.groupCommit(); got != c.batch {
+			t.Errorf("%+v: batches %v, want %v", c.cfg, got, c.batch)
+		}
+		if got := c.cfg.sharedSync(); got != c.share {
+			t.Errorf("%+v: shared sync %v, want %v", c.cfg, got, c.share)
 		}
 	}
 	l := openLog(t, Config{DataDir: t.TempDir()})
-	if l.group != nil || l.AppendStats().GroupCommit {
+	if st := l.AppendStats(); l.group != nil || l.syncer != nil || st.GroupCommit || st.SharedSync {
 		t.Fatal("group commit is on with fsync interval")
 	}
 }
@@ -94,7 +99,7 @@ func TestGroupCommitMode(t *testing.T) {
 // write is in flight go to the log as one atomic batch, with fsync always,
 // and each caller gets its own position.
 func TestGroupCommitBatchesConcurrentAppends(t *testing.T) {
-	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GroupCommit: GroupCommitOn})
 	if l.group == nil {
 		t.Fatal("group commit is off with fsync always")
 	}
@@ -138,7 +143,7 @@ func TestGroupCommitBatchesConcurrentAppends(t *testing.T) {
 func TestGroupCommitDuplicateInBatch(t *testing.T) {
 	// JetStream's dedup answers the copies here: its window must outlast
 	// the test on a slow machine.
-	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GuardWindow: time.Minute})
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GroupCommit: GroupCommitOn, GuardWindow: time.Minute})
 	orig := mustAppend(t, l, event(1))
 
 	release := holdCommitter(t, l)
@@ -191,7 +196,7 @@ func TestGroupCommitDuplicateInBatch(t *testing.T) {
 func TestGroupCommitSameIDTwice(t *testing.T) {
 	// JetStream's dedup answers the copies here: its window must outlast
 	// the test on a slow machine.
-	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GuardWindow: time.Minute})
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GroupCommit: GroupCommitOn, GuardWindow: time.Minute})
 	release := holdCommitter(t, l)
 	var evs []*hookstreamv1.Event
 	for i := range groupMinBatch {
@@ -256,7 +261,7 @@ func appendQueued(t *testing.T, l *Log, from, n int) []Appended {
 // TestGroupCommitFewArePublishedAlone: fewer appends than pay for a batch
 // are published one by one, at once.
 func TestGroupCommitFewArePublishedAlone(t *testing.T) {
-	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GroupCommit: GroupCommitOn})
 	const n = groupMinBatch - 1
 	appendQueued(t, l, 0, n)
 	if st := l.AppendStats(); st.Writes != n || st.Appends != n || st.Buckets[1] != n {
@@ -267,7 +272,7 @@ func TestGroupCommitFewArePublishedAlone(t *testing.T) {
 // TestGroupCommitCallerGivesUp: an append whose caller's context ends
 // while it is queued returns at once and is not written.
 func TestGroupCommitCallerGivesUp(t *testing.T) {
-	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GroupCommit: GroupCommitOn})
 	release := holdCommitter(t, l)
 	ctx, cancel := context.WithCancel(context.Background())
 	gone := make(chan error, 1)
@@ -294,7 +299,7 @@ func TestGroupCommitCallerGivesUp(t *testing.T) {
 func TestGroupCommitClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := Open(ctx, Config{DataDir: t.TempDir(), SyncAlways: true, GuardWindow: guard}, quiet())
+	l, err := Open(ctx, Config{DataDir: t.TempDir(), SyncAlways: true, GroupCommit: GroupCommitOn, GuardWindow: guard}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +340,7 @@ func writeEvent(t *testing.T, l *Log, ev *hookstreamv1.Event) (Appended, error) 
 func BenchmarkAppendParallel(b *testing.B) {
 	for _, fsync := range []string{"always", "interval"} {
 		for _, callers := range []int{1, 4, 8, 16, 64} {
-			for _, gc := range []GroupCommit{GroupCommitOn, GroupCommitOff} {
+			for _, gc := range []GroupCommit{GroupCommitAuto, GroupCommitOn, GroupCommitOff} {
 				b.Run(fmt.Sprintf("fsync=%s/callers=%d/group_commit=%s", fsync, callers, gc), func(b *testing.B) {
 					benchAppendParallel(b, fsync == "always", callers, gc)
 				})
@@ -381,6 +386,9 @@ func benchAppendParallelWith(b *testing.B, cfg Config, callers int, gc GroupComm
 	b.StopTimer()
 	if st := l.AppendStats(); st.Writes > 0 {
 		b.ReportMetric(float64(st.Appends)/float64(st.Writes), "appends/write")
+	}
+	if l.syncer != nil {
+		b.ReportMetric(float64(l.syncer.waits.Load())/float64(max(1, l.syncer.syncs.Load())), "appends/sync")
 	}
 }
 

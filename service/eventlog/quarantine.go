@@ -33,13 +33,15 @@ func (l *Log) Quarantine(ctx context.Context, q *hookstreamv1.QuarantinedRequest
 	if _, err := l.quarantine.Create(ctx, q.GetId(), data); err != nil {
 		switch {
 		case errors.Is(err, jetstream.ErrKeyExists):
-			return false, nil
+			// Stored already, perhaps a moment ago by a request that
+			// still waits for its sync: so does this one.
+			return false, l.Sync(ctx)
 		case isFull(err):
 			return false, ErrQuarantineFull
 		}
 		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return true, nil
+	return true, l.Sync(ctx)
 }
 
 // storeFailed is JetStream's error code for a message the stream refused
@@ -269,7 +271,7 @@ func (l *Log) UpdateQuarantine(ctx context.Context, q *hookstreamv1.QuarantinedR
 	if _, err := l.quarantine.Update(ctx, q.GetId(), data, revision); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return nil
+	return l.Sync(ctx)
 }
 
 // DiscardQuarantine removes an entry and every trace of its body; a small
@@ -290,5 +292,5 @@ func (l *Log) DiscardQuarantine(ctx context.Context, id string) error {
 	if err := l.quarantine.Purge(ctx, id); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return nil
+	return l.Sync(ctx)
 }

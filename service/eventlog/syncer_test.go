@@ -1,0 +1,226 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// gatedSyncs makes each sync of l's syncer wait at a gate: syncs reports
+// each sync as it begins, and the test lets it run the real syncfs (and
+// return fail's error, if set) by sending on release.
+type gatedSyncs struct {
+	began   chan struct{}
+	release chan error
+}
+
+func gateSyncs(t *testing.T, l *Log) *gatedSyncs {
+	t.Helper()
+	if l.syncer == nil {
+		t.Skip("no shared sync on this platform")
+	}
+	g := &gatedSyncs{began: make(chan struct{}, 16), release: make(chan error)}
+	syncFS := l.syncer.sync
+	l.syncer.sync = func() error {
+		g.began <- struct{}{}
+		if err := <-g.release; err != nil {
+			return err
+		}
+		return syncFS()
+	}
+	return g
+}
+
+// waitBegan waits for the next sync to begin.
+func (g *gatedSyncs) waitBegan(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.began:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sync began")
+	}
+}
+
+// waitWaiting waits until n Sync calls in all have registered.
+func waitWaiting(t *testing.T, l *Log, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.syncer.waits.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes wait for a sync, want %d", l.syncer.waits.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSharedSyncMode: fsync: always on the embedded server (group commit
+// auto) runs shared syncs and no atomic batches; the appends are stored
+// and counted.
+func TestSharedSyncMode(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	if !canSyncFS {
+		if l.syncer != nil || l.group == nil {
+			t.Fatal("without syncfs, auto must fall back to batches")
+		}
+		return
+	}
+	if l.syncer == nil || l.group != nil || !l.SharedSync() {
+		t.Fatalf("shared sync %v, batches %v; want shared sync only", l.syncer != nil, l.group != nil)
+	}
+	if l.setupInfo.Config.AllowAtomicPublish {
+		t.Error("the stream allows atomic batches, which shared syncs do not use")
+	}
+	for i := range 3 {
+		ev := event(i)
+		app, err := l.Append(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStored(t, l, app.Seq, ev)
+	}
+	if st := l.AppendStats(); !st.SharedSync || st.Syncs != 3 || st.SyncedWrites != 3 {
+		t.Fatalf("stats %+v, want 3 syncs for 3 writes", st)
+	}
+}
+
+// TestSharedSyncWaitsForALaterSync: an append that comes while a sync
+// runs is not answered by that sync (which may have begun before its
+// write) but by the next one, which all such appends share.
+func TestSharedSyncWaitsForALaterSync(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	g := gateSyncs(t, l)
+	first := make(chan error, 1)
+	go func() {
+		_, err := l.Append(context.Background(), event(0))
+		first <- err
+	}()
+	g.waitBegan(t) // the first sync runs, held at the gate
+
+	const n = 32
+	var answered atomic.Int32
+	results := make(chan Appended, n)
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		wg.Go(func() {
+			app, err := l.Append(context.Background(), event(i))
+			if err != nil {
+				t.Error(err)
+			}
+			answered.Add(1)
+			results <- app
+		})
+	}
+	waitWaiting(t, l, n+1) // all stored, all waiting for a sync
+	g.release <- nil       // the first sync ends
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	g.waitBegan(t) // the second begins, for the 32
+	time.Sleep(50 * time.Millisecond)
+	if a := answered.Load(); a != 0 {
+		t.Fatalf("%d appends answered by a sync that began before their writes", a)
+	}
+	g.release <- nil
+	wg.Wait()
+	close(results)
+	seen := map[uint64]bool{}
+	for app := range results {
+		if app.Duplicate || seen[app.Seq] {
+			t.Fatalf("append %+v: a duplicate or a shared position", app)
+		}
+		seen[app.Seq] = true
+	}
+	if st := l.AppendStats(); st.Syncs != 2 || st.SyncedWrites != n+1 {
+		t.Fatalf("stats %+v, want 2 syncs for %d writes", st, n+1)
+	}
+}
+
+// TestSharedSyncFailure: a failed sync fails the appends that waited for
+// it (503 to the vendor, whose retry is then answered as a duplicate once
+// a sync succeeds); the event is stored once.
+func TestSharedSyncFailure(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true, GuardWindow: time.Minute})
+	g := gateSyncs(t, l)
+	ev := event(7)
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Append(context.Background(), ev)
+		done <- err
+	}()
+	g.waitBegan(t)
+	g.release <- errors.New("EIO")
+	if err := <-done; !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("append after a failed sync: %v, want ErrUnavailable", err)
+	}
+	go func() {
+		g.waitBegan(t)
+		g.release <- nil
+	}()
+	app, err := l.Append(context.Background(), ev)
+	if err != nil || !app.Duplicate {
+		t.Fatalf("retry: %+v, %v; want a duplicate", app, err)
+	}
+	checkStored(t, l, app.Seq, ev)
+	info, err := l.stream.Info(context.Background())
+	if err != nil || info.State.Msgs != 1 {
+		t.Fatalf("stream holds %v messages (%v), want 1", info, err)
+	}
+}
+
+// TestSharedSyncQuarantine: a quarantine write waits for a sync too.
+func TestSharedSyncQuarantine(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	g := gateSyncs(t, l)
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Quarantine(context.Background(), &hookstreamv1.QuarantinedRequest{Id: "q1", Source: "closer", Body: []byte("{")})
+		done <- err
+	}()
+	g.waitBegan(t)
+	select {
+	case err := <-done:
+		t.Fatalf("quarantine answered before its sync ended: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.release <- nil
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.QuarantineEntry(context.Background(), "q1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSharedSyncClose: writes waiting for a sync when the log closes get
+// it before the syncer stops; later Sync calls fail at once.
+func TestSharedSyncClose(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	g := gateSyncs(t, l)
+	first := make(chan error, 1)
+	go func() { first <- l.Sync(ctx) }()
+	g.waitBegan(t)
+	second := make(chan error, 1)
+	go func() { second <- l.Sync(ctx) }()
+	waitWaiting(t, l, 2)
+	closed := make(chan struct{})
+	go func() { l.syncer.close(); close(closed) }()
+	g.release <- nil // the sync in flight
+	g.waitBegan(t)   // the one the second write waits for
+	g.release <- nil
+	<-closed
+	if err := <-first; err != nil {
+		t.Fatalf("the sync in flight at close: %v", err)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("the write waiting at close: %v", err)
+	}
+	if err := l.Sync(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Sync after close: %v, want ErrUnavailable", err)
+	}
+}
