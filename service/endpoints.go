@@ -337,7 +337,7 @@ func (s *Endpoints) UpdateEndpoint(ctx context.Context, req *hookstreamv1.Update
 	if err != nil {
 		return nil, s.mapErr(ctx, err, in.GetId())
 	}
-	s.engine.Wake(e.Id)
+	s.engine.Apply(ctx, e.Id, e.Revision)
 	return &hookstreamv1.UpdateEndpointResponse{Endpoint: public(e, false)}, nil
 }
 
@@ -346,6 +346,7 @@ func (s *Endpoints) DeleteEndpoint(ctx context.Context, req *hookstreamv1.Delete
 	if err := s.store.Delete(ctx, req.GetId()); err != nil {
 		return nil, s.mapErr(ctx, err, req.GetId())
 	}
+	s.engine.Deleted(req.GetId())
 	s.logger.InfoContext(ctx, "endpoint deleted", "endpoint", req.GetId(), "token", apiToken(ctx))
 	return &hookstreamv1.DeleteEndpointResponse{}, nil
 }
@@ -359,7 +360,7 @@ func (s *Endpoints) setState(ctx context.Context, id string, st hookstreamv1.End
 	if err != nil {
 		return nil, s.mapErr(ctx, err, id)
 	}
-	s.engine.Wake(id)
+	s.engine.Apply(ctx, id, e.Revision)
 	return public(e, false), nil
 }
 
@@ -391,7 +392,7 @@ func (s *Endpoints) RotateEndpointSecret(ctx context.Context, req *hookstreamv1.
 	if err != nil {
 		return nil, s.mapErr(ctx, err, req.GetId())
 	}
-	s.engine.Wake(e.Id)
+	s.engine.Apply(ctx, e.Id, e.Revision)
 	s.logger.InfoContext(ctx, "endpoint secret rotated", "endpoint", e.Id, "overlap", overlap, "token", apiToken(ctx))
 	return &hookstreamv1.RotateEndpointSecretResponse{Endpoint: public(e, true)}, nil
 }

@@ -330,6 +330,50 @@ func (e *Engine) busy() bool {
 // endpoint and redrive requests now.
 func (e *Engine) Wake(id string) { e.changed(id) }
 
+// applyWait bounds how long Apply waits for a busy worker.
+const applyWait = 2 * time.Second
+
+// Apply makes a change of an endpoint, stored at revision rev, take
+// effect before the caller answers: when this replica runs the
+// endpoint's worker, the worker reloads the endpoint, and Apply returns
+// once it runs with revision rev or later (a pause then sends nothing
+// more but what was already in flight; a new filter decides every event
+// the worker has not read yet). It waits at most applyWait, or until ctx
+// ends. A worker on another replica takes the change from the watch of
+// the endpoints, a moment later.
+func (e *Engine) Apply(ctx context.Context, id string, rev uint64) {
+	e.mu.Lock()
+	w := e.workers[id]
+	e.mu.Unlock()
+	if w == nil {
+		return
+	}
+	w.reload()
+	timer := time.NewTimer(applyWait)
+	defer timer.Stop()
+	for {
+		cur, changed := w.applied()
+		if cur >= rev {
+			return
+		}
+		select {
+		case <-changed:
+		case <-w.exitedCh:
+			return
+		case <-timer.C:
+			e.o.Logger.Warn("delivery: an endpoint change is not applied yet; its worker is busy", "endpoint", id)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Deleted stops a deleted endpoint's worker on this replica at once,
+// before the caller answers (the watch of the endpoints would, a moment
+// later): nothing more is sent to it from here.
+func (e *Engine) Deleted(id string) { e.deleted(id) }
+
 // wait is the jittered wait before attempt n+1 (n attempts made so far),
 // and false when the schedule is exhausted.
 func (e *Engine) wait(n int) (time.Duration, bool) {

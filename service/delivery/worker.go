@@ -62,10 +62,16 @@ type worker struct {
 	// life, so it never outlives its lease, even if renewals stall.
 	renewed  atomic.Int64
 	reloadCh chan struct{}
-	stopCh   chan struct{}
-	stopOnce sync.Once
-	deleted  atomic.Bool
-	exitedCh chan struct{}
+	// applied is the revision of the endpoint the worker last loaded;
+	// appliedCh is closed (and replaced) each time it is set (Engine.Apply
+	// waits on it).
+	appliedMu  sync.Mutex
+	appliedRev uint64
+	appliedCh  chan struct{}
+	stopCh     chan struct{}
+	stopOnce   sync.Once
+	deleted    atomic.Bool
+	exitedCh   chan struct{}
 
 	ep      *Endpoint
 	f       *filter.Filter
@@ -101,7 +107,7 @@ type worker struct {
 }
 
 func newWorker(e *Engine, id string, leaseRev uint64) *worker {
-	w := &worker{e: e, id: id, reloadCh: make(chan struct{}, 1), stopCh: make(chan struct{}), exitedCh: make(chan struct{}),
+	w := &worker{e: e, id: id, reloadCh: make(chan struct{}, 1), appliedCh: make(chan struct{}), stopCh: make(chan struct{}), exitedCh: make(chan struct{}),
 		jobs: map[uint64]*job{}, keys: map[uint64][]*job{}, results: make(chan result, 64), saveDone: make(chan saveResult, 1)}
 	w.leaseRev.Store(leaseRev)
 	w.renewed.Store(time.Now().UnixNano())
@@ -114,6 +120,26 @@ func (w *worker) reload() {
 	case w.reloadCh <- struct{}{}:
 	default:
 	}
+}
+
+// setApplied records that the worker has loaded revision rev of its
+// endpoint, and wakes whoever waits for it.
+func (w *worker) setApplied(rev uint64) {
+	w.appliedMu.Lock()
+	defer w.appliedMu.Unlock()
+	if rev > w.appliedRev {
+		w.appliedRev = rev
+		close(w.appliedCh)
+		w.appliedCh = make(chan struct{})
+	}
+}
+
+// applied is the revision the worker runs with, and a channel closed when
+// that changes.
+func (w *worker) applied() (uint64, <-chan struct{}) {
+	w.appliedMu.Lock()
+	defer w.appliedMu.Unlock()
+	return w.appliedRev, w.appliedCh
 }
 
 // leased says whether the lease is surely still this replica's.
@@ -294,6 +320,7 @@ func (w *worker) load() error {
 	if err := w.apply(ep); err != nil {
 		return err
 	}
+	w.setApplied(ep.Revision)
 	ent, err := w.e.state.Get(w.ctx, w.id)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -364,6 +391,8 @@ func (w *worker) reloadEndpoint() {
 	if err := w.apply(ep); err != nil {
 		w.logf("delivery: endpoint change not applied", "err", err)
 	}
+	// Seen, applied or not: Engine.Apply waits no longer.
+	w.setApplied(ep.Revision)
 }
 
 // rebuild re-queues every job after an ordering change.

@@ -431,7 +431,7 @@ func TestDeliveryPauseResume(t *testing.T) {
 	if _, err := s.endpoints().PauseEndpoint(ctx, &hookstreamv1.PauseEndpointRequest{Id: ep.GetId()}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the worker sees the pause
+	// No wait: the worker runs paused once the RPC has returned.
 	ids := postLeadNotes(t, s, "p", []string{"l1", "l2"}, 5)
 	time.Sleep(500 * time.Millisecond)
 	if n := len(rc.requests()); n != 0 {
@@ -608,7 +608,8 @@ func TestDeliveryFilterChange(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the worker reloads
+	// No wait: the worker runs with the new filter once the RPC has
+	// returned.
 	later := postLeadNotes(t, s, "f2", []string{"a", "b"}, 3)
 	rc.waitFor(t, []string{later[1], later[3], later[5]}, 10*time.Second)
 	time.Sleep(200 * time.Millisecond)
@@ -669,7 +670,7 @@ func TestDeliveryDeleteInFlight(t *testing.T) {
 	if _, err := s.endpoints().GetEndpoint(ctx, &hookstreamv1.GetEndpointRequest{Id: ep.GetId()}); status.Code(err) != codes.NotFound {
 		t.Fatalf("get after delete: %v", err)
 	}
-	time.Sleep(5 * time.Second) // the engine notices within a lease period
+	// No wait: the worker has stopped once the RPC has returned.
 	mu.Lock()
 	before := hits
 	mu.Unlock()
