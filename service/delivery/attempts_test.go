@@ -25,6 +25,12 @@ import (
 // connection.
 func openTestStore(t *testing.T) (*Store, *nats.Conn) {
 	t.Helper()
+	return openTestStoreWith(t, StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
+}
+
+// openTestStoreWith is openTestStore with the given options.
+func openTestStoreWith(t *testing.T, o StoreOptions) (*Store, *nats.Conn) {
+	t.Helper()
 	ns := natstest.Start(t, server.Options{})
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
@@ -35,7 +41,7 @@ func openTestStore(t *testing.T) (*Store, *nats.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := OpenStore(context.Background(), js, StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
+	st, err := OpenStore(context.Background(), js, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,32 +100,19 @@ func TestLastAttempt(t *testing.T) {
 // and a failed sync fails the change.
 func TestStoreSyncs(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Start(t, server.Options{})
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	var syncs []string // what the bucket held for ep_1 at each sync
 	var fail error
-	st, err := OpenStore(ctx, js, StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour,
+	var st *Store
+	st, _ = openTestStoreWith(t, StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour,
 		Sync: func(context.Context) error {
-			e, err := storedURL(ctx, js)
+			url, err := storedURL(ctx, st.js)
 			if err != nil {
-				syncs = append(syncs, "none")
-			} else {
-				syncs = append(syncs, e)
+				url = "none"
 			}
+			syncs = append(syncs, url)
 			return fail
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ep := &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_1", Url: "https://example.com/a"},
 		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Expires: []time.Time{{}}}
 	if err := st.Create(ctx, ep); err != nil {
