@@ -58,6 +58,7 @@ var (
 	payload     = flag.String("payload", "closer", "payload for ingest scenarios: closer (1.5 KB closed conversation), pipedrive, clinchpad, mixed")
 	verbose     = flag.Bool("v", false, "print each round")
 	groupCommit = flag.String("group-commit", "auto", "hookstream's log.group_commit: auto (shared syncs with fsync: always), on (atomic batches), off")
+	hsEnv       = flag.String("hs-env", "", "extra environment of the hookstream process, comma-separated (e.g. GOGC=400,GOMEMLIMIT=512MiB)")
 	inProcess   = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
 	memProfile  = flag.String("memprofile", "", "write an allocation profile of the harness process here at the end (with -inprocess it includes hookstream)")
@@ -284,6 +285,9 @@ sources:
 	}
 	s.cmd = exec.Command(e.bins["hookstream"], "serve", "--config", cfgPath, "--log-level", "error")
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, os.Stderr
+	if *hsEnv != "" {
+		s.cmd.Env = append(os.Environ(), strings.Split(*hsEnv, ",")...)
+	}
 	if err := s.cmd.Start(); err != nil {
 		panic(err)
 	}
