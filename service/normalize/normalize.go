@@ -49,7 +49,7 @@ func Run(pool *fastjson.ParserPool, v protovalidate.Validator, in Input,
 		return nil, err
 	}
 	defer release()
-	r := NewReader(in.Body)
+	r := NewReader(root)
 	ev := read(r, root)
 	if rej := r.Err(); rej != nil {
 		return nil, rej

@@ -98,25 +98,53 @@ type pathElem struct {
 	index int // -1 when the element is an object key
 }
 
-// NewReader returns a reader for a document parsed from body.
-func NewReader(body []byte) *Reader {
-	// Unescaping only shrinks JSON strings, so the text of every string
-	// and key read fits in len(body) bytes.
-	r := &Reader{arena: make([]byte, 0, len(body))}
+// NewReader returns a reader for root, the document parsed from body.
+func NewReader(root *fastjson.Value) *Reader {
+	r := &Reader{}
 	r.path, r.scratch = r.pathBuf[:0], r.scratchBuf[:0]
+	r.arena = make([]byte, 0, r.textLen(root))
 	return r
+}
+
+// textLen is the length of the text in the document under v: its keys,
+// strings (unescaped) and numbers. That is all intern is ever asked to
+// copy, so it sizes the arena; the body's whitespace, quotes, punctuation
+// and literals (a third to a half of a Pipedrive body) take no room in it.
+func (r *Reader) textLen(v *fastjson.Value) int {
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return len(b)
+	case fastjson.TypeNumber:
+		// A number's text as sent (fastjson keeps it raw).
+		r.scratch = v.MarshalTo(r.scratch[:0])
+		return len(r.scratch)
+	case fastjson.TypeObject:
+		n := 0
+		o, _ := v.Object()
+		o.Visit(func(k []byte, m *fastjson.Value) { n += len(k) + r.textLen(m) })
+		return n
+	case fastjson.TypeArray:
+		n := 0
+		a, _ := v.Array()
+		for _, e := range a {
+			n += r.textLen(e)
+		}
+		return n
+	}
+	return 0
 }
 
 // intern copies b into the reader's arena and returns it as a string
 // backed by the arena: one allocation per document instead of one per
 // string. The arena is never written below its length, so the strings stay
-// immutable; they keep the arena (the size of the body) alive.
+// immutable; they keep the arena (the size of the document's text) alive.
 func (r *Reader) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
 	if cap(r.arena)-len(r.arena) < len(b) {
-		return string(b) // cannot happen for strings of the parsed body
+		return string(b) // cannot happen for text of the parsed document
 	}
 	start := len(r.arena)
 	r.arena = append(r.arena, b...)
