@@ -49,7 +49,8 @@ func Run(pool *fastjson.ParserPool, v protovalidate.Validator, in Input,
 		return nil, err
 	}
 	defer release()
-	r := NewReader(root)
+	r := getReader(in.Body, root)
+	defer putReader(r)
 	ev := read(r, root)
 	if rej := r.Err(); rej != nil {
 		return nil, rej

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -98,12 +99,39 @@ type pathElem struct {
 	index int // -1 when the element is an object key
 }
 
-// NewReader returns a reader for root, the document parsed from body.
-func NewReader(root *fastjson.Value) *Reader {
+// NewReader returns a reader for root, the document parsed from body,
+// which must be valid UTF-8 (Parse checks it).
+func NewReader(body []byte, root *fastjson.Value) *Reader {
 	r := &Reader{}
+	r.reset(body, root)
+	return r
+}
+
+// readers recycles Readers between documents (see getReader).
+var readers = sync.Pool{New: func() any { return new(Reader) }}
+
+// getReader is NewReader with a Reader from the pool. Only the Reader
+// itself is reused: the string arena and the value slabs, which the
+// returned event points into, are allocated afresh for each document, so
+// no event is ever written by a later call. Give it back with putReader
+// once its document is done.
+func getReader(body []byte, root *fastjson.Value) *Reader {
+	r := readers.Get().(*Reader)
+	r.reset(body, root)
+	return r
+}
+
+// putReader returns r to the pool, dropping everything it points to (the
+// arena and slabs now belong to an event, the path to the document).
+func putReader(r *Reader) {
+	*r = Reader{}
+	readers.Put(r)
+}
+
+// reset prepares r, zero or cleared by putReader, for root.
+func (r *Reader) reset(body []byte, root *fastjson.Value) {
 	r.path, r.scratch = r.pathBuf[:0], r.scratchBuf[:0]
 	r.arena = make([]byte, 0, r.textLen(root))
-	return r
 }
 
 // textLen is the length of the text in the document under v: its keys,
