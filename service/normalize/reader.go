@@ -92,6 +92,9 @@ type Reader struct {
 	// characters), sparing the allocations of growing them.
 	pathBuf    [8]pathElem
 	scratchBuf [32]byte
+	// checkUTF8 is whether strings and keys must be checked for valid
+	// UTF-8 after unescaping (see reset).
+	checkUTF8 bool
 }
 
 type pathElem struct {
@@ -132,6 +135,10 @@ func putReader(r *Reader) {
 func (r *Reader) reset(body []byte, root *fastjson.Value) {
 	r.path, r.scratch = r.pathBuf[:0], r.scratchBuf[:0]
 	r.arena = make([]byte, 0, r.textLen(root))
+	// Unescaping turns every escape but \uXXXX into ASCII and leaves the
+	// other bytes as they are, so when a valid UTF-8 body has no \u, every
+	// string and key read from it is valid UTF-8 and needs no check.
+	r.checkUTF8 = bytes.Contains(body, []byte(`\u`))
 }
 
 // textLen is the length of the text in the document under v: its keys,
@@ -430,7 +437,7 @@ func (r *Reader) Int64(parent *fastjson.Value, key string) int64 {
 // str copies a JSON string value out of the parser's buffer.
 func (r *Reader) str(key string, v *fastjson.Value) string {
 	b, _ := v.StringBytes()
-	if !utf8.Valid(b) { // an escaped lone surrogate decodes to invalid UTF-8
+	if r.checkUTF8 && !utf8.Valid(b) { // an escaped lone surrogate decodes to invalid UTF-8
 		r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, key, "string is not valid UTF-8")
 		return ""
 	}
@@ -567,7 +574,7 @@ func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool, size int)
 		if r.err != nil || (skip != nil && skip(k)) {
 			return
 		}
-		if !utf8.Valid(k) {
+		if r.checkUTF8 && !utf8.Valid(k) {
 			r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "object key is not valid UTF-8")
 			return
 		}
