@@ -49,7 +49,7 @@ func Run(pool *fastjson.ParserPool, v protovalidate.Validator, in Input,
 		return nil, err
 	}
 	defer release()
-	r := getReader(in.Body, root)
+	r := getReader(in.Body)
 	defer putReader(r)
 	ev := read(r, root)
 	if rej := r.Err(); rej != nil {

@@ -82,7 +82,9 @@ func position(body []byte, off int64) (line, col int) {
 // remembers only the first error: after one, every read returns a zero
 // value, so decoders check Err once at the end.
 type Reader struct {
-	arena   []byte // backing store of the strings read, see intern
+	arena   []byte // backing store of the strings of converted subtrees, see intern
+	loose   []byte // backing store of the other strings read, see intern
+	bodyLen int
 	err     *Rejection
 	path    []pathElem
 	scratch []byte
@@ -102,11 +104,11 @@ type pathElem struct {
 	index int // -1 when the element is an object key
 }
 
-// NewReader returns a reader for root, the document parsed from body,
-// which must be valid UTF-8 (Parse checks it).
-func NewReader(body []byte, root *fastjson.Value) *Reader {
+// NewReader returns a reader for a document parsed from body, which must
+// be valid UTF-8 (Parse checks it).
+func NewReader(body []byte) *Reader {
 	r := &Reader{}
-	r.reset(body, root)
+	r.reset(body)
 	return r
 }
 
@@ -114,76 +116,66 @@ func NewReader(body []byte, root *fastjson.Value) *Reader {
 var readers = sync.Pool{New: func() any { return new(Reader) }}
 
 // getReader is NewReader with a Reader from the pool. Only the Reader
-// itself is reused: the string arena and the value slabs, which the
+// itself is reused: the string arenas and the value slabs, which the
 // returned event points into, are allocated afresh for each document, so
 // no event is ever written by a later call. Give it back with putReader
 // once its document is done.
-func getReader(body []byte, root *fastjson.Value) *Reader {
+func getReader(body []byte) *Reader {
 	r := readers.Get().(*Reader)
-	r.reset(body, root)
+	r.reset(body)
 	return r
 }
 
 // putReader returns r to the pool, dropping everything it points to (the
-// arena and slabs now belong to an event, the path to the document).
+// arenas and slabs now belong to an event, the path to the document).
 func putReader(r *Reader) {
 	*r = Reader{}
 	readers.Put(r)
 }
 
-// reset prepares r, zero or cleared by putReader, for root.
-func (r *Reader) reset(body []byte, root *fastjson.Value) {
+// reset prepares r, zero or cleared by putReader, for a document parsed
+// from body.
+func (r *Reader) reset(body []byte) {
 	r.path, r.scratch = r.pathBuf[:0], r.scratchBuf[:0]
-	r.arena = make([]byte, 0, r.textLen(root))
+	r.bodyLen = len(body)
 	// Unescaping turns every escape but \uXXXX into ASCII and leaves the
 	// other bytes as they are, so when a valid UTF-8 body has no \u, every
 	// string and key read from it is valid UTF-8 and needs no check.
 	r.checkUTF8 = bytes.Contains(body, []byte(`\u`))
 }
 
-// textLen is the length of the text in the document under v: its keys,
-// strings (unescaped) and numbers. That is all intern is ever asked to
-// copy, so it sizes the arena; the body's whitespace, quotes, punctuation
-// and literals (a third to a half of a Pipedrive body) take no room in it.
-func (r *Reader) textLen(v *fastjson.Value) int {
-	switch v.Type() {
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		return len(b)
-	case fastjson.TypeNumber:
-		// A number's text as sent (fastjson keeps it raw).
-		r.scratch = v.MarshalTo(r.scratch[:0])
-		return len(r.scratch)
-	case fastjson.TypeObject:
-		n := 0
-		o, _ := v.Object()
-		o.Visit(func(k []byte, m *fastjson.Value) { n += len(k) + r.textLen(m) })
-		return n
-	case fastjson.TypeArray:
-		n := 0
-		a, _ := v.Array()
-		for _, e := range a {
-			n += r.textLen(e)
-		}
-		return n
-	}
-	return 0
-}
-
-// intern copies b into the reader's arena and returns it as a string
-// backed by the arena: one allocation per document instead of one per
-// string. The arena is never written below its length, so the strings stay
-// immutable; they keep the arena (the size of the document's text) alive.
+// intern copies b into one of the reader's arenas and returns it as a
+// string backed by it: a few allocations per document instead of one per
+// string. An arena is never written below its length, so the strings stay
+// immutable; each keeps its arena alive.
+//
+// The keys and strings of a subtree converted to structpb values go to
+// the arena, which reserve sizes to them exactly; the strings read one by
+// one (typed fields) go to loose chunks of up to looseChunk bytes.
 func (r *Reader) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if cap(r.arena)-len(r.arena) < len(b) {
-		return string(b) // cannot happen for text of the parsed document
+	if cap(r.arena)-len(r.arena) >= len(b) {
+		return appendString(&r.arena, b)
 	}
-	start := len(r.arena)
-	r.arena = append(r.arena, b...)
-	return unsafe.String(&r.arena[start], len(b))
+	if cap(r.loose)-len(r.loose) < len(b) {
+		// No larger than the body, which holds all the text there is.
+		r.loose = make([]byte, 0, max(len(b), min(r.bodyLen, looseChunk)))
+	}
+	return appendString(&r.loose, b)
+}
+
+// looseChunk is the size of a chunk for strings read one by one: the
+// typed fields of a Pipedrive meta take 100-200 bytes.
+const looseChunk = 256
+
+// appendString appends b to *chunk, which has room for it, and returns the
+// copy as a string.
+func appendString(chunk *[]byte, b []byte) string {
+	start := len(*chunk)
+	*chunk = append(*chunk, b...)
+	return unsafe.String(&(*chunk)[start], len(b))
 }
 
 // Err returns the first error met, or nil.
@@ -514,7 +506,7 @@ func (r *Reader) Value(parent *fastjson.Value, key string) *structpb.Value {
 	if v == nil || r.err != nil {
 		return nil
 	}
-	r.slab.reserve(v, nil)
+	r.reserve(v, nil)
 	r.Enter(key)
 	out := r.value(v)
 	r.Leave()
@@ -523,7 +515,7 @@ func (r *Reader) Value(parent *fastjson.Value, key string) *structpb.Value {
 
 // ValueOf converts v to a structpb value; key names it in errors.
 func (r *Reader) ValueOf(key string, v *fastjson.Value) *structpb.Value {
-	r.slab.reserve(v, nil)
+	r.reserve(v, nil)
 	r.Enter(key)
 	out := r.value(v)
 	r.Leave()
@@ -537,7 +529,7 @@ func (r *Reader) Struct(parent *fastjson.Value, key string) *structpb.Struct {
 	if o == nil {
 		return nil
 	}
-	r.slab.reserve(o, nil)
+	r.reserve(o, nil)
 	r.Enter(key)
 	s := r.structOf(o, nil, objectLen(o))
 	r.Leave()
@@ -561,7 +553,7 @@ func (r *Reader) Extra(obj *fastjson.Value, known func(key []byte) bool) *struct
 	if n == 0 {
 		return nil
 	}
-	r.slab.reserve(obj, known)
+	r.reserve(obj, known)
 	return r.structOf(obj, known, n)
 }
 
@@ -661,15 +653,19 @@ type scalar[K any] struct {
 // covering it.
 const slabChunk = 16
 
-// slabCounts is how many scalars of each kind a subtree holds.
+// slabCounts is how many scalars of each kind a subtree holds, and how
+// many bytes its keys and strings take.
 type slabCounts struct {
 	strs, nums, bools, nulls int
+	text                     int
 }
 
 func (c *slabCounts) add(v *fastjson.Value) {
 	switch v.Type() {
 	case fastjson.TypeString:
 		c.strs++
+		b, _ := v.StringBytes()
+		c.text += len(b)
 	case fastjson.TypeNumber:
 		c.nums++
 	case fastjson.TypeTrue, fastjson.TypeFalse:
@@ -678,7 +674,10 @@ func (c *slabCounts) add(v *fastjson.Value) {
 		c.nulls++
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		o.Visit(func(_ []byte, m *fastjson.Value) { c.add(m) })
+		o.Visit(func(k []byte, m *fastjson.Value) {
+			c.text += len(k)
+			c.add(m)
+		})
 	case fastjson.TypeArray:
 		a, _ := v.Array()
 		for _, e := range a {
@@ -687,23 +686,31 @@ func (c *slabCounts) add(v *fastjson.Value) {
 	}
 }
 
-// reserve makes room for the scalars of v, leaving out the members of an
-// object v whose keys skip accepts.
-func (s *valueSlab) reserve(v *fastjson.Value, skip func([]byte) bool) {
+// reserve makes room in the slab for the scalars of v, and in the arena
+// for its keys and strings, leaving out the members of an object v whose
+// keys skip accepts.
+func (r *Reader) reserve(v *fastjson.Value, skip func([]byte) bool) {
 	var c slabCounts
 	if o, err := v.Object(); err == nil {
 		o.Visit(func(k []byte, m *fastjson.Value) {
 			if skip == nil || !skip(k) {
+				c.text += len(k)
 				c.add(m)
 			}
 		})
 	} else {
 		c.add(v)
 	}
-	grow(&s.strs, c.strs)
-	grow(&s.nums, c.nums)
-	grow(&s.bools, c.bools)
-	grow(&s.nulls, c.nulls)
+	// Strings go to the arena while it has room, else to the loose
+	// chunk, so room in either will do (a small object's few keys often
+	// fit in the loose chunk's tail).
+	if cap(r.loose)-len(r.loose) < c.text {
+		grow(&r.arena, c.text)
+	}
+	grow(&r.slab.strs, c.strs)
+	grow(&r.slab.nums, c.nums)
+	grow(&r.slab.bools, c.bools)
+	grow(&r.slab.nulls, c.nulls)
 }
 
 // grow starts a chunk of exactly n elements when *chunk has no room for n
