@@ -560,8 +560,15 @@ func (r *Reader) Extra(obj *fastjson.Value, known func(key []byte) bool) *struct
 // structOf converts the members of obj that skip (if not nil) does not
 // accept; size is how many those are.
 func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool, size int) *structpb.Struct {
+	s := &structpb.Struct{}
+	r.fillStruct(s, obj, skip, size)
+	return s
+}
+
+// fillStruct is structOf into s.
+func (r *Reader) fillStruct(s *structpb.Struct, obj *fastjson.Value, skip func([]byte) bool, size int) {
 	o, _ := obj.Object()
-	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, size)}
+	s.Fields = make(map[string]*structpb.Value, size)
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if r.err != nil || (skip != nil && skip(k)) {
 			return
@@ -575,7 +582,6 @@ func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool, size int)
 		s.Fields[key] = r.value(v)
 		r.Leave()
 	})
-	return s
 }
 
 // objectLen is the number of members of the object v.
@@ -601,12 +607,14 @@ func (r *Reader) value(v *fastjson.Value) *structpb.Value {
 		f, _ := r.number("", v)
 		return r.slab.number(f)
 	case fastjson.TypeObject:
-		// The value and its kind in one allocation.
+		// The value, its kind and the Struct in one allocation.
 		c := &struct {
 			v structpb.Value
 			k structpb.Value_StructValue
+			s structpb.Struct
 		}{}
-		c.k.StructValue = r.structOf(v, nil, objectLen(v))
+		r.fillStruct(&c.s, v, nil, objectLen(v))
+		c.k.StructValue = &c.s
 		c.v.Kind = &c.k
 		return &c.v
 	}
