@@ -7,6 +7,7 @@ import (
 	"buf.build/go/protovalidate"
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/normalize"
@@ -95,13 +96,31 @@ func Action(action string) string {
 	return normalize.Snake(action)
 }
 
-// actor is the user who triggered the change, or the system when the
-// payload names none.
-func actor(userID string) *hookstreamv1.Actor {
+// newEvent returns an event with received_at set from in, the actor set
+// from userID and an empty subject, all three allocated together with the
+// event: one allocation instead of four.
+func newEvent(in normalize.Input, userID string) *hookstreamv1.Event {
+	c := &struct {
+		ev       hookstreamv1.Event
+		received timestamppb.Timestamp
+		actor    hookstreamv1.Actor
+		subject  hookstreamv1.Subject
+	}{}
+	// As timestamppb.New.
+	c.received.Seconds, c.received.Nanos = in.ReceivedAt.Unix(), int32(in.ReceivedAt.Nanosecond())
+	setActor(&c.actor, userID)
+	c.ev.ReceivedAt, c.ev.Actor, c.ev.Subject = &c.received, &c.actor, &c.subject
+	return &c.ev
+}
+
+// setActor makes a the user who triggered the change, or the system when
+// the payload names none.
+func setActor(a *hookstreamv1.Actor, userID string) {
 	if userID == "" || userID == "0" {
-		return &hookstreamv1.Actor{Kind: hookstreamv1.ActorKind_ACTOR_KIND_SYSTEM}
+		a.Kind = hookstreamv1.ActorKind_ACTOR_KIND_SYSTEM
+		return
 	}
-	return &hookstreamv1.Actor{Kind: hookstreamv1.ActorKind_ACTOR_KIND_USER, Id: userID}
+	a.Kind, a.Id = hookstreamv1.ActorKind_ACTOR_KIND_USER, userID
 }
 
 // displayName picks the field a Pipedrive object is known by.

@@ -124,24 +124,21 @@ func buildV1(in normalize.Input, p *hookstreamv1.PipedriveChangeV1) *hookstreamv
 	// key, so two edits of one object within a second stay two events.
 	occurred := occurredMicros(meta)
 	at := normalize.FromMicros(occurred)
-	ev := &hookstreamv1.Event{
-		// The v1 dedup key: which subscription, which event, which object,
-		// when. The retry counter is deliberately not part of it.
-		Id: normalize.EventID(in.Source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v1",
-			meta.GetWebhookId(), vendorType, meta.GetId(), strconv.FormatInt(occurred, 10)),
-		Source:          in.Source,
-		Vendor:          hookstreamv1.Vendor_VENDOR_PIPEDRIVE,
-		Type:            normalize.Type(entity, canonical),
-		VendorType:      vendorType,
-		OccurredAt:      timestamppb.New(at),
-		ReceivedAt:      timestamppb.New(in.ReceivedAt),
-		Subject:         &hookstreamv1.Subject{Kind: entity, Id: meta.GetId(), Name: displayName(state)},
-		Actor:           actor(meta.GetUserId()),
-		Contact:         contactOf(entity, state),
-		TenantId:        meta.GetCompanyId(),
-		DeliveryAttempt: p.GetRetry() + 1,
-		Payload:         &hookstreamv1.Event_PipedriveV1{PipedriveV1: p},
-	}
+	ev := newEvent(in, meta.GetUserId())
+	// The v1 dedup key: which subscription, which event, which object,
+	// when. The retry counter is deliberately not part of it.
+	ev.Id = normalize.EventID(in.Source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v1",
+		meta.GetWebhookId(), vendorType, meta.GetId(), strconv.FormatInt(occurred, 10))
+	ev.Source = in.Source
+	ev.Vendor = hookstreamv1.Vendor_VENDOR_PIPEDRIVE
+	ev.Type = normalize.Type(entity, canonical)
+	ev.VendorType = vendorType
+	ev.OccurredAt = timestamppb.New(at)
+	ev.Subject.Kind, ev.Subject.Id, ev.Subject.Name = entity, meta.GetId(), displayName(state)
+	ev.Contact = contactOf(entity, state)
+	ev.TenantId = meta.GetCompanyId()
+	ev.DeliveryAttempt = p.GetRetry() + 1
+	ev.Payload = &hookstreamv1.Event_PipedriveV1{PipedriveV1: p}
 	switch canonical {
 	case "updated":
 		ev.Changes = diffV1(previous, current)

@@ -90,21 +90,18 @@ func buildV2(in normalize.Input, p *hookstreamv1.PipedriveChangeV2) *hookstreamv
 	if subjectID == "" {
 		subjectID = scalarText(state.GetFields()["id"])
 	}
-	ev := &hookstreamv1.Event{
-		Id:              v2ID(in.Source, meta),
-		Source:          in.Source,
-		Vendor:          hookstreamv1.Vendor_VENDOR_PIPEDRIVE,
-		Type:            normalize.Type(entity, canonical),
-		VendorType:      meta.GetAction() + "." + meta.GetEntity(),
-		OccurredAt:      meta.GetTimestamp(),
-		ReceivedAt:      timestamppb.New(in.ReceivedAt),
-		Subject:         &hookstreamv1.Subject{Kind: entity, Id: subjectID, Name: displayName(state)},
-		Actor:           actor(meta.GetUserId()),
-		Contact:         contactOf(entity, state),
-		TenantId:        meta.GetCompanyId(),
-		DeliveryAttempt: meta.GetAttempt(),
-		Payload:         &hookstreamv1.Event_PipedriveV2{PipedriveV2: p},
-	}
+	ev := newEvent(in, meta.GetUserId())
+	ev.Id = v2ID(in.Source, meta)
+	ev.Source = in.Source
+	ev.Vendor = hookstreamv1.Vendor_VENDOR_PIPEDRIVE
+	ev.Type = normalize.Type(entity, canonical)
+	ev.VendorType = meta.GetAction() + "." + meta.GetEntity()
+	ev.OccurredAt = meta.GetTimestamp()
+	ev.Subject.Kind, ev.Subject.Id, ev.Subject.Name = entity, subjectID, displayName(state)
+	ev.Contact = contactOf(entity, state)
+	ev.TenantId = meta.GetCompanyId()
+	ev.DeliveryAttempt = meta.GetAttempt()
+	ev.Payload = &hookstreamv1.Event_PipedriveV2{PipedriveV2: p}
 	if canonical == "updated" || canonical == "merged" {
 		ev.Changes = changesV2(p.GetPrevious(), p.GetData())
 	}
