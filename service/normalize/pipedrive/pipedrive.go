@@ -2,6 +2,7 @@
 package pipedrive
 
 import (
+	"slices"
 	"strings"
 
 	"buf.build/go/protovalidate"
@@ -121,6 +122,30 @@ func setActor(a *hookstreamv1.Actor, userID string) {
 		return
 	}
 	a.Kind, a.Id = hookstreamv1.ActorKind_ACTOR_KIND_USER, userID
+}
+
+// change is a Change found, before it is allocated.
+type change struct {
+	field              string
+	oldValue, newValue *structpb.Value
+}
+
+// newChanges returns the changes found, sorted by field, all allocated in
+// one array: one allocation for an event's changes instead of one each.
+// None gives nil.
+func newChanges(found []change) []*hookstreamv1.Change {
+	if len(found) == 0 {
+		return nil
+	}
+	slices.SortFunc(found, func(a, b change) int { return strings.Compare(a.field, b.field) })
+	all := make([]hookstreamv1.Change, len(found))
+	changes := make([]*hookstreamv1.Change, len(found))
+	for i, f := range found {
+		c := &all[i]
+		c.Field, c.OldValue, c.NewValue = f.field, f.oldValue, f.newValue
+		changes[i] = c
+	}
+	return changes
 }
 
 // displayName picks the field a Pipedrive object is known by.

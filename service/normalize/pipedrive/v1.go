@@ -204,7 +204,8 @@ func diffV1(previous, current *structpb.Struct) []*hookstreamv1.Change {
 	if previous == nil || current == nil {
 		return nil
 	}
-	var changes []*hookstreamv1.Change
+	var buf [8]change
+	found := buf[:0]
 	for k, newV := range current.GetFields() {
 		oldV, ok := previous.GetFields()[k]
 		if !ok || sameV1(oldV, newV) || isLink(k) && sameLink(oldV, newV) {
@@ -214,13 +215,9 @@ func diffV1(previous, current *structpb.Struct) []*hookstreamv1.Change {
 		if isCustomFieldKey(k) {
 			field = "custom_fields." + k
 		}
-		if changes == nil {
-			changes = make([]*hookstreamv1.Change, 0, 4) // an update changes a few fields
-		}
-		changes = append(changes, &hookstreamv1.Change{Field: field, OldValue: oldV, NewValue: newV})
+		found = append(found, change{field, oldV, newV})
 	}
-	sortChanges(changes)
-	return changes
+	return newChanges(found)
 }
 
 // isLink reports whether a v1 object key holds a link to another record

@@ -2,8 +2,6 @@ package pipedrive
 
 import (
 	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -131,25 +129,20 @@ func v2ID(source string, meta *hookstreamv1.PipedriveMetaV2) string {
 // unchanged, null means it was null) into changes, with the new values from
 // data. Custom fields are expanded to one change per field hash.
 func changesV2(previous, data *structpb.Struct) []*hookstreamv1.Change {
-	// One change per key, more only when custom fields expand.
-	changes := make([]*hookstreamv1.Change, 0, len(previous.GetFields()))
+	var buf [8]change
+	found := buf[:0]
 	for k, old := range previous.GetFields() {
 		newV := data.GetFields()[k]
 		if k == "custom_fields" {
 			if cf := old.GetStructValue(); cf != nil {
 				newCF := newV.GetStructValue().GetFields()
 				for h, o := range cf.GetFields() {
-					changes = append(changes, &hookstreamv1.Change{Field: "custom_fields." + h, OldValue: o, NewValue: newCF[h]})
+					found = append(found, change{"custom_fields." + h, o, newCF[h]})
 				}
 				continue
 			}
 		}
-		changes = append(changes, &hookstreamv1.Change{Field: k, OldValue: old, NewValue: newV})
+		found = append(found, change{k, old, newV})
 	}
-	sortChanges(changes)
-	return changes
-}
-
-func sortChanges(changes []*hookstreamv1.Change) {
-	slices.SortFunc(changes, func(a, b *hookstreamv1.Change) int { return strings.Compare(a.GetField(), b.GetField()) })
+	return newChanges(found)
 }
