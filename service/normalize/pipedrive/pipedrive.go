@@ -37,17 +37,17 @@ func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) 
 	return normalize.Run(&n.parsers, n.validator, in, func(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event {
 		switch version(root) {
 		case 1:
-			p := decodeV1(r, root)
+			payload := decodeV1(r, root)
 			if r.Err() != nil {
 				return nil
 			}
-			return buildV1(in, p)
+			return buildV1(in, payload)
 		case 2:
-			p := decodeV2(r, root)
+			payload := decodeV2(r, root)
 			if r.Err() != nil {
 				return nil
 			}
-			return buildV2(in, p)
+			return buildV2(in, payload)
 		}
 		r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_UNKNOWN_FORMAT, "",
 			"not a Pipedrive webhook: expected v1 (meta.object, current/previous) or v2 (meta.entity, data/previous)")

@@ -30,13 +30,20 @@ func isV1Meta(k []byte) bool {
 	return false
 }
 
-func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.PipedriveChangeV1 {
-	p := &hookstreamv1.PipedriveChangeV1{
-		Event:          r.String(root, "event"),
-		Current:        r.Value(root, "current"),
-		Previous:       r.Value(root, "previous"),
-		MatchesFilters: r.Struct(root, "matches_filters"),
-	}
+// decodeV1 reads a v1 payload, returned as the event's payload field. The
+// payload and its meta share one allocation with it.
+func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event_PipedriveV1 {
+	c := &struct {
+		payload hookstreamv1.Event_PipedriveV1
+		p       hookstreamv1.PipedriveChangeV1
+		meta    hookstreamv1.PipedriveMetaV1
+	}{}
+	c.payload.PipedriveV1 = &c.p
+	p := &c.p
+	p.Event = r.String(root, "event")
+	p.Current = r.Value(root, "current")
+	p.Previous = r.Value(root, "previous")
+	p.MatchesFilters = r.Struct(root, "matches_filters")
 	if retry := r.Int64(root, "retry"); retry > 0 && retry < math.MaxUint32 {
 		p.Retry = uint32(retry)
 	}
@@ -46,7 +53,8 @@ func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 		r.Require(m, "action")
 		r.Require(m, "object")
 		r.Require(m, "id")
-		meta := &hookstreamv1.PipedriveMetaV1{
+		meta := &c.meta
+		*meta = hookstreamv1.PipedriveMetaV1{
 			Action:           r.String(m, "action"),
 			Object:           r.String(m, "object"),
 			Id:               r.ID(m, "id"),
@@ -80,7 +88,7 @@ func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 		r.Leave()
 	}
 	p.Extra = r.Extra(root, isV1TopLevel)
-	return p
+	return &c.payload
 }
 
 // ids reads an array of ids sent as numbers or strings.
@@ -100,7 +108,8 @@ func ids(r *normalize.Reader, parent *fastjson.Value, key string) []string {
 	return out
 }
 
-func buildV1(in normalize.Input, p *hookstreamv1.PipedriveChangeV1) *hookstreamv1.Event {
+func buildV1(in normalize.Input, payload *hookstreamv1.Event_PipedriveV1) *hookstreamv1.Event {
+	p := payload.PipedriveV1
 	meta := p.GetMeta()
 	action, object := meta.GetAction(), meta.GetObject()
 	if a, o, ok := strings.Cut(p.GetEvent(), "."); ok && (action == "" || object == "") {
@@ -138,7 +147,7 @@ func buildV1(in normalize.Input, p *hookstreamv1.PipedriveChangeV1) *hookstreamv
 	ev.Contact = contactOf(entity, state)
 	ev.TenantId = meta.GetCompanyId()
 	ev.DeliveryAttempt = p.GetRetry() + 1
-	ev.Payload = &hookstreamv1.Event_PipedriveV1{PipedriveV1: p}
+	ev.Payload = payload
 	switch canonical {
 	case "updated":
 		ev.Changes = diffV1(previous, current)

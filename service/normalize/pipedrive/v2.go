@@ -30,17 +30,26 @@ func isV2Meta(k []byte) bool {
 	return false
 }
 
-func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.PipedriveChangeV2 {
-	p := &hookstreamv1.PipedriveChangeV2{
-		Data:     r.Struct(root, "data"),
-		Previous: r.Struct(root, "previous"),
-	}
+// decodeV2 reads a v2 payload, returned as the event's payload field. The
+// payload, its meta and meta's timestamp share one allocation with it.
+func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event_PipedriveV2 {
+	c := &struct {
+		payload  hookstreamv1.Event_PipedriveV2
+		p        hookstreamv1.PipedriveChangeV2
+		meta     hookstreamv1.PipedriveMetaV2
+		occurred timestamppb.Timestamp
+	}{}
+	c.payload.PipedriveV2 = &c.p
+	p := &c.p
+	p.Data = r.Struct(root, "data")
+	p.Previous = r.Struct(root, "previous")
 	if m := r.Object(root, "meta"); m != nil {
 		r.Enter("meta")
 		for _, k := range [...]string{"action", "entity", "id", "timestamp"} {
 			r.Require(m, k)
 		}
-		meta := &hookstreamv1.PipedriveMetaV2{
+		meta := &c.meta
+		*meta = hookstreamv1.PipedriveMetaV2{
 			Action:           r.String(m, "action"),
 			Entity:           r.String(m, "entity"),
 			EntityId:         r.ID(m, "entity_id"),
@@ -60,7 +69,9 @@ func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 		}
 		meta.Version, _ = r.OptText(m, "version")
 		if t := r.Time(m, "timestamp"); !t.IsZero() {
-			meta.Timestamp = timestamppb.New(t)
+			// As timestamppb.New.
+			c.occurred.Seconds, c.occurred.Nanos = t.Unix(), int32(t.Nanosecond())
+			meta.Timestamp = &c.occurred
 		}
 		if a := r.Int64(m, "attempt"); a > 0 && a < math.MaxUint32 {
 			meta.Attempt = uint32(a)
@@ -70,10 +81,11 @@ func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 		r.Leave()
 	}
 	p.Extra = r.Extra(root, isV2TopLevel)
-	return p
+	return &c.payload
 }
 
-func buildV2(in normalize.Input, p *hookstreamv1.PipedriveChangeV2) *hookstreamv1.Event {
+func buildV2(in normalize.Input, payload *hookstreamv1.Event_PipedriveV2) *hookstreamv1.Event {
+	p := payload.PipedriveV2
 	meta := p.GetMeta()
 	entity := normalize.Snake(meta.GetEntity())
 	canonical := Action(meta.GetAction())
@@ -99,7 +111,7 @@ func buildV2(in normalize.Input, p *hookstreamv1.PipedriveChangeV2) *hookstreamv
 	ev.Contact = contactOf(entity, state)
 	ev.TenantId = meta.GetCompanyId()
 	ev.DeliveryAttempt = meta.GetAttempt()
-	ev.Payload = &hookstreamv1.Event_PipedriveV2{PipedriveV2: p}
+	ev.Payload = payload
 	if canonical == "updated" || canonical == "merged" {
 		ev.Changes = changesV2(p.GetPrevious(), p.GetData())
 	}
