@@ -44,11 +44,11 @@ type Normalizer interface {
 // problem in r.
 func Run(pool *fastjson.ParserPool, v protovalidate.Validator, in Input,
 	read func(r *Reader, root *fastjson.Value) *hookstreamv1.Event) (*hookstreamv1.Event, error) {
-	root, release, err := Parse(pool, in.Body)
+	root, p, err := Parse(pool, in.Body)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer pool.Put(p)
 	r := getReader(in.Body)
 	defer putReader(r)
 	ev := read(r, root)

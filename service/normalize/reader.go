@@ -21,16 +21,17 @@ const (
 	codeField = hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD
 )
 
-// Parse checks the body and parses it with a parser from pool. The returned
-// value lives until release is called. Every failure is a *Rejection.
-func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, release func(), err error) {
+// Parse checks the body and parses it with parser p from pool. The
+// returned value lives until p is put back into pool (not on failure,
+// when p is nil). Every failure is a *Rejection.
+func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjson.Parser, err error) {
 	if len(body) == 0 {
 		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_EMPTY_BODY, "", "request body is empty")
 	}
 	if !utf8.Valid(body) {
 		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "request body is not valid UTF-8")
 	}
-	p := pool.Get()
+	p = pool.Get()
 	v, err = p.ParseBytes(body)
 	if err != nil {
 		pool.Put(p)
@@ -40,7 +41,7 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, release f
 		pool.Put(p)
 		return nil, nil, Reject(codeShape, "", "body must be a JSON object, got %s", v.Type())
 	}
-	return v, func() { pool.Put(p) }, nil
+	return v, p, nil
 }
 
 // syntaxRejection explains why body failed to parse. fastjson's own
