@@ -150,27 +150,35 @@ func builtField(fd protoreflect.FieldDescriptor) bool {
 	return false
 }
 
-// ruleFilter keeps protovalidate off the fields builtField names and out
-// of google.protobuf.Struct, Value and ListValue fields: those carry no
-// rules, but walking their maps was half the cost of normalizing a
-// Pipedrive event.
+// ruleFilter keeps protovalidate off the fields builtField names and off
+// fields holding messages without rules (see validated).
 var ruleFilter = protovalidate.WithFilter(protovalidate.FilterFunc(
-	func(_ protoreflect.Message, d protoreflect.Descriptor) bool {
-		fd, ok := d.(protoreflect.FieldDescriptor)
-		switch {
-		case !ok:
-			return true
-		case builtField(fd):
-			return false
-		case fd.Message() == nil:
-			return true
-		}
-		switch fd.Message().FullName() {
-		case "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue":
-			return false
-		}
+	func(_ protoreflect.Message, d protoreflect.Descriptor) bool { return validated(d) }))
+
+// validated reports whether protovalidate is to look at d: anything but
+// the fields builtField names and fields holding google.protobuf.Struct,
+// Value and ListValue (walking their maps was half the cost of normalizing
+// a Pipedrive event) or the Event's Contact, Merge and RawRequest, which
+// it would otherwise look into on every event to find nothing. None of
+// these messages has rules, nor does a field holding one
+// (TestRulelessMessages).
+func validated(d protoreflect.Descriptor) bool {
+	fd, ok := d.(protoreflect.FieldDescriptor)
+	switch {
+	case !ok:
 		return true
-	}))
+	case builtField(fd):
+		return false
+	case fd.Message() == nil:
+		return true
+	}
+	switch fd.Message().FullName() {
+	case "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue",
+		"hookstream.v1.Contact", "hookstream.v1.Merge", "hookstream.v1.RawRequest":
+		return false
+	}
+	return true
+}
 
 // NewValidator builds the protovalidate validator the normalizers share,
 // with the rules of every vendor payload and of Event compiled up front so
