@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -108,4 +109,75 @@ type rejectingValidator struct{ err error }
 
 func (r rejectingValidator) Validate(proto.Message, ...protovalidate.ValidationOption) error {
 	return r.err
+}
+
+// validated skips fields only where protovalidate would find nothing to
+// check: every field of a message an Event can hold that it skips, apart
+// from builtField's, holds a message in which no rule can apply (no
+// buf.validate option on it, its oneofs or its fields, nor in the messages
+// those hold), and has no rules of its own.
+func TestRulelessMessages(t *testing.T) {
+	seen, skipped := map[protoreflect.FullName]bool{}, map[protoreflect.FullName]bool{}
+	var visit func(md protoreflect.MessageDescriptor)
+	visit = func(md protoreflect.MessageDescriptor) {
+		if seen[md.FullName()] {
+			return
+		}
+		seen[md.FullName()] = true
+		fields := md.Fields()
+		for i := range fields.Len() {
+			fd := fields.Get(i)
+			if fd.Message() == nil {
+				continue
+			}
+			if !validated(fd) && !builtField(fd) {
+				skipped[fd.Message().FullName()] = true
+				if proto.HasExtension(fd.Options(), validate.E_Field) {
+					t.Errorf("%s is skipped but has rules", fd.FullName())
+				}
+				if where := rulesIn(fd.Message(), map[protoreflect.FullName]bool{}); where != "" {
+					t.Errorf("%s is skipped but %s has rules", fd.FullName(), where)
+				}
+				continue
+			}
+			visit(fd.Message())
+		}
+	}
+	visit(eventDesc)
+	for _, name := range []protoreflect.FullName{"hookstream.v1.Contact", "hookstream.v1.Merge", "hookstream.v1.RawRequest"} {
+		if !skipped[name] {
+			t.Errorf("no field holding %s is skipped", name)
+		}
+	}
+}
+
+// rulesIn names the first message, oneof or field under md that carries a
+// buf.validate option, or returns "".
+func rulesIn(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool) protoreflect.FullName {
+	if seen[md.FullName()] {
+		return ""
+	}
+	seen[md.FullName()] = true
+	if proto.HasExtension(md.Options(), validate.E_Message) {
+		return md.FullName()
+	}
+	oneofs := md.Oneofs()
+	for i := range oneofs.Len() {
+		if od := oneofs.Get(i); proto.HasExtension(od.Options(), validate.E_Oneof) {
+			return od.FullName()
+		}
+	}
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if proto.HasExtension(fd.Options(), validate.E_Field) {
+			return fd.FullName()
+		}
+		if fd.Message() != nil {
+			if where := rulesIn(fd.Message(), seen); where != "" {
+				return where
+			}
+		}
+	}
+	return ""
 }

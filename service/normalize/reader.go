@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -20,16 +21,17 @@ const (
 	codeField = hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD
 )
 
-// Parse checks the body and parses it with a parser from pool. The returned
-// value lives until release is called. Every failure is a *Rejection.
-func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, release func(), err error) {
+// Parse checks the body and parses it with parser p from pool. The
+// returned value lives until p is put back into pool (not on failure,
+// when p is nil). Every failure is a *Rejection.
+func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjson.Parser, err error) {
 	if len(body) == 0 {
 		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_EMPTY_BODY, "", "request body is empty")
 	}
 	if !utf8.Valid(body) {
 		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "request body is not valid UTF-8")
 	}
-	p := pool.Get()
+	p = pool.Get()
 	v, err = p.ParseBytes(body)
 	if err != nil {
 		pool.Put(p)
@@ -39,7 +41,7 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, release f
 		pool.Put(p)
 		return nil, nil, Reject(codeShape, "", "body must be a JSON object, got %s", v.Type())
 	}
-	return v, func() { pool.Put(p) }, nil
+	return v, p, nil
 }
 
 // syntaxRejection explains why body failed to parse. fastjson's own
@@ -81,7 +83,9 @@ func position(body []byte, off int64) (line, col int) {
 // remembers only the first error: after one, every read returns a zero
 // value, so decoders check Err once at the end.
 type Reader struct {
-	arena   []byte // backing store of the strings read, see intern
+	arena   []byte // backing store of the strings of converted subtrees, see intern
+	loose   []byte // backing store of the other strings read, see intern
+	bodyLen int
 	err     *Rejection
 	path    []pathElem
 	scratch []byte
@@ -91,6 +95,9 @@ type Reader struct {
 	// characters), sparing the allocations of growing them.
 	pathBuf    [8]pathElem
 	scratchBuf [32]byte
+	// checkUTF8 is whether strings and keys must be checked for valid
+	// UTF-8 after unescaping (see reset).
+	checkUTF8 bool
 }
 
 type pathElem struct {
@@ -98,29 +105,78 @@ type pathElem struct {
 	index int // -1 when the element is an object key
 }
 
-// NewReader returns a reader for a document parsed from body.
+// NewReader returns a reader for a document parsed from body, which must
+// be valid UTF-8 (Parse checks it).
 func NewReader(body []byte) *Reader {
-	// Unescaping only shrinks JSON strings, so the text of every string
-	// and key read fits in len(body) bytes.
-	r := &Reader{arena: make([]byte, 0, len(body))}
-	r.path, r.scratch = r.pathBuf[:0], r.scratchBuf[:0]
+	r := &Reader{}
+	r.reset(body)
 	return r
 }
 
-// intern copies b into the reader's arena and returns it as a string
-// backed by the arena: one allocation per document instead of one per
-// string. The arena is never written below its length, so the strings stay
-// immutable; they keep the arena (the size of the body) alive.
+// readers recycles Readers between documents (see getReader).
+var readers = sync.Pool{New: func() any { return new(Reader) }}
+
+// getReader is NewReader with a Reader from the pool. Only the Reader
+// itself is reused: the string arenas and the value slabs, which the
+// returned event points into, are allocated afresh for each document, so
+// no event is ever written by a later call. Give it back with putReader
+// once its document is done.
+func getReader(body []byte) *Reader {
+	r := readers.Get().(*Reader)
+	r.reset(body)
+	return r
+}
+
+// putReader returns r to the pool, dropping everything it points to (the
+// arenas and slabs now belong to an event, the path to the document).
+func putReader(r *Reader) {
+	*r = Reader{}
+	readers.Put(r)
+}
+
+// reset prepares r, zero or cleared by putReader, for a document parsed
+// from body.
+func (r *Reader) reset(body []byte) {
+	r.path, r.scratch = r.pathBuf[:0], r.scratchBuf[:0]
+	r.bodyLen = len(body)
+	// Unescaping turns every escape but \uXXXX into ASCII and leaves the
+	// other bytes as they are, so when a valid UTF-8 body has no \u, every
+	// string and key read from it is valid UTF-8 and needs no check.
+	r.checkUTF8 = bytes.Contains(body, []byte(`\u`))
+}
+
+// intern copies b into one of the reader's arenas and returns it as a
+// string backed by it: a few allocations per document instead of one per
+// string. An arena is never written below its length, so the strings stay
+// immutable; each keeps its arena alive.
+//
+// The keys and strings of a subtree converted to structpb values go to
+// the arena, which reserve sizes to them exactly; the strings read one by
+// one (typed fields) go to loose chunks of up to looseChunk bytes.
 func (r *Reader) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if cap(r.arena)-len(r.arena) < len(b) {
-		return string(b) // cannot happen for strings of the parsed body
+	if cap(r.arena)-len(r.arena) >= len(b) {
+		return appendString(&r.arena, b)
 	}
-	start := len(r.arena)
-	r.arena = append(r.arena, b...)
-	return unsafe.String(&r.arena[start], len(b))
+	if cap(r.loose)-len(r.loose) < len(b) {
+		// No larger than the body, which holds all the text there is.
+		r.loose = make([]byte, 0, max(len(b), min(r.bodyLen, looseChunk)))
+	}
+	return appendString(&r.loose, b)
+}
+
+// looseChunk is the size of a chunk for strings read one by one: the
+// typed fields of a Pipedrive meta take 100-200 bytes.
+const looseChunk = 256
+
+// appendString appends b to *chunk, which has room for it, and returns the
+// copy as a string.
+func appendString(chunk *[]byte, b []byte) string {
+	start := len(*chunk)
+	*chunk = append(*chunk, b...)
+	return unsafe.String(&(*chunk)[start], len(b))
 }
 
 // Err returns the first error met, or nil.
@@ -374,7 +430,7 @@ func (r *Reader) Int64(parent *fastjson.Value, key string) int64 {
 // str copies a JSON string value out of the parser's buffer.
 func (r *Reader) str(key string, v *fastjson.Value) string {
 	b, _ := v.StringBytes()
-	if !utf8.Valid(b) { // an escaped lone surrogate decodes to invalid UTF-8
+	if r.checkUTF8 && !utf8.Valid(b) { // an escaped lone surrogate decodes to invalid UTF-8
 		r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, key, "string is not valid UTF-8")
 		return ""
 	}
@@ -451,7 +507,7 @@ func (r *Reader) Value(parent *fastjson.Value, key string) *structpb.Value {
 	if v == nil || r.err != nil {
 		return nil
 	}
-	r.slab.reserve(v, nil)
+	r.reserve(v, nil)
 	r.Enter(key)
 	out := r.value(v)
 	r.Leave()
@@ -460,7 +516,7 @@ func (r *Reader) Value(parent *fastjson.Value, key string) *structpb.Value {
 
 // ValueOf converts v to a structpb value; key names it in errors.
 func (r *Reader) ValueOf(key string, v *fastjson.Value) *structpb.Value {
-	r.slab.reserve(v, nil)
+	r.reserve(v, nil)
 	r.Enter(key)
 	out := r.value(v)
 	r.Leave()
@@ -474,7 +530,7 @@ func (r *Reader) Struct(parent *fastjson.Value, key string) *structpb.Struct {
 	if o == nil {
 		return nil
 	}
-	r.slab.reserve(o, nil)
+	r.reserve(o, nil)
 	r.Enter(key)
 	s := r.structOf(o, nil, objectLen(o))
 	r.Leave()
@@ -498,20 +554,27 @@ func (r *Reader) Extra(obj *fastjson.Value, known func(key []byte) bool) *struct
 	if n == 0 {
 		return nil
 	}
-	r.slab.reserve(obj, known)
+	r.reserve(obj, known)
 	return r.structOf(obj, known, n)
 }
 
 // structOf converts the members of obj that skip (if not nil) does not
 // accept; size is how many those are.
 func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool, size int) *structpb.Struct {
+	s := &structpb.Struct{}
+	r.fillStruct(s, obj, skip, size)
+	return s
+}
+
+// fillStruct is structOf into s.
+func (r *Reader) fillStruct(s *structpb.Struct, obj *fastjson.Value, skip func([]byte) bool, size int) {
 	o, _ := obj.Object()
-	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, size)}
+	s.Fields = make(map[string]*structpb.Value, size)
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if r.err != nil || (skip != nil && skip(k)) {
 			return
 		}
-		if !utf8.Valid(k) {
+		if r.checkUTF8 && !utf8.Valid(k) {
 			r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "object key is not valid UTF-8")
 			return
 		}
@@ -520,7 +583,6 @@ func (r *Reader) structOf(obj *fastjson.Value, skip func([]byte) bool, size int)
 		s.Fields[key] = r.value(v)
 		r.Leave()
 	})
-	return s
 }
 
 // objectLen is the number of members of the object v.
@@ -546,12 +608,14 @@ func (r *Reader) value(v *fastjson.Value) *structpb.Value {
 		f, _ := r.number("", v)
 		return r.slab.number(f)
 	case fastjson.TypeObject:
-		// The value and its kind in one allocation.
+		// The value, its kind and the Struct in one allocation.
 		c := &struct {
 			v structpb.Value
 			k structpb.Value_StructValue
+			s structpb.Struct
 		}{}
-		c.k.StructValue = r.structOf(v, nil, objectLen(v))
+		r.fillStruct(&c.s, v, nil, objectLen(v))
+		c.k.StructValue = &c.s
 		c.v.Kind = &c.k
 		return &c.v
 	}
@@ -598,15 +662,19 @@ type scalar[K any] struct {
 // covering it.
 const slabChunk = 16
 
-// slabCounts is how many scalars of each kind a subtree holds.
+// slabCounts is how many scalars of each kind a subtree holds, and how
+// many bytes its keys and strings take.
 type slabCounts struct {
 	strs, nums, bools, nulls int
+	text                     int
 }
 
 func (c *slabCounts) add(v *fastjson.Value) {
 	switch v.Type() {
 	case fastjson.TypeString:
 		c.strs++
+		b, _ := v.StringBytes()
+		c.text += len(b)
 	case fastjson.TypeNumber:
 		c.nums++
 	case fastjson.TypeTrue, fastjson.TypeFalse:
@@ -615,7 +683,10 @@ func (c *slabCounts) add(v *fastjson.Value) {
 		c.nulls++
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		o.Visit(func(_ []byte, m *fastjson.Value) { c.add(m) })
+		o.Visit(func(k []byte, m *fastjson.Value) {
+			c.text += len(k)
+			c.add(m)
+		})
 	case fastjson.TypeArray:
 		a, _ := v.Array()
 		for _, e := range a {
@@ -624,23 +695,31 @@ func (c *slabCounts) add(v *fastjson.Value) {
 	}
 }
 
-// reserve makes room for the scalars of v, leaving out the members of an
-// object v whose keys skip accepts.
-func (s *valueSlab) reserve(v *fastjson.Value, skip func([]byte) bool) {
+// reserve makes room in the slab for the scalars of v, and in the arena
+// for its keys and strings, leaving out the members of an object v whose
+// keys skip accepts.
+func (r *Reader) reserve(v *fastjson.Value, skip func([]byte) bool) {
 	var c slabCounts
 	if o, err := v.Object(); err == nil {
 		o.Visit(func(k []byte, m *fastjson.Value) {
 			if skip == nil || !skip(k) {
+				c.text += len(k)
 				c.add(m)
 			}
 		})
 	} else {
 		c.add(v)
 	}
-	grow(&s.strs, c.strs)
-	grow(&s.nums, c.nums)
-	grow(&s.bools, c.bools)
-	grow(&s.nulls, c.nulls)
+	// Strings go to the arena while it has room, else to the loose
+	// chunk, so room in either will do (a small object's few keys often
+	// fit in the loose chunk's tail).
+	if cap(r.loose)-len(r.loose) < c.text {
+		grow(&r.arena, c.text)
+	}
+	grow(&r.slab.strs, c.strs)
+	grow(&r.slab.nums, c.nums)
+	grow(&r.slab.bools, c.bools)
+	grow(&r.slab.nulls, c.nulls)
 }
 
 // grow starts a chunk of exactly n elements when *chunk has no room for n

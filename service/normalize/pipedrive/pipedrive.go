@@ -2,11 +2,13 @@
 package pipedrive
 
 import (
+	"slices"
 	"strings"
 
 	"buf.build/go/protovalidate"
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/normalize"
@@ -35,17 +37,17 @@ func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) 
 	return normalize.Run(&n.parsers, n.validator, in, func(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event {
 		switch version(root) {
 		case 1:
-			p := decodeV1(r, root)
+			payload := decodeV1(r, root)
 			if r.Err() != nil {
 				return nil
 			}
-			return buildV1(in, p)
+			return buildV1(in, payload)
 		case 2:
-			p := decodeV2(r, root)
+			payload := decodeV2(r, root)
 			if r.Err() != nil {
 				return nil
 			}
-			return buildV2(in, p)
+			return buildV2(in, payload)
 		}
 		r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_UNKNOWN_FORMAT, "",
 			"not a Pipedrive webhook: expected v1 (meta.object, current/previous) or v2 (meta.entity, data/previous)")
@@ -95,13 +97,55 @@ func Action(action string) string {
 	return normalize.Snake(action)
 }
 
-// actor is the user who triggered the change, or the system when the
-// payload names none.
-func actor(userID string) *hookstreamv1.Actor {
+// newEvent returns an event with received_at set from in, the actor set
+// from userID and an empty subject, all three allocated together with the
+// event: one allocation instead of four.
+func newEvent(in normalize.Input, userID string) *hookstreamv1.Event {
+	c := &struct {
+		ev       hookstreamv1.Event
+		received timestamppb.Timestamp
+		actor    hookstreamv1.Actor
+		subject  hookstreamv1.Subject
+	}{}
+	// As timestamppb.New.
+	c.received.Seconds, c.received.Nanos = in.ReceivedAt.Unix(), int32(in.ReceivedAt.Nanosecond())
+	setActor(&c.actor, userID)
+	c.ev.ReceivedAt, c.ev.Actor, c.ev.Subject = &c.received, &c.actor, &c.subject
+	return &c.ev
+}
+
+// setActor makes a the user who triggered the change, or the system when
+// the payload names none.
+func setActor(a *hookstreamv1.Actor, userID string) {
 	if userID == "" || userID == "0" {
-		return &hookstreamv1.Actor{Kind: hookstreamv1.ActorKind_ACTOR_KIND_SYSTEM}
+		a.Kind = hookstreamv1.ActorKind_ACTOR_KIND_SYSTEM
+		return
 	}
-	return &hookstreamv1.Actor{Kind: hookstreamv1.ActorKind_ACTOR_KIND_USER, Id: userID}
+	a.Kind, a.Id = hookstreamv1.ActorKind_ACTOR_KIND_USER, userID
+}
+
+// change is a Change found, before it is allocated.
+type change struct {
+	field              string
+	oldValue, newValue *structpb.Value
+}
+
+// newChanges returns the changes found, sorted by field, all allocated in
+// one array: one allocation for an event's changes instead of one each.
+// None gives nil.
+func newChanges(found []change) []*hookstreamv1.Change {
+	if len(found) == 0 {
+		return nil
+	}
+	slices.SortFunc(found, func(a, b change) int { return strings.Compare(a.field, b.field) })
+	all := make([]hookstreamv1.Change, len(found))
+	changes := make([]*hookstreamv1.Change, len(found))
+	for i, f := range found {
+		c := &all[i]
+		c.Field, c.OldValue, c.NewValue = f.field, f.oldValue, f.newValue
+		changes[i] = c
+	}
+	return changes
 }
 
 // displayName picks the field a Pipedrive object is known by.

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/normalize/normalizetest"
 	"github.com/hookstream/hookstream/service/normalize/pipedrive"
 )
@@ -62,6 +65,38 @@ func TestMillisecondTimes(t *testing.T) {
 	}
 	if a, b := normalizetest.ID(t, n, "testdata", "v1_updated_deal_millis"), normalizetest.ID(t, n, "testdata", "v1_updated_deal_millis_same_second"); a == b {
 		t.Errorf("two edits 62 ms apart share id %s", a)
+	}
+}
+
+// The normalize package reuses its Readers between calls: an event must
+// share no memory with what a later call builds, so normalizing other
+// bodies, and the same body again, leaves it as it was.
+func TestEventOutlivesLaterCalls(t *testing.T) {
+	t.Parallel()
+	n := newNormalizer(t)
+	normalizeFile := func(name string) *hookstreamv1.Event {
+		body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := normalizetest.Normalize(t, n, body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return ev
+	}
+	for _, first := range []string{"v2_change_deal", "v1_updated_deal"} {
+		ev := normalizeFile(first)
+		want := proto.Clone(ev)
+		for range 3 {
+			for _, other := range []string{"v2_change_deal", "v2_change_deal_custom_fields", "v1_updated_deal",
+				"v1_added_person", "v1_updated_deal_expanded_links"} {
+				normalizeFile(other)
+			}
+		}
+		if !proto.Equal(ev, want) {
+			t.Errorf("%s: event changed by later calls:\n got %v\nwant %v", first, ev, want)
+		}
 	}
 }
 

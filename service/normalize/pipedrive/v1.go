@@ -30,13 +30,20 @@ func isV1Meta(k []byte) bool {
 	return false
 }
 
-func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.PipedriveChangeV1 {
-	p := &hookstreamv1.PipedriveChangeV1{
-		Event:          r.String(root, "event"),
-		Current:        r.Value(root, "current"),
-		Previous:       r.Value(root, "previous"),
-		MatchesFilters: r.Struct(root, "matches_filters"),
-	}
+// decodeV1 reads a v1 payload, returned as the event's payload field. The
+// payload and its meta share one allocation with it.
+func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event_PipedriveV1 {
+	c := &struct {
+		payload hookstreamv1.Event_PipedriveV1
+		p       hookstreamv1.PipedriveChangeV1
+		meta    hookstreamv1.PipedriveMetaV1
+	}{}
+	c.payload.PipedriveV1 = &c.p
+	p := &c.p
+	p.Event = r.String(root, "event")
+	p.Current = r.Value(root, "current")
+	p.Previous = r.Value(root, "previous")
+	p.MatchesFilters = r.Struct(root, "matches_filters")
 	if retry := r.Int64(root, "retry"); retry > 0 && retry < math.MaxUint32 {
 		p.Retry = uint32(retry)
 	}
@@ -46,7 +53,8 @@ func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 		r.Require(m, "action")
 		r.Require(m, "object")
 		r.Require(m, "id")
-		meta := &hookstreamv1.PipedriveMetaV1{
+		meta := &c.meta
+		*meta = hookstreamv1.PipedriveMetaV1{
 			Action:           r.String(m, "action"),
 			Object:           r.String(m, "object"),
 			Id:               r.ID(m, "id"),
@@ -80,7 +88,7 @@ func decodeV1(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 		r.Leave()
 	}
 	p.Extra = r.Extra(root, isV1TopLevel)
-	return p
+	return &c.payload
 }
 
 // ids reads an array of ids sent as numbers or strings.
@@ -100,7 +108,8 @@ func ids(r *normalize.Reader, parent *fastjson.Value, key string) []string {
 	return out
 }
 
-func buildV1(in normalize.Input, p *hookstreamv1.PipedriveChangeV1) *hookstreamv1.Event {
+func buildV1(in normalize.Input, payload *hookstreamv1.Event_PipedriveV1) *hookstreamv1.Event {
+	p := payload.PipedriveV1
 	meta := p.GetMeta()
 	action, object := meta.GetAction(), meta.GetObject()
 	if a, o, ok := strings.Cut(p.GetEvent(), "."); ok && (action == "" || object == "") {
@@ -124,24 +133,21 @@ func buildV1(in normalize.Input, p *hookstreamv1.PipedriveChangeV1) *hookstreamv
 	// key, so two edits of one object within a second stay two events.
 	occurred := occurredMicros(meta)
 	at := normalize.FromMicros(occurred)
-	ev := &hookstreamv1.Event{
-		// The v1 dedup key: which subscription, which event, which object,
-		// when. The retry counter is deliberately not part of it.
-		Id: normalize.EventID(in.Source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v1",
-			meta.GetWebhookId(), vendorType, meta.GetId(), strconv.FormatInt(occurred, 10)),
-		Source:          in.Source,
-		Vendor:          hookstreamv1.Vendor_VENDOR_PIPEDRIVE,
-		Type:            normalize.Type(entity, canonical),
-		VendorType:      vendorType,
-		OccurredAt:      timestamppb.New(at),
-		ReceivedAt:      timestamppb.New(in.ReceivedAt),
-		Subject:         &hookstreamv1.Subject{Kind: entity, Id: meta.GetId(), Name: displayName(state)},
-		Actor:           actor(meta.GetUserId()),
-		Contact:         contactOf(entity, state),
-		TenantId:        meta.GetCompanyId(),
-		DeliveryAttempt: p.GetRetry() + 1,
-		Payload:         &hookstreamv1.Event_PipedriveV1{PipedriveV1: p},
-	}
+	ev := newEvent(in, meta.GetUserId())
+	// The v1 dedup key: which subscription, which event, which object,
+	// when. The retry counter is deliberately not part of it.
+	ev.Id = normalize.EventID(in.Source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v1",
+		meta.GetWebhookId(), vendorType, meta.GetId(), strconv.FormatInt(occurred, 10))
+	ev.Source = in.Source
+	ev.Vendor = hookstreamv1.Vendor_VENDOR_PIPEDRIVE
+	ev.Type = normalize.Type(entity, canonical)
+	ev.VendorType = vendorType
+	ev.OccurredAt = timestamppb.New(at)
+	ev.Subject.Kind, ev.Subject.Id, ev.Subject.Name = entity, meta.GetId(), displayName(state)
+	ev.Contact = contactOf(entity, state)
+	ev.TenantId = meta.GetCompanyId()
+	ev.DeliveryAttempt = p.GetRetry() + 1
+	ev.Payload = payload
 	switch canonical {
 	case "updated":
 		ev.Changes = diffV1(previous, current)
@@ -207,7 +213,8 @@ func diffV1(previous, current *structpb.Struct) []*hookstreamv1.Change {
 	if previous == nil || current == nil {
 		return nil
 	}
-	var changes []*hookstreamv1.Change
+	var buf [8]change
+	found := buf[:0]
 	for k, newV := range current.GetFields() {
 		oldV, ok := previous.GetFields()[k]
 		if !ok || sameV1(oldV, newV) || isLink(k) && sameLink(oldV, newV) {
@@ -217,13 +224,9 @@ func diffV1(previous, current *structpb.Struct) []*hookstreamv1.Change {
 		if isCustomFieldKey(k) {
 			field = "custom_fields." + k
 		}
-		if changes == nil {
-			changes = make([]*hookstreamv1.Change, 0, 4) // an update changes a few fields
-		}
-		changes = append(changes, &hookstreamv1.Change{Field: field, OldValue: oldV, NewValue: newV})
+		found = append(found, change{field, oldV, newV})
 	}
-	sortChanges(changes)
-	return changes
+	return newChanges(found)
 }
 
 // isLink reports whether a v1 object key holds a link to another record

@@ -2,8 +2,6 @@ package pipedrive
 
 import (
 	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -32,17 +30,26 @@ func isV2Meta(k []byte) bool {
 	return false
 }
 
-func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.PipedriveChangeV2 {
-	p := &hookstreamv1.PipedriveChangeV2{
-		Data:     r.Struct(root, "data"),
-		Previous: r.Struct(root, "previous"),
-	}
+// decodeV2 reads a v2 payload, returned as the event's payload field. The
+// payload, its meta and meta's timestamp share one allocation with it.
+func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Event_PipedriveV2 {
+	c := &struct {
+		payload  hookstreamv1.Event_PipedriveV2
+		p        hookstreamv1.PipedriveChangeV2
+		meta     hookstreamv1.PipedriveMetaV2
+		occurred timestamppb.Timestamp
+	}{}
+	c.payload.PipedriveV2 = &c.p
+	p := &c.p
+	p.Data = r.Struct(root, "data")
+	p.Previous = r.Struct(root, "previous")
 	if m := r.Object(root, "meta"); m != nil {
 		r.Enter("meta")
 		for _, k := range [...]string{"action", "entity", "id", "timestamp"} {
 			r.Require(m, k)
 		}
-		meta := &hookstreamv1.PipedriveMetaV2{
+		meta := &c.meta
+		*meta = hookstreamv1.PipedriveMetaV2{
 			Action:           r.String(m, "action"),
 			Entity:           r.String(m, "entity"),
 			EntityId:         r.ID(m, "entity_id"),
@@ -62,7 +69,9 @@ func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 		}
 		meta.Version, _ = r.OptText(m, "version")
 		if t := r.Time(m, "timestamp"); !t.IsZero() {
-			meta.Timestamp = timestamppb.New(t)
+			// As timestamppb.New.
+			c.occurred.Seconds, c.occurred.Nanos = t.Unix(), int32(t.Nanosecond())
+			meta.Timestamp = &c.occurred
 		}
 		if a := r.Int64(m, "attempt"); a > 0 && a < math.MaxUint32 {
 			meta.Attempt = uint32(a)
@@ -72,10 +81,11 @@ func decodeV2(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.Pipedrive
 		r.Leave()
 	}
 	p.Extra = r.Extra(root, isV2TopLevel)
-	return p
+	return &c.payload
 }
 
-func buildV2(in normalize.Input, p *hookstreamv1.PipedriveChangeV2) *hookstreamv1.Event {
+func buildV2(in normalize.Input, payload *hookstreamv1.Event_PipedriveV2) *hookstreamv1.Event {
+	p := payload.PipedriveV2
 	meta := p.GetMeta()
 	entity := normalize.Snake(meta.GetEntity())
 	canonical := Action(meta.GetAction())
@@ -90,21 +100,18 @@ func buildV2(in normalize.Input, p *hookstreamv1.PipedriveChangeV2) *hookstreamv
 	if subjectID == "" {
 		subjectID = scalarText(state.GetFields()["id"])
 	}
-	ev := &hookstreamv1.Event{
-		Id:              v2ID(in.Source, meta),
-		Source:          in.Source,
-		Vendor:          hookstreamv1.Vendor_VENDOR_PIPEDRIVE,
-		Type:            normalize.Type(entity, canonical),
-		VendorType:      meta.GetAction() + "." + meta.GetEntity(),
-		OccurredAt:      meta.GetTimestamp(),
-		ReceivedAt:      timestamppb.New(in.ReceivedAt),
-		Subject:         &hookstreamv1.Subject{Kind: entity, Id: subjectID, Name: displayName(state)},
-		Actor:           actor(meta.GetUserId()),
-		Contact:         contactOf(entity, state),
-		TenantId:        meta.GetCompanyId(),
-		DeliveryAttempt: meta.GetAttempt(),
-		Payload:         &hookstreamv1.Event_PipedriveV2{PipedriveV2: p},
-	}
+	ev := newEvent(in, meta.GetUserId())
+	ev.Id = v2ID(in.Source, meta)
+	ev.Source = in.Source
+	ev.Vendor = hookstreamv1.Vendor_VENDOR_PIPEDRIVE
+	ev.Type = normalize.Type(entity, canonical)
+	ev.VendorType = meta.GetAction() + "." + meta.GetEntity()
+	ev.OccurredAt = meta.GetTimestamp()
+	ev.Subject.Kind, ev.Subject.Id, ev.Subject.Name = entity, subjectID, displayName(state)
+	ev.Contact = contactOf(entity, state)
+	ev.TenantId = meta.GetCompanyId()
+	ev.DeliveryAttempt = meta.GetAttempt()
+	ev.Payload = payload
 	if canonical == "updated" || canonical == "merged" {
 		ev.Changes = changesV2(p.GetPrevious(), p.GetData())
 	}
@@ -134,25 +141,20 @@ func v2ID(source string, meta *hookstreamv1.PipedriveMetaV2) string {
 // unchanged, null means it was null) into changes, with the new values from
 // data. Custom fields are expanded to one change per field hash.
 func changesV2(previous, data *structpb.Struct) []*hookstreamv1.Change {
-	// One change per key, more only when custom fields expand.
-	changes := make([]*hookstreamv1.Change, 0, len(previous.GetFields()))
+	var buf [8]change
+	found := buf[:0]
 	for k, old := range previous.GetFields() {
 		newV := data.GetFields()[k]
 		if k == "custom_fields" {
 			if cf := old.GetStructValue(); cf != nil {
 				newCF := newV.GetStructValue().GetFields()
 				for h, o := range cf.GetFields() {
-					changes = append(changes, &hookstreamv1.Change{Field: "custom_fields." + h, OldValue: o, NewValue: newCF[h]})
+					found = append(found, change{"custom_fields." + h, o, newCF[h]})
 				}
 				continue
 			}
 		}
-		changes = append(changes, &hookstreamv1.Change{Field: k, OldValue: old, NewValue: newV})
+		found = append(found, change{k, old, newV})
 	}
-	sortChanges(changes)
-	return changes
-}
-
-func sortChanges(changes []*hookstreamv1.Change) {
-	slices.SortFunc(changes, func(a, b *hookstreamv1.Change) int { return strings.Compare(a.GetField(), b.GetField()) })
+	return newChanges(found)
 }
