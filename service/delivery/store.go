@@ -290,6 +290,13 @@ func (s *Store) open(id, v string) (string, error) {
 	return "", ErrSecretSealed
 }
 
+// SyncedStreams are the streams whose writes wait for StoreOptions.Sync:
+// the endpoints bucket's, the dead letters and the redrive requests
+// (eventlog.Log.SyncStreams).
+func SyncedStreams() []string {
+	return []string{"KV_" + endpointsBucket, deadStream, redriveStream}
+}
+
 // CanStoreSecrets says whether Create can keep a secret.
 func (s *Store) CanStoreSecrets() bool { return s.aead != nil || s.plain }
 

@@ -261,7 +261,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		l.ns = ns
 		url = ns.ClientURL()
 		if cfg.sharedSync() {
-			if l.syncer, err = newSyncer(cfg.DataDir); err != nil {
+			if l.syncer, err = newSyncer(cfg.DataDir, cfg.Stream, "KV_"+cfg.QuarantineBucket); err != nil {
 				l.Close()
 				return nil, err
 			}

@@ -21,11 +21,14 @@ import (
 // (pwrite, in place) before it acknowledges it, so an acknowledged
 // message is in the kernel's page cache and survives a process crash.
 // Each write that must survive an OS crash too then calls Log.Sync, which
-// waits for a sync that began after the call: one syncfs(2) of the data
-// directory's file system, which covers every stream's blocks, the files
-// and directories created since, and the server's metadata. While one
-// sync runs, the next callers gather, so the busier the log the more
-// writes share a sync, and a lone write costs one sync as before.
+// waits for a sync that began after the call: an fdatasync(2) of the last
+// block of each stream whose writes wait, or, when a store has changed
+// shape since (a new block, a compaction, a purge), one syncfs(2) of the
+// data directory's file system, which covers every stream's blocks, the
+// files and directories created since, and the server's metadata (see
+// synctail.go). While one sync runs, the next callers gather, so the
+// busier the log the more writes share a sync, and a lone write costs one
+// sync as before.
 //
 // What calls Sync: appends (the 2xx to a vendor), quarantine writes,
 // endpoint changes, dead letters and redrive requests. Delivery attempt
@@ -35,16 +38,18 @@ import (
 
 // syncer runs the shared syncs of one data directory.
 type syncer struct {
-	dir  *os.File // the data directory, for syncfs
-	wake chan struct{}
-	done chan struct{}
+	dir   *os.File // the data directory, for syncfs
+	tails *streamTails
+	wake  chan struct{}
+	done  chan struct{}
 
 	mu     sync.Mutex
 	next   *syncRound // the round that callers now join (nil: none yet)
 	closed bool
 
 	syncs, waits atomic.Uint64 // syncs done, Sync calls served
-	// sync is the system call (syncfs of dir); tests wrap it.
+	// sync writes to disk what was written before it began (tails.sync);
+	// tests wrap it.
 	sync func() error
 }
 
@@ -54,9 +59,9 @@ type syncRound struct {
 	err  error
 }
 
-// newSyncer opens dir for syncing; it fails where the platform has no
-// syncfs.
-func newSyncer(dir string) (*syncer, error) {
+// newSyncer opens the embedded server's data dir for syncing the given
+// streams; it fails where the platform has no syncfs.
+func newSyncer(dir string, streams ...string) (*syncer, error) {
 	if !canSyncFS {
 		return nil, errNoSyncFS
 	}
@@ -64,8 +69,9 @@ func newSyncer(dir string) (*syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: shared sync: %w", err)
 	}
-	s := &syncer{dir: f, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	s.sync = func() error { return syncFS(f) }
+	s := &syncer{dir: f, tails: newStreamTails(dir), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s.tails.add(streams...)
+	s.sync = func() error { return s.tails.sync(func() error { return syncFS(f) }) }
 	go s.loop()
 	return s, nil
 }
@@ -141,6 +147,7 @@ func (s *syncer) close() {
 	}
 	s.mu.Unlock()
 	<-s.done
+	s.tails.close()
 	_ = s.dir.Close()
 }
 
@@ -157,3 +164,12 @@ func (l *Log) Sync(ctx context.Context) error {
 
 // SharedSync reports whether writes share syncs (see Sync).
 func (l *Log) SharedSync() bool { return l.syncer != nil }
+
+// SyncStreams makes Sync cover writes to these streams of the log's
+// server too (the events and the quarantine bucket are covered from the
+// start). Without shared syncs it does nothing.
+func (l *Log) SyncStreams(streams ...string) {
+	if l.syncer != nil {
+		l.syncer.tails.add(streams...)
+	}
+}

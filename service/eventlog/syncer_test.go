@@ -3,6 +3,8 @@ package eventlog
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,5 +224,83 @@ func TestSharedSyncClose(t *testing.T) {
 	}
 	if err := l.Sync(ctx); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Sync after close: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestSharedSyncFollowsTheLastBlock: a sync fdatasyncs the events' and
+// the quarantine's last blocks, and falls back to syncfs (the round
+// counted in full) only when a store changed shape: at first, when no
+// block was open yet, and after a purge moved the stream's blocks.
+func TestSharedSyncFollowsTheLastBlock(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	if l.syncer == nil {
+		t.Skip("no shared sync on this platform")
+	}
+	tails := l.syncer.tails
+	full := func() uint64 {
+		tails.mu.Lock()
+		defer tails.mu.Unlock()
+		return tails.full
+	}
+	appendN := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			if _, err := l.Append(ctx, event(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := l.Quarantine(ctx, &hookstreamv1.QuarantinedRequest{Id: "q1", Source: "closer", Body: []byte("{")}); err != nil {
+		t.Fatal(err)
+	}
+	appendN(0, 2) // the first rounds open the blocks
+	before := full()
+	appendN(2, 5)
+	if got := full(); got != before {
+		t.Fatalf("%d rounds fell back to syncfs with the blocks unchanged", got-before)
+	}
+	checkTail := func() {
+		t.Helper()
+		tails.mu.Lock()
+		defer tails.mu.Unlock()
+		b := tails.tails[l.cfg.Stream]
+		last, ok, err := lastBlock(b.dir)
+		if err != nil || !ok || b.f == nil || b.idx != last {
+			t.Fatalf("following block %d (open %v) of %s, last is %d (%v, %v)", b.idx, b.f != nil, b.dir, last, ok, err)
+		}
+	}
+	checkTail()
+	if err := l.stream.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	appendN(7, 1)
+	if got := full(); got != before+1 {
+		t.Fatalf("after a purge, %d rounds fell back to syncfs, want 1", got-before)
+	}
+	appendN(8, 3)
+	if got := full(); got != before+1 {
+		t.Fatalf("after the purge's round, %d more rounds fell back to syncfs", got-before-1)
+	}
+	checkTail()
+}
+
+// TestLastBlock: the highest-numbered block file, whatever else the
+// directory holds; none in an empty or missing directory.
+func TestLastBlock(t *testing.T) {
+	dir := t.TempDir()
+	if _, ok, err := lastBlock(filepath.Join(dir, "missing")); ok || err != nil {
+		t.Fatalf("missing dir: %v, %v", ok, err)
+	}
+	if _, ok, err := lastBlock(dir); ok || err != nil {
+		t.Fatalf("empty dir: %v, %v", ok, err)
+	}
+	for _, name := range []string{"3.blk", "12.blk", "9.blk", "index.db", "13.blk.tmp", "x.blk", "2.key"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if idx, ok, err := lastBlock(dir); idx != 12 || !ok || err != nil {
+		t.Fatalf("lastBlock = %d, %v, %v; want 12", idx, ok, err)
 	}
 }

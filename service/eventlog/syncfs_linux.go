@@ -18,3 +18,14 @@ func syncFS(f *os.File) error {
 		}
 	}
 }
+
+// fdatasync writes f's data, and the metadata needed to read it back, to
+// disk.
+func fdatasync(f *os.File) error {
+	for {
+		err := unix.Fdatasync(int(f.Fd()))
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}

@@ -9,3 +9,5 @@ import "os"
 const canSyncFS = false
 
 func syncFS(*os.File) error { return errNoSyncFS }
+
+func fdatasync(f *os.File) error { return f.Sync() }

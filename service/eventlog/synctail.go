@@ -1,0 +1,168 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// What a shared sync writes to disk.
+//
+// A syncfs(2) covers everything, but also flushes whatever else is dirty
+// on the file system: the dedup index, the attempt records, other
+// programs' files; measured in the harness, that cost a fifth of ingest
+// with fsync: always. So a sync usually does less: JetStream appends each
+// stream's messages to its last block file (<n>.blk in the stream's msgs
+// directory), and a write that waits was appended to the last block of
+// one of the streams whose writes wait (the events, the quarantine bucket,
+// and what the delivery store registers), so an fdatasync(2) of each of
+// those last blocks holds it. Anything else the store did meanwhile (a new
+// block, a block compacted and renamed into place, a purge that moved the
+// directory, a stream with no block yet) makes that round a syncfs, which
+// covers the new files and directory entries too, and the next round
+// starts from the new last block.
+
+// streamTails tracks the last block of each synced stream.
+type streamTails struct {
+	root string // the store's streams of the account: <data>/jetstream/$G/streams
+
+	mu    sync.Mutex
+	tails map[string]*tailBlock // by stream name
+	// full counts the rounds that fell back to syncfs (tests).
+	full uint64
+}
+
+// tailBlock is the last block file of one stream, open for syncing.
+type tailBlock struct {
+	dir string // the stream's msgs directory
+	idx uint64 // the block's number
+	f   *os.File
+}
+
+// embeddedAccount is the directory of the embedded server's one account.
+const embeddedAccount = "$G"
+
+func newStreamTails(dataDir string) *streamTails {
+	return &streamTails{root: filepath.Join(dataDir, "jetstream", embeddedAccount, "streams"), tails: map[string]*tailBlock{}}
+}
+
+// add makes syncs cover streams too.
+func (t *streamTails) add(streams ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, name := range streams {
+		if t.tails[name] == nil {
+			t.tails[name] = &tailBlock{dir: filepath.Join(t.root, name, "msgs")}
+		}
+	}
+}
+
+// sync writes the tracked streams' last blocks to disk, or everything
+// (full, with syncfs of dir) when a stream's store has changed shape
+// since the last round.
+func (t *streamTails) sync(full func() error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	settled := true
+	for _, b := range t.tails {
+		ok, err := b.sync()
+		if err != nil {
+			return err
+		}
+		settled = settled && ok
+	}
+	if settled {
+		return nil
+	}
+	t.full++
+	return full()
+}
+
+// close closes the open block files.
+func (t *streamTails) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, b := range t.tails {
+		b.drop()
+	}
+}
+
+// sync fdatasyncs the block that is still the stream's last one. It
+// reports false (and syncs nothing) when that cannot be known: no block
+// open yet, a newer block, or the file at the block's name is another
+// one (compacted and renamed, or moved by a purge); the block to follow
+// is then opened for the next round, and the caller syncs everything.
+func (b *tailBlock) sync() (bool, error) {
+	if b.f != nil && b.unchanged() {
+		if err := fdatasync(b.f); err != nil {
+			return false, fmt.Errorf("sync %s: %w", b.f.Name(), err)
+		}
+		return true, nil
+	}
+	b.drop()
+	idx, ok, err := lastBlock(b.dir)
+	if err != nil || !ok {
+		return false, err // no block yet: nothing to follow
+	}
+	f, err := os.Open(blockPath(b.dir, idx))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // removed meanwhile: found again next round
+	}
+	if err != nil {
+		return false, err
+	}
+	b.f, b.idx = f, idx
+	return false, nil
+}
+
+// unchanged says whether b.f is still the stream's last block: the file
+// at its name, with no block after it.
+func (b *tailBlock) unchanged() bool {
+	if _, err := os.Lstat(blockPath(b.dir, b.idx+1)); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	named, err := os.Stat(blockPath(b.dir, b.idx))
+	if err != nil {
+		return false
+	}
+	open, err := b.f.Stat()
+	return err == nil && os.SameFile(named, open)
+}
+
+func (b *tailBlock) drop() {
+	if b.f != nil {
+		_ = b.f.Close()
+		b.f = nil
+	}
+}
+
+func blockPath(dir string, idx uint64) string {
+	return filepath.Join(dir, strconv.FormatUint(idx, 10)+".blk")
+}
+
+// lastBlock finds the highest-numbered block in dir; ok is false when
+// there is none (or no dir yet).
+func lastBlock(dir string) (idx uint64, ok bool, err error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	for _, e := range ents {
+		n, found := strings.CutSuffix(e.Name(), ".blk")
+		if !found {
+			continue
+		}
+		if i, err := strconv.ParseUint(n, 10, 64); err == nil && (!ok || i > idx) {
+			idx, ok = i, true
+		}
+	}
+	return idx, ok, nil
+}
