@@ -151,7 +151,7 @@ type Log struct {
 	FsyncInterval time.Duration `yaml:"fsync_interval"`
 	// GroupCommit is "auto" (default), "on" or "off": whether concurrent
 	// writes share one fsync. auto: with the embedded server and fsync:
-	// always, shared syncs (one syncfs for many writes) on Linux, atomic
+	// always, shared syncs (one sync for many writes) on Linux, atomic
 	// batches elsewhere; on: JetStream atomic batches, on an external
 	// server too; off: the server syncs each write.
 	GroupCommit string `yaml:"group_commit"`
