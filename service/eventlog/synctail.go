@@ -96,7 +96,9 @@ func (t *streamTails) close() {
 // reports false (and syncs nothing) when that cannot be known: no block
 // open yet, a newer block, or the file at the block's name is another
 // one (compacted and renamed, or moved by a purge); the block to follow
-// is then opened for the next round, and the caller syncs everything.
+// is then opened for the next round, and the caller syncs everything. A
+// stream with no block at all has had nothing written that waits (a write
+// before this round would have made one): there is nothing to sync.
 func (b *tailBlock) sync() (bool, error) {
 	if b.f != nil && b.unchanged() {
 		if err := fdatasync(b.f); err != nil {
@@ -106,15 +108,15 @@ func (b *tailBlock) sync() (bool, error) {
 	}
 	b.drop()
 	idx, ok, err := lastBlock(b.dir)
-	if err != nil || !ok {
-		return false, err // no block yet: nothing to follow
+	switch {
+	case err != nil:
+		return false, nil // unreadable now: syncfs covers it
+	case !ok:
+		return true, nil
 	}
 	f, err := os.Open(blockPath(b.dir, idx))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil // removed meanwhile: found again next round
-	}
 	if err != nil {
-		return false, err
+		return false, nil // removed meanwhile: found again next round
 	}
 	b.f, b.idx = f, idx
 	return false, nil
