@@ -17,6 +17,20 @@ func newNormalizer(t testing.TB) *pipedrive.Normalizer {
 	return pipedrive.New(normalizetest.Validator(t))
 }
 
+// normalizeFile normalizes testdata/<name>.json, which must succeed.
+func normalizeFile(t *testing.T, n *pipedrive.Normalizer, name string) *hookstreamv1.Event {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := normalizetest.Normalize(t, n, body)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return ev
+}
+
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	normalizetest.Golden(t, newNormalizer(t), "testdata", nil)
@@ -51,14 +65,7 @@ func TestMillisecondTimes(t *testing.T) {
 		"v1_updated_deal_millis":             "2017-04-22T21:56:17.841Z",
 		"v1_updated_deal_millis_same_second": "2017-04-22T21:56:17.903Z",
 	} {
-		body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := normalizetest.Normalize(t, n, body)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		ev := normalizeFile(t, n, name)
 		if got := ev.GetOccurredAt().AsTime().Format(time.RFC3339Nano); got != want {
 			t.Errorf("%s: occurred_at %s, want %s", name, got, want)
 		}
@@ -74,24 +81,13 @@ func TestMillisecondTimes(t *testing.T) {
 func TestEventOutlivesLaterCalls(t *testing.T) {
 	t.Parallel()
 	n := newNormalizer(t)
-	normalizeFile := func(name string) *hookstreamv1.Event {
-		body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := normalizetest.Normalize(t, n, body)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return ev
-	}
 	for _, first := range []string{"v2_change_deal", "v1_updated_deal"} {
-		ev := normalizeFile(first)
+		ev := normalizeFile(t, n, first)
 		want := proto.Clone(ev)
 		for range 3 {
 			for _, other := range []string{"v2_change_deal", "v2_change_deal_custom_fields", "v1_updated_deal",
 				"v1_added_person", "v1_updated_deal_expanded_links"} {
-				normalizeFile(other)
+				normalizeFile(t, n, other)
 			}
 		}
 		if !proto.Equal(ev, want) {
