@@ -264,6 +264,24 @@ func TestSharedSyncFollowsTheLastBlock(t *testing.T) {
 	if got := full(); got != before {
 		t.Fatalf("%d rounds fell back to syncfs with the blocks unchanged", got-before)
 	}
+	// Only a block that grew is synced: an append syncs the events' block
+	// alone, a sync after no write syncs nothing.
+	datasyncs := func() uint64 {
+		tails.mu.Lock()
+		defer tails.mu.Unlock()
+		return tails.datasyncs
+	}
+	d := datasyncs()
+	appendN(7, 1)
+	if got := datasyncs() - d; got != 1 {
+		t.Fatalf("an append synced %d blocks, want the events' one", got)
+	}
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := datasyncs() - d; got != 1 {
+		t.Fatalf("a sync after no write synced %d more blocks", got-1)
+	}
 	checkTail := func() {
 		t.Helper()
 		tails.mu.Lock()
@@ -278,11 +296,11 @@ func TestSharedSyncFollowsTheLastBlock(t *testing.T) {
 	if err := l.stream.Purge(ctx); err != nil {
 		t.Fatal(err)
 	}
-	appendN(7, 1)
+	appendN(20, 1)
 	if got := full(); got != before+1 {
 		t.Fatalf("after a purge, %d rounds fell back to syncfs, want 1", got-before)
 	}
-	appendN(8, 3)
+	appendN(21, 3)
 	if got := full(); got != before+1 {
 		t.Fatalf("after the purge's round, %d more rounds fell back to syncfs", got-before-1)
 	}

@@ -21,7 +21,7 @@ import (
 // directory), and a write that waits was appended to the last block of
 // one of the streams whose writes wait (the events, the quarantine bucket,
 // and what the delivery store registers), so an fdatasync(2) of each of
-// those last blocks holds it. Anything else the store did meanwhile (a new
+// those last blocks that grew since its last sync holds it. Anything else the store did meanwhile (a new
 // block, a block compacted and renamed into place, a purge that moved the
 // directory, a stream with no block yet) makes that round a syncfs, which
 // covers the new files and directory entries too, and the next round
@@ -33,8 +33,9 @@ type streamTails struct {
 
 	mu    sync.Mutex
 	tails map[string]*tailBlock // by stream name
-	// full counts the rounds that fell back to syncfs (tests).
-	full uint64
+	// full counts the rounds that fell back to syncfs, datasyncs the
+	// blocks synced on their own (tests).
+	full, datasyncs uint64
 }
 
 // tailBlock is the last block file of one stream, open for syncing.
@@ -42,6 +43,11 @@ type tailBlock struct {
 	dir string // the stream's msgs directory
 	idx uint64 // the block's number
 	f   *os.File
+	// synced is the block's size at its last sync: JetStream only appends
+	// to a block (a rewrite is a new file, renamed into place), so while
+	// the size is the same there is nothing new to sync, and the sync (a
+	// cache flush of the device, even for a clean file) is skipped.
+	synced int64
 }
 
 // embeddedAccount is the directory of the embedded server's one account.
@@ -70,9 +76,12 @@ func (t *streamTails) sync(full func() error) error {
 	defer t.mu.Unlock()
 	settled := true
 	for _, b := range t.tails {
-		ok, err := b.sync()
+		ok, synced, err := b.sync()
 		if err != nil {
 			return err
+		}
+		if synced {
+			t.datasyncs++
 		}
 		settled = settled && ok
 	}
@@ -80,7 +89,13 @@ func (t *streamTails) sync(full func() error) error {
 		return nil
 	}
 	t.full++
-	return full()
+	if err := full(); err != nil {
+		for _, b := range t.tails {
+			b.synced = -1 // not known to be on disk: sync it next round
+		}
+		return err
+	}
+	return nil
 }
 
 // close closes the open block files.
@@ -92,48 +107,62 @@ func (t *streamTails) close() {
 	}
 }
 
-// sync fdatasyncs the block that is still the stream's last one. It
-// reports false (and syncs nothing) when that cannot be known: no block
+// sync fdatasyncs the block that is still the stream's last one, if it
+// grew since its last sync (synced says whether it did). It reports
+// settled false (and syncs nothing) when that block cannot be known: no block
 // open yet, a newer block, or the file at the block's name is another
 // one (compacted and renamed, or moved by a purge); the block to follow
 // is then opened for the next round, and the caller syncs everything. A
 // stream with no block at all has had nothing written that waits (a write
 // before this round would have made one): there is nothing to sync.
-func (b *tailBlock) sync() (bool, error) {
-	if b.f != nil && b.unchanged() {
-		if err := fdatasync(b.f); err != nil {
-			return false, fmt.Errorf("sync %s: %w", b.f.Name(), err)
+func (b *tailBlock) sync() (settled, synced bool, err error) {
+	if b.f != nil {
+		if size, ok := b.unchanged(); ok {
+			if size == b.synced {
+				return true, false, nil
+			}
+			if err := fdatasync(b.f); err != nil {
+				return false, false, fmt.Errorf("sync %s: %w", b.f.Name(), err)
+			}
+			b.synced = size
+			return true, true, nil
 		}
-		return true, nil
 	}
 	b.drop()
 	idx, ok, err := lastBlock(b.dir)
 	switch {
 	case err != nil:
-		return false, nil // unreadable now: syncfs covers it
+		return false, false, nil // unreadable now: syncfs covers it
 	case !ok:
-		return true, nil
+		return true, false, nil
 	}
 	f, err := os.Open(blockPath(b.dir, idx))
 	if err != nil {
-		return false, nil // removed meanwhile: found again next round
+		return false, false, nil // removed meanwhile: found again next round
 	}
-	b.f, b.idx = f, idx
-	return false, nil
+	// The syncfs this round falls back to covers what it holds so far.
+	b.f, b.idx, b.synced = f, idx, -1
+	if st, err := f.Stat(); err == nil {
+		b.synced = st.Size()
+	}
+	return false, false, nil
 }
 
-// unchanged says whether b.f is still the stream's last block: the file
-// at its name, with no block after it.
-func (b *tailBlock) unchanged() bool {
+// unchanged says whether b.f is still the stream's last block (the file
+// at its name, with no block after it), and its size now.
+func (b *tailBlock) unchanged() (int64, bool) {
 	if _, err := os.Lstat(blockPath(b.dir, b.idx+1)); !errors.Is(err, fs.ErrNotExist) {
-		return false
+		return 0, false
 	}
 	named, err := os.Stat(blockPath(b.dir, b.idx))
 	if err != nil {
-		return false
+		return 0, false
 	}
 	open, err := b.f.Stat()
-	return err == nil && os.SameFile(named, open)
+	if err != nil || !os.SameFile(named, open) {
+		return 0, false
+	}
+	return open.Size(), true
 }
 
 func (b *tailBlock) drop() {
