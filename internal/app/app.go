@@ -350,11 +350,10 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 // startDelivery opens outbound delivery's store and starts its engine.
 func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer, tracer *tracing.Tracer) (*service.Endpoints, error) {
 	d := cfg.Delivery
-	a.log.SyncStreams(delivery.SyncedStreams()...)
 	store, err := delivery.OpenStore(ctx, a.log.JetStream(), delivery.StoreOptions{
 		Key: d.Key(), Plain: d.PlainSecrets, Max: d.MaxEndpoints, Replicas: a.log.Replicas(),
 		AttemptsRetention: d.AttemptsRetention, DeadLetterRetention: d.DeadLetterRetention,
-		Sync: a.log.Sync,
+		Syncer: a.log,
 	})
 	if err != nil {
 		return nil, err

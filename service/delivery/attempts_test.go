@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,24 +96,26 @@ func TestLastAttempt(t *testing.T) {
 	}
 }
 
-// TestStoreSyncs: every change of an endpoint waits for StoreOptions.Sync
-// (the log's shared sync with fsync: always) once the change is written,
-// and a failed sync fails the change.
+// TestStoreSyncs: the store tells its Syncer (the log's shared sync with
+// fsync: always) the streams whose writes wait; every change of an
+// endpoint waits for a sync once the change is written, and a failed sync
+// fails the change.
 func TestStoreSyncs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var syncs []string // what the bucket held for ep_1 at each sync
 	var fail error
 	var st *Store
+	syncer := &syncFunc{sync: func(context.Context) error {
+		url, err := storedURL(ctx, st.js)
+		if err != nil {
+			url = "none"
+		}
+		syncs = append(syncs, url)
+		return fail
+	}}
 	st, _ = openTestStoreWith(t, StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour,
-		Sync: func(context.Context) error {
-			url, err := storedURL(ctx, st.js)
-			if err != nil {
-				url = "none"
-			}
-			syncs = append(syncs, url)
-			return fail
-		}})
+		Syncer: syncer})
 	ep := &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_1", Url: "https://example.com/a"},
 		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Expires: []time.Time{{}}}
 	if err := st.Create(ctx, ep); err != nil {
@@ -124,6 +127,9 @@ func TestStoreSyncs(t *testing.T) {
 	if err := st.Delete(ctx, "ep_1"); err != nil {
 		t.Fatal(err)
 	}
+	if want := []string{"KV_" + endpointsBucket, deadStream, redriveStream}; !slices.Equal(syncer.streams, want) {
+		t.Errorf("streams to sync: %q, want %q", syncer.streams, want)
+	}
 	want := []string{"https://example.com/a", "https://example.com/b", "none"}
 	if diff := cmp.Diff(want, syncs); diff != "" {
 		t.Fatalf("the bucket at each sync (-want +got):\n%s", diff)
@@ -134,6 +140,16 @@ func TestStoreSyncs(t *testing.T) {
 		t.Fatalf("Create with a failed sync: %v, want its error", err)
 	}
 }
+
+// syncFunc is a Syncer that runs sync and remembers the streams it was
+// told.
+type syncFunc struct {
+	streams []string
+	sync    func(context.Context) error
+}
+
+func (s *syncFunc) SyncStreams(streams ...string)  { s.streams = append(s.streams, streams...) }
+func (s *syncFunc) Sync(ctx context.Context) error { return s.sync(ctx) }
 
 // storedURL reads ep_1's URL from the endpoints bucket directly.
 func storedURL(ctx context.Context, js jetstream.JetStream) (string, error) {

@@ -90,8 +90,18 @@ type Store struct {
 	// than with a stream-info request on every read (the redrive poll
 	// reads once a second per endpoint).
 	streams map[string]jetstream.Stream
-	// sync waits until what was written is on disk (StoreOptions.Sync).
+	// sync waits until what was written is on disk (StoreOptions.Syncer).
 	sync func(context.Context) error
+}
+
+// Syncer is what the store needs of a log whose writes share syncs
+// (eventlog.Log): the streams whose writes must be on disk before they are
+// answered, and a wait for that.
+type Syncer interface {
+	// SyncStreams makes Sync cover writes to these streams.
+	SyncStreams(streams ...string)
+	// Sync returns once everything written before the call is on disk.
+	Sync(ctx context.Context) error
 }
 
 // StoreOptions configure the store.
@@ -106,18 +116,20 @@ type StoreOptions struct {
 	// letters.
 	AttemptsRetention   time.Duration
 	DeadLetterRetention time.Duration
-	// Sync, when set, is called after each change of an endpoint, dead
-	// letter or redrive request, and waits until it is on disk
-	// (eventlog.Log.Sync: with fsync: always on the embedded server,
+	// Syncer, when set, is told the endpoints bucket's, the dead letters'
+	// and the redrive requests' streams, and waited for after each write
+	// to them (eventlog.Log: with fsync: always on the embedded server,
 	// writes share syncs instead of the server syncing each).
-	Sync func(context.Context) error
+	Syncer Syncer
 }
 
 // OpenStore creates or updates delivery's buckets and streams.
 func OpenStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*Store, error) {
-	s := &Store{js: js, plain: o.Plain, max: o.Max, replicas: max(1, o.Replicas), streams: map[string]jetstream.Stream{}, sync: o.Sync}
-	if s.sync == nil {
-		s.sync = func(context.Context) error { return nil }
+	s := &Store{js: js, plain: o.Plain, max: o.Max, replicas: max(1, o.Replicas), streams: map[string]jetstream.Stream{},
+		sync: func(context.Context) error { return nil }}
+	if o.Syncer != nil {
+		o.Syncer.SyncStreams("KV_"+endpointsBucket, deadStream, redriveStream)
+		s.sync = o.Syncer.Sync
 	}
 	if o.Key != nil {
 		block, err := aes.NewCipher(o.Key)
@@ -290,13 +302,6 @@ func (s *Store) open(id, v string) (string, error) {
 	return "", ErrSecretSealed
 }
 
-// SyncedStreams are the streams whose writes wait for StoreOptions.Sync:
-// the endpoints bucket's, the dead letters and the redrive requests
-// (eventlog.Log.SyncStreams).
-func SyncedStreams() []string {
-	return []string{"KV_" + endpointsBucket, deadStream, redriveStream}
-}
-
 // CanStoreSecrets says whether Create can keep a secret.
 func (s *Store) CanStoreSecrets() bool { return s.aead != nil || s.plain }
 
@@ -328,7 +333,7 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 	return s.synced(ctx)
 }
 
-// synced waits for what was written to be on disk (StoreOptions.Sync).
+// synced waits for what was written to be on disk (StoreOptions.Syncer).
 func (s *Store) synced(ctx context.Context) error {
 	if err := s.sync(ctx); err != nil {
 		return fmt.Errorf("delivery: %w", err)
