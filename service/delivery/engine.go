@@ -432,14 +432,15 @@ func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event)
 		// 410 asks never to be sent to again, whatever was sent: the
 		// endpoint is disabled as a delivery's 410 disables it.
 		reason := goneReason(time.Now())
-		if _, err := e.o.Store.Update(ctx, ep.Id, func(x *Endpoint) error {
+		disabled, err := e.o.Store.Update(ctx, ep.Id, func(x *Endpoint) error {
 			x.State, x.DisabledReason = hookstreamv1.EndpointState_ENDPOINT_STATE_DISABLED, reason
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			e.o.Logger.WarnContext(ctx, "delivery: cannot disable endpoint after a 410 to its test event", "endpoint", ep.Id, "err", err)
 		} else {
 			a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_ENDPOINT_DISABLED
-			e.Wake(ep.Id)
+			e.Apply(ctx, ep.Id, disabled.Revision)
 		}
 	}
 	e.recordAttempt(a)
