@@ -87,17 +87,19 @@ func (c *Config) groupCommit() bool {
 	case GroupCommitOff:
 		return false
 	default:
-		return c.URL == "" && c.SyncAlways && !canSyncFS
+		return c.autoGroups() && !canSyncFS
 	}
 }
 
-// sharedSync reports whether writes share syncs (see syncer): with
-// GroupCommitAuto, on the embedded server with SyncAlways, where the
-// platform has syncfs.
+// sharedSync reports whether writes share syncs (see syncer): what
+// GroupCommitAuto does where the platform has syncfs.
 func (c *Config) sharedSync() bool {
-	return c.GroupCommit != GroupCommitOn && c.GroupCommit != GroupCommitOff &&
-		c.URL == "" && c.SyncAlways && canSyncFS
+	return c.GroupCommit != GroupCommitOn && c.GroupCommit != GroupCommitOff && c.autoGroups() && canSyncFS
 }
+
+// autoGroups says whether GroupCommitAuto groups writes: on the embedded
+// server with SyncAlways, where it pays.
+func (c *Config) autoGroups() bool { return c.URL == "" && c.SyncAlways }
 
 // queued is one Append waiting for the committer.
 type queued struct {

@@ -162,9 +162,6 @@ func (l *Log) Sync(ctx context.Context) error {
 	return l.syncer.wait(ctx)
 }
 
-// SharedSync reports whether writes share syncs (see Sync).
-func (l *Log) SharedSync() bool { return l.syncer != nil }
-
 // SyncStreams makes Sync cover writes to these streams of the log's
 // server too (the events and the quarantine bucket are covered from the
 // start). Without shared syncs it does nothing.

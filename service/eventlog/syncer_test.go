@@ -71,7 +71,7 @@ func TestSharedSyncMode(t *testing.T) {
 		}
 		return
 	}
-	if l.syncer == nil || l.group != nil || !l.SharedSync() {
+	if l.syncer == nil || l.group != nil || !l.AppendStats().SharedSync {
 		t.Fatalf("shared sync %v, batches %v; want shared sync only", l.syncer != nil, l.group != nil)
 	}
 	if l.setupInfo.Config.AllowAtomicPublish {
