@@ -19,6 +19,7 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/delivery"
 	"github.com/hookstream/hookstream/service/delivery/webhook"
+	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
 )
 
@@ -104,6 +105,8 @@ func (s *Endpoints) mapErr(ctx context.Context, err error, id string) error {
 		s.logger.ErrorContext(ctx, "an endpoint's secrets cannot be opened: was delivery.secret_key changed?", "endpoint", id)
 		return statusError(codes.FailedPrecondition, ReasonSecretSealed, nil,
 			"the endpoint's signing secret is sealed with another delivery.secret_key than this server's")
+	case errors.Is(err, eventlog.ErrBudgetExhausted):
+		return statusError(codes.FailedPrecondition, ReasonLookupBudget, nil, strings.TrimPrefix(err.Error(), eventlog.ErrBudgetExhausted.Error()+": "))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}

@@ -20,19 +20,6 @@ import (
 	"github.com/hookstream/hookstream/service/eventlog"
 )
 
-// attemptBucket narrows attempts of one event: the first three hex digits
-// of its id (4096 subjects per endpoint at most).
-func attemptBucket(eventID string) string {
-	if len(eventID) < 3 {
-		return "xxx"
-	}
-	return eventID[:3]
-}
-
-func attemptSubject(endpoint, eventID string) string {
-	return attemptsPrefix + "." + endpoint + "." + attemptBucket(eventID)
-}
-
 // attemptRecord describes an attempt; secrets never reach it (the
 // client's errors carry none, and the request is not recorded).
 func attemptRecord(endpoint, eventID string, n int, cursor string, sent time.Time, r webhook.Result) *hookstreamv1.DeliveryAttempt {
@@ -46,16 +33,11 @@ func attemptRecord(endpoint, eventID string, n int, cursor string, sent time.Tim
 	}
 }
 
-// recordAttempt appends an attempt to the attempts log without waiting:
-// the log of attempts is for people, and delivery does not depend on it.
-func (e *Engine) recordAttempt(a *hookstreamv1.DeliveryAttempt) {
-	data, err := proto.Marshal(a)
-	if err != nil {
-		return
-	}
-	if _, err := e.js.PublishAsync(attemptSubject(a.GetEndpointId(), a.GetEventId()), data); err != nil {
-		e.o.Logger.Debug("delivery: attempt not recorded", "endpoint", a.GetEndpointId(), "err", err)
-	}
+// recordAttempt adds an attempt of the event at log position seq (0: a
+// test event) to the attempts log without waiting: the log of attempts
+// is for people, and delivery does not depend on it.
+func (e *Engine) recordAttempt(a *hookstreamv1.DeliveryAttempt, seq uint64) {
+	e.rec.add(a, seq)
 }
 
 // startCursor is the log position before an endpoint's first event.
@@ -110,20 +92,40 @@ func (e *Engine) readSubject(ctx context.Context, stream, subject string, from u
 // Attempts lists attempts oldest first: of one endpoint, or of one event
 // (to every endpoint or one). from is the position to read from (a page
 // token), and the next one is returned (0 when none remain).
+//
+// An event's attempts are on its log position's key (attemptKey), from
+// the time it was received: the event is looked up in the log first (one
+// read within the dedup window, at most log.lookup_budget beyond). An
+// event not in the log is looked for among test events'.
 func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from uint64, limit int) ([]*hookstreamv1.DeliveryAttempt, uint64, error) {
 	subject := attemptsPrefix + "." + endpoint + ".>"
-	switch {
-	case endpoint == "":
-		subject = attemptsPrefix + ".*." + attemptBucket(eventID)
-	case eventID != "":
-		subject = attemptSubject(endpoint, eventID)
+	var since time.Time
+	var lookupErr error
+	if eventID != "" {
+		ep := endpoint
+		if ep == "" {
+			ep = "*"
+		}
+		st, _, err := e.o.Log.Get(ctx, eventID, eventlog.GetOptions{})
+		switch {
+		case err == nil:
+			subject = attemptSubject(ep, st.Seq, eventID)
+			if t := st.Event.GetReceivedAt(); from == 0 && t != nil && t.AsTime().Before(time.Now()) {
+				// Store times lag received_at; a minute covers clocks
+				// of a cluster's nodes that disagree a little.
+				since = t.AsTime().Add(-time.Minute)
+			}
+		case errors.Is(err, eventlog.ErrNotFound), errors.Is(err, eventlog.ErrBudgetExhausted):
+			subject, lookupErr = attemptSubject(ep, 0, eventID), err
+		default:
+			return nil, 0, fmt.Errorf("delivery: look up event %s: %w", eventID, err)
+		}
 	}
 	var out []*hookstreamv1.DeliveryAttempt
-	// Reading an event's bucket skips other events' attempts: a bounded
+	// Reading an event's key skips other events' attempts: a bounded
 	// number of reads per page.
-	next, err := e.readSubject(ctx, attemptsStream, subject, from, 20*limit, func(m *jetstream.RawStreamMsg) bool {
-		a := &hookstreamv1.DeliveryAttempt{}
-		if proto.Unmarshal(m.Data, a) != nil || (eventID != "" && a.GetEventId() != eventID) {
+	next, err := e.readAttempts(ctx, subject, from, since, 20*limit, func(a *hookstreamv1.DeliveryAttempt) bool {
+		if eventID != "" && a.GetEventId() != eventID {
 			return true
 		}
 		out = append(out, a)
@@ -132,17 +134,74 @@ func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from ui
 	if err != nil {
 		return nil, 0, fmt.Errorf("delivery: read attempts: %w", err)
 	}
-	if len(out) < limit && !e.more(ctx, attemptsStream, subject, next) {
-		next = 0
+	if len(out) == 0 && from == 0 && errors.Is(lookupErr, eventlog.ErrBudgetExhausted) {
+		return nil, 0, fmt.Errorf("%w: event %s is older than the dedup index and was not found within log.lookup_budget reads, "+
+			"so its attempts cannot be found by event; list the endpoint's attempts instead", lookupErr, eventID)
 	}
 	return out, next, nil
+}
+
+// readAttempts reads the attempt records on subject from page position
+// from on (or, when since is set, from the first message stored at or
+// after it), reading at most reads messages, and calls fn for each
+// record until it says stop. It returns the position of the record after
+// the last one fn took, 0 when the subject holds no more.
+func (e *Engine) readAttempts(ctx context.Context, subject string, from uint64, since time.Time, reads int,
+	fn func(*hookstreamv1.DeliveryAttempt) bool) (uint64, error) {
+	seq, skip := splitAttemptPos(from)
+	st := e.o.Store.streams[attemptsStream]
+	for range reads {
+		var m *jetstream.RawStreamMsg
+		var err error
+		if !since.IsZero() {
+			m, err = eventlog.DirectGetNext(ctx, e.js.Conn(), attemptsStream, subject, since)
+			since = time.Time{}
+		} else {
+			m, err = st.GetMsg(ctx, max(seq, 1), jetstream.WithGetMsgSubject(subject))
+		}
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if m.Sequence != seq {
+			skip = 0
+		}
+		seq = m.Sequence
+		records, err := decodeAttempts(m)
+		if err != nil {
+			records = nil // not ours to show; skipped
+		}
+		for i := skip; i < len(records); i++ {
+			if !fn(records[i]) {
+				if i+1 < len(records) {
+					return attemptPos(seq, i+1), nil
+				}
+				return e.moreAttempts(ctx, subject, seq+1), nil
+			}
+		}
+		seq, skip = seq+1, 0
+	}
+	return e.moreAttempts(ctx, subject, seq), nil
+}
+
+// moreAttempts is the page position of the first message on subject at
+// or after seq, 0 when there is none.
+func (e *Engine) moreAttempts(ctx context.Context, subject string, seq uint64) uint64 {
+	if !e.more(ctx, attemptsStream, subject, seq) {
+		return 0
+	}
+	return attemptPos(seq, 0)
 }
 
 // LastAttempt returns the newest attempt stored for an endpoint, nil when
 // the attempts log holds none (none made yet, or all aged out). It is one
 // direct get of the last message on the endpoint's subjects, whatever
-// their number, so a list of endpoints costs one request each; on a
-// cluster the answer may lag the newest attempt by the replication delay.
+// their number (its last record is the newest: group), so a list of
+// endpoints costs one request each; on a cluster the answer may lag the
+// newest attempt by the replication delay, and it lags the attempt by up
+// to attemptLinger anywhere.
 func (s *Store) LastAttempt(ctx context.Context, endpoint string) (*hookstreamv1.DeliveryAttempt, error) {
 	if !validID(endpoint) {
 		return nil, nil
@@ -154,11 +213,11 @@ func (s *Store) LastAttempt(ctx context.Context, endpoint string) (*hookstreamv1
 	if err != nil {
 		return nil, fmt.Errorf("delivery: last attempt: %w", err)
 	}
-	a := &hookstreamv1.DeliveryAttempt{}
-	if err := proto.Unmarshal(m.Data, a); err != nil {
-		return nil, fmt.Errorf("delivery: last attempt: %w", err)
+	records, err := decodeAttempts(m)
+	if err != nil || len(records) == 0 {
+		return nil, fmt.Errorf("delivery: last attempt: a message of the attempts log holds none (%v)", err)
 	}
-	return a, nil
+	return records[len(records)-1], nil
 }
 
 // more says whether a stream holds a message on subject at or after from.
@@ -170,14 +229,18 @@ func (e *Engine) more(ctx context.Context, stream, subject string, from uint64) 
 // storeDeadLetter records j as a dead letter with its round's attempts.
 func (e *Engine) storeDeadLetter(ctx context.Context, endpoint string, j *job, last *hookstreamv1.DeliveryAttempt) error {
 	dl := &hookstreamv1.DeadLetter{Id: NewID("dl_"), EndpointId: endpoint, EventId: j.id, Cursor: eventlog.Cursor(j.seq), DeadTime: timestamppb.Now()}
-	// The round's earlier attempts, as far as the attempts log holds them;
-	// the last one may not be stored yet, so it comes from memory. One
-	// ordered consumer reads the event's 1/4096 of the endpoint's
-	// attempts from the round's first attempt on, in batches.
+	// The round's earlier attempts, as far as the attempts log holds them
+	// (the last one comes from memory). Records wait in memory a moment
+	// before they are written, so what waits is written first; then one
+	// ordered consumer reads the messages of the event's key of the
+	// endpoint's attempts from the round's first attempt on, in batches.
 	if !j.first.IsZero() {
+		if err := e.rec.sync(ctx); err != nil {
+			return err
+		}
 		since := j.first.Add(-time.Second)
 		cons, err := e.js.OrderedConsumer(ctx, attemptsStream, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{attemptSubject(endpoint, j.id)}, DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+			FilterSubjects: []string{attemptSubject(endpoint, j.seq, j.id)}, DeliverPolicy: jetstream.DeliverByStartTimePolicy,
 			OptStartTime: &since, InactiveThreshold: 30 * time.Second,
 		})
 		for read := 0; err == nil && read < deadLetterScan; {
@@ -188,9 +251,11 @@ func (e *Engine) storeDeadLetter(ctx context.Context, endpoint string, j *job, l
 			n := 0
 			for m := range batch.Messages() {
 				n++
-				a := &hookstreamv1.DeliveryAttempt{}
-				if proto.Unmarshal(m.Data(), a) == nil && a.GetEventId() == j.id && a.GetId() != last.GetId() {
-					dl.Attempts = append(dl.Attempts, a)
+				records, _ := decodeAttempts(&jetstream.RawStreamMsg{Header: m.Headers(), Data: m.Data()})
+				for _, a := range records {
+					if a.GetEventId() == j.id && a.GetId() != last.GetId() {
+						dl.Attempts = append(dl.Attempts, a)
+					}
 				}
 			}
 			if n == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -49,31 +50,30 @@ func openTestStoreWith(t *testing.T, o StoreOptions) (*Store, *nats.Conn) {
 	return st, nc
 }
 
-// TestLastAttempt: the newest attempt of an endpoint over all its event
-// buckets, read with a single direct get (nats-server answers a wildcard
-// last_by_subj), never another endpoint's, nil when there is none.
+// TestLastAttempt: the newest attempt of an endpoint over all its keys,
+// read with a single direct get (nats-server answers a wildcard
+// last_by_subj), never another endpoint's, nil when there is none; a
+// record of the layout before (one message, no header) is read too.
 func TestLastAttempt(t *testing.T) {
 	t.Parallel()
 	st, nc := openTestStore(t)
 	ctx := context.Background()
-	record := func(endpoint, eventID string, status int) *hookstreamv1.DeliveryAttempt {
-		t.Helper()
+	rec := newRecorder(st.js, slog.New(slog.DiscardHandler))
+	record := func(endpoint string, seq uint64, eventID string, status int) *hookstreamv1.DeliveryAttempt {
 		a := attemptRecord(endpoint, eventID, 1, "", time.Now(), webhook.Result{Status: status, Latency: time.Millisecond})
-		data, err := proto.Marshal(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.js.Publish(ctx, attemptSubject(endpoint, eventID), data); err != nil {
-			t.Fatal(err)
-		}
+		rec.add(a, seq)
 		return a
 	}
-	record("ep_a", "aaa0000000000000", 500)
-	record("ep_a", "bbb0000000000000", 204)
-	want := record("ep_a", "aaa1111111111111", 0) // an older bucket, written last
+	// One flush; ep_a's newest record is on the key of its first.
+	record("ep_a", 1, "aaa0000000000000", 500)
+	record("ep_a", 3*attemptSpan, "bbb0000000000000", 204)
+	want := record("ep_a", 2, "ccc1111111111111", 0)
 	// Endpoints whose ids extend or share ep_a's are not ep_a's.
-	record("ep_ab", "ccc0000000000000", 201)
-	other := record("ep_b", "ddd0000000000000", 404)
+	record("ep_ab", 4, "ccc0000000000000", 201)
+	other := record("ep_b", 5, "ddd0000000000000", 404)
+	if err := rec.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	before := nc.Stats().OutMsgs
 	got, err := st.LastAttempt(ctx, "ep_a")
@@ -93,6 +93,18 @@ func TestLastAttempt(t *testing.T) {
 		if got, err := st.LastAttempt(ctx, id); got != nil || err != nil {
 			t.Errorf("LastAttempt(%q) = %v, %v; want nil, nil", id, got, err)
 		}
+	}
+	// A record as the build before wrote it.
+	old := attemptRecord("ep_b", "eee0000000000000", 2, "", time.Now(), webhook.Result{Status: 503})
+	data, err := proto.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.js.Publish(ctx, attemptsPrefix+".ep_b.eee", data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.LastAttempt(ctx, "ep_b"); err != nil || !proto.Equal(got, old) {
+		t.Errorf("LastAttempt(ep_b) after an old-layout record = %v, %v; want %v", got, err, old)
 	}
 }
 

@@ -71,6 +71,7 @@ type Engine struct {
 	workers map[string]*worker
 	shared  *shared
 	tail    *tail
+	rec     *recorder
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -87,7 +88,8 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		o.Logger.Warn("lowering delivery.max_pending to what one checkpoint message holds", "max_pending", limit)
 		o.MaxPending = limit
 	}
-	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, shared: newShared(), done: make(chan struct{})}
+	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, shared: newShared(), done: make(chan struct{}),
+		rec: newRecorder(o.Store.js, o.Logger)}
 	var err error
 	if e.leases, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: leasesBucket, Description: "which hookstream replica delivers each endpoint", History: 1,
@@ -115,6 +117,12 @@ func (e *Engine) Stop() {
 	e.cancel()
 	<-e.done
 	e.wg.Wait()
+	// The last attempts' records, waiting to be written.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.rec.sync(ctx); err != nil {
+		e.o.Logger.Warn("delivery: the last attempt records may not be stored", "err", err)
+	}
 }
 
 // run keeps one worker per endpoint whose lease this replica holds: it
@@ -443,7 +451,11 @@ func (e *Engine) Send(ctx context.Context, ep *Endpoint, ev *hookstreamv1.Event)
 			e.Apply(ctx, ep.Id, disabled.Revision)
 		}
 	}
-	e.recordAttempt(a)
+	e.recordAttempt(a, 0)
+	// Written before the answer, so the attempt is listed at once.
+	if err := e.rec.sync(ctx); err != nil {
+		e.o.Logger.WarnContext(ctx, "delivery: a test event's attempt may not be recorded", "endpoint", ep.Id, "err", err)
+	}
 	return a, nil
 }
 

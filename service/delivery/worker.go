@@ -618,7 +618,7 @@ func (w *worker) finish(r result) {
 			a.Error = "the event cannot be sent in the endpoint's format: " + r.unsendable.Error()
 		}
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
-		w.e.recordAttempt(a)
+		w.e.recordAttempt(a, j.seq)
 		w.deadLetter(j, a, r.span)
 		return
 	}
@@ -626,7 +626,7 @@ func (w *worker) finish(r result) {
 	m.attempt(w.id, r.res)
 	if r.res.OK() {
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED
-		w.e.recordAttempt(a)
+		w.e.recordAttempt(a, j.seq)
 		m.delivered(w.id, "delivered")
 		w.failingSince = time.Time{}
 		w.done(j)
@@ -647,7 +647,7 @@ func (w *worker) finish(r result) {
 	// schedule goes on.
 	if reason != "" && w.disable(reason, r.span) {
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_ENDPOINT_DISABLED
-		w.e.recordAttempt(a)
+		w.e.recordAttempt(a, j.seq)
 		m.delivered(w.id, "endpoint_disabled")
 		j.due = now // sent again when the endpoint is resumed
 		w.requeue(j)
@@ -656,7 +656,7 @@ func (w *worker) finish(r result) {
 	wait, ok := w.e.wait(j.attempts)
 	if !ok {
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
-		w.e.recordAttempt(a)
+		w.e.recordAttempt(a, j.seq)
 		w.deadLetter(j, a, r.span)
 		return
 	}
@@ -664,7 +664,7 @@ func (w *worker) finish(r result) {
 	j.due = now.Add(wait)
 	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_RETRYING
 	a.NextAttemptTime = timestamppb.New(j.due)
-	w.e.recordAttempt(a)
+	w.e.recordAttempt(a, j.seq)
 	m.delivered(w.id, "retrying")
 	w.requeue(j)
 }

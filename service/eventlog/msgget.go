@@ -179,3 +179,14 @@ func directMsg(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
 	}
 	return &jetstream.RawStreamMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Sequence: seq, Header: m.Header, Data: m.Data, Time: at}, nil
 }
+
+// DirectGetNext reads the first message stored in stream on subject, which
+// may hold wildcards, at or after time since, with one direct get (see
+// DirectGetLast).
+func DirectGetNext(ctx context.Context, nc *nats.Conn, stream, subject string, since time.Time) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(msgGetRequest{StartTime: &since, NextFor: subject})
+	if err != nil {
+		return nil, err
+	}
+	return directGet(ctx, nc, stream, body)
+}

@@ -1,0 +1,222 @@
+package delivery
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+)
+
+// The attempts log keeps attempt records in messages of many records
+// each: one JetStream message per attempt cost about half of what a
+// delivery cost (docs/performance.md, "What the outbound attempt records
+// cost"). Records wait up to attemptLinger and go out grouped by subject.
+//
+// A record's subject is hookstream.attempts.<endpoint>.<key>, the key
+// being three hex digits of the event's log position divided by
+// attemptSpan, modulo 4096: events near each other in the log, which are
+// delivered near each other in time, share a key, so one flush makes a
+// few messages per endpoint, and an event's attempts are found on its
+// key's subject (from the time it was received). An endpoint's records
+// are stored in the order they were made. Attempts of events that
+// are not in the log (test events) have key t<xx>, from their id. Records
+// written before this layout (one message each, keyed by three hex
+// digits of the event id) are still read per endpoint; by event, they are
+// not found.
+const (
+	// attemptSpan log positions share a key (at 1,000 events/s a key
+	// holds about a quarter of a second of the log and comes round again
+	// after about 17 minutes).
+	attemptSpan = 256
+	// attemptLinger is the longest a record waits to be written.
+	attemptLinger = 20 * time.Millisecond
+	// A message holds at most attemptsPerMsg records (a page position
+	// keeps the record's index in its low 10 bits) and about
+	// attemptsMsgBytes of them.
+	attemptsPerMsg   = 1000
+	attemptsMsgBytes = 256 << 10
+	// attemptsPending bounds what waits in memory: past it a flush goes
+	// out at once.
+	attemptsPending = 4096
+	// headerAttempts marks a message of records (its value is their
+	// number); its body is a ListDeliveryAttemptsResponse with attempts
+	// only, that is each record as field 1.
+	headerAttempts = "Hookstream-Attempts"
+)
+
+// attemptKey is the key of the attempts of the event at log position
+// seq, or of an event outside the log (seq 0, a test event) with this id.
+func attemptKey(seq uint64, eventID string) string {
+	if seq == 0 {
+		if len(eventID) < 2 {
+			return "txx"
+		}
+		return "t" + eventID[:2]
+	}
+	return fmt.Sprintf("%03x", (seq/attemptSpan)&0xfff)
+}
+
+// attemptSubject is where an endpoint's attempts of the event at seq
+// (0: outside the log) are written; endpoint "*" reads every endpoint's.
+func attemptSubject(endpoint string, seq uint64, eventID string) string {
+	return attemptsPrefix + "." + endpoint + "." + attemptKey(seq, eventID)
+}
+
+// recorder gathers attempt records and writes them a few at a time.
+type recorder struct {
+	js     jetstream.JetStream
+	logger *slog.Logger
+	linger time.Duration
+
+	mu      sync.Mutex
+	pending []pendingAttempt
+	armed   bool // a flush is due after linger
+
+	flushMu sync.Mutex             // one flush at a time, in order
+	last    jetstream.PubAckFuture // the newest message sent
+}
+
+type pendingAttempt struct {
+	endpoint, subject string
+	data              []byte // the record, marshalled
+}
+
+func newRecorder(js jetstream.JetStream, logger *slog.Logger) *recorder {
+	return &recorder{js: js, logger: logger, linger: attemptLinger}
+}
+
+// add queues a record of the event at log position seq (0: a test
+// event); it is written within the linger, or at once when many are
+// waiting.
+func (r *recorder) add(a *hookstreamv1.DeliveryAttempt, seq uint64) {
+	data, err := proto.Marshal(a)
+	if err != nil {
+		return
+	}
+	p := pendingAttempt{a.GetEndpointId(), attemptSubject(a.GetEndpointId(), seq, a.GetEventId()), data}
+	r.mu.Lock()
+	r.pending = append(r.pending, p)
+	now := len(r.pending) >= attemptsPending
+	arm := !r.armed && !now
+	r.armed = r.armed || arm
+	r.mu.Unlock()
+	switch {
+	case now:
+		go r.flush()
+	case arm:
+		time.AfterFunc(r.linger, r.flush)
+	}
+}
+
+// flush writes what is waiting without waiting for the server.
+func (r *recorder) flush() { _ = r.write(context.Background(), false) }
+
+// sync writes what is waiting and returns once the server has stored it
+// and every record written before: a dead letter reads its earlier
+// attempts back, and Stop leaves nothing behind.
+func (r *recorder) sync(ctx context.Context) error { return r.write(ctx, true) }
+
+func (r *recorder) write(ctx context.Context, wait bool) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	batch := r.pending
+	r.pending, r.armed = nil, false
+	r.mu.Unlock()
+	for _, m := range group(batch) {
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			r.logger.Debug("delivery: attempts not recorded", "subject", m.Subject, "records", m.Header.Get(headerAttempts), "err", err)
+			continue
+		}
+		r.last = f
+	}
+	if !wait || r.last == nil {
+		return nil
+	}
+	// The stream stores the messages of one connection in order, so the
+	// newest one's acknowledgement vouches for all. (A future answers
+	// once: once it has, it is dropped.)
+	select {
+	case <-r.last.Ok():
+		r.last = nil
+		return nil
+	case err := <-r.last.Err():
+		r.last = nil
+		return fmt.Errorf("delivery: record attempts: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// group makes the messages of a flush. An endpoint's records stay in the
+// order they came: each message holds a run of them on one subject (a
+// new one begins when the subject changes, or past attemptsPerMsg records
+// or about attemptsMsgBytes). In steady delivery an endpoint's events
+// come in log order, so its runs are long; a retry among them breaks a
+// run. The messages go out in the order of their last records, so each
+// endpoint's go out in order and its last message holds its newest record
+// (Store.LastAttempt reads it).
+func group(batch []pendingAttempt) []*nats.Msg {
+	type run struct {
+		msg  *nats.Msg
+		n    int
+		last int
+	}
+	var order []*run
+	open := map[string]*run{} // by endpoint
+	for i, p := range batch {
+		o := open[p.endpoint]
+		if o == nil || o.msg.Subject != p.subject || o.n >= attemptsPerMsg || len(o.msg.Data)+len(p.data) > attemptsMsgBytes {
+			o = &run{msg: &nats.Msg{Subject: p.subject, Header: nats.Header{}}}
+			open[p.endpoint] = o
+			order = append(order, o)
+		}
+		o.msg.Data = protowire.AppendTag(o.msg.Data, 1, protowire.BytesType)
+		o.msg.Data = protowire.AppendBytes(o.msg.Data, p.data)
+		o.n++
+		o.last = i
+	}
+	// An endpoint's earlier runs end before its later ones begin.
+	slices.SortFunc(order, func(a, b *run) int { return cmp.Compare(a.last, b.last) })
+	out := make([]*nats.Msg, len(order))
+	for i, o := range order {
+		o.msg.Header.Set(headerAttempts, strconv.Itoa(o.n))
+		out[i] = o.msg
+	}
+	return out
+}
+
+// decodeAttempts reads the records of one message of the attempts log: a
+// message of records, or one record alone (the layout before).
+func decodeAttempts(m *jetstream.RawStreamMsg) ([]*hookstreamv1.DeliveryAttempt, error) {
+	if m.Header.Get(headerAttempts) == "" {
+		a := &hookstreamv1.DeliveryAttempt{}
+		if err := proto.Unmarshal(m.Data, a); err != nil {
+			return nil, err
+		}
+		return []*hookstreamv1.DeliveryAttempt{a}, nil
+	}
+	var msg hookstreamv1.ListDeliveryAttemptsResponse
+	if err := proto.Unmarshal(m.Data, &msg); err != nil {
+		return nil, err
+	}
+	return msg.GetAttempts(), nil
+}
+
+// A page position in the attempts log: the message's position and the
+// index of a record in it.
+func attemptPos(seq uint64, i int) uint64 { return seq<<10 | uint64(i) }
+
+func splitAttemptPos(pos uint64) (uint64, int) { return pos >> 10, int(pos & 1023) }

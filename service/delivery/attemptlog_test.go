@@ -1,0 +1,247 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
+	"github.com/hookstream/hookstream/service/eventlog"
+)
+
+// TestAttemptsLog: attempt records go out many to a message, and every
+// way of reading them finds each record once, in order: an endpoint's
+// attempts page by page (a page may end inside a message), an event's
+// attempts to one endpoint or to all, a test event's (not in the log),
+// and a record of the layout before.
+func TestAttemptsLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
+	store, err := OpenStore(ctx, log.JetStream(), StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{o: Options{Logger: logger, Log: log, Store: store}, js: store.js, rec: newRecorder(store.js, logger)}
+
+	// 600 events span three keys (attemptSpan 256).
+	const events = 600
+	ids := make([]string, events)
+	seqs := make([]uint64, events)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%032x", 0xabc000+i)
+		ap, err := log.Append(ctx, &hookstreamv1.Event{Id: ids[i], Source: "test", Type: "lead.moved", ReceivedAt: timestamppb.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs[i] = ap.Seq
+	}
+	byEndpoint := map[string][]*hookstreamv1.DeliveryAttempt{}
+	byEvent := map[string][]*hookstreamv1.DeliveryAttempt{}
+	record := func(ep string, i, n int) {
+		a := attemptRecord(ep, ids[i], n, eventlog.Cursor(seqs[i]), time.Now(), webhook.Result{Status: 200 + n, Latency: time.Millisecond})
+		e.recordAttempt(a, seqs[i])
+		byEndpoint[ep] = append(byEndpoint[ep], a)
+		byEvent[ids[i]] = append(byEvent[ids[i]], a)
+	}
+	for i := range events {
+		record("ep_a", i, 1)
+		if i%2 == 0 {
+			record("ep_b", i, 1)
+		}
+		if i == 300 {
+			if err := e.rec.sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Retries, later: on their events' keys, after other events' records.
+	for i := 7; i < events; i += 100 {
+		record("ep_a", i, 2)
+		record("ep_a", i, 3)
+	}
+	// A test event: not in the log.
+	testID := fmt.Sprintf("%032x", 0xfeed)
+	tst := attemptRecord("ep_b", testID, 1, "", time.Now(), webhook.Result{Status: 204})
+	e.recordAttempt(tst, 0)
+	if err := e.rec.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	records := len(byEndpoint["ep_a"]) + len(byEndpoint["ep_b"]) + 1
+	info, err := store.streams[attemptsStream].Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d records in %d messages", records, info.State.Msgs)
+	if info.State.Msgs > uint64(records)/20 {
+		t.Errorf("%d records took %d messages; want them grouped (at most %d)", records, info.State.Msgs, records/20)
+	}
+
+	// An endpoint's attempts, page by page.
+	for _, ep := range []string{"ep_a", "ep_b"} {
+		want := byEndpoint[ep]
+		if ep == "ep_b" {
+			want = append(want, tst)
+		}
+		var got []*hookstreamv1.DeliveryAttempt
+		from, pages := uint64(0), 0
+		for {
+			page, next, err := e.Attempts(ctx, ep, "", from, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) > 7 {
+				t.Fatalf("a page of %d attempts, asked for 7", len(page))
+			}
+			got = append(got, page...)
+			pages++
+			if next == 0 {
+				break
+			}
+			if pages > len(want) {
+				t.Fatalf("%s: no end after %d pages", ep, pages)
+			}
+			from = next
+		}
+		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+			t.Errorf("%s's attempts paged by 7 (-want +got):\n%s", ep, diff)
+		}
+	}
+
+	// An event's attempts, to one endpoint and to all, and one a page.
+	for _, i := range []int{0, 1, 7, 255, 256, 307, 599} {
+		id := ids[i]
+		got, next, err := e.Attempts(ctx, "ep_a", id, 0, 100)
+		if err != nil || next != 0 {
+			t.Fatalf("Attempts(ep_a, event %d) = next %d, %v", i, next, err)
+		}
+		var want []*hookstreamv1.DeliveryAttempt
+		for _, a := range byEvent[id] {
+			if a.GetEndpointId() == "ep_a" {
+				want = append(want, a)
+			}
+		}
+		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+			t.Errorf("event %d's attempts to ep_a (-want +got):\n%s", i, diff)
+		}
+		var all []*hookstreamv1.DeliveryAttempt
+		for from := uint64(0); ; {
+			page, next, err := e.Attempts(ctx, "", id, from, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, page...)
+			if next == 0 {
+				break
+			}
+			from = next
+		}
+		if diff := cmp.Diff(byEvent[id], all, protocmp.Transform()); diff != "" {
+			t.Errorf("event %d's attempts to every endpoint, one a page (-want +got):\n%s", i, diff)
+		}
+	}
+	if got, _, err := e.Attempts(ctx, "", testID, 0, 10); err != nil || len(got) != 1 || !proto.Equal(got[0], tst) {
+		t.Errorf("the test event's attempts = %v, %v; want %v", got, err, tst)
+	}
+	if got, next, err := e.Attempts(ctx, "", fmt.Sprintf("%032x", 0xdead), 0, 10); err != nil || len(got) != 0 || next != 0 {
+		t.Errorf("an unknown event's attempts = %v, %d, %v; want none", got, next, err)
+	}
+
+	// A record of the layout before: one message, no header, keyed by
+	// the event id; listed with its endpoint's.
+	old := attemptRecord("ep_c", ids[3], 1, eventlog.Cursor(seqs[3]), time.Now(), webhook.Result{Status: 500})
+	data, err := proto.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.js.Publish(ctx, attemptsPrefix+".ep_c."+ids[3][:3], data); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := e.Attempts(ctx, "ep_c", "", 0, 10); err != nil || len(got) != 1 || !proto.Equal(got[0], old) {
+		t.Errorf("ep_c's attempts = %v, %v; want the old-layout record", got, err)
+	}
+}
+
+// TestAttemptGroups: a flush's records go out in messages of runs of an
+// endpoint's records on one subject, at most attemptsPerMsg records and
+// about attemptsMsgBytes each, every record once, each endpoint's in the
+// order they came.
+func TestAttemptGroups(t *testing.T) {
+	t.Parallel()
+	var batch []pendingAttempt
+	want := map[string][]string{}
+	add := func(endpoint, key string, body int) {
+		a := &hookstreamv1.DeliveryAttempt{Id: fmt.Sprintf("att_%d", len(batch)), EndpointId: endpoint, ResponseBody: strings.Repeat("x", body)}
+		data, err := proto.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, pendingAttempt{endpoint, attemptsPrefix + "." + endpoint + "." + key, data})
+		want[endpoint] = append(want[endpoint], a.Id)
+	}
+	for range 2500 {
+		add("ep_a", "000", 10)
+	}
+	for range 200 {
+		add("ep_b", "000", 4096) // about 800 KiB: four messages
+	}
+	add("ep_c", "000", 1)
+	add("ep_c", "001", 1) // a run each
+	add("ep_c", "000", 1)
+	add("ep_a", "000", 1) // ep_a's newest record: its last message goes out last
+	msgs := group(batch)
+	got := map[string][]string{}
+	counts := map[string][]int{}
+	for _, m := range msgs {
+		if len(m.Data) > attemptsMsgBytes {
+			t.Errorf("a message of %d bytes, more than %d", len(m.Data), attemptsMsgBytes)
+		}
+		records, err := decodeAttempts(&jetstream.RawStreamMsg{Header: m.Header, Data: m.Data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := m.Header.Get(headerAttempts); n != fmt.Sprint(len(records)) {
+			t.Errorf("header says %s records, the message holds %d", n, len(records))
+		}
+		if len(records) > attemptsPerMsg {
+			t.Errorf("a message of %d records, more than %d", len(records), attemptsPerMsg)
+		}
+		ep := records[0].GetEndpointId()
+		for _, a := range records {
+			if a.GetEndpointId() != ep {
+				t.Errorf("a message on %s holds a record of %s", m.Subject, a.GetEndpointId())
+			}
+			got[ep] = append(got[ep], a.GetId())
+		}
+		counts[ep] = append(counts[ep], len(records))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records by endpoint, in the order stored (-want +got):\n%s", diff)
+	}
+	if last := msgs[len(msgs)-1]; last.Subject != attemptsPrefix+".ep_a.000" {
+		t.Errorf("the last message is on %s; want ep_a's, whose record is the newest", last.Subject)
+	}
+	for ep, want := range map[string][]int{"ep_a": {1000, 1000, 501}, "ep_c": {1, 1, 1}} {
+		if diff := cmp.Diff(want, counts[ep]); diff != "" {
+			t.Errorf("%s's messages (-want +got):\n%s", ep, diff)
+		}
+	}
+	if n := len(counts["ep_b"]); n != 4 {
+		t.Errorf("ep_b's 800 KiB went in %d messages (%v); want 4", n, counts["ep_b"])
+	}
+}
