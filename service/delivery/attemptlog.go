@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -78,6 +79,7 @@ type recorder struct {
 	js     jetstream.JetStream
 	logger *slog.Logger
 	linger time.Duration
+	lost   prometheus.Counter // may be nil
 
 	mu      sync.Mutex
 	pending []pendingAttempt
@@ -92,8 +94,8 @@ type pendingAttempt struct {
 	data              []byte // the record, marshalled
 }
 
-func newRecorder(js jetstream.JetStream, logger *slog.Logger) *recorder {
-	return &recorder{js: js, logger: logger, linger: attemptLinger}
+func newRecorder(js jetstream.JetStream, logger *slog.Logger, lost prometheus.Counter) *recorder {
+	return &recorder{js: js, logger: logger, linger: attemptLinger, lost: lost}
 }
 
 // add queues a record of the event at log position seq (0: a test
@@ -137,7 +139,11 @@ func (r *recorder) write(ctx context.Context, wait bool) error {
 	for _, m := range group(batch) {
 		f, err := r.js.PublishMsgAsync(m)
 		if err != nil {
-			r.logger.Debug("delivery: attempts not recorded", "subject", m.Subject, "records", m.Header.Get(headerAttempts), "err", err)
+			n, _ := strconv.Atoi(m.Header.Get(headerAttempts))
+			if r.lost != nil {
+				r.lost.Add(float64(n))
+			}
+			r.logger.Debug("delivery: attempts not recorded", "subject", m.Subject, "records", n, "err", err)
 			continue
 		}
 		r.last = f

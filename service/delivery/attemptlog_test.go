@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -37,7 +39,7 @@ func TestAttemptsLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{o: Options{Logger: logger, Log: log, Store: store}, js: store.js, rec: newRecorder(store.js, logger)}
+	e := &Engine{o: Options{Logger: logger, Log: log, Store: store}, js: store.js, rec: newRecorder(store.js, logger, nil)}
 
 	// 600 events span three keys (attemptSpan 256).
 	const events = 600
@@ -244,4 +246,41 @@ func TestAttemptGroups(t *testing.T) {
 	if n := len(counts["ep_b"]); n != 4 {
 		t.Errorf("ep_b's 800 KiB went in %d messages (%v); want 4", n, counts["ep_b"])
 	}
+}
+
+// TestRecordsLost: records the attempts log cannot take are counted (and
+// delivery is not held up by them).
+func TestRecordsLost(t *testing.T) {
+	t.Parallel()
+	st, nc := openTestStore(t)
+	lost := prometheus.NewCounter(prometheus.CounterOpts{Name: "lost"})
+	rec := newRecorder(st.js, slog.New(slog.DiscardHandler), lost)
+	for i := range 3 {
+		rec.add(attemptRecord("ep_a", fmt.Sprintf("%032x", i), 1, "", time.Now(), webhook.Result{Status: 200}), uint64(i+1))
+	}
+	if err := rec.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := counterValue(t, lost); n != 0 {
+		t.Fatalf("%v records lost with the log up", n)
+	}
+	nc.Close()
+	for i := range 3 {
+		rec.add(attemptRecord("ep_a", fmt.Sprintf("%032x", i), 2, "", time.Now(), webhook.Result{Status: 200}), uint64(i+1))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = rec.sync(ctx)
+	if n := counterValue(t, lost); n != 3 {
+		t.Errorf("%v records counted lost with the connection closed; want 3", n)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -89,7 +89,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		o.MaxPending = limit
 	}
 	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, shared: newShared(), done: make(chan struct{}),
-		rec: newRecorder(o.Store.js, o.Logger)}
+		rec: newRecorder(o.Store.js, o.Logger, o.Metrics.recordsLost)}
 	var err error
 	if e.leases, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: leasesBucket, Description: "which hookstream replica delivers each endpoint", History: 1,

@@ -18,6 +18,8 @@ type Metrics struct {
 	oldestAge   *prometheus.GaugeVec
 	lag         *prometheus.GaugeVec
 	deadLetters *prometheus.CounterVec
+	// recordsLost counts attempt records the attempts log did not take.
+	recordsLost prometheus.Counter
 }
 
 // NewMetrics registers delivery's metrics.
@@ -36,8 +38,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Log positions between the newest event and the last one an endpoint has read (events it has not looked at yet)."}, []string{"endpoint"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookstream_dead_letters_total",
 			Help: "Events whose retry schedule ran out, by endpoint."}, []string{"endpoint"}),
+		recordsLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookstream_delivery_attempt_records_lost_total",
+			Help: "Attempt records that could not be sent to the attempts log (JetStream unreachable or too far behind); deliveries are unaffected."}),
 	}
-	reg.MustRegister(m.deliveries, m.latency, m.pending, m.oldestAge, m.lag, m.deadLetters)
+	reg.MustRegister(m.deliveries, m.latency, m.pending, m.oldestAge, m.lag, m.deadLetters, m.recordsLost)
 	return m
 }
 

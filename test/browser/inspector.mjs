@@ -366,6 +366,35 @@ try {
   check(denied === 403, "the API refuses credentials to a read token");
   await reader.context().close();
 
+  // Discard's failures, on the entry still there: a server error keeps
+  // the entry and says why; an entry discarded meanwhile (by another
+  // admin, or aged out) is taken off the page as already gone.
+  const admin = await newPage();
+  await login(admin, adminToken);
+  await admin.goto(`${base}/ui/#/quarantine`);
+  const last = admin.locator(`article[data-id="${q2.quarantine_id}"]`);
+  await last.waitFor();
+  await admin.route("**/hookstream.v1.QuarantineService/DiscardQuarantined", (route) => route.fulfill({
+    status: 503, contentType: "application/json",
+    body: JSON.stringify({ code: "unavailable", message: "the event log is unavailable; retry" }),
+  }));
+  await last.getByRole("button", { name: `Discard ${q2.quarantine_id}` }).click();
+  await last.getByRole("button", { name: `Yes, discard ${q2.quarantine_id}` }).click();
+  await last.locator(".error").filter({ hasText: "Discard failed" }).waitFor();
+  check((await last.locator(".error").textContent()) === "Discard failed: the event log is unavailable; retry" &&
+    (await last.count()) === 1 && (await admin.evaluate(() => document.activeElement?.getAttribute("aria-label"))) === `Discard ${q2.quarantine_id}`,
+    "a failed discard keeps the entry, says why, and gives the focus back to Discard");
+  check((await quarantined(adminToken)).includes(q2.quarantine_id), "a failed discard deleted nothing");
+  await admin.unroute("**/hookstream.v1.QuarantineService/DiscardQuarantined");
+  const gone = await fetch(`${base}/v1/quarantine/${q2.quarantine_id}`, { method: "DELETE", headers: { authorization: `Bearer ${adminToken}` } });
+  check(gone.status === 200, `another admin discards the entry through the API (${gone.status})`);
+  await last.getByRole("button", { name: `Discard ${q2.quarantine_id}` }).click();
+  await last.getByRole("button", { name: `Yes, discard ${q2.quarantine_id}` }).click();
+  await last.waitFor({ state: "detached" });
+  check((await admin.locator("#discard-result").textContent()) === `${q2.quarantine_id} was already gone.`,
+    "discarding an entry already gone takes it off the page and says so");
+  await admin.context().close();
+
   // A phone.
   const phone = await newPage({ width: 390, height: 844 });
   await login(phone, readToken);

@@ -283,9 +283,29 @@ func (w *retryAfterWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// TestDeliveryDeadLettersAndRedrive runs with fsync: interval and with
+// fsync: always (where dead letters and redrive requests wait for the
+// log's shared syncs).
 func TestDeliveryDeadLettersAndRedrive(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	for _, fsync := range []string{"interval", "always"} {
+		t.Run("fsync="+fsync, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t, t.TempDir(), deliveryYAML)
+			cfg.Log.Fsync = fsync
+			s := startServer(t, cfg)
+			deadLettersAndRedrive(t, s)
+			// 5 events, the endpoint, 5 dead letters and 5 redrive
+			// requests waited for a shared sync with fsync: always.
+			synced := metricValue(t, s, "hookstream_log_synced_writes_total")
+			if fsync == "always" && synced < 16 || fsync == "interval" && synced != 0 {
+				t.Errorf("hookstream_log_synced_writes_total = %v with fsync: %s; want at least 16 with always, 0 with interval", synced, fsync)
+			}
+		})
+	}
+}
+
+func deadLettersAndRedrive(t *testing.T, s *server) {
 	rc, fail := switchable(t, 503)
 	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
 	ids := postLeadNotes(t, s, "d", []string{"l1", "l2"}, 1)
