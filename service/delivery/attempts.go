@@ -93,53 +93,64 @@ func (e *Engine) readSubject(ctx context.Context, stream, subject string, from u
 // (to every endpoint or one). from is the position to read from (a page
 // token), and the next one is returned (0 when none remain).
 //
-// An event's attempts are on its log position's key (attemptKey), from
-// the time it was received: the event is looked up in the log first (one
-// read within the dedup window, at most log.lookup_budget beyond). An
-// event not in the log is looked for among test events'.
+// An event's attempts are on its log position's key (attemptKey), read
+// from the time it was received: the event is looked up in the log (one
+// read within the dedup window, at most log.lookup_budget beyond). A test
+// event, which is not in the log and has one attempt, is looked for first
+// on its own key.
 func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from uint64, limit int) ([]*hookstreamv1.DeliveryAttempt, uint64, error) {
-	subject := attemptsPrefix + "." + endpoint + ".>"
-	var since time.Time
-	var lookupErr error
-	if eventID != "" {
-		ep := endpoint
-		if ep == "" {
-			ep = "*"
-		}
-		st, _, err := e.o.Log.Get(ctx, eventID, eventlog.GetOptions{})
-		switch {
-		case err == nil:
-			subject = attemptSubject(ep, st.Seq, eventID)
-			if t := st.Event.GetReceivedAt(); from == 0 && t != nil && t.AsTime().Before(time.Now()) {
-				// Store times lag received_at; a minute covers clocks
-				// of a cluster's nodes that disagree a little.
-				since = t.AsTime().Add(-time.Minute)
-			}
-		case errors.Is(err, eventlog.ErrNotFound), errors.Is(err, eventlog.ErrBudgetExhausted):
-			subject, lookupErr = attemptSubject(ep, 0, eventID), err
-		default:
-			return nil, 0, fmt.Errorf("delivery: look up event %s: %w", eventID, err)
-		}
-	}
 	var out []*hookstreamv1.DeliveryAttempt
-	// Reading an event's key skips other events' attempts: a bounded
-	// number of reads per page.
-	next, err := e.readAttempts(ctx, subject, from, since, 20*limit, func(a *hookstreamv1.DeliveryAttempt) bool {
+	take := func(a *hookstreamv1.DeliveryAttempt) bool {
 		if eventID != "" && a.GetEventId() != eventID {
 			return true
 		}
 		out = append(out, a)
 		return len(out) < limit
-	})
+	}
+	subject := attemptsPrefix + "." + endpoint + ".>"
+	var since time.Time
+	if eventID != "" {
+		ep := endpoint
+		if ep == "" {
+			ep = "*"
+		}
+		if from == 0 {
+			if _, err := e.readAttempts(ctx, attemptSubject(ep, 0, eventID), 0, time.Time{}, testEventScan, take); err != nil {
+				return nil, 0, fmt.Errorf("delivery: read attempts: %w", err)
+			}
+			if len(out) > 0 {
+				return out, 0, nil
+			}
+		}
+		st, _, err := e.o.Log.Get(ctx, eventID, eventlog.GetOptions{})
+		switch {
+		case errors.Is(err, eventlog.ErrNotFound):
+			return nil, 0, nil
+		case errors.Is(err, eventlog.ErrBudgetExhausted):
+			return nil, 0, fmt.Errorf("%w: event %s is older than the dedup index and was not found within log.lookup_budget reads, "+
+				"so its attempts cannot be found by event; list the endpoint's attempts instead", err, eventID)
+		case err != nil:
+			return nil, 0, fmt.Errorf("delivery: look up event %s: %w", eventID, err)
+		}
+		subject = attemptSubject(ep, st.Seq, eventID)
+		if t := st.Event.GetReceivedAt(); from == 0 && t != nil && t.AsTime().Before(time.Now()) {
+			// Store times lag received_at; a minute covers clocks of a
+			// cluster's nodes that disagree a little.
+			since = t.AsTime().Add(-time.Minute)
+		}
+	}
+	// Reading an event's key skips other events' attempts: a bounded
+	// number of reads per page.
+	next, err := e.readAttempts(ctx, subject, from, since, 20*limit, take)
 	if err != nil {
 		return nil, 0, fmt.Errorf("delivery: read attempts: %w", err)
 	}
-	if len(out) == 0 && from == 0 && errors.Is(lookupErr, eventlog.ErrBudgetExhausted) {
-		return nil, 0, fmt.Errorf("%w: event %s is older than the dedup index and was not found within log.lookup_budget reads, "+
-			"so its attempts cannot be found by event; list the endpoint's attempts instead", lookupErr, eventID)
-	}
 	return out, next, nil
 }
+
+// testEventScan bounds the messages read to find a test event's attempt
+// (test events of 1/256 of the ids, on one endpoint or all).
+const testEventScan = 1000
 
 // readAttempts reads the attempt records on subject from page position
 // from on (or, when since is set, from the first message stored at or
