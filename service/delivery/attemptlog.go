@@ -43,8 +43,9 @@ const (
 	// attemptLinger is the longest a record waits to be written.
 	attemptLinger = 20 * time.Millisecond
 	// A message holds at most attemptsPerMsg records (a page position
-	// keeps the record's index in its low 10 bits) and about
-	// attemptsMsgBytes of them.
+	// keeps the record's index in its low 10 bits) and attemptsMsgBytes
+	// (or half the server's max payload, if less), unless one record
+	// alone is larger.
 	attemptsPerMsg   = 1000
 	attemptsMsgBytes = 256 << 10
 	// attemptsPending bounds what waits in memory: past it a flush goes
@@ -74,19 +75,23 @@ func attemptSubject(endpoint string, seq uint64, eventID string) string {
 	return attemptsPrefix + "." + endpoint + "." + attemptKey(seq, eventID)
 }
 
-// recorder gathers attempt records and writes them a few at a time.
+// recorder gathers attempt records and writes them a few at a time, on
+// a JetStream context of its own: what it has outstanding is only
+// records, and records the server refuses or never acknowledges are
+// counted lost by its error handler.
 type recorder struct {
-	js     jetstream.JetStream
-	logger *slog.Logger
-	linger time.Duration
-	lost   prometheus.Counter // may be nil
+	js       jetstream.JetStream
+	logger   *slog.Logger
+	linger   time.Duration
+	msgBytes int                // most record bytes in one message
+	lost     prometheus.Counter // may be nil
 
 	mu      sync.Mutex
 	pending []pendingAttempt
 	armed   bool // a flush is due after linger
+	rushing bool // a flush was started because many wait
 
-	flushMu sync.Mutex             // one flush at a time, in order
-	last    jetstream.PubAckFuture // the newest message sent
+	flushMu sync.Mutex // one flush at a time, so messages go out in order
 }
 
 type pendingAttempt struct {
@@ -94,8 +99,37 @@ type pendingAttempt struct {
 	data              []byte // the record, marshalled
 }
 
-func newRecorder(js jetstream.JetStream, logger *slog.Logger, lost prometheus.Counter) *recorder {
-	return &recorder{js: js, logger: logger, linger: attemptLinger, lost: lost}
+const (
+	// attemptsMaxPending bounds the records waiting in memory while the
+	// log does not take them (a flush stuck, JetStream unreachable);
+	// past it records are counted lost.
+	attemptsMaxPending = 64 << 10
+	// attemptsAckWait is how long the server has to acknowledge a message
+	// of records before they count as lost, and the longest sync waits.
+	attemptsAckWait = 5 * time.Second
+)
+
+func newRecorder(nc *nats.Conn, logger *slog.Logger, lost prometheus.Counter) (*recorder, error) {
+	r := &recorder{logger: logger, linger: attemptLinger, lost: lost,
+		msgBytes: int(min(attemptsMsgBytes, nc.MaxPayload()/2))}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(attemptsAckWait),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			n, _ := strconv.Atoi(m.Header.Get(headerAttempts))
+			r.dropped(n, "the attempts log refused or did not acknowledge records", err)
+		}))
+	if err != nil {
+		return nil, err
+	}
+	r.js = js
+	return r, nil
+}
+
+// dropped counts n records lost.
+func (r *recorder) dropped(n int, why string, err error) {
+	if r.lost != nil {
+		r.lost.Add(float64(n))
+	}
+	r.logger.Debug("delivery: "+why, "records", n, "err", err)
 }
 
 // add queues a record of the event at log position seq (0: a test
@@ -108,13 +142,19 @@ func (r *recorder) add(a *hookstreamv1.DeliveryAttempt, seq uint64) {
 	}
 	p := pendingAttempt{a.GetEndpointId(), attemptSubject(a.GetEndpointId(), seq, a.GetEventId()), data}
 	r.mu.Lock()
+	if len(r.pending) >= attemptsMaxPending {
+		r.mu.Unlock()
+		r.dropped(1, "too many attempt records wait to be written", nil)
+		return
+	}
 	r.pending = append(r.pending, p)
-	now := len(r.pending) >= attemptsPending
-	arm := !r.armed && !now
+	rush := len(r.pending) >= attemptsPending && !r.rushing
+	arm := !r.armed && !rush
+	r.rushing = r.rushing || rush
 	r.armed = r.armed || arm
 	r.mu.Unlock()
 	switch {
-	case now:
+	case rush:
 		go r.flush()
 	case arm:
 		time.AfterFunc(r.linger, r.flush)
@@ -122,47 +162,34 @@ func (r *recorder) add(a *hookstreamv1.DeliveryAttempt, seq uint64) {
 }
 
 // flush writes what is waiting without waiting for the server.
-func (r *recorder) flush() { _ = r.write(context.Background(), false) }
-
-// sync writes what is waiting and returns once the server has stored it
-// and every record written before: a dead letter reads its earlier
-// attempts back, and Stop leaves nothing behind.
-func (r *recorder) sync(ctx context.Context) error { return r.write(ctx, true) }
-
-func (r *recorder) write(ctx context.Context, wait bool) error {
+func (r *recorder) flush() {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	r.mu.Lock()
 	batch := r.pending
-	r.pending, r.armed = nil, false
+	r.pending, r.armed, r.rushing = nil, false, false
 	r.mu.Unlock()
-	for _, m := range group(batch) {
-		f, err := r.js.PublishMsgAsync(m)
-		if err != nil {
+	for _, m := range group(batch, r.msgBytes) {
+		if _, err := r.js.PublishMsgAsync(m); err != nil {
 			n, _ := strconv.Atoi(m.Header.Get(headerAttempts))
-			if r.lost != nil {
-				r.lost.Add(float64(n))
-			}
-			r.logger.Debug("delivery: attempts not recorded", "subject", m.Subject, "records", n, "err", err)
-			continue
+			r.dropped(n, "attempt records not sent to the attempts log", err)
 		}
-		r.last = f
 	}
-	if !wait || r.last == nil {
-		return nil
-	}
-	// The stream stores the messages of one connection in order, so the
-	// newest one's acknowledgement vouches for all. (A future answers
-	// once: once it has, it is dropped.)
+}
+
+// sync writes what is waiting and returns once the server has answered
+// for it and for every record written before (stored, or counted lost),
+// waiting at most attemptsAckWait: a dead letter reads its earlier
+// attempts back, and Stop leaves nothing behind.
+func (r *recorder) sync(ctx context.Context) error {
+	r.flush()
+	ctx, cancel := context.WithTimeout(ctx, attemptsAckWait)
+	defer cancel()
 	select {
-	case <-r.last.Ok():
-		r.last = nil
+	case <-r.js.PublishAsyncComplete():
 		return nil
-	case err := <-r.last.Err():
-		r.last = nil
-		return fmt.Errorf("delivery: record attempts: %w", err)
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("delivery: attempt records not acknowledged: %w", ctx.Err())
 	}
 }
 
@@ -174,7 +201,7 @@ func (r *recorder) write(ctx context.Context, wait bool) error {
 // run. The messages go out in the order of their last records, so each
 // endpoint's go out in order and its last message holds its newest record
 // (Store.LastAttempt reads it).
-func group(batch []pendingAttempt) []*nats.Msg {
+func group(batch []pendingAttempt, msgBytes int) []*nats.Msg {
 	type run struct {
 		msg  *nats.Msg
 		n    int
@@ -184,7 +211,8 @@ func group(batch []pendingAttempt) []*nats.Msg {
 	open := map[string]*run{} // by endpoint
 	for i, p := range batch {
 		o := open[p.endpoint]
-		if o == nil || o.msg.Subject != p.subject || o.n >= attemptsPerMsg || len(o.msg.Data)+len(p.data) > attemptsMsgBytes {
+		size := protowire.SizeTag(1) + protowire.SizeBytes(len(p.data))
+		if o == nil || o.msg.Subject != p.subject || o.n >= attemptsPerMsg || (o.n > 0 && len(o.msg.Data)+size > msgBytes) {
 			o = &run{msg: &nats.Msg{Subject: p.subject, Header: nats.Header{}}}
 			open[p.endpoint] = o
 			order = append(order, o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestAttemptsLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{o: Options{Logger: logger, Log: log, Store: store}, js: store.js, rec: newRecorder(store.js, logger, nil)}
+	e := &Engine{o: Options{Logger: logger, Log: log, Store: store}, js: store.js, rec: mustRecorder(t, store, logger, nil)}
 
 	// 600 events span three keys (attemptSpan 256).
 	const events = 600
@@ -132,13 +133,7 @@ func TestAttemptsLog(t *testing.T) {
 		if err != nil || next != 0 {
 			t.Fatalf("Attempts(ep_a, event %d) = next %d, %v", i, next, err)
 		}
-		var want []*hookstreamv1.DeliveryAttempt
-		for _, a := range byEvent[id] {
-			if a.GetEndpointId() == "ep_a" {
-				want = append(want, a)
-			}
-		}
-		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		if diff := cmp.Diff(only(byEvent[id], "ep_a"), got, protocmp.Transform()); diff != "" {
 			t.Errorf("event %d's attempts to ep_a (-want +got):\n%s", i, diff)
 		}
 		var all []*hookstreamv1.DeliveryAttempt
@@ -153,8 +148,15 @@ func TestAttemptsLog(t *testing.T) {
 			}
 			from = next
 		}
-		if diff := cmp.Diff(byEvent[id], all, protocmp.Transform()); diff != "" {
-			t.Errorf("event %d's attempts to every endpoint, one a page (-want +got):\n%s", i, diff)
+		// Each endpoint's in order (two endpoints' records of one flush
+		// go out in messages of their own).
+		for _, ep := range []string{"ep_a", "ep_b"} {
+			if diff := cmp.Diff(only(byEvent[id], ep), only(all, ep), protocmp.Transform()); diff != "" {
+				t.Errorf("event %d's attempts to every endpoint, one a page, those to %s (-want +got):\n%s", i, ep, diff)
+			}
+		}
+		if len(all) != len(byEvent[id]) {
+			t.Errorf("event %d: %d attempts to every endpoint, want %d", i, len(all), len(byEvent[id]))
 		}
 	}
 	if got, _, err := e.Attempts(ctx, "", testID, 0, 10); err != nil || len(got) != 1 || !proto.Equal(got[0], tst) {
@@ -206,7 +208,7 @@ func TestAttemptGroups(t *testing.T) {
 	add("ep_c", "001", 1) // a run each
 	add("ep_c", "000", 1)
 	add("ep_a", "000", 1) // ep_a's newest record: its last message goes out last
-	msgs := group(batch)
+	msgs := group(batch, attemptsMsgBytes)
 	got := map[string][]string{}
 	counts := map[string][]int{}
 	for _, m := range msgs {
@@ -254,7 +256,7 @@ func TestRecordsLost(t *testing.T) {
 	t.Parallel()
 	st, nc := openTestStore(t)
 	lost := prometheus.NewCounter(prometheus.CounterOpts{Name: "lost"})
-	rec := newRecorder(st.js, slog.New(slog.DiscardHandler), lost)
+	rec := mustRecorder(t, st, slog.New(slog.DiscardHandler), lost)
 	for i := range 3 {
 		rec.add(attemptRecord("ep_a", fmt.Sprintf("%032x", i), 1, "", time.Now(), webhook.Result{Status: 200}), uint64(i+1))
 	}
@@ -283,4 +285,111 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+func mustRecorder(t *testing.T, st *Store, logger *slog.Logger, lost prometheus.Counter) *recorder {
+	t.Helper()
+	r, err := newRecorder(st.js.Conn(), logger, lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestRecorderFailures: records the server refuses are counted lost even
+// when a later message is stored; a dead letter is stored though the
+// attempts log refused records; while a flush is held up, records wait
+// up to attemptsMaxPending (the rest counted lost) and no goroutine
+// piles up per record.
+func TestRecorderFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
+	store, err := OpenStore(ctx, log.JetStream(), StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := store.streams[attemptsStream].Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.MaxMsgSize = 2000 // a record with a 4 KiB response body is refused
+	if _, err := store.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	lost := prometheus.NewCounter(prometheus.CounterOpts{Name: "lost"})
+	e := &Engine{o: Options{Logger: logger, Log: log, Store: store}, js: store.js, rec: mustRecorder(t, store, logger, lost)}
+	big := webhook.Result{Status: 500, Body: []byte(strings.Repeat("x", 4000))}
+
+	e.rec.add(attemptRecord("ep_a", fmt.Sprintf("%032x", 1), 1, "", time.Now(), big), 1)
+	e.rec.add(attemptRecord("ep_b", fmt.Sprintf("%032x", 2), 1, "", time.Now(), webhook.Result{Status: 200}), 2)
+	if err := e.rec.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := counterValue(t, lost); n != 1 {
+		t.Errorf("the refused record of two: %v counted lost, want 1", n)
+	}
+
+	id := fmt.Sprintf("%032x", 7)
+	ap, err := log.Append(ctx, &hookstreamv1.Event{Id: id, Source: "test", Type: "lead.moved", ReceivedAt: timestamppb.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &job{seq: ap.Seq, id: id, first: time.Now(), attempts: 2}
+	first := attemptRecord("ep_a", id, 1, eventlog.Cursor(ap.Seq), time.Now(), webhook.Result{Status: 503})
+	e.rec.add(first, ap.Seq)
+	last := attemptRecord("ep_a", id, 2, eventlog.Cursor(ap.Seq), time.Now(), webhook.Result{Status: 503})
+	e.rec.add(last, ap.Seq)
+	e.rec.add(attemptRecord("ep_z", fmt.Sprintf("%032x", 9), 1, "", time.Now(), big), 99999) // refused, written last
+	if err := e.storeDeadLetter(ctx, "ep_a", j, last); err != nil {
+		t.Fatalf("storeDeadLetter with the attempts log refusing another endpoint's record: %v", err)
+	}
+	dead, _, err := e.DeadLetters(ctx, "ep_a", 0, 10)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead letters = %v, %v; want one", dead, err)
+	}
+	if got := dead[0].GetAttempts(); len(got) != 2 || !proto.Equal(got[0], first) || !proto.Equal(got[1], last) {
+		t.Errorf("the dead letter's attempts = %v; want both", got)
+	}
+
+	e.rec.flushMu.Lock() // a flush held up
+	before := runtime.NumGoroutine()
+	lostBefore := counterValue(t, lost)
+	for i := range attemptsMaxPending + 100 {
+		e.rec.add(attemptRecord("ep_c", fmt.Sprintf("%032x", i), 1, "", time.Now(), webhook.Result{Status: 200}), uint64(i+1))
+	}
+	time.Sleep(50 * time.Millisecond)
+	grew := runtime.NumGoroutine() - before
+	e.rec.mu.Lock()
+	pending := len(e.rec.pending)
+	e.rec.mu.Unlock()
+	e.rec.flushMu.Unlock()
+	// (Other goroutines come and go meanwhile; one per record would be
+	// tens of thousands.)
+	if grew > 100 || pending != attemptsMaxPending {
+		t.Errorf("a held flush: %d more goroutines, %d records waiting; want at most 100 and %d", grew, pending, attemptsMaxPending)
+	}
+	if n := counterValue(t, lost) - lostBefore; n != 100 {
+		t.Errorf("%v records counted lost past the bound, want 100", n)
+	}
+	if err := e.rec.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// only is the attempts of as to endpoint ep, in their order.
+func only(as []*hookstreamv1.DeliveryAttempt, ep string) []*hookstreamv1.DeliveryAttempt {
+	var out []*hookstreamv1.DeliveryAttempt
+	for _, a := range as {
+		if a.GetEndpointId() == ep {
+			out = append(out, a)
+		}
+	}
+	return out
 }

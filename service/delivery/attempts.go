@@ -133,10 +133,14 @@ func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from ui
 			return nil, 0, fmt.Errorf("delivery: look up event %s: %w", eventID, err)
 		}
 		subject = attemptSubject(ep, st.Seq, eventID)
-		if t := st.Event.GetReceivedAt(); from == 0 && t != nil && t.AsTime().Before(time.Now()) {
+		if t := st.Event.GetReceivedAt(); from == 0 && t != nil {
 			// Store times lag received_at; a minute covers clocks of a
 			// cluster's nodes that disagree a little.
-			since = t.AsTime().Add(-time.Minute)
+			since = t.AsTime()
+			if now := time.Now(); since.After(now) {
+				since = now
+			}
+			since = since.Add(-time.Minute)
 		}
 	}
 	// Reading an event's key skips other events' attempts: a bounded
@@ -246,8 +250,10 @@ func (e *Engine) storeDeadLetter(ctx context.Context, endpoint string, j *job, l
 	// ordered consumer reads the messages of the event's key of the
 	// endpoint's attempts from the round's first attempt on, in batches.
 	if !j.first.IsZero() {
+		// A dead letter never waits on the attempts log: without it, it
+		// holds what can be read.
 		if err := e.rec.sync(ctx); err != nil {
-			return err
+			e.o.Logger.WarnContext(ctx, "delivery: a dead letter may lack some of its attempts", "endpoint", endpoint, "event_id", j.id, "err", err)
 		}
 		since := j.first.Add(-time.Second)
 		cons, err := e.js.OrderedConsumer(ctx, attemptsStream, jetstream.OrderedConsumerConfig{

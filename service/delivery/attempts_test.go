@@ -58,7 +58,7 @@ func TestLastAttempt(t *testing.T) {
 	t.Parallel()
 	st, nc := openTestStore(t)
 	ctx := context.Background()
-	rec := newRecorder(st.js, slog.New(slog.DiscardHandler), nil)
+	rec := mustRecorder(t, st, slog.New(slog.DiscardHandler), nil)
 	record := func(endpoint string, seq uint64, eventID string, status int) *hookstreamv1.DeliveryAttempt {
 		a := attemptRecord(endpoint, eventID, 1, "", time.Now(), webhook.Result{Status: status, Latency: time.Millisecond})
 		rec.add(a, seq)

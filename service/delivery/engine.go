@@ -88,9 +88,11 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		o.Logger.Warn("lowering delivery.max_pending to what one checkpoint message holds", "max_pending", limit)
 		o.MaxPending = limit
 	}
-	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, shared: newShared(), done: make(chan struct{}),
-		rec: newRecorder(o.Store.js, o.Logger, o.Metrics.recordsLost)}
+	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, shared: newShared(), done: make(chan struct{})}
 	var err error
+	if e.rec, err = newRecorder(o.Store.js.Conn(), o.Logger, o.Metrics.recordsLost); err != nil {
+		return nil, fmt.Errorf("delivery: attempts log: %w", err)
+	}
 	if e.leases, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: leasesBucket, Description: "which hookstream replica delivers each endpoint", History: 1,
 		TTL: o.LeaseTTL, Storage: jetstream.FileStorage, Replicas: o.Store.replicas,
@@ -308,6 +310,10 @@ func (e *Engine) stopWorker(id string, w *worker, deleted bool) {
 	if deleted {
 		_ = e.state.Purge(ctx, id)
 		e.o.Metrics.forget(id)
+	} else {
+		// Its last records before the replica taking the endpoint over
+		// writes any, so they stay in order.
+		_ = e.rec.sync(ctx)
 	}
 	_ = e.leases.Delete(ctx, id, jetstream.LastRevision(w.leaseRev.Load()))
 }
