@@ -31,26 +31,7 @@ func TestApplyBeforeAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	comp, err := filter.NewCompiler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	never := make(chan struct{})
-	e, err := Start(ctx, Options{
-		Logger: logger, Log: log, Store: store, Metrics: NewMetrics(prometheus.NewRegistry()),
-		Client: webhook.NewClient(webhook.Options{}),
-		Compile: func(expr string) (*filter.Filter, string, error) {
-			f, err := comp.Compile(expr)
-			return f, "", err
-		},
-		Next:    func() (<-chan struct{}, uint64) { return never, 0 },
-		Timeout: time.Second, Schedule: []time.Duration{time.Second}, DisableAfter: time.Hour,
-		MaxInFlight: 1, MaxPending: 100, SecretOverlap: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
+	e := startTestEngine(t, log, store)
 
 	ep := &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_apply", Url: "https://example.com/hook",
 		State: hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE}, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Expires: []time.Time{{}}}
@@ -60,16 +41,7 @@ func TestApplyBeforeAnswer(t *testing.T) {
 	if err := store.Create(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
-	var w *worker
-	for deadline := time.Now().Add(10 * time.Second); w == nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("no worker started for the endpoint")
-		}
-		time.Sleep(10 * time.Millisecond)
-		e.mu.Lock()
-		w = e.workers[ep.Id]
-		e.mu.Unlock()
-	}
+	_, w := workerOf(t, ep.Id, e)
 	for i, change := range []func(*Endpoint){
 		func(x *Endpoint) { x.State = hookstreamv1.EndpointState_ENDPOINT_STATE_PAUSED },
 		func(x *Endpoint) { x.Filter = `event.type == "lead.moved"` },
@@ -91,4 +63,94 @@ func TestApplyBeforeAnswer(t *testing.T) {
 	if !w.exited() {
 		t.Fatal("Deleted returned with the worker still running")
 	}
+}
+
+// TestApplyOnAnotherReplica: with two replicas (two engines on one
+// JetStream), Apply on the one that does not deliver the endpoint returns
+// only once the other's worker runs with the change.
+func TestApplyOnAnotherReplica(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
+	store, err := OpenStore(ctx, log.JetStream(), StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engines := []*Engine{startTestEngine(t, log, store), startTestEngine(t, log, store)}
+	ep := &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_remote", Url: "https://example.com/hook",
+		State: hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE}, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Expires: []time.Time{{}}}
+	if err := engines[0].Init(ctx, ep.Endpoint); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Create(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	holder, w := workerOf(t, ep.Id, engines...)
+	other := engines[1-holder]
+	for i, change := range []func(*Endpoint){
+		func(x *Endpoint) { x.State = hookstreamv1.EndpointState_ENDPOINT_STATE_PAUSED },
+		func(x *Endpoint) { x.Filter = `event.type == "lead.moved"` },
+		func(x *Endpoint) { x.State = hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE },
+	} {
+		updated, err := store.Update(ctx, ep.Id, func(x *Endpoint) error { change(x); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		other.Apply(ctx, ep.Id, updated.Revision)
+		if got, _ := w.applied(); got < updated.Revision {
+			t.Fatalf("change %d: Apply on the other replica returned with the worker at revision %d, want %d", i, got, updated.Revision)
+		}
+		if took := time.Since(began); took >= applyWait {
+			t.Errorf("change %d: Apply took %s, the whole wait", i, took)
+		}
+	}
+}
+
+// startTestEngine starts a delivery engine (a replica) on log and store.
+func startTestEngine(t *testing.T, log *eventlog.Log, store *Store) *Engine {
+	t.Helper()
+	comp, err := filter.NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := make(chan struct{})
+	e, err := Start(context.Background(), Options{
+		Logger: slog.New(slog.DiscardHandler), Log: log, Store: store, Metrics: NewMetrics(prometheus.NewRegistry()),
+		Client: webhook.NewClient(webhook.Options{}),
+		Compile: func(expr string) (*filter.Filter, string, error) {
+			f, err := comp.Compile(expr)
+			return f, "", err
+		},
+		Next:    func() (<-chan struct{}, uint64) { return never, 0 },
+		Timeout: time.Second, Schedule: []time.Duration{time.Second}, DisableAfter: time.Hour,
+		MaxInFlight: 1, MaxPending: 100, SecretOverlap: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// workerOf waits for one of engines to run the endpoint's worker.
+func workerOf(t *testing.T, id string, engines ...*Engine) (int, *worker) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for i, e := range engines {
+			e.mu.Lock()
+			w := e.workers[id]
+			e.mu.Unlock()
+			if w != nil {
+				return i, w
+			}
+		}
+	}
+	t.Fatal("no worker started for the endpoint")
+	return 0, nil
 }

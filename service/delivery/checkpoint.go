@@ -14,10 +14,14 @@ type checkpoint struct {
 	Cursor       uint64
 	FailingSince time.Time
 	RedriveSeq   uint64
-	Jobs         []*job
+	// Applied is the endpoint revision the worker ran with when it saved
+	// (0 in version 1): Engine.Apply on another replica waits for it.
+	Applied uint64
+	Jobs    []*job
 }
 
-const checkpointVersion = 1
+// Version 2 added Applied; version 1 is still read.
+const checkpointVersion = 2
 
 func (c checkpoint) encode() []byte {
 	b := make([]byte, 0, 32+len(c.Jobs)*48)
@@ -25,6 +29,7 @@ func (c checkpoint) encode() []byte {
 	b = binary.AppendUvarint(b, c.Cursor)
 	b = binary.AppendVarint(b, unixMilli(c.FailingSince))
 	b = binary.AppendUvarint(b, c.RedriveSeq)
+	b = binary.AppendUvarint(b, c.Applied)
 	b = binary.AppendUvarint(b, uint64(len(c.Jobs)))
 	for _, j := range c.Jobs {
 		b = binary.AppendUvarint(b, j.seq)
@@ -43,13 +48,16 @@ var errCheckpoint = errors.New("delivery: saved progress is damaged")
 
 func decodeCheckpoint(b []byte) (checkpoint, error) {
 	var c checkpoint
-	if len(b) == 0 || b[0] != checkpointVersion {
+	if len(b) == 0 || b[0] < 1 || b[0] > checkpointVersion {
 		return c, errCheckpoint
 	}
 	r := reader{b: b[1:]}
 	c.Cursor = r.uvarint()
 	c.FailingSince = fromMilli(r.varint())
 	c.RedriveSeq = r.uvarint()
+	if b[0] >= 2 {
+		c.Applied = r.uvarint()
+	}
 	n := r.uvarint()
 	if n > uint64(len(b)) {
 		return c, errCheckpoint

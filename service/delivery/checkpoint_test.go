@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 func TestCheckpointRoundTrip(t *testing.T) {
 	t.Parallel()
 	now := time.UnixMilli(time.Now().UnixMilli())
-	in := checkpoint{Cursor: 1 << 40, FailingSince: now.Add(-time.Hour), RedriveSeq: 77, Jobs: []*job{
+	in := checkpoint{Cursor: 1 << 40, FailingSince: now.Add(-time.Hour), RedriveSeq: 77, Applied: 12, Jobs: []*job{
 		{seq: 5, id: "0123456789abcdef0123456789abcdef", key: 1<<63 + 5, attempts: 3, due: now.Add(time.Minute), first: now, recv: now.Add(-time.Second)},
 		{seq: 9, id: "fedcba9876543210fedcba9876543210", attempts: 0, recv: now},
 	}}
@@ -18,7 +19,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Cursor != in.Cursor || !out.FailingSince.Equal(in.FailingSince) || out.RedriveSeq != in.RedriveSeq || len(out.Jobs) != 2 {
+	if out.Cursor != in.Cursor || !out.FailingSince.Equal(in.FailingSince) || out.RedriveSeq != in.RedriveSeq || out.Applied != 12 || len(out.Jobs) != 2 {
 		t.Fatalf("got %+v", out)
 	}
 	for i, j := range out.Jobs {
@@ -27,6 +28,16 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			!j.due.Equal(w.due) || !j.first.Equal(w.first) || !j.recv.Equal(w.recv) || j.idx != -1 {
 			t.Errorf("job %d: got %+v, want %+v", i, j, w)
 		}
+	}
+	// Version 1 (before Applied) is still read, as Applied 0.
+	v1 := []byte{1}
+	v1 = binary.AppendUvarint(v1, in.Cursor)
+	v1 = binary.AppendVarint(v1, in.FailingSince.UnixMilli())
+	v1 = binary.AppendUvarint(v1, in.RedriveSeq)
+	v1 = append(v1, in.encode()[len(v1)+1:]...) // the jobs, as version 2 writes them
+	old, err := decodeCheckpoint(v1)
+	if err != nil || old.Cursor != in.Cursor || old.RedriveSeq != in.RedriveSeq || old.Applied != 0 || len(old.Jobs) != 2 || old.Jobs[1].id != in.Jobs[1].id {
+		t.Errorf("version 1: got %+v, %v", old, err)
 	}
 	// Damaged or foreign values are refused, never half-read.
 	enc := in.encode()

@@ -353,13 +353,15 @@ const applyWait = 2 * time.Second
 // once it runs with revision rev or later (a pause then sends nothing
 // more but what was already in flight; a new filter decides every event
 // the worker has not read yet). It waits at most applyWait, or until ctx
-// ends. A worker on another replica takes the change from the watch of
-// the endpoints, a moment later.
+// ends. When another replica delivers the endpoint, its worker takes the
+// change from its watch of the endpoints, and Apply waits (as long) until
+// that worker's saved progress says it runs with rev.
 func (e *Engine) Apply(ctx context.Context, id string, rev uint64) {
 	e.mu.Lock()
 	w := e.workers[id]
 	e.mu.Unlock()
 	if w == nil {
+		e.applyElsewhere(ctx, id, rev)
 		return
 	}
 	w.reload()
@@ -378,6 +380,43 @@ func (e *Engine) Apply(ctx context.Context, id string, rev uint64) {
 			e.o.Logger.Warn("delivery: an endpoint change is not applied yet; its worker is busy", "endpoint", id)
 			return
 		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// applyElsewhere is Apply when this replica does not run the endpoint's
+// worker: if another replica holds its lease, it waits for that worker's
+// checkpoint to say it runs with revision rev or later. Without a lease
+// no worker runs anywhere, and the next one loads the endpoint as stored.
+func (e *Engine) applyElsewhere(ctx context.Context, id string, rev uint64) {
+	ctx, cancel := context.WithTimeout(ctx, applyWait)
+	defer cancel()
+	lease, err := e.leases.Get(ctx, id)
+	if err != nil || string(lease.Value()) == e.owner {
+		return
+	}
+	watch, err := e.state.Watch(ctx, id)
+	if err != nil {
+		return
+	}
+	defer func() { _ = watch.Stop() }()
+	for {
+		select {
+		case ent, ok := <-watch.Updates():
+			if !ok {
+				return
+			}
+			if ent == nil {
+				continue // the current value, if any, came before
+			}
+			if cp, err := decodeCheckpoint(ent.Value()); err == nil && cp.Applied >= rev {
+				return
+			}
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				e.o.Logger.Warn("delivery: an endpoint change is not applied yet by the replica delivering it", "endpoint", id)
+			}
 			return
 		}
 	}

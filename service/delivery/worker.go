@@ -321,12 +321,13 @@ func (w *worker) load() error {
 		return err
 	}
 	w.setApplied(ep.Revision)
+	w.dirty = true // the checkpoint says which revision runs (see Engine.Apply)
 	ent, err := w.e.state.Get(w.ctx, w.id)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		// Created before its start was recorded (a crash in between):
 		// start now, and record it.
-		cp := checkpoint{}
+		cp := checkpoint{Applied: ep.Revision}
 		if cp.Cursor, err = startCursor(w.ctx, w.e.o.Log, ep.Endpoint); err != nil {
 			return err
 		}
@@ -391,7 +392,11 @@ func (w *worker) reloadEndpoint() {
 	if err := w.apply(ep); err != nil {
 		w.logf("delivery: endpoint change not applied", "err", err)
 	}
-	// Seen, applied or not: Engine.Apply waits no longer.
+	// Seen, applied or not: Engine.Apply waits no longer, here or (once
+	// the checkpoint says so) on another replica.
+	if cur, _ := w.applied(); ep.Revision > cur {
+		w.dirty = true
+	}
 	w.setApplied(ep.Revision)
 }
 
@@ -748,7 +753,8 @@ func (w *worker) maybeSave(force bool) {
 		return
 	}
 	jobs := sortedJobs(w.jobs)
-	data := checkpoint{Cursor: w.cursor, FailingSince: w.failingSince, RedriveSeq: w.redriveSeq, Jobs: jobs}.encode()
+	applied, _ := w.applied()
+	data := checkpoint{Cursor: w.cursor, FailingSince: w.failingSince, RedriveSeq: w.redriveSeq, Applied: applied, Jobs: jobs}.encode()
 	pending, old, cursor := len(jobs), oldest(jobs), w.cursor
 	w.dirty, w.saving, w.lastSave = false, true, time.Now()
 	rev := w.stateRev
