@@ -15,13 +15,15 @@ type checkpoint struct {
 	FailingSince time.Time
 	RedriveSeq   uint64
 	// Applied is the endpoint revision the worker ran with when it saved
-	// (0 in version 1): Engine.Apply on another replica waits for it.
+	// (0 when not written): Engine.Apply on another replica waits for it.
+	// It follows the jobs, where builds before it stop reading, so a
+	// replica of either build reads the other's checkpoints (a rolling
+	// upgrade).
 	Applied uint64
 	Jobs    []*job
 }
 
-// Version 2 added Applied; version 1 is still read.
-const checkpointVersion = 2
+const checkpointVersion = 1
 
 func (c checkpoint) encode() []byte {
 	b := make([]byte, 0, 32+len(c.Jobs)*48)
@@ -29,7 +31,6 @@ func (c checkpoint) encode() []byte {
 	b = binary.AppendUvarint(b, c.Cursor)
 	b = binary.AppendVarint(b, unixMilli(c.FailingSince))
 	b = binary.AppendUvarint(b, c.RedriveSeq)
-	b = binary.AppendUvarint(b, c.Applied)
 	b = binary.AppendUvarint(b, uint64(len(c.Jobs)))
 	for _, j := range c.Jobs {
 		b = binary.AppendUvarint(b, j.seq)
@@ -41,23 +42,20 @@ func (c checkpoint) encode() []byte {
 		b = binary.AppendVarint(b, unixMilli(j.first))
 		b = binary.AppendVarint(b, unixMilli(j.recv))
 	}
-	return b
+	return binary.AppendUvarint(b, c.Applied)
 }
 
 var errCheckpoint = errors.New("delivery: saved progress is damaged")
 
 func decodeCheckpoint(b []byte) (checkpoint, error) {
 	var c checkpoint
-	if len(b) == 0 || b[0] < 1 || b[0] > checkpointVersion {
+	if len(b) == 0 || b[0] != checkpointVersion {
 		return c, errCheckpoint
 	}
 	r := reader{b: b[1:]}
 	c.Cursor = r.uvarint()
 	c.FailingSince = fromMilli(r.varint())
 	c.RedriveSeq = r.uvarint()
-	if b[0] >= 2 {
-		c.Applied = r.uvarint()
-	}
 	n := r.uvarint()
 	if n > uint64(len(b)) {
 		return c, errCheckpoint
@@ -72,6 +70,9 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 		j.first = fromMilli(r.varint())
 		j.recv = fromMilli(r.varint())
 		c.Jobs = append(c.Jobs, j)
+	}
+	if len(r.b) > 0 { // not written by builds before it
+		c.Applied = r.uvarint()
 	}
 	if r.bad {
 		return c, errCheckpoint
