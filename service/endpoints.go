@@ -349,7 +349,7 @@ func (s *Endpoints) DeleteEndpoint(ctx context.Context, req *hookstreamv1.Delete
 	if err := s.store.Delete(ctx, req.GetId()); err != nil {
 		return nil, s.mapErr(ctx, err, req.GetId())
 	}
-	s.engine.Deleted(req.GetId())
+	s.engine.Deleted(ctx, req.GetId())
 	s.logger.InfoContext(ctx, "endpoint deleted", "endpoint", req.GetId(), "token", apiToken(ctx))
 	return &hookstreamv1.DeleteEndpointResponse{}, nil
 }

@@ -59,7 +59,7 @@ func TestApplyBeforeAnswer(t *testing.T) {
 	if err := store.Delete(ctx, ep.Id); err != nil {
 		t.Fatal(err)
 	}
-	e.Deleted(ep.Id)
+	e.Deleted(ctx, ep.Id)
 	if !w.exited() {
 		t.Fatal("Deleted returned with the worker still running")
 	}
@@ -67,7 +67,8 @@ func TestApplyBeforeAnswer(t *testing.T) {
 
 // TestApplyOnAnotherReplica: with two replicas (two engines on one
 // JetStream), Apply on the one that does not deliver the endpoint returns
-// only once the other's worker runs with the change.
+// only once the other's worker runs with the change, and Deleted once it
+// has stopped.
 func TestApplyOnAnotherReplica(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -92,16 +93,24 @@ func TestApplyOnAnotherReplica(t *testing.T) {
 	}
 	holder, w := workerOf(t, ep.Id, engines...)
 	other := engines[1-holder]
+	// The holder takes each change from its watch of the endpoints, which
+	// goes through its lock: held a moment, it takes the change surely
+	// after the call on the other replica began.
+	stall := func() {
+		engines[holder].mu.Lock()
+		time.AfterFunc(200*time.Millisecond, engines[holder].mu.Unlock)
+	}
 	for i, change := range []func(*Endpoint){
 		func(x *Endpoint) { x.State = hookstreamv1.EndpointState_ENDPOINT_STATE_PAUSED },
 		func(x *Endpoint) { x.Filter = `event.type == "lead.moved"` },
 		func(x *Endpoint) { x.State = hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE },
 	} {
+		began := time.Now()
+		stall()
 		updated, err := store.Update(ctx, ep.Id, func(x *Endpoint) error { change(x); return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
-		began := time.Now()
 		other.Apply(ctx, ep.Id, updated.Revision)
 		if got, _ := w.applied(); got < updated.Revision {
 			t.Fatalf("change %d: Apply on the other replica returned with the worker at revision %d, want %d", i, got, updated.Revision)
@@ -109,6 +118,14 @@ func TestApplyOnAnotherReplica(t *testing.T) {
 		if took := time.Since(began); took >= applyWait {
 			t.Errorf("change %d: Apply took %s, the whole wait", i, took)
 		}
+	}
+	stall()
+	if err := store.Delete(ctx, ep.Id); err != nil {
+		t.Fatal(err)
+	}
+	other.Deleted(ctx, ep.Id)
+	if !w.exited() {
+		t.Fatal("Deleted on the other replica returned with the worker still running")
 	}
 }
 

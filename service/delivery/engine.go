@@ -424,8 +424,46 @@ func (e *Engine) applyElsewhere(ctx context.Context, id string, rev uint64) {
 
 // Deleted stops a deleted endpoint's worker on this replica at once,
 // before the caller answers (the watch of the endpoints would, a moment
-// later): nothing more is sent to it from here.
-func (e *Engine) Deleted(id string) { e.deleted(id) }
+// later): nothing more is sent to it from here. When another replica
+// delivers the endpoint, it waits (at most applyWait, or until ctx ends)
+// for that replica's worker to stop, which gives up the endpoint's lease
+// as it stops.
+func (e *Engine) Deleted(ctx context.Context, id string) {
+	e.mu.Lock()
+	w := e.workers[id]
+	e.mu.Unlock()
+	if w != nil {
+		e.stopWorker(id, w, true)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, applyWait)
+	defer cancel()
+	lease, err := e.leases.Get(ctx, id)
+	if err != nil || string(lease.Value()) == e.owner {
+		return
+	}
+	watch, err := e.leases.Watch(ctx, id)
+	if err != nil {
+		return
+	}
+	defer func() { _ = watch.Stop() }()
+	for {
+		select {
+		case ent, ok := <-watch.Updates():
+			if !ok {
+				return
+			}
+			if ent != nil && (ent.Operation() == jetstream.KeyValueDelete || ent.Operation() == jetstream.KeyValuePurge) {
+				return
+			}
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				e.o.Logger.Warn("delivery: a deleted endpoint's worker has not stopped yet on the replica delivering it", "endpoint", id)
+			}
+			return
+		}
+	}
+}
 
 // wait is the jittered wait before attempt n+1 (n attempts made so far),
 // and false when the schedule is exhausted.
