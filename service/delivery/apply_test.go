@@ -21,16 +21,7 @@ import (
 func TestApplyBeforeAnswer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	logger := slog.New(slog.DiscardHandler)
-	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(log.Close)
-	store, err := OpenStore(ctx, log.JetStream(), StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log, store := openTestLog(t)
 	e := startTestEngine(t, log, store)
 
 	ep := &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_apply", Url: "https://example.com/hook",
@@ -72,16 +63,7 @@ func TestApplyBeforeAnswer(t *testing.T) {
 func TestApplyOnAnotherReplica(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	logger := slog.New(slog.DiscardHandler)
-	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(log.Close)
-	store, err := OpenStore(ctx, log.JetStream(), StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log, store := openTestLog(t)
 	engines := []*Engine{startTestEngine(t, log, store), startTestEngine(t, log, store)}
 	ep := &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_remote", Url: "https://example.com/hook",
 		State: hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE}, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Expires: []time.Time{{}}}
@@ -170,4 +152,21 @@ func workerOf(t *testing.T, id string, engines ...*Engine) (int, *worker) {
 	}
 	t.Fatal("no worker started for the endpoint")
 	return 0, nil
+}
+
+// openTestLog opens an event log (embedded JetStream in a temporary
+// directory) and delivery's store on it.
+func openTestLog(t *testing.T) (*eventlog.Log, *Store) {
+	t.Helper()
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
+	store, err := OpenStore(ctx, log.JetStream(), StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log, store
 }

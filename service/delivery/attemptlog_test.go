@@ -31,15 +31,7 @@ func TestAttemptsLog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
-	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(log.Close)
-	store, err := OpenStore(ctx, log.JetStream(), StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log, store := openTestLog(t)
 	e := &Engine{o: Options{Logger: logger, Log: log, Store: store}, js: store.js, rec: mustRecorder(t, store, logger, nil)}
 
 	// 600 events span three keys (attemptSpan 256).
@@ -305,15 +297,7 @@ func TestRecorderFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
-	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(log.Close)
-	store, err := OpenStore(ctx, log.JetStream(), StoreOptions{Plain: true, Max: 10, AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log, store := openTestLog(t)
 	info, err := store.streams[attemptsStream].Info(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -390,13 +390,24 @@ func (e *Engine) Apply(ctx context.Context, id string, rev uint64) {
 // checkpoint to say it runs with revision rev or later. Without a lease
 // no worker runs anywhere, and the next one loads the endpoint as stored.
 func (e *Engine) applyElsewhere(ctx context.Context, id string, rev uint64) {
+	e.waitOnDeliverer(ctx, id, e.state, "an endpoint change is not applied yet", func(ent jetstream.KeyValueEntry) bool {
+		cp, err := decodeCheckpoint(ent.Value())
+		return err == nil && cp.Applied >= rev
+	})
+}
+
+// waitOnDeliverer waits, while another replica holds the lease of
+// endpoint id, for an entry of key id in kv that done accepts: at most
+// applyWait, or until ctx ends (then what, in a warning, says what was
+// waited for).
+func (e *Engine) waitOnDeliverer(ctx context.Context, id string, kv jetstream.KeyValue, what string, done func(jetstream.KeyValueEntry) bool) {
 	ctx, cancel := context.WithTimeout(ctx, applyWait)
 	defer cancel()
 	lease, err := e.leases.Get(ctx, id)
 	if err != nil || string(lease.Value()) == e.owner {
 		return
 	}
-	watch, err := e.state.Watch(ctx, id)
+	watch, err := kv.Watch(ctx, id)
 	if err != nil {
 		return
 	}
@@ -407,15 +418,12 @@ func (e *Engine) applyElsewhere(ctx context.Context, id string, rev uint64) {
 			if !ok {
 				return
 			}
-			if ent == nil {
-				continue // the current value, if any, came before
-			}
-			if cp, err := decodeCheckpoint(ent.Value()); err == nil && cp.Applied >= rev {
+			if ent != nil && done(ent) { // nil: the current value came before
 				return
 			}
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				e.o.Logger.Warn("delivery: an endpoint change is not applied yet by the replica delivering it", "endpoint", id)
+				e.o.Logger.Warn("delivery: "+what+" on the replica delivering the endpoint", "endpoint", id)
 			}
 			return
 		}
@@ -436,33 +444,10 @@ func (e *Engine) Deleted(ctx context.Context, id string) {
 		e.stopWorker(id, w, true)
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, applyWait)
-	defer cancel()
-	lease, err := e.leases.Get(ctx, id)
-	if err != nil || string(lease.Value()) == e.owner {
-		return
-	}
-	watch, err := e.leases.Watch(ctx, id)
-	if err != nil {
-		return
-	}
-	defer func() { _ = watch.Stop() }()
-	for {
-		select {
-		case ent, ok := <-watch.Updates():
-			if !ok {
-				return
-			}
-			if ent != nil && (ent.Operation() == jetstream.KeyValueDelete || ent.Operation() == jetstream.KeyValuePurge) {
-				return
-			}
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				e.o.Logger.Warn("delivery: a deleted endpoint's worker has not stopped yet on the replica delivering it", "endpoint", id)
-			}
-			return
-		}
-	}
+	e.waitOnDeliverer(ctx, id, e.leases, "a deleted endpoint's worker has not stopped yet", func(ent jetstream.KeyValueEntry) bool {
+		op := ent.Operation()
+		return op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge
+	})
 }
 
 // wait is the jittered wait before attempt n+1 (n attempts made so far),
