@@ -92,6 +92,19 @@ type recorder struct {
 	rushing bool // a flush was started because many wait
 
 	flushMu sync.Mutex // one flush at a time, so messages go out in order
+
+	// sent counts the messages handed to JetStream, answered those it
+	// acknowledged or failed; a sync waits for answered to reach what
+	// was sent before it (never for what is sent after it).
+	countMu  sync.Mutex
+	sent     uint64
+	answered uint64
+	waiters  []syncWaiter
+}
+
+type syncWaiter struct {
+	sent uint64
+	done chan struct{}
 }
 
 type pendingAttempt struct {
@@ -113,9 +126,11 @@ func newRecorder(nc *nats.Conn, logger *slog.Logger, lost prometheus.Counter) (*
 	r := &recorder{logger: logger, linger: attemptLinger, lost: lost,
 		msgBytes: int(min(attemptsMsgBytes, nc.MaxPayload()/2))}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(attemptsAckWait),
+		jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) { r.answer() }),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 			n, _ := strconv.Atoi(m.Header.Get(headerAttempts))
 			r.dropped(n, "the attempts log refused or did not acknowledge records", err)
+			r.answer()
 		}))
 	if err != nil {
 		return nil, err
@@ -170,23 +185,54 @@ func (r *recorder) flush() {
 	r.pending, r.armed, r.rushing = nil, false, false
 	r.mu.Unlock()
 	for _, m := range group(batch, r.msgBytes) {
+		// Counted before it is sent, so its answer never comes first.
+		r.countMu.Lock()
+		r.sent++
+		r.countMu.Unlock()
 		if _, err := r.js.PublishMsgAsync(m); err != nil {
 			n, _ := strconv.Atoi(m.Header.Get(headerAttempts))
 			r.dropped(n, "attempt records not sent to the attempts log", err)
+			r.answer()
 		}
 	}
 }
 
+// answer counts a message answered, and releases the syncs it completes.
+func (r *recorder) answer() {
+	r.countMu.Lock()
+	defer r.countMu.Unlock()
+	r.answered++
+	kept := r.waiters[:0]
+	for _, w := range r.waiters {
+		if w.sent <= r.answered {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	r.waiters = kept
+}
+
 // sync writes what is waiting and returns once the server has answered
-// for it and for every record written before (stored, or counted lost),
-// waiting at most attemptsAckWait: a dead letter reads its earlier
-// attempts back, and Stop leaves nothing behind.
+// as many messages as were sent up to then (stored, or counted lost; the
+// stream answers one connection's messages in order), waiting at most
+// attemptsAckWait: a dead letter reads its earlier attempts back, and
+// Stop leaves nothing behind. Messages sent after it are not waited for,
+// however many keep coming.
 func (r *recorder) sync(ctx context.Context) error {
 	r.flush()
+	r.countMu.Lock()
+	if r.answered >= r.sent {
+		r.countMu.Unlock()
+		return nil
+	}
+	w := syncWaiter{sent: r.sent, done: make(chan struct{})}
+	r.waiters = append(r.waiters, w)
+	r.countMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, attemptsAckWait)
 	defer cancel()
 	select {
-	case <-r.js.PublishAsyncComplete():
+	case <-w.done:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("delivery: attempt records not acknowledged: %w", ctx.Err())

@@ -377,3 +377,47 @@ func only(as []*hookstreamv1.DeliveryAttempt, ep string) []*hookstreamv1.Deliver
 	}
 	return out
 }
+
+// TestSyncWaitsOnlyForEarlierRecords: a sync returns once the messages
+// sent before it are answered, however many are sent after it.
+func TestSyncWaitsOnlyForEarlierRecords(t *testing.T) {
+	t.Parallel()
+	st, _ := openTestStore(t)
+	rec := mustRecorder(t, st, slog.New(slog.DiscardHandler), nil)
+	rec.countMu.Lock()
+	rec.sent, rec.answered = 5, 3 // two messages not answered yet
+	rec.countMu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- rec.sync(context.Background()) }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitFor("the sync to wait", func() bool {
+		rec.countMu.Lock()
+		defer rec.countMu.Unlock()
+		return len(rec.waiters) == 1
+	})
+	rec.countMu.Lock()
+	rec.sent += 100 // later flushes, never all answered at once
+	rec.countMu.Unlock()
+	rec.answer()
+	select {
+	case err := <-done:
+		t.Fatalf("sync returned (%v) with one of its messages unanswered", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	rec.answer()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("sync still waits with every message sent before it answered")
+	}
+}
