@@ -164,41 +164,37 @@ const testEventScan = 1000
 func (e *Engine) readAttempts(ctx context.Context, subject string, from uint64, since time.Time, reads int,
 	fn func(*hookstreamv1.DeliveryAttempt) bool) (uint64, error) {
 	seq, skip := splitAttemptPos(from)
-	st := e.o.Store.streams[attemptsStream]
-	for range reads {
-		var m *jetstream.RawStreamMsg
-		var err error
-		if !since.IsZero() {
-			m, err = eventlog.DirectGetNext(ctx, e.js.Conn(), attemptsStream, subject, since)
-			since = time.Time{}
-		} else {
-			m, err = st.GetMsg(ctx, max(seq, 1), jetstream.WithGetMsgSubject(subject))
-		}
+	if !since.IsZero() {
+		m, err := eventlog.DirectGetNext(ctx, e.js.Conn(), attemptsStream, subject, since)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, nil
 		}
 		if err != nil {
 			return 0, err
 		}
+		seq, skip = m.Sequence, 0
+	}
+	stopped := uint64(0) // where a stop inside a message resumes
+	end, err := e.readSubject(ctx, attemptsStream, subject, seq, reads, func(m *jetstream.RawStreamMsg) bool {
 		if m.Sequence != seq {
-			skip = 0
+			skip = 0 // the message the position named is gone
 		}
-		seq = m.Sequence
-		records, err := decodeAttempts(m)
-		if err != nil {
-			records = nil // not ours to show; skipped
-		}
+		records, _ := decodeAttempts(m) // one that is not ours is skipped
 		for i := skip; i < len(records); i++ {
 			if !fn(records[i]) {
 				if i+1 < len(records) {
-					return attemptPos(seq, i+1), nil
+					stopped = attemptPos(m.Sequence, i+1)
 				}
-				return e.moreAttempts(ctx, subject, seq+1), nil
+				return false
 			}
 		}
-		seq, skip = seq+1, 0
+		skip = 0
+		return true
+	})
+	if err != nil || stopped != 0 {
+		return stopped, err
 	}
-	return e.moreAttempts(ctx, subject, seq), nil
+	return e.moreAttempts(ctx, subject, end), nil
 }
 
 // moreAttempts is the page position of the first message on subject at
