@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/textproto"
 	"slices"
@@ -105,8 +106,6 @@ func (s *Endpoints) mapErr(ctx context.Context, err error, id string) error {
 		s.logger.ErrorContext(ctx, "an endpoint's secrets cannot be opened: was delivery.secret_key changed?", "endpoint", id)
 		return statusError(codes.FailedPrecondition, ReasonSecretSealed, nil,
 			"the endpoint's signing secret is sealed with another delivery.secret_key than this server's")
-	case errors.Is(err, eventlog.ErrBudgetExhausted):
-		return statusError(codes.FailedPrecondition, ReasonLookupBudget, nil, strings.TrimPrefix(err.Error(), eventlog.ErrBudgetExhausted.Error()+": "))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}
@@ -460,6 +459,11 @@ func (s *Endpoints) ListDeliveryAttempts(ctx context.Context, req *hookstreamv1.
 	}
 	size := pageSize(req.GetPageSize())
 	out, next, err := s.engine.Attempts(ctx, req.GetEndpointId(), req.GetEventId(), from, size)
+	if errors.Is(err, eventlog.ErrBudgetExhausted) {
+		return nil, statusError(codes.FailedPrecondition, ReasonLookupBudget, nil, fmt.Sprintf(
+			"event %s is older than the dedup index and was not found within log.lookup_budget reads, "+
+				"so its attempts cannot be found by event; list the endpoint's attempts instead", req.GetEventId()))
+	}
 	if err != nil {
 		return nil, s.mapErr(ctx, err, req.GetEndpointId())
 	}

@@ -126,10 +126,7 @@ func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from ui
 		switch {
 		case errors.Is(err, eventlog.ErrNotFound):
 			return nil, 0, nil
-		case errors.Is(err, eventlog.ErrBudgetExhausted):
-			return nil, 0, fmt.Errorf("%w: event %s is older than the dedup index and was not found within log.lookup_budget reads, "+
-				"so its attempts cannot be found by event; list the endpoint's attempts instead", err, eventID)
-		case err != nil:
+		case err != nil: // ErrBudgetExhausted among them
 			return nil, 0, fmt.Errorf("delivery: look up event %s: %w", eventID, err)
 		}
 		subject = attemptSubject(ep, st.Seq, eventID)
