@@ -66,7 +66,9 @@ func attemptKey(seq uint64, eventID string) string {
 		}
 		return "t" + eventID[:2]
 	}
-	return fmt.Sprintf("%03x", (seq/attemptSpan)&0xfff)
+	k := (seq / attemptSpan) & 0xfff
+	const hex = "0123456789abcdef"
+	return string([]byte{hex[k>>8], hex[k>>4&0xf], hex[k&0xf]})
 }
 
 // attemptSubject is where an endpoint's attempts of the event at seq
