@@ -73,7 +73,8 @@ const (
 	// shared syncs (syncer) on Linux, atomic batches elsewhere.
 	GroupCommitAuto GroupCommit = "auto"
 	// GroupCommitOn groups appends into atomic batches whatever the
-	// durability, on an external server too (which must support atomic batches: nats-server 2.12+).
+	// durability, on an external server too (which must support atomic
+	// batches: nats-server 2.12+).
 	GroupCommitOn GroupCommit = "on"
 	// GroupCommitOff writes every append on its own.
 	GroupCommitOff GroupCommit = "off"

@@ -21,11 +21,12 @@ import (
 // directory), and a write that waits was appended to the last block of
 // one of the streams whose writes wait (the events, the quarantine bucket,
 // and what the delivery store registers), so an fdatasync(2) of each of
-// those last blocks that grew since its last sync holds it. Anything else the store did meanwhile (a new
-// block, a block compacted and renamed into place, a purge that moved the
-// directory, a stream with no block yet) makes that round a syncfs, which
-// covers the new files and directory entries too, and the next round
-// starts from the new last block.
+// those last blocks that grew since its last sync holds it. Anything else
+// the store did meanwhile (a new block, a block compacted and renamed
+// into place, a purge that moved the directory, a stream with no block
+// yet) makes that round a syncfs, which covers the new files and
+// directory entries too, and the next round starts from the new last
+// block.
 
 // streamTails tracks the last block of each synced stream.
 type streamTails struct {
@@ -109,8 +110,8 @@ func (t *streamTails) close() {
 
 // sync fdatasyncs the block that is still the stream's last one, if it
 // grew since its last sync (synced says whether it did). It reports
-// settled false (and syncs nothing) when that block cannot be known: no block
-// open yet, a newer block, or the file at the block's name is another
+// settled false (and syncs nothing) when that block cannot be known: no
+// block open yet, a newer block, or the file at the block's name is another
 // one (compacted and renamed, or moved by a purge); the block to follow
 // is then opened for the next round, and the caller syncs everything. A
 // stream with no block at all has had nothing written that waits (a write

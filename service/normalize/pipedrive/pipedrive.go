@@ -114,8 +114,8 @@ func newEvent(in normalize.Input, userID string) *hookstreamv1.Event {
 	return &c.ev
 }
 
-// setActor makes a the user who triggered the change, or the system when
-// the payload names none.
+// setActor sets a to the user who triggered the change, or the system
+// when the payload names none.
 func setActor(a *hookstreamv1.Actor, userID string) {
 	if userID == "" || userID == "0" {
 		a.Kind = hookstreamv1.ActorKind_ACTOR_KIND_SYSTEM
