@@ -133,10 +133,10 @@ func run() error {
 	add := func(r ...row) { rows = append(rows, r...) }
 	fmt.Fprintf(os.Stderr, "machine: %d CPUs, %s; %d rounds x %s per side; payload %s\n", runtime.NumCPU(), runtime.Version(), *rounds, *duration, *payload)
 	if all || want["ingest1"] {
-		add(env.ingest("ingest, 1 subscriber", 1, "interval", "≥ 0.50×"))
+		add(env.ingest("ingest, 1 subscriber", 1, "interval", "≥ 0.60×")...)
 	}
 	if all || want["ingest10"] {
-		add(env.ingest("ingest, 10 subscribers", 10, "interval", "≥ 0.35×"))
+		add(env.ingest("ingest, 10 subscribers", 10, "interval", "≥ 0.45×")...)
 	}
 	if all || want["latency1000"] {
 		add(env.latency(1000, "≤ 1.5×"))
@@ -154,7 +154,7 @@ func run() error {
 		add(env.stalled())
 	}
 	if all || want["fsync"] {
-		add(env.ingest("ingest, fsync: always, 1 subscriber", 1, "always", "report"))
+		add(env.ingest("ingest, fsync: always, 1 subscriber", 1, "always", "≥ 0.30×")...)
 	}
 	if all || want["groupcommit"] {
 		add(env.groupCommitRow("always", "off", "auto"))
@@ -173,7 +173,7 @@ func run() error {
 		add(env.outboundThroughput()...)
 	}
 	if all || want["outbound"] || want["outlatency1000"] {
-		add(env.outboundLatency(1000))
+		add(env.outboundLatency(1000)...)
 	}
 	if all || want["outbound"] || want["outdead"] {
 		add(env.outboundDead()...)
@@ -559,22 +559,30 @@ func step(what string) {
 }
 
 // ingest: closed loop, reference vs hookstream with n subscribers attached.
-func (e *env) ingest(name string, nsubs int, fsync, target string) row {
+func (e *env) ingest(name string, nsubs int, fsync, target string) []row {
 	fmt.Fprintf(os.Stderr, "%s...\n", name)
 	var ratios, refs, hss []float64
+	var cpuRef, cpuHS []time.Duration
 	var errs int64
 	for r := range *rounds {
 		round(name, r)
 		ref := e.reference()
 		step("reference up")
+		ma := meterCPU(ref)
 		a := closedLoop("http://"+ref.httpAddr, *conns, *duration, *payload)
+		ca, okA := ma.per(a.ok)
 		ref.stop()
 		step("reference done")
 		hs := e.hookstream(fsync)
 		subs := subscribe(hs.grpcAddr, nsubs, false)
 		step("hookstream up")
+		mb := meterCPU(hs)
 		b := closedLoop("http://"+hs.httpAddr, *conns, *duration, *payload)
+		cb, okB := mb.per(b.ok)
 		step("hookstream load done")
+		if okA && okB {
+			cpuRef, cpuHS = append(cpuRef, ca), append(cpuHS, cb)
+		}
 		subs.close()
 		step("subscribers closed")
 		hs.stop()
@@ -584,13 +592,20 @@ func (e *env) ingest(name string, nsubs int, fsync, target string) row {
 		ratios = append(ratios, b.rps()/a.rps())
 		if *verbose {
 			fmt.Fprintf(os.Stderr, "    ref %.0f req/s, hookstream %.0f req/s (p99 %s), ratio %.2f, errors %v\n", a.rps(), b.rps(), b.pct(.99), b.rps()/a.rps(), b.byStatus)
+			if okA && okB {
+				fmt.Fprintf(os.Stderr, "    server CPU per request: ref %.1f µs, hookstream %.1f µs\n", us(ca), us(cb))
+			}
 		}
 	}
 	metric := fmt.Sprintf("req/s, %d conns", *conns)
 	if errs > 0 {
 		metric += fmt.Sprintf(" (%d hookstream errors)", errs)
 	}
-	return row{name, metric, fmt.Sprintf("%.0f", median(refs)), fmt.Sprintf("%.0f", median(hss)), fmt.Sprintf("%.2f×", median(ratios)), target}
+	cr, ch, cratio := cpuCells(cpuRef, cpuHS)
+	return []row{
+		{name, metric, fmt.Sprintf("%.0f", median(refs)), fmt.Sprintf("%.0f", median(hss)), fmt.Sprintf("%.2f×", median(ratios)), target},
+		{name, "server CPU per request, µs", cr, ch, cratio, "report"},
+	}
 }
 
 // groupCommitRow: hookstream against itself with the given fsync, group

@@ -319,33 +319,42 @@ func (e *env) outboundDead() []row {
 // reference is refserver -relay: the same webhooks POSTed to the same
 // kind of receivers straight from memory, the bare ceiling on this
 // machine.
-func (e *env) outboundLatency(rate int) row {
+func (e *env) outboundLatency(rate int) []row {
 	if *outRate != 1000 {
 		rate = *outRate
 	}
 	name := fmt.Sprintf("outbound latency, %d endpoints at %d ev/s", *outEndpoints, rate)
 	fmt.Fprintf(os.Stderr, "%s...\n", name)
 	var refs, hss, ratios []float64
+	var cpuRef, cpuHS []time.Duration
 	var missing, dups int64
-	measure := func(side string, r int, base string, rs receivers) time.Duration {
-		sent, in := openLoopIDs(base, rate, *duration, *payload)
+	measure := func(side string, r int, s *server, rs receivers) (time.Duration, time.Duration, bool) {
+		m := meterCPU(s)
+		sent, in := openLoopIDs("http://"+s.httpAddr, rate, *duration, *payload)
 		_, miss := rs.drain(int64(len(sent)) * int64(len(rs)))
+		cpu, cpuOK := m.per(int64(len(sent)))
 		res := &result{latencies: rs.latencies(sent)}
 		missing, dups = missing+miss, dups+rs.dups()
 		fmt.Fprintf(os.Stderr, "    round %d %s: %d events (ingest statuses %v, POST→2xx p99 %s), %d deliveries: ingest→receiver p50 %s p90 %s p99 %s p99.9 %s max %s; %d still owed, %d duplicates\n",
 			r+1, side, len(sent), in.byStatus, in.pct(.99), len(res.latencies), res.pct(.5), res.pct(.9), res.pct(.99), res.pct(.999), res.pct(1), miss, rs.dups())
-		return res.pct(.99)
+		if cpuOK {
+			fmt.Fprintf(os.Stderr, "      server CPU per event (its ingest and %d deliveries): %.1f µs\n", len(rs), us(cpu))
+		}
+		return res.pct(.99), cpu, cpuOK
 	}
 	for r := range *rounds {
 		round(name, r)
 		rs := newReceivers(*outEndpoints)
 		ref := e.reference("-relay", strings.Join(rs.urls(), ","), "-relay-in-flight", strconv.Itoa(cmp.Or(*outInFlight, 10)))
-		a := measure("reference", r, "http://"+ref.httpAddr, rs)
+		a, ca, okA := measure("reference", r, ref, rs)
 		ref.stop()
 		rs.close()
 		o := e.startOutbound(*outEndpoints, 0)
-		b := measure("hookstream", r, "http://"+o.hs.httpAddr, o.healthy)
+		b, cb, okB := measure("hookstream", r, o.hs, o.healthy)
 		o.stop()
+		if okA && okB {
+			cpuRef, cpuHS = append(cpuRef, ca), append(cpuHS, cb)
+		}
 		refs, hss = append(refs, float64(a.Microseconds())), append(hss, float64(b.Microseconds()))
 		ratios = append(ratios, float64(b)/float64(a))
 	}
@@ -353,7 +362,11 @@ func (e *env) outboundLatency(rate int) row {
 	if dups > 0 || missing > 0 {
 		metric += fmt.Sprintf(" (%d duplicates; %d still owed when the -out-drain wait ended)", dups, missing)
 	}
-	return row{name, metric, fmt.Sprintf("%.0f", median(refs)), fmt.Sprintf("%.0f", median(hss)), fmt.Sprintf("%.2f×", median(ratios)), "≤ 10000 µs"}
+	cr, ch, cratio := cpuCells(cpuRef, cpuHS)
+	return []row{
+		{name, metric, fmt.Sprintf("%.0f", median(refs)), fmt.Sprintf("%.0f", median(hss)), fmt.Sprintf("%.2f×", median(ratios)), "≤ 10000 µs"},
+		{name, fmt.Sprintf("server CPU per event (ingest and %d deliveries), µs", *outEndpoints), cr, ch, cratio, "report"},
+	}
 }
 
 // openLoopIDs sends at a fixed rate for d and returns, by event id (from
