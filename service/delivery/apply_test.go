@@ -156,7 +156,7 @@ func workerOf(t *testing.T, id string, engines ...*Engine) (int, *worker) {
 
 // openTestLog opens an event log (embedded JetStream in a temporary
 // directory) and delivery's store on it.
-func openTestLog(t *testing.T) (*eventlog.Log, *Store) {
+func openTestLog(t testing.TB) (*eventlog.Log, *Store) {
 	t.Helper()
 	ctx := context.Background()
 	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
