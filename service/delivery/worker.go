@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -80,14 +81,25 @@ type worker struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	cursor       uint64 // every event up to here is delivered or in jobs
-	caughtUp     bool
-	jobs         map[uint64]*job
-	ready        readyHeap
-	keys         map[uint64][]*job // per-subject queues, in log order
-	inflight     int
-	fresh        int // jobs read but not attempted yet, holding their event
-	results      chan result
+	cursor   uint64 // every event up to here is delivered or in jobs
+	caughtUp bool
+	jobs     map[uint64]*job
+	ready    readyHeap
+	keys     map[uint64][]*job // per-subject queues, in log order
+	inflight int
+	fresh    int // jobs read but not attempted yet, holding their event
+	results  chan result
+	// starts hands attempts to the worker's senders: goroutines kept for
+	// the worker's life, at most as many as attempts were ever in flight
+	// at once. An attempt so starts no goroutine, and its stack is mostly
+	// grown already to the depth of an HTTP request (a goroutine started
+	// per attempt grew it every time). Closed when run ends.
+	starts  chan start
+	senders int
+	// okLatency and okDelivered are the metrics every successful attempt
+	// updates, looked up by label once.
+	okLatency    prometheus.Observer
+	okDelivered  prometheus.Counter
 	failingSince time.Time
 	redriveSeq   uint64
 	stateRev     uint64
@@ -108,7 +120,7 @@ type worker struct {
 
 func newWorker(e *Engine, id string, leaseRev uint64) *worker {
 	w := &worker{e: e, id: id, reloadCh: make(chan struct{}, 1), appliedCh: make(chan struct{}), stopCh: make(chan struct{}), exitedCh: make(chan struct{}),
-		jobs: map[uint64]*job{}, keys: map[uint64][]*job{}, results: make(chan result, 64), saveDone: make(chan saveResult, 1)}
+		jobs: map[uint64]*job{}, keys: map[uint64][]*job{}, results: make(chan result, 64), starts: make(chan start), saveDone: make(chan saveResult, 1)}
 	w.leaseRev.Store(leaseRev)
 	w.renewed.Store(time.Now().UnixNano())
 	w.ctx, w.cancel = context.WithCancel(context.Background())
@@ -213,6 +225,8 @@ func (w *worker) storedSpan(se *sharedEvent) trace.SpanContext {
 func (w *worker) run() {
 	defer close(w.exitedCh)
 	defer w.cancel()
+	// After drain: no attempt is in flight, so every sender is waiting.
+	defer close(w.starts)
 	if err := w.load(); err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			w.logf("delivery: cannot start endpoint", "err", err)
@@ -257,6 +271,17 @@ func (w *worker) run() {
 		select {
 		case r := <-w.results:
 			w.finish(r)
+			// Results that came meanwhile are taken in the same turn, so
+			// a busy endpoint pays for the loop's bookkeeping once per
+			// batch rather than once per attempt.
+			for more := true; more; {
+				select {
+				case r := <-w.results:
+					w.finish(r)
+				default:
+					more = false
+				}
+			}
 		case r := <-w.saveDone:
 			w.saved(r)
 		case <-next:
@@ -549,7 +574,31 @@ func (w *worker) dispatch() {
 			w.fresh--
 		}
 		w.inflight++
-		go w.attempt(j, se, w.ep, j.attempts+1)
+		if w.senders < w.inflight {
+			// Every sender is busy with an attempt still counted in
+			// flight; one more is needed for this one.
+			w.senders++
+			go w.send()
+		}
+		w.starts <- start{j: j, se: se, ep: w.ep, n: j.attempts + 1}
+	}
+}
+
+// start is an attempt handed to a sender.
+type start struct {
+	j  *job
+	se *sharedEvent
+	ep *Endpoint
+	n  int
+}
+
+// send is a sender: it makes the attempts dispatch hands it until run
+// ends. There are at least as many senders as attempts in flight, and a
+// sender takes the next attempt only once its last result is in results,
+// so dispatch never waits long for one.
+func (w *worker) send() {
+	for s := range w.starts {
+		w.attempt(s.j, s.se, s.ep, s.n)
 	}
 }
 
@@ -628,15 +677,19 @@ func (w *worker) finish(r result) {
 		return
 	}
 	m := w.e.o.Metrics
-	m.attempt(w.id, r.res)
 	if r.res.OK() {
+		if w.okLatency == nil {
+			w.okLatency, w.okDelivered = m.latency.WithLabelValues(w.id, "2xx"), m.deliveries.WithLabelValues(w.id, "delivered")
+		}
+		w.okLatency.Observe(r.res.Latency.Seconds())
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED
 		w.e.recordAttempt(a, j.seq)
-		m.delivered(w.id, "delivered")
+		w.okDelivered.Inc()
 		w.failingSince = time.Time{}
 		w.done(j)
 		return
 	}
+	m.attempt(w.id, r.res)
 	if w.failingSince.IsZero() {
 		w.failingSince = now
 	}
