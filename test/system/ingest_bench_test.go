@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/internal/app"
+	"github.com/hookstream/hookstream/internal/cputime"
 )
 
 // BenchmarkIngestHTTP measures the server side of one webhook: the HTTP
@@ -66,6 +68,12 @@ func benchIngest(b *testing.B, subs int, keepRaw bool, ratio string) {
 	tmpl := fixture(b, "closer", "closed")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(tmpl)))
+	cpu0 := processCPU(b)
+	defer func() {
+		// ns/op is wall time with every core busy; CPU time per webhook
+		// is the figure that compares builds on a machine that drifts.
+		b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	}()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			body := bytes.Replace(tmpl, []byte("1718000950456"), fmt.Appendf(nil, "%d", 1718000950456+seqNext()), 1)
@@ -77,4 +85,13 @@ func benchIngest(b *testing.B, subs int, keepRaw bool, ratio string) {
 			}
 		}
 	})
+}
+
+// processCPU is the process's CPU time so far.
+func processCPU(tb testing.TB) time.Duration {
+	d, err := cputime.Process()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
 }
