@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/textproto"
 	"slices"
@@ -460,9 +459,7 @@ func (s *Endpoints) ListDeliveryAttempts(ctx context.Context, req *hookstreamv1.
 	size := pageSize(req.GetPageSize())
 	out, next, err := s.engine.Attempts(ctx, req.GetEndpointId(), req.GetEventId(), from, size)
 	if errors.Is(err, eventlog.ErrBudgetExhausted) {
-		return nil, statusError(codes.FailedPrecondition, ReasonLookupBudget, nil, fmt.Sprintf(
-			"event %s is older than the dedup index and was not found within log.lookup_budget reads, "+
-				"so its attempts cannot be found by event; list the endpoint's attempts instead", req.GetEventId()))
+		return nil, errAttemptsBudget(req.GetEventId())
 	}
 	if err != nil {
 		return nil, s.mapErr(ctx, err, req.GetEndpointId())

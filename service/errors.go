@@ -183,6 +183,16 @@ func errLookupBudget(id string, budget, reads int, searched, upTo time.Time, rea
 	return statusError(codes.FailedPrecondition, ReasonLookupBudget, md, msg)
 }
 
+// errAttemptsBudget says the attempts of an event cannot be listed by
+// event: the event is older than the dedup index, and the log search that
+// would find where its attempts are kept spent its budget first. The
+// endpoint's list still has them.
+func errAttemptsBudget(eventID string) error {
+	return statusError(codes.FailedPrecondition, ReasonLookupBudget, map[string]string{"event_id": eventID}, fmt.Sprintf(
+		"event %s is older than the dedup index and was not found within log.lookup_budget reads, "+
+			"so its attempts cannot be found by event; list the endpoint's attempts instead", eventID))
+}
+
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func errShuttingDown() error {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,14 @@ func TestGetEventErrors(t *testing.T) {
 		if got := info.GetMetadata()[k]; got != v {
 			t.Errorf("budget exhausted: metadata %s = %q, want %q", k, got, v)
 		}
+	}
+
+	code, info = errorInfo(t, errAttemptsBudget(id))
+	if code != codes.FailedPrecondition || info.GetReason() != ReasonLookupBudget || info.GetMetadata()["event_id"] != id {
+		t.Errorf("attempts by event, budget exhausted: %v %v", code, info)
+	}
+	if msg := status.Convert(errAttemptsBudget(id)).Message(); !strings.Contains(msg, id) || !strings.Contains(msg, "list the endpoint's attempts") {
+		t.Errorf("attempts by event, budget exhausted: message %q names neither the event nor what to do", msg)
 	}
 
 	code, info = errorInfo(t, errEventNotFound(id, time.Time{}, time.Time{}))
