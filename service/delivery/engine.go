@@ -56,6 +56,10 @@ type Options struct {
 	// LeaseTTL is how long an endpoint's worker may be silent before
 	// another replica takes the endpoint over (default 10s).
 	LeaseTTL time.Duration
+
+	// sendersIdle is how long a worker keeps senders with nothing to do
+	// (default sendersIdle; tests shorten it).
+	sendersIdle time.Duration
 }
 
 // Engine runs, on this replica, the workers of the endpoints whose lease
@@ -81,6 +85,9 @@ type Engine struct {
 func Start(ctx context.Context, o Options) (*Engine, error) {
 	if o.LeaseTTL == 0 {
 		o.LeaseTTL = 10 * time.Second
+	}
+	if o.sendersIdle == 0 {
+		o.sendersIdle = sendersIdle
 	}
 	// An endpoint's checkpoint (about 80 bytes per pending event) must fit
 	// one log message.

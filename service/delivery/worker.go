@@ -53,7 +53,7 @@ type result struct {
 
 // worker delivers one endpoint on this replica, while it holds the
 // endpoint's lease. One goroutine (run) owns its state; attempts run on
-// their own goroutines and report back.
+// its senders' goroutines and report back.
 type worker struct {
 	e        *Engine
 	id       string
@@ -89,13 +89,19 @@ type worker struct {
 	inflight int
 	fresh    int // jobs read but not attempted yet, holding their event
 	results  chan result
-	// starts hands attempts to the worker's senders: goroutines kept for
-	// the worker's life, at most as many as attempts were ever in flight
-	// at once. An attempt so starts no goroutine, and its stack is mostly
+	// starts hands attempts to the worker's senders: goroutines kept
+	// while the endpoint is busy, as many as attempts were in flight at
+	// once. An attempt so starts no goroutine, and its stack is mostly
 	// grown already to the depth of an HTTP request (a goroutine started
-	// per attempt grew it every time). Closed when run ends.
-	starts  chan start
-	senders int
+	// per attempt grew it every time). Closing it ends the senders: when
+	// run ends, and when none has had an attempt for sendersIdle (see
+	// retireSenders).
+	starts    chan start
+	senders   int
+	lastStart time.Time
+	// liveSenders counts the senders' goroutines, exited ones excluded
+	// (senders counts those started on the current starts channel).
+	liveSenders atomic.Int32
 	// okLatency and okDelivered are the metrics every successful attempt
 	// updates, looked up by label once.
 	okLatency    prometheus.Observer
@@ -226,7 +232,7 @@ func (w *worker) run() {
 	defer close(w.exitedCh)
 	defer w.cancel()
 	// After drain: no attempt is in flight, so every sender is waiting.
-	defer close(w.starts)
+	defer func() { close(w.starts) }()
 	if err := w.load(); err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			w.logf("delivery: cannot start endpoint", "err", err)
@@ -291,6 +297,7 @@ func (w *worker) run() {
 			needRead = true
 			w.pollRedrives()
 			w.refreshGauges()
+			w.retireSenders(time.Now())
 		case <-w.reloadCh:
 			needRead = true
 			w.reloadEndpoint()
@@ -578,10 +585,28 @@ func (w *worker) dispatch() {
 			// Every sender is busy with an attempt still counted in
 			// flight; one more is needed for this one.
 			w.senders++
-			go w.send()
+			go w.send(w.starts)
 		}
+		w.lastStart = now
 		w.starts <- start{j: j, se: se, ep: w.ep, n: j.attempts + 1}
 	}
+}
+
+// sendersIdle is how long a worker keeps senders that have had nothing to
+// do: a burst (max_in_flight up to 1,000) does not leave its goroutines
+// behind for the endpoint's lifetime, nor a paused endpoint its senders.
+const sendersIdle = 30 * time.Second
+
+// retireSenders ends the senders when no attempt is in flight and none
+// started for sendersIdle, or when there are more than max_in_flight
+// (it was lowered). With nothing in flight every sender waits on starts,
+// so closing it ends them all; dispatch starts new ones on a new channel.
+func (w *worker) retireSenders(now time.Time) {
+	if w.inflight > 0 || w.senders == 0 || (now.Sub(w.lastStart) < w.e.o.sendersIdle && w.senders <= w.maxInFlight()) {
+		return
+	}
+	close(w.starts)
+	w.starts, w.senders = make(chan start), 0
 }
 
 // start is an attempt handed to a sender.
@@ -596,8 +621,10 @@ type start struct {
 // ends. There are at least as many senders as attempts in flight, and a
 // sender takes the next attempt only once its last result is in results,
 // so dispatch never waits long for one.
-func (w *worker) send() {
-	for s := range w.starts {
+func (w *worker) send(starts <-chan start) {
+	w.liveSenders.Add(1)
+	defer w.liveSenders.Add(-1)
+	for s := range starts {
 		w.attempt(s.j, s.se, s.ep, s.n)
 	}
 }
