@@ -598,13 +598,13 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 	case orig != nil:
 		// The original may have been stored a moment ago by an Append
 		// still waiting for its sync: this answer waits for one too.
-		return Appended{Seq: orig.Sequence, Duplicate: true}, l.Sync(ctx)
+		return Appended{Seq: orig.Sequence, Duplicate: true}, l.syncEvents(ctx)
 	}
 	app, err := l.write(ctx, Subject(ev), data, ev.GetId())
 	if err != nil {
 		return app, err
 	}
-	return app, l.Sync(ctx)
+	return app, l.syncEvents(ctx)
 }
 
 // write stores one event's message, deduplicated by JetStream on id, with

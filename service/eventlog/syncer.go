@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -48,15 +49,27 @@ type syncer struct {
 	closed bool
 
 	syncs, waits atomic.Uint64 // syncs done, Sync calls served
-	// sync writes to disk what was written before it began (tails.sync);
-	// tests wrap it.
-	sync func() error
+	// sync writes to disk what was written before it began to the streams
+	// a round needs (tails.sync); tests wrap it.
+	sync func(r *syncRound) error
 }
 
 // syncRound is one sync and the callers waiting for it.
 type syncRound struct {
 	done chan struct{}
 	err  error
+	// all says a caller needs every tracked stream synced; else streams
+	// are the ones its callers wrote to. An append waits for the events'
+	// stream alone, so a round of appends looks at one block instead of
+	// stat-ing every tracked stream's files (which cost more CPU than the
+	// fdatasync itself).
+	all     bool
+	streams []string
+}
+
+// needs says whether the round must sync stream.
+func (r *syncRound) needs(stream string) bool {
+	return r.all || slices.Contains(r.streams, stream)
 }
 
 // newSyncer opens the embedded server's data dir for syncing the given
@@ -71,14 +84,15 @@ func newSyncer(dir string, streams ...string) (*syncer, error) {
 	}
 	s := &syncer{dir: f, tails: newStreamTails(dir), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	s.tails.add(streams...)
-	s.sync = func() error { return s.tails.sync(func() error { return syncFS(f) }) }
+	s.sync = func(r *syncRound) error { return s.tails.sync(r.needs, func() error { return syncFS(f) }) }
 	go s.loop()
 	return s, nil
 }
 
 // wait returns once a sync that began after the call has ended, with its
-// error, or when ctx ends.
-func (s *syncer) wait(ctx context.Context) error {
+// error, or when ctx ends. The sync covers stream, or every tracked stream
+// when stream is "".
+func (s *syncer) wait(ctx context.Context, stream string) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -88,6 +102,12 @@ func (s *syncer) wait(ctx context.Context) error {
 	if r == nil {
 		r = &syncRound{done: make(chan struct{})}
 		s.next = r
+	}
+	switch {
+	case stream == "":
+		r.all = true
+	case !r.needs(stream):
+		r.streams = append(r.streams, stream)
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -118,7 +138,7 @@ func (s *syncer) loop() {
 		if r == nil {
 			continue
 		}
-		r.err = s.sync()
+		r.err = s.sync(r)
 		s.syncs.Add(1)
 		close(r.done)
 	}
@@ -159,7 +179,15 @@ func (l *Log) Sync(ctx context.Context) error {
 	if l.syncer == nil {
 		return nil
 	}
-	return l.syncer.wait(ctx)
+	return l.syncer.wait(ctx, "")
+}
+
+// syncEvents is Sync for a write to the events' stream alone (an append).
+func (l *Log) syncEvents(ctx context.Context) error {
+	if l.syncer == nil {
+		return nil
+	}
+	return l.syncer.wait(ctx, l.cfg.Stream)
 }
 
 // SyncStreams makes Sync cover writes to these streams of the log's

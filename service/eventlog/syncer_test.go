@@ -28,12 +28,12 @@ func gateSyncs(t *testing.T, l *Log) *gatedSyncs {
 	}
 	g := &gatedSyncs{began: make(chan struct{}, 16), release: make(chan error)}
 	syncFS := l.syncer.sync
-	l.syncer.sync = func() error {
+	l.syncer.sync = func(r *syncRound) error {
 		g.began <- struct{}{}
 		if err := <-g.release; err != nil {
 			return err
 		}
-		return syncFS()
+		return syncFS(r)
 	}
 	return g
 }
@@ -305,6 +305,50 @@ func TestSharedSyncFollowsTheLastBlock(t *testing.T) {
 		t.Fatalf("after the purge's round, %d more rounds fell back to syncfs", got-before-1)
 	}
 	checkTail()
+}
+
+// TestSharedSyncAppendSyncsItsStream: an append's round syncs the events'
+// block alone, even when another tracked stream has grown meanwhile (a
+// write that did not wait); a Sync, which covers every stream, then syncs
+// that one's block.
+func TestSharedSyncAppendSyncsItsStream(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, Config{DataDir: t.TempDir(), SyncAlways: true})
+	if l.syncer == nil {
+		t.Skip("no shared sync on this platform")
+	}
+	tails := l.syncer.tails
+	datasyncs := func() uint64 {
+		tails.mu.Lock()
+		defer tails.mu.Unlock()
+		return tails.datasyncs
+	}
+	// The first rounds open each stream's block (a syncfs each).
+	if _, err := l.Quarantine(ctx, &hookstreamv1.QuarantinedRequest{Id: "q1", Source: "closer", Body: []byte("{")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := l.Append(ctx, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The quarantine bucket grows without waiting for a sync.
+	if _, err := l.quarantine.Put(ctx, "q2", []byte("not waited for")); err != nil {
+		t.Fatal(err)
+	}
+	d := datasyncs()
+	if _, err := l.Append(ctx, event(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := datasyncs() - d; got != 1 {
+		t.Fatalf("an append synced %d blocks, want the events' one", got)
+	}
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := datasyncs() - d; got != 2 {
+		t.Fatalf("a Sync after it synced %d more blocks, want the quarantine bucket's one", got-1)
+	}
 }
 
 // TestLastBlock: the highest-numbered block file, whatever else the

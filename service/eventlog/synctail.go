@@ -69,14 +69,18 @@ func (t *streamTails) add(streams ...string) {
 	}
 }
 
-// sync writes the tracked streams' last blocks to disk, or everything
-// (full, with syncfs of dir) when a stream's store has changed shape
-// since the last round.
-func (t *streamTails) sync(full func() error) error {
+// sync writes to disk the last blocks of the tracked streams that need
+// it, or everything (full, with syncfs of dir) when one of those streams'
+// store has changed shape since the last round. A stream not needed is
+// not looked at: a change of its shape is found the next time it is.
+func (t *streamTails) sync(need func(stream string) bool, full func() error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	settled := true
-	for _, b := range t.tails {
+	for name, b := range t.tails {
+		if !need(name) {
+			continue
+		}
 		ok, synced, err := b.sync()
 		if err != nil {
 			return err
