@@ -242,11 +242,7 @@ func TestSharedSyncFollowsTheLastBlock(t *testing.T) {
 	// must not make every round a syncfs.
 	l.SyncStreams("NOT_CREATED")
 	tails := l.syncer.tails
-	full := func() uint64 {
-		tails.mu.Lock()
-		defer tails.mu.Unlock()
-		return tails.full
-	}
+	full := func() uint64 { f, _ := tails.counts(); return f }
 	appendN := func(from, n int) {
 		t.Helper()
 		for i := from; i < from+n; i++ {
@@ -266,11 +262,7 @@ func TestSharedSyncFollowsTheLastBlock(t *testing.T) {
 	}
 	// Only a block that grew is synced: an append syncs the events' block
 	// alone, a sync after no write syncs nothing.
-	datasyncs := func() uint64 {
-		tails.mu.Lock()
-		defer tails.mu.Unlock()
-		return tails.datasyncs
-	}
+	datasyncs := func() uint64 { _, d := tails.counts(); return d }
 	d := datasyncs()
 	appendN(7, 1)
 	if got := datasyncs() - d; got != 1 {
@@ -318,11 +310,7 @@ func TestSharedSyncAppendSyncsItsStream(t *testing.T) {
 		t.Skip("no shared sync on this platform")
 	}
 	tails := l.syncer.tails
-	datasyncs := func() uint64 {
-		tails.mu.Lock()
-		defer tails.mu.Unlock()
-		return tails.datasyncs
-	}
+	datasyncs := func() uint64 { _, d := tails.counts(); return d }
 	// The first rounds open each stream's block (a syncfs each).
 	if _, err := l.Quarantine(ctx, &hookstreamv1.QuarantinedRequest{Id: "q1", Source: "closer", Body: []byte("{")}); err != nil {
 		t.Fatal(err)
@@ -349,6 +337,14 @@ func TestSharedSyncAppendSyncsItsStream(t *testing.T) {
 	if got := datasyncs() - d; got != 2 {
 		t.Fatalf("a Sync after it synced %d more blocks, want the quarantine bucket's one", got-1)
 	}
+}
+
+// counts are the rounds that fell back to syncfs and the blocks synced on
+// their own so far.
+func (t *streamTails) counts() (full, datasyncs uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.full, t.datasyncs
 }
 
 // TestLastBlock: the highest-numbered block file, whatever else the
