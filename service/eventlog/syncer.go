@@ -21,9 +21,11 @@ import (
 // without SyncAlways: it still writes each message to its block file
 // (pwrite, in place) before it acknowledges it, so an acknowledged
 // message is in the kernel's page cache and survives a process crash.
-// Each write that must survive an OS crash too then calls Log.Sync, which
-// waits for a sync that began after the call: an fdatasync(2) of the last
-// block of each stream whose writes wait, or, when a store has changed
+// Each write that must survive an OS crash too then calls Log.Sync (an
+// append: syncEvents), which waits for a sync that began after the call:
+// an fdatasync(2) of the last block of each stream whose writes wait in
+// that round (every tracked stream for Sync, the events' for an append),
+// or, when one of those stores has changed
 // shape since (a new block, a compaction, a purge), one syncfs(2) of the
 // data directory's file system, which covers every stream's blocks, the
 // files and directories created since, and the server's metadata (see
@@ -34,8 +36,10 @@ import (
 // What calls Sync: appends (the 2xx to a vendor), quarantine writes,
 // endpoint changes, dead letters and redrive requests. Delivery attempt
 // records, checkpoints and leases do not wait: they reach the disk with
-// the next shared sync or the server's sync_interval, and after an OS
-// crash a delivery may repeat (with the same webhook-id).
+// the next round that falls back to syncfs or within the server's
+// sync_interval, and after an OS crash a delivery may repeat (with the
+// same webhook-id). So does a write to a tracked stream that did not
+// wait, until a Sync covers that stream.
 
 // syncer runs the shared syncs of one data directory.
 type syncer struct {

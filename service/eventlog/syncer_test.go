@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -336,6 +337,63 @@ func TestSharedSyncAppendSyncsItsStream(t *testing.T) {
 	}
 	if got := datasyncs() - d; got != 2 {
 		t.Fatalf("a Sync after it synced %d more blocks, want the quarantine bucket's one", got-1)
+	}
+}
+
+// TestSharedSyncAfterAFailedRound: a round that fails (here one stream's
+// fdatasync) leaves nothing counted as on disk. A stream whose store
+// changed shape in that round had its new block opened, to be covered by
+// the syncfs the failure skipped; the next round must still cover it, with
+// a syncfs (which writes the new file's directory entry too). The failing
+// stream and the one that changed shape meet in either order across
+// the runs (map order), so both are checked.
+func TestSharedSyncAfterAFailedRound(t *testing.T) {
+	for run := range 16 {
+		tails := newStreamTails(t.TempDir())
+		msgs := func(stream string) string { return filepath.Join(tails.root, stream, "msgs") }
+		write := func(stream string, idx uint64, data string) {
+			t.Helper()
+			if err := os.MkdirAll(msgs(stream), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(blockPath(msgs(stream), idx), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = f.Close() }()
+			if _, err := f.WriteString(data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fulls := 0
+		full := func() error { fulls++; return nil }
+		all := func(string) bool { return true }
+		write("A", 1, "a1")
+		write("B", 1, "b1")
+		tails.add("A", "B")
+		if err := tails.sync(all, full); err != nil { // opens both blocks, with a syncfs
+			t.Fatal(err)
+		}
+		write("B", 1, "b2")             // B grows: its block is fdatasynced, which fails
+		write("A", 2, "a2, waited for") // A's store changes shape: a new block
+		tails.fdatasync = func(f *os.File) error {
+			if strings.Contains(f.Name(), filepath.Join("B", "msgs")) {
+				return errors.New("EIO")
+			}
+			return fdatasync(f)
+		}
+		if err := tails.sync(all, full); err == nil {
+			t.Fatalf("run %d: a round whose fdatasync failed succeeded", run)
+		}
+		tails.fdatasync = fdatasync
+		before := fulls
+		if err := tails.sync(all, full); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if fulls != before+1 {
+			t.Fatalf("run %d: the round after a failed one made %d syncfs, want 1 (A's new block was never synced)", run, fulls-before)
+		}
+		tails.close()
 	}
 }
 

@@ -34,6 +34,8 @@ type streamTails struct {
 
 	mu    sync.Mutex
 	tails map[string]*tailBlock // by stream name
+	// fdatasync syncs one block (tests make it fail).
+	fdatasync func(*os.File) error
 	// full counts the rounds that fell back to syncfs, datasyncs the
 	// blocks synced on their own (tests).
 	full, datasyncs uint64
@@ -55,7 +57,7 @@ type tailBlock struct {
 const embeddedAccount = "$G"
 
 func newStreamTails(dataDir string) *streamTails {
-	return &streamTails{root: filepath.Join(dataDir, "jetstream", embeddedAccount, "streams"), tails: map[string]*tailBlock{}}
+	return &streamTails{root: filepath.Join(dataDir, "jetstream", embeddedAccount, "streams"), tails: map[string]*tailBlock{}, fdatasync: fdatasync}
 }
 
 // add makes syncs cover streams too.
@@ -81,8 +83,9 @@ func (t *streamTails) sync(need func(stream string) bool, full func() error) err
 		if !need(name) {
 			continue
 		}
-		ok, synced, err := b.sync()
+		ok, synced, err := b.datasync(t.fdatasync)
 		if err != nil {
+			t.forget()
 			return err
 		}
 		if synced {
@@ -95,12 +98,20 @@ func (t *streamTails) sync(need func(stream string) bool, full func() error) err
 	}
 	t.full++
 	if err := full(); err != nil {
-		for _, b := range t.tails {
-			b.synced = -1 // not known to be on disk: sync it next round
-		}
+		t.forget()
 		return err
 	}
 	return nil
+}
+
+// forget follows a failed round: what it left on disk is not known (a
+// block opened this round counted on the syncfs that did not run, to cover
+// it and its directory entry), so every stream's last block is opened
+// afresh next round, which makes that round a syncfs.
+func (t *streamTails) forget() {
+	for _, b := range t.tails {
+		b.drop()
+	}
 }
 
 // close closes the open block files.
@@ -112,7 +123,7 @@ func (t *streamTails) close() {
 	}
 }
 
-// sync fdatasyncs the block that is still the stream's last one, if it
+// datasync fdatasyncs the block that is still the stream's last one, if it
 // grew since its last sync (synced says whether it did). It reports
 // settled false (and syncs nothing) when that block cannot be known: no
 // block open yet, a newer block, or the file at the block's name is another
@@ -120,7 +131,7 @@ func (t *streamTails) close() {
 // is then opened for the next round, and the caller syncs everything. A
 // stream with no block at all has had nothing written that waits (a write
 // before this round would have made one): there is nothing to sync.
-func (b *tailBlock) sync() (settled, synced bool, err error) {
+func (b *tailBlock) datasync(fdatasync func(*os.File) error) (settled, synced bool, err error) {
 	if b.f != nil {
 		if size, ok := b.unchanged(); ok {
 			if size == b.synced {
