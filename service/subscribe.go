@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"strconv"
@@ -316,7 +317,11 @@ func (sub *subscription) catchUpFrom(ctx context.Context, from eventlog.Start) {
 	rctx, cancel := context.WithCancel(ctx)
 	ch, errc := make(chan catchEvent), make(chan error, 1)
 	sub.catchup, sub.readErr, sub.stopRead = ch, errc, cancel
-	go func() { errc <- sub.e.catchUp(rctx, from, sub.subject, ch, sub.out.wantMore, sub.out.wake) }()
+	// A stream that takes events without their raw request and filters
+	// nothing has the raw field dropped as soon as it is read (see
+	// catchUp); one with a filter keeps it until the filter has seen it.
+	strip := !sub.withRaw && sub.filter.Empty()
+	go func() { errc <- sub.e.catchUp(rctx, from, sub.subject, ch, sub.out.wantMore, sub.out.wake, strip) }()
 	sub.idle = false
 	sub.enter(stateCatchingUp)
 }
@@ -651,8 +656,14 @@ func (w *stallWatch) stalled() bool {
 // made; reads start small and double up to the stream's buffer size, so a
 // stream whose client does not read holds one small read at most. When a
 // read finds nothing it says so (end) and looks again a little later.
+//
+// With strip, each event read loses its raw request at once, into a copy
+// of its own, and only the rest is charged: with log.keep_raw the raw body
+// is about half of a stored event, and streams whose clients stop reading
+// (each holding a few reads) would otherwise fill the catch-up share of
+// the budget twice as fast and hold up everyone else's catch-up.
 func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject string, out chan<- catchEvent,
-	wantMore func(n int64) bool, wake <-chan struct{}) error {
+	wantMore func(n int64) bool, wake <-chan struct{}, strip bool) error {
 	const minWait, maxWait = 50 * time.Millisecond, time.Second
 	wait := minWait
 	size := min(64<<10, s.streamBuffer)
@@ -684,6 +695,15 @@ func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject strin
 			s.buffers.Force(got - want)
 		} else {
 			s.buffers.Release(want - got)
+		}
+		if strip {
+			for i := range b.Events {
+				st := &b.Events[i]
+				if kept := eventlog.StripRaw(st.Raw); len(kept) < len(st.Raw) {
+					s.buffers.Release(int64(len(st.Raw) - len(kept)))
+					st.Raw = bytes.Clone(kept) // the read's buffer is not kept
+				}
+			}
 		}
 		for i, st := range b.Events {
 			select {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -584,4 +585,48 @@ func TestSubscriptionCaps(t *testing.T) {
 		cancel()
 		return true
 	})
+}
+
+// TestCatchUpHoldsEventsWithoutRaw: a stream catching up that did not ask
+// for the raw requests (and filters nothing) holds events without them:
+// streams whose clients stop reading then take the buffer budget a few
+// small events at a time, not a few raw bodies each (with log.keep_raw
+// the body is about half of a stored event). One that asked for them
+// holds them.
+func TestCatchUpHoldsEventsWithoutRaw(t *testing.T) {
+	env := newSubscribeEnv(t, Options{}, nil)
+	const bodySize = 200 << 10
+	for i := range 8 {
+		ev := &hookstreamv1.Event{Id: fmt.Sprintf("%032x", i+1), Source: "crm", Vendor: hookstreamv1.Vendor_VENDOR_CLINCHPAD, Type: "lead.moved",
+			Raw: &hookstreamv1.RawRequest{Body: bytes.Repeat([]byte("b"), bodySize)}}
+		if _, err := env.log.Append(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	budget := env.s.Events.buffers
+	settled := func() int64 {
+		// What the streams hold once their reads and sends have stopped.
+		last := int64(-1)
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			used := budget.Used()
+			if used == last {
+				return used
+			}
+			last = used
+		}
+		return last
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for range 5 { // never read
+		env.subscribe(ctx, t, &hookstreamv1.SubscribeRequest{Start: fromBeginning})
+	}
+	if used := settled(); used >= bodySize {
+		t.Fatalf("5 streams that do not read hold %d bytes; without raw bodies their events are a few hundred bytes each", used)
+	}
+	before := settled()
+	env.subscribe(ctx, t, &hookstreamv1.SubscribeRequest{Start: fromBeginning, IncludeRaw: true})
+	if used := settled(); used-before < bodySize {
+		t.Fatalf("a stream that asked for raw requests holds %d bytes more, want at least one body (%d)", used-before, bodySize)
+	}
 }
