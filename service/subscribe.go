@@ -122,6 +122,9 @@ type catchEvent struct {
 	st   eventlog.Stored
 	hold hold
 	end  bool
+	// frame is the event's wire form when the reader built it (a stream
+	// without raw requests or a filter, see catchUp); nil otherwise.
+	frame *encodedDelivery
 }
 
 // subscription is one Subscribe stream. Its state (streamState) and
@@ -361,7 +364,7 @@ func (sub *subscription) caughtUp(ctx context.Context, ce catchEvent) error {
 	sub.idle = false
 	st := ce.st
 	sub.lag.Set(float64(st.Pending))
-	if err := sub.deliver(ctx, st, nil, ce.hold); err != nil {
+	if err := sub.deliver(ctx, st, ce.frame, ce.hold); err != nil {
 		return err
 	}
 	if sub.feed == nil && st.Pending < joinBelow && st.Pending*uint64(len(st.Raw)+1) <= uint64(sub.e.streamBuffer) {
@@ -657,11 +660,13 @@ func (w *stallWatch) stalled() bool {
 // stream whose client does not read holds one small read at most. When a
 // read finds nothing it says so (end) and looks again a little later.
 //
-// With strip, each event read loses its raw request at once, into a copy
-// of its own, and only the rest is charged: with log.keep_raw the raw body
-// is about half of a stored event, and streams whose clients stop reading
-// (each holding a few reads) would otherwise fill the catch-up share of
-// the budget twice as fast and hold up everyone else's catch-up.
+// With strip (a stream without raw requests or a filter), each event read
+// loses its raw request at once, into a copy of its own, and only the rest
+// is charged; its wire form is built here too, so the stream does not
+// look for the raw field again. With log.keep_raw the raw body is about
+// half of a stored event, and streams whose clients stop reading (each
+// holding a few reads) would otherwise fill the catch-up share of the
+// budget twice as fast and hold up everyone else's catch-up.
 func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject string, out chan<- catchEvent,
 	wantMore func(n int64) bool, wake <-chan struct{}, strip bool) error {
 	const minWait, maxWait = 50 * time.Millisecond, time.Second
@@ -696,18 +701,27 @@ func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject strin
 		} else {
 			s.buffers.Release(want - got)
 		}
+		var frames []*encodedDelivery
 		if strip {
+			// All at once: the events waiting for the stream hold only
+			// what it will send.
+			frames = make([]*encodedDelivery, len(b.Events))
 			for i := range b.Events {
 				st := &b.Events[i]
 				if kept := eventlog.StripRaw(st.Raw); len(kept) < len(st.Raw) {
 					s.buffers.Release(int64(len(st.Raw) - len(kept)))
 					st.Raw = bytes.Clone(kept) // the read's buffer is not kept
 				}
+				frames[i] = encodeDelivery(st.Raw, eventlog.Cursor(st.Seq))
 			}
 		}
 		for i, st := range b.Events {
+			ce := catchEvent{st: st, hold: hold{n: int64(len(st.Raw))}}
+			if frames != nil {
+				ce.frame = frames[i]
+			}
 			select {
-			case out <- catchEvent{st: st, hold: hold{n: int64(len(st.Raw))}}:
+			case out <- ce:
 			case <-ctx.Done():
 				for _, rest := range b.Events[i:] {
 					s.buffers.Release(int64(len(rest.Raw)))
