@@ -182,14 +182,15 @@ func (e *Engine) changed(id string) {
 }
 
 // deleted stops a deleted endpoint's worker at once, abandoning its
-// requests in flight.
-func (e *Engine) deleted(id string) {
+// requests in flight; it reports whether this replica ran one.
+func (e *Engine) deleted(id string) bool {
 	e.mu.Lock()
 	w := e.workers[id]
 	e.mu.Unlock()
 	if w != nil {
 		e.stopWorker(id, w, true)
 	}
+	return w != nil
 }
 
 // reconcile starts workers for endpoints whose lease is free or ours,
@@ -444,11 +445,7 @@ func (e *Engine) waitOnDeliverer(ctx context.Context, id string, kv jetstream.Ke
 // for that replica's worker to stop, which gives up the endpoint's lease
 // as it stops.
 func (e *Engine) Deleted(ctx context.Context, id string) {
-	e.mu.Lock()
-	w := e.workers[id]
-	e.mu.Unlock()
-	if w != nil {
-		e.stopWorker(id, w, true)
+	if e.deleted(id) {
 		return
 	}
 	e.waitOnDeliverer(ctx, id, e.leases, "a deleted endpoint's worker has not stopped yet", func(ent jetstream.KeyValueEntry) bool {
