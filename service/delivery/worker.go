@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -101,11 +100,7 @@ type worker struct {
 	lastStart time.Time
 	// liveSenders counts the senders' goroutines, exited ones excluded
 	// (senders counts those started on the current starts channel).
-	liveSenders atomic.Int32
-	// okLatency and okDelivered are the metrics every successful attempt
-	// updates, looked up by label once.
-	okLatency    prometheus.Observer
-	okDelivered  prometheus.Counter
+	liveSenders  atomic.Int32
 	failingSince time.Time
 	redriveSeq   uint64
 	stateRev     uint64
@@ -704,19 +699,15 @@ func (w *worker) finish(r result) {
 		return
 	}
 	m := w.e.o.Metrics
+	m.attempt(w.id, r.res)
 	if r.res.OK() {
-		if w.okLatency == nil {
-			w.okLatency, w.okDelivered = m.latency.WithLabelValues(w.id, "2xx"), m.deliveries.WithLabelValues(w.id, "delivered")
-		}
-		w.okLatency.Observe(r.res.Latency.Seconds())
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED
 		w.e.recordAttempt(a, j.seq)
-		w.okDelivered.Inc()
+		m.delivered(w.id, "delivered")
 		w.failingSince = time.Time{}
 		w.done(j)
 		return
 	}
-	m.attempt(w.id, r.res)
 	if w.failingSince.IsZero() {
 		w.failingSince = now
 	}
