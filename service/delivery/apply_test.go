@@ -6,12 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
-	"github.com/hookstream/hookstream/service/delivery/webhook"
 	"github.com/hookstream/hookstream/service/eventlog"
-	"github.com/hookstream/hookstream/service/filter"
 )
 
 // TestApplyBeforeAnswer: Engine.Apply returns only once this replica's
@@ -111,30 +107,13 @@ func TestApplyOnAnotherReplica(t *testing.T) {
 	}
 }
 
-// startTestEngine starts a delivery engine (a replica) on log and store.
+// startTestEngine starts a delivery engine (a replica) on log and store,
+// one attempt in flight per endpoint.
 func startTestEngine(t *testing.T, log *eventlog.Log, store *Store) *Engine {
 	t.Helper()
-	comp, err := filter.NewCompiler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	never := make(chan struct{})
-	e, err := Start(context.Background(), Options{
-		Logger: slog.New(slog.DiscardHandler), Log: log, Store: store, Metrics: NewMetrics(prometheus.NewRegistry()),
-		Client: webhook.NewClient(webhook.Options{}),
-		Compile: func(expr string) (*filter.Filter, string, error) {
-			f, err := comp.Compile(expr)
-			return f, "", err
-		},
-		Next:    func() (<-chan struct{}, uint64) { return never, 0 },
-		Timeout: time.Second, Schedule: []time.Duration{time.Second}, DisableAfter: time.Hour,
-		MaxInFlight: 1, MaxPending: 100, SecretOverlap: time.Hour,
+	return startLoopbackEngine(t, log, store, func(o *Options) {
+		o.Timeout, o.MaxInFlight, o.MaxPending = time.Second, 1, 100
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
-	return e
 }
 
 // workerOf waits for one of engines to run the endpoint's worker.
