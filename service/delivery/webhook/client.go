@@ -9,15 +9,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/hookstream/hookstream/service/tracing"
 )
@@ -30,6 +35,9 @@ const (
 	// DefaultMaxIdlePerHost keeps enough connections open to one receiver
 	// for a busy endpoint's concurrent deliveries to reuse them.
 	DefaultMaxIdlePerHost = 64
+	// DefaultIdleTimeout is how long an unused connection stays open: past
+	// most receivers' own keep-alive timeouts, which close it first.
+	DefaultIdleTimeout = 90 * time.Second
 	// UserAgent identifies our requests in receivers' logs and firewalls.
 	UserAgent = "hookstream-webhooks/1"
 	// MaxResponseBody is how much of a response is kept: enough to show an
@@ -60,21 +68,28 @@ type Options struct {
 	// MaxIdlePerHost is how many idle connections to one host are kept for
 	// reuse. Zero means DefaultMaxIdlePerHost.
 	MaxIdlePerHost int
+	// IdleTimeout is how long an unused connection to a receiver stays
+	// open. Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// RootCAs verify receivers' certificates; nil means the system's.
+	RootCAs *x509.CertPool
 }
 
-// Client sends webhooks: one HTTP request per attempt, signed, with
+// Client sends webhooks: one HTTP/1.1 request per attempt, signed, with
 // redirects refused and the address policy enforced on every connection.
 // It is safe for concurrent use.
 type Client struct {
-	http      *http.Client
-	transport *http.Transport
-	timeout   time.Duration
+	dialer  *net.Dialer
+	tls     *tls.Config
+	timeout time.Duration
+	targets targets
+	pool    pool
 }
 
-// NewClient returns a Client. Its transport ignores proxy environment
-// variables (a proxy would connect on our behalf, past the address check)
-// and checks each address in net.Dialer.Control, which sees the IP the
-// socket really connects to: a name that resolved to a public address at
+// NewClient returns a Client. It connects directly, never through a proxy
+// (a proxy would connect on our behalf, past the address check), and
+// checks each address in net.Dialer.Control, which sees the IP the socket
+// really connects to: a name that resolved to a public address at
 // validation time and to 169.254.169.254 now is still refused.
 func NewClient(o Options) *Client {
 	if o.Timeout <= 0 {
@@ -83,44 +98,28 @@ func NewClient(o Options) *Client {
 	if o.MaxIdlePerHost <= 0 {
 		o.MaxIdlePerHost = DefaultMaxIdlePerHost
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
 	allow := slices.Clone(o.AllowNetworks)
-	dialer := &net.Dialer{
-		Timeout:   o.Timeout,
-		KeepAlive: 30 * time.Second,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			return checkDial(address, allow)
-		},
-	}
-	tr := &http.Transport{
-		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
-		ForceAttemptHTTP2:      true,
-		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:    10 * time.Second,
-		MaxIdleConnsPerHost:    o.MaxIdlePerHost,
-		IdleConnTimeout:        90 * time.Second,
-		MaxResponseHeaderBytes: maxHeaderBytes,
-		// Without Accept-Encoding receivers answer uncompressed, so the
-		// kept 4 KiB are the bytes they sent and no decompression runs.
-		DisableCompression: true,
-	}
 	return &Client{
-		http: &http.Client{
-			Transport: tr,
-			// Following a redirect would send the signed body somewhere the
-			// endpoint's owner never configured (and past CheckURL); the
-			// spec says to treat 3xx as a failure.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		dialer: &net.Dialer{
+			Timeout:   o.Timeout,
+			KeepAlive: 30 * time.Second,
+			Control: func(_, address string, _ syscall.RawConn) error {
+				return checkDial(address, allow)
+			},
 		},
-		transport: tr,
-		timeout:   o.Timeout,
+		tls:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs, NextProtos: []string{"http/1.1"}},
+		timeout: o.Timeout,
+		pool:    pool{max: o.MaxIdlePerHost, timeout: o.IdleTimeout},
 	}
 }
 
 // Close closes idle connections. In-flight requests are not interrupted;
 // cancel their contexts for that.
 func (c *Client) Close() {
-	c.transport.CloseIdleConnections()
+	c.pool.close()
 }
 
 // Request is one delivery attempt.
@@ -183,104 +182,260 @@ type Result struct {
 // OK reports whether the receiver accepted the webhook (a 2xx status).
 func (r Result) OK() bool { return r.Status >= 200 && r.Status <= 299 }
 
-// Send makes one attempt. It never retries: scheduling, backoff and
-// Retry-After are the caller's. The attempt is bounded by Options.Timeout as
-// well as ctx.
+// Send makes one attempt. It never retries a delivered request:
+// scheduling, backoff and Retry-After are the caller's. (A request whose
+// write fails on a reused connection, so the receiver cannot have seen it,
+// goes once more on a new connection.) The attempt is bounded by
+// Options.Timeout as well as ctx.
 func (c *Client) Send(ctx context.Context, r Request) Result {
-	attemptCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := newHTTPRequest(attemptCtx, r)
+	t, method, err := c.check(r)
 	if err != nil {
 		return Result{Err: redact(err.Error(), r)}
-	}
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	latency := time.Since(start)
-	if err != nil {
-		return Result{Latency: latency, Err: redact(c.describe(ctx, err), r)}
-	}
-	// A close error says nothing about the delivery; the status is in.
-	defer func() { _ = resp.Body.Close() }()
-	res := Result{Status: resp.StatusCode, Latency: latency}
-	// A failed or slow body does not undo the status the receiver already
-	// gave; what was read is kept and the rest ignored.
-	// The Basic credentials are redacted before the body is cut to
-	// MaxResponseBody, so an echo of them straddling the cut is not kept
-	// half.
-	res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+redactSlack))
-	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
-	res.Body = redactBody(res.Body, r)
-	res.Body = res.Body[:min(len(res.Body), MaxResponseBody)]
-
-	switch code := resp.StatusCode; {
-	case code >= 300 && code <= 399:
-		res.Err = redact(fmt.Sprintf("redirect not followed (%d to %s)", code, redirectTarget(req.URL, resp.Header.Get("Location"))), r)
-	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	case code == http.StatusGone:
-		res.Gone = true
-	}
-	return res
-}
-
-// newHTTPRequest builds the signed request. Our headers are set after the
-// owner's, so an extra header can never replace a signature or the id.
-func newHTTPRequest(ctx context.Context, r Request) (*http.Request, error) {
-	if err := CheckURL(r.URL, true); err != nil {
-		return nil, err
-	}
-	if err := checkID(r.ID); err != nil {
-		return nil, err
-	}
-	if len(r.Keys) == 0 {
-		return nil, errors.New("no signing key: refusing to send an unsigned webhook")
-	}
-	for i, key := range r.Keys {
-		// An empty or short key makes a signature anyone can forge; keys
-		// come from ParseSecret, so this is a bug upstream, caught here.
-		if len(key) < minSecretBytes || len(key) > maxSecretBytes {
-			return nil, fmt.Errorf("signing key %d has %d bytes; it must have %d to %d", i, len(key), minSecretBytes, maxSecretBytes)
-		}
-	}
-	method := r.Method
-	if method == "" {
-		method = http.MethodPost
 	}
 	ts := r.Timestamp
 	if ts.IsZero() {
 		ts = time.Now()
 	}
+	start := time.Now()
+	deadline := start.Add(c.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{Err: redact(c.describe(ctx, err), r)}
+	}
+	for again := false; ; again = true {
+		cn := c.pool.take(t.key)
+		reused := cn != nil
+		if cn == nil {
+			if cn, err = c.dial(ctx, t, deadline); err != nil {
+				return Result{Latency: time.Since(start), Err: redact(c.describe(ctx, err), r)}
+			}
+		}
+		res, unseen := c.exchange(ctx, cn, t, method, r, ts, deadline, start)
+		if unseen && reused && !again {
+			continue
+		}
+		return res
+	}
+}
+
+// exchange writes the request on cn and reads the answer. unseen reports
+// a failure before the receiver can have read the request: the write
+// failed and nothing came back. cn goes back to the pool only after a
+// response that was read to its end and leaves the connection open.
+func (c *Client) exchange(ctx context.Context, cn *conn, t *target, method string, r Request, ts, deadline, start time.Time) (res Result, unseen bool) {
+	keep := false
+	_ = cn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = cn.SetDeadline(past) })
+	defer func() {
+		// A stop that comes too late means the deadline may be moved
+		// after we return: such a connection is not given out again.
+		if stop() && keep {
+			c.pool.put(cn)
+		} else {
+			_ = cn.Close()
+		}
+	}()
+	cn.buf = appendRequest(cn.buf[:0], t, method, r, ts)
+	_, werr := cn.Write(cn.buf)
+	// Read even after a failed write: a receiver may answer (413, 401)
+	// and close before taking the whole body.
+	cn.startHeaders()
+	resp, err := readResponse(cn, method)
+	if err != nil {
+		if werr != nil && cn.in.read == 0 {
+			// A write that timed out used the attempt's time up.
+			err, unseen = werr, ctx.Err() == nil && !errors.Is(werr, os.ErrDeadlineExceeded)
+		}
+		return Result{Latency: time.Since(start), Err: redact(c.describe(ctx, err), r)}, unseen
+	}
+	cn.endHeaders()
+	res = Result{Status: resp.StatusCode, Latency: time.Since(start)}
+	// A failed or slow body does not undo the status the receiver already
+	// gave; what was read is kept and the rest ignored.
+	// The Basic credentials are redacted before the body is cut to
+	// MaxResponseBody, so an echo of them straddling the cut is not kept
+	// half.
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+redactSlack))
+	// The rest is read, up to drainLimit, so the connection can carry the
+	// next request; resp.Body.Close is not called, as it would read on
+	// without a limit.
+	_, derr := io.CopyN(io.Discard, resp.Body, drainLimit)
+	keep = rerr == nil && derr == io.EOF && werr == nil && !resp.Close && cn.reusable()
+	res.Body = redactBody(body, r)
+	res.Body = res.Body[:min(len(res.Body), MaxResponseBody)]
+
+	switch code := resp.StatusCode; {
+	case code >= 300 && code <= 399:
+		res.Err = redact(fmt.Sprintf("redirect not followed (%d to %s)", code, redirectTarget(r.URL, resp.Header.Get("Location"))), r)
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	case code == http.StatusGone:
+		res.Gone = true
+	}
+	return res, false
+}
+
+// max1xx is how many informational (1xx) answers may come before the
+// final one, as net/http allows.
+const max1xx = 5
+
+// postRequest tells http.ReadResponse what the answer is to; the method is
+// all it reads.
+var postRequest = &http.Request{Method: http.MethodPost}
+
+// readResponse reads the final answer on cn, skipping informational ones.
+func readResponse(cn *conn, method string) (*http.Response, error) {
+	req := postRequest
+	if method != http.MethodPost {
+		req = &http.Request{Method: method}
+	}
+	for n := 0; ; n++ {
+		resp, err := http.ReadResponse(cn.br, req)
+		if err != nil {
+			return nil, err
+		}
+		switch code := resp.StatusCode; {
+		case code == http.StatusSwitchingProtocols:
+			return nil, errors.New("receiver switched protocols (101) instead of answering")
+		case code < 100 || code > 199:
+			return resp, nil
+		case n >= max1xx:
+			return nil, errors.New("too many informational (1xx) answers")
+		}
+	}
+}
+
+// check validates r before anything is sent and returns where it goes and
+// with which method.
+func (c *Client) check(r Request) (*target, string, error) {
+	if err := checkID(r.ID); err != nil {
+		return nil, "", err
+	}
+	if len(r.Keys) == 0 {
+		return nil, "", errors.New("no signing key: refusing to send an unsigned webhook")
+	}
+	for i, key := range r.Keys {
+		// An empty or short key makes a signature anyone can forge; keys
+		// come from ParseSecret, so this is a bug upstream, caught here.
+		if len(key) < minSecretBytes || len(key) > maxSecretBytes {
+			return nil, "", fmt.Errorf("signing key %d has %d bytes; it must have %d to %d", i, len(key), minSecretBytes, maxSecretBytes)
+		}
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodPost
+	} else if !httpguts.ValidHeaderFieldName(method) { // a method is a token, as a header name is
+		return nil, "", fmt.Errorf("invalid method %q", method)
+	}
+	if r.ContentType != "" && !httpguts.ValidHeaderFieldValue(r.ContentType) {
+		return nil, "", errors.New("invalid content type")
+	}
+	for k, v := range r.Headers {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil, "", fmt.Errorf("invalid header name %q", k)
+		}
+		if !httpguts.ValidHeaderFieldValue(v) {
+			// The value may be a token: it is not quoted.
+			return nil, "", fmt.Errorf("header %s has an invalid value (control characters?)", k)
+		}
+	}
+	if r.Trace.Parent != "" && (!httpguts.ValidHeaderFieldValue(r.Trace.Parent) || !httpguts.ValidHeaderFieldValue(r.Trace.State)) {
+		return nil, "", errors.New("invalid trace context")
+	}
+	if r.BasicUser != "" && (!httpguts.ValidHeaderFieldValue(r.BasicUser) || strings.Contains(r.BasicUser, ":")) {
+		return nil, "", errors.New("invalid basic auth user name")
+	}
+	t, err := c.targets.get(r.URL)
+	if err != nil {
+		return nil, "", err
+	}
+	return t, method, nil
+}
+
+// Header names as they are written.
+var (
+	canonicalID        = textproto.CanonicalMIMEHeaderKey(HeaderID)
+	canonicalTimestamp = textproto.CanonicalMIMEHeaderKey(HeaderTimestamp)
+	canonicalSignature = textproto.CanonicalMIMEHeaderKey(HeaderSignature)
+	canonicalParent    = textproto.CanonicalMIMEHeaderKey(tracing.HeaderParent)
+	canonicalState     = textproto.CanonicalMIMEHeaderKey(tracing.HeaderState)
+)
+
+// appendRequest appends the signed request to b: our headers, then the
+// owner's where they do not name one of ours (or one the message framing
+// owns), then the body.
+func appendRequest(b []byte, t *target, method string, r Request, ts time.Time) []byte {
 	contentType := r.ContentType
 	if contentType == "" {
 		contentType = ContentTypeJSON
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.URL, bytes.NewReader(r.Body))
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("building the request: %w", err)
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, t.uri...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, t.host...)
+	b = append(b, "\r\nUser-Agent: "+UserAgent+"\r\nContent-Type: "...)
+	b = append(b, contentType...)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(r.Body)), 10)
+	b = appendHeader(b, canonicalID, r.ID)
+	b = append(b, "\r\n"...)
+	b = append(b, canonicalTimestamp...)
+	b = append(b, ": "...)
+	b = strconv.AppendInt(b, ts.Unix(), 10)
+	b = append(b, "\r\n"...)
+	b = append(b, canonicalSignature...)
+	b = append(b, ": "...)
+	b = appendSignature(b, r.Keys, r.ID, ts, r.Body)
+	basic := r.BasicUser != ""
+	if basic {
+		b = append(b, "\r\nAuthorization: Basic "...)
+		cred := r.BasicUser + ":" + r.BasicPassword
+		b = base64.StdEncoding.AppendEncode(b, []byte(cred))
 	}
-	for k, v := range r.Headers {
-		req.Header.Set(k, v)
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set(HeaderID, r.ID)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set(HeaderSignature, Sign(r.Keys, r.ID, ts, r.Body))
-	if r.BasicUser != "" {
-		req.SetBasicAuth(r.BasicUser, r.BasicPassword)
-	}
-	if r.Trace.Parent != "" {
-		req.Header.Set(tracing.HeaderParent, r.Trace.Parent)
-		req.Header.Del(tracing.HeaderState)
+	traced := r.Trace.Parent != ""
+	if traced {
+		b = appendHeader(b, canonicalParent, r.Trace.Parent)
 		if r.Trace.State != "" {
-			req.Header.Set(tracing.HeaderState, r.Trace.State)
+			b = appendHeader(b, canonicalState, r.Trace.State)
 		}
 	}
-	return req, nil
+	if len(r.Headers) > 0 {
+		last := ""
+		for _, k := range slices.Sorted(maps.Keys(r.Headers)) {
+			name := textproto.CanonicalMIMEHeaderKey(k)
+			if name == last {
+				continue // "x-team" after "X-Team": one value per name, as http.Header.Set keeps
+			}
+			last = name
+			switch name {
+			case "Host", "Content-Length", "Transfer-Encoding", "Trailer", "User-Agent", "Content-Type",
+				canonicalID, canonicalTimestamp, canonicalSignature:
+				continue
+			case "Authorization":
+				if basic {
+					continue
+				}
+			case canonicalParent, canonicalState:
+				if traced {
+					continue
+				}
+			}
+			b = appendHeader(b, name, textproto.TrimString(r.Headers[k]))
+		}
+	}
+	b = append(b, "\r\n\r\n"...)
+	return append(b, r.Body...)
+}
+
+// appendHeader appends a header line, after the previous line's end.
+func appendHeader(b []byte, name, value string) []byte {
+	b = append(b, "\r\n"...)
+	b = append(b, name...)
+	b = append(b, ": "...)
+	return append(b, value...)
 }
 
 // checkID refuses ids that would make the signed content ambiguous ('.')
@@ -418,9 +573,13 @@ func redactBody(body []byte, r Request) []byte {
 
 // redirectTarget shows where a redirect pointed, without userinfo, query or
 // fragment, which may carry credentials.
-func redirectTarget(base *url.URL, location string) string {
+func redirectTarget(rawBase, location string) string {
 	if location == "" {
 		return "no Location"
+	}
+	base, err := url.Parse(rawBase)
+	if err != nil {
+		return "an invalid Location"
 	}
 	u, err := base.Parse(location)
 	if err != nil {

@@ -81,20 +81,27 @@ func ParseSecret(s string) ([]byte, error) {
 // and the new key during a rotation lets receivers switch secrets at any
 // moment without rejecting a delivery. With no keys it returns "".
 func Sign(keys [][]byte, id string, ts time.Time, body []byte) string {
+	return string(appendSignature(nil, keys, id, ts, body))
+}
+
+// appendSignature appends Sign's value to b.
+func appendSignature(b []byte, keys [][]byte, id string, ts time.Time, body []byte) []byte {
 	if len(keys) == 0 {
-		return ""
+		return b
 	}
 	prefix := signedPrefix(id, ts.Unix())
-	var b strings.Builder
+	var sum [sha256.Size]byte
 	for i, key := range keys {
 		if i > 0 {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		}
-		b.WriteString(signatureVersion)
-		b.WriteByte(',')
-		b.WriteString(base64.StdEncoding.EncodeToString(mac(key, prefix, body)))
+		b = append(b, signatureVersion+","...)
+		h := hmac.New(sha256.New, key)
+		h.Write(prefix)
+		h.Write(body)
+		b = base64.StdEncoding.AppendEncode(b, h.Sum(sum[:0]))
 	}
-	return b.String()
+	return b
 }
 
 // signedPrefix is the part of the signed content before the body:
