@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -197,22 +196,22 @@ func (c *Client) Send(ctx context.Context, r Request) Result {
 		ts = time.Now()
 	}
 	start := time.Now()
-	deadline := start.Add(c.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	a := attempt{deadline: start.Add(c.timeout), start: start}
+	if d, ok := ctx.Deadline(); ok && !d.After(a.deadline) {
+		a.deadline, a.callersDeadline = d, true
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{Err: redact(c.describe(ctx, err), r)}
+		return Result{Err: redact(c.describe(ctx, err, false), r)}
 	}
 	for again := false; ; again = true {
 		cn := c.pool.take(t.key)
 		reused := cn != nil
 		if cn == nil {
-			if cn, err = c.dial(ctx, t, deadline); err != nil {
-				return Result{Latency: time.Since(start), Err: redact(c.describe(ctx, err), r)}
+			if cn, err = c.dial(ctx, t, a.deadline); err != nil {
+				return Result{Latency: time.Since(start), Err: redact(c.describe(ctx, err, a.callersDeadline), r)}
 			}
 		}
-		res, unseen := c.exchange(ctx, cn, t, method, r, ts, deadline, start)
+		res, unseen := c.exchange(ctx, cn, t, method, r, ts, a)
 		if unseen && reused && !again {
 			continue
 		}
@@ -220,13 +219,28 @@ func (c *Client) Send(ctx context.Context, r Request) Result {
 	}
 }
 
+// attempt is when an attempt started and must end.
+type attempt struct {
+	start, deadline time.Time
+	// callersDeadline says the deadline is the caller's context's, which
+	// is sooner than Options.Timeout.
+	callersDeadline bool
+}
+
+// writeAlongside is the request size from which the request is written
+// while the answer is awaited: a receiver may answer a large body early
+// (413, 401) and stop reading it, and that answer must not wait behind a
+// write that cannot finish. Smaller requests fit the socket's buffer and
+// are written, then read, on one goroutine.
+const writeAlongside = 64 << 10
+
 // exchange writes the request on cn and reads the answer. unseen reports
 // a failure before the receiver can have read the request: the write
 // failed and nothing came back. cn goes back to the pool only after a
 // response that was read to its end and leaves the connection open.
-func (c *Client) exchange(ctx context.Context, cn *conn, t *target, method string, r Request, ts, deadline, start time.Time) (res Result, unseen bool) {
+func (c *Client) exchange(ctx context.Context, cn *conn, t *target, method string, r Request, ts time.Time, a attempt) (res Result, unseen bool) {
 	keep := false
-	_ = cn.SetDeadline(deadline)
+	_ = cn.SetDeadline(a.deadline)
 	stop := context.AfterFunc(ctx, func() { _ = cn.SetDeadline(past) })
 	defer func() {
 		// A stop that comes too late means the deadline may be moved
@@ -234,24 +248,49 @@ func (c *Client) exchange(ctx context.Context, cn *conn, t *target, method strin
 		if stop() && keep {
 			c.pool.put(cn)
 		} else {
-			_ = cn.Close()
+			cn.close()
 		}
 	}()
 	cn.buf = appendRequest(cn.buf[:0], t, method, r, ts)
-	_, werr := cn.Write(cn.buf)
-	// Read even after a failed write: a receiver may answer (413, 401)
-	// and close before taking the whole body.
-	cn.startHeaders()
-	resp, err := readResponse(cn, method)
+	var (
+		werr error
+		resp *http.Response
+		err  error
+	)
+	if len(cn.buf) < writeAlongside {
+		_, werr = cn.Write(cn.buf)
+		// Read even after a failed write: a receiver may answer and close
+		// before taking the whole body.
+		cn.startHeaders()
+		resp, err = readResponse(cn, method)
+	} else {
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := cn.Write(cn.buf)
+			wrote <- err
+		}()
+		cn.startHeaders()
+		resp, err = readResponse(cn, method)
+		select {
+		case werr = <-wrote:
+		default:
+			// Answered (or failed) before the request was taken in: the
+			// rest of it is not sent, and the connection not reused.
+			_ = cn.SetWriteDeadline(past)
+			if werr = <-wrote; werr == nil {
+				werr = errors.New("request not written to its end")
+			}
+		}
+	}
 	if err != nil {
 		if werr != nil && cn.in.read == 0 {
 			// A write that timed out used the attempt's time up.
 			err, unseen = werr, ctx.Err() == nil && !errors.Is(werr, os.ErrDeadlineExceeded)
 		}
-		return Result{Latency: time.Since(start), Err: redact(c.describe(ctx, err), r)}, unseen
+		return Result{Latency: time.Since(a.start), Err: redact(c.describe(ctx, err, a.callersDeadline), r)}, unseen
 	}
 	cn.endHeaders()
-	res = Result{Status: resp.StatusCode, Latency: time.Since(start)}
+	res = Result{Status: resp.StatusCode, Latency: time.Since(a.start)}
 	// A failed or slow body does not undo the status the receiver already
 	// gave; what was read is kept and the rest ignored.
 	// The Basic credentials are redacted before the body is cut to
@@ -403,14 +442,8 @@ func appendRequest(b []byte, t *target, method string, r Request, ts time.Time) 
 		}
 	}
 	if len(r.Headers) > 0 {
-		last := ""
-		for _, k := range slices.Sorted(maps.Keys(r.Headers)) {
-			name := textproto.CanonicalMIMEHeaderKey(k)
-			if name == last {
-				continue // "x-team" after "X-Team": one value per name, as http.Header.Set keeps
-			}
-			last = name
-			switch name {
+		for _, h := range ownersHeaders(r.Headers) {
+			switch h.name {
 			case "Host", "Content-Length", "Transfer-Encoding", "Trailer", "User-Agent", "Content-Type",
 				canonicalID, canonicalTimestamp, canonicalSignature:
 				continue
@@ -423,12 +456,31 @@ func appendRequest(b []byte, t *target, method string, r Request, ts time.Time) 
 					continue
 				}
 			}
-			b = appendHeader(b, name, textproto.TrimString(r.Headers[k]))
+			b = appendHeader(b, h.name, textproto.TrimString(h.value))
 		}
 	}
 	b = append(b, "\r\n\r\n"...)
 	return append(b, r.Body...)
 }
+
+// ownersHeaders are an endpoint's extra headers by canonical name, in
+// order, one value per name: of names that differ only in case ("x-team",
+// "X-Team"), the first in byte order.
+func ownersHeaders(m map[string]string) []header {
+	hs := make([]header, 0, len(m))
+	for k, v := range m {
+		hs = append(hs, header{textproto.CanonicalMIMEHeaderKey(k), k, v})
+	}
+	slices.SortFunc(hs, func(a, b header) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	return slices.CompactFunc(hs, func(a, b header) bool { return a.name == b.name })
+}
+
+type header struct{ name, key, value string }
 
 // appendHeader appends a header line, after the previous line's end.
 func appendHeader(b []byte, name, value string) []byte {
@@ -480,28 +532,34 @@ func checkDial(address string, allow []netip.Prefix) error {
 // describe turns a transport error into the short, secret-free sentence
 // stored with the attempt. The error's own text is the last resort: a
 // url.Error quotes the whole URL, query and all, so it is always unwrapped.
-func (c *Client) describe(parent context.Context, err error) string {
+func (c *Client) describe(parent context.Context, err error, callersDeadline bool) string {
 	var blocked *blockedError
 	if errors.As(err, &blocked) {
 		return blocked.Error()
 	}
-	if parent.Err() != nil {
+	var timeoutErr interface{ Timeout() bool }
+	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeoutErr) && timeoutErr.Timeout()
+	cause := parent.Err()
+	if cause == nil && timedOut && callersDeadline {
+		// The socket's timer can fire before the context's own.
+		cause = context.DeadlineExceeded
+	}
+	if cause != nil {
 		// Not the receiver's fault: we are shutting down or the caller gave up.
-		return "canceled before a response (" + parent.Err().Error() + ")"
+		return "canceled before a response (" + cause.Error() + ")"
 	}
 	var (
-		dnsErr     *net.DNSError
-		unknownCA  x509.UnknownAuthorityError
-		hostErr    x509.HostnameError
-		invalid    x509.CertificateInvalidError
-		notTLS     tls.RecordHeaderError
-		alert      tls.AlertError
-		timeoutErr interface{ Timeout() bool }
+		dnsErr    *net.DNSError
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		notTLS    tls.RecordHeaderError
+		alert     tls.AlertError
 	)
 	switch {
 	case strings.Contains(err.Error(), "TLS handshake timeout"):
 		return "TLS handshake timeout"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &timeoutErr) && timeoutErr.Timeout():
+	case timedOut:
 		return "timeout after " + c.timeout.String()
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsNotFound {
@@ -539,6 +597,11 @@ func (c *Client) describe(parent context.Context, err error) string {
 // redact is a last line of defence: whatever an error says, the password
 // and the URL's query do not reach the attempt log.
 func redact(msg string, r Request) string {
+	if r.BasicUser != "" {
+		// A receiver's malformed answer is quoted in errors; it may quote
+		// our Authorization header.
+		msg = strings.ReplaceAll(msg, base64.StdEncoding.EncodeToString([]byte(r.BasicUser+":"+r.BasicPassword)), "[redacted]")
+	}
 	if r.BasicPassword != "" {
 		msg = strings.ReplaceAll(msg, r.BasicPassword, "[redacted]")
 	}

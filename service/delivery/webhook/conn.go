@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +57,7 @@ func parseTarget(raw string) (*target, error) {
 		}
 	}
 	port := u.Port()
-	t := &target{tls: u.Scheme == "https", serverName: hostname, uri: u.RequestURI()}
+	t := &target{tls: u.Scheme == "https", serverName: hostname, uri: escapeTarget(u.RequestURI())}
 	t.host = hostname
 	if strings.Contains(hostname, ":") {
 		t.host = "[" + hostname + "]"
@@ -71,6 +72,27 @@ func parseTarget(raw string) (*target, error) {
 	t.addr = net.JoinHostPort(hostname, port)
 	t.key = u.Scheme + "://" + t.addr
 	return t, nil
+}
+
+// escapeTarget percent-encodes what may not appear in a request line:
+// url.Parse keeps a query as typed, spaces and all, and a space would end
+// the request-target early.
+func escapeTarget(uri string) string {
+	var b []byte
+	for i := 0; i < len(uri); i++ {
+		if c := uri[i]; c <= ' ' || c >= 0x7f {
+			if b == nil {
+				b = append(make([]byte, 0, len(uri)+8), uri[:i]...)
+			}
+			b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+		} else if b != nil {
+			b = append(b, c)
+		}
+	}
+	if b == nil {
+		return uri
+	}
+	return string(b)
 }
 
 func isASCII(s string) bool {
@@ -115,12 +137,38 @@ func (ts *targets) get(raw string) (*target, error) {
 // conn is one connection to a receiver.
 type conn struct {
 	net.Conn                 // what requests are written to: TCP, or TLS over it
-	tcp      syscall.RawConn // the TCP socket under it, to look at while idle
+	raw      net.Conn        // the TCP connection
+	tcp      syscall.RawConn // its socket, to look at while idle
+	tls      *tls.Conn       // nil for http
 	in       *limitedReader
 	br       *bufio.Reader
 	buf      []byte // the request being written, kept for the next one
 	idle     time.Time
 	key      string
+}
+
+// close closes the TCP connection under c. Closing a TLS connection would
+// first send a close_notify alert, with a write deadline of its own, which
+// a receiver that stopped reading holds up for seconds; an exchange that
+// is given up needs no farewell.
+func (c *conn) close() { _ = c.raw.Close() }
+
+// quiet reports whether an idle connection holds nothing to read: the
+// socket (see open) and, for TLS, the records tls.Conn already took off
+// the socket, where a receiver's unasked answer may wait. That check reads
+// with a deadline in the past: it returns what is buffered without a
+// system call, and a timeout leaves a tls.Conn usable.
+func (c *conn) quiet() bool {
+	if !c.open() {
+		return false
+	}
+	if c.tls == nil {
+		return true
+	}
+	_ = c.tls.SetReadDeadline(past)
+	var b [1]byte
+	n, err := c.tls.Read(b[:])
+	return n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // limitedReader is the connection as the response parser reads it: while
@@ -175,10 +223,10 @@ func (p *pool) take(key string) *conn {
 		list[len(list)-1] = nil
 		p.idle[key] = list[:len(list)-1]
 		p.mu.Unlock()
-		if time.Since(c.idle) < p.timeout && c.open() {
+		if time.Since(c.idle) < p.timeout && c.quiet() {
 			return c
 		}
-		_ = c.Close()
+		c.close()
 	}
 }
 
@@ -189,10 +237,13 @@ func (p *pool) put(c *conn) {
 		c.buf = nil
 	}
 	c.idle = time.Now()
+	// The exchange's deadline passes while c is idle; the checks in take
+	// must not find it expired.
+	_ = c.SetDeadline(time.Time{})
 	p.mu.Lock()
 	if p.closed || len(p.idle[c.key]) >= p.max {
 		p.mu.Unlock()
-		_ = c.Close()
+		c.close()
 		return
 	}
 	if p.idle == nil {
@@ -234,7 +285,7 @@ func (p *pool) expire() {
 	}
 	p.mu.Unlock()
 	for _, c := range old {
-		_ = c.Close()
+		c.close()
 	}
 }
 
@@ -251,7 +302,7 @@ func (p *pool) close() {
 	p.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {
-			_ = c.Close()
+			c.close()
 		}
 	}
 }
@@ -270,7 +321,7 @@ func (c *Client) dial(ctx context.Context, t *target, deadline time.Time) (*conn
 		_ = raw.Close()
 		return nil, err
 	}
-	nc := raw
+	cn := &conn{Conn: raw, raw: raw, tcp: rc, key: t.key}
 	if t.tls {
 		cfg := c.tls.Clone()
 		cfg.ServerName = t.serverName
@@ -293,10 +344,11 @@ func (c *Client) dial(ctx context.Context, t *target, deadline time.Time) (*conn
 			}
 			return nil, err
 		}
-		nc = tc
+		cn.Conn, cn.tls = tc, tc
 	}
-	in := &limitedReader{c: nc}
-	return &conn{Conn: nc, tcp: rc, in: in, br: bufio.NewReaderSize(in, 4<<10), key: t.key}, nil
+	cn.in = &limitedReader{c: cn.Conn}
+	cn.br = bufio.NewReaderSize(cn.in, 4<<10)
+	return cn, nil
 }
 
 // tlsHandshakeTimeout bounds the handshake within an attempt's timeout.

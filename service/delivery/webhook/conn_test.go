@@ -21,20 +21,22 @@ import (
 // and whether it then closes the connection.
 type answer func(n int) (text string, hangUp bool)
 
-// newScriptServer starts a loopback receiver that reads each request with
-// net/http's parser and answers with the script's exact bytes. It returns
-// the URL and how many connections were opened.
-func newScriptServer(t *testing.T, script answer) (string, *atomic.Int64) {
+// newRawServer accepts connections on l (a new loopback listener when
+// nil) and runs handle on each. It returns the address and how many
+// connections were opened.
+func newRawServer(t *testing.T, l net.Listener, handle func(c net.Conn)) (string, *atomic.Int64) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var (
-		conns, requests atomic.Int64
-		wg              sync.WaitGroup
-		mu              sync.Mutex
-		open            []net.Conn
+		conns atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		open  []net.Conn
 	)
 	t.Cleanup(func() {
 		_ = l.Close()
@@ -57,22 +59,34 @@ func newScriptServer(t *testing.T, script answer) (string, *atomic.Int64) {
 			mu.Unlock()
 			wg.Go(func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, req.Body)
-					text, hangUp := script(int(requests.Add(1) - 1))
-					if _, err := io.WriteString(c, text); err != nil || hangUp {
-						return
-					}
-				}
+				handle(c)
 			})
 		}
 	})
-	return "http://" + l.Addr().String(), &conns
+	return l.Addr().String(), &conns
+}
+
+// newScriptServer starts a loopback receiver that reads each request with
+// net/http's parser and answers with the script's exact bytes. It returns
+// the URL and how many connections were opened.
+func newScriptServer(t *testing.T, script answer) (string, *atomic.Int64) {
+	t.Helper()
+	var requests atomic.Int64
+	addr, conns := newRawServer(t, nil, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			text, hangUp := script(int(requests.Add(1) - 1))
+			if _, err := io.WriteString(c, text); err != nil || hangUp {
+				return
+			}
+		}
+	})
+	return "http://" + addr, conns
 }
 
 func always(text string, hangUp bool) answer {
