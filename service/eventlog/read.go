@@ -134,7 +134,10 @@ func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEve
 	if err := caller.Err(); err != nil {
 		return Batch{}, err
 	}
-	inbox := l.reads.NewRespInbox()
+	// A plain inbox: one under the connection's request prefix (NewRespInbox)
+	// also matches the wildcard subscription its requests share, so the
+	// server would send every event of the batch twice, once to each.
+	inbox := l.reads.NewInbox()
 	// The server sends at most maxEvents events and one end-of-batch
 	// message, so a channel with room for them (and one spare) never
 	// overflows; SubscribeSync would allocate (and zero) a 64K-message

@@ -162,3 +162,24 @@ func TestReadBatchEndsOnClose(t *testing.T) {
 		t.Fatal("ReadBatch still waiting 5 s after its connection closed")
 	}
 }
+
+// Each event of a batch crosses the connection once: the read's inbox must
+// not also match the wildcard subscription the connection's requests
+// share (it did, under NewRespInbox, and every event came twice).
+func TestReadBatchReceivesEachEventOnce(t *testing.T) {
+	l := openLog(t, Config{DataDir: t.TempDir()})
+	for i := range 20 {
+		mustAppend(t, l, sized(i, 1_000, "lead.created"))
+	}
+	// A request sets up the connection's shared response subscription.
+	_, _ = l.reads.Request("hookstream.test.nobody", nil, 50*time.Millisecond)
+	before := l.reads.Stats().InMsgs
+	b, err := l.ReadBatch(context.Background(), Start{}, "", 0, 0)
+	if err != nil || len(b.Events) != 20 {
+		t.Fatalf("read %d events, %v; want 20", len(b.Events), err)
+	}
+	// 20 events and the end-of-batch status.
+	if got := l.reads.Stats().InMsgs - before; got != 21 {
+		t.Errorf("the read brought %d messages over the connection, want 21", got)
+	}
+}
