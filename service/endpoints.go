@@ -66,6 +66,10 @@ func (s *Services) Compile(expr string) (*filter.Filter, string, error) {
 // returned position.
 func (s *Services) NextEvent() (<-chan struct{}, uint64) { return s.Events.hub.Next() }
 
+// TapEvents makes fn see every event the process's reader of the log
+// passes on, in log order (see hub.Tap).
+func (s *Services) TapEvents(fn func(eventlog.Stored)) { s.Events.hub.Tap(fn) }
+
 // Reasons of the endpoint service's errors.
 const (
 	ReasonEndpointNotFound   = "ENDPOINT_NOT_FOUND"

@@ -31,6 +31,17 @@ type hub struct {
 	// next, when someone waits for the next event (Next), is closed when
 	// it comes.
 	next chan struct{}
+	// tap, when set (Tap), is given every event passed on, in log order.
+	tap func(eventlog.Stored)
+}
+
+// Tap makes fn see every event the hub passes on from now, in log order,
+// before those waiting in Next are woken. fn runs under the hub's lock:
+// it must be quick and must not call the hub.
+func (h *hub) Tap(fn func(eventlog.Stored)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tap = fn
 }
 
 // Next returns a channel closed when the hub passes on an event after
@@ -200,6 +211,9 @@ func (h *hub) fanOut(st eventlog.Stored) {
 		return
 	}
 	h.head = st.Seq
+	if h.tap != nil {
+		h.tap(st)
+	}
 	h.wake()
 	if len(h.subs) == 0 {
 		return

@@ -365,7 +365,7 @@ func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slo
 	}
 	a.client = webhook.NewClient(webhook.Options{AllowNetworks: d.Networks(), Timeout: d.Timeout})
 	a.delivery, err = delivery.Start(ctx, delivery.Options{
-		Logger: logger, Log: a.log, Store: store, Compile: a.services.Compile, Next: a.services.NextEvent,
+		Logger: logger, Log: a.log, Store: store, Compile: a.services.Compile, Next: a.services.NextEvent, Tap: a.services.TapEvents,
 		Client: a.client, Metrics: delivery.NewMetrics(reg), Tracer: tracer,
 		Timeout: d.Timeout, Schedule: d.RetrySchedule, Jitter: *d.Jitter, DisableAfter: d.DisableAfter,
 		MaxInFlight: d.MaxInFlight, MaxPending: d.MaxPending, SecretOverlap: d.SecretOverlap,

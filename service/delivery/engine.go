@@ -40,7 +40,11 @@ type Options struct {
 	Compile Compile
 	// Next returns a channel closed when the log has an event after the
 	// returned position (the service's hub).
-	Next    func() (<-chan struct{}, uint64)
+	Next func() (<-chan struct{}, uint64)
+	// Tap, when set, registers a function to be given each event the
+	// service's hub passes on, in log order: the shared tail takes new
+	// events from it instead of reading them from the log again.
+	Tap     func(func(eventlog.Stored))
 	Client  *webhook.Client
 	Metrics *Metrics
 	// Tracer makes a span per attempt (nil: tracing off).
@@ -114,9 +118,12 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.tail = newTail(o.Log, o.Next, o.Logger)
+	e.tail = newTail(o.Log, o.Next, e.shared, o.Logger)
+	if o.Tap != nil {
+		o.Tap(e.tail.offer)
+	}
 	e.wg.Add(1)
-	go func() { defer e.wg.Done(); e.tail.run(rctx, e.shared, e.busy) }()
+	go func() { defer e.wg.Done(); e.tail.run(rctx, e.busy) }()
 	go e.run(rctx)
 	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookstream/hookstream/service/eventlog"
@@ -13,10 +14,18 @@ import (
 // replica: workers that are caught up take their events from it instead
 // of each reading the log, so ten endpoints cost one log read per event,
 // not ten. A worker that is behind the tail reads the log on its own.
+//
+// With a tap (Options.Tap) the tail reads nothing while it keeps up: the
+// service's hub hands it each event as it passes it on (offer), from the
+// process's one reader of the log. The tail reads the log itself when an
+// offered event does not follow the last one it holds (a gap, or events
+// that came before it began), and once a second, in case the hub stops.
 type tail struct {
 	log    *eventlog.Log
 	next   func() (<-chan struct{}, uint64)
+	shared *shared
 	logger *slog.Logger
+	on     atomic.Bool // an endpoint runs here: offers are taken
 
 	mu    sync.Mutex
 	start uint64 // the tail holds every event after this position
@@ -31,14 +40,35 @@ const (
 	tailBytes  = 16 << 20
 )
 
-func newTail(log *eventlog.Log, next func() (<-chan struct{}, uint64), logger *slog.Logger) *tail {
-	return &tail{log: log, next: next, logger: logger, more: make(chan struct{})}
+func newTail(log *eventlog.Log, next func() (<-chan struct{}, uint64), shared *shared, logger *slog.Logger) *tail {
+	return &tail{log: log, next: next, shared: shared, logger: logger, more: make(chan struct{})}
+}
+
+// offer takes st, an event the hub passes on, when it follows the last
+// event the tail holds; otherwise run reads the log from there.
+func (t *tail) offer(st eventlog.Stored) {
+	if !t.on.Load() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st.Seq == t.lastLocked()+1 {
+		t.appendLocked([]eventlog.Stored{st})
+	}
+}
+
+// lastLocked is the position of the newest event the tail holds.
+func (t *tail) lastLocked() uint64 {
+	if len(t.evs) > 0 {
+		return t.evs[len(t.evs)-1].st.Seq
+	}
+	return t.start
 }
 
 // run reads the log's new events until ctx ends.
 // busy says whether any endpoint runs on this replica; without one, the
 // tail reads nothing.
-func (t *tail) run(ctx context.Context, shared *shared, busy func() bool) {
+func (t *tail) run(ctx context.Context, busy func() bool) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		head, err := t.log.LastSeq(rctx)
@@ -55,9 +85,18 @@ func (t *tail) run(ctx context.Context, shared *shared, busy func() bool) {
 		case <-time.After(time.Second):
 		}
 	}
+	t.runFrom(ctx, busy)
+}
+
+// runFrom is run once the tail's start is known.
+func (t *tail) runFrom(ctx context.Context, busy func() bool) {
+	defer t.on.Store(false)
+	polled := false
 	for {
 		ch, head := t.next()
-		if !busy() {
+		on := busy()
+		t.on.Store(on)
+		if !on {
 			// No endpoint on this replica: keep up with the head without
 			// reading anything.
 			t.mu.Lock()
@@ -74,11 +113,16 @@ func (t *tail) run(ctx context.Context, shared *shared, busy func() bool) {
 			continue
 		}
 		t.mu.Lock()
-		after := t.start
-		if len(t.evs) > 0 {
-			after = t.evs[len(t.evs)-1].st.Seq
-		}
+		after := t.lastLocked()
 		t.mu.Unlock()
+		if head <= after && !polled {
+			// Offers brought everything the hub has passed on.
+			polled = t.wait(ctx, ch)
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		b, err := t.log.ReadBatch(rctx, eventlog.Start{AfterSeq: after}, "", 1000, 4<<20)
 		cancel()
@@ -90,25 +134,48 @@ func (t *tail) run(ctx context.Context, shared *shared, busy func() bool) {
 			b = eventlog.Batch{}
 		}
 		if len(b.Events) > 0 {
-			t.append(b.Events, shared)
+			t.append(b.Events)
 			if b.Pending > 0 {
 				continue
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if polled = t.wait(ctx, ch); ctx.Err() != nil {
 			return
-		case <-ch:
-		case <-time.After(time.Second):
 		}
 	}
 }
 
-func (t *tail) append(sts []eventlog.Stored, shared *shared) {
+// wait waits for the hub's next event, at most a second; polled says the
+// second ran out.
+func (t *tail) wait(ctx context.Context, next <-chan struct{}) (polled bool) {
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-next:
+	case <-timer.C:
+		return true
+	}
+	return false
+}
+
+// append adds events read from the log; those the tail already holds
+// (offered while the read was on its way) are skipped.
+func (t *tail) append(sts []eventlog.Stored) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	last := t.lastLocked()
+	for len(sts) > 0 && sts[0].Seq <= last {
+		sts = sts[1:]
+	}
+	if len(sts) > 0 {
+		t.appendLocked(sts)
+	}
+}
+
+func (t *tail) appendLocked(sts []eventlog.Stored) {
 	for _, st := range sts {
-		t.evs = append(t.evs, shared.get(st))
+		t.evs = append(t.evs, t.shared.get(st))
 		t.bytes += len(st.Raw)
 	}
 	drop := 0

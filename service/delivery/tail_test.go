@@ -1,0 +1,90 @@
+package delivery
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookstream/hookstream/service/eventlog"
+)
+
+// testHub stands in for the service's hub: the test says when an event
+// was passed on.
+type testHub struct {
+	mu   sync.Mutex
+	head uint64
+	next chan struct{}
+}
+
+func (h *testHub) Next() (<-chan struct{}, uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.next, h.head
+}
+
+func (h *testHub) passOn(head uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.head = head
+	close(h.next)
+	h.next = make(chan struct{})
+}
+
+// The tail takes an offered event that follows the last one it holds,
+// without reading the log; one that does not follow is left to a read,
+// which brings the log's own events and skips those already offered.
+func TestTailTakesOfferedEvents(t *testing.T) {
+	log, _ := openTestLog(t)
+	appendEvents(t, log, "before", 5)
+	appendEvents(t, log, "after", 3) // 6, 7 and 8 are in the log...
+	hub := &testHub{head: 5, next: make(chan struct{})}
+	tl := newTail(log, hub.Next, newShared(), slog.New(slog.DiscardHandler))
+	// ...but the tail begins after 5, as if it had started before them.
+	tl.start = 5
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); tl.runFrom(ctx, func() bool { return true }) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "the tail to take offers", tl.on.Load)
+
+	// 6 follows 5: taken as offered (these bytes are not the log's).
+	tl.offer(eventlog.Stored{Seq: 6, Raw: []byte("offered 6")})
+	if evs, _, ok := tl.after(5, 10); !ok || len(evs) != 1 || string(evs[0].st.Raw) != "offered 6" {
+		t.Fatalf("after offering 6: %d events (ok %v), want the offered one", len(evs), ok)
+	}
+	// 8 does not follow 6: not taken.
+	tl.offer(eventlog.Stored{Seq: 8, Raw: []byte("offered 8")})
+	evs, _, _ := tl.after(6, 10)
+	for _, ev := range evs {
+		if string(ev.st.Raw) == "offered 8" {
+			t.Fatal("the tail took 8 after 6")
+		}
+	}
+	// The hub passed 8 on: the tail reads 7 and 8 from the log.
+	hub.passOn(8)
+	eventually(t, "the tail to read 7 and 8", func() bool {
+		evs, _, _ := tl.after(6, 10)
+		return len(evs) == 2
+	})
+	evs, _, _ = tl.after(5, 10)
+	if len(evs) != 3 || evs[0].st.Seq != 6 || string(evs[0].st.Raw) != "offered 6" || evs[1].st.Seq != 7 || evs[2].st.Seq != 8 || string(evs[2].st.Raw) == "offered 8" {
+		t.Fatalf("the tail holds %d events, want offered 6, then 7 and 8 from the log", len(evs))
+	}
+	// Offered again after the read (the hub is ahead of no one): skipped.
+	tl.offer(eventlog.Stored{Seq: 8, Raw: []byte("offered 8")})
+	if evs, _, _ := tl.after(7, 10); len(evs) != 1 || string(evs[0].st.Raw) == "offered 8" {
+		t.Fatalf("an offer of an event the tail holds changed it")
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
