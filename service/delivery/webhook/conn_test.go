@@ -170,26 +170,18 @@ func TestSendAfterReceiverClosedIdleConnection(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	srv.Config.IdleTimeout = 20 * time.Millisecond
-	var calls, closed atomic.Int64
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateActive:
-			calls.Add(1)
-		case http.StateClosed:
-			closed.Add(1)
-		}
-	}
+	states := watchConns(srv)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	c := newClient(t, webhook.Options{AllowNetworks: allowLoopback})
 	if res := c.Send(t.Context(), testRequest(t, srv.URL)); !res.OK() {
 		t.Fatalf("first send: %+v", res)
 	}
-	waitFor(t, "the receiver to close the idle connection", func() bool { return closed.Load() == 1 })
+	waitFor(t, "the receiver to close the idle connection", func() bool { return states.closed.Load() == 1 })
 	if res := c.Send(t.Context(), testRequest(t, srv.URL)); !res.OK() {
 		t.Fatalf("send after the receiver closed the connection: %+v", res)
 	}
-	if n := calls.Load(); n != 2 {
+	if n := states.active.Load(); n != 2 {
 		t.Errorf("receiver saw %d requests, want 2", n)
 	}
 }
@@ -198,19 +190,14 @@ func TestSendAfterReceiverClosedIdleConnection(t *testing.T) {
 func TestSendClosesIdleConnections(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	var closed atomic.Int64
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
-			closed.Add(1)
-		}
-	}
+	states := watchConns(srv)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	c := newClient(t, webhook.Options{AllowNetworks: allowLoopback, IdleTimeout: 50 * time.Millisecond})
 	if res := c.Send(t.Context(), testRequest(t, srv.URL)); !res.OK() {
 		t.Fatalf("send: %+v", res)
 	}
-	waitFor(t, "the idle connection to be closed", func() bool { return closed.Load() == 1 })
+	waitFor(t, "the idle connection to be closed", func() bool { return states.closed.Load() == 1 })
 }
 
 // Canceling the caller's context stops an attempt in flight at once, not
@@ -259,12 +246,7 @@ func TestSendHTTPS(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	srv.EnableHTTP2 = true
-	var conns atomic.Int64
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	states := watchConns(srv)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	roots := x509.NewCertPool()
@@ -286,9 +268,28 @@ func TestSendHTTPS(t *testing.T) {
 			t.Errorf("request %d: Verify: %v", i, err)
 		}
 	}
-	if n := conns.Load(); n != 1 {
+	if n := states.opened.Load(); n != 1 {
 		t.Errorf("2 sends opened %d connections, want 1", n)
 	}
+}
+
+// connStates counts a test server's connections by the states they enter.
+type connStates struct{ opened, active, closed atomic.Int64 }
+
+// watchConns counts srv's connection states; call it before starting srv.
+func watchConns(srv *httptest.Server) *connStates {
+	cs := &connStates{}
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			cs.opened.Add(1)
+		case http.StateActive:
+			cs.active.Add(1)
+		case http.StateClosed:
+			cs.closed.Add(1)
+		}
+	}
+	return cs
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
