@@ -91,7 +91,10 @@ func (t *tail) run(ctx context.Context, busy func() bool) {
 // runFrom is run once the tail's start is known.
 func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 	defer t.on.Store(false)
-	polled := false
+	// lastRead is when the log was last read; ahead says that read found
+	// events the hub had not passed on yet (its reader is behind the
+	// log): then every wake reads, as offers will not bring them.
+	lastRead, ahead := time.Now(), false
 	for {
 		ch, head := t.next()
 		on := busy()
@@ -115,10 +118,9 @@ func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 		t.mu.Lock()
 		after := t.lastLocked()
 		t.mu.Unlock()
-		if head <= after && !polled {
+		if head <= after && !ahead && time.Since(lastRead) < time.Second {
 			// Offers brought everything the hub has passed on.
-			polled = t.wait(ctx, ch)
-			if ctx.Err() != nil {
+			if t.wait(ctx, ch, lastRead.Add(time.Second)); ctx.Err() != nil {
 				return
 			}
 			continue
@@ -126,6 +128,7 @@ func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		b, err := t.log.ReadBatch(rctx, eventlog.Start{AfterSeq: after}, "", 1000, 4<<20)
 		cancel()
+		lastRead = time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -133,30 +136,28 @@ func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 			t.logger.Warn("delivery: cannot read the log's newest events; retrying", "err", err)
 			b = eventlog.Batch{}
 		}
+		ahead = len(b.Events) > 0 && b.Events[len(b.Events)-1].Seq > head
 		if len(b.Events) > 0 {
 			t.append(b.Events)
 			if b.Pending > 0 {
 				continue
 			}
 		}
-		if polled = t.wait(ctx, ch); ctx.Err() != nil {
+		if t.wait(ctx, ch, lastRead.Add(time.Second)); ctx.Err() != nil {
 			return
 		}
 	}
 }
 
-// wait waits for the hub's next event, at most a second; polled says the
-// second ran out.
-func (t *tail) wait(ctx context.Context, next <-chan struct{}) (polled bool) {
-	timer := time.NewTimer(time.Second)
+// wait waits for the hub's next event, or until the deadline.
+func (t *tail) wait(ctx context.Context, next <-chan struct{}, deadline time.Time) {
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 	case <-next:
 	case <-timer.C:
-		return true
 	}
-	return false
 }
 
 // append adds events read from the log; those the tail already holds

@@ -88,3 +88,35 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// A hub whose reader is behind the log, but still passing events on, does
+// not hold the tail back: events stored after the tail began are read
+// from the log within about a second, not when the hub reaches them.
+func TestTailReadsAheadOfALaggingHub(t *testing.T) {
+	log, _ := openTestLog(t)
+	appendEvents(t, log, "old", 12)
+	hub := &testHub{head: 0, next: make(chan struct{})}
+	tl := newTail(log, hub.Next, newShared(), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); tl.run(ctx, func() bool { return true }) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "the tail to start", tl.on.Load)
+	appendEvents(t, log, "new", 3) // 13, 14 and 15
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // the hub catching up, an event every 100ms, still at 10 when 3 s are up
+		for i := uint64(1); ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				hub.passOn(min(i, 10))
+			}
+		}
+	}()
+	time.Sleep(3 * time.Second)
+	if evs, _, _ := tl.after(12, 10); len(evs) != 3 {
+		t.Fatalf("3 s after 13 to 15 were stored, the tail holds %d of them", len(evs))
+	}
+}

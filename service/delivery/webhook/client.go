@@ -253,9 +253,10 @@ func (c *Client) exchange(ctx context.Context, cn *conn, t *target, method strin
 	}()
 	cn.buf = appendRequest(cn.buf[:0], t, method, r, ts)
 	var (
-		werr error
-		resp *http.Response
-		err  error
+		werr    error
+		resp    *http.Response
+		err     error
+		aborted bool // we stopped the write ourselves
 	)
 	if len(cn.buf) < writeAlongside {
 		_, werr = cn.Write(cn.buf)
@@ -280,11 +281,14 @@ func (c *Client) exchange(ctx context.Context, cn *conn, t *target, method strin
 			if werr = <-wrote; werr == nil {
 				werr = errors.New("request not written to its end")
 			}
+			aborted = true
 		}
 	}
 	if err != nil {
-		if werr != nil && cn.in.read == 0 {
-			// A write that timed out used the attempt's time up.
+		if werr != nil && !aborted && cn.in.read == 0 {
+			// A failed write says more than the read after it; one we
+			// stopped ourselves says nothing. A write that timed out used
+			// the attempt's time up.
 			err, unseen = werr, ctx.Err() == nil && !errors.Is(werr, os.ErrDeadlineExceeded)
 		}
 		return Result{Latency: time.Since(a.start), Err: redact(c.describe(ctx, err, a.callersDeadline), r)}, unseen
@@ -570,6 +574,8 @@ func (c *Client) describe(parent context.Context, err error, callersDeadline boo
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset before a response"
+	case errors.Is(err, syscall.EPIPE):
+		return "connection closed while the request was sent"
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return "host unreachable"
 	case errors.Is(err, syscall.ENETUNREACH):

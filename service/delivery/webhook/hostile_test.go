@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -295,5 +296,32 @@ func TestSendErrNeverQuotesCredentials(t *testing.T) {
 	res := newClient(t, webhook.Options{AllowNetworks: allowLoopback}).Send(t.Context(), req)
 	if res.Err == "" || strings.Contains(res.Err, "aG9vazpwdy1odW50ZXIy") || strings.Contains(res.Err, "hunter2") {
 		t.Errorf("Err = %q, want a failure without the credentials", res.Err)
+	}
+}
+
+// A receiver that takes the request's head and hangs up without an
+// answer is reported as such, whatever the body's size: not as a timeout
+// or as our own stopping of a large request's write.
+func TestSendHangUpWithoutAnswer(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{1 << 10, 1 << 20, 16 << 20} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			addr, _ := newRawServer(t, nil, func(c net.Conn) {
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_ = c.(*net.TCPConn).CloseWrite() // no answer will come
+				<-release
+			})
+			t.Cleanup(func() { close(release) }) // before the server's cleanup, which waits for this handler
+			req := testRequest(t, "http://"+addr)
+			req.Body = []byte(`{"pad":"` + strings.Repeat("x", size) + `"}`)
+			res := newClient(t, webhook.Options{AllowNetworks: allowLoopback, Timeout: 10 * time.Second}).Send(t.Context(), req)
+			if res.Status != 0 || !strings.Contains(res.Err, "connection closed") {
+				t.Errorf("Result = status %d, err %q; want the connection closed before a response", res.Status, res.Err)
+			}
+		})
 	}
 }
