@@ -107,11 +107,8 @@ func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 				t.start, t.evs, t.bytes = max(t.start, head), nil, 0
 			}
 			t.mu.Unlock()
-			select {
-			case <-ctx.Done():
+			if t.wait(ctx, ch, time.Now().Add(time.Second)); ctx.Err() != nil {
 				return
-			case <-ch:
-			case <-time.After(time.Second):
 			}
 			continue
 		}

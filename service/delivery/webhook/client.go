@@ -424,19 +424,11 @@ func appendRequest(b []byte, t *target, method string, r Request, ts time.Time) 
 	b = append(b, "\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(r.Body)), 10)
 	b = appendHeader(b, canonicalID, r.ID)
-	b = append(b, "\r\n"...)
-	b = append(b, canonicalTimestamp...)
-	b = append(b, ": "...)
-	b = strconv.AppendInt(b, ts.Unix(), 10)
-	b = append(b, "\r\n"...)
-	b = append(b, canonicalSignature...)
-	b = append(b, ": "...)
-	b = appendSignature(b, r.Keys, r.ID, ts, r.Body)
+	b = strconv.AppendInt(appendName(b, canonicalTimestamp), ts.Unix(), 10)
+	b = appendSignature(appendName(b, canonicalSignature), r.Keys, r.ID, ts, r.Body)
 	basic := r.BasicUser != ""
 	if basic {
-		b = append(b, "\r\nAuthorization: Basic "...)
-		cred := r.BasicUser + ":" + r.BasicPassword
-		b = base64.StdEncoding.AppendEncode(b, []byte(cred))
+		b = appendHeader(b, "Authorization", "Basic "+basicCredentials(r))
 	}
 	traced := r.Trace.Parent != ""
 	if traced {
@@ -488,10 +480,21 @@ type header struct{ name, key, value string }
 
 // appendHeader appends a header line, after the previous line's end.
 func appendHeader(b []byte, name, value string) []byte {
+	return append(appendName(b, name), value...)
+}
+
+// appendName starts a header line, after the previous line's end: the
+// value follows.
+func appendName(b []byte, name string) []byte {
 	b = append(b, "\r\n"...)
 	b = append(b, name...)
-	b = append(b, ": "...)
-	return append(b, value...)
+	return append(b, ": "...)
+}
+
+// basicCredentials is what Basic authentication sends: the base64 of
+// user:password.
+func basicCredentials(r Request) string {
+	return base64.StdEncoding.EncodeToString([]byte(r.BasicUser + ":" + r.BasicPassword))
 }
 
 // checkID refuses ids that would make the signed content ambiguous ('.')
@@ -606,7 +609,7 @@ func redact(msg string, r Request) string {
 	if r.BasicUser != "" {
 		// A receiver's malformed answer is quoted in errors; it may quote
 		// our Authorization header.
-		msg = strings.ReplaceAll(msg, base64.StdEncoding.EncodeToString([]byte(r.BasicUser+":"+r.BasicPassword)), "[redacted]")
+		msg = strings.ReplaceAll(msg, basicCredentials(r), "[redacted]")
 	}
 	if r.BasicPassword != "" {
 		msg = strings.ReplaceAll(msg, r.BasicPassword, "[redacted]")
@@ -629,10 +632,7 @@ func redactBody(body []byte, r Request) []byte {
 	if r.BasicUser == "" || len(body) == 0 {
 		return body
 	}
-	for _, s := range []string{
-		base64.StdEncoding.EncodeToString([]byte(r.BasicUser + ":" + r.BasicPassword)),
-		r.BasicPassword,
-	} {
+	for _, s := range []string{basicCredentials(r), r.BasicPassword} {
 		if s != "" && bytes.Contains(body, []byte(s)) {
 			body = bytes.ReplaceAll(body, []byte(s), []byte("[redacted]"))
 		}

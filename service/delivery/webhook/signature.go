@@ -96,10 +96,7 @@ func appendSignature(b []byte, keys [][]byte, id string, ts time.Time, body []by
 			b = append(b, ' ')
 		}
 		b = append(b, signatureVersion+","...)
-		h := hmac.New(sha256.New, key)
-		h.Write(prefix)
-		h.Write(body)
-		b = base64.StdEncoding.AppendEncode(b, h.Sum(sum[:0]))
+		b = base64.StdEncoding.AppendEncode(b, appendMAC(sum[:0], key, prefix, body))
 	}
 	return b
 }
@@ -114,11 +111,12 @@ func signedPrefix(id string, unix int64) []byte {
 	return append(p, '.')
 }
 
-func mac(key, prefix, body []byte) []byte {
+// appendMAC appends the HMAC-SHA256 of prefix and body under key to dst.
+func appendMAC(dst, key, prefix, body []byte) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write(prefix)
 	h.Write(body)
-	return h.Sum(nil)
+	return h.Sum(dst)
 }
 
 // Verify checks a delivery the way a receiver does: the webhook-id,
@@ -150,7 +148,7 @@ func Verify(secret string, h http.Header, body []byte, tolerance time.Duration, 
 	}
 	// Sign the number as parsed, not the header text: that is how the
 	// signature was made, and what the reference libraries do.
-	want := mac(key, signedPrefix(id, unix), body)
+	want := appendMAC(nil, key, signedPrefix(id, unix), body)
 	sawV1 := false
 	for _, s := range strings.Fields(sigs) {
 		version, sig, ok := strings.Cut(s, ",")
