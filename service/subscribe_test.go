@@ -626,7 +626,11 @@ func TestCatchUpHoldsEventsWithoutRaw(t *testing.T) {
 	}
 	before := settled()
 	env.subscribe(ctx, t, &hookstreamv1.SubscribeRequest{Start: fromBeginning, IncludeRaw: true})
-	if used := settled(); used-before < bodySize {
-		t.Fatalf("a stream that asked for raw requests holds %d bytes more, want at least one body (%d)", used-before, bodySize)
+	// The other streams may still hand an event (a few hundred bytes
+	// without its body) to gRPC meanwhile, and release its charge: a CI run
+	// saw the difference 203 bytes short of a body.
+	const slack = 4 << 10
+	if used := settled(); used-before < bodySize-slack {
+		t.Fatalf("a stream that asked for raw requests holds %d bytes more, want at least one body (%d, less %d for the other streams' sends)", used-before, bodySize, slack)
 	}
 }
