@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ var (
 	inProcess   = flag.Bool("inprocess", false, "run hookstream inside the harness process instead of as its own process")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the harness process here (with -inprocess it includes hookstream)")
 	memProfile  = flag.String("memprofile", "", "write an allocation profile of the harness process here at the end (with -inprocess it includes hookstream)")
+	traceOut    = flag.String("trace", "", "write an execution trace of the harness process here (with -inprocess it includes hookstream; read it with go tool trace)")
 )
 
 func main() {
@@ -80,7 +82,20 @@ func main() {
 	if *memProfile != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
+	if *traceOut != "" {
+		f, err := os.Create(*traceOut)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "harness:", err)
+			os.Exit(1)
+		}
+	}
 	err := run()
+	if *traceOut != "" {
+		trace.Stop()
+	}
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}

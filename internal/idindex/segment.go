@@ -8,14 +8,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// segment is one hash table file. Only its header fields live in memory.
+// segment is one hash table file. Only its header fields live in the
+// heap; on Linux its slots are mapped (table), elsewhere read and written
+// with pread and pwrite.
 type segment struct {
 	f     *os.File
+	table []byte // the slots, mapped; nil where they are not
 	path  string
 	slots uint64 // power of two
 	count uint64 // entries
@@ -49,20 +53,24 @@ func createSegment(path string, slots uint64) (*segment, error) {
 		return nil, fmt.Errorf("idindex: size segment: %w", err)
 	}
 	s := &segment{f: f, path: path, slots: slots, dirty: true}
-	// The header and the directory entry are synced at once, so an OS
-	// crash cannot leave a file that Open refuses.
-	if err := s.writeHeader(); err != nil {
+	if s.table, err = mapTable(f, slots); err != nil {
 		_ = f.Close()
 		_ = os.Remove(path)
 		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		_ = os.Remove(path)
-		return nil, fmt.Errorf("idindex: sync segment: %w", err)
+	// The header and the directory entry are synced at once, so an OS
+	// crash cannot leave a file that Open refuses.
+	err = s.writeHeader()
+	if err == nil {
+		if err = f.Sync(); err != nil {
+			err = fmt.Errorf("idindex: sync segment: %w", err)
+		}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		_ = f.Close()
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		s.close()
 		_ = os.Remove(path)
 		return nil, err
 	}
@@ -86,6 +94,10 @@ func openSegment(path string) (*segment, error) {
 		return nil, fmt.Errorf("%w: %s is not a segment of this version", ErrCorrupt, path)
 	}
 	s := &segment{f: f, path: path, slots: h.Slots, count: h.Count, sealed: true}
+	if s.table, err = mapTable(f, h.Slots); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
 	if h.First != 0 {
 		s.first = time.Unix(h.First, 0)
 	}
@@ -137,16 +149,25 @@ const noSlot = ^uint64(0)
 // found, and otherwise the first empty slot (where key would go), or
 // noSlot when the table has none.
 func (s *segment) find(key Key) (e Entry, slot uint64, found bool, err error) {
+	if s.table != nil {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer s.faults(&err)
+	}
 	mask := s.slots - 1
 	pos := key.hash() & mask
 	var buf [probeChunk * slotSize]byte
 	for probed := uint64(0); probed < s.slots; {
-		// Read from pos to the end of its aligned chunk (wrapping at the
+		// Look from pos to the end of its aligned chunk (wrapping at the
 		// table's end comes naturally: chunks never straddle it).
 		n := probeChunk - pos%probeChunk
-		chunk := buf[:n*slotSize]
-		if _, err := s.f.ReadAt(chunk, headerSize+int64(pos)*slotSize); err != nil {
-			return Entry{}, 0, false, fmt.Errorf("idindex: read %s: %w", s.path, err)
+		var chunk []byte
+		if s.table != nil {
+			chunk = s.table[pos*slotSize : (pos+n)*slotSize]
+		} else {
+			chunk = buf[:n*slotSize]
+			if _, err := s.f.ReadAt(chunk, headerSize+int64(pos)*slotSize); err != nil {
+				return Entry{}, 0, false, fmt.Errorf("idindex: read %s: %w", s.path, err)
+			}
 		}
 		for i := uint64(0); i < n; i++ {
 			rec := chunk[i*slotSize : (i+1)*slotSize]
@@ -162,6 +183,46 @@ func (s *segment) find(key Key) (e Entry, slot uint64, found bool, err error) {
 		pos = (pos + n) & mask
 	}
 	return Entry{}, noSlot, false, nil
+}
+
+// put writes one slot.
+func (s *segment) put(slot uint64, rec *[slotSize]byte) (err error) {
+	if s.table == nil {
+		if _, err := s.f.WriteAt(rec[:], headerSize+int64(slot)*slotSize); err != nil {
+			return fmt.Errorf("idindex: write %s: %w", s.path, err)
+		}
+		return nil
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.faults(&err)
+	copy(s.table[slot*slotSize:], rec[:])
+	return nil
+}
+
+// faults turns a fault while touching the mapping into an error: the file
+// under it failed to read or write (an I/O error, a full disk under a
+// sparse file, a file cut short by someone else), which pread and pwrite
+// would have reported. Each method that touches the mapping defers it,
+// after debug.SetPanicOnFault(true).
+func (s *segment) faults(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if f, ok := r.(interface{ Addr() uintptr }); ok {
+		*err = fmt.Errorf("idindex: %s: the file under its mapping failed (fault at %#x)", s.path, f.Addr())
+		return
+	}
+	panic(r)
+}
+
+// close unmaps and closes the segment's file, without syncing it.
+func (s *segment) close() {
+	if s.table != nil {
+		unmapTable(s.table)
+		s.table = nil
+	}
+	_ = s.f.Close()
 }
 
 // segNumber is a segment's number, from its file name (0 if foreign).

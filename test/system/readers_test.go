@@ -51,8 +51,9 @@ func postNote(client *http.Client, base, id string, size int) int {
 	return resp.StatusCode
 }
 
-// selfRSS is this process's resident set in bytes.
-func selfRSS() int64 { return rssKiB(os.Getpid()) << 10 }
+// selfRSS is this process's anonymous resident set in bytes (without the
+// mapped files of the dedup index).
+func selfRSS() int64 { return rssKiB(os.Getpid(), "RssAnon") << 10 }
 
 // heapInuse is the Go heap in use now (without forcing a collection).
 func heapInuse() uint64 {
