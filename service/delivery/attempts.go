@@ -64,7 +64,7 @@ func (e *Engine) Init(ctx context.Context, ep *hookstreamv1.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.state.Put(ctx, ep.GetId(), checkpoint{Cursor: cur}.encode())
+	_, err = e.state.Put(ctx, ep.GetId(), checkpoint{Cursor: cur, Log: e.o.Log.Incarnation()}.encode())
 	return err
 }
 

@@ -20,7 +20,11 @@ type checkpoint struct {
 	// replica of either build reads the other's checkpoints (a rolling
 	// upgrade).
 	Applied uint64
-	Jobs    []*job
+	// Log is the incarnation of the event stream the positions belong to
+	// (eventlog.Log.Incarnation; empty when not written). It follows
+	// Applied, for the same reason.
+	Log  string
+	Jobs []*job
 }
 
 const checkpointVersion = 1
@@ -42,7 +46,9 @@ func (c checkpoint) encode() []byte {
 		b = binary.AppendVarint(b, unixMilli(j.first))
 		b = binary.AppendVarint(b, unixMilli(j.recv))
 	}
-	return binary.AppendUvarint(b, c.Applied)
+	b = binary.AppendUvarint(b, c.Applied)
+	b = binary.AppendUvarint(b, uint64(len(c.Log)))
+	return append(b, c.Log...)
 }
 
 var errCheckpoint = errors.New("delivery: saved progress is damaged")
@@ -73,6 +79,9 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	}
 	if len(r.b) > 0 { // not written by builds before it
 		c.Applied = r.uvarint()
+	}
+	if len(r.b) > 0 { // nor this
+		c.Log = string(r.bytes(int(r.uvarint())))
 	}
 	if r.bad {
 		return c, errCheckpoint

@@ -12,9 +12,11 @@ import (
 // shared holds recently read events, decoded and encoded once for every
 // endpoint: ten endpoints reading the same event cost one decode and one
 // encoding per body format, not ten. It keeps the last sharedSize
-// positions.
+// positions, of one incarnation of the log at a time (positions start over
+// in a stream deleted and created again).
 type shared struct {
 	mu    sync.Mutex
+	log   string // the incarnation the positions belong to
 	m     map[uint64]*sharedEvent
 	ring  []uint64 // positions, oldest at pos once full
 	pos   int
@@ -49,10 +51,17 @@ type encoding struct {
 	err  error
 }
 
-// get returns the shared copy of st.
-func (c *shared) get(st eventlog.Stored) *sharedEvent {
+// get returns the shared copy of st, read from incarnation log of the
+// log. Asked for another incarnation than the one it holds, the cache
+// starts over with it.
+func (c *shared) get(log string, st eventlog.Stored) *sharedEvent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if log != c.log {
+		clear(c.m)
+		clear(c.ring)
+		c.pos, c.bytes, c.log = 0, 0, log
+	}
 	if se, ok := c.m[st.Seq]; ok {
 		return se
 	}

@@ -27,7 +27,10 @@ type tail struct {
 	logger *slog.Logger
 	on     atomic.Bool // an endpoint runs here: offers are taken
 
-	mu    sync.Mutex
+	mu sync.Mutex
+	// logID is the incarnation of the log the positions belong to: when
+	// the stream is replaced, the tail starts over with the new one.
+	logID string
 	start uint64 // the tail holds every event after this position
 	evs   []*sharedEvent
 	bytes int
@@ -41,7 +44,18 @@ const (
 )
 
 func newTail(log *eventlog.Log, next func() (<-chan struct{}, uint64), shared *shared, logger *slog.Logger) *tail {
-	return &tail{log: log, next: next, shared: shared, logger: logger, more: make(chan struct{})}
+	return &tail{log: log, next: next, shared: shared, logger: logger, more: make(chan struct{}), logID: log.Incarnation()}
+}
+
+// followLocked starts the tail over when the log's stream was replaced
+// since it last looked: what it holds has positions of the old stream.
+func (t *tail) followLocked() {
+	if cur := t.log.Incarnation(); cur != t.logID {
+		t.logger.Warn("delivery: the event stream was replaced; the shared tail starts over", "was", t.logID, "now", cur)
+		t.logID, t.start, t.evs, t.bytes = cur, 0, nil, 0
+		close(t.more)
+		t.more = make(chan struct{})
+	}
 }
 
 // offer takes st, an event the hub passes on, when it follows the last
@@ -52,6 +66,7 @@ func (t *tail) offer(st eventlog.Stored) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.followLocked()
 	if st.Seq == t.lastLocked()+1 {
 		t.appendLocked([]eventlog.Stored{st})
 	}
@@ -75,6 +90,7 @@ func (t *tail) run(ctx context.Context, busy func() bool) {
 		cancel()
 		if err == nil {
 			t.mu.Lock()
+			t.followLocked()
 			t.start = head
 			t.mu.Unlock()
 			break
@@ -103,6 +119,7 @@ func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 			// No endpoint on this replica: keep up with the head without
 			// reading anything.
 			t.mu.Lock()
+			t.followLocked()
 			if len(t.evs) > 0 || head > t.start {
 				t.start, t.evs, t.bytes = max(t.start, head), nil, 0
 			}
@@ -113,7 +130,8 @@ func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 			continue
 		}
 		t.mu.Lock()
-		after := t.lastLocked()
+		t.followLocked()
+		after, logID := t.lastLocked(), t.logID
 		t.mu.Unlock()
 		if head <= after && !ahead && time.Since(lastRead) < time.Second {
 			// Offers brought everything the hub has passed on.
@@ -135,7 +153,7 @@ func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 		}
 		ahead = len(b.Events) > 0 && b.Events[len(b.Events)-1].Seq > head
 		if len(b.Events) > 0 {
-			t.append(b.Events)
+			t.append(logID, b.Events)
 			if b.Pending > 0 {
 				continue
 			}
@@ -159,9 +177,13 @@ func (t *tail) wait(ctx context.Context, next <-chan struct{}, deadline time.Tim
 
 // append adds events read from the log; those the tail already holds
 // (offered while the read was on its way) are skipped.
-func (t *tail) append(sts []eventlog.Stored) {
+// Events read from an incarnation the tail no longer follows are dropped.
+func (t *tail) append(log string, sts []eventlog.Stored) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if log != t.logID {
+		return
+	}
 	last := t.lastLocked()
 	for len(sts) > 0 && sts[0].Seq <= last {
 		sts = sts[1:]
@@ -173,7 +195,7 @@ func (t *tail) append(sts []eventlog.Stored) {
 
 func (t *tail) appendLocked(sts []eventlog.Stored) {
 	for _, st := range sts {
-		t.evs = append(t.evs, t.shared.get(st))
+		t.evs = append(t.evs, t.shared.get(t.logID, st))
 		t.bytes += len(st.Raw)
 	}
 	drop := 0
@@ -196,13 +218,13 @@ func (t *tail) startPos() uint64 {
 	return t.start
 }
 
-// after returns up to n events after position cursor, and ok when the
-// tail covers cursor (holds every event after it); wait is closed when
-// more events come.
-func (t *tail) after(cursor uint64, n int) (evs []*sharedEvent, wait <-chan struct{}, ok bool) {
+// after returns up to n events after position cursor of incarnation log
+// of the log, and ok when the tail covers cursor (holds every event after
+// it, in that incarnation); wait is closed when more events come.
+func (t *tail) after(log string, cursor uint64, n int) (evs []*sharedEvent, wait <-chan struct{}, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if cursor < t.start {
+	if log != t.logID || cursor < t.start {
 		return nil, nil, false
 	}
 	i := len(t.evs)

@@ -52,12 +52,12 @@ func TestTailTakesOfferedEvents(t *testing.T) {
 
 	// 6 follows 5: taken as offered (these bytes are not the log's).
 	tl.offer(eventlog.Stored{Seq: 6, Raw: []byte("offered 6")})
-	if evs, _, ok := tl.after(5, 10); !ok || len(evs) != 1 || string(evs[0].st.Raw) != "offered 6" {
+	if evs, _, ok := tl.after(tl.logID, 5, 10); !ok || len(evs) != 1 || string(evs[0].st.Raw) != "offered 6" {
 		t.Fatalf("after offering 6: %d events (ok %v), want the offered one", len(evs), ok)
 	}
 	// 8 does not follow 6: not taken.
 	tl.offer(eventlog.Stored{Seq: 8, Raw: []byte("offered 8")})
-	evs, _, _ := tl.after(6, 10)
+	evs, _, _ := tl.after(tl.logID, 6, 10)
 	for _, ev := range evs {
 		if string(ev.st.Raw) == "offered 8" {
 			t.Fatal("the tail took 8 after 6")
@@ -66,16 +66,16 @@ func TestTailTakesOfferedEvents(t *testing.T) {
 	// The hub passed 8 on: the tail reads 7 and 8 from the log.
 	hub.passOn(8)
 	eventually(t, "the tail to read 7 and 8", func() bool {
-		evs, _, _ := tl.after(6, 10)
+		evs, _, _ := tl.after(tl.logID, 6, 10)
 		return len(evs) == 2
 	})
-	evs, _, _ = tl.after(5, 10)
+	evs, _, _ = tl.after(tl.logID, 5, 10)
 	if len(evs) != 3 || evs[0].st.Seq != 6 || string(evs[0].st.Raw) != "offered 6" || evs[1].st.Seq != 7 || evs[2].st.Seq != 8 || string(evs[2].st.Raw) == "offered 8" {
 		t.Fatalf("the tail holds %d events, want offered 6, then 7 and 8 from the log", len(evs))
 	}
 	// Offered again after the read (the hub is ahead of no one): skipped.
 	tl.offer(eventlog.Stored{Seq: 8, Raw: []byte("offered 8")})
-	if evs, _, _ := tl.after(7, 10); len(evs) != 1 || string(evs[0].st.Raw) == "offered 8" {
+	if evs, _, _ := tl.after(tl.logID, 7, 10); len(evs) != 1 || string(evs[0].st.Raw) == "offered 8" {
 		t.Fatalf("an offer of an event the tail holds changed it")
 	}
 }
@@ -116,7 +116,7 @@ func TestTailReadsAheadOfALaggingHub(t *testing.T) {
 		}
 	}()
 	time.Sleep(3 * time.Second)
-	if evs, _, _ := tl.after(12, 10); len(evs) != 3 {
+	if evs, _, _ := tl.after(tl.logID, 12, 10); len(evs) != 3 {
 		t.Fatalf("3 s after 13 to 15 were stored, the tail holds %d of them", len(evs))
 	}
 }

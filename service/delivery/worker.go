@@ -80,7 +80,10 @@ type worker struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	cursor   uint64 // every event up to here is delivered or in jobs
+	cursor uint64 // every event up to here is delivered or in jobs
+	// logID is the incarnation of the log the cursor and the jobs'
+	// positions belong to (eventlog.Log.Incarnation).
+	logID    string
 	caughtUp bool
 	jobs     map[uint64]*job
 	ready    readyHeap
@@ -349,12 +352,13 @@ func (w *worker) load() error {
 	}
 	w.setApplied(ep.Revision)
 	w.dirty = true // the checkpoint says which revision runs (see Engine.Apply)
+	w.logID = w.e.o.Log.Incarnation()
 	ent, err := w.e.state.Get(w.ctx, w.id)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		// Created before its start was recorded (a crash in between):
 		// start now, and record it.
-		cp := checkpoint{Applied: ep.Revision}
+		cp := checkpoint{Applied: ep.Revision, Log: w.logID}
 		if cp.Cursor, err = startCursor(w.ctx, w.e.o.Log, ep.Endpoint); err != nil {
 			return err
 		}
@@ -375,7 +379,25 @@ func (w *worker) load() error {
 	for _, j := range cp.Jobs {
 		w.add(j)
 	}
+	if cp.Log != "" && cp.Log != w.logID {
+		w.logID = cp.Log
+		w.startOver(w.e.o.Log.Incarnation())
+	}
 	return nil
+}
+
+// startOver follows the log into a new incarnation: its stream was
+// deleted and created again, so positions start over. The cursor goes to
+// the new stream's beginning, so every event stored in it is delivered
+// (one delivered from the old stream already and stored again is sent
+// again, with the same webhook-id). Jobs of the old stream are dropped:
+// their events went with it, and their positions now name other events.
+// Attempts in flight end as attempts of jobs gone meanwhile (see finish).
+func (w *worker) startOver(logID string) {
+	w.logf("delivery: the event stream was replaced; delivering the new one from its beginning",
+		"was", w.logID, "now", logID, "cursor_was", w.cursor, "dropped_jobs", len(w.jobs))
+	w.logID, w.cursor, w.caughtUp, w.dirty = logID, 0, false, true
+	w.jobs, w.keys, w.ready, w.fresh = map[uint64]*job{}, map[uint64][]*job{}, nil, 0
 }
 
 // apply makes ep the endpoint's current settings.
@@ -496,8 +518,11 @@ func (w *worker) done(j *job) {
 // the cursor (then more is closed when the tail grows), else by reading
 // the log.
 func (w *worker) refill() (more <-chan struct{}, err error) {
+	if cur := w.e.o.Log.Incarnation(); cur != w.logID {
+		w.startOver(cur)
+	}
 	n := min(512, w.e.o.MaxPending-len(w.jobs))
-	if evs, more, ok := w.e.tail.after(w.cursor, n); ok {
+	if evs, more, ok := w.e.tail.after(w.logID, w.cursor, n); ok {
 		for _, se := range evs {
 			w.consider(se)
 		}
@@ -512,7 +537,7 @@ func (w *worker) refill() (more <-chan struct{}, err error) {
 		return nil, err
 	}
 	for _, st := range b.Events {
-		w.consider(w.e.shared.get(st))
+		w.consider(w.e.shared.get(w.logID, st))
 	}
 	w.caughtUp = len(b.Events) == 0 || b.Pending == 0
 	if w.caughtUp && tailStart > w.cursor {
@@ -583,7 +608,7 @@ func (w *worker) dispatch() {
 			go w.send(w.starts)
 		}
 		w.lastStart = now
-		w.starts <- start{j: j, se: se, ep: w.ep, n: j.attempts + 1}
+		w.starts <- start{j: j, se: se, ep: w.ep, n: j.attempts + 1, logID: w.logID}
 	}
 }
 
@@ -606,10 +631,11 @@ func (w *worker) retireSenders(now time.Time) {
 
 // start is an attempt handed to a sender.
 type start struct {
-	j  *job
-	se *sharedEvent
-	ep *Endpoint
-	n  int
+	j     *job
+	se    *sharedEvent
+	ep    *Endpoint
+	n     int
+	logID string // the incarnation of the log j's position belongs to
 }
 
 // send is a sender: it makes the attempts dispatch hands it until run
@@ -620,12 +646,12 @@ func (w *worker) send(starts <-chan start) {
 	w.liveSenders.Add(1)
 	defer w.liveSenders.Add(-1)
 	for s := range starts {
-		w.attempt(s.j, s.se, s.ep, s.n)
+		w.attempt(s.j, s.se, s.ep, s.n, s.logID)
 	}
 }
 
 // attempt makes delivery attempt number n of j to ep.
-func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
+func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int, logID string) {
 	r := result{j: j}
 	defer func() { w.results <- r }()
 	if se == nil {
@@ -640,7 +666,7 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
 			r.err = err
 			return
 		}
-		se = w.e.shared.get(st)
+		se = w.e.shared.get(logID, st)
 	}
 	ev, err := se.event()
 	if err != nil {
@@ -825,7 +851,7 @@ func (w *worker) maybeSave(force bool) {
 	}
 	jobs := sortedJobs(w.jobs)
 	applied, _ := w.applied()
-	data := checkpoint{Cursor: w.cursor, FailingSince: w.failingSince, RedriveSeq: w.redriveSeq, Applied: applied, Jobs: jobs}.encode()
+	data := checkpoint{Cursor: w.cursor, FailingSince: w.failingSince, RedriveSeq: w.redriveSeq, Applied: applied, Log: w.logID, Jobs: jobs}.encode()
 	pending, old, cursor := len(jobs), oldest(jobs), w.cursor
 	w.dirty, w.saving, w.lastSave = false, true, time.Now()
 	rev := w.stateRev

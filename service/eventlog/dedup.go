@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,8 +40,11 @@ type indexer struct {
 	l     *Log
 	idx   *idindex.Index
 	guard time.Duration
-	// logID identifies the stream incarnation the checkpoint belongs to.
-	logID string
+	// logID identifies the stream incarnation the checkpoint belongs to;
+	// incarnation holds it too, for Log.Incarnation to read without the
+	// lock.
+	logID       string
+	incarnation atomic.Pointer[string]
 
 	mu      sync.Mutex
 	indexed uint64    // every event up to this position is in the index
@@ -94,6 +98,7 @@ func (l *Log) openIndex(ctx context.Context) error {
 	}
 	info := l.setupInfo
 	ix := &indexer{l: l, guard: min(l.cfg.GuardWindow, info.Config.Duplicates), logID: logID(info), wake: make(chan struct{}, 1)}
+	ix.incarnation.Store(&ix.logID)
 	ix.observeServerTime(info.TimeStamp)
 	opts := idindex.Options{Window: l.cfg.DedupWindow, Now: ix.serverNow}
 	idx, err := idindex.Open(dir, opts)

@@ -50,3 +50,15 @@ func (ix *indexer) lost(err error) {
 		f.Lost(err)
 	}
 }
+
+// Incarnation identifies the stream the log's positions belong to. It
+// changes when the stream is found deleted and created again, whose
+// positions start over: a reader that keeps positions (an outbound
+// endpoint's cursor) must not carry them from one incarnation to the
+// next. It is the stream's name and creation time, stable across restarts.
+func (l *Log) Incarnation() string {
+	if l.index == nil {
+		return ""
+	}
+	return *l.index.incarnation.Load()
+}

@@ -95,6 +95,7 @@ func (ix *indexer) check(ctx context.Context) {
 	if id := logID(info); id != ix.logID || info.State.LastSeq < before && resets == ix.resets {
 		ix.l.log.Warn("the event stream was replaced; rebuilding the dedup index", "was", ix.logID, "now", id)
 		ix.logID, ix.rebuild, ix.fresh, ix.probeTo = id, true, time.Time{}, 0
+		ix.incarnation.Store(&id)
 		if ix.restart != nil {
 			ix.restart()
 		}

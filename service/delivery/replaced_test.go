@@ -1,0 +1,115 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/eventlog"
+	"github.com/hookstream/hookstream/service/normalize"
+)
+
+// TestStreamReplacedDeliversTheNewStream: when the event stream is deleted
+// and created again (an operator's reset, another replica recreating it),
+// its positions start over. An endpoint then delivers every event stored
+// in the new stream from its first, although the new positions are below
+// its cursor, and never sends an event of the old stream cached at a
+// position the new one reuses.
+func TestStreamReplacedDeliversTheNewStream(t *testing.T) {
+	log, store := openTestLog(t)
+	var mu sync.Mutex
+	got := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		got[r.Header.Get("webhook-id")]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	ids := func(tag string, n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, normalize.EventID(tag, hookstreamv1.Vendor_VENDOR_CLOSER, strconv.Itoa(i)))
+		}
+		return out
+	}
+	waitAll := func(want []string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			missing := 0
+			for _, id := range want {
+				if got[id] == 0 {
+					missing++
+				}
+			}
+			mu.Unlock()
+			if missing == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d events not delivered in 30 s", missing, len(want))
+			}
+		}
+	}
+
+	appendEvents(t, log, "old", 6)
+	e := startLoopbackEngine(t, log, store, func(*Options) {})
+	createFromStart(t, e, store, "ep_replaced", srv.URL+"/hook")
+	old := ids("old", 6)
+	waitAll(old)
+
+	ctx := context.Background()
+	js := log.JetStream()
+	s, err := js.Stream(ctx, "HOOKSTREAM_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	// Until the log has noticed, appends may be refused (503); then the
+	// new stream's positions start at 1, below the endpoint's cursor (6).
+	ev := benchEvent(t)
+	fresh := ids("new", 3)
+	for i, id := range fresh {
+		ev.Id, ev.ReceivedAt = id, timestamppb.Now()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			app, err := log.Append(ctx, ev)
+			if err == nil {
+				if app.Seq != uint64(i+1) {
+					t.Fatalf("new event %d stored at %d, want %d", i, app.Seq, i+1)
+				}
+				break
+			}
+			if !errors.Is(err, eventlog.ErrUnavailable) || time.Now().After(deadline) {
+				t.Fatalf("append to the new stream: %v", err)
+			}
+		}
+	}
+	waitAll(fresh)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range old {
+		if got[id] != 1 {
+			t.Errorf("old event %s delivered %d times, want once (the new stream does not hold it)", id, got[id])
+		}
+	}
+	if len(got) != len(old)+len(fresh) {
+		t.Errorf("receiver saw %d distinct ids, want %d: %v", len(got), len(old)+len(fresh), got)
+	}
+}
