@@ -211,10 +211,15 @@ func (t *tail) appendLocked(sts []eventlog.Stored) {
 	t.more = make(chan struct{})
 }
 
-// startPos is the position after which the tail holds every event.
-func (t *tail) startPos() uint64 {
+// startPos is the position after which the tail holds every event of
+// incarnation log of the log; 0 when the tail follows another.
+func (t *tail) startPos(log string) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.followLocked()
+	if log != t.logID {
+		return 0
+	}
 	return t.start
 }
 

@@ -120,3 +120,29 @@ func TestTailReadsAheadOfALaggingHub(t *testing.T) {
 		t.Fatalf("3 s after 13 to 15 were stored, the tail holds %d of them", len(evs))
 	}
 }
+
+// A tail that has not yet noticed the stream's replacement never lends a
+// worker that has its old position: asked by a worker of the new
+// incarnation, it starts over first (start 0), so the worker's cursor
+// cannot jump past the new stream's first events.
+func TestTailFollowsTheLogIntoANewIncarnation(t *testing.T) {
+	log, _ := openTestLog(t)
+	tl := newTail(log, (&testHub{next: make(chan struct{})}).Next, newShared(), slog.New(slog.DiscardHandler))
+	tl.logID, tl.start = "HOOKSTREAM_EVENTS@an-older-stream", 5000
+	cur := log.Incarnation()
+	if cur == "" || cur == tl.logID {
+		t.Fatalf("incarnation %q", cur)
+	}
+	if got := tl.startPos(cur); got != 0 {
+		t.Fatalf("startPos for the new incarnation = %d, want 0 (the old stream's 5000 must not carry over)", got)
+	}
+	if got := tl.startPos("HOOKSTREAM_EVENTS@an-older-stream"); got != 0 {
+		t.Fatalf("startPos for the old incarnation = %d, want 0", got)
+	}
+	if evs, _, ok := tl.after(cur, 0, 10); !ok || len(evs) != 0 {
+		t.Fatalf("after(new, 0) = %d events, ok %v; want the tail to cover the new stream from 0", len(evs), ok)
+	}
+	if _, _, ok := tl.after("HOOKSTREAM_EVENTS@an-older-stream", 5000, 10); ok {
+		t.Fatal("the tail lent events to a reader of the old incarnation")
+	}
+}

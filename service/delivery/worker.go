@@ -531,7 +531,7 @@ func (w *worker) refill() (more <-chan struct{}, err error) {
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 	defer cancel()
-	tailStart := w.e.tail.startPos()
+	tailStart := w.e.tail.startPos(w.logID)
 	b, err := w.e.o.Log.ReadBatch(ctx, eventlog.Start{AfterSeq: w.cursor}, w.subject, n, 1<<20)
 	if err != nil {
 		return nil, err
