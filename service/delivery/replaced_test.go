@@ -23,15 +23,23 @@ import (
 // its positions start over. An endpoint then delivers every event stored
 // in the new stream from its first, although the new positions are below
 // its cursor, and never sends an event of the old stream cached at a
-// position the new one reuses.
+// position the new one reuses. A dead letter of the old stream redriven
+// afterwards names a position that now holds another event: it is
+// dead-lettered again as gone, and that other event is not sent for it.
 func TestStreamReplacedDeliversTheNewStream(t *testing.T) {
 	log, store := openTestLog(t)
+	refused := normalize.EventID("old", hookstreamv1.Vendor_VENDOR_CLOSER, "1") // at position 2
 	var mu sync.Mutex
-	got := map[string]int{}
+	got := map[string]int{} // 2xx answers by webhook-id
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		id := r.Header.Get("webhook-id")
+		if id == refused {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		mu.Lock()
-		got[r.Header.Get("webhook-id")]++
+		got[id]++
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -63,11 +71,42 @@ func TestStreamReplacedDeliversTheNewStream(t *testing.T) {
 		}
 	}
 
+	var e *Engine
+	deadLetters := func() []string {
+		t.Helper()
+		dls, _, err := e.DeadLetters(context.Background(), "ep_replaced", 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, dl := range dls {
+			out = append(out, dl.GetId()+" "+dl.GetEventId())
+		}
+		return out
+	}
+	waitDead := func(what string, cond func([]string) bool) []string {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if d := deadLetters(); cond(d) {
+				return d
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waited 30 s for %s; dead letters %v", what, deadLetters())
+			}
+		}
+	}
+
 	appendEvents(t, log, "old", 6)
-	e := startLoopbackEngine(t, log, store, func(*Options) {})
+	e = startLoopbackEngine(t, log, store, func(*Options) {})
 	createFromStart(t, e, store, "ep_replaced", srv.URL+"/hook")
-	old := ids("old", 6)
+	var old []string
+	for _, id := range ids("old", 6) {
+		if id != refused {
+			old = append(old, id)
+		}
+	}
 	waitAll(old)
+	first := waitDead("the refused event's dead letter", func(d []string) bool { return len(d) == 1 })
 
 	ctx := context.Background()
 	js := log.JetStream()
@@ -102,8 +141,20 @@ func TestStreamReplacedDeliversTheNewStream(t *testing.T) {
 		}
 	}
 	waitAll(fresh)
+	if n, _, err := e.Redrive(ctx, "ep_replaced", "", time.Time{}, time.Time{}, 0, 100); err != nil || n != 1 {
+		t.Fatalf("redrive = %d, %v", n, err)
+	}
+	again := waitDead("the redriven dead letter to come back", func(d []string) bool { return len(d) == 1 && d[0] != first[0] })
+	if want := " " + refused; len(again[0]) < len(want) || again[0][len(again[0])-len(want):] != want {
+		t.Errorf("dead letter after the redrive %q, want one for %s", again[0], refused)
+	}
 	mu.Lock()
 	defer mu.Unlock()
+	for _, id := range fresh {
+		if got[id] != 1 {
+			t.Errorf("new event %s delivered %d times, want once (a redriven old position must not send it)", id, got[id])
+		}
+	}
 	for _, id := range old {
 		if got[id] != 1 {
 			t.Errorf("old event %s delivered %d times, want once (the new stream does not hold it)", id, got[id])

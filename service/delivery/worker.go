@@ -669,7 +669,9 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int, logID str
 		se = w.e.shared.get(logID, st)
 	}
 	ev, err := se.event()
-	if err != nil {
+	if err != nil || j.id != "" && ev.GetId() != j.id {
+		// Undecodable, or the position now holds another event (a dead
+		// letter of a stream since replaced, redriven): this one is gone.
 		r.gone = true
 		return
 	}

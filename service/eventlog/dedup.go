@@ -98,7 +98,8 @@ func (l *Log) openIndex(ctx context.Context) error {
 	}
 	info := l.setupInfo
 	ix := &indexer{l: l, guard: min(l.cfg.GuardWindow, info.Config.Duplicates), logID: logID(info), wake: make(chan struct{}, 1)}
-	ix.incarnation.Store(&ix.logID)
+	id := ix.logID // a copy: the field changes under ix.mu
+	ix.incarnation.Store(&id)
 	ix.observeServerTime(info.TimeStamp)
 	opts := idindex.Options{Window: l.cfg.DedupWindow, Now: ix.serverNow}
 	idx, err := idindex.Open(dir, opts)
