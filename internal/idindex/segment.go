@@ -150,8 +150,7 @@ const noSlot = ^uint64(0)
 // noSlot when the table has none.
 func (s *segment) find(key Key) (e Entry, slot uint64, found bool, err error) {
 	if s.table != nil {
-		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-		defer s.faults(&err)
+		defer s.faults(&err, debug.SetPanicOnFault(true))
 	}
 	mask := s.slots - 1
 	pos := key.hash() & mask
@@ -193,8 +192,7 @@ func (s *segment) put(slot uint64, rec *[slotSize]byte) (err error) {
 		}
 		return nil
 	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer s.faults(&err)
+	defer s.faults(&err, debug.SetPanicOnFault(true))
 	copy(s.table[slot*slotSize:], rec[:])
 	return nil
 }
@@ -202,9 +200,12 @@ func (s *segment) put(slot uint64, rec *[slotSize]byte) (err error) {
 // faults turns a fault while touching the mapping into an error: the file
 // under it failed to read or write (an I/O error, a full disk under a
 // sparse file, a file cut short by someone else), which pread and pwrite
-// would have reported. Each method that touches the mapping defers it,
-// after debug.SetPanicOnFault(true).
-func (s *segment) faults(err *error) {
+// would have reported. Each method that touches the mapping turns faults
+// into panics and defers it, with the setting to restore:
+//
+//	defer s.faults(&err, debug.SetPanicOnFault(true))
+func (s *segment) faults(err *error, restore bool) {
+	defer debug.SetPanicOnFault(restore)
 	r := recover()
 	if r == nil {
 		return

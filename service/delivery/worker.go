@@ -380,8 +380,9 @@ func (w *worker) load() error {
 		w.add(j)
 	}
 	if cp.Log != "" && cp.Log != w.logID {
-		w.logID = cp.Log
-		w.startOver(w.e.o.Log.Incarnation())
+		cur := w.logID
+		w.logID = cp.Log // what the cursor and the jobs belong to
+		w.startOver(cur)
 	}
 	return nil
 }
@@ -608,7 +609,7 @@ func (w *worker) dispatch() {
 			go w.send(w.starts)
 		}
 		w.lastStart = now
-		w.starts <- start{j: j, se: se, ep: w.ep, n: j.attempts + 1, logID: w.logID}
+		w.starts <- start{j: j, se: se, ep: w.ep, n: j.attempts + 1}
 	}
 }
 
@@ -631,11 +632,10 @@ func (w *worker) retireSenders(now time.Time) {
 
 // start is an attempt handed to a sender.
 type start struct {
-	j     *job
-	se    *sharedEvent
-	ep    *Endpoint
-	n     int
-	logID string // the incarnation of the log j's position belongs to
+	j  *job
+	se *sharedEvent
+	ep *Endpoint
+	n  int
 }
 
 // send is a sender: it makes the attempts dispatch hands it until run
@@ -646,15 +646,19 @@ func (w *worker) send(starts <-chan start) {
 	w.liveSenders.Add(1)
 	defer w.liveSenders.Add(-1)
 	for s := range starts {
-		w.attempt(s.j, s.se, s.ep, s.n, s.logID)
+		w.attempt(s.j, s.se, s.ep, s.n)
 	}
 }
 
 // attempt makes delivery attempt number n of j to ep.
-func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int, logID string) {
+func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
 	r := result{j: j}
 	defer func() { w.results <- r }()
 	if se == nil {
+		// The read is of the log as it is now: its incarnation, taken
+		// first, labels it in the cache (a replacement in between is
+		// caught by the id check below).
+		logID := w.e.o.Log.Incarnation()
 		ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 		st, err := w.e.o.Log.At(ctx, j.seq)
 		cancel()
