@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -137,6 +138,10 @@ type catchEvent struct {
 //     or dropped by the filter. Catch-up reads and the hub feed both skip
 //     every event at or below it, so an event seen on both paths while the
 //     stream switches between them is passed once, and in log order.
+//   - last is a position in the log's incarnation (see
+//     eventlog.Log.Incarnation). When the event stream is deleted and
+//     created again, its positions start over: the stream then starts
+//     over too, from the new stream's first event (startOver).
 //   - A stream has a hub feed (feed) only while joining or live, and its own
 //     reader (catchup) only while catching up or joining (a joining stream
 //     keeps it through a detach).
@@ -160,10 +165,11 @@ type subscription struct {
 	// it they go out without, from the same stored bytes cut short.
 	withRaw bool
 
-	state    streamState
-	last     uint64  // last log position passed
-	feed     *hubSub // nil unless joining or live
-	joinedAt uint64  // hub position when feed joined
+	state       streamState
+	last        uint64  // last log position passed
+	incarnation string  // the log's incarnation last belongs to
+	feed        *hubSub // nil unless joining or live
+	joinedAt    uint64  // hub position when feed joined
 	// catchup and readErr come from the catch-up reader, stopRead stops
 	// it; nil (and a no-op) unless catching up or joining.
 	catchup  <-chan catchEvent
@@ -207,6 +213,7 @@ func (sub *subscription) run(stream grpc.ServerStream, start eventlog.Start, rel
 	defer sub.logger.InfoContext(ctx, "subscriber disconnected")
 	defer sub.stop()
 
+	sub.incarnation = s.log.Incarnation()
 	sub.start(ctx, start)
 	// Headers now, so a client knows the stream is established (and, from
 	// "now", positioned) before the first event or heartbeat.
@@ -273,6 +280,10 @@ func (sub *subscription) loop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return sub.end(stateClosed, nil)
 			}
+			if errors.Is(err, eventlog.ErrReplaced) {
+				sub.startOver(ctx)
+				continue
+			}
 			sub.logger.ErrorContext(ctx, "subscription lost the log", "err", err)
 			return sub.end(stateFailed, errLogUnreadable())
 		case <-ctx.Done():
@@ -324,7 +335,8 @@ func (sub *subscription) catchUpFrom(ctx context.Context, from eventlog.Start) {
 	// nothing has the raw field dropped as soon as it is read (see
 	// catchUp); one with a filter keeps it until the filter has seen it.
 	strip := !sub.withRaw && sub.filter.Empty()
-	go func() { errc <- sub.e.catchUp(rctx, from, sub.subject, ch, sub.out.wantMore, sub.out.wake, strip) }()
+	read := catchUpRead{from: from, subject: sub.subject, incarnation: sub.incarnation, strip: strip}
+	go func() { errc <- sub.e.catchUp(rctx, read, ch, sub.out.wantMore, sub.out.wake) }()
 	sub.idle = false
 	sub.enter(stateCatchingUp)
 }
@@ -409,6 +421,22 @@ func (sub *subscription) detach(ctx context.Context) error {
 	sub.logger.DebugContext(ctx, "subscriber left the hub; catching up on its own", "after", sub.last)
 	sub.catchUpFrom(ctx, eventlog.Start{AfterSeq: sub.last})
 	return nil
+}
+
+// startOver follows the event stream into a new incarnation (deleted and
+// created again, its positions starting over): every event of the new
+// stream comes after everything the stream has passed, so it reads the new
+// stream from its first event. Events of the new stream that a read made
+// before the replacement was noticed passed on already come again.
+func (sub *subscription) startOver(ctx context.Context) {
+	sub.stopReading()
+	if sub.feed != nil {
+		sub.e.hub.leave(sub.feed)
+		sub.feed, sub.waitBudget = nil, nil
+	}
+	sub.logger.WarnContext(ctx, "the event stream was replaced; the subscriber starts over at the new stream's first event", "passed", sub.last)
+	sub.last, sub.joinedAt, sub.incarnation = 0, 0, sub.e.log.Incarnation()
+	sub.catchUpFrom(ctx, eventlog.Start{})
 }
 
 // fromHub takes queued hub events until one is pending, the queue is
@@ -652,7 +680,19 @@ func (w *stallWatch) stalled() bool {
 	return time.Since(w.movedAt) > w.timeout
 }
 
-// catchUp reads the log from start for one stream and passes each event to
+// catchUpRead is what one stream's catch-up reader reads.
+type catchUpRead struct {
+	from    eventlog.Start
+	subject string // narrows the reads ("" for all events)
+	// incarnation is the log's incarnation from names a position in; the
+	// reader stops with eventlog.ErrReplaced once the log is in another.
+	incarnation string
+	// strip drops the raw request from each event as it is read (see
+	// catchUp).
+	strip bool
+}
+
+// catchUp reads the log from r.from for one stream and passes each event to
 // out, charged to the buffer budget, until ctx ends (nil) or the log
 // fails. It reads only when the stream is ready for more (wantMore, looked
 // at again when wake is poked), one read at a time, charged before it is
@@ -660,17 +700,16 @@ func (w *stallWatch) stalled() bool {
 // stream whose client does not read holds one small read at most. When a
 // read finds nothing it says so (end) and looks again a little later.
 //
-// With strip (a stream without raw requests or a filter), each event read
+// With r.strip (a stream without raw requests or a filter), each event read
 // loses its raw request at once, into a copy of its own, and only the rest
 // is charged; its wire form is built here too, so the stream does not
 // look for the raw field again. With log.keep_raw the raw body is about
 // half of a stored event, and streams whose clients stop reading (each
 // holding a few reads) would otherwise fill the catch-up share of the
 // budget twice as fast and hold up everyone else's catch-up.
-func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject string, out chan<- catchEvent,
-	wantMore func(n int64) bool, wake <-chan struct{}, strip bool) error {
+func (s *Events) catchUp(ctx context.Context, r catchUpRead, out chan<- catchEvent, wantMore func(n int64) bool, wake <-chan struct{}) error {
 	const minWait, maxWait = 50 * time.Millisecond, time.Second
-	wait := minWait
+	from, wait := r.from, minWait
 	size := min(64<<10, s.streamBuffer)
 	for {
 		for !wantMore(int64(size)) {
@@ -687,7 +726,11 @@ func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject strin
 		if err := s.buffers.AcquireWithin(ctx, want, s.buffers.Limit()/4*3); err != nil {
 			return nil
 		}
-		b, err := s.log.ReadBatch(ctx, from, subject, 0, size)
+		if s.log.Incarnation() != r.incarnation {
+			s.buffers.Release(want)
+			return eventlog.ErrReplaced
+		}
+		b, err := s.log.ReadBatch(ctx, from, r.subject, 0, size)
 		if err != nil {
 			s.buffers.Release(want)
 			if ctx.Err() != nil {
@@ -702,7 +745,7 @@ func (s *Events) catchUp(ctx context.Context, from eventlog.Start, subject strin
 			s.buffers.Release(want - got)
 		}
 		var frames []*encodedDelivery
-		if strip {
+		if r.strip {
 			// All at once: the events waiting for the stream hold only
 			// what it will send.
 			frames = make([]*encodedDelivery, len(b.Events))

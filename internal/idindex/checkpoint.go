@@ -95,7 +95,14 @@ func Wipe(dir string) error {
 // ReadCheckpoint returns the last committed checkpoint; ok is false when
 // there is none (a new or reset index).
 func (x *Index) ReadCheckpoint() (cp Checkpoint, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(x.dir, checkpointFile))
+	return ReadCheckpoint(x.dir)
+}
+
+// ReadCheckpoint returns the last checkpoint committed to the index in
+// dir, without opening the index; ok is false when there is none (no
+// index, or a new or reset one).
+func ReadCheckpoint(dir string) (cp Checkpoint, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return Checkpoint{}, false, nil
 	}

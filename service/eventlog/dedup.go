@@ -88,14 +88,19 @@ const (
 	checkEvery  = 5 * time.Second
 )
 
+// indexDir is where the dedup index lives.
+func (l *Log) indexDir() string {
+	if l.cfg.IndexDir != "" {
+		return l.cfg.IndexDir
+	}
+	return filepath.Join(l.cfg.DataDir, "idindex", l.cfg.Stream)
+}
+
 // openIndex opens the index, replays what it misses from the log, and
 // starts the indexer. It returns once the index holds every event that
 // was in the log when it was called.
 func (l *Log) openIndex(ctx context.Context) error {
-	dir := l.cfg.IndexDir
-	if dir == "" {
-		dir = filepath.Join(l.cfg.DataDir, "idindex", l.cfg.Stream)
-	}
+	dir := l.indexDir()
 	info := l.setupInfo
 	ix := &indexer{l: l, guard: min(l.cfg.GuardWindow, info.Config.Duplicates), logID: logID(info), wake: make(chan struct{}, 1)}
 	id := ix.logID // a copy: the field changes under ix.mu

@@ -261,6 +261,67 @@ func TestStreamReplacedWhileRunning(t *testing.T) {
 	}
 }
 
+// TestNewStreamContinuesPositions: a stream deleted while hookstream was
+// stopped is created anew at the next start with its positions past
+// every one the data dir's index knew, so a consumer's cursor from the
+// deleted stream resumes at the new stream's first event instead of
+// skipping the new events at or below it. A later start keeps the
+// stream's first position.
+func TestNewStreamContinuesPositions(t *testing.T) {
+	ns := natsServer(t)
+	dir := t.TempDir()
+	a := openLog(t, Config{URL: ns.ClientURL(), DataDir: dir})
+	for i := range 5 {
+		mustAppend(t, a, event(i))
+	}
+	waitIndexed(t, a, 5)
+	a.Close() // a clean stop commits the index's checkpoint at 5
+
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(context.Background(), defaultStream); err != nil {
+		t.Fatal(err)
+	}
+
+	b := openLog(t, Config{URL: ns.ClientURL(), DataDir: dir})
+	want := uint64(5 + 1 + positionGap)
+	if app := mustAppend(t, b, event(10)); app.Seq != want || app.Duplicate {
+		t.Fatalf("first append to the new stream = %+v, want seq %d", app, want)
+	}
+	batch, err := b.ReadBatch(context.Background(), Start{AfterSeq: 3}, "", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch.Events) != 1 || batch.Events[0].Seq != want {
+		t.Fatalf("resuming after an old cursor read %d events (first %+v), want the new stream's one at %d", len(batch.Events), batch.Events, want)
+	}
+	b.Close()
+
+	c := openLog(t, Config{URL: ns.ClientURL(), DataDir: dir}) // the stream is there: updated, not created
+	if app := mustAppend(t, c, event(11)); app.Seq != want+1 {
+		t.Fatalf("append after a restart = %+v, want seq %d", app, want+1)
+	}
+	info, err := c.stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.FirstSeq != want {
+		t.Fatalf("stream's first_seq %d after a restart, want %d", info.Config.FirstSeq, want)
+	}
+	// Another data dir (a new replica, or one whose index was lost) knows
+	// no earlier stream: nothing to continue.
+	if first, err := (&Log{cfg: Config{DataDir: t.TempDir(), Stream: defaultStream}, log: quiet()}).continuePositions(); err != nil || first != 0 {
+		t.Fatalf("continuePositions without a checkpoint = %d, %v; want 0", first, err)
+	}
+}
+
 func TestWritesStopWhileIndexIsBehind(t *testing.T) {
 	l := openLog(t, Config{DataDir: t.TempDir()})
 	mustAppend(t, l, event(1))

@@ -23,6 +23,7 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/internal/config"
+	"github.com/hookstream/hookstream/internal/idindex"
 	"github.com/hookstream/hookstream/internal/tlsconf"
 	"github.com/hookstream/hookstream/service/budget"
 	"github.com/hookstream/hookstream/service/normalize"
@@ -442,8 +443,7 @@ func (l *Log) setup(ctx context.Context) error {
 const setupAttempt = 5 * time.Second
 
 func (l *Log) trySetup(ctx context.Context) error {
-	var err error
-	l.stream, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        l.cfg.Stream,
 		Description: "hookstream canonical events",
 		Subjects:    []string{subjectPrefix + ".>"},
@@ -456,7 +456,16 @@ func (l *Log) trySetup(ctx context.Context) error {
 		AllowDirect: true,
 		// Group commit writes atomic batches.
 		AllowAtomicPublish: l.cfg.groupCommit(),
-	})
+	}
+	var err error
+	if l.stream, err = l.js.Stream(ctx, cfg.Name); err == nil {
+		cfg.FirstSeq = l.stream.CachedInfo().Config.FirstSeq // fixed at creation
+		l.stream, err = l.js.UpdateStream(ctx, cfg)
+	} else if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if cfg.FirstSeq, err = l.continuePositions(); err == nil {
+			l.stream, err = l.js.CreateStream(ctx, cfg)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
 	}
@@ -485,6 +494,30 @@ func (l *Log) trySetup(ctx context.Context) error {
 		return fmt.Errorf("eventlog: stream %s: %w", l.cfg.Stream, err)
 	}
 	return nil
+}
+
+// positionGap is how far past the last position the dedup index's
+// checkpoint knew a new stream starts (see continuePositions): the index
+// commits its checkpoint every commitEvery and at a clean stop, so a
+// process that crashed may have handed out cursors up to commitEvery's
+// worth of events past it.
+const positionGap = 1 << 20
+
+// continuePositions is the first position of an event stream about to be
+// created: past every position of a stream of the same name this data dir
+// knew (the dedup index's checkpoint), so that a consumer's cursor from a
+// stream that was deleted never names an event of its successor, and
+// resuming from it gives the new stream from its first event. 0 (JetStream
+// starts at 1) when nothing is known.
+func (l *Log) continuePositions() (uint64, error) {
+	cp, ok, err := idindex.ReadCheckpoint(l.indexDir())
+	if err != nil || !ok || !strings.HasPrefix(cp.Log, l.cfg.Stream+"@") || cp.Seq == 0 {
+		return 0, err
+	}
+	first := cp.Seq + 1 + positionGap
+	l.log.Warn("creating the event stream anew; its positions continue past the deleted stream's",
+		"stream", l.cfg.Stream, "last_known_seq", cp.Seq, "first_seq", first)
+	return first, nil
 }
 
 // MaxMessageSize is the largest message the log accepts.
