@@ -8,28 +8,9 @@ import (
 	"time"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/natstest"
 	"github.com/hookstream/hookstream/service/eventlog"
 )
-
-// replaceStream deletes the event stream and creates it again with the
-// same configuration, as an operator resetting it would: its positions
-// start over at 1.
-func (e *subscribeEnv) replaceStream(t *testing.T) {
-	t.Helper()
-	ctx := context.Background()
-	js := e.log.JetStream()
-	s, err := js.Stream(ctx, "HOOKSTREAM_EVENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := s.CachedInfo().Config
-	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // appendToNewStream stores n events in a stream just replaced; until the
 // log has noticed the replacement, appends may be refused as unavailable.
@@ -73,7 +54,7 @@ func TestSubscriptionFollowsAReplacedStream(t *testing.T) {
 	filtered := receive(t, e.subscribe(t.Context(), t, &hookstreamv1.SubscribeRequest{Start: fromBeginning, Filter: `event.type == "deal.added"`}))
 	e.states.waitState(t, "2", stateLive)
 
-	e.replaceStream(t)
+	natstest.ReplaceStream(t, e.log.JetStream(), "HOOKSTREAM_EVENTS")
 	fresh := e.appendToNewStream(t, 3, "deal.added")
 	sameEvents(t, "after the replacement (live)", deliveries(t, live, len(fresh)), fresh)
 	sameEvents(t, "after the replacement (filtered)", deliveries(t, filtered, len(fresh)), fresh)

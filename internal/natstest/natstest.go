@@ -4,10 +4,12 @@
 package natstest
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Start starts a JetStream server with opts, filling in what is unset:
@@ -35,4 +37,23 @@ func Start(t testing.TB, opts server.Options) *server.Server {
 		t.Fatal("nats server did not start")
 	}
 	return ns
+}
+
+// ReplaceStream deletes the stream name and creates it again with the
+// same configuration, as an operator resetting it by hand would: its
+// positions start over at 1 (its configuration's first position).
+func ReplaceStream(t testing.TB, js jetstream.JetStream, name string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if err := js.DeleteStream(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/internal/natstest"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/normalize"
 )
@@ -109,18 +110,7 @@ func TestStreamReplacedDeliversTheNewStream(t *testing.T) {
 	first := waitDead("the refused event's dead letter", func(d []string) bool { return len(d) == 1 })
 
 	ctx := context.Background()
-	js := log.JetStream()
-	s, err := js.Stream(ctx, "HOOKSTREAM_EVENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := s.CachedInfo().Config
-	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	natstest.ReplaceStream(t, log.JetStream(), "HOOKSTREAM_EVENTS")
 	// Until the log has noticed, appends may be refused (503); then the
 	// new stream's positions start at 1, below the endpoint's cursor (6).
 	ev := benchEvent(t)
