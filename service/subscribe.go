@@ -185,7 +185,7 @@ type subscription struct {
 func (s *Events) newSubscription(f *filter.Filter, subjects []string, withRaw bool) *subscription {
 	id := strconv.FormatUint(s.streams.Add(1), 10)
 	sub := &subscription{e: s, id: id, logger: s.logger.With("subscriber", id), lag: s.metrics.lag.WithLabelValues(id),
-		filter: f, lastSubject: ">", stopRead: func() {}, withRaw: withRaw}
+		filter: f, lastSubject: ">", stopRead: func() {}, withRaw: withRaw, incarnation: s.log.Incarnation()}
 	if len(subjects) == 1 {
 		sub.lastSubject, sub.subject = subjects[0], subjects[0]
 	}
@@ -213,7 +213,6 @@ func (sub *subscription) run(stream grpc.ServerStream, start eventlog.Start, rel
 	defer sub.logger.InfoContext(ctx, "subscriber disconnected")
 	defer sub.stop()
 
-	sub.incarnation = s.log.Incarnation()
 	sub.start(ctx, start)
 	// Headers now, so a client knows the stream is established (and, from
 	// "now", positioned) before the first event or heartbeat.
@@ -719,16 +718,15 @@ func (s *Events) catchUp(ctx context.Context, r catchUpRead, out chan<- catchEve
 				return nil
 			}
 		}
+		if s.log.Incarnation() != r.incarnation {
+			return eventlog.ErrReplaced
+		}
 		// Catch-up reads leave a quarter of the budget to live streams, so
 		// streams that read old events and then stop cannot hold up
 		// those that follow the log.
 		want := int64(size)
 		if err := s.buffers.AcquireWithin(ctx, want, s.buffers.Limit()/4*3); err != nil {
 			return nil
-		}
-		if s.log.Incarnation() != r.incarnation {
-			s.buffers.Release(want)
-			return eventlog.ErrReplaced
 		}
 		b, err := s.log.ReadBatch(ctx, from, r.subject, 0, size)
 		if err != nil {

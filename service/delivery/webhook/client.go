@@ -428,7 +428,8 @@ func appendRequest(b []byte, t *target, method string, r Request, ts time.Time) 
 	b = appendSignature(appendName(b, canonicalSignature), r.Keys, r.ID, ts, r.Body)
 	basic := r.BasicUser != ""
 	if basic {
-		b = appendHeader(b, "Authorization", "Basic "+basicCredentials(r))
+		b = append(appendName(b, "Authorization"), "Basic "...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(r.BasicUser+":"+r.BasicPassword))
 	}
 	traced := r.Trace.Parent != ""
 	if traced {

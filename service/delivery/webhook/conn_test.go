@@ -73,20 +73,29 @@ func newScriptServer(t *testing.T, script answer) (string, *atomic.Int64) {
 	t.Helper()
 	var requests atomic.Int64
 	addr, conns := newRawServer(t, nil, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(io.Discard, req.Body)
+		serveRequests(c, func() bool {
 			text, hangUp := script(int(requests.Add(1) - 1))
-			if _, err := io.WriteString(c, text); err != nil || hangUp {
-				return
-			}
-		}
+			_, err := io.WriteString(c, text)
+			return err == nil && !hangUp
+		})
 	})
 	return "http://" + addr, conns
+}
+
+// serveRequests reads requests from c, each to its end, and calls answer
+// after each one, until c fails or answer returns false.
+func serveRequests(c net.Conn, answer func() bool) {
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		if !answer() {
+			return
+		}
+	}
 }
 
 func always(text string, hangUp bool) answer {

@@ -90,22 +90,17 @@ func TestSendNeverTakesALeftoverAnswer(t *testing.T) {
 				if useTLS {
 					c = tls.Server(hc, cfg)
 				}
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, req.Body)
+				serveRequests(c, func() bool {
 					if requests.Add(1) > 1 {
 						_, _ = io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nfresh")
-						continue
+						return true
 					}
 					hc.hold()
 					_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
 					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
 					hc.release()
-				}
+					return true
+				})
 			})
 			c := newClient(t, webhook.Options{AllowNetworks: allowLoopback, RootCAs: roots, Timeout: 5 * time.Second})
 			url := name + "://" + addr
