@@ -53,6 +53,7 @@ const (
 var (
 	rounds    = flag.Int("rounds", 3, "rounds per scenario (each runs both sides)")
 	duration  = flag.Duration("duration", 6*time.Second, "measured time per side per round")
+	warmup    = flag.Duration("warmup", 0, "load before each measured side of the ingest and outbound latency scenarios, not counted (a server's first seconds grow its heap and JetStream's block caches)")
 	conns     = flag.Int("conns", 64, "connections for closed-loop scenarios")
 	scenarios = flag.String("scenarios", "all", "comma-separated: ingest1,ingest10,latency1000,latency3000,delivery10,fanout100,stalled,fsync,groupcommit,sharedsync,groupcommit-interval,tracing,"+
 		"outbound10,outlatency1000,outdead (or all; outbound = the three out* scenarios)")
@@ -147,6 +148,9 @@ func run() error {
 	var rows []row
 	add := func(r ...row) { rows = append(rows, r...) }
 	fmt.Fprintf(os.Stderr, "machine: %d CPUs, %s; %d rounds x %s per side; payload %s\n", runtime.NumCPU(), runtime.Version(), *rounds, *duration, *payload)
+	if *warmup > 0 {
+		fmt.Fprintf(os.Stderr, "warm-up: %s of uncounted load before each measured side (ingest, latency and outbound latency scenarios)\n", *warmup)
+	}
 	if all || want["ingest1"] {
 		add(env.ingest("ingest, 1 subscriber", 1, "interval", "≥ 0.60×")...)
 	}
@@ -561,6 +565,22 @@ func median(xs []float64) float64 {
 
 var began = time.Now()
 
+// warm loads the server at addr for -warmup with the closed loop,
+// uncounted; warmAt does it at a fixed rate.
+func warm(addr string) {
+	if *warmup > 0 {
+		closedLoop("http://"+addr, *conns, *warmup, *payload)
+		step("warmed up")
+	}
+}
+
+func warmAt(addr string, rate int) {
+	if *warmup > 0 {
+		openLoop("http://"+addr, rate, *warmup, *payload)
+		step("warmed up")
+	}
+}
+
 func round(name string, r int) {
 	if *verbose {
 		fmt.Fprintf(os.Stderr, "  [%5.1fs] %s: round %d\n", time.Since(began).Seconds(), name, r+1)
@@ -583,6 +603,7 @@ func (e *env) ingest(name string, nsubs int, fsync, target string) []row {
 		round(name, r)
 		ref := e.reference()
 		step("reference up")
+		warm(ref.httpAddr)
 		ma := meterCPU(ref)
 		a := closedLoop("http://"+ref.httpAddr, *conns, *duration, *payload)
 		ca, okA := ma.per(a.ok)
@@ -591,6 +612,7 @@ func (e *env) ingest(name string, nsubs int, fsync, target string) []row {
 		hs := e.hookstream(fsync)
 		subs := subscribe(hs.grpcAddr, nsubs, false)
 		step("hookstream up")
+		warm(hs.httpAddr)
 		mb := meterCPU(hs)
 		b := closedLoop("http://"+hs.httpAddr, *conns, *duration, *payload)
 		cb, okB := mb.per(b.ok)
@@ -680,10 +702,12 @@ func (e *env) latency(rate int, target string) row {
 	for r := range *rounds {
 		round(name, r)
 		ref := e.reference()
+		warmAt(ref.httpAddr, rate)
 		a := openLoop("http://"+ref.httpAddr, rate, *duration, *payload)
 		ref.stop()
 		hs := e.hookstream("interval")
 		subs := subscribe(hs.grpcAddr, 1, false)
+		warmAt(hs.httpAddr, rate)
 		b := openLoop("http://"+hs.httpAddr, rate, *duration, *payload)
 		subs.close()
 		hs.stop()

@@ -188,6 +188,17 @@ func (rs receivers) delivered() int64 {
 	return n
 }
 
+// reset forgets what the receivers have seen (after a warm-up).
+func (rs receivers) reset() {
+	for _, rc := range rs {
+		rc.mu.Lock()
+		clear(rc.first)
+		rc.dups = 0
+		rc.reqs.Store(0)
+		rc.mu.Unlock()
+	}
+}
+
 func (rs receivers) dups() int64 {
 	var n int64
 	for _, rc := range rs {
@@ -329,6 +340,12 @@ func (e *env) outboundLatency(rate int) []row {
 	var cpuRef, cpuHS []time.Duration
 	var missing, dups int64
 	measure := func(side string, r int, s *server, rs receivers) (time.Duration, time.Duration, bool) {
+		if *warmup > 0 {
+			warmed, _ := openLoopIDs("http://"+s.httpAddr, rate, *warmup, *payload)
+			rs.drain(int64(len(warmed)) * int64(len(rs)))
+			rs.reset()
+			step("warmed up")
+		}
 		m := meterCPU(s)
 		sent, in := openLoopIDs("http://"+s.httpAddr, rate, *duration, *payload)
 		_, miss := rs.drain(int64(len(sent)) * int64(len(rs)))
