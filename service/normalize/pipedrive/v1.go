@@ -342,10 +342,17 @@ func numericEqual(s string, f float64) bool {
 	return err == nil && g == f
 }
 
-// formatNumber renders integral numbers without an exponent or fraction.
+// formatNumber renders integral numbers as plain digits, never with an
+// exponent or a fraction: an id is text to its readers. Up to 2^53 a JSON
+// number is exact, so the digits are the ones sent; past that a float64
+// has already rounded it, and the shortest digits that name the same
+// value are given. Other numbers keep their shortest form.
 func formatNumber(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+	switch {
+	case f != math.Trunc(f) || math.IsInf(f, 0):
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	case math.Abs(f) <= 1<<53:
 		return strconv.FormatInt(int64(f), 10)
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }

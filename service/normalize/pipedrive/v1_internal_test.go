@@ -54,3 +54,28 @@ func TestDiffV1Rules(t *testing.T) {
 		})
 	}
 }
+
+func TestFormatNumber(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   float64
+		want string
+	}{
+		{0, "0"},
+		{-3, "-3"},
+		{221, "221"},
+		{1e15 - 1, "999999999999999"},
+		{1234567890123456, "1234567890123456"},
+		{1 << 53, "9007199254740992"},
+		{-(1 << 53), "-9007199254740992"},
+		{1e20, "100000000000000000000"},
+		{12345678901234567890, "12345678901234567000"},
+		{1.5, "1.5"},
+		{0.1, "0.1"},
+		{1e-7, "1e-07"},
+	} {
+		if got := formatNumber(tc.in); got != tc.want {
+			t.Errorf("formatNumber(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
