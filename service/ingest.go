@@ -40,6 +40,8 @@ type Source struct {
 	// ListSources masks them, GetSourceCredentials (admin) shows them.
 	Title, Where string
 	Credentials  normalize.Credentials
+	// RetryKey is the vendor's (normalize.Vendor.RetryKey), or nil.
+	RetryKey func(body []byte) []byte
 
 	limiter *rate.Limiter
 	m       sourceMetrics
@@ -166,8 +168,12 @@ func (p *pipeline) append(ctx context.Context, source string, ev *hookstreamv1.E
 func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, contentType string, received time.Time, rej *normalize.Rejection) (*hookstreamv1.IngestWebhookResponse, error) {
 	clean := scrub(src, body)
 	contentType = scrubContentType(src, contentType)
+	key := clean
+	if src.RetryKey != nil {
+		key = src.RetryKey(clean)
+	}
 	q := &hookstreamv1.QuarantinedRequest{
-		Id:          quarantineID(src.Name, clean),
+		Id:          quarantineID(src.Name, key),
 		Source:      src.Name,
 		Vendor:      src.Vendor,
 		Rejection:   rej.Proto(),
@@ -241,7 +247,9 @@ func rawRequest(body []byte, contentType string) *hookstreamv1.RawRequest {
 }
 
 // quarantineID is deterministic, so a vendor retry of the same bad request
-// lands on the same entry instead of a new one.
+// lands on the same entry instead of a new one: key is the scrubbed body,
+// without the attempt counter of a vendor that changes it on each retry
+// (Source.RetryKey).
 func quarantineID(source string, body []byte) string {
 	h := sha256.New()
 	h.Write([]byte(source))

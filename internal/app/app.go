@@ -448,7 +448,8 @@ func buildSources(cfg *config.Config, vendors *normalize.Registry, v protovalida
 		}
 		n := vendor.New(v)
 		out = append(out, service.Source{Name: s.Name, Vendor: n.Vendor(), Auth: a, Normalizer: n,
-			RateLimit: s.RateLimit, Burst: s.Burst, Title: vendor.Title, Where: vendor.Where, Credentials: SourceCredentials(s)})
+			RateLimit: s.RateLimit, Burst: s.Burst, Title: vendor.Title, Where: vendor.Where, Credentials: SourceCredentials(s),
+			RetryKey: vendor.RetryKey})
 	}
 	return out, nil
 }

@@ -40,6 +40,11 @@ type Vendor struct {
 	// Where says where at the vendor webhooks are set up ("Settings >
 	// Webhooks"), for the first-start text and the inspector.
 	Where string
+	// RetryKey, when set, gives a body without what the vendor changes
+	// from one retry of a delivery to the next (an attempt counter), so
+	// that every retry of a request that cannot be normalized keys the
+	// same quarantine entry. Without it the whole body is the key.
+	RetryKey func(body []byte) []byte
 }
 
 // Setup tells a new user what to enter at the vendor for a source: where,

@@ -199,3 +199,52 @@ func TestQuarantineLimitsOnRestart(t *testing.T) {
 		t.Errorf("bucket after restart with new limits: %+v %v, want 5MiB and 36h", st, err)
 	}
 }
+
+// Pipedrive counts its retries in the body (v1 `retry`, v2
+// `meta.attempt`); a retry of a request that cannot be normalized still
+// lands on the entry of its first attempt, and another request does not.
+func TestQuarantinedRetryLandsOnItsEntry(t *testing.T) {
+	s := startServer(t, testConfig(t, t.TempDir(), ""))
+	pd := pipedriveAuth(pdPassword)
+	// Neither carries the time of the change, so both are quarantined.
+	v2 := func(attempt int, id string) []byte {
+		return []byte(fmt.Sprintf(`{"meta": {"action": "change", "entity": "deal", "entity_id": %q, "version": "2.0", "attempt": %d}, "data": {"id": %s, "title": "x"}}`, id, attempt, id))
+	}
+	v1 := func(retry int) []byte {
+		return []byte(fmt.Sprintf(`{"v": 1, "event": "updated.deal", "retry": %d, "meta": {"action": "updated", "object": "deal", "id": 7, "v": 1}, "current": {"id": 7}}`, retry))
+	}
+	post := func(body []byte) string {
+		t.Helper()
+		resp := s.post("/v1/webhooks/pipedrive", body, pd)
+		if resp.code != http.StatusAccepted || resp.body["status"] != "quarantined" {
+			t.Fatalf("post %s: %d %v, want 202 quarantined", body, resp.code, resp.body)
+		}
+		return resp.body["quarantine_id"].(string)
+	}
+	for name, bodies := range map[string][][]byte{
+		"v2 meta.attempt": {v2(1, "42"), v2(2, "42"), v2(4, "42")},
+		"v1 retry":        {v1(0), v1(1), v1(3)},
+	} {
+		first := post(bodies[0])
+		for i, b := range bodies[1:] {
+			if id := post(b); id != first {
+				t.Errorf("%s: retry %d quarantined as %s, want the first attempt's entry %s", name, i+1, id, first)
+			}
+		}
+	}
+	if a, b := post(v2(1, "42")), post(v2(1, "43")); a == b {
+		t.Errorf("two different requests share the quarantine entry %s", a)
+	}
+	code, raw := httpDo(t, http.MethodGet, s.base+"/v1/quarantine", adminToken)
+	var list struct {
+		Requests []struct {
+			ID string `json:"id"`
+		} `json:"requests"`
+	}
+	if err := json.Unmarshal([]byte(raw), &list); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /v1/quarantine: %d %v %s", code, err, raw)
+	}
+	if len(list.Requests) != 3 {
+		t.Errorf("quarantine holds %d entries, want 3 (one per request, retries included)", len(list.Requests))
+	}
+}

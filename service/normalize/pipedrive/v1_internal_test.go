@@ -79,3 +79,23 @@ func TestFormatNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryKey(t *testing.T) {
+	t.Parallel()
+	same := func(a, b string) bool { return string(RetryKey([]byte(a))) == string(RetryKey([]byte(b))) }
+	if !same(`{"retry": 0, "event": "updated.deal", "meta": {"id": 7}}`, `{"retry": 3, "event": "updated.deal", "meta": {"id": 7}}`) {
+		t.Error("v1 retries 0 and 3 key differently")
+	}
+	if !same(`{"meta": {"attempt": 1, "entity": "deal"}, "data": {"id": 1}}`, `{"meta": {"attempt": 4, "entity": "deal"}, "data": {"id": 1}}`) {
+		t.Error("v2 attempts 1 and 4 key differently")
+	}
+	if same(`{"meta": {"attempt": 1, "entity": "deal"}, "data": {"id": 1}}`, `{"meta": {"attempt": 1, "entity": "deal"}, "data": {"id": 2}}`) {
+		t.Error("two deliveries key the same")
+	}
+	// Bodies it cannot or need not change are their own key, unchanged.
+	for _, b := range []string{`{"meta": {"action": "change"`, `[1, 2]`, `{"data": {"attempt": 2, "retry": 1}}`, "\xff\xfe"} {
+		if got := string(RetryKey([]byte(b))); got != b {
+			t.Errorf("RetryKey(%q) = %q, want the body itself", b, got)
+		}
+	}
+}
