@@ -2,6 +2,7 @@
 package clinchpad
 
 import (
+	"slices"
 	"strings"
 
 	"buf.build/go/protovalidate"
@@ -284,5 +285,8 @@ func changes(r *normalize.Reader, a *fastjson.Value, act *hookstreamv1.ClinchPad
 		}
 		out = append(out, &hookstreamv1.Change{Field: base, OldValue: val(string(k)), NewValue: newV})
 	})
+	// Changes are sorted by field, as every vendor's are (docs/events.md),
+	// not left in the payload's order.
+	slices.SortStableFunc(out, func(a, b *hookstreamv1.Change) int { return strings.Compare(a.GetField(), b.GetField()) })
 	return out
 }

@@ -98,7 +98,9 @@ type ClinchPadActivity struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// When the activity happened.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// Activity type `<noun>:<verb>`, e.g. `lead:moved`.
+	// Activity type `<noun>:<verb>`, e.g. `lead:moved`; each word a letter,
+	// then letters, digits, `_`, `.` or `-` (an unknown `lead:stage-changed`
+	// is kept as `lead.stage_changed`).
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
 	// ClinchPad user who performed the activity; unset for system activity.
 	User *ClinchPadUser `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
@@ -643,13 +645,13 @@ const file_hookstream_v1_clinchpad_proto_rawDesc = "" +
 	"\x10ClinchPadWebhook\x12D\n" +
 	"\bactivity\x18\x01 \x01(\v2 .hookstream.v1.ClinchPadActivityB\x06\xbaH\x03\xc8\x01\x01R\bactivity\x128\n" +
 	"\x04lead\x18\x02 \x01(\v2\x1c.hookstream.v1.ClinchPadLeadB\x06\xbaH\x03\xc8\x01\x01R\x04lead\x12-\n" +
-	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"\xca\x0f\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"\xce\x0f\n" +
 	"\x11ClinchPadActivity\x12\x1a\n" +
 	"\x02id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x02id\x12A\n" +
 	"\n" +
-	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tcreatedAt\x12K\n" +
-	"\x04type\x18\x03 \x01(\tB7\xbaH4r2\x18\x80\x012-^[A-Za-z][A-Za-z0-9_]*:[A-Za-z][A-Za-z0-9_]*$R\x04type\x120\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tcreatedAt\x12O\n" +
+	"\x04type\x18\x03 \x01(\tB;\xbaH8r6\x18\x80\x0121^[A-Za-z][A-Za-z0-9_.-]*:[A-Za-z][A-Za-z0-9_.-]*$R\x04type\x120\n" +
 	"\x04user\x18\x04 \x01(\v2\x1c.hookstream.v1.ClinchPadUserR\x04user\x12)\n" +
 	"\x0eold_stage_name\x18\x05 \x01(\tH\x00R\foldStageName\x88\x01\x01\x12)\n" +
 	"\x0enew_stage_name\x18\x06 \x01(\tH\x01R\fnewStageName\x88\x01\x01\x12'\n" +

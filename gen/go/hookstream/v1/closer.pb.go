@@ -28,7 +28,10 @@ const (
 // secret and is never copied.
 type CloserConversation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The vendor's event discriminator, e.g. `ThreadClosedEvent`.
+	// The vendor's event discriminator, e.g. `ThreadClosedEvent`. Unknown
+	// names are kept too (`conversation.created`, as Closer's documentation
+	// names that event, or `Thread_Transferred`): a letter, then letters,
+	// digits, `_`, `.` or `-`.
 	EventType string `protobuf:"bytes,1,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
 	// Event time in Unix epoch milliseconds.
 	Timestamp int64 `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
@@ -533,10 +536,10 @@ var File_hookstream_v1_closer_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_closer_proto_rawDesc = "" +
 	"\n" +
-	"\x1ahookstream/v1/closer.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xd4\x03\n" +
-	"\x12CloserConversation\x12A\n" +
+	"\x1ahookstream/v1/closer.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xd7\x03\n" +
+	"\x12CloserConversation\x12D\n" +
 	"\n" +
-	"event_type\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z][A-Za-z0-9]*$R\teventType\x12%\n" +
+	"event_type\x18\x01 \x01(\tB%\xbaH\"r \x10\x01\x18\x80\x012\x19^[A-Za-z][A-Za-z0-9_.-]*$R\teventType\x12%\n" +
 	"\ttimestamp\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\ttimestamp\x12A\n" +
 	"\bcustomer\x18\x03 \x01(\v2\x1d.hookstream.v1.CloserCustomerB\x06\xbaH\x03\xc8\x01\x01R\bcustomer\x12$\n" +
 	"\vclosed_type\x18\x04 \x01(\tH\x00R\n" +
