@@ -155,7 +155,8 @@ func decode(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.ClinchPadWe
 		}
 		if u := r.Object(a, "user"); u != nil {
 			r.Enter("user")
-			act.User = &hookstreamv1.ClinchPadUser{Id: r.ID(u, "_id"), Name: r.String(u, "name"), PhotoUrl: r.String(u, "photo_url")}
+			act.User = &hookstreamv1.ClinchPadUser{Id: r.ID(u, "_id"), Name: r.String(u, "name"), PhotoUrl: r.String(u, "photo_url"),
+				Extra: r.Extra(u, isUserField)}
 			r.Leave()
 		}
 		if done, ok := r.OptBool(a, "todo_done"); ok {
@@ -189,8 +190,20 @@ func ref(r *normalize.Reader, parent *fastjson.Value, key string) *hookstreamv1.
 	}
 	r.Enter(key)
 	defer r.Leave()
-	return &hookstreamv1.ClinchPadRef{Id: r.ID(o, "_id"), Name: r.String(o, "name")}
+	return &hookstreamv1.ClinchPadRef{Id: r.ID(o, "_id"), Name: r.String(o, "name"), Extra: r.Extra(o, isRefField)}
 }
+
+// The members a user and a stage or pipe reference model; the others are
+// kept in their `extra`.
+func isUserField(k []byte) bool {
+	switch string(k) {
+	case "_id", "name", "photo_url":
+		return true
+	}
+	return false
+}
+
+func isRefField(k []byte) bool { return string(k) == "_id" || string(k) == "name" }
 
 func build(in normalize.Input, r *normalize.Reader, root *fastjson.Value, w *hookstreamv1.ClinchPadWebhook) *hookstreamv1.Event {
 	act, lead := w.GetActivity(), w.GetLead()

@@ -60,6 +60,34 @@ func isCustomerField(k []byte) bool {
 	return false
 }
 
+// The members each nested object's typed copy models; the others are kept
+// in its `extra`.
+func isBackOfficeField(k []byte) bool { return string(k) == "key" || string(k) == "value" }
+
+func isAssigneeField(k []byte) bool {
+	switch string(k) {
+	case "id", "firstName", "lastName", "email", "isBot":
+		return true
+	}
+	return false
+}
+
+func isMessageField(k []byte) bool {
+	switch string(k) {
+	case "message", "timestamp", "author":
+		return true
+	}
+	return false
+}
+
+func isAuthorField(k []byte) bool {
+	switch string(k) {
+	case "id", "role", "email", "phone":
+		return true
+	}
+	return false
+}
+
 func decode(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.CloserConversation {
 	r.Require(root, "eventType")
 	r.Require(root, "timestamp")
@@ -96,7 +124,8 @@ func decode(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.CloserConve
 				}
 				key, _ := r.OptText(e, "key")
 				val, _ := r.OptText(e, "value")
-				c.Customer.BackOfficeData = append(c.Customer.BackOfficeData, &hookstreamv1.CloserBackOfficeEntry{Key: key, Value: val})
+				c.Customer.BackOfficeData = append(c.Customer.BackOfficeData, &hookstreamv1.CloserBackOfficeEntry{Key: key, Value: val,
+					Extra: r.Extra(e, isBackOfficeField)})
 				r.Leave()
 			}
 			r.Leave()
@@ -113,6 +142,7 @@ func decode(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.CloserConve
 			Email:     r.String(a, "email"),
 		}
 		c.Assignee.IsBot, _ = r.OptBool(a, "isBot")
+		c.Assignee.Extra = r.Extra(a, isAssigneeField)
 		r.Leave()
 	}
 	if msgs := r.Array(root, "messageHistory"); len(msgs) > 0 {
@@ -136,8 +166,10 @@ func decode(r *normalize.Reader, root *fastjson.Value) *hookstreamv1.CloserConve
 					Email: r.String(a, "email"),
 					Phone: r.String(a, "phone"),
 				}
+				msg.Author.Extra = r.Extra(a, isAuthorField)
 				r.Leave()
 			}
+			msg.Extra = r.Extra(m, isMessageField)
 			c.MessageHistory = append(c.MessageHistory, msg)
 			r.Leave()
 		}

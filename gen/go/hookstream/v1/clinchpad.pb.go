@@ -444,7 +444,9 @@ type ClinchPadUser struct {
 	// Display name.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// Avatar URL.
-	PhotoUrl      string `protobuf:"bytes,3,opt,name=photo_url,json=photoUrl,proto3" json:"photo_url,omitempty"`
+	PhotoUrl string `protobuf:"bytes,3,opt,name=photo_url,json=photoUrl,proto3" json:"photo_url,omitempty"`
+	// Members this schema does not model, kept as sent.
+	Extra         *structpb.Struct `protobuf:"bytes,15,opt,name=extra,proto3" json:"extra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +500,13 @@ func (x *ClinchPadUser) GetPhotoUrl() string {
 		return x.PhotoUrl
 	}
 	return ""
+}
+
+func (x *ClinchPadUser) GetExtra() *structpb.Struct {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
 }
 
 // ClinchPadLead is the lead an activity happened on.
@@ -588,7 +597,9 @@ type ClinchPadRef struct {
 	// Id, sent as `_id`.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Display name.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Members this schema does not model, kept as sent.
+	Extra         *structpb.Struct `protobuf:"bytes,15,opt,name=extra,proto3" json:"extra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -635,6 +646,13 @@ func (x *ClinchPadRef) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *ClinchPadRef) GetExtra() *structpb.Struct {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
 }
 
 var File_hookstream_v1_clinchpad_proto protoreflect.FileDescriptor
@@ -723,21 +741,23 @@ const file_hookstream_v1_clinchpad_proto_rawDesc = "" +
 	"_zone_nameB\x0e\n" +
 	"\f_source_nameB\n" +
 	"\n" +
-	"\b_subject\"P\n" +
+	"\b_subject\"\x7f\n" +
 	"\rClinchPadUser\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
-	"\tphoto_url\x18\x03 \x01(\tR\bphotoUrl\"\xd2\x01\n" +
+	"\tphoto_url\x18\x03 \x01(\tR\bphotoUrl\x12-\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"\xd2\x01\n" +
 	"\rClinchPadLead\x12\x1a\n" +
 	"\x02id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x121\n" +
 	"\x05stage\x18\x03 \x01(\v2\x1b.hookstream.v1.ClinchPadRefR\x05stage\x12/\n" +
 	"\x04pipe\x18\x04 \x01(\v2\x1b.hookstream.v1.ClinchPadRefR\x04pipe\x12-\n" +
-	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"2\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"a\n" +
 	"\fClinchPadRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04nameBDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3"
+	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extraBDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_clinchpad_proto_rawDescOnce sync.Once
@@ -762,20 +782,22 @@ var file_hookstream_v1_clinchpad_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_hookstream_v1_clinchpad_proto_depIdxs = []int32{
-	1, // 0: hookstream.v1.ClinchPadWebhook.activity:type_name -> hookstream.v1.ClinchPadActivity
-	3, // 1: hookstream.v1.ClinchPadWebhook.lead:type_name -> hookstream.v1.ClinchPadLead
-	5, // 2: hookstream.v1.ClinchPadWebhook.extra:type_name -> google.protobuf.Struct
-	6, // 3: hookstream.v1.ClinchPadActivity.created_at:type_name -> google.protobuf.Timestamp
-	2, // 4: hookstream.v1.ClinchPadActivity.user:type_name -> hookstream.v1.ClinchPadUser
-	5, // 5: hookstream.v1.ClinchPadActivity.extra:type_name -> google.protobuf.Struct
-	4, // 6: hookstream.v1.ClinchPadLead.stage:type_name -> hookstream.v1.ClinchPadRef
-	4, // 7: hookstream.v1.ClinchPadLead.pipe:type_name -> hookstream.v1.ClinchPadRef
-	5, // 8: hookstream.v1.ClinchPadLead.extra:type_name -> google.protobuf.Struct
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: hookstream.v1.ClinchPadWebhook.activity:type_name -> hookstream.v1.ClinchPadActivity
+	3,  // 1: hookstream.v1.ClinchPadWebhook.lead:type_name -> hookstream.v1.ClinchPadLead
+	5,  // 2: hookstream.v1.ClinchPadWebhook.extra:type_name -> google.protobuf.Struct
+	6,  // 3: hookstream.v1.ClinchPadActivity.created_at:type_name -> google.protobuf.Timestamp
+	2,  // 4: hookstream.v1.ClinchPadActivity.user:type_name -> hookstream.v1.ClinchPadUser
+	5,  // 5: hookstream.v1.ClinchPadActivity.extra:type_name -> google.protobuf.Struct
+	5,  // 6: hookstream.v1.ClinchPadUser.extra:type_name -> google.protobuf.Struct
+	4,  // 7: hookstream.v1.ClinchPadLead.stage:type_name -> hookstream.v1.ClinchPadRef
+	4,  // 8: hookstream.v1.ClinchPadLead.pipe:type_name -> hookstream.v1.ClinchPadRef
+	5,  // 9: hookstream.v1.ClinchPadLead.extra:type_name -> google.protobuf.Struct
+	5,  // 10: hookstream.v1.ClinchPadRef.extra:type_name -> google.protobuf.Struct
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_clinchpad_proto_init() }

@@ -264,7 +264,9 @@ type CloserBackOfficeEntry struct {
 	// Context key, e.g. `currentPage`.
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// Context value as sent.
-	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Members this schema does not model, kept as sent.
+	Extra         *structpb.Struct `protobuf:"bytes,15,opt,name=extra,proto3" json:"extra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -313,6 +315,13 @@ func (x *CloserBackOfficeEntry) GetValue() string {
 	return ""
 }
 
+func (x *CloserBackOfficeEntry) GetExtra() *structpb.Struct {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
 // CloserAssignee is the agent or bot a conversation was assigned to.
 type CloserAssignee struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -325,7 +334,9 @@ type CloserAssignee struct {
 	// E-mail address.
 	Email string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
 	// True when the assignee is a bot.
-	IsBot         bool `protobuf:"varint,5,opt,name=is_bot,json=isBot,proto3" json:"is_bot,omitempty"`
+	IsBot bool `protobuf:"varint,5,opt,name=is_bot,json=isBot,proto3" json:"is_bot,omitempty"`
+	// Members this schema does not model, kept as sent.
+	Extra         *structpb.Struct `protobuf:"bytes,15,opt,name=extra,proto3" json:"extra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -395,6 +406,13 @@ func (x *CloserAssignee) GetIsBot() bool {
 	return false
 }
 
+func (x *CloserAssignee) GetExtra() *structpb.Struct {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
 // CloserMessage is one message of a conversation transcript.
 type CloserMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -403,7 +421,9 @@ type CloserMessage struct {
 	// Message text as sent.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// Message time in Unix epoch milliseconds, 0 when absent.
-	Timestamp     int64 `protobuf:"varint,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Timestamp int64 `protobuf:"varint,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	// Members this schema does not model, kept as sent.
+	Extra         *structpb.Struct `protobuf:"bytes,15,opt,name=extra,proto3" json:"extra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -459,6 +479,13 @@ func (x *CloserMessage) GetTimestamp() int64 {
 	return 0
 }
 
+func (x *CloserMessage) GetExtra() *structpb.Struct {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
 // CloserAuthor is the author of a transcript message.
 type CloserAuthor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -469,7 +496,9 @@ type CloserAuthor struct {
 	// Author e-mail, where sent.
 	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
 	// Author phone, where sent.
-	Phone         string `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
+	Phone string `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
+	// Members this schema does not model, kept as sent.
+	Extra         *structpb.Struct `protobuf:"bytes,15,opt,name=extra,proto3" json:"extra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -532,6 +561,13 @@ func (x *CloserAuthor) GetPhone() string {
 	return ""
 }
 
+func (x *CloserAuthor) GetExtra() *structpb.Struct {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
 var File_hookstream_v1_closer_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_closer_proto_rawDesc = "" +
@@ -561,26 +597,30 @@ const file_hookstream_v1_closer_proto_rawDesc = "" +
 	"\x05email\x18\x05 \x01(\tR\x05email\x12\x14\n" +
 	"\x05phone\x18\x06 \x01(\tR\x05phone\x12N\n" +
 	"\x10back_office_data\x18\a \x03(\v2$.hookstream.v1.CloserBackOfficeEntryR\x0ebackOfficeData\x12-\n" +
-	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"?\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"n\n" +
 	"\x15CloserBackOfficeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x89\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12-\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"\xb8\x01\n" +
 	"\x0eCloserAssignee\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"first_name\x18\x02 \x01(\tR\tfirstName\x12\x1b\n" +
 	"\tlast_name\x18\x03 \x01(\tR\blastName\x12\x14\n" +
 	"\x05email\x18\x04 \x01(\tR\x05email\x12\x15\n" +
-	"\x06is_bot\x18\x05 \x01(\bR\x05isBot\"|\n" +
+	"\x06is_bot\x18\x05 \x01(\bR\x05isBot\x12-\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"\xab\x01\n" +
 	"\rCloserMessage\x123\n" +
 	"\x06author\x18\x01 \x01(\v2\x1b.hookstream.v1.CloserAuthorR\x06author\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +
-	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\"^\n" +
+	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\x12-\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extra\"\x8d\x01\n" +
 	"\fCloserAuthor\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12\x14\n" +
-	"\x05phone\x18\x04 \x01(\tR\x05phoneBDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3"
+	"\x05phone\x18\x04 \x01(\tR\x05phone\x12-\n" +
+	"\x05extra\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x05extraBDZBgithub.com/hookstream/hookstream/gen/go/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_closer_proto_rawDescOnce sync.Once
@@ -605,18 +645,22 @@ var file_hookstream_v1_closer_proto_goTypes = []any{
 	(*structpb.Struct)(nil),       // 6: google.protobuf.Struct
 }
 var file_hookstream_v1_closer_proto_depIdxs = []int32{
-	1, // 0: hookstream.v1.CloserConversation.customer:type_name -> hookstream.v1.CloserCustomer
-	3, // 1: hookstream.v1.CloserConversation.assignee:type_name -> hookstream.v1.CloserAssignee
-	4, // 2: hookstream.v1.CloserConversation.message_history:type_name -> hookstream.v1.CloserMessage
-	6, // 3: hookstream.v1.CloserConversation.extra:type_name -> google.protobuf.Struct
-	2, // 4: hookstream.v1.CloserCustomer.back_office_data:type_name -> hookstream.v1.CloserBackOfficeEntry
-	6, // 5: hookstream.v1.CloserCustomer.extra:type_name -> google.protobuf.Struct
-	5, // 6: hookstream.v1.CloserMessage.author:type_name -> hookstream.v1.CloserAuthor
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	1,  // 0: hookstream.v1.CloserConversation.customer:type_name -> hookstream.v1.CloserCustomer
+	3,  // 1: hookstream.v1.CloserConversation.assignee:type_name -> hookstream.v1.CloserAssignee
+	4,  // 2: hookstream.v1.CloserConversation.message_history:type_name -> hookstream.v1.CloserMessage
+	6,  // 3: hookstream.v1.CloserConversation.extra:type_name -> google.protobuf.Struct
+	2,  // 4: hookstream.v1.CloserCustomer.back_office_data:type_name -> hookstream.v1.CloserBackOfficeEntry
+	6,  // 5: hookstream.v1.CloserCustomer.extra:type_name -> google.protobuf.Struct
+	6,  // 6: hookstream.v1.CloserBackOfficeEntry.extra:type_name -> google.protobuf.Struct
+	6,  // 7: hookstream.v1.CloserAssignee.extra:type_name -> google.protobuf.Struct
+	5,  // 8: hookstream.v1.CloserMessage.author:type_name -> hookstream.v1.CloserAuthor
+	6,  // 9: hookstream.v1.CloserMessage.extra:type_name -> google.protobuf.Struct
+	6,  // 10: hookstream.v1.CloserAuthor.extra:type_name -> google.protobuf.Struct
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_closer_proto_init() }

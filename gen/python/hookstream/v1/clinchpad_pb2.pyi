@@ -93,22 +93,26 @@ class ClinchPadLead(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., stage: _Optional[_Union[ClinchPadRef, _Mapping]] = ..., pipe: _Optional[_Union[ClinchPadRef, _Mapping]] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ClinchPadRef(_message.Message):
-    __slots__ = ["id", "name"]
+    __slots__ = ["extra", "id", "name"]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    extra: _struct_pb2.Struct
     id: str
     name: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ClinchPadUser(_message.Message):
-    __slots__ = ["id", "name", "photo_url"]
+    __slots__ = ["extra", "id", "name", "photo_url"]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PHOTO_URL_FIELD_NUMBER: _ClassVar[int]
+    extra: _struct_pb2.Struct
     id: str
     name: str
     photo_url: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., photo_url: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., photo_url: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ClinchPadWebhook(_message.Message):
     __slots__ = ["activity", "extra", "lead"]

@@ -7,38 +7,44 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CloserAssignee(_message.Message):
-    __slots__ = ["email", "first_name", "id", "is_bot", "last_name"]
+    __slots__ = ["email", "extra", "first_name", "id", "is_bot", "last_name"]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
     FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     IS_BOT_FIELD_NUMBER: _ClassVar[int]
     LAST_NAME_FIELD_NUMBER: _ClassVar[int]
     email: str
+    extra: _struct_pb2.Struct
     first_name: str
     id: str
     is_bot: bool
     last_name: str
-    def __init__(self, id: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., email: _Optional[str] = ..., is_bot: bool = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., email: _Optional[str] = ..., is_bot: bool = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CloserAuthor(_message.Message):
-    __slots__ = ["email", "id", "phone", "role"]
+    __slots__ = ["email", "extra", "id", "phone", "role"]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     PHONE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     email: str
+    extra: _struct_pb2.Struct
     id: str
     phone: str
     role: str
-    def __init__(self, id: _Optional[str] = ..., role: _Optional[str] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., role: _Optional[str] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CloserBackOfficeEntry(_message.Message):
-    __slots__ = ["key", "value"]
+    __slots__ = ["extra", "key", "value"]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    extra: _struct_pb2.Struct
     key: str
     value: str
-    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CloserConversation(_message.Message):
     __slots__ = ["assignee", "closed_type", "customer", "email", "event_type", "extra", "message_history", "phone", "timestamp"]
@@ -83,11 +89,13 @@ class CloserCustomer(_message.Message):
     def __init__(self, id: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., random_name: _Optional[str] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., back_office_data: _Optional[_Iterable[_Union[CloserBackOfficeEntry, _Mapping]]] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CloserMessage(_message.Message):
-    __slots__ = ["author", "message", "timestamp"]
+    __slots__ = ["author", "extra", "message", "timestamp"]
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     author: CloserAuthor
+    extra: _struct_pb2.Struct
     message: str
     timestamp: int
-    def __init__(self, author: _Optional[_Union[CloserAuthor, _Mapping]] = ..., message: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    def __init__(self, author: _Optional[_Union[CloserAuthor, _Mapping]] = ..., message: _Optional[str] = ..., timestamp: _Optional[int] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file hookstream/v1/closer.proto.
  */
 export const file_hookstream_v1_closer: GenFile = /*@__PURE__*/
-  fileDesc("Chpob29rc3RyZWFtL3YxL2Nsb3Nlci5wcm90bxINaG9va3N0cmVhbS52MSL8AgoSQ2xvc2VyQ29udmVyc2F0aW9uEjkKCmV2ZW50X3R5cGUYASABKAlCJbpIInIgEAEYgAEyGV5bQS1aYS16XVtBLVphLXowLTlfLi1dKiQSGgoJdGltZXN0YW1wGAIgASgDQge6SAQiAiAAEjcKCGN1c3RvbWVyGAMgASgLMh0uaG9va3N0cmVhbS52MS5DbG9zZXJDdXN0b21lckIGukgDyAEBEhgKC2Nsb3NlZF90eXBlGAQgASgJSACIAQESLwoIYXNzaWduZWUYBSABKAsyHS5ob29rc3RyZWFtLnYxLkNsb3NlckFzc2lnbmVlEjUKD21lc3NhZ2VfaGlzdG9yeRgGIAMoCzIcLmhvb2tzdHJlYW0udjEuQ2xvc2VyTWVzc2FnZRINCgVlbWFpbBgHIAEoCRINCgVwaG9uZRgIIAEoCRImCgVleHRyYRgPIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCDgoMX2Nsb3NlZF90eXBlIuoBCg5DbG9zZXJDdXN0b21lchIWCgJpZBgBIAEoCUIKukgHcgUQARiAAhISCgpmaXJzdF9uYW1lGAIgASgJEhEKCWxhc3RfbmFtZRgDIAEoCRITCgtyYW5kb21fbmFtZRgEIAEoCRINCgVlbWFpbBgFIAEoCRINCgVwaG9uZRgGIAEoCRI+ChBiYWNrX29mZmljZV9kYXRhGAcgAygLMiQuaG9va3N0cmVhbS52MS5DbG9zZXJCYWNrT2ZmaWNlRW50cnkSJgoFZXh0cmEYDyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IjMKFUNsb3NlckJhY2tPZmZpY2VFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkiYgoOQ2xvc2VyQXNzaWduZWUSCgoCaWQYASABKAkSEgoKZmlyc3RfbmFtZRgCIAEoCRIRCglsYXN0X25hbWUYAyABKAkSDQoFZW1haWwYBCABKAkSDgoGaXNfYm90GAUgASgIImAKDUNsb3Nlck1lc3NhZ2USKwoGYXV0aG9yGAEgASgLMhsuaG9va3N0cmVhbS52MS5DbG9zZXJBdXRob3ISDwoHbWVzc2FnZRgCIAEoCRIRCgl0aW1lc3RhbXAYAyABKAMiRgoMQ2xvc2VyQXV0aG9yEgoKAmlkGAEgASgJEgwKBHJvbGUYAiABKAkSDQoFZW1haWwYAyABKAkSDQoFcGhvbmUYBCABKAlCRFpCZ2l0aHViLmNvbS9ob29rc3RyZWFtL2hvb2tzdHJlYW0vZ2VuL2dvL2hvb2tzdHJlYW0vdjE7aG9va3N0cmVhbXYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_struct]);
+  fileDesc("Chpob29rc3RyZWFtL3YxL2Nsb3Nlci5wcm90bxINaG9va3N0cmVhbS52MSL8AgoSQ2xvc2VyQ29udmVyc2F0aW9uEjkKCmV2ZW50X3R5cGUYASABKAlCJbpIInIgEAEYgAEyGV5bQS1aYS16XVtBLVphLXowLTlfLi1dKiQSGgoJdGltZXN0YW1wGAIgASgDQge6SAQiAiAAEjcKCGN1c3RvbWVyGAMgASgLMh0uaG9va3N0cmVhbS52MS5DbG9zZXJDdXN0b21lckIGukgDyAEBEhgKC2Nsb3NlZF90eXBlGAQgASgJSACIAQESLwoIYXNzaWduZWUYBSABKAsyHS5ob29rc3RyZWFtLnYxLkNsb3NlckFzc2lnbmVlEjUKD21lc3NhZ2VfaGlzdG9yeRgGIAMoCzIcLmhvb2tzdHJlYW0udjEuQ2xvc2VyTWVzc2FnZRINCgVlbWFpbBgHIAEoCRINCgVwaG9uZRgIIAEoCRImCgVleHRyYRgPIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCDgoMX2Nsb3NlZF90eXBlIuoBCg5DbG9zZXJDdXN0b21lchIWCgJpZBgBIAEoCUIKukgHcgUQARiAAhISCgpmaXJzdF9uYW1lGAIgASgJEhEKCWxhc3RfbmFtZRgDIAEoCRITCgtyYW5kb21fbmFtZRgEIAEoCRINCgVlbWFpbBgFIAEoCRINCgVwaG9uZRgGIAEoCRI+ChBiYWNrX29mZmljZV9kYXRhGAcgAygLMiQuaG9va3N0cmVhbS52MS5DbG9zZXJCYWNrT2ZmaWNlRW50cnkSJgoFZXh0cmEYDyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IlsKFUNsb3NlckJhY2tPZmZpY2VFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSJgoFZXh0cmEYDyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IooBCg5DbG9zZXJBc3NpZ25lZRIKCgJpZBgBIAEoCRISCgpmaXJzdF9uYW1lGAIgASgJEhEKCWxhc3RfbmFtZRgDIAEoCRINCgVlbWFpbBgEIAEoCRIOCgZpc19ib3QYBSABKAgSJgoFZXh0cmEYDyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IogBCg1DbG9zZXJNZXNzYWdlEisKBmF1dGhvchgBIAEoCzIbLmhvb2tzdHJlYW0udjEuQ2xvc2VyQXV0aG9yEg8KB21lc3NhZ2UYAiABKAkSEQoJdGltZXN0YW1wGAMgASgDEiYKBWV4dHJhGA8gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJuCgxDbG9zZXJBdXRob3ISCgoCaWQYASABKAkSDAoEcm9sZRgCIAEoCRINCgVlbWFpbBgDIAEoCRINCgVwaG9uZRgEIAEoCRImCgVleHRyYRgPIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCRFpCZ2l0aHViLmNvbS9ob29rc3RyZWFtL2hvb2tzdHJlYW0vZ2VuL2dvL2hvb2tzdHJlYW0vdjE7aG9va3N0cmVhbXYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_struct]);
 
 /**
  * CloserConversation is a typed copy of a Closer conversation webhook
@@ -188,6 +188,13 @@ export type CloserBackOfficeEntry = Message<"hookstream.v1.CloserBackOfficeEntry
    * @generated from field: string value = 2;
    */
   value: string;
+
+  /**
+   * Members this schema does not model, kept as sent.
+   *
+   * @generated from field: google.protobuf.Struct extra = 15;
+   */
+  extra?: JsonObject | undefined;
 };
 
 /**
@@ -237,6 +244,13 @@ export type CloserAssignee = Message<"hookstream.v1.CloserAssignee"> & {
    * @generated from field: bool is_bot = 5;
    */
   isBot: boolean;
+
+  /**
+   * Members this schema does not model, kept as sent.
+   *
+   * @generated from field: google.protobuf.Struct extra = 15;
+   */
+  extra?: JsonObject | undefined;
 };
 
 /**
@@ -272,6 +286,13 @@ export type CloserMessage = Message<"hookstream.v1.CloserMessage"> & {
    * @generated from field: int64 timestamp = 3;
    */
   timestamp: bigint;
+
+  /**
+   * Members this schema does not model, kept as sent.
+   *
+   * @generated from field: google.protobuf.Struct extra = 15;
+   */
+  extra?: JsonObject | undefined;
 };
 
 /**
@@ -314,6 +335,13 @@ export type CloserAuthor = Message<"hookstream.v1.CloserAuthor"> & {
    * @generated from field: string phone = 4;
    */
   phone: string;
+
+  /**
+   * Members this schema does not model, kept as sent.
+   *
+   * @generated from field: google.protobuf.Struct extra = 15;
+   */
+  extra?: JsonObject | undefined;
 };
 
 /**
