@@ -3,6 +3,7 @@ package pipedrive_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,3 +116,35 @@ func benchmark(b *testing.B, file string) { normalizetest.Benchmark(b, newNormal
 func BenchmarkNormalizeV2ChangeDeal(b *testing.B) { benchmark(b, "testdata/v2_change_deal.json") }
 
 func BenchmarkNormalizeV1UpdatedDeal(b *testing.B) { benchmark(b, "testdata/v1_updated_deal.json") }
+
+// A v2 user event's meta.id is the user id, so its key is the entity, the
+// action and the time, which older user events give in whole seconds: two
+// changes of one user within a second are still two events when their
+// correlation ids differ, and a retry (another attempt) is still the same.
+func TestV2UserChangesWithinOneSecond(t *testing.T) {
+	t.Parallel()
+	n := newNormalizer(t)
+	body, err := os.ReadFile(filepath.Join("testdata", "v2_change_user_deactivated.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const corr = `"c0a8012e-77d5-4d1f-b1e2-9f3a6d2c4b10"`
+	if !strings.Contains(string(body), corr) || !strings.Contains(string(body), `"attempt": 1`) {
+		t.Fatal("the fixture changed: no correlation_id or attempt to vary")
+	}
+	id := func(b string) string {
+		t.Helper()
+		ev, err := normalizetest.Normalize(t, n, []byte(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.GetId()
+	}
+	first := id(string(body))
+	if other := id(strings.Replace(string(body), corr, `"0d1e2f30-4152-4637-8899-aabbccddeeff"`, 1)); other == first {
+		t.Error("two changes of one user in the same second, from different requests, got one id")
+	}
+	if retry := id(strings.Replace(string(body), `"attempt": 1`, `"attempt": 3`, 1)); retry != first {
+		t.Errorf("a retry got id %s, want %s", retry, first)
+	}
+}

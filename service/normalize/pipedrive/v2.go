@@ -127,12 +127,18 @@ func buildV2(in normalize.Input, payload *hookstreamv1.Event_PipedriveV2) *hooks
 // v2ID keys a v2 delivery on meta.id, the event's own id, which a retry
 // repeats and meta.attempt does not affect. For `user` entities Pipedrive
 // sends the user id there instead, so those are keyed on the entity, the
-// action and the event time.
+// action and the event time, and on meta.correlation_id when sent: a retry
+// repeats it, and it tells apart two changes of one user within the same
+// second, which the older user events' whole-second timestamps cannot.
 func v2ID(source string, meta *hookstreamv1.PipedriveMetaV2) string {
 	if meta.GetEntity() != "user" && meta.GetId() != meta.GetEntityId() {
 		return normalize.EventID(source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v2", meta.GetId())
 	}
 	at := meta.GetTimestamp().AsTime().Format(time.RFC3339Nano)
+	if c := meta.GetCorrelationId(); c != "" {
+		return normalize.EventID(source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v2", meta.GetEntity(),
+			meta.GetEntityId(), meta.GetAction(), at, c)
+	}
 	return normalize.EventID(source, hookstreamv1.Vendor_VENDOR_PIPEDRIVE, "v2", meta.GetEntity(),
 		meta.GetEntityId(), meta.GetAction(), at)
 }
