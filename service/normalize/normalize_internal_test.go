@@ -181,3 +181,38 @@ func rulesIn(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]b
 	}
 	return ""
 }
+
+func TestReplaceLoneSurrogates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{`{"a": "x\ud800y"}`, `{"a": "x\ufffdy"}`},
+		{`{"a": "\udc00"}`, `{"a": "\ufffd"}`},
+		{`{"a": "\uD800 and \uDFFF"}`, `{"a": "\ufffd and \ufffd"}`},
+		{`{"a": "\ud800\u0041"}`, `{"a": "\ufffd\u0041"}`},
+		{`{"a": "\ud83d\ud83d\ude00"}`, `{"a": "\ufffd\ud83d\ude00"}`},
+		{`"\ud800`, `"\ufffd`},
+		// Left alone: pairs, other escapes, an escaped backslash before
+		// "ud800" text, and broken escapes (fastjson's parse judges those).
+		{`{"a": "\ud83d\ude00 \uD83D\uDE00"}`, ``},
+		{`{"a": "\\ud800", "b": "\\\ud83d\ude00"}`, ``},
+		{`{"a": "\u00e9\n\/\"\\"}`, ``},
+		{`{"a": "\uZZZZ \u12"}`, ``},
+		{`{"a": "no escapes"}`, ``},
+	} {
+		want := tc.want
+		if want == "" {
+			want = tc.in
+		}
+		in := []byte(tc.in)
+		got := replaceLoneSurrogates(in)
+		if string(got) != want {
+			t.Errorf("replaceLoneSurrogates(%s) = %s, want %s", tc.in, got, want)
+		}
+		if tc.want == "" && &got[0] != &in[0] {
+			t.Errorf("replaceLoneSurrogates(%s) copied a body it did not change", tc.in)
+		}
+		if tc.want != "" && string(in) != tc.in {
+			t.Errorf("replaceLoneSurrogates(%s) changed its argument", tc.in)
+		}
+	}
+}

@@ -31,6 +31,7 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjs
 	if !utf8.Valid(body) {
 		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "request body is not valid UTF-8")
 	}
+	body = replaceLoneSurrogates(body)
 	p = pool.Get()
 	v, err = p.ParseBytes(body)
 	if err != nil {
@@ -42,6 +43,66 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjs
 		return nil, nil, Reject(codeShape, "", "body must be a JSON object, got %s", v.Type())
 	}
 	return v, p, nil
+}
+
+// replaceLoneSurrogates returns body with every escaped UTF-16 surrogate
+// that is not half of a pair (`\ud83d` alone, or followed by anything but
+// a low surrogate) written as `\ufffd`, the replacement character, as
+// encoding/json and the secret redactor decode it. fastjson would leave
+// such an escape in the string as its six characters of text, which then
+// reads as if the vendor had sent a backslash. The escape and its
+// replacement are the same length, so offsets into body stay true. A body
+// without one is returned as it is, uncopied.
+func replaceLoneSurrogates(body []byte) []byte {
+	out := body
+	for i := 0; i+1 < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		if body[i+1] != 'u' {
+			i++ // an escaped character, `\\` included
+			continue
+		}
+		x, ok := hexRune(body, i+2)
+		if !ok || x < 0xd800 || x > 0xdfff {
+			i += 5
+			continue
+		}
+		if x < 0xdc00 && i+11 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+			if y, ok := hexRune(body, i+8); ok && y >= 0xdc00 && y <= 0xdfff {
+				i += 11 // a pair
+				continue
+			}
+		}
+		if &out[0] == &body[0] {
+			out = bytes.Clone(body)
+		}
+		copy(out[i+2:i+6], "fffd")
+		i += 5
+	}
+	return out
+}
+
+// hexRune reads the four hex digits of a \u escape at b[i:], without
+// allocating (it runs on every escape of every body that has one).
+func hexRune(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var x rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			x = x<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			x = x<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			x = x<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return x, true
 }
 
 // syntaxRejection explains why body failed to parse. fastjson's own
@@ -430,7 +491,9 @@ func (r *Reader) Int64(parent *fastjson.Value, key string) int64 {
 // str copies a JSON string value out of the parser's buffer.
 func (r *Reader) str(key string, v *fastjson.Value) string {
 	b, _ := v.StringBytes()
-	if r.checkUTF8 && !utf8.Valid(b) { // an escaped lone surrogate decodes to invalid UTF-8
+	// A guard: Parse writes escaped lone surrogates as U+FFFD, and fastjson
+	// decodes every other escape to valid UTF-8.
+	if r.checkUTF8 && !utf8.Valid(b) {
 		r.Fail(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, key, "string is not valid UTF-8")
 		return ""
 	}
