@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -297,7 +298,7 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 		name := req.EventAction + "." + req.EventObject
 		req.Name = &name
 	}
-	if len(*req.Name) > 255 {
+	if utf8.RuneCountInString(*req.Name) > 255 {
 		pipedriveBadRequest(w, "name", "is at most 255 characters")
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -684,6 +685,10 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
 		// This event cannot be sent in this format, now or later.
 		r.unsendable = err
 		return
+	}
+	if pd := ep.GetPipedrive(); pd != nil && ep.GetFormat() == hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY &&
+		ev.GetVendor() == hookstreamv1.Vendor_VENDOR_PIPEDRIVE {
+		body = webhook.PipedriveBody(body, strconv.FormatInt(pd.GetId(), 10), n)
 	}
 	req := request(ep, ev.GetId(), body, ct)
 	r.sent = req.Timestamp

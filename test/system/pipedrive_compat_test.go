@@ -13,6 +13,7 @@ import (
 	"time"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/delivery/webhook"
 )
 
 // pipedriveSDK runs test/pipedrive/sdk.mjs: Pipedrive's official Node SDK
@@ -103,9 +104,29 @@ func TestPipedriveCompatWithSDK(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("change/deal got %d requests, want 2", len(got))
 	}
-	// Each matching webhook once, its body as sent.
-	if !sameBodies(got, sent["v2_change_deal"], sent["v1_updated_deal"]) {
+	// Each matching webhook once, its body as sent but for meta.webhook_id,
+	// which names the webhook that delivers it, and the attempt counter.
+	hookID := strconv.FormatInt(id, 10)
+	if !sameBodies(got, asDelivered(sent["v2_change_deal"], hookID), asDelivered(sent["v1_updated_deal"], hookID)) {
 		t.Errorf("change/deal did not get the two matching webhooks as sent, once each")
+	}
+	for _, d := range got {
+		var b struct {
+			Meta struct {
+				WebhookID string `json:"webhook_id"`
+				Attempt   *int   `json:"attempt"`
+			} `json:"meta"`
+			Retry *int `json:"retry"`
+		}
+		if err := json.Unmarshal(d.body, &b); err != nil {
+			t.Fatal(err)
+		}
+		if b.Meta.WebhookID != hookID {
+			t.Errorf("delivered meta.webhook_id %q, want the webhook's id %s", b.Meta.WebhookID, hookID)
+		}
+		if (b.Meta.Attempt == nil || *b.Meta.Attempt != 1) && (b.Retry == nil || *b.Retry != 0) {
+			t.Errorf("first delivery without v2 meta.attempt 1 or v1 retry 0: %s", d.body)
+		}
 	}
 	for _, d := range got {
 		user, pass, ok := (&http.Request{Header: d.h}).BasicAuth()
@@ -118,7 +139,7 @@ func TestPipedriveCompatWithSDK(t *testing.T) {
 	}
 	var all [][]byte
 	for _, b := range sent {
-		all = append(all, b)
+		all = append(all, asDelivered(b, strconv.FormatInt(allID, 10)))
 	}
 	if !sameBodies(everything.requests(), all...) {
 		t.Errorf("*/* did not get every webhook as sent, once each (%d requests, want %d)", len(everything.requests()), len(sent))
@@ -142,6 +163,12 @@ func TestPipedriveCompatWithSDK(t *testing.T) {
 	if status, _ = pipedriveSDK(t, s, adminToken, "delete", strconv.FormatInt(allID, 10)); status != http.StatusOK {
 		t.Errorf("deleteWebhook */*: %d", status)
 	}
+}
+
+// asDelivered is a Pipedrive body as the compatible webhook hookID sends
+// it on a first attempt (webhook.PipedriveBody, tested on its own).
+func asDelivered(body []byte, hookID string) []byte {
+	return webhook.PipedriveBody(body, hookID, 1)
 }
 
 // sameBodies reports whether the deliveries' bodies are want, each once,
@@ -219,6 +246,14 @@ func TestPipedriveCompatErrors(t *testing.T) {
 	}
 	if status, body := pipedriveSDK(t, s, adminToken, "delete", "12345"); status != 404 || !strings.Contains(strings.ToLower(body["error"].(string)), "not found") {
 		t.Errorf("delete unknown: %d %v", status, body)
+	}
+	// A name is at most 255 characters, not bytes.
+	for n, want := range map[int]int{255: http.StatusCreated, 256: http.StatusBadRequest} {
+		status, body := pipedriveCall(t, http.MethodPost, s.base+"/api/v1/webhooks", map[string]string{"x-api-token": adminToken, "Content-Type": "application/json"},
+			`{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "`+strings.Repeat("é", n)+`"}`)
+		if status != want {
+			t.Errorf("a name of %d two-byte characters: %d %v, want %d", n, status, body, want)
+		}
 	}
 	// Without a token, or with a wrong one, every route is 401 whatever
 	// else is wrong.
@@ -304,7 +339,16 @@ func TestPipedriveCompatOneSource(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %v %v", resp, err)
 	}
+	var created struct {
+		Data struct {
+			ID int64 `json:"id"`
+		} `json:"data"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&created)
 	_ = resp.Body.Close()
+	if err != nil || created.Data.ID == 0 {
+		t.Fatalf("create: no webhook id (%v)", err)
+	}
 	postPipedrive(t, s, "v2_change_deal") // to source pipedrive: not for this webhook
 	body, err := os.ReadFile(filepath.Join(testdataRoot, "pipedrive", "testdata", "v2_create_person.json"))
 	if err != nil {
@@ -320,14 +364,15 @@ func TestPipedriveCompatOneSource(t *testing.T) {
 	waitUntil(t, 10*time.Second, "the pipedrive-us event", func() bool { return len(rc.requests()) >= 1 })
 	time.Sleep(300 * time.Millisecond)
 	got := rc.requests()
-	if len(got) != 1 || !bytes.Equal(got[0].body, body) {
+	if len(got) != 1 || !bytes.Equal(got[0].body, asDelivered(body, strconv.FormatInt(created.Data.ID, 10))) {
 		t.Errorf("a webhook of pipedrive-us got %d requests (want the one event of that source)", len(got))
 	}
 }
 
 // TestPipedriveCompatDeadLetterAndRedrive: a compatibility webhook has the
 // outbound endpoints' retries, dead letters and redrive, and every attempt
-// carries Pipedrive's body as received and the webhook's Basic auth.
+// carries Pipedrive's body as received, with the webhook's own id and the
+// attempt's number, and the webhook's Basic auth.
 func TestPipedriveCompatDeadLetterAndRedrive(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
@@ -375,10 +420,21 @@ func TestPipedriveCompatDeadLetterAndRedrive(t *testing.T) {
 	if len(got) != 5 {
 		t.Errorf("%d requests, want 4 failed and 1 redriven", len(got))
 	}
+	// Every attempt counts itself in meta.attempt, as Pipedrive's retries
+	// do (the redriven one starts a new count), and names the webhook.
 	for i, d := range got {
 		user, pass, ok := (&http.Request{Header: d.h}).BasicAuth()
-		if !bytes.Equal(d.body, sent) || !ok || user != "u" || pass != "p-123" {
-			t.Errorf("request %d: not Pipedrive's body as sent with the Basic auth (auth %v)", i+1, ok)
+		var b struct {
+			Meta struct {
+				Attempt int `json:"attempt"`
+			} `json:"meta"`
+		}
+		_ = json.Unmarshal(d.body, &b)
+		if i < 4 && b.Meta.Attempt != i+1 || b.Meta.Attempt < 1 {
+			t.Errorf("request %d: meta.attempt %d", i+1, b.Meta.Attempt)
+		}
+		if !bytes.Equal(d.body, webhook.PipedriveBody(sent, strconv.FormatInt(pdID, 10), b.Meta.Attempt)) || !ok || user != "u" || pass != "p-123" {
+			t.Errorf("request %d: not Pipedrive's body as sent (but for the webhook id and attempt) with the Basic auth (auth %v)", i+1, ok)
 		}
 	}
 }
