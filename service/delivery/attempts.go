@@ -319,6 +319,18 @@ func parseDeadLetterID(id string) (uint64, bool) {
 	return n, err == nil && strings.HasPrefix(id, "dl_") && n > 0
 }
 
+// deadTime is when the dead letter in m was dead-lettered: its dead_time,
+// the time ListDeadLetters shows and a redrive's range selects on. The
+// message's own time, a few milliseconds later (the attempts are synced
+// first), stands in for a letter without one.
+func deadTime(m *jetstream.RawStreamMsg) time.Time {
+	dl := &hookstreamv1.DeadLetter{}
+	if proto.Unmarshal(m.Data, dl) == nil && dl.GetDeadTime() != nil {
+		return dl.GetDeadTime().AsTime()
+	}
+	return m.Time
+}
+
 // redriveRequest asks an endpoint's worker to deliver an event again.
 type redriveRequest struct {
 	Seq      uint64    `json:"seq"`
@@ -354,7 +366,7 @@ func (e *Engine) Redrive(ctx context.Context, endpoint, id string, start, end ti
 	} else {
 		var err error
 		next, err = e.readSubject(ctx, deadStream, subject, from, limit, func(m *jetstream.RawStreamMsg) bool {
-			if (start.IsZero() || !m.Time.Before(start)) && (end.IsZero() || m.Time.Before(end)) {
+			if at := deadTime(m); (start.IsZero() || !at.Before(start)) && (end.IsZero() || at.Before(end)) {
 				picked = append(picked, m)
 			}
 			return true

@@ -345,11 +345,20 @@ func deadLettersAndRedrive(t *testing.T, s *server) {
 	if err != nil || r.GetRedriven() != 0 {
 		t.Fatalf("redrive a range in the past: %v %v", r, err)
 	}
-	around := &hookstreamv1.TimeRange{StartTime: timestamppb.New(time.Now().Add(-time.Hour)), EndTime: timestamppb.New(time.Now().Add(time.Hour))}
+	// The range is half-open and on dead_time as listed: one that ends
+	// at the letter's dead_time leaves it, one that starts there takes it.
+	at := dead[1].GetDeadTime().AsTime()
+	before := &hookstreamv1.TimeRange{StartTime: timestamppb.New(at.Add(-time.Hour)), EndTime: timestamppb.New(at)}
 	r, err = s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
-		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadTime{DeadTime: around}})
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadTime{DeadTime: before}})
+	if err != nil || r.GetRedriven() != 0 {
+		t.Fatalf("redrive a range ending at the dead letter's dead_time: %v %v, want none", r, err)
+	}
+	from := &hookstreamv1.TimeRange{StartTime: timestamppb.New(at), EndTime: timestamppb.New(at.Add(time.Microsecond))}
+	r, err = s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
+		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadTime{DeadTime: from}})
 	if err != nil || r.GetRedriven() != 1 {
-		t.Fatalf("redrive a range: %v %v", r, err)
+		t.Fatalf("redrive a range starting at the dead letter's dead_time: %v %v", r, err)
 	}
 	rc.waitFor(t, ids, 10*time.Second)
 	resp, err := s.endpoints().ListDeadLetters(ctx, &hookstreamv1.ListDeadLettersRequest{EndpointId: ep.GetId()})
