@@ -30,7 +30,11 @@ included: the URL is yours.
 
   hookstream listen --forward-to http://127.0.0.1:3000/webhooks --source pipedrive
 
-Exit codes: 0 stopped with Ctrl-C, 1 failure (bad filter, token, URL or secret), 2 usage error.
+A server that has not answered within --connect-timeout of the start, or
+a cursor past the log's end (CURSOR_PAST_END), ends it with exit 1.
+
+Exit codes: 0 stopped with Ctrl-C, 1 failure (bad filter, token, URL or
+secret, no server, a cursor past the log's end), 2 usage error.
 
 Flags:
 `
@@ -44,9 +48,7 @@ func listen(args []string, stdout, stderr io.Writer) error {
 	cf.register(fs)
 	fs.StringVar(&target, "forward-to", "", "URL to POST each event to (required)")
 	fs.StringVar(&secret, "secret", "", "signing secret whsec_… (default: a new one, printed at start)")
-	fs.StringVar(&sf.filter, "filter", "", "CEL filter over `event` (see README, Filters)")
-	fs.StringVar(&sf.source, "source", "", "only events of this source (adds event.source == \"S\" to the filter)")
-	fs.StringVar(&sf.from, "from", "now", "where to start: now, beginning, a cursor, or an RFC 3339 time")
+	sf.register(fs)
 	fs.Usage = func() { fmt.Fprint(stderr, listenHelp); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -58,7 +60,7 @@ func listen(args []string, stdout, stderr io.Writer) error {
 		return usagef("--forward-to is required")
 	}
 	if err := webhook.CheckURL(target, true); err != nil {
-		return usagef("--forward-to: %w", err)
+		return fmt.Errorf("--forward-to: %w", err)
 	}
 	if secret == "" {
 		var err error
@@ -68,7 +70,7 @@ func listen(args []string, stdout, stderr io.Writer) error {
 	}
 	key, err := webhook.ParseSecret(secret)
 	if err != nil {
-		return usagef("--secret: %w", err)
+		return fmt.Errorf("--secret: %w", err)
 	}
 	req, err := sf.request()
 	if err != nil {
@@ -87,7 +89,7 @@ func listen(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return follow(ctx, hookstreamv1.NewEventServiceClient(conn), req, stderr,
+	return follow(ctx, conn, req, sf.giveUp, stderr,
 		func(ctx context.Context, d *hookstreamv1.EventDelivery) error {
 			ev := d.GetEvent()
 			body, ct, err := webhook.Encode(ev, hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_EVENT_JSON)

@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -21,6 +26,16 @@ type streamFlags struct {
 	filter string
 	from   string
 	source string
+	giveUp time.Duration
+}
+
+// register adds the flags tail and listen share.
+func (f *streamFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.filter, "filter", "", "CEL filter over `event` (see README, Filters)")
+	fs.StringVar(&f.source, "source", "", "only events of this source (adds event.source == \"S\" to the filter)")
+	fs.StringVar(&f.from, "from", "now", "where to start: now, beginning, a cursor, or an RFC 3339 time")
+	fs.DurationVar(&f.giveUp, "connect-timeout", 30*time.Second,
+		"exit 1 if the server has not answered within this long of starting (0: wait for it without limit); once it has, a broken stream is reopened without limit")
 }
 
 // request builds the first SubscribeRequest from the flags.
@@ -56,12 +71,14 @@ func (f streamFlags) request() (*hookstreamv1.SubscribeRequest, error) {
 // that started "now" is reopened at the time it first opened). Errors that
 // retrying cannot fix (a bad filter or token) are returned; the end of ctx
 // returns nil.
-func follow(ctx context.Context, client hookstreamv1.EventServiceClient, first *hookstreamv1.SubscribeRequest,
+func follow(ctx context.Context, conn *grpc.ClientConn, first *hookstreamv1.SubscribeRequest, giveUp time.Duration,
 	stderr io.Writer, handle func(context.Context, *hookstreamv1.EventDelivery) error) error {
 	const minBackoff, maxBackoff = 250 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
 	var cursor string
 	var openedAt time.Time
+	client := hookstreamv1.NewEventServiceClient(conn)
+	reached := everReady(ctx, conn) // the connection has been up at least once
 	for {
 		req := first
 		switch {
@@ -108,6 +125,23 @@ func follow(ctx context.Context, client hookstreamv1.EventServiceClient, first *
 		switch status.Code(err) {
 		case codes.InvalidArgument, codes.Unauthenticated, codes.PermissionDenied, codes.NotFound, codes.FailedPrecondition:
 			return err
+		case codes.OutOfRange:
+			// CURSOR_PAST_END: the log ends before the cursor (it was
+			// damaged or replaced). Waiting for it to grow past the cursor
+			// would skip what comes before, so say where it ends instead.
+			hint := "start again with --from beginning or a time"
+			if last := errorMetadata(err, "last_cursor"); last != "" {
+				hint = "start again with --from " + last + " (the log's last event), --from beginning or a time"
+			}
+			return fmt.Errorf("%w; %s", err, hint)
+		case codes.Unavailable:
+			// A server that has not answered once is a wrong address or a
+			// server that is down: past giveUp that is an error, not a wait
+			// without end. One that answered before is waited for as long
+			// as it takes (a restart, a network break).
+			if !reached() && giveUp > 0 && time.Since(openedAt) >= giveUp {
+				return fmt.Errorf("cannot reach the server (tried for %s; see --connect-timeout): %w", giveUp, err)
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			err = errors.New("stream ended")
@@ -120,6 +154,36 @@ func follow(ctx context.Context, client hookstreamv1.EventServiceClient, first *
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
+}
+
+// everReady reports whether conn has been connected to the server at
+// least once (watched until it is, or ctx ends).
+func everReady(ctx context.Context, conn *grpc.ClientConn) func() bool {
+	var ready atomic.Bool
+	go func() {
+		for st := conn.GetState(); ; st = conn.GetState() {
+			if st == connectivity.Ready {
+				ready.Store(true)
+				return
+			}
+			if !conn.WaitForStateChange(ctx, st) {
+				return
+			}
+		}
+	}()
+	return ready.Load
+}
+
+// errorMetadata is the value of key in err's ErrorInfo metadata, or "".
+func errorMetadata(err error, key string) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			if v := info.GetMetadata()[key]; v != "" {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // handlerError is a failure of the delivery handler, which ends follow.

@@ -23,13 +23,16 @@ event is one line: time it occurred, source, type, subject (kind/id name)
 and contact. With --json, or when stdout is not a terminal, each line is
 the delivery as protobuf JSON ({"event": …, "cursor": …}). A broken stream
 is reopened with backoff after the last cursor received: no gap, no
-duplicate.
+duplicate. A server that has not answered within --connect-timeout of the
+start, or a cursor past the log's end (CURSOR_PAST_END), ends it with
+exit 1.
 
   hookstream tail
   hookstream tail --from beginning --source pipedrive --json
   hookstream tail --filter 'event.type == "lead.moved"'
 
-Exit codes: 0 stopped with Ctrl-C, 1 failure (bad filter or token), 2 usage error.
+Exit codes: 0 stopped with Ctrl-C, 1 failure (bad filter or token, no
+server, a cursor past the log's end), 2 usage error.
 
 Flags:
 `
@@ -41,9 +44,7 @@ func tail(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf.register(fs)
-	fs.StringVar(&sf.filter, "filter", "", "CEL filter over `event` (see README, Filters)")
-	fs.StringVar(&sf.source, "source", "", "only events of this source (adds event.source == \"S\" to the filter)")
-	fs.StringVar(&sf.from, "from", "now", "where to start: now, beginning, a cursor, or an RFC 3339 time")
+	sf.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print each delivery as protobuf JSON, one per line")
 	fs.BoolVar(&asText, "text", false, "print readable lines even when stdout is not a terminal")
 	fs.Usage = func() { fmt.Fprint(stderr, tailHelp); fs.PrintDefaults() }
@@ -68,7 +69,7 @@ func tail(args []string, stdout, stderr io.Writer) error {
 	defer func() { _ = conn.Close() }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return follow(ctx, hookstreamv1.NewEventServiceClient(conn), req, stderr,
+	return follow(ctx, conn, req, sf.giveUp, stderr,
 		func(_ context.Context, d *hookstreamv1.EventDelivery) error {
 			if asJSON {
 				b, err := protojson.Marshal(d)

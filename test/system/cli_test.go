@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -240,6 +241,41 @@ func TestCLISendTailRestart(t *testing.T) {
 	tail.interrupt(t)
 	t.Logf("%d events: %v", len(seen), types[:len(examples)])
 	_ = s
+}
+
+// tail and listen end with exit 1, and say what to do, where waiting would
+// be wrong: a cursor past the log's end (waiting for the log to grow past
+// it would skip what comes before), a server never reached, a forward
+// URL or secret that cannot work.
+func TestCLIStreamEnds(t *testing.T) {
+	path, cfg := cliConfig(t)
+	startServer(t, cfg)
+	if out, errOut, code := runCLI(t, "send", "--config", path, "--example", "pipedrive.deal.change"); code != 0 {
+		t.Fatalf("send: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, cmd := range [][]string{{"tail"}, {"listen", "--forward-to", "http://127.0.0.1:1/hook"}} {
+		args := append(slices.Clone(cmd), "--config", path, "--from", "1000")
+		_, errOut, code := runCLI(t, args...)
+		if code != 1 || !strings.Contains(errOut, "past the log's last position") || !strings.Contains(errOut, "--from 1 ") {
+			t.Errorf("%s --from 1000 with 1 event in the log: exit %d, want 1 naming --from 1\n%s", cmd[0], code, errOut)
+		}
+	}
+	start := time.Now()
+	_, errOut, code := runCLI(t, "tail", "--addr", "127.0.0.1:1", "--token", readToken, "--connect-timeout", "1s")
+	if code != 1 || !strings.Contains(errOut, "cannot reach the server") {
+		t.Errorf("tail with no server: exit %d, want 1\n%s", code, errOut)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("tail with no server took %s to give up after --connect-timeout 1s", took)
+	}
+	for name, args := range map[string][]string{
+		"ftp URL":    {"--forward-to", "ftp://x/y"},
+		"bad secret": {"--forward-to", "http://127.0.0.1:1/", "--secret", "whsec_notbase64!!"},
+	} {
+		if _, errOut, code := runCLI(t, append([]string{"listen", "--config", path}, args...)...); code != 1 {
+			t.Errorf("listen with a %s: exit %d, want 1 as its help says\n%s", name, code, errOut)
+		}
+	}
 }
 
 func TestCLIConfigCheck(t *testing.T) {
