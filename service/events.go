@@ -207,6 +207,11 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 		default:
 		}
 		return nil, status.FromContextError(ctx.Err()).Err()
+	case errors.Is(matchErr, filter.ErrBudgetSpent) && len(resp.Events) > 0:
+		// What matched is a page (a short one); the next starts again at
+		// the event whose evaluation the budget cut short.
+		resp.NextPageToken = eventlog.Cursor(at)
+		return resp, nil
 	case errors.Is(matchErr, filter.ErrBudgetSpent):
 		return nil, errFilterBudget(eventlog.Cursor(at))
 	case matchErr != nil:
@@ -263,6 +268,12 @@ func (s *Events) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest
 	case err != nil:
 		s.logger.ErrorContext(ctx, "get failed", "event_id", req.GetId(), "err", err)
 		return nil, errLogUnreadable()
+	}
+	// The range is on the event's received_at, inclusive at both ends; an
+	// id the dedup index knows is found wherever it is, so the range is
+	// checked here too.
+	if at := st.Event.GetReceivedAt().AsTime(); !after.IsZero() && at.Before(after) || !before.IsZero() && at.After(before) {
+		return nil, errEventNotFound(req.GetId(), after, before)
 	}
 	if !req.GetIncludeRaw() {
 		st.Event.Raw = nil // decoded for this request alone

@@ -63,6 +63,46 @@ func TestListEventsFilterBudget(t *testing.T) {
 		t.Errorf("continuing from the budget's token: %v", err)
 	}
 
+	// A costly filter that matches: when the budget runs out, what matched
+	// so far is a short page, and its token goes on with the event the
+	// budget cut short; every event comes once, in order.
+	matching := strings.Replace(costly, `event.type == "never"`, `event.type == "conversation.closed"`, 1)
+	var got []string
+	pages, short := 0, 0
+	for token := ""; ; pages++ {
+		resp, err := s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{Filter: matching, PageSize: 1000, PageToken: token})
+		if err != nil {
+			t.Fatalf("page %d of a costly filter that matches: %v", pages+1, err)
+		}
+		for _, ev := range resp.GetEvents() {
+			got = append(got, ev.GetSubject().GetId())
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+		short++
+		if pages > 100 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if len(got) != 400 || got[0] != "c-0" || got[399] != "c-399" || short == 0 {
+		t.Fatalf("costly filter that matches: %d events over %d pages (%d cut short by the budget), want all 400 in order over more than one",
+			len(got), pages+1, short)
+	}
+	for i, id := range got {
+		if id != fmt.Sprintf("c-%d", i) {
+			t.Fatalf("event %d is %s: skipped or repeated", i, id)
+		}
+	}
+	// A filter too costly for one event is refused on that event (CEL's
+	// own limit per evaluation), so a token never starts it again there.
+	huge := strings.Replace(costly, `a + b + c`, `[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14].all(d, [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14].all(e, a + b + c + d + e`, 1)
+	huge = strings.Replace(huge, `- 100)))`, `- 100)))))`, 1)
+	if _, err := s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{Filter: huge}); status.Code(err) != codes.InvalidArgument ||
+		errorInfo(status.Convert(err)).GetReason() != "INVALID_FILTER" || !strings.Contains(err.Error(), "cost limit") {
+		t.Errorf("a filter too costly for one event: %v, want INVALID_ARGUMENT INVALID_FILTER naming the cost limit", err)
+	}
+
 	// A cheap filter over the same events is not affected.
 	resp, err := s.Events.ListEvents(ctx, &hookstreamv1.ListEventsRequest{Filter: `event.type == "conversation.closed" && event.subject.id != ""`, PageSize: 1000})
 	if err != nil || len(resp.GetEvents()) != 400 {

@@ -183,9 +183,9 @@ func TestQuarantinePaging(t *testing.T) {
 	}
 }
 
-// TestGetEvent: an event of the dedup window is one read; an unknown id is
-// NOT_FOUND, for the whole log or for the range asked; a range that ends
-// before it starts is invalid.
+// TestGetEvent: an event of the dedup window is one read, and found only in
+// a range that holds it; an unknown id is NOT_FOUND, for the whole log or
+// for the range asked; a range that ends before it starts is invalid.
 func TestGetEvent(t *testing.T) {
 	v, err := normalize.NewValidator()
 	if err != nil {
@@ -200,6 +200,32 @@ func TestGetEvent(t *testing.T) {
 	got, err := s.Events.GetEvent(ctx, &hookstreamv1.GetEventRequest{Id: resp.GetEventId()})
 	if err != nil || got.GetEvent().GetId() != resp.GetEventId() {
 		t.Fatalf("GetEvent(stored) = %v, %v", got, err)
+	}
+
+	// A stored event is found only in a range that holds its received_at,
+	// both ends included, though the dedup index finds its id anywhere.
+	at := got.GetEvent().GetReceivedAt().AsTime()
+	for _, c := range []struct {
+		after, before time.Time
+		found         bool
+	}{
+		{at, at, true},
+		{at.Add(-time.Hour), time.Time{}, true},
+		{time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC), false},
+		{at.Add(time.Nanosecond), time.Time{}, false},
+		{time.Time{}, at.Add(-time.Nanosecond), false},
+	} {
+		req := &hookstreamv1.GetEventRequest{Id: resp.GetEventId()}
+		if !c.after.IsZero() {
+			req.ReceivedAfter = timestamppb.New(c.after)
+		}
+		if !c.before.IsZero() {
+			req.ReceivedBefore = timestamppb.New(c.before)
+		}
+		_, err := s.Events.GetEvent(ctx, req)
+		if c.found && err != nil || !c.found && status.Code(err) != codes.NotFound {
+			t.Errorf("GetEvent(received at %s, range %s to %s) = %v, want found %v", at, c.after, c.before, err, c.found)
+		}
 	}
 
 	const unknown = "00112233445566778899aabbccddeeff"
