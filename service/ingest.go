@@ -108,13 +108,7 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 			tracing.AttrEventID.String(ev.GetId()))
 	}
 	span.End()
-	// Events get the same secret removal as quarantined bodies.
-	normalize.ScrubEvent(ev, src.Normalizer.SecretMembers(), src.Auth.Secrets())
-	if p.keepRaw {
-		// Set after the id is derived: the original request is not part of it.
-		ev.Raw = rawRequest(normalize.ScrubBody(body, src.Normalizer.SecretMembers(), src.Auth.Secrets()),
-			scrubContentType(src, contentType))
-	}
+	p.scrubEvent(src, ev, body, contentType)
 	appendStart := time.Now()
 	// The append span's context is stored with the event (see
 	// eventlog.Append): Subscribe and outbound deliveries are its children.
@@ -147,6 +141,18 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 			"seq", app.Seq, "duplicate", app.Duplicate)
 	}
 	return &hookstreamv1.IngestWebhookResponse{Outcome: outcome, EventId: ev.GetId(), Duplicate: app.Duplicate}, nil
+}
+
+// scrubEvent removes src's secrets from ev, as from quarantined bodies, and
+// gives it its request (body and content type, scrubbed the same way) when
+// the log keeps raw requests. It runs after the id is derived: the
+// original request is not part of it.
+func (p *pipeline) scrubEvent(src *Source, ev *hookstreamv1.Event, body []byte, contentType string) {
+	normalize.ScrubEvent(ev, src.Normalizer.SecretMembers(), src.Auth.Secrets())
+	if p.keepRaw {
+		ev.Raw = rawRequest(normalize.ScrubBody(body, src.Normalizer.SecretMembers(), src.Auth.Secrets()),
+			scrubContentType(src, contentType))
+	}
 }
 
 // append stores ev in the log. An event too large for the log with its

@@ -221,11 +221,12 @@ func (s *Quarantine) reprocess(ctx context.Context, q *hookstreamv1.QuarantinedR
 		}
 		return &hookstreamv1.ReprocessResult{Id: id, Outcome: hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED, Rejection: rej.Proto()}, nil
 	}
-	if s.p.keepRaw {
-		// The entry's body and content type were scrubbed when it was
-		// quarantined.
-		ev.Raw = rawRequest(storedBody(q), q.GetContentType())
-	}
+	// The entry was scrubbed when it was quarantined, for the source as it
+	// was then; its vendor or credentials may have changed since (a fixed
+	// config is a common reason to reprocess), so the event and its copy
+	// of the request are scrubbed for the source as it is now, as a
+	// first-time success would have been.
+	s.p.scrubEvent(src, ev, storedBody(q), q.GetContentType())
 	app, err := s.p.append(ctx, src.Name, ev)
 	if err != nil {
 		s.p.logger.ErrorContext(ctx, "append failed", "quarantine_id", id, "event_id", ev.GetId(), "err", err)

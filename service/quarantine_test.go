@@ -4,18 +4,21 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/prototext"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service"
 	"github.com/hookstream/hookstream/service/auth"
 	"github.com/hookstream/hookstream/service/normalize"
 	"github.com/hookstream/hookstream/service/normalize/closer"
+	"github.com/hookstream/hookstream/service/normalize/pipedrive"
 )
 
 // newQuarantineServices has two sources, chat and other, sharing one
@@ -332,5 +335,56 @@ func TestQuarantineBodyView(t *testing.T) {
 	res, err = s.Quarantine.ReprocessQuarantined(ctx, &hookstreamv1.ReprocessQuarantinedRequest{Id: ids[0]})
 	if err != nil || res.GetResult().GetRejection().GetCode() != hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8 {
 		t.Errorf("reprocess the binary entry: %v %v, want it rejected for its bytes", res, err)
+	}
+}
+
+// swapped stands for a source whose vendor was set wrong and then fixed in
+// the config: until the swap it is the first normalizer, then the second.
+type swapped struct {
+	normalize.Normalizer
+	next    normalize.Normalizer
+	swapped atomic.Bool
+}
+
+func (s *swapped) now() normalize.Normalizer {
+	if s.swapped.Load() {
+		return s.next
+	}
+	return s.Normalizer
+}
+
+func (s *swapped) Normalize(in normalize.Input) (*hookstreamv1.Event, error) { return s.now().Normalize(in) }
+func (s *swapped) SecretMembers() []string                                   { return s.now().SecretMembers() }
+
+// A request quarantined under the wrong vendor (whose secret members differ)
+// and reprocessed once the vendor is fixed is scrubbed for the vendor it
+// has now: Closer's apiKey is in neither the event nor its raw request.
+func TestReprocessScrubsForTheSourceAsItIsNow(t *testing.T) {
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &swapped{Normalizer: pipedrive.New(v), next: closer.New(v)}
+	s, _ := newServicesKeepRaw(t, true, service.Source{Name: "swap", Vendor: hookstreamv1.Vendor_VENDOR_CLOSER, Auth: auth.None(), Normalizer: n})
+	ctx := context.Background()
+	resp, err := s.Ingest.IngestWebhook(ctx, &hookstreamv1.IngestWebhookRequest{Source: "swap", Body: &httpbody.HttpBody{Data: []byte(closedBody)}})
+	if err != nil || resp.GetOutcome() != hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED {
+		t.Fatalf("ingest under the wrong vendor: %v %v, want quarantined", resp, err)
+	}
+	n.swapped.Store(true)
+	r, err := s.Quarantine.ReprocessQuarantined(ctx, &hookstreamv1.ReprocessQuarantinedRequest{Id: resp.GetQuarantineId()})
+	if err != nil || r.GetResult().GetOutcome() != hookstreamv1.IngestOutcome_INGEST_OUTCOME_ACCEPTED {
+		t.Fatalf("reprocess: %v %v", r, err)
+	}
+	got, err := s.Events.GetEvent(ctx, &hookstreamv1.GetEventRequest{Id: r.GetResult().GetEventId(), IncludeRaw: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := prototext.Format(got.GetEvent())
+	if strings.Contains(text, "api-key-secret") {
+		t.Errorf("the reprocessed event holds Closer's apiKey:\n%s", text)
+	}
+	if !strings.Contains(got.GetEvent().GetRaw().GetBodyText(), normalize.Redacted) {
+		t.Errorf("raw request not scrubbed: %q", got.GetEvent().GetRaw().GetBodyText())
 	}
 }

@@ -47,6 +47,12 @@ func newServices(t *testing.T, n normalize.Normalizer) (*service.Services, *even
 // these sources.
 func newServicesWith(t *testing.T, sources ...service.Source) (*service.Services, *eventlog.Log) {
 	t.Helper()
+	return newServicesKeepRaw(t, false, sources...)
+}
+
+// newServicesKeepRaw is newServicesWith with log.keep_raw as given.
+func newServicesKeepRaw(t *testing.T, keepRaw bool, sources ...service.Source) (*service.Services, *eventlog.Log) {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	log, err := eventlog.Open(context.Background(), eventlog.Config{DataDir: t.TempDir()}, logger)
 	if err != nil {
@@ -57,7 +63,7 @@ func newServicesWith(t *testing.T, sources ...service.Source) (*service.Services
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := service.New(service.Options{Logger: logger, Log: log, Filters: filters, Sources: sources})
+	s, err := service.New(service.Options{Logger: logger, Log: log, Filters: filters, Sources: sources, KeepRaw: keepRaw})
 	if err != nil {
 		t.Fatal(err)
 	}
