@@ -353,8 +353,10 @@ func (s *swapped) now() normalize.Normalizer {
 	return s.Normalizer
 }
 
-func (s *swapped) Normalize(in normalize.Input) (*hookstreamv1.Event, error) { return s.now().Normalize(in) }
-func (s *swapped) SecretMembers() []string                                   { return s.now().SecretMembers() }
+func (s *swapped) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
+	return s.now().Normalize(in)
+}
+func (s *swapped) SecretMembers() []string { return s.now().SecretMembers() }
 
 // A request quarantined under the wrong vendor (whose secret members differ)
 // and reprocessed once the vendor is fixed is scrubbed for the vendor it

@@ -293,6 +293,11 @@ type BasicAuth struct {
 	Password string `yaml:"password"`
 }
 
+// MinTokenLength is the shortest `auth.token` a source may have: one a
+// vendor puts in a URL must not be guessable (service/auth.Token refuses
+// shorter ones as well).
+const MinTokenLength = 16
+
 // UnmarshalYAML accepts `none` or a mapping.
 func (a *Auth) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
@@ -302,12 +307,38 @@ func (a *Auth) UnmarshalYAML(n *yaml.Node) error {
 		*a = Auth{None: true}
 		return nil
 	}
+	// A custom decoder does not pass the strict decoder's check for
+	// unknown keys on, so it is done here: a typo (`tokn`, `pasword`)
+	// must not leave a source without the credential it meant to set.
+	if err := knownKeys(n, "auth", "basic", "handshake_key", "token"); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "basic" {
+			if err := knownKeys(n.Content[i+1], "auth.basic", "username", "password"); err != nil {
+				return err
+			}
+		}
+	}
 	type plain Auth
 	var p plain
 	if err := n.Decode(&p); err != nil {
 		return err
 	}
 	*a = Auth(p)
+	return nil
+}
+
+// knownKeys refuses a mapping key of n that is not one of keys.
+func knownKeys(n *yaml.Node, what string, keys ...string) error {
+	if n.Kind != yaml.MappingNode {
+		return nil // the decoder names the wrong shape
+	}
+	for i := 0; i < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(keys, k.Value) {
+			return fmt.Errorf("line %d: unknown key %q in %s (known: %s)", k.Line, k.Value, what, strings.Join(keys, ", "))
+		}
+	}
 	return nil
 }
 
@@ -440,7 +471,58 @@ func decodeStrict(n *yaml.Node, out any) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	return dec.Decode(out)
+	err = dec.Decode(out)
+	if err == nil {
+		return nil
+	}
+	// The decoder names a line; the key there says more ("line 7
+	// (http.read_timeout): cannot unmarshal !!int `30` into
+	// time.Duration"), for its errors and those of our own types.
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil {
+		return err
+	}
+	keys := map[int][]string{}
+	keyLines(&doc, "", keys)
+	msg := lineRef.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		line, _ := strconv.Atoi(lineRef.FindStringSubmatch(m)[1])
+		if k := keys[line]; len(k) == 1 {
+			return "line " + strconv.Itoa(line) + " (" + k[0] + "):"
+		}
+		return m
+	})
+	return errors.New(msg)
+}
+
+// lineRef is a yaml error's reference to a line.
+var lineRef = regexp.MustCompile(`line (\d+):`)
+
+// keyLines records, by line, the dotted path of every key there and of the
+// value it holds (sources[0].auth.token).
+func keyLines(n *yaml.Node, path string, out map[int][]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			keyLines(c, path, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			out[k.Line] = append(out[k.Line], p)
+			if v.Line != k.Line && v.Kind == yaml.ScalarNode {
+				out[v.Line] = append(out[v.Line], p)
+			}
+			keyLines(v, p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			keyLines(c, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	}
 }
 
 func expand(n *yaml.Node, lookup func(string) (string, bool)) error {
@@ -508,6 +590,10 @@ func (c *Config) setDefaults() {
 	if c.Log.MaxMessageSize == 0 {
 		c.Log.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if c.Log.Replicas == 0 {
+		c.Log.Replicas = DefaultReplicas
+	}
+	def(&c.Log.FsyncInterval, DefaultFsyncInterval)
 	def(&c.Log.ConnectTimeout, DefaultConnectTimeout)
 	def(&c.Log.Retention, DefaultRetention)
 	def(&c.Log.DedupWindow, DefaultDedupWindow)
@@ -671,6 +757,9 @@ func (c *Config) validate(vendors []Vendor) error {
 		case "token", "handshake_key", "basic":
 			if scheme == "basic" && (s.Auth.Basic.Username == "" || s.Auth.Basic.Password == "") {
 				errs = append(errs, fmt.Errorf("%s: basic auth needs username and password", where))
+			}
+			if scheme == "token" && len(s.Auth.Token) < MinTokenLength {
+				errs = append(errs, fmt.Errorf("%s: auth.token must be at least %d characters", where, MinTokenLength))
 			}
 			if known && !slices.Contains(vendor.Auth, scheme) {
 				errs = append(errs, fmt.Errorf("%s: %s cannot send auth %s; use one of %s (or `auth: none`)",

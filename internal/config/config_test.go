@@ -47,7 +47,8 @@ sources:
 		t.Fatal(err)
 	}
 	if cfg.HTTP.BodyLimit != 2<<20 || cfg.Log.Retention != 24*time.Hour || cfg.Subscribe.Heartbeat != 15*time.Second ||
-		cfg.Log.LookupBudget != config.DefaultLookupBudget || cfg.Log.GroupCommit != "auto" {
+		cfg.Log.LookupBudget != config.DefaultLookupBudget || cfg.Log.GroupCommit != "auto" ||
+		cfg.Log.Replicas != 1 || cfg.Log.FsyncInterval != 2*time.Minute {
 		t.Errorf("sizes/durations/defaults wrong: %+v", cfg)
 	}
 	if cfg.Quarantine.MaxBytes != 1<<30 || cfg.Quarantine.MaxAge != 720*time.Hour {
@@ -94,6 +95,11 @@ func TestParseErrors(t *testing.T) {
 		"cors star and more":               {"http: {cors: {allowed_origins: ['*', 'https://a.example']}}\nsources: [{name: a, vendor: closer, auth: none}]", "http.cors.allowed_origins[0]: \"*\""},
 		"group commit":                     {"log: {group_commit: yes}\nsources: [{name: a, vendor: closer, auth: none}]", "log.group_commit must be auto, on or off"},
 		"neg streams":                      {"subscribe: {max_streams: -1}\nsources: [{name: a, vendor: closer, auth: none}]", "must not be negative"},
+		"auth key typo beside a token":     {"sources: [{name: a, vendor: closer, auth: {token: 0123456789abcdef, tokn: x}}]", `line 1: unknown key "tokn" in auth`},
+		"basic key typo":                   {"sources: [{name: a, vendor: pipedrive, auth: {basic: {username: u, pasword: p}}}]", `unknown key "pasword" in auth.basic`},
+		"short token":                      {"sources: [{name: a, vendor: closer, auth: {token: short}}]", "auth.token must be at least 16 characters"},
+		"bad duration names its key":       {"http:\n  read_timeout: 30\nsources: [{name: a, vendor: closer, auth: none}]", "line 2 (http.read_timeout): cannot unmarshal"},
+		"bad size names its key":           {"log:\n  dedup_guard: 1m\n  max_message_size: lots\nsources: [{name: a, vendor: closer, auth: none}]", "line 3 (log.max_message_size):"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

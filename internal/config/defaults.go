@@ -21,6 +21,11 @@ const (
 	DefaultStreamBuffer       = 1 << 20
 	DefaultBufferBudget       = 256 << 20
 	DefaultShutdownTimeout    = 15 * time.Second
+	// DefaultReplicas is the log's stream replicas (use 3 on a cluster).
+	DefaultReplicas = 1
+	// DefaultFsyncInterval is how often the embedded server syncs its
+	// files with fsync: interval (nats-server's own default).
+	DefaultFsyncInterval = 2 * time.Minute
 	// DefaultKeepRaw keeps each event's original request body (log.keep_raw).
 	DefaultKeepRaw = true
 

@@ -227,7 +227,7 @@ func (b *BodyReader) Read(body []byte) BodyCredentials {
 // that send no credentials of their own (Closer), or in the
 // X-Hookstream-Token header.
 func Token(token string) (Authenticator, error) {
-	if len(token) < 16 {
+	if len(token) < 16 { // config.MinTokenLength, checked first when a config is loaded
 		return nil, errors.New("URL token must be at least 16 characters")
 	}
 	return &tokenAuth{token: newSecret(token), raw: []string{token}}, nil

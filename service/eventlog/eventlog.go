@@ -141,7 +141,10 @@ func (c *Config) setDefaults() {
 		c.GuardWindow = config.DefaultDedupGuard
 	}
 	if c.Replicas == 0 {
-		c.Replicas = 1
+		c.Replicas = config.DefaultReplicas
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = config.DefaultFsyncInterval
 	}
 	if c.MaxPayload == 0 {
 		c.MaxPayload = config.DefaultMaxMessageSize
