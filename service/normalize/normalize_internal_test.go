@@ -191,6 +191,8 @@ func TestReplaceLoneSurrogates(t *testing.T) {
 		{`{"a": "\ud800\u0041"}`, `{"a": "\ufffd\u0041"}`},
 		{`{"a": "\ud83d\ud83d\ude00"}`, `{"a": "\ufffd\ud83d\ude00"}`},
 		{`"\ud800`, `"\ufffd`},
+		{`{"a": "\u1\ud800"}`, `{"a": "\u1\ufffd"}`},
+		{`{"a": "x\ud800\ud800\udc00"}`, `{"a": "x\ufffd\ud800\udc00"}`},
 		// Left alone: pairs, other escapes, an escaped backslash before
 		// "ud800" text, and broken escapes (fastjson's parse judges those).
 		{`{"a": "\ud83d\ude00 \uD83D\uDE00"}`, ``},

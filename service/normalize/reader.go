@@ -55,22 +55,28 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjs
 // without one is returned as it is, uncopied.
 func replaceLoneSurrogates(body []byte) []byte {
 	out := body
-	for i := 0; i+1 < len(body); i++ {
-		if body[i] != '\\' {
-			continue
+	for i := 0; ; {
+		j := bytes.IndexByte(body[i:], '\\')
+		if j < 0 || i+j+1 >= len(body) {
+			return out
 		}
+		i += j
 		if body[i+1] != 'u' {
-			i++ // an escaped character, `\\` included
+			i += 2 // an escaped character, `\\` included
 			continue
 		}
 		x, ok := hexRune(body, i+2)
-		if !ok || x < 0xd800 || x > 0xdfff {
-			i += 5
+		switch {
+		case !ok:
+			i += 2 // not an escape fastjson decodes; what follows is looked at
+			continue
+		case x < 0xd800 || x > 0xdfff:
+			i += 6
 			continue
 		}
 		if x < 0xdc00 && i+11 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
 			if y, ok := hexRune(body, i+8); ok && y >= 0xdc00 && y <= 0xdfff {
-				i += 11 // a pair
+				i += 12 // a pair
 				continue
 			}
 		}
@@ -78,9 +84,8 @@ func replaceLoneSurrogates(body []byte) []byte {
 			out = bytes.Clone(body)
 		}
 		copy(out[i+2:i+6], "fffd")
-		i += 5
+		i += 6
 	}
-	return out
 }
 
 // hexRune reads the four hex digits of a \u escape at b[i:], without
