@@ -243,7 +243,9 @@ try {
   await page.getByRole("button", { name: "Copy as curl" }).click();
   check((await page.locator("#command").textContent()).startsWith("curl -s -H \"Authorization: Bearer $HOOKSTREAM_TOKEN\""), "copy as curl gives a curl command without the token");
   await page.getByRole("button", { name: "Copy as grpcurl" }).click();
-  check((await page.locator("#command").textContent()).includes("hookstream.v1.EventService/GetEvent"), "copy as grpcurl gives a grpcurl command");
+  const grpcurlCommand = await page.locator("#command").textContent();
+  check(grpcurlCommand.includes("hookstream.v1.EventService/GetEvent") && grpcurlCommand.includes('"${HOOKSTREAM_ADDR:-'),
+    "copy as grpcurl gives a grpcurl command whose address is $HOOKSTREAM_ADDR (the page cannot know the gRPC port)");
   await shot(page, "06-event-detail");
   await page.screenshot({ path: join(artifacts, "06-event-detail-full.png"), fullPage: true });
   await axe(page, "event detail");

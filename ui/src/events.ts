@@ -153,6 +153,9 @@ export const eventsPage: Page = (main, api) => {
     }
   }
 
+  /** earlierFailed says the last loadEarlier failed (not on the filter). */
+  let earlierFailed = false;
+
   /** loadEarlier adds up to earlierTarget events older than the bottom row. */
   async function loadEarlier(): Promise<void> {
     const gen = generation;
@@ -179,6 +182,7 @@ export const eventsPage: Page = (main, api) => {
       }
       oldestFromTable();
       earlierStatus.textContent = noMore ? "No earlier events." : `${got.events.length} earlier events loaded.`;
+      earlierFailed = false;
       setFilterError("");
       showEmpty();
     } catch (e) {
@@ -189,6 +193,13 @@ export const eventsPage: Page = (main, api) => {
         throw e;
       }
       earlierStatus.textContent = `Could not load earlier events: ${message(e)}`;
+      // Tried again once the live stream is back; meanwhile an empty list
+      // says why it is empty, not that the log is.
+      earlierFailed = true;
+      if (shown.size === 0) {
+        earlierBar.hidden = false;
+        replace(empty, h("p", { class: "error", role: "alert" }, `Could not load events: ${message(e)}`));
+      }
     } finally {
       earlierButton.disabled = noMore;
     }
@@ -206,6 +217,10 @@ export const eventsPage: Page = (main, api) => {
         status.textContent = "Live";
         status.className = "status live";
         for await (const msg of api.events.subscribe({ filter, start }, { signal })) {
+          if (earlierFailed) {
+            earlierFailed = false;
+            loadEarlier().catch(() => {});
+          }
           if (msg.message.case !== "delivery") continue;
           const { event, cursor } = msg.message.value;
           newestCursor = cursor;
@@ -335,7 +350,11 @@ export const eventDetailPage = (main: HTMLElement, api: API, id: string): void =
     const payload = schema && ev.payload.value ? toJsonString(schema, ev.payload.value, { prettySpaces: 2 }) : "";
     const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
     const curl = `curl -s -H "Authorization: Bearer $HOOKSTREAM_TOKEN" ${shellQuote(`${location.origin}/v1/events/${ev.id}?include_raw=true`)}`;
-    const grpcurl = `grpcurl -plaintext -H "authorization: Bearer $HOOKSTREAM_TOKEN" -d ${shellQuote(JSON.stringify({ id: ev.id, include_raw: true }))} ${host}:9090 hookstream.v1.EventService/GetEvent`;
+    // The gRPC port is the server's config, which the page does not know:
+    // $HOOKSTREAM_ADDR (the CLI's variable) names it, the default port
+    // stands in. A page served over TLS means a server with TLS.
+    const plaintext = location.protocol === "https:" ? "" : "-plaintext ";
+    const grpcurl = `grpcurl ${plaintext}-H "authorization: Bearer $HOOKSTREAM_TOKEN" -d ${shellQuote(JSON.stringify({ id: ev.id, include_raw: true }))} "\${HOOKSTREAM_ADDR:-${host}:9090}" hookstream.v1.EventService/GetEvent`;
     const commands = codeBlock("Command", curl, "command");
     const show = (text: string) => () => { commands.firstElementChild!.textContent = text; return text; };
 
