@@ -309,7 +309,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		return nil, err
 	}
 	a.http = &http.Server{
-		Handler:           handler,
+		Handler:           limitHeaders(int(cfg.HTTP.MaxHeaderBytes), handler),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
@@ -682,4 +682,26 @@ func bodyLimitFor(maxMessage int64, keepRaw bool) int64 {
 		return (maxMessage - 64<<10) / 2
 	}
 	return maxMessage - 64<<10
+}
+
+// limitHeaders answers 431 to a request whose head (request line and
+// headers, as sent) is larger than limit. net/http enforces
+// http.Server.MaxHeaderBytes only loosely (it reads several KiB past it
+// before it answers 431 itself), so the configured limit is checked again
+// here, exactly, on every request it let through.
+func limitHeaders(limit int, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + len("Host: ") + len(r.Host) + 2
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + 2 + len(v) + 2
+			}
+		}
+		if n > limit {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "431 Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
