@@ -89,7 +89,8 @@ func replaceLoneSurrogates(body []byte) []byte {
 }
 
 // hexRune reads the four hex digits of a \u escape at b[i:], without
-// allocating (it runs on every escape of every body that has one).
+// allocating (Parse runs it on every escape of every body; the redactor
+// on the strings it decodes).
 func hexRune(b []byte, i int) (rune, bool) {
 	if i+4 > len(b) {
 		return 0, false

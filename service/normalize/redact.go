@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -438,18 +437,18 @@ func unescapeJSON(b []byte) string {
 		case 't':
 			out = append(out, '\t')
 		case 'u':
-			r, n := hex4(b[i+1:])
-			if n == 0 {
+			r, ok := hexRune(b, i+1)
+			if !ok {
 				out = append(out, '\\', 'u')
 				continue
 			}
-			i += n
+			i += 4
 			if utf16.IsSurrogate(r) {
 				if len(b) > i+2 && b[i+1] == '\\' && b[i+2] == 'u' {
-					if r2, n2 := hex4(b[i+3:]); n2 > 0 {
+					if r2, ok := hexRune(b, i+3); ok {
 						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
 							r = dec
-							i += 2 + n2
+							i += 6
 						}
 					}
 				}
@@ -460,18 +459,6 @@ func unescapeJSON(b []byte) string {
 		}
 	}
 	return string(out)
-}
-
-// hex4 reads the 4 hex digits of a \u escape; n is 0 when there are none.
-func hex4(b []byte) (r rune, n int) {
-	if len(b) < 4 {
-		return 0, 0
-	}
-	v, err := strconv.ParseUint(string(b[:4]), 16, 32)
-	if err != nil {
-		return 0, 0
-	}
-	return rune(v), 4
 }
 
 // stringEnd returns the index of the quote closing the string that opens
