@@ -20,6 +20,7 @@ import (
 	"github.com/hookstream/hookstream/service/delivery/webhook"
 	"github.com/hookstream/hookstream/service/eventlog"
 	"github.com/hookstream/hookstream/service/filter"
+	"github.com/hookstream/hookstream/service/normalize/pipedrive"
 )
 
 // job is one matching event not yet delivered (or dead-lettered).
@@ -688,7 +689,7 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
 	}
 	if pd := ep.GetPipedrive(); pd != nil && ep.GetFormat() == hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY &&
 		ev.GetVendor() == hookstreamv1.Vendor_VENDOR_PIPEDRIVE {
-		body = webhook.PipedriveBody(body, strconv.FormatInt(pd.GetId(), 10), n)
+		body = pipedrive.AsDelivered(body, strconv.FormatInt(pd.GetId(), 10), n)
 	}
 	req := request(ep, ev.GetId(), body, ct)
 	r.sent = req.Timestamp

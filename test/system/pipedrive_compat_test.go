@@ -13,7 +13,7 @@ import (
 	"time"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
-	"github.com/hookstream/hookstream/service/delivery/webhook"
+	"github.com/hookstream/hookstream/service/normalize/pipedrive"
 )
 
 // pipedriveSDK runs test/pipedrive/sdk.mjs: Pipedrive's official Node SDK
@@ -166,9 +166,9 @@ func TestPipedriveCompatWithSDK(t *testing.T) {
 }
 
 // asDelivered is a Pipedrive body as the compatible webhook hookID sends
-// it on a first attempt (webhook.PipedriveBody, tested on its own).
+// it on a first attempt (pipedrive.AsDelivered, tested on its own).
 func asDelivered(body []byte, hookID string) []byte {
-	return webhook.PipedriveBody(body, hookID, 1)
+	return pipedrive.AsDelivered(body, hookID, 1)
 }
 
 // sameBodies reports whether the deliveries' bodies are want, each once,
@@ -433,7 +433,7 @@ func TestPipedriveCompatDeadLetterAndRedrive(t *testing.T) {
 		if i < 4 && b.Meta.Attempt != i+1 || b.Meta.Attempt < 1 {
 			t.Errorf("request %d: meta.attempt %d", i+1, b.Meta.Attempt)
 		}
-		if !bytes.Equal(d.body, webhook.PipedriveBody(sent, strconv.FormatInt(pdID, 10), b.Meta.Attempt)) || !ok || user != "u" || pass != "p-123" {
+		if !bytes.Equal(d.body, pipedrive.AsDelivered(sent, strconv.FormatInt(pdID, 10), b.Meta.Attempt)) || !ok || user != "u" || pass != "p-123" {
 			t.Errorf("request %d: not Pipedrive's body as sent (but for the webhook id and attempt) with the Basic auth (auth %v)", i+1, ok)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -81,34 +80,6 @@ func VendorBody(raw *hookstreamv1.RawRequest) ([]byte, string, error) {
 		ct = ContentTypeJSON
 	}
 	return body, ct, nil
-}
-
-// PipedriveBody is a Pipedrive webhook body as one webhook of the
-// Pipedrive-compatible API sends it: `meta.webhook_id` names that webhook
-// (Pipedrive's receivers tell subscriptions apart by it, and key
-// per-subscription work on it with `meta.id`), and the attempt counter
-// counts this delivery's attempts (v2 `meta.attempt` from 1, v1 `retry`
-// from 0), not those of the request hookstream received. The rest is the
-// body as received, members in their order. A body that is not a JSON
-// object is sent as it is.
-func PipedriveBody(body []byte, webhookID string, attempt int) []byte {
-	var p fastjson.Parser
-	root, err := p.ParseBytes(body)
-	if err != nil || root.Type() != fastjson.TypeObject {
-		return body
-	}
-	var a fastjson.Arena
-	meta := root.Get("meta")
-	if meta != nil && meta.Type() == fastjson.TypeObject {
-		meta.Set("webhook_id", a.NewString(webhookID))
-		if meta.Exists("entity") || meta.Exists("attempt") { // v2
-			meta.Set("attempt", a.NewNumberInt(attempt))
-		}
-	}
-	if root.Exists("retry") { // v1
-		root.Set("retry", a.NewNumberInt(attempt-1))
-	}
-	return root.MarshalTo(make([]byte, 0, len(body)+16))
 }
 
 func marshalEvent(ev *hookstreamv1.Event) ([]byte, error) {

@@ -99,3 +99,24 @@ func TestRetryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestAsDelivered(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, in, want string
+		attempt        int
+	}{
+		{"v2", `{"meta":{"action":"change","entity":"deal","webhook_id":"884121","attempt":2,"id":"e1"},"data":{"id":1}}`,
+			`{"meta":{"action":"change","entity":"deal","webhook_id":"42","attempt":3,"id":"e1"},"data":{"id":1}}`, 3},
+		{"v2 without attempt", `{"meta":{"entity":"deal","webhook_id":884121},"data":null}`,
+			`{"meta":{"entity":"deal","webhook_id":"42","attempt":1},"data":null}`, 1},
+		{"v1", `{"v":1,"meta":{"object":"deal","webhook_id":"884120"},"current":{"id":1},"retry":1,"event":"updated.deal"}`,
+			`{"v":1,"meta":{"object":"deal","webhook_id":"42"},"current":{"id":1},"retry":2,"event":"updated.deal"}`, 3},
+		{"not an object", `[1,2]`, `[1,2]`, 2},
+		{"not JSON", `{"meta":`, `{"meta":`, 2},
+	} {
+		if got := string(AsDelivered([]byte(tc.in), "42", tc.attempt)); got != tc.want {
+			t.Errorf("%s: AsDelivered = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
