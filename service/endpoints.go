@@ -450,7 +450,12 @@ func pageNext(next uint64, kind byte, filters string) string {
 
 // ListDeliveryAttempts implements the RPC.
 func (s *Endpoints) ListDeliveryAttempts(ctx context.Context, req *hookstreamv1.ListDeliveryAttemptsRequest) (*hookstreamv1.ListDeliveryAttemptsResponse, error) {
-	filters := req.GetEndpointId() + "\x00" + req.GetEventId()
+	q := delivery.AttemptQuery{Endpoint: req.GetEndpointId(), EventID: req.GetEventId()}
+	filters := q.Endpoint + "\x00" + q.EventID
+	if t := req.GetStartTime(); t != nil {
+		q.Since = t.AsTime()
+		filters += "\x00" + q.Since.UTC().Format(time.RFC3339Nano)
+	}
 	from, err := pageFrom(req.GetPageToken(), tokenAttempts, filters)
 	if err != nil {
 		return nil, err
@@ -461,7 +466,7 @@ func (s *Endpoints) ListDeliveryAttempts(ctx context.Context, req *hookstreamv1.
 		}
 	}
 	size := pageSize(req.GetPageSize())
-	out, next, err := s.engine.Attempts(ctx, req.GetEndpointId(), req.GetEventId(), from, size)
+	out, next, err := s.engine.Attempts(ctx, q, from, size)
 	if errors.Is(err, eventlog.ErrBudgetExhausted) {
 		return nil, errAttemptsBudget(req.GetEventId())
 	}

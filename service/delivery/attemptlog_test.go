@@ -96,7 +96,7 @@ func TestAttemptsLog(t *testing.T) {
 		var got []*hookstreamv1.DeliveryAttempt
 		from, pages := uint64(0), 0
 		for {
-			page, next, err := e.Attempts(ctx, ep, "", from, 7)
+			page, next, err := e.Attempts(ctx, AttemptQuery{Endpoint: ep}, from, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,10 +118,52 @@ func TestAttemptsLog(t *testing.T) {
 		}
 	}
 
+	// Only those made at or after a time, paged, of an endpoint and of an
+	// event: the ones before it are left out, though stored in the same
+	// messages.
+	since := func(as []*hookstreamv1.DeliveryAttempt, t time.Time) []*hookstreamv1.DeliveryAttempt {
+		var out []*hookstreamv1.DeliveryAttempt
+		for _, a := range as {
+			if !a.GetTime().AsTime().Before(t) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	cut := byEndpoint["ep_a"][len(byEndpoint["ep_a"])-9].GetTime().AsTime()
+	for _, q := range []AttemptQuery{{Endpoint: "ep_a", Since: cut}, {EventID: ids[507], Since: cut}} {
+		var got []*hookstreamv1.DeliveryAttempt
+		for from, pages := uint64(0), 0; ; pages++ {
+			page, next, err := e.Attempts(ctx, q, from, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if next == 0 {
+				break
+			}
+			if pages > events {
+				t.Fatalf("%+v: no end after %d pages", q, pages)
+			}
+			from = next
+		}
+		all := byEndpoint["ep_a"]
+		if q.EventID != "" {
+			all = byEvent[q.EventID]
+		}
+		want := since(all, cut)
+		if len(want) == 0 || len(want) == len(all) {
+			t.Fatalf("the cut leaves %d attempts; the test wants some before it and some after", len(want))
+		}
+		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+			t.Errorf("%+v: attempts since the cut, paged by 4 (-want +got):\n%s", q, diff)
+		}
+	}
+
 	// An event's attempts, to one endpoint and to all, and one a page.
 	for _, i := range []int{0, 1, 7, 255, 256, 307, 599} {
 		id := ids[i]
-		got, next, err := e.Attempts(ctx, "ep_a", id, 0, 100)
+		got, next, err := e.Attempts(ctx, AttemptQuery{Endpoint: "ep_a", EventID: id}, 0, 100)
 		if err != nil || next != 0 {
 			t.Fatalf("Attempts(ep_a, event %d) = next %d, %v", i, next, err)
 		}
@@ -130,7 +172,7 @@ func TestAttemptsLog(t *testing.T) {
 		}
 		var all []*hookstreamv1.DeliveryAttempt
 		for from := uint64(0); ; {
-			page, next, err := e.Attempts(ctx, "", id, from, 1)
+			page, next, err := e.Attempts(ctx, AttemptQuery{EventID: id}, from, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,10 +193,10 @@ func TestAttemptsLog(t *testing.T) {
 			t.Errorf("event %d: %d attempts to every endpoint, want %d", i, len(all), len(byEvent[id]))
 		}
 	}
-	if got, _, err := e.Attempts(ctx, "", testID, 0, 10); err != nil || len(got) != 1 || !proto.Equal(got[0], tst) {
+	if got, _, err := e.Attempts(ctx, AttemptQuery{EventID: testID}, 0, 10); err != nil || len(got) != 1 || !proto.Equal(got[0], tst) {
 		t.Errorf("the test event's attempts = %v, %v; want %v", got, err, tst)
 	}
-	if got, next, err := e.Attempts(ctx, "", fmt.Sprintf("%032x", 0xdead), 0, 10); err != nil || len(got) != 0 || next != 0 {
+	if got, next, err := e.Attempts(ctx, AttemptQuery{EventID: fmt.Sprintf("%032x", 0xdead)}, 0, 10); err != nil || len(got) != 0 || next != 0 {
 		t.Errorf("an unknown event's attempts = %v, %d, %v; want none", got, next, err)
 	}
 
@@ -168,7 +210,7 @@ func TestAttemptsLog(t *testing.T) {
 	if _, err := store.js.Publish(ctx, attemptsPrefix+".ep_c."+ids[3][:3], data); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, err := e.Attempts(ctx, "ep_c", "", 0, 10); err != nil || len(got) != 1 || !proto.Equal(got[0], old) {
+	if got, _, err := e.Attempts(ctx, AttemptQuery{Endpoint: "ep_c"}, 0, 10); err != nil || len(got) != 1 || !proto.Equal(got[0], old) {
 		t.Errorf("ep_c's attempts = %v, %v; want the old-layout record", got, err)
 	}
 }

@@ -89,19 +89,39 @@ func (e *Engine) readSubject(ctx context.Context, stream, subject string, from u
 	return from, nil
 }
 
-// Attempts lists attempts oldest first: of one endpoint, or of one event
-// (to every endpoint or one). from is the position to read from (a page
-// token), and the next one is returned (0 when none remain).
+// AttemptQuery selects the attempts Attempts lists: of one endpoint, of
+// one event (to every endpoint or one), and of those only the ones made at
+// or after Since when it is set.
+type AttemptQuery struct {
+	Endpoint, EventID string
+	Since             time.Time
+}
+
+// storeClockSlack is how far before a time the attempts log is read from
+// to find the records of attempts made at or after it: a record is stored
+// after its attempt, but the store's clock (a cluster node's) may be behind
+// the clock of the replica that made the attempt.
+const storeClockSlack = time.Minute
+
+// Attempts lists attempts oldest first, as q selects them. from is the
+// position to read from (a page token), and the next one is returned (0
+// when none remain).
 //
 // An event's attempts are on its log position's key (attemptKey), read
 // from the time it was received: the event is looked up in the log (one
 // read within the dedup window, at most log.lookup_budget beyond). A test
 // event, which is not in the log and has one attempt, is looked for first
-// on its own key.
-func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from uint64, limit int) ([]*hookstreamv1.DeliveryAttempt, uint64, error) {
+// on its own key. With q.Since, the first page starts at the first record
+// stored at or after it (less storeClockSlack) and every page leaves out
+// attempts made before it.
+func (e *Engine) Attempts(ctx context.Context, q AttemptQuery, from uint64, limit int) ([]*hookstreamv1.DeliveryAttempt, uint64, error) {
 	var out []*hookstreamv1.DeliveryAttempt
+	endpoint, eventID := q.Endpoint, q.EventID
 	take := func(a *hookstreamv1.DeliveryAttempt) bool {
 		if eventID != "" && a.GetEventId() != eventID {
+			return true
+		}
+		if !q.Since.IsZero() && a.GetTime().AsTime().Before(q.Since) {
 			return true
 		}
 		out = append(out, a)
@@ -109,6 +129,9 @@ func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from ui
 	}
 	subject := attemptsPrefix + "." + endpoint + ".>"
 	var since time.Time
+	if !q.Since.IsZero() && from == 0 {
+		since = q.Since.Add(-storeClockSlack)
+	}
 	if eventID != "" {
 		ep := endpoint
 		if ep == "" {
@@ -131,13 +154,15 @@ func (e *Engine) Attempts(ctx context.Context, endpoint, eventID string, from ui
 		}
 		subject = attemptSubject(ep, st.Seq, eventID)
 		if t := st.Event.GetReceivedAt(); from == 0 && t != nil {
-			// Store times lag received_at; a minute covers clocks of a
-			// cluster's nodes that disagree a little.
-			since = t.AsTime()
-			if now := time.Now(); since.After(now) {
-				since = now
+			// Store times lag received_at, and clocks of a cluster's
+			// nodes may disagree a little.
+			recv := t.AsTime()
+			if now := time.Now(); recv.After(now) {
+				recv = now
 			}
-			since = since.Add(-time.Minute)
+			if recv = recv.Add(-storeClockSlack); recv.After(since) {
+				since = recv
+			}
 		}
 	}
 	// Reading an event's key skips other events' attempts: a bounded

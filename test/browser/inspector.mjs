@@ -320,10 +320,16 @@ try {
   await page.goto(`${base}/ui/#/deliveries`);
   await page.locator("article[data-endpoint]").first().waitFor();
   const endpointCount = await page.locator("article[data-endpoint]").count();
-  check(endpointCount === 2, "the deliveries page lists the endpoints");
+  check(endpointCount === 3, "the deliveries page lists the endpoints");
   await page.locator("ul.dead li").first().waitFor({ timeout: 30_000 });
   await page.locator("article[data-endpoint] table tbody tr").first().waitFor();
   check(true, "endpoints show their recent attempts and dead letters");
+  // The busy endpoint has more attempts than a page holds; its newest failed.
+  const busy = page.locator("article[data-endpoint]").filter({ hasText: "Busy (newest attempts failing)" });
+  await busy.locator("table tbody tr").first().waitFor();
+  const newest = await busy.locator("table tbody tr").first().textContent();
+  check(newest.includes("HTTP 500"), `a busy endpoint's newest attempt comes first (got: ${newest})`);
+  check((await busy.locator(".badge").textContent()) === "failing", "a busy endpoint whose newest attempts fail is marked failing");
   await page.getByRole("button", { name: /Redrive all/ }).click();
   await page.getByText(/Redriven: \d+ dead letter/).waitFor();
   check(true, "redrive all hands the dead letters back");

@@ -46,6 +46,23 @@ func TestInspector(t *testing.T) {
 	createEndpoint(t, s, &hookstreamv1.Endpoint{Url: failing.srv.URL + "/hooks", Description: "Deal mirror (failing)",
 		Filter: `event.vendor == hookstream.v1.Vendor.VENDOR_PIPEDRIVE`})
 
+	// A busy endpoint: more attempts than a page of them holds, the newest
+	// failing (test events, so the events list stays as it is).
+	const busyOK = 1100
+	busy := newReceiver(t, func(_ *http.Request, n int) int {
+		if n <= busyOK {
+			return http.StatusOK
+		}
+		return http.StatusInternalServerError
+	})
+	bep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: busy.srv.URL + "/hooks", Description: "Busy (newest attempts failing)",
+		Filter: `event.type == "never.sent"`})
+	for range busyOK + 2 {
+		if _, err := s.endpoints().SendTestEvent(context.Background(), &hookstreamv1.SendTestEventRequest{Id: bep.GetId()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	closer := func(name string) inspectorPost {
 		return inspectorPost{Path: "/v1/webhooks/closer?token=" + closerToken, Body: string(fixture(t, "closer", name))}
 	}

@@ -1,13 +1,20 @@
 // Deliveries: outbound endpoints with their health, recent attempts and
 // dead letters; admins redrive them.
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { message } from "./api.js";
 import { codeBlock, h, replace, time } from "./dom.js";
 import { date, enumName } from "./format.js";
 import type { Page } from "./main.js";
 import { AttemptOutcome, EndpointState, type DeliveryAttempt, type Endpoint } from "../../gen/ts/hookstream/v1/endpoint_service_pb.js";
 
-/** recentPages bounds the attempt pages read to find the latest ones (oldest first). */
-const recentPages = 5;
+/** recentPages bounds the attempt pages read in one window. */
+const recentPages = 3;
+/**
+ * recentWindows are how far before an endpoint's last attempt its newest
+ * attempts are looked for (the list is oldest first): the narrowest window
+ * that holds ten is read, so a busy endpoint costs a page, not its history.
+ */
+const recentWindows = [1_000, 60_000, 3_600_000, 86_400_000];
 
 function attemptRow(a: DeliveryAttempt): HTMLTableRowElement {
   return h("tr", null,
@@ -25,13 +32,23 @@ export const deliveriesPage: Page = (main, api) => {
     list);
 
   async function recentAttempts(ep: Endpoint): Promise<DeliveryAttempt[]> {
-    let token = "";
+    const lastAt = date(ep.lastAttemptTime);
+    // The last window is the whole attempts log, also where no last attempt is known.
+    const starts: (Date | undefined)[] = lastAt ? recentWindows.map((w) => new Date(lastAt.getTime() - w)) : [];
+    starts.push(undefined);
     let last: DeliveryAttempt[] = [];
-    for (let i = 0; i < recentPages; i++) {
-      const r = await api.endpoints.listDeliveryAttempts({ endpointId: ep.id, pageSize: 200, pageToken: token });
-      last = [...last, ...r.attempts].slice(-10);
-      token = r.nextPageToken;
-      if (!token) break;
+    for (const start of starts) {
+      const startTime = start ? timestampFromDate(start) : undefined;
+      let token = "";
+      last = [];
+      for (let i = 0; i < recentPages; i++) {
+        const r = await api.endpoints.listDeliveryAttempts({ endpointId: ep.id, pageSize: 1000, pageToken: token, startTime });
+        last = [...last, ...r.attempts].slice(-10);
+        token = r.nextPageToken;
+        if (!token) break;
+      }
+      // A window with more than the pages hold shows its last page's newest.
+      if (last.length >= 10 || token) break;
     }
     return last.reverse();
   }

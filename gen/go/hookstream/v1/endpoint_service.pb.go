@@ -1811,8 +1811,14 @@ type ListDeliveryAttemptsRequest struct {
 	// page_size is served as 1000, as AIP-158 asks).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response's `next_page_token`, sent with the
-	// same endpoint_id and event_id.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// same endpoint_id, event_id and start_time.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only attempts recorded at or after this time (a record is stored a
+	// moment after its attempt is made, so an attempt made up to a second
+	// before it may be listed too). Unset: from the oldest the attempts log
+	// keeps. To show the newest attempts, ask from a little before the
+	// endpoint's last_attempt_time.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1873,6 +1879,13 @@ func (x *ListDeliveryAttemptsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListDeliveryAttemptsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
 }
 
 // ListDeliveryAttemptsResponse is one page of attempts, oldest first.
@@ -2482,14 +2495,16 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"\aoutcome\x18\n" +
 	" \x01(\x0e2\x1d.hookstream.v1.AttemptOutcomeR\aoutcome\x12F\n" +
 	"\x11next_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x16\n" +
-	"\x06cursor\x18\f \x01(\tR\x06cursor\"\xaa\x02\n" +
+	"\x06cursor\x18\f \x01(\tR\x06cursor\"\xe5\x02\n" +
 	"\x1bListDeliveryAttemptsRequest\x12(\n" +
 	"\vendpoint_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
 	"endpointId\x12\"\n" +
 	"\bevent_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\aeventId\x12$\n" +
 	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken:n\xbaHk\x1ai\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime:n\xbaHk\x1ai\n" +
 	"\x13list_attempts.scope\x12#endpoint_id or event_id is required\x1a-this.endpoint_id != '' || this.event_id != ''\"\x82\x01\n" +
 	"\x1cListDeliveryAttemptsResponse\x12:\n" +
 	"\battempts\x18\x01 \x03(\v2\x1e.hookstream.v1.DeliveryAttemptR\battempts\x12&\n" +
@@ -2650,44 +2665,45 @@ var file_hookstream_v1_endpoint_service_proto_depIdxs = []int32{
 	40, // 25: hookstream.v1.DeliveryAttempt.latency:type_name -> google.protobuf.Duration
 	3,  // 26: hookstream.v1.DeliveryAttempt.outcome:type_name -> hookstream.v1.AttemptOutcome
 	38, // 27: hookstream.v1.DeliveryAttempt.next_attempt_time:type_name -> google.protobuf.Timestamp
-	27, // 28: hookstream.v1.ListDeliveryAttemptsResponse.attempts:type_name -> hookstream.v1.DeliveryAttempt
-	38, // 29: hookstream.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
-	27, // 30: hookstream.v1.DeadLetter.attempts:type_name -> hookstream.v1.DeliveryAttempt
-	30, // 31: hookstream.v1.ListDeadLettersResponse.dead_letters:type_name -> hookstream.v1.DeadLetter
-	38, // 32: hookstream.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
-	38, // 33: hookstream.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
-	33, // 34: hookstream.v1.RedriveDeadLettersRequest.dead_time:type_name -> hookstream.v1.TimeRange
-	7,  // 35: hookstream.v1.EndpointService.CreateEndpoint:input_type -> hookstream.v1.CreateEndpointRequest
-	8,  // 36: hookstream.v1.EndpointService.GetEndpoint:input_type -> hookstream.v1.GetEndpointRequest
-	9,  // 37: hookstream.v1.EndpointService.ListEndpoints:input_type -> hookstream.v1.ListEndpointsRequest
-	11, // 38: hookstream.v1.EndpointService.UpdateEndpoint:input_type -> hookstream.v1.UpdateEndpointRequest
-	12, // 39: hookstream.v1.EndpointService.DeleteEndpoint:input_type -> hookstream.v1.DeleteEndpointRequest
-	14, // 40: hookstream.v1.EndpointService.PauseEndpoint:input_type -> hookstream.v1.PauseEndpointRequest
-	15, // 41: hookstream.v1.EndpointService.ResumeEndpoint:input_type -> hookstream.v1.ResumeEndpointRequest
-	16, // 42: hookstream.v1.EndpointService.RotateEndpointSecret:input_type -> hookstream.v1.RotateEndpointSecretRequest
-	23, // 43: hookstream.v1.EndpointService.GetEndpointSecret:input_type -> hookstream.v1.GetEndpointSecretRequest
-	25, // 44: hookstream.v1.EndpointService.SendTestEvent:input_type -> hookstream.v1.SendTestEventRequest
-	28, // 45: hookstream.v1.EndpointService.ListDeliveryAttempts:input_type -> hookstream.v1.ListDeliveryAttemptsRequest
-	31, // 46: hookstream.v1.EndpointService.ListDeadLetters:input_type -> hookstream.v1.ListDeadLettersRequest
-	34, // 47: hookstream.v1.EndpointService.RedriveDeadLetters:input_type -> hookstream.v1.RedriveDeadLettersRequest
-	17, // 48: hookstream.v1.EndpointService.CreateEndpoint:output_type -> hookstream.v1.CreateEndpointResponse
-	18, // 49: hookstream.v1.EndpointService.GetEndpoint:output_type -> hookstream.v1.GetEndpointResponse
-	10, // 50: hookstream.v1.EndpointService.ListEndpoints:output_type -> hookstream.v1.ListEndpointsResponse
-	19, // 51: hookstream.v1.EndpointService.UpdateEndpoint:output_type -> hookstream.v1.UpdateEndpointResponse
-	13, // 52: hookstream.v1.EndpointService.DeleteEndpoint:output_type -> hookstream.v1.DeleteEndpointResponse
-	20, // 53: hookstream.v1.EndpointService.PauseEndpoint:output_type -> hookstream.v1.PauseEndpointResponse
-	21, // 54: hookstream.v1.EndpointService.ResumeEndpoint:output_type -> hookstream.v1.ResumeEndpointResponse
-	22, // 55: hookstream.v1.EndpointService.RotateEndpointSecret:output_type -> hookstream.v1.RotateEndpointSecretResponse
-	24, // 56: hookstream.v1.EndpointService.GetEndpointSecret:output_type -> hookstream.v1.GetEndpointSecretResponse
-	26, // 57: hookstream.v1.EndpointService.SendTestEvent:output_type -> hookstream.v1.SendTestEventResponse
-	29, // 58: hookstream.v1.EndpointService.ListDeliveryAttempts:output_type -> hookstream.v1.ListDeliveryAttemptsResponse
-	32, // 59: hookstream.v1.EndpointService.ListDeadLetters:output_type -> hookstream.v1.ListDeadLettersResponse
-	35, // 60: hookstream.v1.EndpointService.RedriveDeadLetters:output_type -> hookstream.v1.RedriveDeadLettersResponse
-	48, // [48:61] is the sub-list for method output_type
-	35, // [35:48] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	38, // 28: hookstream.v1.ListDeliveryAttemptsRequest.start_time:type_name -> google.protobuf.Timestamp
+	27, // 29: hookstream.v1.ListDeliveryAttemptsResponse.attempts:type_name -> hookstream.v1.DeliveryAttempt
+	38, // 30: hookstream.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
+	27, // 31: hookstream.v1.DeadLetter.attempts:type_name -> hookstream.v1.DeliveryAttempt
+	30, // 32: hookstream.v1.ListDeadLettersResponse.dead_letters:type_name -> hookstream.v1.DeadLetter
+	38, // 33: hookstream.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	38, // 34: hookstream.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	33, // 35: hookstream.v1.RedriveDeadLettersRequest.dead_time:type_name -> hookstream.v1.TimeRange
+	7,  // 36: hookstream.v1.EndpointService.CreateEndpoint:input_type -> hookstream.v1.CreateEndpointRequest
+	8,  // 37: hookstream.v1.EndpointService.GetEndpoint:input_type -> hookstream.v1.GetEndpointRequest
+	9,  // 38: hookstream.v1.EndpointService.ListEndpoints:input_type -> hookstream.v1.ListEndpointsRequest
+	11, // 39: hookstream.v1.EndpointService.UpdateEndpoint:input_type -> hookstream.v1.UpdateEndpointRequest
+	12, // 40: hookstream.v1.EndpointService.DeleteEndpoint:input_type -> hookstream.v1.DeleteEndpointRequest
+	14, // 41: hookstream.v1.EndpointService.PauseEndpoint:input_type -> hookstream.v1.PauseEndpointRequest
+	15, // 42: hookstream.v1.EndpointService.ResumeEndpoint:input_type -> hookstream.v1.ResumeEndpointRequest
+	16, // 43: hookstream.v1.EndpointService.RotateEndpointSecret:input_type -> hookstream.v1.RotateEndpointSecretRequest
+	23, // 44: hookstream.v1.EndpointService.GetEndpointSecret:input_type -> hookstream.v1.GetEndpointSecretRequest
+	25, // 45: hookstream.v1.EndpointService.SendTestEvent:input_type -> hookstream.v1.SendTestEventRequest
+	28, // 46: hookstream.v1.EndpointService.ListDeliveryAttempts:input_type -> hookstream.v1.ListDeliveryAttemptsRequest
+	31, // 47: hookstream.v1.EndpointService.ListDeadLetters:input_type -> hookstream.v1.ListDeadLettersRequest
+	34, // 48: hookstream.v1.EndpointService.RedriveDeadLetters:input_type -> hookstream.v1.RedriveDeadLettersRequest
+	17, // 49: hookstream.v1.EndpointService.CreateEndpoint:output_type -> hookstream.v1.CreateEndpointResponse
+	18, // 50: hookstream.v1.EndpointService.GetEndpoint:output_type -> hookstream.v1.GetEndpointResponse
+	10, // 51: hookstream.v1.EndpointService.ListEndpoints:output_type -> hookstream.v1.ListEndpointsResponse
+	19, // 52: hookstream.v1.EndpointService.UpdateEndpoint:output_type -> hookstream.v1.UpdateEndpointResponse
+	13, // 53: hookstream.v1.EndpointService.DeleteEndpoint:output_type -> hookstream.v1.DeleteEndpointResponse
+	20, // 54: hookstream.v1.EndpointService.PauseEndpoint:output_type -> hookstream.v1.PauseEndpointResponse
+	21, // 55: hookstream.v1.EndpointService.ResumeEndpoint:output_type -> hookstream.v1.ResumeEndpointResponse
+	22, // 56: hookstream.v1.EndpointService.RotateEndpointSecret:output_type -> hookstream.v1.RotateEndpointSecretResponse
+	24, // 57: hookstream.v1.EndpointService.GetEndpointSecret:output_type -> hookstream.v1.GetEndpointSecretResponse
+	26, // 58: hookstream.v1.EndpointService.SendTestEvent:output_type -> hookstream.v1.SendTestEventResponse
+	29, // 59: hookstream.v1.EndpointService.ListDeliveryAttempts:output_type -> hookstream.v1.ListDeliveryAttemptsResponse
+	32, // 60: hookstream.v1.EndpointService.ListDeadLetters:output_type -> hookstream.v1.ListDeadLettersResponse
+	35, // 61: hookstream.v1.EndpointService.RedriveDeadLetters:output_type -> hookstream.v1.RedriveDeadLettersResponse
+	49, // [49:62] is the sub-list for method output_type
+	36, // [36:49] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_endpoint_service_proto_init() }
