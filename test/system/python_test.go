@@ -129,6 +129,10 @@ mods = sorted(m.name for m in pkgutil.iter_modules(hookstream.v1.__path__))
 for m in mods:
     importlib.import_module("hookstream.v1." + m)
 assert hookstream_client.__file__.startswith(sys.prefix), hookstream_client.__file__
+# PEP 561: type checkers read the .pyi stubs only beside a py.typed marker.
+import os
+for d in [os.path.dirname(hookstream_client.__file__)] + list(hookstream.v1.__path__) + list(hookstream.__path__):
+    assert os.path.isfile(os.path.join(d, "py.typed")), "no py.typed in " + d
 print(len(mods))
 `)
 	check.Dir = t.TempDir()

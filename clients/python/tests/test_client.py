@@ -119,7 +119,8 @@ class ClientTest(unittest.TestCase):
         self.assertLess(abs((opened - before).total_seconds()), 2)
 
     def test_fatal_codes_are_raised(self):
-        for code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        for code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
+                     grpc.StatusCode.OUT_OF_RANGE):
             with self.subTest(code=code):
                 client = self.serve(([delivery("1")], code))
                 called = []

@@ -20,7 +20,7 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   Code,
   ConnectError,
@@ -138,15 +138,25 @@ if (cursor !== "") {
   console.error(`ts-subscriber: no stored cursor in ${cursorFile}, starting from ${flags.from}`);
 }
 
+// Started from now with no cursor yet, a stream that breaks before its
+// first event is reopened at the time the first one was opened, so the
+// events stored in between are not missed.
+let openedAt: Date | undefined;
+
 let backoff = 250;
 while (!stop.signal.aborted) {
-  const request: MessageInitShape<typeof SubscribeRequestSchema> = {
-    filter: flags.filter,
-    start:
-      cursor !== ""
-        ? { case: "afterCursor", value: cursor }
-        : { case: "position", value: flags.from === "beginning" ? StartPosition.BEGINNING : StartPosition.NOW },
-  };
+  let start: MessageInitShape<typeof SubscribeRequestSchema>["start"];
+  if (cursor !== "") {
+    start = { case: "afterCursor", value: cursor };
+  } else if (flags.from === "beginning") {
+    start = { case: "position", value: StartPosition.BEGINNING };
+  } else if (openedAt) {
+    start = { case: "startTime", value: timestampFromDate(openedAt) };
+  } else {
+    openedAt = new Date();
+    start = { case: "position", value: StartPosition.NOW };
+  }
+  const request: MessageInitShape<typeof SubscribeRequestSchema> = { filter: flags.filter, start };
   try {
     for await (const res of client.events.subscribe(request, { signal: stop.signal })) {
       backoff = 250;

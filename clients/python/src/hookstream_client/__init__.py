@@ -40,10 +40,12 @@ __all__ = ["Client", "connect", "vendor_name", "DEFAULT_ADDR", "FATAL_CODES"]
 DEFAULT_ADDR = "127.0.0.1:9090"
 
 #: Status codes that reconnecting cannot fix (a bad filter or cursor, a
-#: missing or too weak token): ``subscribe`` raises them at once.
+#: cursor past the log's end, a missing or too weak token): ``subscribe``
+#: raises them at once.
 FATAL_CODES = frozenset(
     {
         grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.OUT_OF_RANGE,
         grpc.StatusCode.UNAUTHENTICATED,
         grpc.StatusCode.PERMISSION_DENIED,
         grpc.StatusCode.NOT_FOUND,
