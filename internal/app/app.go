@@ -228,7 +228,8 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
 	if tp != nil {
-		grpcOpts = append(grpcOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpcOptions(tp)...)))
+		grpcOpts = append(grpcOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(append(otelgrpcOptions(tp),
+			otelgrpc.WithPublicEndpointFn(webhookRPC))...)))
 	}
 	// Subscribe streams measure their clients' progress in bytes through
 	// the credentials (service.ProgressCredentials).
@@ -538,6 +539,15 @@ func otelgrpcOptions(tp trace.TracerProvider) []otelgrpc.Option {
 			return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.") && !strings.HasPrefix(info.FullMethodName, "/grpc.reflection.")
 		}),
 	}
+}
+
+// webhookRPC reports whether a gRPC call hands in a webhook (the
+// IngestService, as vendors' relays call it): like a webhook posted to
+// /v1/webhooks/{source}, it starts a trace of its own, linked to the
+// caller's context rather than continuing it, so an outside caller cannot
+// decide what is sampled.
+func webhookRPC(_ context.Context, info *stats.RPCTagInfo) bool {
+	return strings.HasPrefix(info.FullMethodName, "/"+hookstreamv1.IngestService_ServiceDesc.ServiceName+"/")
 }
 
 // apiTokens builds the API token checker. Without tokens the read and admin

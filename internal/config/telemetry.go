@@ -2,9 +2,13 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Telemetry configures OpenTelemetry tracing. It is off unless
@@ -69,7 +73,7 @@ func (t Telemetry) validate() []error {
 	if t.Protocol != "http" && t.Protocol != "grpc" {
 		errs = append(errs, fmt.Errorf("telemetry.protocol must be http or grpc, not %q", t.Protocol))
 	}
-	if r := *t.SamplingRatio; r < 0 || r > 1 {
+	if r := *t.SamplingRatio; !(r >= 0 && r <= 1) { // NaN too
 		errs = append(errs, fmt.Errorf("telemetry.sampling_ratio %g must be between 0 and 1", r))
 	}
 	if t.Timeout < 100*time.Millisecond || t.Timeout > time.Minute {
@@ -92,9 +96,14 @@ func (t Telemetry) validate() []error {
 	if (t.TLS.Cert == "") != (t.TLS.Key == "") {
 		errs = append(errs, fmt.Errorf("telemetry.tls: set both cert and key"))
 	}
-	for k := range t.Headers {
-		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
+	for _, k := range slices.Sorted(maps.Keys(t.Headers)) {
+		switch {
+		case !httpguts.ValidHeaderFieldName(k):
 			errs = append(errs, fmt.Errorf("telemetry.headers: %q is not a header name", k))
+		case !httpguts.ValidHeaderFieldValue(t.Headers[k]):
+			// The value is not shown: it is likely a key. A value read
+			// from a file or a variable often ends with a newline.
+			errs = append(errs, fmt.Errorf("telemetry.headers: the value of %s holds a line break or another control character", k))
 		}
 	}
 	return errs

@@ -42,10 +42,15 @@ func TestTelemetry(t *testing.T) {
 		{"{timeout: 1ms}", "telemetry.timeout"},
 		{"{otlp_endpoint: http://otel:4318, tls: {ca: ca.pem}}", "needs an https"},
 		{"{headers: {'bad name': x}}", "not a header name"},
+		{"{sampling_ratio: .nan}", "between 0 and 1"},
+		{`{headers: {x-key: "k3y\n"}}`, "the value of x-key holds a line break"},
 	} {
 		_, err := config.Parse([]byte(oneSource+"telemetry: "+tc.yaml+"\n"), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("telemetry %s: error %v; want one saying %q", tc.yaml, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "k3y") {
+			t.Errorf("telemetry %s: the error shows the header's value: %v", tc.yaml, err)
 		}
 	}
 }

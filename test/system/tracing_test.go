@@ -18,7 +18,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hookstream/hookstream/gateway"
@@ -382,5 +384,52 @@ func TestTracingAPI(t *testing.T) {
 	root, ok := byID[client.Parent.SpanID()]
 	if !ok || root.Name != "GET" || root.SpanKind != trace.SpanKindServer || root.Parent.IsValid() {
 		t.Fatalf("the client span's parent is %+v; want the HTTP GET root", root.Name)
+	}
+}
+
+// TestTracingIngestRPC: a webhook handed in over gRPC (IngestService, as a
+// vendor's relay would) starts a trace of its own, like one posted to
+// /v1/webhooks/{source}: the caller's traceparent, sampled or not, is a
+// link, never the parent, so an outside caller cannot decide what is
+// sampled. At ratio 0 nothing of it is recorded; at ratio 1 its server
+// span is a root linked to the caller's span.
+func TestTracingIngestRPC(t *testing.T) {
+	t.Parallel()
+	const callerTrace, callerSpan = "abababababababababababababababa1", "cdcdcdcdcdcdcdcd"
+	ingest := func(s *server, n int) {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+callerTrace+"-"+callerSpan+"-01")
+		body := fmt.Sprintf(`{"eventType": "ThreadCreatedEvent", "timestamp": %d, "customer": {"id": "c-%d"}}`, 1700000000000+n, n)
+		if _, err := hookstreamv1.NewIngestServiceClient(s.conn).IngestWebhook(ctx, &hookstreamv1.IngestWebhookRequest{
+			Source: "closer", Params: map[string]string{"token": closerToken},
+			Body: &httpbody.HttpBody{ContentType: "application/json", Data: []byte(body)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caller, err := trace.TraceIDFromHex(callerTrace)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s0, exp0 := startTraced(t, testConfig(t, t.TempDir(), "telemetry: {sampling_ratio: 0}\n"))
+	ingest(s0, 1)
+	s1, exp1 := startTraced(t, testConfig(t, t.TempDir(), ""))
+	ingest(s1, 2)
+
+	const rpc = "hookstream.v1.IngestService/IngestWebhook"
+	server := spansBy(t, exp1, rpc, tracing.SpanNormalize, tracing.SpanAppend)[rpc]
+	if server.Parent.IsValid() {
+		t.Errorf("the IngestWebhook span's parent is %s; want a root", server.Parent.SpanID())
+	}
+	if server.SpanContext.TraceID() == caller {
+		t.Errorf("the IngestWebhook span continues the caller's trace %s", caller)
+	}
+	if len(server.Links) != 1 || server.Links[0].SpanContext.TraceID() != caller || server.Links[0].SpanContext.SpanID().String() != callerSpan {
+		t.Errorf("the IngestWebhook span's links are %+v; want the caller's span", server.Links)
+	}
+	// At ratio 0 nothing is recorded, however the caller flagged its trace
+	// (the server at ratio 1 has exported by now, so the one at 0 had time).
+	for _, sp := range exp0.GetSpans() {
+		t.Errorf("at ratio 0, span %s (trace %s) was recorded", sp.Name, sp.SpanContext.TraceID())
 	}
 }
