@@ -354,7 +354,7 @@ func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slo
 	store, err := delivery.OpenStore(ctx, a.log.JetStream(), delivery.StoreOptions{
 		Key: d.Key(), Plain: d.PlainSecrets, Max: d.MaxEndpoints, Replicas: a.log.Replicas(),
 		AttemptsRetention: d.AttemptsRetention, DeadLetterRetention: d.DeadLetterRetention,
-		Syncer: a.log,
+		Syncer: a.log, Guard: a.log,
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"testing"
@@ -148,4 +149,62 @@ func openTestLog(t testing.TB) (*eventlog.Log, *Store) {
 		t.Fatal(err)
 	}
 	return log, store
+}
+
+// TestSealedEndpointLeftToAReplicaWithTheKey: a replica whose
+// delivery.secret_key is not the one that sealed an endpoint's secret
+// cannot deliver to it; it gives the endpoint's lease up and leaves it to
+// the replicas that have the key, instead of taking the lease back at
+// once, for ever.
+func TestSealedEndpointLeftToAReplicaWithTheKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	log, _ := openTestLog(t)
+	storeWith := func(key byte) *Store {
+		s, err := OpenStore(ctx, log.JetStream(), StoreOptions{Key: bytes.Repeat([]byte{key}, 32), Max: 10,
+			AttemptsRetention: time.Hour, DeadLetterRetention: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	withKey, other := storeWith(1), storeWith(2)
+	fast := func(o *Options) { o.LeaseTTL = time.Second }
+	wrong := startLoopbackEngine(t, log, other, fast)
+	ep := &Endpoint{Endpoint: &hookstreamv1.Endpoint{Id: "ep_sealed", Url: "https://example.com/hook",
+		State: hookstreamv1.EndpointState_ENDPOINT_STATE_ACTIVE}, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Expires: []time.Time{{}}}
+	if err := wrong.Init(ctx, ep.Endpoint); err != nil {
+		t.Fatal(err)
+	}
+	if err := withKey.Create(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	if _, w := workerOf(t, ep.Id, wrong); !waitExited(w, 5*time.Second) {
+		t.Fatal("the replica without the key runs the endpoint's worker")
+	}
+	right := startLoopbackEngine(t, log, withKey, fast)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		right.mu.Lock()
+		w := right.workers[ep.Id]
+		right.mu.Unlock()
+		if w != nil && !w.exited() {
+			if rev, _ := w.applied(); rev > 0 {
+				return // the replica with the key delivers it
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica with the key never took the endpoint over")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitExited(w *worker, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if w.exited() {
+			return true
+		}
+	}
+	return false
 }

@@ -77,12 +77,16 @@ type Engine struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker
-	shared  *shared
-	tail    *tail
-	rec     *recorder
-	wg      sync.WaitGroup
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// passUntil holds endpoints this replica cannot deliver (their secret
+	// is sealed with a key it does not have) and leaves their leases to
+	// the other replicas until then; only reconcile uses it.
+	passUntil map[string]time.Time
+	shared    *shared
+	tail      *tail
+	rec       *recorder
+	wg        sync.WaitGroup
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // Start creates the engine's buckets and begins watching endpoints.
@@ -99,10 +103,17 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		o.Logger.Warn("lowering delivery.max_pending to what one checkpoint message holds", "max_pending", limit)
 		o.MaxPending = limit
 	}
-	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, shared: newShared(), done: make(chan struct{})}
+	e := &Engine{o: o, owner: NewID("r_"), js: o.Store.js, workers: map[string]*worker{}, passUntil: map[string]time.Time{}, shared: newShared(), done: make(chan struct{})}
 	var err error
 	if e.rec, err = newRecorder(o.Store.js.Conn(), o.Logger, o.Metrics.recordsLost); err != nil {
 		return nil, fmt.Errorf("delivery: attempts log: %w", err)
+	}
+	// Copies only: a lease's TTL is how long a replica holds one, not
+	// something kept.
+	for _, b := range []string{leasesBucket, stateBucket} {
+		if err := o.Store.guard(ctx, "KV_"+b, eventlog.StreamLimits{Replicas: o.Store.replicas}); err != nil {
+			return nil, err
+		}
 	}
 	if e.leases, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: leasesBucket, Description: "which hookstream replica delivers each endpoint", History: 1,
@@ -200,6 +211,10 @@ func (e *Engine) deleted(id string) bool {
 	return w != nil
 }
 
+// sealedPass is how long a replica leaves an endpoint whose secret it
+// cannot unseal to the other replicas before it tries again.
+const sealedPass = time.Minute
+
 // reconcile starts workers for endpoints whose lease is free or ours,
 // renews our leases, and stops workers whose endpoint or lease is gone.
 func (e *Engine) reconcile(ctx context.Context) {
@@ -222,7 +237,15 @@ func (e *Engine) reconcile(ctx context.Context) {
 			// undelivered for good: give the lease up, and take the
 			// endpoint anew below (or another replica does), from the
 			// saved progress.
-			e.o.Logger.Warn("delivery: an endpoint's worker stopped; restarting it", "endpoint", id)
+			if errors.Is(w.loadErr, ErrSecretSealed) {
+				// Another replica may have the key: leave the endpoint to
+				// it for a while rather than taking the lease back at once.
+				e.o.Logger.Warn("delivery: leaving an endpoint to replicas that have its secret's key", "endpoint", id,
+					"for", sealedPass)
+				e.passUntil[id] = time.Now().Add(sealedPass)
+			} else {
+				e.o.Logger.Warn("delivery: an endpoint's worker stopped; restarting it", "endpoint", id)
+			}
 			e.stopWorker(id, w, false)
 			delete(running, id)
 			continue
@@ -259,8 +282,14 @@ func (e *Engine) reconcile(ctx context.Context) {
 			delete(running, id)
 		}
 	}
+	now := time.Now()
+	for id, until := range e.passUntil {
+		if !ids[id] || now.After(until) {
+			delete(e.passUntil, id)
+		}
+	}
 	for id := range ids {
-		if running[id] != nil || e.running(id) {
+		if running[id] != nil || e.running(id) || !e.passUntil[id].IsZero() {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
+	"github.com/hookstream/hookstream/service/eventlog"
 )
 
 // The JetStream resources of delivery, beside the event log.
@@ -86,6 +87,7 @@ type Store struct {
 	plain    bool
 	max      int
 	replicas int
+	limits   LimitsGuard // nil: no check (StoreOptions.Guard)
 	// streams are delivery's streams by name, looked up once here rather
 	// than with a stream-info request on every read (the redrive poll
 	// reads once a second per endpoint).
@@ -121,6 +123,23 @@ type StoreOptions struct {
 	// to them (eventlog.Log: with fsync: always on the embedded server,
 	// writes share syncs instead of the server syncing each).
 	Syncer Syncer
+	// Guard, when set, checks each bucket's and stream's limits before
+	// they are set (eventlog.Log.GuardLimits: a replica must not lower
+	// what the others keep).
+	Guard LimitsGuard
+}
+
+// LimitsGuard checks the limits about to be set on an existing stream.
+type LimitsGuard interface {
+	GuardLimits(ctx context.Context, stream string, want eventlog.StreamLimits) error
+}
+
+// guard checks want against stream through the store's guard, if any.
+func (s *Store) guard(ctx context.Context, stream string, want eventlog.StreamLimits) error {
+	if s.limits == nil {
+		return nil
+	}
+	return s.limits.GuardLimits(ctx, stream, want)
 }
 
 // OpenStore creates or updates delivery's buckets and streams.
@@ -140,6 +159,10 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*St
 			return nil, fmt.Errorf("delivery: secret key: %w", err)
 		}
 	}
+	s.limits = o.Guard
+	if err := s.guard(ctx, "KV_"+endpointsBucket, eventlog.StreamLimits{Replicas: s.replicas}); err != nil {
+		return nil, err
+	}
 	var err error
 	if s.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: endpointsBucket, Description: "hookstream outbound endpoints", History: 1,
@@ -156,6 +179,9 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*St
 			MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30},
 	} {
 		st.Storage, st.Replicas, st.Discard, st.AllowDirect = jetstream.FileStorage, s.replicas, jetstream.DiscardOld, true
+		if err := s.guard(ctx, st.Name, eventlog.StreamLimits{Replicas: st.Replicas, MaxAge: st.MaxAge, MaxBytes: st.MaxBytes}); err != nil {
+			return nil, err
+		}
 		str, err := js.CreateOrUpdateStream(ctx, st)
 		if err != nil {
 			return nil, fmt.Errorf("delivery: stream %s: %w", st.Name, err)

@@ -74,6 +74,9 @@ type worker struct {
 	stopOnce   sync.Once
 	deleted    atomic.Bool
 	exitedCh   chan struct{}
+	// loadErr is why the worker could not start, set before exitedCh
+	// closes.
+	loadErr error
 
 	ep      *Endpoint
 	f       *filter.Filter
@@ -237,6 +240,7 @@ func (w *worker) run() {
 		if !errors.Is(err, ErrNotFound) {
 			w.logf("delivery: cannot start endpoint", "err", err)
 		}
+		w.loadErr = err // read by the engine once exitedCh is closed
 		return
 	}
 	poll := time.NewTicker(time.Second)

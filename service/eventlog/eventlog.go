@@ -327,6 +327,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 
 // connect opens one named connection to the log and waits until it is up.
 func connect(ctx context.Context, url, name string, timeout time.Duration, opts []nats.Option, logger *slog.Logger) (*nats.Conn, error) {
+	var lastTry atomic.Pointer[string]
 	opts = append(slices.Clip(opts),
 		nats.Name(name),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -337,6 +338,14 @@ func connect(ctx context.Context, url, name string, timeout time.Duration, opts 
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("event log reconnected", "connection", name, "server", nc.ConnectedUrlRedacted())
+		}),
+		// A failed try (refused, wrong credentials, TLS) is said once per
+		// kind of failure, not at every try.
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			msg := err.Error()
+			if prev := lastTry.Swap(&msg); prev == nil || *prev != msg {
+				logger.Warn("event log: cannot connect to NATS yet; retrying", "connection", name, "err", err)
+			}
 		}),
 	)
 	nc, err := nats.Connect(url, opts...)
@@ -356,6 +365,9 @@ func waitConnected(ctx context.Context, nc *nats.Conn, timeout time.Duration) er
 	deadline := time.Now().Add(timeout)
 	for !nc.IsConnected() {
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err := nc.LastError(); err != nil { // wrong credentials, TLS, refused...
+				return fmt.Errorf("eventlog: could not connect to NATS within %s: %w", timeout, err)
+			}
 			return fmt.Errorf("eventlog: could not reach NATS within %s", timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -433,6 +445,14 @@ func (l *Log) setup(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, ErrStreamConflict) {
+			return err // the config, not the cluster: retrying cannot help
+		}
+		if errors.Is(err, nats.ErrNoResponders) {
+			// Nothing answers the JetStream API: JetStream is off, or the
+			// account has none (a cluster still forming answers soon).
+			err = fmt.Errorf("%w (is JetStream enabled on the NATS server, nats-server -js, and for this account?)", err)
+		}
 		select {
 		case <-ctx.Done():
 			return err
@@ -462,7 +482,14 @@ func (l *Log) trySetup(ctx context.Context) error {
 	}
 	var err error
 	if l.stream, err = l.js.Stream(ctx, cfg.Name); err == nil {
-		cfg.FirstSeq = l.stream.CachedInfo().Config.FirstSeq // fixed at creation
+		have := l.stream.CachedInfo().Config
+		if err := checkSubjects(have, cfg.Subjects); err != nil {
+			return err
+		}
+		if err := l.GuardLimits(ctx, cfg.Name, limitsOf(cfg)); err != nil {
+			return err
+		}
+		cfg.FirstSeq = have.FirstSeq // fixed at creation
 		l.stream, err = l.js.UpdateStream(ctx, cfg)
 	} else if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if cfg.FirstSeq, err = l.continuePositions(); err == nil {
@@ -476,6 +503,10 @@ func (l *Log) trySetup(ctx context.Context) error {
 	// gets them now. History 1 is what makes every message of the bucket's
 	// stream its key's current value (or a delete marker), which the
 	// bounded scans rely on.
+	if err := l.GuardLimits(ctx, quarantineStreamName(l.cfg.QuarantineBucket),
+		StreamLimits{Replicas: l.cfg.Replicas, MaxAge: l.cfg.QuarantineMaxAge, MaxBytes: l.cfg.QuarantineMaxBytes}); err != nil {
+		return err
+	}
 	l.quarantine, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      l.cfg.QuarantineBucket,
 		Description: "hookstream quarantined webhook requests",

@@ -1,0 +1,130 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/internal/natstest"
+)
+
+// openErr opens a log that is expected to fail, and returns the error.
+func openErr(t *testing.T, cfg Config) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := Open(ctx, cfg, quiet())
+	if err == nil {
+		l.Close()
+		t.Fatalf("Open(%+v) succeeded; want an error", cfg)
+	}
+	return err
+}
+
+// TestExternalConflictsAreRefused: a replica whose config would lower
+// what the shared streams keep (retention, the quarantine's age, copies)
+// is refused at once with an error that names the change; raising is
+// applied; an events stream of another application is never taken over.
+// On the embedded server, the only config lowers them.
+func TestExternalConflictsAreRefused(t *testing.T) {
+	t.Parallel()
+	ns := natsServer(t)
+	base := Config{URL: ns.ClientURL(), Retention: 168 * time.Hour, QuarantineMaxAge: 720 * time.Hour}
+	open := func(c Config) { // a replica that starts and stops
+		c.DataDir = t.TempDir()
+		openLog(t, c).Close()
+	}
+	open(base)
+
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"shorter retention", func(c *Config) { c.Retention = 3 * time.Hour }, "max age 168h0m0s → 3h0m0s"},
+		{"shorter quarantine", func(c *Config) { c.QuarantineMaxAge = time.Hour }, "KV_hookstream_quarantine: this replica's config would lower max age 720h0m0s → 1h0m0s"},
+		{"smaller quarantine", func(c *Config) { c.QuarantineMaxBytes = 1 << 20 }, "→ 1048576"},
+	} {
+		c := base
+		tc.edit(&c)
+		c.DataDir = t.TempDir()
+		start := time.Now()
+		err := openErr(t, c)
+		if !errors.Is(err, ErrStreamConflict) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nats stream edit") {
+			t.Errorf("%s: %v; want ErrStreamConflict saying %q and how to lower on purpose", tc.name, err, tc.want)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: refused after %s; want at once, not retried", tc.name, d)
+		}
+	}
+	// Raising is applied.
+	raised := base
+	raised.Retention = 200 * time.Hour
+	open(raised)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	st, err := js.Stream(ctx, defaultStream)
+	if err != nil || st.CachedInfo().Config.MaxAge != raised.Retention {
+		t.Fatalf("after a replica raised the retention: %v, max age %v", err, st.CachedInfo().Config.MaxAge)
+	}
+
+	// Another application's stream of the name is not taken over.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LEGACY", Subjects: []string{"legacy.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	foreign := base
+	foreign.Stream, foreign.DataDir = "LEGACY", t.TempDir()
+	if err := openErr(t, foreign); !errors.Is(err, ErrStreamConflict) || !strings.Contains(err.Error(), "[legacy.>]") {
+		t.Errorf("a stream of other subjects: %v", err)
+	}
+	if st, _ := js.Stream(ctx, "LEGACY"); st.CachedInfo().Config.Subjects[0] != "legacy.>" {
+		t.Errorf("the other application's stream was changed: %v", st.CachedInfo().Config.Subjects)
+	}
+
+	// Embedded: the config is the only one, and its lowering applies.
+	dir := t.TempDir()
+	emb := Config{DataDir: dir, Retention: 168 * time.Hour}
+	openLog(t, emb).Close()
+	emb.Retention = 3 * time.Hour
+	l := openLog(t, emb)
+	if got := l.stream.CachedInfo().Config.MaxAge; got != 3*time.Hour {
+		t.Errorf("embedded, retention lowered to 3h: the stream keeps %v", got)
+	}
+}
+
+// TestExternalConnectErrorsNameTheCause: a NATS server that refuses the
+// credentials, or has no JetStream, is reported as such, not as one that
+// cannot be reached; the password is never in the error.
+func TestExternalConnectErrorsNameTheCause(t *testing.T) {
+	t.Parallel()
+	auth := natstest.Start(t, server.Options{Username: "hs", Password: "right-password"})
+	err := openErr(t, Config{URL: auth.ClientURL(), User: "hs", Password: "wrong-password", ConnectTimeout: time.Second, DataDir: t.TempDir()})
+	if !strings.Contains(err.Error(), "Authorization Violation") || strings.Contains(err.Error(), "wrong-password") {
+		t.Errorf("wrong password: %v; want the server's authorization error, without the password", err)
+	}
+
+	plain, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Start()
+	t.Cleanup(plain.Shutdown)
+	if !plain.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	err = openErr(t, Config{URL: plain.ClientURL(), ConnectTimeout: 2 * time.Second, DataDir: t.TempDir()})
+	if !strings.Contains(err.Error(), "is JetStream enabled") {
+		t.Errorf("no JetStream: %v; want a hint that JetStream is off", err)
+	}
+}
