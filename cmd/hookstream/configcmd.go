@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -100,9 +102,33 @@ func mask(n *yaml.Node, key string) {
 				v.Value, v.Tag, v.Style = "[MASKED]", "!!str", 0
 				continue
 			}
+			// NATS takes credentials in its URLs too (nats://user:pw@host,
+			// nats://token@host; log.url may list several).
+			if key == "log" && k.Value == "url" && v.Kind == yaml.ScalarNode {
+				v.Value = maskURLs(v.Value)
+			}
 			mask(v, k.Value)
 		}
 	}
+}
+
+// maskURLs masks the user information of each URL in a comma-separated
+// list, keeping the user name where there is a password.
+func maskURLs(list string) string {
+	urls := strings.Split(list, ",")
+	for i, raw := range urls {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, hasPassword := u.User.Password(); hasPassword {
+			u.User = url.UserPassword(u.User.Username(), "MASKED")
+		} else {
+			u.User = url.User("MASKED")
+		}
+		urls[i] = u.String()
+	}
+	return strings.Join(urls, ",")
 }
 
 // fixAuth turns the marshalled Auth (with its untagged None field) back

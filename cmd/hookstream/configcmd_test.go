@@ -26,3 +26,23 @@ telemetry: {otlp_endpoint: "https://api.example.com", headers: {x-honeycomb-team
 		t.Errorf("config check output:\n%s", out)
 	}
 }
+
+// TestMaskedNATSURL: credentials written into log.url (NATS takes
+// nats://user:password@host and nats://token@host) never show in config
+// check; the hosts do.
+func TestMaskedNATSURL(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+sources: [{name: c, vendor: closer, auth: none}]
+log: {url: "nats://hs:pw-secret-1@n1:4222,nats://tok-secret-2@n2:4222,nats://n3:4222"}
+`), func(string) (string, bool) { return "", false }, vendors.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := maskedYAML(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "pw-secret-1") || strings.Contains(string(out), "tok-secret-2") || !strings.Contains(string(out), "nats://hs:MASKED@n1:4222,nats://MASKED@n2:4222,nats://n3:4222") {
+		t.Errorf("config check output:\n%s", out)
+	}
+}

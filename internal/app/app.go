@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -129,6 +130,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		User:           cfg.Log.User,
 		Password:       cfg.Log.Password,
 		Token:          cfg.Log.Token,
+		NkeyFile:       cfg.Log.NkeyFile,
 		TLSCA:          cfg.Log.TLS.CA,
 		TLSCert:        cfg.Log.TLS.Cert,
 		TLSKey:         cfg.Log.TLS.Key,
@@ -414,7 +416,14 @@ func (a *App) watchLog(ctx context.Context) {
 
 func logMode(cfg *config.Config) string {
 	if cfg.Log.URL != "" {
-		return "external NATS"
+		// Hosts only: a URL may hold credentials.
+		var hosts []string
+		for _, raw := range strings.Split(cfg.Log.URL, ",") {
+			if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.Host != "" {
+				hosts = append(hosts, u.Host)
+			}
+		}
+		return fmt.Sprintf("external NATS at %s, stream replicas %d", strings.Join(hosts, ","), cfg.Log.Replicas)
 	}
 	return "embedded NATS in " + cfg.Log.DataDir
 }

@@ -126,7 +126,9 @@ type Log struct {
 	User      string `yaml:"user"`
 	Password  string `yaml:"password"`
 	Token     string `yaml:"token"`
-	TLS       struct {
+	// NkeyFile is a file holding a user's nkey seed (SU…).
+	NkeyFile string `yaml:"nkey_file"`
+	TLS      struct {
 		CA   string `yaml:"ca"`
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
@@ -656,6 +658,44 @@ func (c *Config) setDefaults() {
 	c.Telemetry.setDefaults()
 }
 
+// validateConnection checks how the log reaches NATS: one way to
+// authenticate, complete credentials, a client certificate with its key,
+// and settings that only an external cluster can honour.
+func (l Log) validateConnection() []error {
+	var errs []error
+	var ways []string
+	if l.CredsFile != "" {
+		ways = append(ways, "creds_file")
+	}
+	if l.User != "" || l.Password != "" {
+		ways = append(ways, "user/password")
+	}
+	if l.Token != "" {
+		ways = append(ways, "token")
+	}
+	if l.NkeyFile != "" {
+		ways = append(ways, "nkey_file")
+	}
+	if len(ways) > 1 {
+		errs = append(errs, fmt.Errorf("log: set one way to authenticate to NATS, not %s", strings.Join(ways, " and ")))
+	}
+	if (l.User == "") != (l.Password == "") {
+		errs = append(errs, errors.New("log: set both user and password"))
+	}
+	if (l.TLS.Cert == "") != (l.TLS.Key == "") {
+		errs = append(errs, errors.New("log.tls: set both cert and key"))
+	}
+	if l.URL == "" {
+		if len(ways) > 0 || l.TLS.CA != "" || l.TLS.Cert != "" {
+			errs = append(errs, errors.New("log: credentials and tls are for an external NATS server; set log.url, or remove them to run embedded"))
+		}
+		if l.Replicas > 1 {
+			errs = append(errs, fmt.Errorf("log.replicas %d needs an external cluster (log.url); the embedded server keeps one copy", l.Replicas))
+		}
+	}
+	return errs
+}
+
 func (c *Config) validate(vendors []Vendor) error {
 	var errs []error
 	if c.Log.Fsync != "interval" && c.Log.Fsync != "always" {
@@ -687,6 +727,7 @@ func (c *Config) validate(vendors []Vendor) error {
 	if c.Log.ReadBudget < c.Subscribe.StreamBuffer {
 		errs = append(errs, fmt.Errorf("log.read_budget %d must be at least subscribe.stream_buffer %d", c.Log.ReadBudget, c.Subscribe.StreamBuffer))
 	}
+	errs = append(errs, c.Log.validateConnection()...)
 	errs = append(errs, c.Delivery.validate()...)
 	errs = append(errs, c.Telemetry.validate()...)
 	if c.API.UnknownSource != "not_found" && c.API.UnknownSource != "unauthorized" {

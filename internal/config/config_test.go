@@ -100,6 +100,11 @@ func TestParseErrors(t *testing.T) {
 		"short token":                      {"sources: [{name: a, vendor: closer, auth: {token: short}}]", "auth.token must be at least 16 characters"},
 		"bad duration names its key":       {"http:\n  read_timeout: 30\nsources: [{name: a, vendor: closer, auth: none}]", "line 2 (http.read_timeout): cannot unmarshal"},
 		"bad size names its key":           {"log:\n  dedup_guard: 1m\n  max_message_size: lots\nsources: [{name: a, vendor: closer, auth: none}]", "line 3 (log.max_message_size):"},
+		"two ways to NATS":                 {"log: {url: 'nats://n:4222', creds_file: a.creds, token: t0k3n}\nsources: [{name: a, vendor: closer, auth: none}]", "not creds_file and token"},
+		"NATS user without password":       {"log: {url: 'nats://n:4222', user: hs}\nsources: [{name: a, vendor: closer, auth: none}]", "set both user and password"},
+		"NATS cert without key":            {"log: {url: 'tls://n:4222', tls: {cert: c.pem}}\nsources: [{name: a, vendor: closer, auth: none}]", "log.tls: set both cert and key"},
+		"replicas on the embedded server":  {"log: {replicas: 3}\nsources: [{name: a, vendor: closer, auth: none}]", "log.replicas 3 needs an external cluster"},
+		"credentials without a server":     {"log: {token: t0k3n}\nsources: [{name: a, vendor: closer, auth: none}]", "set log.url"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

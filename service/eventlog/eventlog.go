@@ -67,11 +67,13 @@ type Config struct {
 	// URL of an external NATS server or cluster (comma-separated). Empty
 	// runs an embedded in-process server.
 	URL string
-	// CredsFile, User/Password or Token authenticate to an external server.
+	// CredsFile, User/Password, Token or NkeyFile authenticate to an
+	// external server.
 	CredsFile string
 	User      string
 	Password  string
 	Token     string
+	NkeyFile  string // a user's nkey seed
 	// TLS to an external server: CA bundle, and a client certificate.
 	TLSCA, TLSCert, TLSKey string
 	// Replicas of the stream and bucket in a cluster (1 when embedded).
@@ -419,6 +421,12 @@ func externalOptions(cfg Config) ([]nats.Option, error) {
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
 	case cfg.Token != "":
 		opts = append(opts, nats.Token(cfg.Token))
+	case cfg.NkeyFile != "":
+		opt, err := nats.NkeyOptionFromSeed(cfg.NkeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: log.nkey_file: %w", err)
+		}
+		opts = append(opts, opt)
 	}
 	if cfg.TLSCA != "" || cfg.TLSCert != "" || cfg.TLSKey != "" {
 		tc, err := tlsconf.Client(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
@@ -448,10 +456,15 @@ func (l *Log) setup(ctx context.Context) error {
 		if errors.Is(err, ErrStreamConflict) {
 			return err // the config, not the cluster: retrying cannot help
 		}
-		if errors.Is(err, nats.ErrNoResponders) {
+		var apiErr *jetstream.APIError
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
 			// Nothing answers the JetStream API: JetStream is off, or the
 			// account has none (a cluster still forming answers soon).
 			err = fmt.Errorf("%w (is JetStream enabled on the NATS server, nats-server -js, and for this account?)", err)
+		case errors.As(err, &apiErr) && (apiErr.ErrorCode == jsClusterNoPeers || apiErr.ErrorCode == jsReplicasNotSupported):
+			err = fmt.Errorf("%w (log.replicas %d needs as many JetStream servers in the cluster, each with room for the stream's storage)",
+				err, l.cfg.Replicas)
 		}
 		select {
 		case <-ctx.Done():
@@ -461,6 +474,14 @@ func (l *Log) setup(ctx context.Context) error {
 		}
 	}
 }
+
+// jsClusterNoPeers is JetStream's "no suitable peers for placement"
+// (nats.go names no constant for it).
+const jsClusterNoPeers jetstream.ErrorCode = 10005
+
+// jsReplicasNotSupported is JetStream's "replicas > 1 not supported in
+// non-clustered mode".
+const jsReplicasNotSupported jetstream.ErrorCode = 10074
 
 // setupAttempt bounds one try at creating the stream and bucket.
 const setupAttempt = 5 * time.Second

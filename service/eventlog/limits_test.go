@@ -3,6 +3,8 @@ package eventlog
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/hookstream/hookstream/internal/natstest"
 )
@@ -114,6 +117,12 @@ func TestExternalConnectErrorsNameTheCause(t *testing.T) {
 		t.Errorf("wrong password: %v; want the server's authorization error, without the password", err)
 	}
 
+	single := natsServer(t)
+	err = openErr(t, Config{URL: single.ClientURL(), Replicas: 3, ConnectTimeout: 2 * time.Second, DataDir: t.TempDir()})
+	if !strings.Contains(err.Error(), "log.replicas 3 needs as many JetStream servers") {
+		t.Errorf("3 replicas on a single server: %v; want a hint at log.replicas", err)
+	}
+
 	plain, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -126,5 +135,33 @@ func TestExternalConnectErrorsNameTheCause(t *testing.T) {
 	err = openErr(t, Config{URL: plain.ClientURL(), ConnectTimeout: 2 * time.Second, DataDir: t.TempDir()})
 	if !strings.Contains(err.Error(), "is JetStream enabled") {
 		t.Errorf("no JetStream: %v; want a hint that JetStream is off", err)
+	}
+}
+
+// TestExternalNkey: log.nkey_file authenticates with a user's nkey seed.
+func TestExternalNkey(t *testing.T) {
+	t.Parallel()
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := user.PublicKey()
+	seed, _ := user.Seed()
+	file := filepath.Join(t.TempDir(), "user.nk")
+	if err := os.WriteFile(file, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns := natstest.Start(t, server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}})
+	l := openLog(t, Config{URL: ns.ClientURL(), NkeyFile: file, DataDir: t.TempDir()})
+	mustAppend(t, l, event(1))
+
+	other, _ := nkeys.CreateUser()
+	otherSeed, _ := other.Seed()
+	if err := os.WriteFile(file, otherSeed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = openErr(t, Config{URL: ns.ClientURL(), NkeyFile: file, ConnectTimeout: time.Second, DataDir: t.TempDir()})
+	if !strings.Contains(err.Error(), "Authorization Violation") {
+		t.Errorf("an unknown nkey: %v", err)
 	}
 }
