@@ -120,7 +120,12 @@ def main() -> int:
                 print(json.dumps(describe(delivery)), flush=True)
                 write_cursor(args.cursor_file, delivery.cursor)
     except grpc.RpcError as e:
-        print("hookstream refused the stream: %s: %s" % (e.code().name, e.details()), file=sys.stderr)
+        info = hookstream_client.error_info(e)  # the stable reason and its values
+        reason = " [%s %s]" % (info.reason, json.dumps(info.metadata, sort_keys=True)) if info else ""
+        print("hookstream refused the stream: %s: %s%s" % (e.code().name, e.details(), reason), file=sys.stderr)
+        if info and info.reason == "CURSOR_PAST_END":
+            print("start again from the log's last cursor %s (write it to %s)" % (info.metadata.get("last_cursor"), args.cursor_file),
+                  file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

@@ -153,6 +153,17 @@ for (const { name, create } of transports) {
     assert.equal(await codeOf(create(adminToken).quarantine.listQuarantined({})), "OK");
     const bad = client.events.subscribe({ filter: "event.nope == 1" });
     assert.equal(await codeOf((async () => { for await (const _ of bad); })()), "InvalidArgument");
+
+    // errorInfo reads the reason and its metadata (google.rpc.ErrorInfo).
+    const past = client.events.subscribe({ start: { case: "afterCursor", value: "999999999" } });
+    const err = await (async () => { try { for await (const _ of past); } catch (e) { return e; } })();
+    const info = node.errorInfo(err);
+    assert.equal(info?.reason, "CURSOR_PAST_END");
+    assert.equal(info?.domain, "hookstream.dev");
+    assert.equal(info?.metadata.cursor, "999999999");
+    assert.match(info?.metadata.last_cursor ?? "", /^\d+$/);
+    assert.equal(web.errorInfo(err)?.reason, "CURSOR_PAST_END");
+    assert.equal(node.errorInfo(new Error("not from a server")), undefined);
   });
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -360,6 +361,32 @@ func TestPythonClient(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(errb.String(), c.want) {
 			t.Errorf("filter %q, token %q: %v, stderr %q; want exit 1 and %s", c.filter, c.token, err, errb.String(), c.want)
 		}
+	}
+
+	// 6. A cursor past the log's end is refused at once (not retried),
+	// and hookstream_client.error_info reads its reason and last cursor.
+	past := filepath.Join(dir, "past")
+	if err := os.WriteFile(past, []byte("999999999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := example(readToken, "--cursor-file", past)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(errb.String(), "OUT_OF_RANGE") ||
+			!regexp.MustCompile(`\[CURSOR_PAST_END \{"cursor": "999999999", "last_cursor": "\d+"\}\]`).MatchString(errb.String()) {
+			t.Errorf("a cursor past the end: %v, stderr %q; want exit 1, OUT_OF_RANGE and the reason with its metadata", err, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Errorf("a cursor past the end: still running after 20 s (retrying?); stderr %q", errb.String())
 	}
 	_ = s
 }

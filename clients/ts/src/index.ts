@@ -8,6 +8,7 @@ import { checkOptions, clientsFor, type HookstreamClient, type HookstreamClientO
 export * from "./generated.js";
 export type { HookstreamClient, HookstreamClientOptions, HookstreamTransport } from "./client.js";
 export { Code, ConnectError } from "@connectrpc/connect";
+export { errorInfo, type ErrorInfo } from "./errors.js";
 
 /** Options of the fetch-based createHookstreamClient. */
 export interface HookstreamWebClientOptions extends HookstreamClientOptions {

@@ -7,6 +7,7 @@ import { checkOptions, clientsFor, type HookstreamClient, type HookstreamClientO
 export * from "./generated.js";
 export type { HookstreamClient, HookstreamClientOptions, HookstreamTransport } from "./client.js";
 export { Code, ConnectError } from "@connectrpc/connect";
+export { errorInfo, type ErrorInfo } from "./errors.js";
 
 /**
  * createHookstreamClient returns a typed client for every service of

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import os
 import time
-from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -33,7 +33,7 @@ from hookstream.v1 import (
     source_service_pb2_grpc,
 )
 
-__all__ = ["Client", "connect", "vendor_name", "DEFAULT_ADDR", "FATAL_CODES"]
+__all__ = ["Client", "connect", "vendor_name", "error_info", "ErrorInfo", "DEFAULT_ADDR", "FATAL_CODES"]
 
 #: Address used when neither the argument nor HOOKSTREAM_ADDR gives one
 #: (the server's default gRPC listener).
@@ -252,3 +252,90 @@ class _CallDetails(grpc.ClientCallDetails):
         self.credentials = credentials
         self.wait_for_ready = wait_for_ready
         self.compression = compression
+
+
+class ErrorInfo(NamedTuple):
+    """The machine-readable part of a hookstream error (google.rpc.ErrorInfo)."""
+
+    #: The stable reason, e.g. ``CURSOR_PAST_END``: branch on it.
+    reason: str
+    #: ``hookstream.dev``.
+    domain: str
+    #: The values the README's table names for the reason.
+    metadata: Dict[str, str]
+
+
+def error_info(error: grpc.RpcError) -> Optional[ErrorInfo]:
+    """Returns the ErrorInfo of a failed call, or None when it has none.
+
+    Every error hookstream makes carries one, in the call's trailing
+    ``grpc-status-details-bin`` (a google.rpc.Status); it is read here
+    without the google.rpc modules (grpcio-status, googleapis-common-protos).
+    """
+    trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key != "grpc-status-details-bin" or not isinstance(value, bytes):
+            continue
+        try:
+            for no, any_bytes in _fields(value):
+                if no != 3 or not isinstance(any_bytes, bytes):  # Status.details
+                    continue
+                any_fields = dict(_fields(any_bytes))
+                if any_fields.get(1, b"").endswith(b"/google.rpc.ErrorInfo"):
+                    return _error_info(any_fields.get(2, b""))
+        except (IndexError, ValueError, UnicodeDecodeError):
+            return None
+    return None
+
+
+def _error_info(data: bytes) -> ErrorInfo:
+    reason, domain, metadata = "", "", {}
+    for no, value in _fields(data):
+        if not isinstance(value, bytes):
+            continue
+        if no == 1:
+            reason = value.decode()
+        elif no == 2:
+            domain = value.decode()
+        elif no == 3:  # a map entry: key 1, value 2
+            entry = dict(_fields(value))
+            metadata[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
+    return ErrorInfo(reason, domain, metadata)
+
+
+def _fields(data: bytes) -> Iterator[Tuple[int, Union[int, bytes]]]:
+    """Yields (field number, value) of a protobuf message's wire form:
+    varints as ints, length-delimited fields as bytes; fixed-size fields
+    are skipped."""
+    i = 0
+    while i < len(data):
+        tag, i = _varint(data, i)
+        no, wire = tag >> 3, tag & 7
+        if wire == 0:
+            v, i = _varint(data, i)
+            yield no, v
+        elif wire == 2:
+            n, i = _varint(data, i)
+            if i + n > len(data):
+                raise ValueError("truncated field")
+            yield no, data[i : i + n]
+            i += n
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        else:
+            raise ValueError("unsupported wire type %d" % wire)
+
+
+def _varint(data: bytes, i: int) -> Tuple[int, int]:
+    v, shift = 0, 0
+    while True:
+        b = data[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return v, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
