@@ -191,6 +191,8 @@ func (c *Config) setDefaults() {
 // GetEvent). Every read is capped in bytes as well as in events.
 type Log struct {
 	cfg Config
+	// writes says whether the latest append was taken (Ready).
+	writes writeHealth
 	// readSubject is where ReadBatch sends its direct gets (the stream's
 	// direct get subject; a test points it at a silent responder).
 	readSubject string
@@ -587,8 +589,47 @@ func (l *Log) Ready() bool {
 	if l.nc == nil || !l.nc.IsConnected() || l.index == nil {
 		return false
 	}
-	_, err := l.index.current()
-	return err == nil
+	if _, err := l.index.current(); err != nil {
+		return false
+	}
+	return l.writes.ready(func() bool {
+		// A write failed since the last that succeeded: connected is not
+		// enough (a cluster that lost its quorum takes no writes), so ask
+		// the stream, whose leader answers only while it has one.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := l.stream.Info(ctx)
+		return err == nil
+	})
+}
+
+// writeHealth tracks whether the log took the latest write, for Ready.
+type writeHealth struct {
+	failed, ok atomic.Int64 // unix nanoseconds of the latest failed and successful writes
+	probedAt   atomic.Int64 // of the latest probe, while writes fail
+	probedOK   atomic.Bool
+}
+
+func (h *writeHealth) record(err error) {
+	now := time.Now().UnixNano()
+	if err != nil {
+		h.failed.Store(now)
+	} else {
+		h.ok.Store(now)
+	}
+}
+
+// ready is true while the latest write succeeded (or none was made);
+// after a failure, it is what probe says, asked at most once a second.
+func (h *writeHealth) ready(probe func() bool) bool {
+	if h.failed.Load() <= h.ok.Load() {
+		return true
+	}
+	now := time.Now().UnixNano()
+	if last := h.probedAt.Load(); now-last >= int64(time.Second) && h.probedAt.CompareAndSwap(last, now) {
+		h.probedOK.Store(probe())
+	}
+	return h.probedOK.Load()
 }
 
 // Close stops the dedup indexer, disconnects and, when embedded, shuts
@@ -689,10 +730,11 @@ func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, err
 		return Appended{Seq: orig.Sequence, Duplicate: true}, l.syncEvents(ctx)
 	}
 	app, err := l.write(ctx, Subject(ev), data, ev.GetId())
-	if err != nil {
-		return app, err
+	if err == nil {
+		err = l.syncEvents(ctx)
 	}
-	return app, l.syncEvents(ctx)
+	l.writes.record(err)
+	return app, err
 }
 
 // write stores one event's message, deduplicated by JetStream on id, with

@@ -404,6 +404,14 @@ func benchAppendParallelWith(b *testing.B, cfg Config, callers int, gc GroupComm
 // its client URLs.
 func natsCluster(t testing.TB) string {
 	t.Helper()
+	_, _, urls := natsClusterServers(t)
+	return urls
+}
+
+// natsClusterServers starts a 3-node JetStream cluster and returns its
+// nodes, each node's options (to start it again) and the client URLs.
+func natsClusterServers(t testing.TB) ([]*server.Server, []server.Options, string) {
+	t.Helper()
 	ports := make([]int, 3)
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -418,14 +426,19 @@ func natsCluster(t testing.TB) string {
 		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
 	}
 	var urls []string
+	var nodes []*server.Server
+	var opts []server.Options
 	for i := range 3 {
-		ns := natstest.Start(t, server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
-			Cluster:    server.ClusterOpts{Name: "gc", Host: "127.0.0.1", Port: ports[i]}, Routes: routes,
-		})
+		o := server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), StoreDir: t.TempDir(),
+			Cluster: server.ClusterOpts{Name: "gc", Host: "127.0.0.1", Port: ports[i]}, Routes: routes,
+		}
+		ns := natstest.Start(t, o)
+		o.Port = ns.Addr().(*net.TCPAddr).Port
+		nodes, opts = append(nodes, ns), append(opts, o)
 		urls = append(urls, ns.ClientURL())
 	}
-	return strings.Join(urls, ",")
+	return nodes, opts, strings.Join(urls, ",")
 }
 
 // TestGroupCommitOnExternal: group commit on, on an external server (no

@@ -165,3 +165,54 @@ func TestExternalNkey(t *testing.T) {
 		t.Errorf("an unknown nkey: %v", err)
 	}
 }
+
+// TestReadyFollowsQuorum: on a 3-node cluster that loses two nodes, the
+// connection stays up but the stream takes no writes; Ready (health)
+// says so once a write failed, and says ready again once the quorum is
+// back and writes are taken.
+func TestReadyFollowsQuorum(t *testing.T) {
+	t.Parallel()
+	nodes, opts, url := natsClusterServers(t)
+	// The default dedup guard: the index is never "behind" here, so only
+	// the write's failure can make the log not ready.
+	l := openLog(t, Config{URL: url, Replicas: 3, DataDir: t.TempDir(), WriteTimeout: 2 * time.Second, GuardWindow: time.Minute})
+	ctx := context.Background()
+	mustAppend(t, l, event(1))
+	if !l.Ready() {
+		t.Fatal("not ready on a whole cluster")
+	}
+	for _, n := range nodes[1:] {
+		n.Shutdown()
+		n.WaitForShutdown()
+	}
+	if _, err := l.Append(ctx, event(2)); err == nil {
+		t.Fatal("a write was taken by one node of three")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !l.nc.IsConnected() { // to the node left
+		if time.Now().After(deadline) {
+			t.Fatal("not connected to the node left")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := l.index.current(); err != nil {
+		t.Fatalf("the index says %v; the test wants only the failed write to count", err)
+	}
+	if l.Ready() {
+		t.Fatal("ready while connected to a stream that has no quorum, after a write failed")
+	}
+	natstest.Start(t, opts[1]) // two of three again
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if _, err := l.Append(ctx, event(3)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes not taken again after the quorum came back")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !l.Ready() {
+		t.Error("not ready after writes were taken again")
+	}
+}
