@@ -11,17 +11,10 @@ import (
 // TestMaskedTelemetryHeaders: a tracing backend's credentials, under
 // header names of its own, never show in config check.
 func TestMaskedTelemetryHeaders(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
+	out := maskedOf(t, `
 sources: [{name: c, vendor: closer, auth: none}]
 telemetry: {otlp_endpoint: "https://api.example.com", headers: {x-honeycomb-team: hc-secret-123}}
-`), func(string) (string, bool) { return "", false }, vendors.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := maskedYAML(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	if strings.Contains(string(out), "hc-secret-123") || !strings.Contains(string(out), "x-honeycomb-team: '[MASKED]'") {
 		t.Errorf("config check output:\n%s", out)
 	}
@@ -31,10 +24,19 @@ telemetry: {otlp_endpoint: "https://api.example.com", headers: {x-honeycomb-team
 // nats://user:password@host and nats://token@host) never show in config
 // check; the hosts do.
 func TestMaskedNATSURL(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
+	out := maskedOf(t, `
 sources: [{name: c, vendor: closer, auth: none}]
 log: {url: "nats://hs:pw-secret-1@n1:4222,nats://tok-secret-2@n2:4222,nats://n3:4222"}
-`), func(string) (string, bool) { return "", false }, vendors.Config())
+`)
+	if strings.Contains(string(out), "pw-secret-1") || strings.Contains(string(out), "tok-secret-2") || !strings.Contains(string(out), "nats://hs:MASKED@n1:4222,nats://MASKED@n2:4222,nats://n3:4222") {
+		t.Errorf("config check output:\n%s", out)
+	}
+}
+
+// maskedOf is what config check prints for the config yaml.
+func maskedOf(t *testing.T, yaml string) []byte {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false }, vendors.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,5 @@ log: {url: "nats://hs:pw-secret-1@n1:4222,nats://tok-secret-2@n2:4222,nats://n3:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(out), "pw-secret-1") || strings.Contains(string(out), "tok-secret-2") || !strings.Contains(string(out), "nats://hs:MASKED@n1:4222,nats://MASKED@n2:4222,nats://n3:4222") {
-		t.Errorf("config check output:\n%s", out)
-	}
+	return out
 }

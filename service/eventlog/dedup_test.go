@@ -277,15 +277,7 @@ func TestNewStreamContinuesPositions(t *testing.T) {
 	waitIndexed(t, a, 5)
 	a.Close() // a clean stop commits the index's checkpoint at 5
 
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, ns.ClientURL())
 	if err := js.DeleteStream(context.Background(), defaultStream); err != nil {
 		t.Fatal(err)
 	}
@@ -351,12 +343,7 @@ func TestWritesStopWhileIndexIsBehind(t *testing.T) {
 // shrinks to the guard and the ids already stored are indexed.
 func TestUpgradeFromJetStreamDedup(t *testing.T) {
 	ns := natsServer(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jetStreamOf(t, ns.ClientURL())
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: defaultStream, Subjects: []string{subjectPrefix + ".>"},
 		Duplicates: 2 * time.Hour, MaxAge: 7 * 24 * time.Hour}); err != nil {
@@ -388,6 +375,22 @@ func TestUpgradeFromJetStreamDedup(t *testing.T) {
 }
 
 func natsServer(t *testing.T) *server.Server { return natstest.Start(t, server.Options{}) }
+
+// jetStreamOf connects a JetStream client of its own to url, closed when
+// the test ends.
+func jetStreamOf(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
 
 // TestReplicasShareDedup runs two logs (two hookstream replicas) on one
 // NATS server: each index learns what the other appended.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
@@ -70,12 +69,7 @@ func TestExternalConflictsAreRefused(t *testing.T) {
 	raised := base
 	raised.Retention = 200 * time.Hour
 	open(raised)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jetStreamOf(t, ns.ClientURL())
 	ctx := context.Background()
 	st, err := js.Stream(ctx, defaultStream)
 	if err != nil || st.CachedInfo().Config.MaxAge != raised.Retention {
