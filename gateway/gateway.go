@@ -195,8 +195,96 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			}
 		})
 	}
-	return withTracing(withCORS(h, o.CORSOrigins), o.TracerProvider), nil
+	return withTracing(withCORS(limitAPIBodies(h, apiBodyLimit(o.BodyLimit)), o.CORSOrigins), o.TracerProvider), nil
 }
+
+// apiBodyLimit caps the body of an API request (REST, Connect, gRPC-Web,
+// the Pipedrive-compatible API): room for a webhook body handed in through
+// IngestService as base64 JSON, and far more than any other request
+// needs.
+func apiBodyLimit(webhookLimit int64) int64 {
+	return 2*max(webhookLimit, 64<<10) + 64<<10
+}
+
+// limitAPIBodies refuses API requests whose body is larger than limit,
+// before anything reads or decodes it (and so before the token is
+// checked): 413 when Content-Length says so, and a read error past limit
+// for a body that does not say its length. The webhook route has its own
+// limit and answers.
+func limitAPIBodies(next http.Handler, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody && !strings.HasPrefix(r.URL.Path, "/v1/webhooks/") {
+			if r.ContentLength > limit {
+				writeError(w, codes.InvalidArgument, "BODY_TOO_LARGE",
+					"request body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes")
+				return
+			}
+			if r.ContentLength < 0 {
+				// Length unknown (chunked): whatever a handler answers to
+				// the cut-off body (vanguard: 502), the answer is 413.
+				cw := &capWriter{ResponseWriter: w, limit: limit}
+				r.Body = &capReader{ReadCloser: http.MaxBytesReader(w, r.Body, limit), over: &cw.over}
+				w = cw
+			} else {
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// capReader notes when its body passed the cap.
+type capReader struct {
+	io.ReadCloser
+	over *bool
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		*c.over = true
+	}
+	return n, err
+}
+
+// capWriter answers 413 in place of what a handler writes once the body
+// passed the cap.
+type capWriter struct {
+	http.ResponseWriter
+	limit              int64
+	over, wrote, taken bool
+}
+
+func (c *capWriter) WriteHeader(code int) {
+	if c.wrote {
+		return
+	}
+	c.wrote = true
+	if c.over {
+		c.taken = true
+		writeError(c.ResponseWriter, codes.InvalidArgument, "BODY_TOO_LARGE",
+			"request body exceeds the limit of "+strconv.FormatInt(c.limit, 10)+" bytes")
+		return
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *capWriter) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	if c.taken {
+		return len(b), nil
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+func (c *capWriter) Flush() {
+	if !c.taken {
+		http.NewResponseController(c.ResponseWriter).Flush() //nolint:errcheck // as http.Flusher: nothing to report
+	}
+}
+
+func (c *capWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // probeKey marks a request that only asks whether a route exists for its
 // method and path (see allowedMethods).

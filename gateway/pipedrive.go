@@ -76,7 +76,9 @@ func (p *pipedriveAPI) register(mux *runtime.ServeMux) error {
 			if bearer, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); tok == "" && ok {
 				tok = strings.TrimSpace(bearer)
 			}
-			if tok == "" {
+			// A token gRPC metadata cannot carry (a control character)
+			// is no token of ours: refused here, not as a transport error.
+			if tok == "" || !printableASCII(tok) {
 				pipedriveUnauthorized(w)
 				return
 			}
@@ -471,4 +473,15 @@ func pipedriveGRPCError(w http.ResponseWriter, err error) {
 	default:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"success": false, "status": "error", "error": st.Message()})
 	}
+}
+
+// printableASCII says whether s holds only the bytes gRPC metadata can
+// carry in a text value (0x20 to 0x7E).
+func printableASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -82,12 +83,16 @@ func (t Telemetry) validate() []error {
 	if t.OTLPEndpoint != "" {
 		u, err := url.Parse(t.OTLPEndpoint)
 		switch {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			errs = append(errs, fmt.Errorf("telemetry.otlp_endpoint %q must be a URL: http://host:port or https://host:port", t.OTLPEndpoint))
+		case err != nil:
+			// Not echoed: it may hold credentials the parser could not
+			// separate.
+			errs = append(errs, errors.New("telemetry.otlp_endpoint does not parse as a URL: http://host:port or https://host:port"))
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, fmt.Errorf("telemetry.otlp_endpoint %q must be a URL: http://host:port or https://host:port", u.Redacted()))
 		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("telemetry.otlp_endpoint: put credentials in telemetry.headers, not in the URL"))
 		case t.Protocol == "grpc" && strings.Trim(u.Path, "/") != "":
-			errs = append(errs, fmt.Errorf("telemetry.otlp_endpoint %q: an OTLP/gRPC endpoint has no path", t.OTLPEndpoint))
+			errs = append(errs, fmt.Errorf("telemetry.otlp_endpoint %q: an OTLP/gRPC endpoint has no path", u.Redacted()))
 		}
 		if (t.TLS.CA != "" || t.TLS.Cert != "") && u != nil && u.Scheme != "https" {
 			errs = append(errs, fmt.Errorf("telemetry.tls needs an https otlp_endpoint"))

@@ -44,6 +44,8 @@ func TestTelemetry(t *testing.T) {
 		{"{headers: {'bad name': x}}", "not a header name"},
 		{"{sampling_ratio: .nan}", "between 0 and 1"},
 		{`{headers: {x-key: "k3y\n"}}`, "the value of x-key holds a line break"},
+		{`{otlp_endpoint: "https://user:k3y%zz@otel:4318"}`, "does not parse as a URL"},
+		{`{otlp_endpoint: "ftp://user:k3y@otel:4318"}`, "must be a URL"},
 	} {
 		_, err := config.Parse([]byte(oneSource+"telemetry: "+tc.yaml+"\n"), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

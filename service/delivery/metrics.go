@@ -26,7 +26,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookstream_deliveries_total",
-			Help: "Outbound delivery attempts by endpoint and outcome: delivered, retrying, dead_lettered, endpoint_disabled."}, []string{"endpoint", "outcome"}),
+			Help: "Outbound delivery attempts by endpoint and outcome: delivered, retrying, dead_lettered, endpoint_disabled, filter_failed (not sent: the filter failed on the event, which is a dead letter)."}, []string{"endpoint", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hookstream_delivery_attempt_seconds",
 			Help:    "Time from sending a delivery to its response headers (or failure), by endpoint and status class.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30}}, []string{"endpoint", "status"}),

@@ -572,10 +572,39 @@ func (w *worker) consider(se *sharedEvent) {
 		w.logAt(w.storedSpan(se), "delivery: skipping an event that does not decode", "cursor", seq, "err", err)
 		return
 	}
-	if ok, err := w.f.Match(ev); err != nil || !ok {
+	ok, err := w.f.Match(ev)
+	if err != nil {
+		w.filterFailed(se, ev, err)
+		return
+	}
+	if !ok {
 		return
 	}
 	w.add(&job{seq: seq, id: ev.GetId(), key: orderingKey(ev), recv: ev.GetReceivedAt().AsTime(), ev: se, due: time.Now()})
+}
+
+// filterFailed records an event the endpoint's filter could not judge
+// (it failed at run time on this event, e.g. past its cost limit): not
+// sent, and not dropped unseen either. It becomes a dead letter at once,
+// with a record (attempt 0, no request made) saying why, so it is listed,
+// counted and can be redriven (a redrive sends it without the filter)
+// once the filter is fixed.
+func (w *worker) filterFailed(se *sharedEvent, ev *hookstreamv1.Event, ferr error) {
+	seq := se.st.Seq
+	j := &job{seq: seq, id: ev.GetId(), key: orderingKey(ev), recv: ev.GetReceivedAt().AsTime(), ev: se}
+	a := attemptRecord(w.id, j.id, 0, eventlog.Cursor(seq), time.Now(),
+		webhook.Result{Err: "not sent: the endpoint's filter failed on this event: " + ferr.Error()})
+	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
+	w.e.recordAttempt(a, seq)
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	w.logAt(w.storedSpan(se), "delivery: the endpoint's filter failed on an event; it is a dead letter", "event_id", j.id, "cursor", seq, "err", ferr)
+	if err := w.e.storeDeadLetter(ctx, w.id, j, a); err != nil {
+		w.logAt(w.storedSpan(se), "delivery: cannot store the dead letter of an event the filter failed on", "event_id", j.id, "cursor", seq, "err", err)
+		return
+	}
+	w.e.o.Metrics.delivered(w.id, "filter_failed")
+	w.e.o.Metrics.deadLetters.WithLabelValues(w.id).Inc()
 }
 
 // orderingKey names an event's subject: source, subject type and id.

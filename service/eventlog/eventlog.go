@@ -619,13 +619,23 @@ func (h *writeHealth) record(err error) {
 	}
 }
 
+// failHold is how long a failed write alone makes the log not ready. A
+// stream leader that lost its quorum goes on answering for a few seconds
+// before it steps down, so a probe right after the failure proves little.
+const failHold = 10 * time.Second
+
 // ready is true while the latest write succeeded (or none was made);
-// after a failure, it is what probe says, asked at most once a second.
+// after a failure, false for failHold, and then what probe says, asked at
+// most once a second.
 func (h *writeHealth) ready(probe func() bool) bool {
-	if h.failed.Load() <= h.ok.Load() {
+	failed := h.failed.Load()
+	if failed <= h.ok.Load() {
 		return true
 	}
 	now := time.Now().UnixNano()
+	if now-failed < int64(failHold) {
+		return false
+	}
 	if last := h.probedAt.Load(); now-last >= int64(time.Second) && h.probedAt.CompareAndSwap(last, now) {
 		h.probedOK.Store(probe())
 	}

@@ -263,11 +263,15 @@ func TestPipedriveCompatErrors(t *testing.T) {
 		{http.MethodDelete, "/api/v1/webhooks/12345"},
 		{http.MethodDelete, "/api/v1/webhooks/not-an-id"},
 	} {
-		for _, h := range []map[string]string{nil, {"x-api-token": "not-a-token-0123456789"}} {
+		// A token with a control character cannot be one (not a 503).
+		for _, h := range []map[string]string{nil, {"x-api-token": "not-a-token-0123456789"}, {"x-api-token": "not\ta-token"}} {
 			status, body := pipedriveCall(t, c.method, s.base+c.path, h, `{}`)
 			if status != 401 || body["success"] != false || body["error"] != "unauthorized access" || body["errorCode"] != 401.0 {
-				t.Errorf("%s %s with %v: %d %v, want Pipedrive's 401", c.method, c.path, h, status, body)
+				t.Errorf("%s %s with %q: %d %v, want Pipedrive's 401", c.method, c.path, h, status, body)
 			}
+		}
+		if status, body := pipedriveCall(t, c.method, s.base+c.path+"?api_token=x%0Ay", nil, `{}`); status != 401 || body["error"] != "unauthorized access" {
+			t.Errorf("%s %s?api_token=x%%0Ay: %d %v, want Pipedrive's 401", c.method, c.path, status, body)
 		}
 	}
 	// ?source= narrows a webhook to one Pipedrive source; an unknown one is

@@ -76,6 +76,37 @@ func TestHTTPLimits(t *testing.T) {
 		t.Errorf("oversized body: %d %v", resp.code, resp.body)
 	}
 
+	// API bodies are capped before they are read or decoded, token or not
+	// (2 x max(body_limit, 64 KiB) + 64 KiB: 192 KiB here): 413, whether
+	// the length is said or a chunked body passes the cap.
+	huge := `{"description": "` + strings.Repeat("a", 300<<10) + `"}`
+	for _, path := range []string{"/v1/endpoints", "/hookstream.v1.EventService/ListEvents", "/api/v1/webhooks"} {
+		for _, chunked := range []bool{false, true} {
+			var body io.Reader = strings.NewReader(huge)
+			if chunked {
+				body = io.MultiReader(strings.NewReader(huge)) // no length: sent chunked
+			}
+			req, _ := http.NewRequest(http.MethodPost, s.base+path, body)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if chunked && path == "/api/v1/webhooks" {
+				// Pipedrive's API asks for its token before it reads.
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("POST %s, 300 KiB chunked, no token: %d %s; want 401", path, resp.StatusCode, got)
+				}
+				continue
+			}
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(got), "BODY_TOO_LARGE") {
+				t.Errorf("POST %s, 300 KiB (chunked: %v): %d %s; want 413 BODY_TOO_LARGE", path, chunked, resp.StatusCode, got)
+			}
+		}
+	}
+
 	// Headers over the limit get 431: from the limit on (net/http by
 	// itself reads several KiB past it), and far past it.
 	for size, want := range map[int]int{3000: http.StatusAccepted, 4500: http.StatusRequestHeaderFieldsTooLarge, 13000: http.StatusRequestHeaderFieldsTooLarge} {
