@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -213,9 +214,34 @@ func (s *Endpoints) GetEndpoint(ctx context.Context, req *hookstreamv1.GetEndpoi
 		return nil, s.mapErr(ctx, err, req.GetId())
 	}
 	out := public(e, false)
+	maskForReaders(ctx, out)
 	s.lastAttempts(ctx, []*hookstreamv1.Endpoint{out})
 	return &hookstreamv1.GetEndpointResponse{Endpoint: out}, nil
 }
+
+// maskForReaders hides, from a caller whose token can only read (a
+// dashboard, a page in a browser), what may be a receiver's credential:
+// the values of the extra headers and of the URL's query. Admins, who
+// set them, see them.
+func maskForReaders(ctx context.Context, ep *hookstreamv1.Endpoint) {
+	if !readOnlyCaller(ctx) {
+		return
+	}
+	for k := range ep.Headers {
+		ep.Headers[k] = masked
+	}
+	if u, err := url.Parse(ep.GetUrl()); err == nil && u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{masked}
+		}
+		u.RawQuery = q.Encode()
+		ep.Url = u.String()
+	}
+}
+
+// masked stands for a value a read token does not see.
+const masked = "MASKED"
 
 // lastAttemptTimeout bounds the last-attempt lookups of one page, and
 // lastAttemptLookups how many of them run at once.
@@ -269,7 +295,9 @@ func (s *Endpoints) ListEndpoints(ctx context.Context, req *hookstreamv1.ListEnd
 	}
 	resp := &hookstreamv1.ListEndpointsResponse{}
 	for _, e := range eps {
-		resp.Endpoints = append(resp.Endpoints, public(e, false))
+		out := public(e, false)
+		maskForReaders(ctx, out)
+		resp.Endpoints = append(resp.Endpoints, out)
 	}
 	s.lastAttempts(ctx, resp.Endpoints)
 	if more && len(eps) > 0 {

@@ -90,7 +90,7 @@ func (ic Interceptors) authorize(ctx context.Context, method string) (context.Co
 		ic.Logger.WarnContext(ctx, "API call denied: scope", "token", tok.Name, "method", method, "needs", need.String())
 		return ctx, errScope(method, need.String())
 	}
-	return withAPIToken(ctx, tok.Name), nil
+	return withAPIToken(ctx, tok.Name, tok.Scope), nil
 }
 
 // Unary returns the unary chain as one interceptor.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/hookstream/hookstream/service/auth"
 	"github.com/hookstream/hookstream/service/budget"
 )
 
@@ -186,15 +187,28 @@ func (f *flight) clear() {
 	f.items = nil
 }
 
-// apiTokenKey carries the name of the caller's API token in a context.
+// apiTokenKey carries the caller's API token (name and scope) in a
+// context.
 type apiTokenKey struct{}
 
-func withAPIToken(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, apiTokenKey{}, name)
+type callerToken struct {
+	name  string
+	scope auth.APIScope
+}
+
+func withAPIToken(ctx context.Context, name string, scope auth.APIScope) context.Context {
+	return context.WithValue(ctx, apiTokenKey{}, callerToken{name, scope})
 }
 
 // apiToken is the name of the API token the call came with ("" if none).
 func apiToken(ctx context.Context) string {
-	name, _ := ctx.Value(apiTokenKey{}).(string)
-	return name
+	t, _ := ctx.Value(apiTokenKey{}).(callerToken)
+	return t.name
+}
+
+// readOnlyCaller says whether the call came with an API token that can
+// only read (calls made in process carry none).
+func readOnlyCaller(ctx context.Context) bool {
+	t, ok := ctx.Value(apiTokenKey{}).(callerToken)
+	return ok && t.scope < auth.ScopeAdmin
 }

@@ -780,6 +780,28 @@ func TestEndpointAPIOverHTTP(t *testing.T) {
 	if code, _ := do("GET", "/v1/endpoints/"+id+"/secret", readToken, ""); code != http.StatusForbidden {
 		t.Errorf("secret with a read token: %d", code)
 	}
+	// What may be a receiver's credential (extra header values, the URL's
+	// query) is masked for a read token, and shown to an admin.
+	code, out = do("POST", "/v1/endpoints", adminToken, fmt.Sprintf(`{"url": %q, "headers": {"X-Api-Key": "hdr-secret-123456"}, "filter": "event.type == \"none\""}`,
+		rc.srv.URL+"/x?sig=query-secret-1&v=2"))
+	if code != 200 {
+		t.Fatalf("create with headers: %d %v", code, out)
+	}
+	id2 := out["endpoint"].(map[string]any)["id"].(string)
+	for _, path := range []string{"/v1/endpoints/" + id2, "/v1/endpoints"} {
+		_, asReader := do("GET", path, readToken, "")
+		_, asAdmin := do("GET", path, adminToken, "")
+		if r := fmt.Sprint(asReader); strings.Contains(r, "hdr-secret") || strings.Contains(r, "query-secret") ||
+			!strings.Contains(r, "X-Api-Key:MASKED") || !strings.Contains(r, "sig=MASKED") {
+			t.Errorf("GET %s with a read token shows %s; want the header's value and the query masked", path, r)
+		}
+		if a := fmt.Sprint(asAdmin); !strings.Contains(a, "hdr-secret-123456") || !strings.Contains(a, "sig=query-secret-1") {
+			t.Errorf("GET %s with an admin token shows %s; want the header and the query", path, a)
+		}
+	}
+	if code, _ := do("DELETE", "/v1/endpoints/"+id2, adminToken, ""); code != 200 {
+		t.Fatalf("delete: %d", code)
+	}
 	ids := postLeadNotes(t, s, "rest", []string{"l1"}, 2)
 	rc.waitFor(t, ids, 10*time.Second)
 	for _, d := range rc.requests() {

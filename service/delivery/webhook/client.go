@@ -604,16 +604,12 @@ func (c *Client) describe(parent context.Context, err error, callersDeadline boo
 	return err.Error()
 }
 
-// redact is a last line of defence: whatever an error says, the password
-// and the URL's query do not reach the attempt log.
+// redact is a last line of defence: whatever an error says, the password,
+// the extra headers' values and the URL's query do not reach the attempt
+// log.
 func redact(msg string, r Request) string {
-	if r.BasicUser != "" {
-		// A receiver's malformed answer is quoted in errors; it may quote
-		// our Authorization header.
-		msg = strings.ReplaceAll(msg, basicCredentials(r), "[redacted]")
-	}
-	if r.BasicPassword != "" {
-		msg = strings.ReplaceAll(msg, r.BasicPassword, "[redacted]")
+	for _, s := range secretsOf(r) {
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
 	}
 	if _, query, ok := strings.Cut(r.URL, "?"); ok && query != "" {
 		msg = strings.ReplaceAll(msg, query, "[redacted]")
@@ -621,20 +617,44 @@ func redact(msg string, r Request) string {
 	return msg
 }
 
-// redactBody keeps the Basic auth credentials out of the stored response:
-// a receiver that echoes the request (a debugging endpoint, an error page
-// quoting its headers) would otherwise put the password, plain or as the
-// Authorization header's base64, into the attempt log.
+// minRedacted is the shortest extra header value redacted: shorter ones
+// (a version, "1") are no key, and replacing them would mangle bodies.
+const minRedacted = 8
+
+// secretsOf lists what an endpoint sends that may be a credential: the
+// Basic password and its Authorization header's base64 (a receiver's
+// malformed answer is quoted in errors, and may quote our header), and
+// the values of the extra headers, where receivers' API keys go.
+func secretsOf(r Request) []string {
+	var out []string
+	if r.BasicUser != "" {
+		out = append(out, basicCredentials(r))
+		if r.BasicPassword != "" {
+			out = append(out, r.BasicPassword)
+		}
+	}
+	for _, v := range r.Headers {
+		if len(v) >= minRedacted {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// redactBody keeps the credentials secretsOf lists out of the stored
+// response: a receiver that echoes the request (a debugging endpoint, an
+// error page quoting its headers) would otherwise put them into the
+// attempt log.
 // redactSlack is read past MaxResponseBody for redactBody: more than the
 // base64 of the longest user:password an endpoint may have.
 const redactSlack = 1024
 
 func redactBody(body []byte, r Request) []byte {
-	if r.BasicUser == "" || len(body) == 0 {
+	if len(body) == 0 {
 		return body
 	}
-	for _, s := range []string{basicCredentials(r), r.BasicPassword} {
-		if s != "" && bytes.Contains(body, []byte(s)) {
+	for _, s := range secretsOf(r) {
+		if bytes.Contains(body, []byte(s)) {
 			body = bytes.ReplaceAll(body, []byte(s), []byte("[redacted]"))
 		}
 	}

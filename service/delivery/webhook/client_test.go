@@ -603,8 +603,8 @@ func TestSendTraceContext(t *testing.T) {
 }
 
 // TestSendBodyNeverLeaksBasicAuth: a receiver that echoes the request
-// (headers and all) does not put the Basic password into Result.Body,
-// which the attempt log keeps.
+// (headers and all) does not put the Basic password, or an extra header's
+// value, into Result.Body, which the attempt log keeps.
 func TestSendBodyNeverLeaksBasicAuth(t *testing.T) {
 	t.Parallel()
 	const password = "pw-hunter2-secret"
@@ -626,6 +626,16 @@ func TestSendBodyNeverLeaksBasicAuth(t *testing.T) {
 	}
 	if !bytes.Contains(res.Body, []byte("Basic [redacted]")) {
 		t.Errorf("Body does not show the redaction:\n%s", res.Body)
+	}
+
+	// So do the values of extra headers (where receivers' API keys go),
+	// except short ones, which are no key.
+	req = testRequest(t, echo.URL)
+	req.Headers = map[string]string{"X-Api-Key": "key-0123456789-secret", "X-Version": "2"}
+	res = c.Send(t.Context(), req)
+	if bytes.Contains(res.Body, []byte("key-0123456789-secret")) || !bytes.Contains(res.Body, []byte("X-Api-Key: [redacted]")) ||
+		!bytes.Contains(res.Body, []byte("X-Version: 2")) {
+		t.Errorf("Body with extra headers echoed:\n%s\nwant the key redacted and the short value kept", res.Body)
 	}
 
 	// An echo straddling the kept 4 KiB is redacted before the cut, so
