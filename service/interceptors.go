@@ -77,6 +77,13 @@ func (ic Interceptors) authorize(ctx context.Context, method string) (context.Co
 		ic.Metrics.authFailures.WithLabelValues("_api", "missing").Inc()
 		return ctx, errAPIToken(ReasonNoToken, "this API needs a bearer token: send the header authorization: Bearer <token>")
 	}
+	for _, v := range values[1:] {
+		if v != values[0] {
+			// Which one counts would depend on the transport's order.
+			ic.Metrics.authFailures.WithLabelValues("_api", "conflicting").Inc()
+			return ctx, errAPIToken(ReasonBadToken, "the call carries more than one authorization value; send one bearer token")
+		}
+	}
 	var tok auth.APIToken
 	ok := false
 	if ic.Tokens != nil {

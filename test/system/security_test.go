@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -73,6 +74,14 @@ func TestAPITokens(t *testing.T) {
 	}
 	if _, err := healthpb.NewHealthClient(anon).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
 		t.Errorf("health without a token: %v", err)
+	}
+	// Two different tokens in one call: neither counts, whatever the order.
+	for _, pair := range [][2]string{{adminToken, readToken}, {readToken, adminToken}} {
+		mctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pair[0], "authorization", "Bearer "+pair[1])
+		_, err := hookstreamv1.NewQuarantineServiceClient(anon).ListQuarantined(mctx, &hookstreamv1.ListQuarantinedRequest{})
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("ListQuarantined with two tokens: %v, want UNAUTHENTICATED", err)
+		}
 	}
 
 	for _, tc := range []struct {
