@@ -67,10 +67,12 @@ func TestDocSnippetInSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.Index(string(src), "import (")
+	// The import line itself, not the comment that names it.
+	i := strings.Index(string(src), "\nimport (\n")
 	if i < 0 {
-		t.Fatal(`docsnippet_test.go has no "import ("`)
+		t.Fatal(`docsnippet_test.go has no line "import ("`)
 	}
+	i++
 	if inCode := strings.TrimSpace(string(src[i:])); inDoc != inCode {
 		t.Errorf("the Go example in docs/verifying-webhooks.md differs from docsnippet_test.go (from \"import (\" on); copy the file's code into the doc.\ndoc:\n%s\n\ncode:\n%s", inDoc, inCode)
 	}
