@@ -1,6 +1,9 @@
 package service
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +59,42 @@ func TestGetEventErrors(t *testing.T) {
 	if code != codes.NotFound || info.GetReason() != ReasonEventNotFound ||
 		info.GetMetadata()["received_after"] != "2026-03-01T10:00:00Z" || info.GetMetadata()["received_before"] != "2026-03-01T12:00:00Z" {
 		t.Errorf("not in the range: %v %v", code, info)
+	}
+}
+
+// TestEveryReasonIsInTheReadme: each Reason* constant of the service (the
+// ErrorInfo reasons clients branch on) has its row in README's table of
+// reasons, under "Errors".
+func TestEveryReasonIsInTheReadme(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, _ := strings.Cut(string(readme), "\n## Errors\n")
+	errs, _, _ = strings.Cut(errs, "\n## ")
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := regexp.MustCompile(`(?m)^\s*Reason\w+\s*=\s*"([A-Z_]+)"`)
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range decl.FindAllStringSubmatch(string(src), -1) {
+			n++
+			if !strings.Contains(errs, "\n| `"+m[1]+"` |") {
+				t.Errorf("reason %s (%s) has no row in README's Errors table", m[1], f)
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found %d reasons in the service's sources; the pattern no longer matches their declarations", n)
 	}
 }

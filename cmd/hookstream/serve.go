@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -50,6 +52,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 	var cfg *config.Config
 	created := false
+	var pending, generated string // with a generated config: its setup marker and file
 	if f.config != "" {
 		if cfg, err = config.Load(f.config, vendors.Config()); err != nil {
 			return err
@@ -66,24 +69,37 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		if cfg, path, created, err = config.LoadOrGenerate(dir, vendors.Config()); err != nil {
 			return err
 		}
+		pending = filepath.Join(dir, setupPendingFile)
 		if created {
 			logger.Info("generated sources and secrets on first start", "file", path)
+			// Until a start succeeds and shows them, the next start shows
+			// them too (a first start can fail: a port in use).
+			if err := os.WriteFile(pending, nil, 0o600); err != nil {
+				return fmt.Errorf("data dir: %w", err)
+			}
 		} else {
 			logger.Info("using sources generated on first start", "file", path)
 		}
+		generated = path
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	a, err := app.Start(ctx, cfg, logger, vendors.Registry)
 	// The setup banner invites a `hookstream send` at once, so it comes once
-	// the listeners are up (and, on a failed first start, still once: the
-	// secrets were generated).
-	if created {
-		printSetup(stdout, cfg)
-	}
+	// the listeners are up: on the first start that succeeds.
 	if err != nil {
+		if pending != "" && fileExists(pending) {
+			return fmt.Errorf("%w\nThe generated sources and API tokens are in %s (change http.addr and grpc.addr there for ports in use); "+
+				"they are shown at the next start that succeeds", err, generated)
+		}
 		return err
+	}
+	if pending != "" && fileExists(pending) {
+		printSetup(stdout, cfg)
+		if err := os.Remove(pending); err != nil {
+			logger.Warn("cannot remove the setup marker; the credentials will be shown again", "file", pending, "err", err)
+		}
 	}
 	select {
 	case <-ctx.Done():
@@ -94,6 +110,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	a.Shutdown(cfg.ShutdownTimeout)
 	logger.Info("stopped")
 	return err
+}
+
+// setupPendingFile, in the data dir, says the generated credentials have
+// not been shown yet.
+const setupPendingFile = ".setup-pending"
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -70,7 +70,7 @@ func checkSubjects(have jetstream.StreamConfig, want []string) error {
 	if slices.Equal(have.Subjects, want) {
 		return nil
 	}
-	return fmt.Errorf("%w: stream %s exists with subjects %v, not hookstream's %v: it belongs to something else; set log.stream to another name",
+	return fmt.Errorf("%w: stream %s exists with subjects %v, not hookstream's %v: it belongs to something else; remove or rename it, or give hookstream a NATS account of its own",
 		ErrStreamConflict, have.Name, have.Subjects, want)
 }
 

@@ -482,13 +482,25 @@ func TestCLIFirstStart(t *testing.T) {
 		}
 	}
 	dir := filepath.Join(t.TempDir(), "data")
+	// A first start that fails (its HTTP port taken) shows no credentials,
+	// says where they are, and leaves them to the next start.
+	taken, err := net.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		t.Skipf("cannot take 127.0.0.1:8080 for the failing start: %v", err)
+	}
+	out, errOut, code := runCLI(t, "serve", "--data-dir", dir)
+	_ = taken.Close()
+	if code != 1 || strings.Contains(out, "Bearer") || !strings.Contains(errOut, "shown at the next start that succeeds") ||
+		!strings.Contains(errOut, "hookstream.generated.yaml") {
+		t.Fatalf("a first start on a taken port: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 	serve := startCLI(t, "serve", "--data-dir", dir)
 	var banner []string
 	for !strings.Contains(strings.Join(banner, "\n"), "hookstream send") {
 		banner = append(banner, serve.next(t, 30*time.Second))
 	}
 	// At once, as a user pasting the line would.
-	out, errOut, code := runCLI(t, "send", "--data-dir", dir, "--example", "pipedrive.deal.change")
+	out, errOut, code = runCLI(t, "send", "--data-dir", dir, "--example", "pipedrive.deal.change")
 	if code != 0 || !strings.HasPrefix(out, "200 OK") {
 		t.Fatalf("send right after the banner: exit %d\n%s%s\nbanner:\n%s", code, out, errOut, strings.Join(banner, "\n"))
 	}
