@@ -13,6 +13,15 @@ import (
 // Redacted replaces secret values in stored request bodies and events.
 const Redacted = "[REDACTED]"
 
+// SecretMembers are the payload members no event or stored body keeps,
+// whatever the vendor: Closer's per-customer `apiKey` and ClinchPad's
+// `handshake_key` (names containing either, ignoring case). They apply to
+// every vendor, so a credential of one copied into another's payload (a
+// Pipedrive custom field named apiKey, a relay adding a handshake_key to a
+// Closer body) is not kept either. Every normalizer's SecretMembers
+// returns them.
+var SecretMembers = []string{"apiKey", "handshake_key"}
+
 var quotedRedacted = []byte(`"` + Redacted + `"`)
 
 // ScrubBody returns body with its secrets replaced by "[REDACTED]", for

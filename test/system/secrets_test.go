@@ -45,6 +45,8 @@ var storedSecrets = []string{
 	"s3cr3t", "pd\\u002dsecret", "closer\\u002dtoken", // JSON-escaped spellings
 	"old-rotated-key", "escaped-api-key", "bo-api-key", "top-level-api-key", "nested-api-key",
 	"lead-level-key", "pair-api-key",
+	// Each vendor's secret member names hold for the others too.
+	"pd-custom-api-key-0", "pd-custom-api-key-1", "pd-pair-key", "cp-activity-api-key", "closer-handshake-key",
 }
 
 func assertNothingSecret(t *testing.T, where, text string) {
@@ -131,11 +133,22 @@ func TestSecretsNeverStored(t *testing.T) {
 			"lead": {"_id": "l-1", "name": "L", "custom": {"handshake_key": "lead-level-key"}}, "handshake_key": "` + cpHandshake + `"}`, nil},
 		{"Pipedrive", "/v1/webhooks/pipedrive", strings.Replace(string(fixture(t, "pipedrive", "v2_change_deal")),
 			`"data": {`, `"data": {"note": "password `+pdPassword+` and pd\u002dsecret-Zx81", `, 1), pipedriveAuth(pdPassword)},
+		// Secret member names of other vendors: a Pipedrive custom field
+		// named apiKey (changed, so also a change), a ClinchPad activity's
+		// apiKey, a Closer body with a handshake_key.
+		{"Pipedrive apiKey field", "/v1/webhooks/pipedrive", strings.Replace(strings.Replace(strings.Replace(string(fixture(t, "pipedrive", "v2_change_deal")),
+			`"data": {`, `"data": {"apiKey": "pd-custom-api-key-1", "cf": {"key": "apiKey", "value": "pd-pair-key"}, "note": "password `+pdPassword+`", `, 1),
+			`"previous": {`, `"previous": {"apiKey": "pd-custom-api-key-0", `, 1), // another delivery, not a retry of the one above
+			"3f6b2d1e-8c4a-4e0b-9a7d-51c2e8f09b44", "3f6b2d1e-8c4a-4e0b-9a7d-51c2e8f09b45", 1), pipedriveAuth(pdPassword)},
+		{"ClinchPad apiKey", "/v1/webhooks/clinchpad", `{"activity": {"_id": "a-2", "type": "lead:created", "created_at": "2024-06-11T01:00:00Z",
+			"apiKey": "cp-activity-api-key"}, "lead": {"_id": "l-2", "name": "L", "note": "` + cpHandshake + `"}, "handshake_key": "` + cpHandshake + `"}`, nil},
+		{"Closer handshake_key", "/v1/webhooks/closer?token=" + closerToken, `{"eventType": "ThreadCreatedEvent", "timestamp": 1718000950999,
+			"handshake_key": "closer-handshake-key", "customer": {"id": "c-2", "firstName": "Bo", "note": "` + closerToken + `"}}`, nil},
 	}
 	for _, tc := range accepted {
 		r := s.post(tc.path, []byte(tc.body), tc.header)
-		if r.code != http.StatusOK {
-			t.Fatalf("%s: %d %v, want 200", tc.name, r.code, r.body)
+		if r.code != http.StatusOK || r.body["duplicate"] == true {
+			t.Fatalf("%s: %d %v, want 200 and a new event", tc.name, r.code, r.body)
 		}
 		got, err := s.events().GetEvent(ctx, &hookstreamv1.GetEventRequest{Id: r.body["event_id"].(string)})
 		if err != nil {

@@ -31,11 +31,9 @@ func New(v protovalidate.Validator) *Normalizer { return &Normalizer{validator: 
 // Vendor implements normalize.Normalizer.
 func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_VENDOR_CLINCHPAD }
 
-var secretKeys = []string{HandshakeKey}
-
-// SecretMembers implements normalize.Normalizer: `handshake_key`, wherever
-// it is.
-func (n *Normalizer) SecretMembers() []string { return secretKeys }
+// SecretMembers implements normalize.Normalizer: normalize.SecretMembers,
+// among them `handshake_key`, wherever it is.
+func (n *Normalizer) SecretMembers() []string { return normalize.SecretMembers }
 
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {

@@ -13,10 +13,6 @@ import (
 	"github.com/hookstream/hookstream/service/normalize"
 )
 
-// secretKeys are payload members that must never be stored: the per-customer
-// apiKey Closer puts in every customer object.
-var secretKeys = []string{"apiKey"}
-
 // Normalizer turns Closer webhooks into events. It is safe for concurrent use.
 type Normalizer struct {
 	validator protovalidate.Validator
@@ -29,9 +25,9 @@ func New(v protovalidate.Validator) *Normalizer { return &Normalizer{validator: 
 // Vendor implements normalize.Normalizer.
 func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_VENDOR_CLOSER }
 
-// SecretMembers implements normalize.Normalizer: `apiKey`, wherever it is
-// (Closer sends it in customer).
-func (n *Normalizer) SecretMembers() []string { return secretKeys }
+// SecretMembers implements normalize.Normalizer: normalize.SecretMembers,
+// among them the per-customer `apiKey` Closer sends in customer.
+func (n *Normalizer) SecretMembers() []string { return normalize.SecretMembers }
 
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {

@@ -27,10 +27,11 @@ func New(v protovalidate.Validator) *Normalizer { return &Normalizer{validator: 
 // Vendor implements normalize.Normalizer.
 func (n *Normalizer) Vendor() hookstreamv1.Vendor { return hookstreamv1.Vendor_VENDOR_PIPEDRIVE }
 
-// SecretMembers implements normalize.Normalizer. Pipedrive puts no secret
-// in the body (its Basic Auth credentials travel in a header; the source's
-// password is still removed wherever it is echoed).
-func (n *Normalizer) SecretMembers() []string { return nil }
+// SecretMembers implements normalize.Normalizer: normalize.SecretMembers.
+// Pipedrive puts no secret of its own in the body (its Basic Auth
+// credentials travel in a header; the source's password is still removed
+// wherever it is echoed), but its objects' custom fields may be named so.
+func (n *Normalizer) SecretMembers() []string { return normalize.SecretMembers }
 
 // Normalize implements normalize.Normalizer.
 func (n *Normalizer) Normalize(in normalize.Input) (*hookstreamv1.Event, error) {
