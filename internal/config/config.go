@@ -728,6 +728,17 @@ func (c *Config) validate(vendors []Vendor) error {
 		errs = append(errs, fmt.Errorf("log.read_budget %d must be at least subscribe.stream_buffer %d", c.Log.ReadBudget, c.Subscribe.StreamBuffer))
 	}
 	errs = append(errs, c.Log.validateConnection()...)
+	// What the event log would refuse at start, said here too.
+	if c.Log.DedupWindow < MinDedupWindow {
+		errs = append(errs, fmt.Errorf("log.dedup_window %s must be at least %s (vendors retry for minutes, and redeliveries come later)",
+			c.Log.DedupWindow, MinDedupWindow))
+	}
+	if c.Log.DedupWindow > c.Log.Retention {
+		errs = append(errs, fmt.Errorf("log.dedup_window %s must not be longer than log.retention %s", c.Log.DedupWindow, c.Log.Retention))
+	}
+	if c.HTTP.Addr == c.GRPC.Addr {
+		errs = append(errs, fmt.Errorf("http.addr and grpc.addr are both %s; the two listeners need their own", c.HTTP.Addr))
+	}
 	errs = append(errs, c.Delivery.validate()...)
 	errs = append(errs, c.Telemetry.validate()...)
 	if c.API.UnknownSource != "not_found" && c.API.UnknownSource != "unauthorized" {

@@ -105,6 +105,9 @@ func TestParseErrors(t *testing.T) {
 		"NATS cert without key":            {"log: {url: 'tls://n:4222', tls: {cert: c.pem}}\nsources: [{name: a, vendor: closer, auth: none}]", "log.tls: set both cert and key"},
 		"replicas on the embedded server":  {"log: {replicas: 3}\nsources: [{name: a, vendor: closer, auth: none}]", "log.replicas 3 needs an external cluster"},
 		"credentials without a server":     {"log: {token: t0k3n}\nsources: [{name: a, vendor: closer, auth: none}]", "set log.url"},
+		"short dedup window":               {"log: {dedup_window: 30m}\nsources: [{name: a, vendor: closer, auth: none}]", "log.dedup_window 30m0s must be at least 1h0m0s"},
+		"retention below the window":       {"log: {retention: 1h}\nsources: [{name: a, vendor: closer, auth: none}]", "must not be longer than log.retention 1h0m0s"},
+		"one address for both listeners":   {"http: {addr: '127.0.0.1:7000'}\ngrpc: {addr: '127.0.0.1:7000'}\nsources: [{name: a, vendor: closer, auth: none}]", "need their own"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -7,8 +7,11 @@ import "time"
 // when a caller leaves a value zero, so a default can never differ
 // between them.
 const (
-	DefaultRetention          = 7 * 24 * time.Hour
-	DefaultDedupWindow        = 2 * time.Hour
+	DefaultRetention   = 7 * 24 * time.Hour
+	DefaultDedupWindow = 2 * time.Hour
+	// MinDedupWindow is the shortest log.dedup_window: vendors retry for
+	// minutes, and redeliveries come later.
+	MinDedupWindow            = time.Hour
 	DefaultDedupGuard         = time.Minute
 	DefaultMaxMessageSize     = 8 << 20
 	DefaultConnectTimeout     = 30 * time.Second

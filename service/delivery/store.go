@@ -184,6 +184,10 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*St
 		}
 		str, err := js.CreateOrUpdateStream(ctx, st)
 		if err != nil {
+			if strings.Contains(err.Error(), "insufficient storage") {
+				return nil, fmt.Errorf("delivery: stream %s: %w (delivery's streams reserve their caps, about 9 GiB together: "+
+					"the NATS server needs that much more storage than the events take; see README, Durability)", st.Name, err)
+			}
 			return nil, fmt.Errorf("delivery: stream %s: %w", st.Name, err)
 		}
 		s.streams[st.Name] = str

@@ -860,6 +860,8 @@ func (w *worker) deadLetter(j *job, last *hookstreamv1.DeliveryAttempt, sc trace
 		w.requeue(j)
 		return
 	}
+	w.logAt(sc, "delivery: retries exhausted; the event is a dead letter", "event_id", j.id, "cursor", j.seq,
+		"attempts", j.attempts, "status", last.GetStatusCode(), "err", last.GetError())
 	w.e.o.Metrics.delivered(w.id, "dead_lettered")
 	w.e.o.Metrics.deadLetters.WithLabelValues(w.id).Inc()
 	w.done(j)

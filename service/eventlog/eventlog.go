@@ -167,7 +167,7 @@ func (c *Config) setDefaults() {
 		c.LookupBudget = config.DefaultLookupBudget
 	}
 	if c.minDedupWindow == 0 {
-		c.minDedupWindow = time.Hour
+		c.minDedupWindow = config.MinDedupWindow
 	}
 	if c.ReadBatchBytes <= 0 {
 		c.ReadBatchBytes = config.DefaultStreamBuffer
@@ -386,6 +386,14 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
+	// The embedded server, which logs nothing here, would only time out on
+	// a data dir it cannot write: say why at once.
+	probe, err := os.CreateTemp(cfg.DataDir, ".write-check-*")
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: the data dir %s is not writable: %w", cfg.DataDir, err)
+	}
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
 	ns, err := server.NewServer(&server.Options{
 		ServerName: "hookstream-embedded",
 		DontListen: true, // reachable only in-process

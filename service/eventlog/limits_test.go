@@ -212,3 +212,20 @@ func TestReadyFollowsQuorum(t *testing.T) {
 			l.nc.IsConnected(), ierr, l.writes.failed.Load()-l.writes.ok.Load())
 	}
 }
+
+// TestReadOnlyDataDir: a data dir the embedded server cannot write is
+// named at once, not after the start's timeout.
+func TestReadOnlyDataDir(t *testing.T) {
+	t.Parallel()
+	// A directory no one may create files in, root included (tests run as
+	// root in CI, which writes to a mode 0500 directory).
+	dir := "/proc/self/fd"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("%s: %v", dir, err)
+	}
+	start := time.Now()
+	err := openErr(t, Config{DataDir: dir})
+	if !strings.Contains(err.Error(), "is not writable") || time.Since(start) > 5*time.Second {
+		t.Errorf("a read-only data dir: %v after %s; want it named at once", err, time.Since(start))
+	}
+}
