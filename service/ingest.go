@@ -302,6 +302,9 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 	src, ok := s.p.sources[req.GetSource()]
 	if !ok {
 		s.unknown.Inc()
+		// Named in the log (the name passed its rule: a-z 0-9 _ -), so a
+		// URL mistyped at a vendor can be found; never a metric label.
+		s.p.logger.InfoContext(ctx, "webhook for a source that is not configured", "source", req.GetSource())
 		if s.hideUnknown {
 			return nil, errHiddenUnauthenticated()
 		}

@@ -736,7 +736,7 @@ func (c *Config) validate(vendors []Vendor) error {
 	if c.Log.DedupWindow > c.Log.Retention {
 		errs = append(errs, fmt.Errorf("log.dedup_window %s must not be longer than log.retention %s", c.Log.DedupWindow, c.Log.Retention))
 	}
-	if c.HTTP.Addr == c.GRPC.Addr {
+	if c.HTTP.Addr == c.GRPC.Addr && !strings.HasSuffix(c.HTTP.Addr, ":0") { // port 0: each its own free port
 		errs = append(errs, fmt.Errorf("http.addr and grpc.addr are both %s; the two listeners need their own", c.HTTP.Addr))
 	}
 	errs = append(errs, c.Delivery.validate()...)

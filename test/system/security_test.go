@@ -115,6 +115,9 @@ func TestUnknownSourceCanAnswer401(t *testing.T) {
 	if resp := s.post("/v1/webhooks/does-not-exist", []byte(`{}`), nil); resp.code != http.StatusUnauthorized {
 		t.Errorf("unknown source with unknown_source: unauthorized: %d %v", resp.code, resp.body)
 	}
+	if logs := s.logs.String(); !strings.Contains(logs, "source that is not configured") || !strings.Contains(logs, "does-not-exist") {
+		t.Errorf("the log does not name the unknown source:\n%s", logs)
+	}
 	wrong := s.post("/v1/webhooks/closer?token=wrong-token-0123456789", fixture(t, "closer", "created"), nil)
 	if wrong.code != http.StatusUnauthorized || wrong.body["error"].(map[string]any)["message"] != "missing or wrong credentials" {
 		t.Errorf("wrong token: %d %v", wrong.code, wrong.body)
