@@ -32,31 +32,10 @@ var (
 	crashReport   = flag.String("crash.report", "", "write TestCrashUnderLoad's figures as JSON to this file")
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 // hookstreamBinary builds this command once per test run.
 func hookstreamBinary(t testing.TB) string {
 	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hookstream-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "hookstream")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/hookstream/hookstream/cmd/hookstream").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("building hookstream: %v", binErr)
-	}
-	return binPath
+	return goBinary(t, "hookstream", "github.com/hookstream/hookstream/cmd/hookstream")
 }
 
 // proc is hookstream running as a separate process.

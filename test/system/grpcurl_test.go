@@ -4,41 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-)
-
-var (
-	grpcurlOnce sync.Once
-	grpcurlBin  string
-	grpcurlErr  error
 )
 
 // grpcurlBinary builds grpcurl at the version pinned in tools/grpcurl/go.mod
 // once per test run.
 func grpcurlBinary(t *testing.T) string {
 	t.Helper()
-	grpcurlOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hookstream-grpcurl-")
-		if err != nil {
-			grpcurlErr = err
-			return
-		}
-		grpcurlBin = filepath.Join(dir, "grpcurl")
-		cmd := exec.Command("go", "build", "-modfile=tools/grpcurl/go.mod", "-o", grpcurlBin, "github.com/fullstorydev/grpcurl/cmd/grpcurl")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			grpcurlErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if grpcurlErr != nil {
-		t.Fatalf("building grpcurl: %v", grpcurlErr)
-	}
-	return grpcurlBin
+	return goBinary(t, "grpcurl", "-modfile=tools/grpcurl/go.mod", "github.com/fullstorydev/grpcurl/cmd/grpcurl")
 }
 
 // TestGrpcurl runs the README's grpcurl commands, as a user pastes them,

@@ -2,6 +2,7 @@ package system
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -32,11 +33,40 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-var (
-	natsOnce sync.Once
-	natsBin  string
-	natsErr  error
-)
+// builtBinary is one binary goBinary built (or failed to), once per run.
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var builtBinaries sync.Map // name -> *builtBinary
+
+// goBinary builds a binary named name with `go build [flags] pkg` (run in
+// the repository's root, so flags such as -modfile are relative to it),
+// once per test run, and returns its path.
+func goBinary(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	v, _ := builtBinaries.LoadOrStore(name, &builtBinary{})
+	b := v.(*builtBinary)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "hookstream-"+name+"-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", append([]string{"build", "-o", b.path}, args...)...)
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("building %s: %v", name, b.err)
+	}
+	return b.path
+}
 
 // natsServerBinary builds nats-server at the version go.mod pins (the same
 // module the embedded server comes from), once per test run; set
@@ -46,25 +76,7 @@ func natsServerBinary(t *testing.T) string {
 	if bin := os.Getenv("NATS_SERVER"); bin != "" {
 		return bin
 	}
-	natsOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hookstream-nats-")
-		if err != nil {
-			natsErr = err
-			return
-		}
-		natsBin = filepath.Join(dir, "nats-server")
-		var out bytes.Buffer
-		cmd := exec.Command("go", "build", "-o", natsBin, "github.com/nats-io/nats-server/v2")
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			natsErr = err
-			natsBin = out.String()
-		}
-	})
-	if natsErr != nil {
-		t.Fatalf("building nats-server: %v\n%s", natsErr, natsBin)
-	}
-	return natsBin
+	return goBinary(t, "nats-server", "github.com/nats-io/nats-server/v2")
 }
 
 func freePort(t testing.TB) int {
