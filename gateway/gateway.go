@@ -208,83 +208,28 @@ func apiBodyLimit(webhookLimit int64) int64 {
 
 // limitAPIBodies refuses API requests whose body is larger than limit,
 // before anything reads or decodes it (and so before the token is
-// checked): 413 when Content-Length says so, and a read error past limit
-// for a body that does not say its length. The webhook route has its own
-// limit and answers.
+// checked): 413 when Content-Length says so (net/http reads no more than a
+// declared length), and a body that does not say its length (chunked) is
+// read here, held to limit. The webhook route has its own limit.
 func limitAPIBodies(next http.Handler, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody && !strings.HasPrefix(r.URL.Path, "/v1/webhooks/") {
-			if r.ContentLength > limit {
-				writeError(w, codes.InvalidArgument, "BODY_TOO_LARGE",
-					"request body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes")
+			switch {
+			case r.ContentLength > limit:
+				writeBodyError(w, &http.MaxBytesError{Limit: limit})
 				return
-			}
-			if r.ContentLength < 0 {
-				// Length unknown (chunked): whatever a handler answers to
-				// the cut-off body (vanguard: 502), the answer is 413.
-				cw := &capWriter{ResponseWriter: w, limit: limit}
-				r.Body = &capReader{ReadCloser: http.MaxBytesReader(w, r.Body, limit), over: &cw.over}
-				w = cw
-			} else {
-				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			case r.ContentLength < 0:
+				body, err := readBody(w, r, limit)
+				if err != nil {
+					writeBodyError(w, err)
+					return
+				}
+				r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
-
-// capReader notes when its body passed the cap.
-type capReader struct {
-	io.ReadCloser
-	over *bool
-}
-
-func (c *capReader) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		*c.over = true
-	}
-	return n, err
-}
-
-// capWriter answers 413 in place of what a handler writes once the body
-// passed the cap.
-type capWriter struct {
-	http.ResponseWriter
-	limit              int64
-	over, wrote, taken bool
-}
-
-func (c *capWriter) WriteHeader(code int) {
-	if c.wrote {
-		return
-	}
-	c.wrote = true
-	if c.over {
-		c.taken = true
-		writeError(c.ResponseWriter, codes.InvalidArgument, "BODY_TOO_LARGE",
-			"request body exceeds the limit of "+strconv.FormatInt(c.limit, 10)+" bytes")
-		return
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *capWriter) Write(b []byte) (int, error) {
-	c.WriteHeader(http.StatusOK)
-	if c.taken {
-		return len(b), nil
-	}
-	return c.ResponseWriter.Write(b)
-}
-
-func (c *capWriter) Flush() {
-	if !c.taken {
-		http.NewResponseController(c.ResponseWriter).Flush() //nolint:errcheck // as http.Flusher: nothing to report
-	}
-}
-
-func (c *capWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // probeKey marks a request that only asks whether a route exists for its
 // method and path (see allowedMethods).
@@ -377,17 +322,7 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request, params map[stri
 func (h *webhooks) handle(w, bodyW http.ResponseWriter, r *http.Request, params map[string]string) {
 	body, err := readBody(bodyW, r, h.o.BodyLimit)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, codes.InvalidArgument, "BODY_TOO_LARGE",
-				"request body exceeds the limit of "+strconv.FormatInt(h.o.BodyLimit, 10)+" bytes")
-			return
-		}
-		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-			writeError(w, codes.DeadlineExceeded, "BODY_TIMEOUT", "the request body did not arrive within the server's read timeout")
-			return
-		}
-		writeError(w, codes.InvalidArgument, "BODY_UNREADABLE", "could not read the request body")
+		writeBodyError(w, err)
 		return
 	}
 	// Secrets are removed from whatever is stored, which needs the plain
@@ -525,6 +460,22 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	return buf.Bytes(), err
+}
+
+// writeBodyError answers a request whose body readBody could not read:
+// too large, too slow, or cut off.
+func writeBodyError(w http.ResponseWriter, err error) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeError(w, codes.InvalidArgument, "BODY_TOO_LARGE",
+			"request body exceeds the limit of "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
+		return
+	}
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		writeError(w, codes.DeadlineExceeded, "BODY_TIMEOUT", "the request body did not arrive within the server's read timeout")
+		return
+	}
+	writeError(w, codes.InvalidArgument, "BODY_UNREADABLE", "could not read the request body")
 }
 
 // unsupportedEncoding is a Content-Encoding the webhook route does not

@@ -596,15 +596,24 @@ func (w *worker) filterFailed(se *sharedEvent, ev *hookstreamv1.Event, ferr erro
 		webhook.Result{Err: "not sent: the endpoint's filter failed on this event: " + ferr.Error()})
 	a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_DEAD_LETTERED
 	w.e.recordAttempt(a, seq)
+	sc := w.storedSpan(se)
+	w.logAt(sc, "delivery: the endpoint's filter failed on an event; it is a dead letter", "event_id", j.id, "cursor", seq, "err", ferr)
+	if err := w.storeDead(j, a, "filter_failed"); err != nil {
+		w.logAt(sc, "delivery: cannot store the dead letter of an event the filter failed on", "event_id", j.id, "cursor", seq, "err", err)
+	}
+}
+
+// storeDead stores j as a dead letter whose last record is last, and
+// counts it under outcome.
+func (w *worker) storeDead(j *job, last *hookstreamv1.DeliveryAttempt, outcome string) error {
 	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 	defer cancel()
-	w.logAt(w.storedSpan(se), "delivery: the endpoint's filter failed on an event; it is a dead letter", "event_id", j.id, "cursor", seq, "err", ferr)
-	if err := w.e.storeDeadLetter(ctx, w.id, j, a); err != nil {
-		w.logAt(w.storedSpan(se), "delivery: cannot store the dead letter of an event the filter failed on", "event_id", j.id, "cursor", seq, "err", err)
-		return
+	if err := w.e.storeDeadLetter(ctx, w.id, j, last); err != nil {
+		return err
 	}
-	w.e.o.Metrics.delivered(w.id, "filter_failed")
+	w.e.o.Metrics.delivered(w.id, outcome)
 	w.e.o.Metrics.deadLetters.WithLabelValues(w.id).Inc()
+	return nil
 }
 
 // orderingKey names an event's subject: source, subject type and id.
@@ -851,9 +860,7 @@ func (w *worker) disable(reason string, sc trace.SpanContext) bool {
 // fails, the job is tried again later instead: nothing is dropped
 // unrecorded.
 func (w *worker) deadLetter(j *job, last *hookstreamv1.DeliveryAttempt, sc trace.SpanContext) {
-	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
-	defer cancel()
-	if err := w.e.storeDeadLetter(ctx, w.id, j, last); err != nil {
+	if err := w.storeDead(j, last, "dead_lettered"); err != nil {
 		w.logAt(sc, "delivery: cannot store a dead letter; retrying it", "event_id", j.id, "err", err)
 		j.attempts--
 		j.due = time.Now().Add(5 * time.Second)
@@ -862,8 +869,6 @@ func (w *worker) deadLetter(j *job, last *hookstreamv1.DeliveryAttempt, sc trace
 	}
 	w.logAt(sc, "delivery: retries exhausted; the event is a dead letter", "event_id", j.id, "cursor", j.seq,
 		"attempts", j.attempts, "status", last.GetStatusCode(), "err", last.GetError())
-	w.e.o.Metrics.delivered(w.id, "dead_lettered")
-	w.e.o.Metrics.deadLetters.WithLabelValues(w.id).Inc()
 	w.done(j)
 }
 

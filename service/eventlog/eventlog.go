@@ -451,6 +451,9 @@ func externalOptions(cfg Config) ([]nats.Option, error) {
 // setup creates the stream and bucket, retrying while a cluster is still
 // forming (no meta leader yet, not enough peers) until ctx ends.
 func (l *Log) setup(ctx context.Context) error {
+	// The try that the deadline cut short says only that; an earlier one
+	// may have said why (no JetStream, no room for the replicas).
+	var cause error
 	for {
 		// Each try has its own deadline: a request sent while a cluster is
 		// still electing its leaders may get no answer at all, and must
@@ -476,8 +479,14 @@ func (l *Log) setup(ctx context.Context) error {
 			err = fmt.Errorf("%w (log.replicas %d needs as many JetStream servers in the cluster, each with room for the stream's storage)",
 				err, l.cfg.Replicas)
 		}
+		if ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded) {
+			cause = err
+		}
 		select {
 		case <-ctx.Done():
+			if cause != nil {
+				return cause
+			}
 			return err
 		case <-time.After(250 * time.Millisecond):
 			l.log.Warn("event log not ready yet; retrying", "err", err)
@@ -517,7 +526,7 @@ func (l *Log) trySetup(ctx context.Context) error {
 		if err := checkSubjects(have, cfg.Subjects); err != nil {
 			return err
 		}
-		if err := l.GuardLimits(ctx, cfg.Name, limitsOf(cfg)); err != nil {
+		if err := l.guardLimits(cfg.Name, limitsOf(have), limitsOf(cfg)); err != nil {
 			return err
 		}
 		cfg.FirstSeq = have.FirstSeq // fixed at creation

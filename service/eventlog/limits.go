@@ -93,8 +93,13 @@ func (l *Log) GuardLimits(ctx context.Context, stream string, want StreamLimits)
 	if err != nil {
 		return fmt.Errorf("eventlog: stream %s: %w", stream, err)
 	}
+	return l.guardLimits(stream, limitsOf(st.CachedInfo().Config), want)
+}
+
+// guardLimits is GuardLimits on a stream whose limits are have.
+func (l *Log) guardLimits(stream string, have, want StreamLimits) error {
 	want.Replicas = max(1, want.Replicas)
-	lowered := want.lowers(limitsOf(st.CachedInfo().Config))
+	lowered := want.lowers(have)
 	switch {
 	case len(lowered) == 0:
 		return nil
