@@ -167,7 +167,11 @@ func (s *Admin) replayOne(ctx context.Context, src *Source, old *hookstreamv1.Ev
 	fresh.Id = replayID(src, old.GetId(), fresh)
 	fresh.Supersedes = old.GetId()
 	fresh.Raw = raw
-	app, err := s.p.append(ctx, src.Name, fresh)
+	data, err := eventlog.Encode(fresh)
+	var app eventlog.Appended
+	if err == nil {
+		app, err = s.p.append(ctx, src.Name, fresh, data)
+	}
 	switch {
 	case errors.Is(err, eventlog.ErrTooLarge):
 		s.fail(resp, old.GetId(), normalize.Reject(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD, "",

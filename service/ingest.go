@@ -108,12 +108,17 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 			tracing.AttrEventID.String(ev.GetId()))
 	}
 	span.End()
-	p.scrubEvent(src, ev, body, contentType)
+	data, err := p.scrubEvent(src, ev, body, contentType)
+	if err != nil { // an event protobuf cannot encode: invalid UTF-8 that got past validation
+		p.logger.ErrorContext(ctx, "event not encoded", "source", src.Name, "event_id", ev.GetId(), "err", err)
+		return p.quarantine(ctx, src, body, contentType, received, normalize.Reject(
+			hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD, "", "normalized event cannot be encoded"))
+	}
 	appendStart := time.Now()
 	// The append span's context is stored with the event (see
 	// eventlog.Append): Subscribe and outbound deliveries are its children.
 	actx, span := p.tracer.Start(ctx, tracing.SpanAppend, trace.SpanKindProducer)
-	app, err := p.append(actx, src.Name, ev)
+	app, err := p.append(actx, src.Name, ev, data)
 	p.metrics.appendLatency.Observe(time.Since(appendStart).Seconds())
 	if span.IsRecording() {
 		span.SetAttributes(tracing.AttrEventID.String(ev.GetId()), semconv.MessagingSystemKey.String("nats"),
@@ -146,22 +151,40 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 // scrubEvent removes src's secrets from ev, as from quarantined bodies, and
 // gives it its request (body and content type, scrubbed the same way) when
 // the log keeps raw requests. It runs after the id is derived: the
-// original request is not part of it.
-func (p *pipeline) scrubEvent(src *Source, ev *hookstreamv1.Event, body []byte, contentType string) {
-	normalize.ScrubEvent(ev, src.Normalizer.SecretMembers(), src.Auth.Secrets())
+// original request is not part of it. It returns the event's encoding for
+// the log. Most webhooks hold nothing to scrub, and the scrubbers' walk
+// costs about as much as normalizing: a body and an encoding that
+// normalize.NothingToScrub passes skip it.
+func (p *pipeline) scrubEvent(src *Source, ev *hookstreamv1.Event, body []byte, contentType string) ([]byte, error) {
+	members, secrets := src.Normalizer.SecretMembers(), src.Auth.Secrets()
 	if p.keepRaw {
-		ev.Raw = rawRequest(normalize.ScrubBody(body, src.Normalizer.SecretMembers(), src.Auth.Secrets()),
-			scrubContentType(src, contentType))
+		clean := body
+		if !normalize.NothingToScrub(body, members, secrets) {
+			clean = normalize.ScrubBody(body, members, secrets)
+		}
+		ev.Raw = rawRequest(clean, scrubContentType(src, contentType))
 	}
+	data, err := eventlog.Encode(ev)
+	// The request in it is scrubbed already, as a body (Closer's and
+	// ClinchPad's always hold a secret member): the rest is what to look at.
+	if err != nil || normalize.NothingToScrub(eventlog.StripRaw(data), members, secrets) {
+		return data, err
+	}
+	// The request was scrubbed above, as a body: ScrubEvent leaves it be.
+	raw := ev.Raw
+	ev.Raw = nil
+	normalize.ScrubEvent(ev, members, secrets)
+	ev.Raw = raw
+	return eventlog.Encode(ev)
 }
 
-// append stores ev in the log. An event too large for the log with its
-// raw request is stored without it: the configured limits leave room for
-// the body twice (see internal/app), but a normalized event may still
-// outgrow its body, and the event is worth more than its copy of the
-// request.
-func (p *pipeline) append(ctx context.Context, source string, ev *hookstreamv1.Event) (eventlog.Appended, error) {
-	app, err := p.log.Append(ctx, ev)
+// append stores ev, encoded as data, in the log. An event too large for
+// the log with its raw request is stored without it: the configured limits
+// leave room for the body twice (see internal/app), but a normalized event
+// may still outgrow its body, and the event is worth more than its copy of
+// the request.
+func (p *pipeline) append(ctx context.Context, source string, ev *hookstreamv1.Event, data []byte) (eventlog.Appended, error) {
+	app, err := p.log.AppendEncoded(ctx, ev, data)
 	if errors.Is(err, eventlog.ErrTooLarge) && ev.Raw != nil {
 		p.logger.WarnContext(ctx, "event stored without its raw request: too large for the log with it",
 			"source", source, "event_id", ev.GetId(), "raw_bytes", len(ev.Raw.GetBodyText())+len(ev.Raw.GetBody()))

@@ -226,8 +226,11 @@ func (s *Quarantine) reprocess(ctx context.Context, q *hookstreamv1.QuarantinedR
 	// config is a common reason to reprocess), so the event and its copy
 	// of the request are scrubbed for the source as it is now, as a
 	// first-time success would have been.
-	s.p.scrubEvent(src, ev, storedBody(q), q.GetContentType())
-	app, err := s.p.append(ctx, src.Name, ev)
+	data, err := s.p.scrubEvent(src, ev, storedBody(q), q.GetContentType())
+	var app eventlog.Appended
+	if err == nil {
+		app, err = s.p.append(ctx, src.Name, ev, data)
+	}
 	if err != nil {
 		s.p.logger.ErrorContext(ctx, "append failed", "quarantine_id", id, "event_id", ev.GetId(), "err", err)
 		return nil, errLogUnavailable()

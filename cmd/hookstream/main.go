@@ -44,6 +44,13 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// loggedError is an error the command has logged already, in the log's
+// format: exitCode does not print it again.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string { return e.err.Error() }
+func (e loggedError) Unwrap() error { return e.err }
+
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
@@ -58,7 +65,9 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "hookstream:", err)
+	if !errors.As(err, new(loggedError)) {
+		fmt.Fprintln(stderr, "hookstream:", err)
+	}
 	var u usageError
 	if errors.As(err, &u) {
 		return 2

@@ -24,7 +24,7 @@ type serveFlags struct {
 	logFormat string
 }
 
-func serve(args []string, stdout, stderr io.Writer) error {
+func serve(args []string, stdout, stderr io.Writer) (err error) {
 	var f serveFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -48,6 +48,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
+	}
+	if f.logFormat == "json" {
+		// A collector that reads JSON lines gets the reason the process
+		// ended as one too, not as a line of text after the last record.
+		defer func() {
+			if err != nil {
+				logger.Error("serve failed", "err", err)
+				err = loggedError{err}
+			}
+		}()
 	}
 
 	var cfg *config.Config

@@ -731,10 +731,27 @@ type Appended struct {
 // the log has acknowledged the write (or, for a duplicate, after the
 // original was read back).
 func (l *Log) Append(ctx context.Context, ev *hookstreamv1.Event) (Appended, error) {
+	data, err := Encode(ev)
+	if err != nil {
+		return Appended{}, err
+	}
+	return l.AppendEncoded(ctx, ev, data)
+}
+
+// Encode returns the encoding Append stores for ev, for AppendEncoded: a
+// caller that looks at it first (ingest checks it for secrets) does not
+// encode the event twice.
+func Encode(ev *hookstreamv1.Event) ([]byte, error) {
 	data, err := marshalEvent(ev)
 	if err != nil {
-		return Appended{}, fmt.Errorf("eventlog: encode event: %w", err)
+		return nil, fmt.Errorf("eventlog: encode event: %w", err)
 	}
+	return data, nil
+}
+
+// AppendEncoded is Append of ev encoded by Encode as data; ev itself gives
+// only the id and the subject, and must not have changed since.
+func (l *Log) AppendEncoded(ctx context.Context, ev *hookstreamv1.Event, data []byte) (Appended, error) {
 	if int64(len(data))+1024 > l.nc.MaxPayload() {
 		return Appended{}, ErrTooLarge
 	}

@@ -2,8 +2,11 @@ package normalize
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // isMember is a case-insensitive substring test without allocation; it
@@ -38,5 +41,23 @@ func TestIsMemberAgreesWithToLower(t *testing.T) {
 		if got := keyIs([]byte(name)); got != want {
 			t.Errorf("keyIs(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// asciiFolders is built from unicode.CaseRanges for speed; it must hold
+// every character outside ASCII that unicode.ToLower maps into it.
+func TestASCIIFoldersAreEveryOne(t *testing.T) {
+	var want []string
+	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
+		if unicode.ToLower(r) < utf8.RuneSelf {
+			want = append(want, string(r))
+		}
+	}
+	var got []string
+	for _, f := range asciiFolders {
+		got = append(got, string(f))
+	}
+	if !slices.Equal(got, want) || len(want) == 0 {
+		t.Errorf("asciiFolders = %q, want %q", got, want)
 	}
 }
