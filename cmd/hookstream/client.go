@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -98,8 +99,10 @@ func (c *clientFlags) localConfig() (*config.Config, error) {
 func (c *clientFlags) resolve(scope string) (addr, token string, served config.TLS, err error) {
 	addr = cmp.Or(c.addr, os.Getenv("HOOKSTREAM_ADDR"))
 	token = cmp.Or(c.token, os.Getenv("HOOKSTREAM_TOKEN"))
-	if addr != "" && token != "" {
-		return addr, token, served, nil
+	// An explicit --config is read even then: its TLS settings say how
+	// to reach the server.
+	if addr != "" && token != "" && c.config == "" {
+		return withPort(addr), token, served, nil
 	}
 	cfg, err := c.localConfig()
 	if err != nil {
@@ -115,7 +118,21 @@ func (c *clientFlags) resolve(scope string) (addr, token string, served config.T
 	if token == "" {
 		return "", "", served, fmt.Errorf("no API token: pass --token or set HOOKSTREAM_TOKEN (or run beside the data dir of a server started without --config)")
 	}
-	return cmp.Or(addr, defaultGRPCAddr), token, served, nil
+	return withPort(cmp.Or(addr, defaultGRPCAddr)), token, served, nil
+}
+
+// withPort gives an address without a port the default gRPC port (gRPC
+// would dial 443): "127.0.0.1" is 127.0.0.1:9090. A gRPC target with a
+// scheme (dns:///host:port) is left as it is.
+func withPort(addr string) string {
+	if strings.Contains(addr, "://") {
+		return addr
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil && strings.Contains(err.Error(), "missing port") {
+		_, port, _ := net.SplitHostPort(defaultGRPCAddr)
+		return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), port)
+	}
+	return addr
 }
 
 // dialable turns a listen address into one to connect to: an empty or

@@ -91,9 +91,9 @@ func readableBody(text string, body []byte) string {
 	}
 	var b bytes.Buffer
 	if json.Indent(&b, []byte(text), "", "  ") == nil {
-		return b.String()
+		return b.String() // JSON holds no raw control characters
 	}
-	return text
+	return termSafeText(text)
 }
 
 // prettyProto is m as protobuf JSON indented with two spaces (protojson's

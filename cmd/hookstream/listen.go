@@ -110,7 +110,7 @@ func listen(args []string, stdout, stderr io.Writer) error {
 				if res.Err != "" {
 					outcome += " (" + res.Err + ")"
 				}
-				fmt.Fprintf(stdout, "%s %s %s -> %s\n", ev.GetId(), ev.GetSource(), ev.GetType(), outcome)
+				fmt.Fprintf(stdout, "%s %s %s -> %s\n", ev.GetId(), ev.GetSource(), termSafe(ev.GetType()), outcome)
 				if res.OK() {
 					return nil
 				}

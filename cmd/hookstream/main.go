@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 const usage = `hookstream receives webhooks from Closer, Pipedrive and ClinchPad,
@@ -101,26 +102,63 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			if c, ok := cmds[args[1]]; ok {
-				return c(append(args[2:], "--help"), stdout, stderr)
+				return c(append(args[2:], "--help"), stdout, stdout)
 			}
 		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	if c, ok := cmds[args[0]]; ok {
+		if asksHelp(args[1:]) {
+			// Help that was asked for is output (`hookstream tail --help |
+			// less`); usage shown for a mistake stays on stderr.
+			stderr = stdout
+		}
 		return c(args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return usagef("unknown command %q", args[0])
 }
 
-// parseFlags parses args with fs, turning a bad flag into a usage error.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// asksHelp reports whether args, before a "--", hold -h or --help.
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--h", "--help":
+			return true
 		}
-		return usageError{err}
 	}
-	return nil
+	return false
+}
+
+// parseFlags parses args with fs, turning a bad flag into a usage error.
+// Unlike the flag package alone, flags may follow the arguments
+// (`events get ID --json`), as in most command-line tools; after "--"
+// everything is an argument. fs.Args() then holds the arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err}
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...) // Parse stopped at "--"
+			break
+		}
+		i := slices.IndexFunc(rest, func(a string) bool { return len(a) > 1 && a[0] == '-' })
+		if i < 0 {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[:i]...)
+		args = rest[i:]
+	}
+	// Leave the arguments where fs.Args() finds them.
+	return fs.Parse(append([]string{"--"}, pos...))
 }

@@ -114,7 +114,11 @@ func send(args []string, stdout, stderr io.Writer) error {
 	}
 	if src.Auth.HandshakeKey != "" {
 		if body, err = setMember(body, "handshake_key", src.Auth.HandshakeKey); err != nil {
-			return fmt.Errorf("setting the handshake key: %w", err)
+			what := "the example"
+			if example == "" {
+				what = fs.Arg(0)
+			}
+			return fmt.Errorf("source %s authenticates with a handshake_key member of a JSON object body, and %s is not one: %w", source, what, err)
 		}
 	}
 	tc, err := cf.tls.config(cfg.HTTP.TLS)

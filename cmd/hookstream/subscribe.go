@@ -31,9 +31,9 @@ type streamFlags struct {
 
 // register adds the flags tail and listen share.
 func (f *streamFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.filter, "filter", "", "CEL filter over `event` (see README, Filters)")
+	fs.StringVar(&f.filter, "filter", "", "`CEL` filter over event (see README, Filters)")
 	fs.StringVar(&f.source, "source", "", "only events of this source (adds event.source == \"S\" to the filter)")
-	fs.StringVar(&f.from, "from", "now", "where to start: now, beginning, a cursor, or an RFC 3339 time")
+	fs.StringVar(&f.from, "from", "now", "where to start: now, beginning, a cursor, an RFC 3339 time,\nor a date (its midnight, UTC)")
 	fs.DurationVar(&f.giveUp, "connect-timeout", 30*time.Second,
 		"exit 1 if the server has not answered within this long of starting (0: wait for it without limit); once it has, a broken stream is reopened without limit")
 }
@@ -55,13 +55,35 @@ func (f streamFlags) request() (*hookstreamv1.SubscribeRequest, error) {
 	case "beginning":
 		req.Start = &hookstreamv1.SubscribeRequest_Position{Position: hookstreamv1.StartPosition_START_POSITION_BEGINNING}
 	default:
-		if t, err := time.Parse(time.RFC3339Nano, from); err == nil {
+		t, err := time.Parse(time.RFC3339Nano, from)
+		if err != nil {
+			t, err = time.Parse(time.DateOnly, from)
+		}
+		switch {
+		case err == nil:
 			req.Start = &hookstreamv1.SubscribeRequest_StartTime{StartTime: timestamppb.New(t)}
-		} else {
+		case isCursor(from):
 			req.Start = &hookstreamv1.SubscribeRequest_AfterCursor{AfterCursor: from}
+		default:
+			return nil, usagef("--from %q is not now, beginning, a cursor (the digits printed with each event), "+
+				"an RFC 3339 time (2026-03-01T09:00:00Z) or a date (2026-03-01)", from)
 		}
 	}
 	return req, nil
+}
+
+// isCursor reports whether s looks like a cursor the server issues: a
+// position in the log, in decimal.
+func isCursor(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // follow runs a Subscribe stream until ctx ends, calling handle for each

@@ -85,19 +85,20 @@ func tail(args []string, stdout, stderr io.Writer) error {
 }
 
 // eventLine is one readable line: time, source, type, subject, contact.
+// What the vendor sent is shown through termSafe.
 func eventLine(ev *hookstreamv1.Event) string {
 	t := ev.GetOccurredAt().AsTime().Local().Format(time.DateTime)
-	subj := ev.GetSubject().GetKind() + "/" + ev.GetSubject().GetId()
+	subj := termSafe(ev.GetSubject().GetKind() + "/" + ev.GetSubject().GetId())
 	if n := ev.GetSubject().GetName(); n != "" {
 		subj += " " + fmt.Sprintf("%q", n)
 	}
 	var contact []string
 	for _, s := range []string{ev.GetContact().GetName(), ev.GetContact().GetEmail(), ev.GetContact().GetPhone()} {
 		if s != "" {
-			contact = append(contact, s)
+			contact = append(contact, termSafe(s))
 		}
 	}
-	line := fmt.Sprintf("%s  %-10s %-22s %s", t, ev.GetSource(), ev.GetType(), subj)
+	line := fmt.Sprintf("%s  %-10s %-22s %s", t, ev.GetSource(), termSafe(ev.GetType()), subj)
 	if len(contact) > 0 {
 		line += "  contact: " + strings.Join(contact, ", ")
 	}

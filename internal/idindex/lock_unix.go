@@ -19,7 +19,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("idindex: %s is in use by another process (each hookstream replica needs its own index_dir)", dir)
+			return nil, fmt.Errorf("idindex: %s is in use by another process: another hookstream serve with the same data dir (or, with an external NATS, another replica given the same index_dir; each needs its own)", dir)
 		}
 		return nil, fmt.Errorf("idindex: lock %s: %w", dir, err)
 	}

@@ -167,8 +167,9 @@ func TestCLIVersionAndUsage(t *testing.T) {
 		t.Errorf("version: exit %d, output %q, want %s", code, out, runtime.Version())
 	}
 	for _, cmd := range []string{"serve", "version", "tail", "send", "listen", "events", "quarantine", "config", "token"} {
-		if _, errOut, code := runCLI(t, cmd, "--help"); code != 0 || !strings.Contains(errOut, "Exit codes") {
-			t.Errorf("%s --help: exit %d, output %q", cmd, code, errOut)
+		// Help asked for is output, so it can be paged or searched.
+		if out, errOut, code := runCLI(t, cmd, "--help"); code != 0 || !strings.Contains(out, "Exit codes") || errOut != "" {
+			t.Errorf("%s --help: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
 		}
 	}
 	if _, _, code := runCLI(t, "no-such-command"); code != 2 {
@@ -453,6 +454,14 @@ func TestCLITLS(t *testing.T) {
 	if code != 0 || !strings.Contains(out, resp.EventID) {
 		t.Fatalf("events get over mutual TLS: exit %d\n%s%s", code, out, errOut)
 	}
+	// An explicit --config still says how to connect when the address and
+	// token are given too (they were read from it only when missing); the
+	// flags may follow the id.
+	out, errOut, code = runCLI(t, "events", "get", "--config", path, "--addr", cfg.GRPC.Addr, "--token", readToken,
+		resp.EventID, "--cert", clientCert, "--key", clientKey, "--json")
+	if code != 0 || !strings.Contains(out, resp.EventID) || !json.Valid([]byte(out)) {
+		t.Errorf("events get --config with --addr and --token: exit %d\n%s%s", code, out, errOut)
+	}
 
 	// Without the config: --ca names the CA; plaintext to a TLS port fails.
 	flags := []string{"--addr", cfg.GRPC.Addr, "--token", readToken, "--cert", clientCert, "--key", clientKey}
@@ -519,4 +528,50 @@ func TestCLIFirstStart(t *testing.T) {
 	}
 	tail.interrupt(t)
 	serve.interrupt(t)
+}
+
+// The quarantine commands, on a request that will never normalize: list
+// shows it, show prints its body with a terminal escape made harmless,
+// reprocess keeps it quarantined, discard needs --yes and then removes it.
+func TestCLIQuarantine(t *testing.T) {
+	t.Parallel()
+	path, cfg := cliConfig(t)
+	startServer(t, cfg)
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte("not json \x1b]0;pwned\a\x1b[2J"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, "send", "--config", path, "--source", "closer", bad)
+	if code != 0 || !strings.HasPrefix(out, "202") { // a 2xx: the request is kept
+		t.Fatalf("send of a bad body: exit %d, want 0 with 202\n%s%s", code, out, errOut)
+	}
+	var resp struct {
+		QuarantineID string `json:"quarantine_id"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[1]), &resp); err != nil || resp.QuarantineID == "" {
+		t.Fatalf("no quarantine id (%v):\n%s", err, out)
+	}
+	id := resp.QuarantineID
+	if out, errOut, code := runCLI(t, "quarantine", "list", "--config", path); code != 0 || !strings.HasPrefix(out, id+"  ") {
+		t.Errorf("quarantine list: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, "quarantine", "show", id, "--config", path)
+	if code != 0 || !strings.Contains(out, `not json \x1b]0;pwned\a\x1b[2J`) || strings.ContainsAny(out, "\x1b\a") {
+		t.Errorf("quarantine show: exit %d, want the body with escapes shown, not sent\n%q%s", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "quarantine", "reprocess", id, "--config", path); code != 0 || !strings.Contains(out, "QUARANTINED") {
+		t.Errorf("quarantine reprocess: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "quarantine", "discard", id, "--config", path); code != 2 || !strings.Contains(errOut, "--yes") {
+		t.Errorf("discard without --yes: exit %d, want 2 naming --yes\n%s", code, errOut)
+	}
+	if out, errOut, code := runCLI(t, "quarantine", "discard", "--yes", id, "--config", path); code != 0 || out != "discarded "+id+"\n" {
+		t.Errorf("discard --yes: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, _, code := runCLI(t, "quarantine", "list", "--all", "--config", path); code != 0 || strings.Contains(out, id) {
+		t.Errorf("discarded request still listed: exit %d\n%s", code, out)
+	}
+	if _, _, code := runCLI(t, "quarantine", "show", id, "--config", path); code != 1 {
+		t.Errorf("show of a discarded request: exit %d, want 1", code)
+	}
 }
