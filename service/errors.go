@@ -130,6 +130,17 @@ func errPastEnd(seq, last uint64) error {
 			"comes from another log; resume from last_cursor, or from a start time", seq, last))
 }
 
+// errPageTokenPastEnd is errPastEnd for a ListEvents page token, the
+// next position to read: its metadata has the token as sent, and the
+// page_token that reads on from the log's last event.
+func errPageTokenPastEnd(token, last uint64) error {
+	next := strconv.FormatUint(last+1, 10)
+	return statusError(codes.OutOfRange, ReasonCursorPastEnd,
+		map[string]string{"cursor": strconv.FormatUint(token, 10), "last_cursor": strconv.FormatUint(last, 10), "next_page_token": next},
+		fmt.Sprintf("page_token %d is past the log's end (its last position is %d): the log lost the events after it, or the token "+
+			"comes from another log; go on with page_token %s (what is stored from now on), or list again from a start time", token, last, next))
+}
+
 func errInvalid(reason, msg string) error {
 	return statusError(codes.InvalidArgument, reason, nil, msg)
 }
@@ -193,7 +204,9 @@ func errAttemptsBudget(eventID string) error {
 			"so its attempts cannot be found by event; list the endpoint's attempts instead", eventID))
 }
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// rfc3339 writes a time as given, to the nanosecond: an error's range is
+// the one the client sent.
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func errShuttingDown() error {
 	return statusError(codes.Unavailable, ReasonShuttingDown, nil,

@@ -60,6 +60,26 @@ func TestGetEventErrors(t *testing.T) {
 		info.GetMetadata()["received_after"] != "2026-03-01T10:00:00Z" || info.GetMetadata()["received_before"] != "2026-03-01T12:00:00Z" {
 		t.Errorf("not in the range: %v %v", code, info)
 	}
+	// The range is the one sent, to the nanosecond, not cut to seconds.
+	_, info = errorInfo(t, errEventNotFound(id, time.Time{}, to.Add(346022*time.Microsecond)))
+	if got := info.GetMetadata()["received_before"]; got != "2026-03-01T12:00:00.346022Z" {
+		t.Errorf("received_before %q, want it as sent", got)
+	}
+}
+
+// A ListEvents page token past the end names itself and the token that
+// reads on after the log's last event.
+func TestPageTokenPastEnd(t *testing.T) {
+	code, info := errorInfo(t, errPageTokenPastEnd(22, 20))
+	want := map[string]string{"cursor": "22", "last_cursor": "20", "next_page_token": "21"}
+	if code != codes.OutOfRange || info.GetReason() != ReasonCursorPastEnd || len(info.GetMetadata()) != len(want) {
+		t.Fatalf("%v %v", code, info)
+	}
+	for k, v := range want {
+		if got := info.GetMetadata()[k]; got != v {
+			t.Errorf("metadata %s = %q, want %q", k, got, v)
+		}
+	}
 }
 
 // TestEveryReasonIsInTheReadme: each Reason* constant of the service (the

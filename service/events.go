@@ -156,8 +156,12 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 			return nil, errInvalid(ReasonInvalidPageToken, "page_token is not one this server issued")
 		}
 		// A page token is the next position to read, at most one past the end.
-		if err := s.withinLog(ctx, seq-1); err != nil {
-			return nil, err
+		switch last, err := s.log.LastSeq(ctx); {
+		case err != nil:
+			s.logger.ErrorContext(ctx, "reading the log's end failed", "err", err)
+			return nil, errLogUnreadable()
+		case seq-1 > last:
+			return nil, errPageTokenPastEnd(seq, last)
 		}
 		start.FromSeq = seq
 	} else if t := req.GetStartTime(); t != nil {

@@ -197,7 +197,7 @@ func (s *search) run(ctx context.Context, indexed uint64, since time.Time, opts 
 	if !before.IsZero() && before.Before(top) {
 		top = before
 	}
-	raw, err := s.next(ctx, msgGetRequest{StartTime: &top}, false)
+	raw, err := s.next(ctx, msgGetRequest{StartTime: natsTime(top)}, false)
 	if err != nil || s.found != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (s *search) run(ctx context.Context, indexed uint64, since time.Time, opts 
 	// read here.
 	lo := uint64(1)
 	if !after.IsZero() {
-		raw, err := s.next(ctx, msgGetRequest{StartTime: &after}, false)
+		raw, err := s.next(ctx, msgGetRequest{StartTime: natsTime(after)}, false)
 		if err != nil || s.found != nil {
 			return err
 		}

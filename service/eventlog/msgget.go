@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -180,11 +181,27 @@ func directMsg(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
 	return &jetstream.RawStreamMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Sequence: seq, Header: m.Header, Data: m.Data, Time: at}, nil
 }
 
+// natsTime is t as a start time to send to the server, in UTC, held to
+// the range of int64 nanoseconds since 1970 (1970-01-01 to 2262-04-11):
+// the server counts in those, and a time outside wraps around, so a
+// request for what was stored after the year 9999 read the whole log and
+// one for after 1600 read nothing. Every event is stored inside the range.
+func natsTime(t time.Time) *time.Time {
+	switch lo, hi := time.Unix(0, 0), time.Unix(0, math.MaxInt64); {
+	case t.Before(lo):
+		t = lo
+	case t.After(hi):
+		t = hi
+	}
+	t = t.UTC()
+	return &t
+}
+
 // DirectGetNext reads the first message stored in stream on subject, which
 // may hold wildcards, at or after time since, with one direct get (see
 // DirectGetLast).
 func DirectGetNext(ctx context.Context, nc *nats.Conn, stream, subject string, since time.Time) (*jetstream.RawStreamMsg, error) {
-	body, err := json.Marshal(msgGetRequest{StartTime: &since, NextFor: subject})
+	body, err := json.Marshal(msgGetRequest{StartTime: natsTime(since), NextFor: subject})
 	if err != nil {
 		return nil, err
 	}

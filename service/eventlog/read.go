@@ -41,8 +41,7 @@ func (s Start) consumerConfig(subjects []string) jetstream.OrderedConsumerConfig
 	case s.FromSeq > 0:
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.FromSeq
 	case !s.Time.IsZero():
-		t := s.Time
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, natsTime(s.Time)
 	case s.New:
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
 	}
@@ -97,8 +96,7 @@ func (l *Log) ReadBatch(ctx context.Context, start Start, subject string, maxEve
 	case start.FromSeq > 0:
 		req.Seq = start.FromSeq
 	case !start.Time.IsZero():
-		t := start.Time.UTC()
-		req.StartTime = &t
+		req.StartTime = natsTime(start.Time)
 	case start.New:
 		last, err := l.LastSeq(ctx)
 		if err != nil {

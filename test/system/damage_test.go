@@ -90,7 +90,8 @@ func TestDamagedLogEndToEnd(t *testing.T) {
 	if status.Code(err) != codes.OutOfRange || !strings.Contains(err.Error(), "past the log's last position") {
 		t.Errorf("subscribe past the end: %v, want OUT_OF_RANGE", err)
 	}
-	if _, err := s2.events().ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{PageToken: "99999999"}); status.Code(err) != codes.OutOfRange {
-		t.Errorf("list past the end: %v, want OUT_OF_RANGE", err)
+	if _, err := s2.events().ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{PageToken: "99999999"}); status.Code(err) != codes.OutOfRange ||
+		!strings.Contains(err.Error(), "page_token 99999999 is past the log's end") {
+		t.Errorf("list past the end: %v, want OUT_OF_RANGE naming the token", err)
 	}
 }
