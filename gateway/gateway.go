@@ -214,14 +214,18 @@ func apiBodyLimit(webhookLimit int64) int64 {
 func limitAPIBodies(next http.Handler, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody && !strings.HasPrefix(r.URL.Path, "/v1/webhooks/") {
+			fail := writeBodyError
+			if strings.HasPrefix(r.URL.Path, "/api/v1/") {
+				fail = pipedriveBodyError // the Pipedrive-compatible API answers in Pipedrive's shape
+			}
 			switch {
 			case r.ContentLength > limit:
-				writeBodyError(w, &http.MaxBytesError{Limit: limit})
+				fail(w, &http.MaxBytesError{Limit: limit})
 				return
 			case r.ContentLength < 0:
 				body, err := readBody(w, r, limit)
 				if err != nil {
-					writeBodyError(w, err)
+					fail(w, err)
 					return
 				}
 				r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))

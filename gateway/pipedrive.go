@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -312,8 +313,9 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 		pipedriveBadRequest(w, "version", `must be "1.0" or "2.0"`)
 		return
 	}
-	// Every Pipedrive source, or the one named by ?source=.
-	sources := p.sources
+	// Every Pipedrive source, also one configured later (nil), or the
+	// one named by ?source=.
+	var sources []string
 	if src := r.URL.Query().Get("source"); src != "" {
 		if !slices.Contains(p.sources, src) {
 			pipedriveBadRequest(w, "source", "is not a configured Pipedrive source: "+strings.Join(p.sources, ", "))
@@ -337,13 +339,38 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 	resp, err := p.endpoints.CreateEndpoint(ctx, &hookstreamv1.CreateEndpointRequest{Endpoint: ep})
 	if err != nil {
 		if st := status.Convert(err); st.Code() == codes.InvalidArgument {
-			pipedriveBadRequest(w, "subscription_url", st.Message())
+			field, text := pipedriveField(st.Message())
+			pipedriveBadRequest(w, field, text)
 			return
 		}
 		pipedriveGRPCError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"success": true, "status": "ok", "data": toPipedrive(resp.GetEndpoint())})
+}
+
+// pipedriveField names the parameter of addWebhook an endpoint's
+// validation error is about, with the error in its words: a field's
+// violation reads "endpoint.basic_auth.username: …"; what the endpoint
+// service refuses otherwise (an address it may not reach) is the URL's.
+func pipedriveField(msg string) (field, text string) {
+	for _, f := range [...]struct{ path, field, pattern string }{
+		{"endpoint.basic_auth.username: ", "http_auth_user", `must not contain ":" or control characters`},
+		{"endpoint.basic_auth.password: ", "http_auth_password", "must not contain control characters"},
+		{"endpoint.description: ", "name", ""},
+		{"endpoint.url: ", "subscription_url", ""},
+	} {
+		rest, ok := strings.CutPrefix(msg, f.path)
+		if !ok {
+			continue
+		}
+		rest, _, _ = strings.Cut(rest, "; ") // the first violation
+		if strings.Contains(rest, "regex pattern") && f.pattern != "" {
+			rest = f.pattern
+		}
+		return f.field, rest
+	}
+	return "subscription_url", msg
 }
 
 // pipedriveID is a positive id that JavaScript numbers hold exactly.
@@ -354,16 +381,19 @@ func pipedriveID() int64 {
 }
 
 // pipedriveFilter is the CEL filter of a compatibility webhook: Pipedrive
-// events of the sources, of the object (as its canonical entity), of the
+// events of the sources (nil: of every Pipedrive source, whenever it was
+// configured), of the object (as its canonical entity), of the
 // action's canonical types.
 func pipedriveFilter(sources, types []string, object string) string {
 	var conds []string
 	conds = append(conds, "event.vendor == hookstream.v1.Vendor.VENDOR_PIPEDRIVE")
-	quoted := make([]string, len(sources))
-	for i, s := range sources {
-		quoted[i] = strconv.Quote(s)
+	if len(sources) > 0 {
+		quoted := make([]string, len(sources))
+		for i, s := range sources {
+			quoted[i] = strconv.Quote(s)
+		}
+		conds = append(conds, "event.source in ["+strings.Join(quoted, ", ")+"]")
 	}
-	conds = append(conds, "event.source in ["+strings.Join(quoted, ", ")+"]")
 	entity := pipedriveEntity(object)
 	var alts []string
 	switch {
@@ -451,6 +481,20 @@ func pipedriveUnauthorized(w http.ResponseWriter) {
 func pipedriveBadRequest(w http.ResponseWriter, field, msg string) {
 	writeJSON(w, http.StatusBadRequest, map[string]any{"success": false, "status": "error", "error": field + " " + msg,
 		"errors": map[string][]string{field: {msg}}})
+}
+
+// pipedriveBodyError is writeBodyError in Pipedrive's error shape, for a
+// body refused before the token is looked at (it is read first only up
+// to the cap).
+func pipedriveBodyError(w http.ResponseWriter, err error) {
+	code, msg := http.StatusBadRequest, "could not read the request body"
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		code, msg = http.StatusRequestEntityTooLarge, "request body exceeds the limit of "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes"
+	} else if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		code, msg = http.StatusRequestTimeout, "the request body did not arrive within the server's read timeout"
+	}
+	writeJSON(w, code, map[string]any{"success": false, "status": "error", "error": msg, "errorCode": code})
 }
 
 func pipedriveNotFound(w http.ResponseWriter) {

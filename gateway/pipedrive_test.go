@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -111,6 +112,34 @@ func TestPipedriveFilter(t *testing.T) {
 	}
 	if ok, _ := f.Match(events["v2_change_deal"]); ok {
 		t.Error("a webhook of source other matched an event of golden-source")
+	}
+	// Without ?source=, a webhook covers every Pipedrive source, also one
+	// configured after it was created: no list of sources is written in.
+	f, err = compiler.Compile(pipedriveFilter(nil, nil, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := proto.Clone(events["v2_change_deal"]).(*hookstreamv1.Event)
+	later.Source = "pipedrive-added-later"
+	if ok, _ := f.Match(later); !ok {
+		t.Error("a webhook for every source did not match an event of a source configured later")
+	}
+}
+
+// An endpoint's validation error is told as the addWebhook parameter it
+// is about.
+func TestPipedriveField(t *testing.T) {
+	t.Parallel()
+	for msg, want := range map[string][2]string{
+		"endpoint.basic_auth.username: does not match regex pattern `^[^:\\x00-\\x1f]*$`": {"http_auth_user", `must not contain ":" or control characters`},
+		"endpoint.basic_auth.username: must be at most 256 characters; endpoint.url: x":   {"http_auth_user", "must be at most 256 characters"},
+		"endpoint.basic_auth.password: must be at most 256 characters":                    {"http_auth_password", "must be at most 256 characters"},
+		"endpoint.description: must be at most 1024 characters":                           {"name", "must be at most 1024 characters"},
+		"url resolves to 10.0.0.1, which delivery.allow_networks does not allow":          {"subscription_url", "url resolves to 10.0.0.1, which delivery.allow_networks does not allow"},
+	} {
+		if field, text := pipedriveField(msg); field != want[0] || text != want[1] {
+			t.Errorf("pipedriveField(%q) = %q, %q; want %q, %q", msg, field, text, want[0], want[1])
+		}
 	}
 }
 

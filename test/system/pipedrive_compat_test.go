@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -225,6 +226,9 @@ func TestPipedriveCompatErrors(t *testing.T) {
 		"bad object":               {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal!", "name": "x"}`, 400, "event_object"},
 		"bad user_id":              {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x", "user_id": "seven"}`, 400, "user_id"},
 		"bad version":              {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x", "version": "3.0"}`, 400, "version"},
+		"colon in http_auth_user":  {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x", "http_auth_user": "a:b"}`, 400, "http_auth_user"},
+		"long http_auth_user":      {adminToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x", "http_auth_user": "` + strings.Repeat("u", 300) + `"}`, 400, "http_auth_user"},
+		"ftp subscription_url":     {adminToken, `{"subscription_url": "ftp://127.0.0.1/x", "event_action": "change", "event_object": "deal", "name": "x"}`, 400, "subscription_url"},
 		"wrong token":              {"not-a-token-0123456789", `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x"}`, 401, ""},
 		"wrong token, bad body":    {"not-a-token-0123456789", `{"event_action": "renamed"}`, 401, ""},
 		"read token":               {readToken, `{"subscription_url": "http://127.0.0.1:1/x", "event_action": "change", "event_object": "deal", "name": "x"}`, 403, ""},
@@ -236,8 +240,8 @@ func TestPipedriveCompatErrors(t *testing.T) {
 		}
 		if c.field != "" {
 			errs, _ := body["errors"].(map[string]any)
-			if _, ok := errs[c.field]; !ok {
-				t.Errorf("%s: errors %v do not name %s", name, body["errors"], c.field)
+			if _, ok := errs[c.field]; !ok || len(errs) != 1 || strings.Contains(fmt.Sprint(body["error"]), "endpoint.") {
+				t.Errorf("%s: errors %v (%v) do not name %s alone, in Pipedrive's words", name, body["errors"], body["error"], c.field)
 			}
 		}
 		if c.status == 401 && (body["error"] != "unauthorized access" || body["errorCode"] != 401.0) {
@@ -254,6 +258,12 @@ func TestPipedriveCompatErrors(t *testing.T) {
 		if status != want {
 			t.Errorf("a name of %d two-byte characters: %d %v, want %d", n, status, body, want)
 		}
+	}
+	// A body over the API's cap is refused before anything reads it,
+	// token or not, in Pipedrive's shape.
+	if status, body := pipedriveCall(t, http.MethodPost, s.base+"/api/v1/webhooks", map[string]string{"x-api-token": "not-a-token-0123456789", "Content-Type": "application/json"},
+		`{"name": "`+strings.Repeat("x", 3<<20)+`"}`); status != http.StatusRequestEntityTooLarge || body["success"] != false || !strings.Contains(fmt.Sprint(body["error"]), "exceeds the limit") || body["errorCode"] != 413.0 {
+		t.Errorf("a 3 MB body: %d %v, want Pipedrive's shape of a 413", status, body)
 	}
 	// Without a token, or with a wrong one, every route is 401 whatever
 	// else is wrong.
