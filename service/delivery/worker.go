@@ -879,7 +879,12 @@ func (w *worker) nextWake() time.Duration {
 	if w.active() && w.ready.Len() > 0 && w.inflight < w.maxInFlight() {
 		d = min(d, time.Until(w.ready[0].due))
 		if w.limiter != nil {
-			d = max(d, time.Duration(float64(time.Second)/float64(w.limiter.Limit())))
+			// Until the limiter's next token, not a whole period from
+			// now: woken just before it (by a result, a save, the poll),
+			// a full period's sleep made the gaps near 2/rate.
+			if lack := 1 - w.limiter.TokensAt(time.Now()); lack > 0 {
+				d = max(d, time.Duration(lack*float64(time.Second)/float64(w.limiter.Limit())))
+			}
 		}
 	}
 	if w.dirty {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -609,7 +610,9 @@ func (c *Client) describe(parent context.Context, err error, callersDeadline boo
 // log.
 func redact(msg string, r Request) string {
 	for _, s := range secretsOf(r) {
-		msg = strings.ReplaceAll(msg, s, "[redacted]")
+		for _, f := range spellings(s) {
+			msg = strings.ReplaceAll(msg, f, "[redacted]")
+		}
 	}
 	if _, query, ok := strings.Cut(r.URL, "?"); ok && query != "" {
 		msg = strings.ReplaceAll(msg, query, "[redacted]")
@@ -624,7 +627,8 @@ const minRedacted = 8
 // secretsOf lists what an endpoint sends that may be a credential: the
 // Basic password and its Authorization header's base64 (a receiver's
 // malformed answer is quoted in errors, and may quote our header), and
-// the values of the extra headers, where receivers' API keys go.
+// the values of the extra headers and of the URL's query, where
+// receivers' API keys go (the ones a read token sees as MASKED).
 func secretsOf(r Request) []string {
 	var out []string
 	if r.BasicUser != "" {
@@ -638,24 +642,57 @@ func secretsOf(r Request) []string {
 			out = append(out, v)
 		}
 	}
+	if _, query, ok := strings.Cut(r.URL, "?"); ok {
+		if q, err := url.ParseQuery(query); err == nil {
+			for _, vs := range q {
+				for _, v := range vs {
+					if len(v) >= minRedacted {
+						out = append(out, v)
+					}
+				}
+			}
+		}
+	}
 	return out
 }
 
-// redactBody keeps the credentials secretsOf lists out of the stored
-// response: a receiver that echoes the request (a debugging endpoint, an
-// error page quoting its headers) would otherwise put them into the
-// attempt log.
+// spellings are the ways a receiver may echo s: as is, escaped in JSON
+// (with "/" as "\/" too, as PHP writes it, and "<>&" as Go writes them),
+// and percent-encoded (a URL quoted back).
+func spellings(s string) []string {
+	out := []string{s}
+	add := func(v string) {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	if q, err := json.Marshal(s); err == nil {
+		j := string(q[1 : len(q)-1])
+		add(j)
+		add(strings.ReplaceAll(j, "/", `\/`))
+	}
+	add(url.QueryEscape(s))
+	add(url.PathEscape(s))
+	return out
+}
+
 // redactSlack is read past MaxResponseBody for redactBody: more than the
 // base64 of the longest user:password an endpoint may have.
 const redactSlack = 1024
 
+// redactBody keeps the credentials secretsOf lists out of the stored
+// response, in every spelling: a receiver that echoes the request (a
+// debugging endpoint, an error page quoting its headers or its URL) would
+// otherwise put them into the attempt log.
 func redactBody(body []byte, r Request) []byte {
 	if len(body) == 0 {
 		return body
 	}
 	for _, s := range secretsOf(r) {
-		if bytes.Contains(body, []byte(s)) {
-			body = bytes.ReplaceAll(body, []byte(s), []byte("[redacted]"))
+		for _, f := range spellings(s) {
+			if bytes.Contains(body, []byte(f)) {
+				body = bytes.ReplaceAll(body, []byte(f), []byte("[redacted]"))
+			}
 		}
 	}
 	return body

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -636,6 +638,27 @@ func TestSendBodyNeverLeaksBasicAuth(t *testing.T) {
 	if bytes.Contains(res.Body, []byte("key-0123456789-secret")) || !bytes.Contains(res.Body, []byte("X-Api-Key: [redacted]")) ||
 		!bytes.Contains(res.Body, []byte("X-Version: 2")) {
 		t.Errorf("Body with extra headers echoed:\n%s\nwant the key redacted and the short value kept", res.Body)
+	}
+
+	// The URL's query values (a read token sees them MASKED) and the
+	// echoes that escape what they quote: JSON with "\/" (PHP's
+	// json_encode), percent-encoding.
+	jsonEcho, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		hdr, _ := json.Marshal(r.Header.Get("X-Api-Key"))
+		fmt.Fprintf(w, "Cannot POST %s\n{\"X-Api-Key\": %s, \"php\": %s, \"url\": %q}\n", r.URL.RequestURI(), hdr,
+			strings.ReplaceAll(string(hdr), "/", `\/`), url.QueryEscape(r.URL.RequestURI()))
+	})
+	req = testRequest(t, jsonEcho.URL+"/hook?api_key=qkey-SECRET-4242&v=1")
+	req.Headers = map[string]string{"X-Api-Key": "sk_live/AbC+9f3kQ=="}
+	res = c.Send(t.Context(), req)
+	for _, leak := range []string{"qkey-SECRET-4242", "sk_live", "AbC+9f3kQ", "AbC%2B9f3kQ"} {
+		if bytes.Contains(res.Body, []byte(leak)) {
+			t.Errorf("Body leaks %q:\n%s", leak, res.Body)
+		}
+	}
+	if !bytes.Contains(res.Body, []byte("api_key=[redacted]&v=1")) {
+		t.Errorf("Body does not show the query's redaction:\n%s", res.Body)
 	}
 
 	// An echo straddling the kept 4 KiB is redacted before the cut, so
