@@ -3,6 +3,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -202,7 +203,8 @@ func (b *BodyReader) Read(body []byte) BodyCredentials {
 	var c BodyCredentials
 	p := b.parsers.Get()
 	defer b.parsers.Put(p)
-	v, err := p.ParseBytes(body)
+	// A byte order mark is no error (RFC 8259 §8.1), as for the normalizers.
+	v, err := p.ParseBytes(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
 	if err != nil || v.Type() != fastjson.TypeObject {
 		return c
 	}

@@ -45,6 +45,7 @@ func TestAuthenticators(t *testing.T) {
 		{"handshake wrong", hs, auth.Request{Body: []byte(`{"handshake_key":"nope"}`)}, false, false},
 		{"handshake query right body wrong", hs, auth.Request{Params: map[string]string{"handshake_key": "s3cr3t-handshake"}, Body: []byte(`{"handshake_key":"nope"}`)}, false, false},
 		{"handshake nested only", hs, auth.Request{Body: []byte(`{"lead":{"handshake_key":"s3cr3t-handshake"}}`)}, false, true},
+		{"handshake body after a byte order mark", hs, auth.Request{Body: []byte("\xef\xbb\xbf" + `{"handshake_key":"s3cr3t-handshake"}`)}, true, false},
 		{"handshake malformed body", hs, auth.Request{Body: []byte(`{"handshake_key":"s3cr3t-handshake"`)}, false, true},
 		// A credential member that is not a string is a wrong credential.
 		{"handshake number", hs, auth.Request{Body: []byte(`{"handshake_key":12}`)}, false, false},

@@ -101,26 +101,41 @@ func containsString(b []byte, s string) bool {
 
 // containsFoldFast reports whether b contains m (non-empty) ignoring ASCII
 // case: containsFoldASCII, visiting only the places where m's first
-// character is, found with IndexByte.
+// character is, found with IndexByte. Each case of that character keeps
+// its next place and looks again only once it is passed, so the whole is
+// linear in len(b) (looking again for both at every place was quadratic:
+// a megabyte of "a" took seconds).
 func containsFoldFast(b []byte, m string) bool {
-	lo, up := lowerASCII(m[0]), upperASCII(m[0])
-	for off := 0; len(b)-off >= len(m); {
-		rest := b[off : len(b)-len(m)+1]
-		i := bytes.IndexByte(rest, lo)
-		if up != lo {
-			if j := bytes.IndexByte(rest, up); j >= 0 && (i < 0 || j < i) {
-				i = j
-			}
+	end := len(b) - len(m) + 1 // where a match may start: before end
+	if end <= 0 {
+		return false
+	}
+	next := func(c byte, from int) int {
+		if i := bytes.IndexByte(b[from:end], c); i >= 0 {
+			return from + i
 		}
-		if i < 0 {
+		return end // none
+	}
+	lo, up := lowerASCII(m[0]), upperASCII(m[0])
+	nextLo, nextUp := next(lo, 0), end
+	if up != lo {
+		nextUp = next(up, 0)
+	}
+	for {
+		i := min(nextLo, nextUp)
+		if i >= end {
 			return false
 		}
-		if equalFoldASCII(b[off+i:off+i+len(m)], m) {
+		if equalFoldASCII(b[i:i+len(m)], m) {
 			return true
 		}
-		off += i + 1
+		if nextLo == i {
+			nextLo = next(lo, i+1)
+		}
+		if nextUp == i {
+			nextUp = next(up, i+1)
+		}
 	}
-	return false
 }
 
 func equalFoldASCII(b []byte, s string) bool {

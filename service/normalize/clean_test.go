@@ -196,3 +196,25 @@ func FuzzNothingToScrub(f *testing.F) {
 		checkShortcut(t, body, members, secrets)
 	})
 }
+
+// A body after a UTF-8 byte order mark is the same webhook (RFC 8259
+// lets a parser ignore it): normalized, not quarantined.
+func TestByteOrderMark(t *testing.T) {
+	t.Parallel()
+	body, err := os.ReadFile("closer/testdata/closed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := closer.New(normalizetest.Validator(t))
+	plain, err := normalizetest.Normalize(t, n, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked, err := normalizetest.Normalize(t, n, append(append([]byte{}, normalize.BOM...), body...))
+	if err != nil {
+		t.Fatalf("after a byte order mark: %v", err)
+	}
+	if !proto.Equal(plain, marked) {
+		t.Errorf("after a byte order mark the event differs:\n%v\n%v", plain, marked)
+	}
+}

@@ -61,3 +61,23 @@ func TestASCIIFoldersAreEveryOne(t *testing.T) {
 		t.Errorf("asciiFolders = %q, want %q", got, want)
 	}
 }
+
+// containsFoldFast agrees with containsFoldASCII, also where the first
+// character's two cases interleave or one is missing, and reads a
+// megabyte of that character in linear time (it was quadratic).
+func TestContainsFoldFast(t *testing.T) {
+	for _, s := range []string{"", "a", "apikey", "xxAPIKEYxx", "aAaAapIkEy", "AAAA", "aaaa", "apikex", "Ap", "zzzzzzzzapiKeY", "ApIkE"} {
+		for _, m := range []string{"apiKey", "a", "handshake_key", "A"} {
+			if got, want := containsFoldFast([]byte(s), m), containsFoldASCII(s, m); got != want {
+				t.Errorf("containsFoldFast(%q, %q) = %v, want %v", s, m, got, want)
+			}
+		}
+	}
+	big := []byte(strings.Repeat("a", 1<<20) + "A")
+	if containsFoldFast(big, "apiKey") {
+		t.Error("found apiKey in a megabyte of a")
+	}
+	if !containsFoldFast(append(big, "pikey"...), "apiKey") {
+		t.Error("missed apiKey at the end of a megabyte of a")
+	}
+}

@@ -31,6 +31,8 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjs
 	if !utf8.Valid(body) {
 		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_UTF8, "", "request body is not valid UTF-8")
 	}
+	// A byte order mark is no error (RFC 8259 §8.1 lets a parser ignore it).
+	body = bytes.TrimPrefix(body, BOM)
 	body = replaceLoneSurrogates(body)
 	p = pool.Get()
 	v, err = p.ParseBytes(body)
@@ -44,6 +46,9 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjs
 	}
 	return v, p, nil
 }
+
+// BOM is UTF-8's byte order mark, which some senders put before JSON.
+var BOM = []byte("\xef\xbb\xbf")
 
 // replaceLoneSurrogates returns body with every escaped UTF-16 surrogate
 // that is not half of a pair (`\ud83d` alone, or followed by anything but

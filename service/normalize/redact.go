@@ -104,7 +104,11 @@ func nonEmpty(ss []string) []string {
 // looksJSON reports whether body starts, after white space, like a JSON
 // object or array.
 func looksJSON(body []byte) bool {
-	i := skipSpace(body, 0)
+	start := 0
+	if bytes.HasPrefix(body, BOM) {
+		start = len(BOM)
+	}
+	i := skipSpace(body, start)
 	return i < len(body) && (body[i] == '{' || body[i] == '[')
 }
 
@@ -187,9 +191,8 @@ type frame struct {
 	start     int    // offset of the opening bracket
 	key       []byte // object: name of the member being read, as written (escapes not decoded)
 	expectKey bool   // object: the next string is a member name
-	pairKey   bool   // object: its "key" member names a secret member
-	valStart  int    // object: span of its "value" member
-	valEnd    int    // (valEnd > 0 once seen)
+	pairKey   bool   // object: its "key" (or "record_name") member names a secret member
+	values    []span // object: its "value" ("record_value", "old_record_value") members
 }
 
 // scanJSON finds what ScrubBody replaces in JSON text, tolerating any
@@ -213,19 +216,23 @@ func scanJSON(body []byte, members, secrets []string) []edit {
 			edits = append(edits, edit{start, end, quotedRedacted})
 		}
 		switch keyIs(f.key) {
-		case "key":
+		case "key", "record_name":
 			if str && isMemberBytes(body[start+1:max(start+1, end-1)], members) {
 				f.pairKey = true
 			}
-		case "value":
-			f.valStart, f.valEnd = start, end
+		case "value", "record_value", "old_record_value":
+			f.values = append(f.values, span{start, end})
 		}
 	}
 	closeFrame := func(end int) {
 		f := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if f.object && f.pairKey && f.valEnd > 0 && !isNull(f.valStart, f.valEnd) {
-			edits = append(edits, edit{f.valStart, f.valEnd, quotedRedacted})
+		if f.object && f.pairKey {
+			for _, v := range f.values {
+				if !isNull(v.start, v.end) {
+					edits = append(edits, edit{v.start, v.end, quotedRedacted})
+				}
+			}
 		}
 		value(f.start, end, false)
 	}
@@ -280,17 +287,27 @@ func scanJSON(body []byte, members, secrets []string) []edit {
 	return edits
 }
 
-// keyIs returns "key" or "value" when the member name (as written) is
-// one of them once unescaped, else "".
+// span is where a value is in the body.
+type span struct{ start, end int }
+
+// pairNames are the member names of name/value pairs (Closer's
+// backOfficeData `{key, value}`, ClinchPad's custom field
+// `{record_name, record_value, old_record_value}`): an object whose name
+// member names a secret member loses its values.
+var pairNames = []string{"key", "value", "record_name", "record_value", "old_record_value"}
+
+// keyIs returns the member name (as written) when it is one of pairNames
+// once unescaped, else "".
 func keyIs(name []byte) string {
-	switch {
-	case string(name) == "key", string(name) == "value":
-		return string(name)
-	case bytes.IndexByte(name, '\\') < 0 || len(name) > 6*len("value"):
+	for _, n := range pairNames {
+		if string(name) == n {
+			return n
+		}
+	}
+	if bytes.IndexByte(name, '\\') < 0 || len(name) > 6*len("old_record_value") {
 		return ""
 	}
-	switch u := unescapeJSON(name); u {
-	case "key", "value":
+	if u := unescapeJSON(name); slices.Contains(pairNames, u) {
 		return u
 	}
 	return ""

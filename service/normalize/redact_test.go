@@ -44,6 +44,11 @@ func TestScrubBody(t *testing.T) {
 		{"form, encoded secret", `x=s3cr3t%2Dhandshake&y=2`, `x=[REDACTED]&y=2`},
 		{"form, JSON field", `payload=%7B%22handshake_key%22%3A%22abc%22%7D`, `payload=%7B%22handshake_key%22%3A%22%5BREDACTED%5D%22%7D`},
 		{"text", `key s3cr3t-handshake`, `key [REDACTED]`},
+		{"ClinchPad custom field named like a secret", `{"activity": {"record_name": "apiKey", "record_value": "S3", "old_record_value": "OLD"}}`,
+			`{"activity": {"record_name": "apiKey", "record_value": "[REDACTED]", "old_record_value": "[REDACTED]"}}`},
+		{"ClinchPad custom field, escaped names", `{"record\u005fvalue": "S3", "record_name": "old_apikey"}`, `{"record\u005fvalue": "[REDACTED]", "record_name": "old_apikey"}`},
+		{"ClinchPad custom field of another name", `{"record_name": "plan", "record_value": "gold"}`, `{"record_name": "plan", "record_value": "gold"}`},
+		{"JSON after a byte order mark", "\xef\xbb\xbf{\"apiKey\": \"k\", \"u\": \"a=1&b=2\"}", "\xef\xbb\xbf{\"apiKey\": \"[REDACTED]\", \"u\": \"a=1&b=2\"}"},
 		{"nothing to do", `{"lead": {"_id": "1"}, "value": "v", "key": "page"}`, `{"lead": {"_id": "1"}, "value": "v", "key": "page"}`},
 	} {
 		got := string(normalize.ScrubBody([]byte(tc.in), members, secrets))
@@ -103,6 +108,21 @@ func TestScrubEvent(t *testing.T) {
 	}
 	if ev.GetId() != "id" || ev.GetSource() != "src" {
 		t.Errorf("id or source changed: %s %s", ev.GetId(), ev.GetSource())
+	}
+
+	// A ClinchPad custom field named like a secret keeps no value.
+	rec, other := "apiKey", "plan"
+	value, old := "S3CRET-REC", "OLD-SEC"
+	cp := &hookstreamv1.Event{Id: "id", Payload: &hookstreamv1.Event_Clinchpad{Clinchpad: &hookstreamv1.ClinchPadWebhook{
+		Activity: &hookstreamv1.ClinchPadActivity{RecordName: &rec, RecordValue: &value, OldRecordValue: &old}}}}
+	normalize.ScrubEvent(cp, members, secrets)
+	if a := cp.GetClinchpad().GetActivity(); a.RecordValue != nil || a.OldRecordValue != nil || a.GetRecordName() != "apiKey" {
+		t.Errorf("ClinchPad custom field apiKey: %v, want its values gone", a)
+	}
+	cp.GetClinchpad().Activity = &hookstreamv1.ClinchPadActivity{RecordName: &other, RecordValue: &value}
+	normalize.ScrubEvent(cp, members, secrets)
+	if a := cp.GetClinchpad().GetActivity(); a.GetRecordValue() != value {
+		t.Errorf("ClinchPad custom field plan lost its value: %v", a)
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 //     members (ignoring case, as in ScrubBody) are deleted;
 //   - `{key, value}` entries whose key names one of members are deleted from
 //     their list (Closer `backOfficeData`), and a Struct object with such a
-//     `key` loses its `value`;
+//     `key` loses its `value`; a message or Struct object whose
+//     `record_name` names one (a ClinchPad custom field) loses its
+//     `record_value` and `old_record_value`;
 //   - changes whose field (or its last dotted segment) names one of members
 //     are deleted;
 //   - every secret inside a string, map key included, is replaced by
@@ -128,6 +130,15 @@ func (s eventScrubber) message(m protoreflect.Message) {
 	// The fields are walked by descriptor rather than with Range, whose
 	// callback would be allocated for every message visited.
 	fields := m.Descriptor().Fields()
+	// A ClinchPad custom field named like a secret member keeps no value.
+	if name := fields.ByName("record_name"); name != nil && name.Kind() == protoreflect.StringKind && !name.IsList() &&
+		isMember(m.Get(name).String(), s.members) {
+		for _, v := range [...]protoreflect.Name{"record_value", "old_record_value"} {
+			if fd := fields.ByName(v); fd != nil {
+				m.Clear(fd)
+			}
+		}
+	}
 	for i := range fields.Len() {
 		if fd := fields.Get(i); m.Has(fd) {
 			s.field(m, fd, m.Get(fd))
@@ -152,6 +163,10 @@ func (s eventScrubber) structValue(st *structpb.Struct) {
 	}
 	if k := st.GetFields()["key"]; k != nil && isMember(k.GetStringValue(), s.members) {
 		delete(st.Fields, "value")
+	}
+	if k := st.GetFields()["record_name"]; k != nil && isMember(k.GetStringValue(), s.members) {
+		delete(st.Fields, "record_value")
+		delete(st.Fields, "old_record_value")
 	}
 	for k, v := range st.GetFields() {
 		if isMember(k, s.members) {

@@ -197,16 +197,19 @@ try {
   check(/nope|undefined field|no such/i.test(filterError) && (await page.getByLabel("CEL filter").getAttribute("aria-invalid")) === "true",
     `a bad filter shows the server's type-check error inline: ${JSON.stringify(filterError)}`);
   await shot(page, "05-events-bad-filter");
+  check(await page.locator("#events").isHidden() && await page.getByRole("button", { name: "Load earlier" }).isHidden() &&
+    await page.getByRole("button", { name: "Pause" }).isDisabled(),
+    "with a bad filter nothing is listed, loaded or streamed: no table, no load earlier, Pause off");
   await page.getByLabel("CEL filter").fill("");
   await page.keyboard.press("Enter");
   await page.waitForFunction((n) => document.querySelectorAll("#events tbody tr").length === n, ids.length);
-  check(true, "clearing the filter reloads every event (the initial load reads the log)");
+  check(await page.getByRole("button", { name: "Pause" }).isEnabled(), "clearing the filter reloads every event (the initial load reads the log), Pause on again");
   // The README's picture (docs/img/inspector.png is a copy).
   await page.getByLabel("CEL filter").blur();
   await page.screenshot({ path: join(artifacts, "00-readme-events.png"), clip: { x: 0, y: 0, width: 1280, height: 520 } });
   // The initial load went back as far as "load earlier" looks (40 days)
   // and found nothing older, so there is nothing more to load.
-  await page.getByText("No earlier events.").waitFor();
+  await page.getByText(/^(No earlier events|\d+ events? loaded; there are no earlier ones)\.$/).waitFor();
   check(await page.getByRole("button", { name: "Load earlier" }).isDisabled(), "load earlier is done once it has found the first event");
 
   // Keyboard: Tab reaches the filter box, then the rows; Enter opens one.
@@ -330,6 +333,9 @@ try {
   const newest = await busy.locator("table tbody tr").first().textContent();
   check(newest.includes("HTTP 500"), `a busy endpoint's newest attempt comes first (got: ${newest})`);
   check((await busy.locator(".badge").textContent()) === "failing", "a busy endpoint whose newest attempts fail is marked failing");
+  const deadCount = await page.locator("ul.dead").first().evaluate((ul) => ul.previousElementSibling?.textContent ?? "");
+  check(/^(\d+ dead letters?, oldest first|The oldest \d+ shown; there are more)\.$/.test(deadCount),
+    `the dead letters say how many are shown and in which order (${JSON.stringify(deadCount)})`);
   await page.getByRole("button", { name: /Redrive all/ }).click();
   await page.getByText(/Redriven: \d+ dead letter/).waitFor();
   check(true, "redrive all hands the dead letters back");
@@ -402,6 +408,23 @@ try {
   check((await admin.locator("#discard-result").textContent()) === `${q2.quarantine_id} was already gone.`,
     "discarding an entry already gone takes it off the page and says so");
   await admin.context().close();
+
+  // A link cut short in the middle of an escape still opens the page;
+  // logging out forgets the session's filter.
+  const cut = await newPage();
+  await login(cut, readToken);
+  await cut.goto(`${base}/ui/#/events/%E0%A4%A`);
+  await cut.locator("main h1").first().waitFor();
+  check(true, "a hash that does not decode still shows a page (no blank page, no page error)");
+  await cut.goto(`${base}/ui/#/events`);
+  await cut.getByLabel("CEL filter").fill("event.source == \"closer\"");
+  await cut.keyboard.press("Enter");
+  await cut.getByRole("button", { name: "Log out" }).click();
+  await cut.getByLabel("API token").fill(readToken);
+  await cut.getByRole("button", { name: "Log in" }).click();
+  await cut.locator("header.top").waitFor();
+  check((await cut.getByLabel("CEL filter").inputValue()) === "", "logging out forgets the filter: the next login starts unfiltered");
+  await cut.context().close();
 
   // A phone.
   const phone = await newPage({ width: 390, height: 844 });

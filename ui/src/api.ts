@@ -67,9 +67,11 @@ export function restore(): API | null {
   return clients(token, scope);
 }
 
+/** logout forgets the session: its token and what it set (the filter). */
 export function logout(): void {
-  sessionStorage.removeItem(tokenKey);
-  sessionStorage.removeItem(scopeKey);
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith("hookstream.")) sessionStorage.removeItem(key);
+  }
 }
 
 /** message is what the server said, without Connect's "[code]" prefix. */

@@ -2,7 +2,7 @@
 // dead letters; admins redrive them.
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { message } from "./api.js";
-import { codeBlock, h, replace, time } from "./dom.js";
+import { append, codeBlock, h, replace, time } from "./dom.js";
 import { date, enumName } from "./format.js";
 import type { Page } from "./main.js";
 import { AttemptOutcome, EndpointState, type DeliveryAttempt, type Endpoint } from "../../gen/ts/hookstream/v1/endpoint_service_pb.js";
@@ -116,18 +116,44 @@ export const deliveriesPage: Page = (main, api) => {
           }
         };
         const admin = api.scope === "admin";
-        const all = h("button", { type: "button", class: "redrive-all" }, `Redrive all${r.nextPageToken ? "" : ` (${r.deadLetters.length})`}`);
+        const item = (d: (typeof r.deadLetters)[number]): HTMLLIElement => {
+          const last = d.attempts[d.attempts.length - 1];
+          const one = h("button", { type: "button", "aria-label": `Redrive dead letter ${d.id}` }, "Redrive");
+          one.addEventListener("click", () => void redrive({ case: "deadLetterId", value: d.id }, one));
+          return h("li", null, time(date(d.deadTime)), " ", h("a", { href: `#/events/${d.eventId}` }, d.eventId.slice(0, 12) + "…"),
+            ` after ${d.attempts.length} attempts`, last ? ` (last: ${last.statusCode ? `HTTP ${last.statusCode}` : last.error})` : "",
+            admin ? [" ", one] : null);
+        };
+        // The list is oldest first, a page at a time: what is shown is
+        // counted, and the rest is a click away (Redrive all takes them all).
+        const items = h("ul", { class: "dead" }, r.deadLetters.map(item));
+        const count = h("p", { class: "help", role: "status" });
+        const more = h("button", { type: "button", class: "load-more" }, "Load more");
+        let shown = r.deadLetters.length, token = r.nextPageToken;
+        const counted = () => {
+          count.textContent = token ? `The oldest ${shown} shown; there are more.` : `${shown} dead letter${shown === 1 ? "" : "s"}, oldest first.`;
+          more.hidden = !token;
+        };
+        more.addEventListener("click", () => void (async () => {
+          more.disabled = true;
+          try {
+            const next = await api.endpoints.listDeadLetters({ endpointId: ep.id, pageSize: 50, pageToken: token });
+            append(items, next.deadLetters.map(item));
+            shown += next.deadLetters.length;
+            token = next.nextPageToken;
+            counted();
+          } catch (e) {
+            count.textContent = `More dead letters unavailable: ${message(e)}`;
+          } finally {
+            more.disabled = false;
+          }
+        })());
+        counted();
+        const all = h("button", { type: "button", class: "redrive-all" }, token ? "Redrive all" : `Redrive all (${shown})`);
         all.addEventListener("click", () => void redrive({ case: "all", value: true }, all));
         replace(dead,
           admin ? h("div", { class: "toolbar" }, all) : h("p", { class: "help" }, "An admin token can redrive them."),
-          h("ul", { class: "dead" }, r.deadLetters.map((d) => {
-            const last = d.attempts[d.attempts.length - 1];
-            const one = h("button", { type: "button", "aria-label": `Redrive dead letter ${d.id}` }, "Redrive");
-            one.addEventListener("click", () => void redrive({ case: "deadLetterId", value: d.id }, one));
-            return h("li", null, time(date(d.deadTime)), " ", h("a", { href: `#/events/${d.eventId}` }, d.eventId.slice(0, 12) + "…"),
-              ` after ${d.attempts.length} attempts`, last ? ` (last: ${last.statusCode ? `HTTP ${last.statusCode}` : last.error})` : "",
-              admin ? [" ", one] : null);
-          })));
+          count, items, more);
       } catch (e) {
         replace(dead, h("p", { class: "error" }, `Dead letters unavailable: ${message(e)}`));
       }

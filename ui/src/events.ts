@@ -181,15 +181,20 @@ export const eventsPage: Page = (main, api) => {
         tbody.append(row(remember(ev)));
       }
       oldestFromTable();
-      earlierStatus.textContent = noMore ? "No earlier events." : `${got.events.length} earlier events loaded.`;
+      earlierStatus.textContent = got.events.length === 0 ? "No earlier events."
+        : `${got.events.length} event${got.events.length === 1 ? "" : "s"} loaded${noMore ? "; there are no earlier ones" : ""}.`;
       earlierFailed = false;
       setFilterError("");
       showEmpty();
     } catch (e) {
       if (gen !== generation) return;
       if (code(e) === Code.InvalidArgument) {
+        // Nothing is listed or streamed until the filter is fixed.
         setFilterError(message(e));
         earlierStatus.textContent = "";
+        earlierBar.hidden = table.hidden = true;
+        noMore = true;
+        pauseButton.disabled = true;
         throw e;
       }
       earlierStatus.textContent = `Could not load earlier events: ${message(e)}`;
@@ -267,6 +272,7 @@ export const eventsPage: Page = (main, api) => {
     since = new Date();
     windowMs = hour;
     noMore = false;
+    pauseButton.disabled = false;
     setFilterError("");
     status.textContent = "Connecting…";
     status.className = "status";

@@ -20,6 +20,17 @@ const pages: Record<string, { title: string; page: Page }> = {
 const root = document.getElementById("app")!;
 let stop: (() => void) | void;
 
+/** decodePart decodes a part of the hash; one that does not decode (a
+ * pasted link cut short) is taken as written, so the page shows that
+ * nothing is found instead of failing. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 function route(): void {
   stop?.();
   stop = undefined;
@@ -28,7 +39,7 @@ function route(): void {
     loginView();
     return;
   }
-  const [, name = "events", arg = ""] = location.hash.split("/").map(decodeURIComponent);
+  const [, name = "events", arg = ""] = location.hash.split("/").map(decodePart);
   const current = pages[name] ? name : "events";
   const main = h("main", { id: "main", tabindex: -1 });
   const nav = h("nav", { "aria-label": "Inspector" },
