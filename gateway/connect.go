@@ -70,7 +70,7 @@ func newRPCHandler(dial func(context.Context) (net.Conn, error), fallback http.H
 			vanguard.WithMaxMessageBufferBytes(maxRPCMessage),
 		))
 	}
-	return vanguard.NewTranscoder(services, vanguard.WithUnknownHandler(fallback))
+	return vanguard.NewTranscoder(services, vanguard.WithUnknownHandler(fallback), vanguard.WithCodec(newConnectJSON))
 }
 
 // isRPC tells Connect and gRPC-Web calls from REST requests: gRPC-Web by

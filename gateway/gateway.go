@@ -72,10 +72,10 @@ type Options struct {
 func New(ctx context.Context, o Options) (http.Handler, error) {
 	var mux *runtime.ServeMux
 	mux = runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, streamMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, streamMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &restJSON{runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-		}}}),
+		}}}}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		// A POST is what it says: no route, the webhook one least, is

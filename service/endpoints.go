@@ -309,11 +309,31 @@ func (s *Endpoints) ListEndpoints(ctx context.Context, req *hookstreamv1.ListEnd
 // updatable are the fields UpdateEndpoint may change.
 var updatable = []string{"url", "description", "filter", "headers", "basic_auth", "format", "rate_limit", "ordering", "max_in_flight"}
 
+// unchangeable are the Endpoint fields an update leaves as they are:
+// output only, or fixed when the endpoint was made.
+var unchangeable = []string{"id", "state", "disabled_reason", "create_time", "update_time", "secret", "previous_secret_expire_time",
+	"pipedrive", "last_attempt_time", "last_attempt_status_code", "start_position", "start_time"}
+
 // UpdateEndpoint implements the RPC.
 func (s *Endpoints) UpdateEndpoint(ctx context.Context, req *hookstreamv1.UpdateEndpointRequest) (*hookstreamv1.UpdateEndpointResponse, error) {
 	in := req.GetEndpoint()
 	paths := map[string]bool{}
 	for _, p := range req.GetUpdateMask().GetPaths() {
+		top, _, _ := strings.Cut(p, ".")
+		switch {
+		case p == "*": // AIP-134: every field, as an empty mask
+			for _, u := range updatable {
+				paths[u] = true
+			}
+			continue
+		case slices.Contains(unchangeable, top):
+			// AIP-203: output-only fields are ignored, so that what
+			// GetEndpoint returned can be sent back changed (grpc-gateway
+			// makes a PATCH's mask of every field in its body).
+			continue
+		case top == "basic_auth":
+			p = top // the username and password go together
+		}
 		// Whole fields only: "headers" replaces every header, so a
 		// sub-path such as headers.X-Team would mislead.
 		if !slices.Contains(updatable, p) {
@@ -321,7 +341,7 @@ func (s *Endpoints) UpdateEndpoint(ctx context.Context, req *hookstreamv1.Update
 		}
 		paths[p] = true
 	}
-	if len(paths) == 0 {
+	if len(req.GetUpdateMask().GetPaths()) == 0 {
 		for _, u := range updatable {
 			paths[u] = true
 		}
@@ -529,12 +549,29 @@ const redriveBatch = 500
 func (s *Endpoints) RedriveDeadLetters(ctx context.Context, req *hookstreamv1.RedriveDeadLettersRequest) (*hookstreamv1.RedriveDeadLettersResponse, error) {
 	id := req.GetEndpointId()
 	var start, end time.Time
-	if r := req.GetDeadTime(); r != nil {
-		if r.GetStartTime() != nil {
-			start = r.GetStartTime().AsTime()
+	// The engine takes an empty id and no range as "all": only all: true
+	// may say so (all: false, or an id left empty by an unset variable,
+	// redrove everything).
+	switch sel := req.GetSelector().(type) {
+	case *hookstreamv1.RedriveDeadLettersRequest_All:
+		if !sel.All {
+			return nil, errInvalid(ReasonInvalidRequest, "all: must be true to redrive every dead letter; to redrive some, give dead_letter_id or dead_time")
 		}
-		if r.GetEndTime() != nil {
-			end = r.GetEndTime().AsTime()
+	case *hookstreamv1.RedriveDeadLettersRequest_DeadLetterId:
+		if sel.DeadLetterId == "" {
+			return nil, errInvalid(ReasonInvalidRequest, "dead_letter_id: must not be empty (all: true redrives every dead letter)")
+		}
+	case *hookstreamv1.RedriveDeadLettersRequest_DeadTime:
+		if r := sel.DeadTime; r != nil {
+			if r.GetStartTime() != nil {
+				start = r.GetStartTime().AsTime()
+			}
+			if r.GetEndTime() != nil {
+				end = r.GetEndTime().AsTime()
+			}
+		}
+		if !start.IsZero() && !end.IsZero() && !start.Before(end) {
+			return nil, errInvalid(ReasonInvalidRequest, "dead_time: start_time must be earlier than end_time")
 		}
 	}
 	filters := id + "\x00" + start.String() + "\x00" + end.String()

@@ -736,6 +736,18 @@ func (c *Config) validate(vendors []Vendor) error {
 	if c.Log.DedupWindow > c.Log.Retention {
 		errs = append(errs, fmt.Errorf("log.dedup_window %s must not be longer than log.retention %s", c.Log.DedupWindow, c.Log.Retention))
 	}
+	if c.Log.DedupGuard < 100*time.Millisecond || c.Log.DedupGuard > c.Log.DedupWindow {
+		errs = append(errs, fmt.Errorf("log.dedup_guard %s must be between 100ms and log.dedup_window %s", c.Log.DedupGuard, c.Log.DedupWindow))
+	}
+	// With log.keep_raw an event holds the body twice (serve checks the
+	// same against an external server's own maximum, which only it knows;
+	// the default body limit is lowered to fit instead).
+	if keepRaw := c.Log.KeepRaw == nil || *c.Log.KeepRaw; c.Log.URL == "" && keepRaw && c.HTTP.BodyLimit != DefaultBodyLimit &&
+		2*int64(c.HTTP.BodyLimit)+64<<10 > int64(c.Log.MaxMessageSize) {
+		errs = append(errs, fmt.Errorf("http.body_limit %d does not fit log.max_message_size %d twice, as log.keep_raw needs "+
+			"(body_limit*2 + 64KiB); set it to %d or less, raise log.max_message_size, or set log.keep_raw: false",
+			c.HTTP.BodyLimit, c.Log.MaxMessageSize, (int64(c.Log.MaxMessageSize)-64<<10)/2))
+	}
 	if c.HTTP.Addr == c.GRPC.Addr && !strings.HasSuffix(c.HTTP.Addr, ":0") { // port 0: each its own free port
 		errs = append(errs, fmt.Errorf("http.addr and grpc.addr are both %s; the two listeners need their own", c.HTTP.Addr))
 	}

@@ -108,6 +108,8 @@ func TestParseErrors(t *testing.T) {
 		"short dedup window":               {"log: {dedup_window: 30m}\nsources: [{name: a, vendor: closer, auth: none}]", "log.dedup_window 30m0s must be at least 1h0m0s"},
 		"retention below the window":       {"log: {retention: 1h}\nsources: [{name: a, vendor: closer, auth: none}]", "must not be longer than log.retention 1h0m0s"},
 		"one address for both listeners":   {"http: {addr: '127.0.0.1:7000'}\ngrpc: {addr: '127.0.0.1:7000'}\nsources: [{name: a, vendor: closer, auth: none}]", "need their own"},
+		"dedup guard too short":            {"log: {dedup_guard: 10ms}\nsources: [{name: a, vendor: closer, auth: none}]", "log.dedup_guard 10ms must be between 100ms"},
+		"body twice past the message size": {"http: {body_limit: 5MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "does not fit log.max_message_size"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

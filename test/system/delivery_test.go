@@ -330,6 +330,18 @@ func deadLettersAndRedrive(t *testing.T, s *server) {
 		}
 	}
 	fail(false)
+	// What does not clearly select is refused, not taken as "all".
+	for name, req := range map[string]*hookstreamv1.RedriveDeadLettersRequest{
+		"all: false": {Selector: &hookstreamv1.RedriveDeadLettersRequest_All{All: false}},
+		"empty id":   {Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadLetterId{}},
+		"range ends first": {Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadTime{DeadTime: &hookstreamv1.TimeRange{
+			StartTime: timestamppb.Now(), EndTime: timestamppb.New(time.Now().Add(-time.Hour))}}},
+	} {
+		req.EndpointId = ep.GetId()
+		if r, err := s.endpoints().RedriveDeadLetters(ctx, req); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("redrive with %s: %v %v, want INVALID_ARGUMENT", name, r, err)
+		}
+	}
 	// Redrive one, then the rest.
 	r, err := s.endpoints().RedriveDeadLetters(ctx, &hookstreamv1.RedriveDeadLettersRequest{EndpointId: ep.GetId(),
 		Selector: &hookstreamv1.RedriveDeadLettersRequest_DeadLetterId{DeadLetterId: dead[0].GetId()}})
@@ -1023,6 +1035,44 @@ func TestEndpointUpdateMask(t *testing.T) {
 	if user, pass, ok := (&http.Request{Header: d.h}).BasicAuth(); !ok || user != "u" || pass != "p-123456" || d.h.Get("X-A") != "1" {
 		t.Errorf("after a whole update: basic %q %q %v, X-A %q", user, pass, ok, d.h.Get("X-A"))
 	}
+
+	// Over REST the mask is made of the body's fields (grpc-gateway):
+	// sending back what GET returned, its output-only fields included,
+	// changes what changed (AIP-203); basicAuth's username and password
+	// are one field; "*" is every field.
+	patch := func(query, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPatch, s.base+"/v1/endpoints/"+ep.GetId()+query, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := httpDo(t, http.MethodGet, s.base+"/v1/endpoints/"+ep.GetId(), adminToken)
+	if code != http.StatusOK {
+		t.Fatalf("GET: %d %s", code, body)
+	}
+	var read map[string]any
+	if err := json.Unmarshal([]byte(body), &read); err != nil {
+		t.Fatal(err)
+	}
+	whole := read["endpoint"].(map[string]any)
+	whole["description"] = "changed over REST"
+	b, _ := json.Marshal(whole)
+	if code, body := patch("", string(b)); code != http.StatusOK || !strings.Contains(body, "changed over REST") {
+		t.Errorf("PATCH of what GET returned: %d %s", code, body)
+	}
+	if code, body := patch("", `{"basicAuth": {"username": "v", "password": "p-654321"}}`); code != http.StatusOK || !strings.Contains(body, `"username":"v"`) {
+		t.Errorf("PATCH of basicAuth: %d %s", code, body)
+	}
+	whole["description"] = "every field"
+	b, _ = json.Marshal(whole)
+	if code, body := patch("?update_mask=*", string(b)); code != http.StatusOK || !strings.Contains(body, "every field") {
+		t.Errorf("PATCH with update_mask=*: %d %s", code, body)
+	}
 }
 
 // TestDeliveryRotatedSecretStopsAfterOverlap: once a rotation's overlap
@@ -1131,6 +1181,10 @@ func TestEndpointPagingAndValidation(t *testing.T) {
 	rc := newReceiver(t, nil)
 	ctx := context.Background()
 	api := s.endpoints()
+	// An event id is 32 lower-case hex digits, here as in GetEvent.
+	if _, err := api.ListDeliveryAttempts(ctx, &hookstreamv1.ListDeliveryAttemptsRequest{EventId: "nothex"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("attempts of event nothex: %v, want INVALID_ARGUMENT", err)
+	}
 	created := map[string]bool{}
 	for range 3 {
 		ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
@@ -1250,5 +1304,46 @@ func TestDeliveryConcurrencyBound(t *testing.T) {
 			t.Errorf("max_in_flight %d: at most %d requests at once, want 2..%d", limit, most, want)
 		}
 		mu.Unlock()
+	}
+}
+
+// JSON bodies over REST and Connect: an unknown member is ignored (a newer
+// client's field), an unknown enum name is refused (it chose the default
+// before); a Connect body that does not parse is INVALID_ARGUMENT, and
+// Connect's JSON leaves unset fields out, as REST's does.
+func TestJSONBodies(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
+	rc := newReceiver(t, nil)
+	call := func(path, contentType, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		req.Header.Set("Content-Type", contentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const connectCreate = "/hookstream.v1.EndpointService/CreateEndpoint"
+	for _, c := range []struct {
+		name, path, body string
+		want             int
+	}{
+		{"REST, unknown enum name", "/v1/endpoints", `{"url": "` + rc.srv.URL + `", "ordering": "ENDPOINT_ORDERING_PERSUBJECT"}`, 400},
+		{"REST, unknown member", "/v1/endpoints", `{"url": "` + rc.srv.URL + `", "someFutureField": 1}`, 200},
+		{"Connect, unknown enum name", connectCreate, `{"endpoint": {"url": "` + rc.srv.URL + `", "format": "BOGUS"}}`, 400},
+		{"Connect, unknown member", connectCreate, `{"endpoint": {"url": "` + rc.srv.URL + `"}, "someFutureField": 1}`, 200},
+		{"Connect, cut short", connectCreate, `{"endpoint": {"url":`, 400},
+	} {
+		code, body := call(c.path, "application/json", c.body)
+		if code != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, code, body, c.want)
+		}
+		if c.path == connectCreate && code == 200 && (strings.Contains(body, `"filter":""`) || strings.Contains(body, `"basicAuth":null`)) {
+			t.Errorf("%s: Connect's JSON writes unset fields: %s", c.name, body)
+		}
 	}
 }

@@ -366,7 +366,7 @@ type Endpoint struct {
 	// Most requests in flight to this endpoint at once; 0 means the default
 	// (`delivery.max_in_flight`, 10).
 	MaxInFlight uint32 `protobuf:"varint,12,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
-	// Whether it is delivering. Output only: see Pause, Resume.
+	// Whether it is delivering; see Pause, Resume. Output only.
 	State EndpointState `protobuf:"varint,13,opt,name=state,proto3,enum=hookstream.v1.EndpointState" json:"state,omitempty"`
 	// Why hookstream disabled it, when state is DISABLED. Output only.
 	DisabledReason string `protobuf:"bytes,14,opt,name=disabled_reason,json=disabledReason,proto3" json:"disabled_reason,omitempty"`
@@ -374,8 +374,8 @@ type Endpoint struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it was last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// The signing secret, `whsec_` and base64. Output only, and set only in
-	// the responses of CreateEndpoint and RotateEndpointSecret.
+	// The signing secret, `whsec_` and base64, set only in the responses of
+	// CreateEndpoint and RotateEndpointSecret. Output only.
 	Secret string `protobuf:"bytes,17,opt,name=secret,proto3" json:"secret,omitempty"`
 	// Until when the previous secret still signs too, after a rotation.
 	// Output only.
@@ -388,9 +388,9 @@ type Endpoint struct {
 	// included) was sent; unset when the attempts log holds none: no attempt
 	// yet, or all aged out (`delivery.attempts_retention`). Attempts are
 	// recorded as they end, so with several in flight a slow one that ends
-	// last is shown even if quicker ones were sent after it. Output only, set
-	// by GetEndpoint and ListEndpoints; on a cluster it may trail by the
-	// replication delay. ListDeliveryAttempts has the rest.
+	// last is shown even if quicker ones were sent after it. Set by
+	// GetEndpoint and ListEndpoints; on a cluster it may trail by the
+	// replication delay. ListDeliveryAttempts has the rest. Output only.
 	LastAttemptTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=last_attempt_time,json=lastAttemptTime,proto3" json:"last_attempt_time,omitempty"`
 	// The HTTP status of that attempt; 0 when it got no response (timeout,
 	// refused connection, blocked address) or when last_attempt_time is
@@ -1805,7 +1805,7 @@ type ListDeliveryAttemptsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only attempts to this endpoint.
 	EndpointId string `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
-	// Only attempts of this event.
+	// Only attempts of this event: its id, 32 lower-case hex digits.
 	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// Maximum number of attempts to return (default 50, at most 1000: a larger
 	// page_size is served as 1000, as AIP-158 asks).
@@ -2495,11 +2495,11 @@ const file_hookstream_v1_endpoint_service_proto_rawDesc = "" +
 	"\aoutcome\x18\n" +
 	" \x01(\x0e2\x1d.hookstream.v1.AttemptOutcomeR\aoutcome\x12F\n" +
 	"\x11next_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x16\n" +
-	"\x06cursor\x18\f \x01(\tR\x06cursor\"\xe5\x02\n" +
+	"\x06cursor\x18\f \x01(\tR\x06cursor\"\xf6\x02\n" +
 	"\x1bListDeliveryAttemptsRequest\x12(\n" +
 	"\vendpoint_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
-	"endpointId\x12\"\n" +
-	"\bevent_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\aeventId\x12$\n" +
+	"endpointId\x123\n" +
+	"\bevent_id\x18\x02 \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{32})?$R\aeventId\x12$\n" +
 	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x129\n" +
