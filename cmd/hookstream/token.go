@@ -30,7 +30,7 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 	var scope, name string
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&scope, "scope", "", "read (EventService and /metrics) or admin (everything)")
+	fs.StringVar(&scope, "scope", "", "read (events, sources with credentials masked, endpoints and their attempts, /metrics)\nor admin (everything)")
 	fs.StringVar(&name, "name", "", "name of the token in api.tokens (default: the scope)")
 	fs.Usage = func() { fmt.Fprint(stderr, tokenHelp); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {
