@@ -1041,15 +1041,7 @@ func TestEndpointUpdateMask(t *testing.T) {
 	// changes what changed (AIP-203); basicAuth's username and password
 	// are one field; "*" is every field.
 	patch := func(query, body string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPatch, s.base+"/v1/endpoints/"+ep.GetId()+query, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return httpSend(t, http.MethodPatch, s.base+"/v1/endpoints/"+ep.GetId()+query, adminToken, "application/json", body)
 	}
 	code, body := httpDo(t, http.MethodGet, s.base+"/v1/endpoints/"+ep.GetId(), adminToken)
 	if code != http.StatusOK {
@@ -1316,16 +1308,7 @@ func TestJSONBodies(t *testing.T) {
 	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML))
 	rc := newReceiver(t, nil)
 	call := func(path, contentType, body string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		req.Header.Set("Content-Type", contentType)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return httpSend(t, http.MethodPost, s.base+path, adminToken, contentType, body)
 	}
 	const connectCreate = "/hookstream.v1.EndpointService/CreateEndpoint"
 	for _, c := range []struct {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -96,9 +97,18 @@ func seqNext() int64 { return benchSeq.Add(1) }
 // httpDo sends a request with an API token and returns status and body.
 func httpDo(t *testing.T, method, url, token string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
+	return httpSend(t, method, url, token, "", "")
+}
+
+// httpSend is httpDo with a body of contentType (none when empty).
+func httpSend(t *testing.T, method, url, token, contentType, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
