@@ -151,7 +151,11 @@ func (ic Interceptors) validate(req any) error {
 		var verr *protovalidate.ValidationError
 		if errors.As(err, &verr) && len(verr.Violations) > 0 {
 			v := verr.Violations[0].Proto
-			return errInvalid(ReasonInvalidRequest, protovalidate.FieldPathString(v.GetField())+": "+v.GetMessage())
+			msg := v.GetMessage()
+			if path := protovalidate.FieldPathString(v.GetField()); path != "" { // a message-level rule names no field
+				msg = path + ": " + msg
+			}
+			return errInvalid(ReasonInvalidRequest, msg)
 		}
 		return errInvalid(ReasonInvalidRequest, "request failed validation")
 	}

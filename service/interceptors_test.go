@@ -4,15 +4,18 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/auth"
+	"github.com/hookstream/hookstream/service/normalize"
 )
 
 // A missing token set fails closed: calls that need a scope are refused,
@@ -45,5 +48,27 @@ func TestInterceptorsFailClosed(t *testing.T) {
 	}
 	if _, err := ic.authorize(ctx, hookstreamv1.SourceService_GetSourceCredentials_FullMethodName); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("a read token on GetSourceCredentials: %v, want PERMISSION_DENIED", err)
+	}
+}
+
+// A violation names its field; one of a message-level rule, which has
+// none, is its message alone (it read ": endpoint_id or event_id is
+// required").
+func TestValidationMessages(t *testing.T) {
+	t.Parallel()
+	v, err := normalize.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := Interceptors{Validator: v}
+	for req, want := range map[proto.Message]string{
+		&hookstreamv1.ListDeliveryAttemptsRequest{}:                                 "endpoint_id or event_id is required",
+		&hookstreamv1.ListDeliveryAttemptsRequest{EventId: "nothex"}:                "event_id: ",
+		&hookstreamv1.ListDeliveryAttemptsRequest{EndpointId: "ep_x", PageSize: -1}: "page_size: ",
+	} {
+		msg := status.Convert(ic.validate(req)).Message()
+		if !strings.HasPrefix(msg, want) {
+			t.Errorf("%T %v: message %q, want it to start %q", req, req, msg, want)
+		}
 	}
 }
