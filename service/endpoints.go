@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -309,6 +310,24 @@ func (s *Endpoints) ListEndpoints(ctx context.Context, req *hookstreamv1.ListEnd
 // updatable are the fields UpdateEndpoint may change.
 var updatable = []string{"url", "description", "filter", "headers", "basic_auth", "format", "rate_limit", "ordering", "max_in_flight"}
 
+// snakeCase turns a field path written in JSON's lowerCamelCase
+// (basicAuth.username) into the proto names (basic_auth.username); one
+// in proto names is left as it is.
+func snakeCase(path string) string {
+	if strings.IndexFunc(path, unicode.IsUpper) < 0 {
+		return path
+	}
+	var b strings.Builder
+	for _, r := range path {
+		if unicode.IsUpper(r) {
+			b.WriteByte('_')
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // unchangeable are the Endpoint fields an update leaves as they are:
 // output only, or fixed when the endpoint was made.
 var unchangeable = []string{"id", "state", "disabled_reason", "create_time", "update_time", "secret", "previous_secret_expire_time",
@@ -318,7 +337,8 @@ var unchangeable = []string{"id", "state", "disabled_reason", "create_time", "up
 func (s *Endpoints) UpdateEndpoint(ctx context.Context, req *hookstreamv1.UpdateEndpointRequest) (*hookstreamv1.UpdateEndpointResponse, error) {
 	in := req.GetEndpoint()
 	paths := map[string]bool{}
-	for _, p := range req.GetUpdateMask().GetPaths() {
+	for _, asked := range req.GetUpdateMask().GetPaths() {
+		p := snakeCase(asked) // REST's ?update_mask= may name fields as JSON does (maxInFlight)
 		top, _, _ := strings.Cut(p, ".")
 		switch {
 		case p == "*": // AIP-134: every field, as an empty mask
@@ -337,7 +357,7 @@ func (s *Endpoints) UpdateEndpoint(ctx context.Context, req *hookstreamv1.Update
 		// Whole fields only: "headers" replaces every header, so a
 		// sub-path such as headers.X-Team would mislead.
 		if !slices.Contains(updatable, p) {
-			return nil, errInvalid(ReasonInvalidEndpoint, "update_mask: "+p+" cannot be changed (changeable, as whole fields: "+strings.Join(updatable, ", ")+")")
+			return nil, errInvalid(ReasonInvalidEndpoint, "update_mask: "+asked+" cannot be changed (changeable, as whole fields: "+strings.Join(updatable, ", ")+")")
 		}
 		paths[p] = true
 	}

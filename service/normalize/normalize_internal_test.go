@@ -8,6 +8,7 @@ import (
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
+	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -216,5 +217,35 @@ func TestReplaceLoneSurrogates(t *testing.T) {
 		if tc.want != "" && string(in) != tc.in {
 			t.Errorf("replaceLoneSurrogates(%s) changed its argument", tc.in)
 		}
+	}
+}
+
+// Int64 takes a whole number however JSON writes it, and says why it
+// refuses one that is not.
+func TestReaderInt64(t *testing.T) {
+	for in, want := range map[string]struct {
+		n   int64
+		err string
+	}{
+		`{"a": 2}`: {2, ""}, `{"a": "2"}`: {2, ""}, `{"a": 2.0}`: {2, ""}, `{"a": 1e3}`: {1000, ""}, `{"a": -4.00}`: {-4, ""},
+		`{"a": 2.5}`: {0, "must be a whole number"}, `{"a": "x"}`: {0, "fits in 64 bits"}, `{"a": 1e300}`: {0, "fits in 64 bits"},
+		`{"a": 9223372036854775807}`: {9223372036854775807, ""},
+	} {
+		var pool fastjson.ParserPool
+		root, p, err := Parse(&pool, []byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := getReader([]byte(in))
+		n := r.Int64(root, "a")
+		rej := r.Err()
+		switch {
+		case want.err == "" && (rej != nil || n != want.n):
+			t.Errorf("%s: %d, %v; want %d", in, n, rej, want.n)
+		case want.err != "" && (rej == nil || !strings.Contains(rej.Message, want.err)):
+			t.Errorf("%s: %d, %v; want a rejection saying %q", in, n, rej, want.err)
+		}
+		putReader(r)
+		pool.Put(p)
 	}
 }

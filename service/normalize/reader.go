@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -492,11 +493,20 @@ func (r *Reader) Int64(parent *fastjson.Value, key string) int64 {
 		return 0
 	}
 	n, err := strconv.ParseInt(string(r.scratch), 10, 64)
-	if err != nil {
-		r.Fail(codeShape, key, "must be an integer that fits in 64 bits")
-		return 0
+	if err == nil {
+		return n
 	}
-	return n
+	// A whole number written otherwise (2.0, 1e3) is that integer, where
+	// a float64 holds it exactly.
+	switch f, ferr := strconv.ParseFloat(string(r.scratch), 64); {
+	case ferr == nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53:
+		return int64(f)
+	case ferr == nil && f != math.Trunc(f):
+		r.Fail(codeShape, key, "must be a whole number")
+	default:
+		r.Fail(codeShape, key, "must be an integer that fits in 64 bits")
+	}
+	return 0
 }
 
 // str copies a JSON string value out of the parser's buffer.

@@ -1065,6 +1065,10 @@ func TestEndpointUpdateMask(t *testing.T) {
 	if code, body := patch("?update_mask=*", string(b)); code != http.StatusOK || !strings.Contains(body, "every field") {
 		t.Errorf("PATCH with update_mask=*: %d %s", code, body)
 	}
+	// The mask may name fields as JSON does.
+	if code, body := patch("?update_mask=maxInFlight", `{"maxInFlight": 3}`); code != http.StatusOK || !strings.Contains(body, `"maxInFlight":3`) {
+		t.Errorf("PATCH with update_mask=maxInFlight: %d %s", code, body)
+	}
 }
 
 // TestDeliveryRotatedSecretStopsAfterOverlap: once a rotation's overlap
