@@ -22,6 +22,7 @@ import (
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
@@ -466,20 +467,23 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return buf.Bytes(), err
 }
 
-// writeBodyError answers a request whose body readBody could not read:
-// too large, too slow, or cut off.
+// writeBodyError answers a request whose body readBody could not read.
 func writeBodyError(w http.ResponseWriter, err error) {
+	writeStatus(w, bodyError(err).Err())
+}
+
+// bodyError is why readBody could not read a body: too large, too slow,
+// or cut off.
+func bodyError(err error) *status.Status {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		writeError(w, codes.InvalidArgument, "BODY_TOO_LARGE",
-			"request body exceeds the limit of "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
-		return
+		return statusOf(codes.InvalidArgument, "BODY_TOO_LARGE",
+			"request body exceeds the limit of "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes", nil)
 	}
 	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-		writeError(w, codes.DeadlineExceeded, "BODY_TIMEOUT", "the request body did not arrive within the server's read timeout")
-		return
+		return statusOf(codes.DeadlineExceeded, "BODY_TIMEOUT", "the request body did not arrive within the server's read timeout", nil)
 	}
-	writeError(w, codes.InvalidArgument, "BODY_UNREADABLE", "could not read the request body")
+	return statusOf(codes.InvalidArgument, "BODY_UNREADABLE", "could not read the request body", nil)
 }
 
 // unsupportedEncoding is a Content-Encoding the webhook route does not

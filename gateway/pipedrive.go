@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -487,14 +486,9 @@ func pipedriveBadRequest(w http.ResponseWriter, field, msg string) {
 // body refused before the token is looked at (it is read first only up
 // to the cap).
 func pipedriveBodyError(w http.ResponseWriter, err error) {
-	code, msg := http.StatusBadRequest, "could not read the request body"
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		code, msg = http.StatusRequestEntityTooLarge, "request body exceeds the limit of "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes"
-	} else if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-		code, msg = http.StatusRequestTimeout, "the request body did not arrive within the server's read timeout"
-	}
-	writeJSON(w, code, map[string]any{"success": false, "status": "error", "error": msg, "errorCode": code})
+	st := bodyError(err)
+	code := HTTPStatus(st)
+	writeJSON(w, code, map[string]any{"success": false, "status": "error", "error": st.Message(), "errorCode": code})
 }
 
 func pipedriveNotFound(w http.ResponseWriter) {

@@ -118,7 +118,7 @@ func (s *Events) subscribeStart(ctx context.Context, req *hookstreamv1.Subscribe
 		if err != nil {
 			return start, errInvalid(ReasonInvalidCursor, err.Error())
 		}
-		if err := s.withinLog(ctx, seq); err != nil {
+		if err := s.withinLog(ctx, seq, func(last uint64) error { return errPastEnd(seq, last) }); err != nil {
 			return start, err
 		}
 		start.AfterSeq = seq
@@ -130,15 +130,16 @@ func (s *Events) subscribeStart(ctx context.Context, req *hookstreamv1.Subscribe
 	return start, nil
 }
 
-// withinLog refuses a position past the log's end.
-func (s *Events) withinLog(ctx context.Context, seq uint64) error {
+// withinLog refuses a position past the log's end with pastEnd's error
+// (which names what the client sent: a cursor, a page token).
+func (s *Events) withinLog(ctx context.Context, seq uint64, pastEnd func(last uint64) error) error {
 	last, err := s.log.LastSeq(ctx)
 	if err != nil {
 		s.logger.ErrorContext(ctx, "reading the log's end failed", "err", err)
 		return errLogUnreadable()
 	}
 	if seq > last {
-		return errPastEnd(seq, last)
+		return pastEnd(last)
 	}
 	return nil
 }
@@ -156,12 +157,8 @@ func (s *Events) ListEvents(ctx context.Context, req *hookstreamv1.ListEventsReq
 			return nil, errInvalid(ReasonInvalidPageToken, "page_token is not one this server issued")
 		}
 		// A page token is the next position to read, at most one past the end.
-		switch last, err := s.log.LastSeq(ctx); {
-		case err != nil:
-			s.logger.ErrorContext(ctx, "reading the log's end failed", "err", err)
-			return nil, errLogUnreadable()
-		case seq-1 > last:
-			return nil, errPageTokenPastEnd(seq, last)
+		if err := s.withinLog(ctx, seq-1, func(last uint64) error { return errPageTokenPastEnd(seq, last) }); err != nil {
+			return nil, err
 		}
 		start.FromSeq = seq
 	} else if t := req.GetStartTime(); t != nil {
