@@ -32,9 +32,18 @@ type tail struct {
 	// the stream is replaced, the tail starts over with the new one.
 	logID string
 	start uint64 // the tail holds every event after this position
-	evs   []*sharedEvent
-	bytes int
-	more  chan struct{} // closed when events are appended
+	// evs are the events held, oldest first. Dropping the oldest only
+	// moves evs forward in its array (workers may hold parts of it, from
+	// after, which must not change under them); the dropped entries
+	// before it (dead of them, deadBytes of events) are let go when evs
+	// moves to a new array, as soon as they are as many or as large as
+	// what is held. So each event is copied a bounded number of times,
+	// not once per event appended after it.
+	evs       []*sharedEvent
+	bytes     int
+	dead      int
+	deadBytes int
+	more      chan struct{} // closed when events are appended
 }
 
 // Bounds of what the tail keeps.
@@ -52,7 +61,8 @@ func newTail(log *eventlog.Log, next func() (<-chan struct{}, uint64), shared *s
 func (t *tail) followLocked() {
 	if cur := t.log.Incarnation(); cur != t.logID {
 		t.logger.Warn("delivery: the event stream was replaced; the shared tail starts over", "was", t.logID, "now", cur)
-		t.logID, t.start, t.evs, t.bytes = cur, 0, nil, 0
+		t.logID, t.start = cur, 0
+		t.resetLocked()
 		close(t.more)
 		t.more = make(chan struct{})
 	}
@@ -121,7 +131,8 @@ func (t *tail) runFrom(ctx context.Context, busy func() bool) {
 			t.mu.Lock()
 			t.followLocked()
 			if len(t.evs) > 0 || head > t.start {
-				t.start, t.evs, t.bytes = max(t.start, head), nil, 0
+				t.start = max(t.start, head)
+				t.resetLocked()
 			}
 			t.mu.Unlock()
 			if t.wait(ctx, ch, time.Now().Add(time.Second)); ctx.Err() != nil {
@@ -195,20 +206,42 @@ func (t *tail) append(log string, sts []eventlog.Stored) {
 
 func (t *tail) appendLocked(sts []eventlog.Stored) {
 	for _, st := range sts {
+		if len(t.evs) == cap(t.evs) {
+			t.moveLocked(len(t.evs) + len(sts))
+		}
 		t.evs = append(t.evs, t.shared.get(t.logID, st))
 		t.bytes += len(st.Raw)
 	}
 	drop := 0
 	for len(t.evs)-drop > tailEvents || (t.bytes > tailBytes && len(t.evs)-drop > 1) {
-		t.bytes -= len(t.evs[drop].st.Raw)
+		n := len(t.evs[drop].st.Raw)
+		t.bytes -= n
+		t.deadBytes += n
 		drop++
 	}
 	if drop > 0 {
 		t.start = t.evs[drop-1].st.Seq
-		t.evs = append(t.evs[:0:0], t.evs[drop:]...)
+		t.evs = t.evs[drop:]
+		t.dead += drop
+		if t.dead >= len(t.evs) || t.deadBytes > t.bytes {
+			t.moveLocked(len(t.evs))
+		}
 	}
 	close(t.more)
 	t.more = make(chan struct{})
+}
+
+// moveLocked moves the events held to a new array with room for twice n,
+// letting the dropped ones go.
+func (t *tail) moveLocked(n int) {
+	evs := make([]*sharedEvent, len(t.evs), max(2*n, 16))
+	copy(evs, t.evs)
+	t.evs, t.dead, t.deadBytes = evs, 0, 0
+}
+
+// resetLocked lets every event held go.
+func (t *tail) resetLocked() {
+	t.evs, t.bytes, t.dead, t.deadBytes = nil, 0, 0, 0
 }
 
 // startPos is the position after which the tail holds every event of

@@ -301,7 +301,11 @@ func (c *Client) exchange(ctx context.Context, cn *conn, t *target, method strin
 	// The Basic credentials are redacted before the body is cut to
 	// MaxResponseBody, so an echo of them straddling the cut is not kept
 	// half.
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+redactSlack))
+	var body []byte
+	var rerr error
+	if resp.ContentLength != 0 { // most answers have no body: nothing to make room for
+		body, rerr = io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+redactSlack))
+	}
 	// The rest is read, up to drainLimit, so the connection can carry the
 	// next request; resp.Body.Close is not called, as it would read on
 	// without a limit.
