@@ -1069,6 +1069,12 @@ func TestEndpointUpdateMask(t *testing.T) {
 	if code, body := patch("?update_mask=maxInFlight", `{"maxInFlight": 3}`); code != http.StatusOK || !strings.Contains(body, `"maxInFlight":3`) {
 		t.Errorf("PATCH with update_mask=maxInFlight: %d %s", code, body)
 	}
+	// As the OpenAPI document names it, the mask limits the change to the
+	// fields it names, whatever else the body holds.
+	if code, body := patch("?updateMask=description", `{"description": "masked", "maxInFlight": 7}`); code != http.StatusOK ||
+		!strings.Contains(body, `"description":"masked"`) || !strings.Contains(body, `"maxInFlight":3`) {
+		t.Errorf("PATCH with updateMask=description: %d %s", code, body)
+	}
 }
 
 // TestDeliveryRotatedSecretStopsAfterOverlap: once a rotation's overlap

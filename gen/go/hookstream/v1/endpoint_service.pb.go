@@ -910,8 +910,12 @@ type UpdateEndpointRequest struct {
 	// The endpoint, with its id and the new values.
 	Endpoint *Endpoint `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	// The fields to change: url, description, filter, headers, basic_auth,
-	// format, rate_limit, ordering, max_in_flight. Empty changes all of
-	// them.
+	// format, rate_limit, ordering, max_in_flight, or `*` for all of them;
+	// output-only fields are ignored. Over gRPC and Connect an empty mask
+	// changes all of them. Over REST (`PATCH /v1/endpoints/{id}`, the
+	// endpoint as the body) the mask is the `update_mask` query parameter,
+	// comma-separated, in proto or JSON names; without it, the fields present
+	// in the body are changed.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

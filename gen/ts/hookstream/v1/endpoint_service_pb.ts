@@ -413,8 +413,12 @@ export type UpdateEndpointRequest = Message<"hookstream.v1.UpdateEndpointRequest
 
   /**
    * The fields to change: url, description, filter, headers, basic_auth,
-   * format, rate_limit, ordering, max_in_flight. Empty changes all of
-   * them.
+   * format, rate_limit, ordering, max_in_flight, or `*` for all of them;
+   * output-only fields are ignored. Over gRPC and Connect an empty mask
+   * changes all of them. Over REST (`PATCH /v1/endpoints/{id}`, the
+   * endpoint as the body) the mask is the `update_mask` query parameter,
+   * comma-separated, in proto or JSON names; without it, the fields present
+   * in the body are changed.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
