@@ -2,7 +2,8 @@
 // TestInspector in test/system (which starts the server, creates the
 // endpoints and hands over the webhooks to post). It logs in, watches the
 // vendors' webhooks arrive live, filters them with CEL, opens an event,
-// reprocesses a quarantined request, discards one, checks what a read token sees, and
+// reprocesses a quarantined request, discards one, checks what a read token sees,
+// goes back from an event to the list as it was left, and
 // checks each page's accessibility with axe-core; it saves screenshots to
 // ARTIFACTS_DIR. Any failed check ends it with exit code 1 and a message.
 //
@@ -438,6 +439,70 @@ try {
   await shot(phone, "12-phone-detail");
   await axe(phone, "events page on a phone");
   await phone.context().close();
+
+  // Back from an event, by the page's link and by the browser's Back, the
+  // list is as it was left: the rows "load earlier" added, the scroll
+  // position, the live stream; the log is not read again, nor a second
+  // stream opened. Closer's smallest conversations, made unique by their
+  // time, fill more than two pages (50 events each).
+  for (let i = 0; i < 120; i++) {
+    await post({ path: webhooks.more.path, headers: webhooks.more.headers,
+      body: JSON.stringify({ eventType: "ThreadCreatedEvent", timestamp: 1_700_000_000_000 + i, customer: { id: "c-1", firstName: "Anna" } }) });
+  }
+  const browse = await newPage();
+  const calls = []; // the events API's methods the page called, in order
+  browse.on("request", (r) => {
+    const m = new URL(r.url()).pathname.match(/^\/hookstream\.v1\.EventService\/(\w+)$/);
+    if (m) calls.push(m[1]);
+  });
+  await login(browse, readToken);
+  await browse.locator("#live-status").filter({ hasText: "Live" }).waitFor();
+  check((await rows(browse).count()) === 50, "the list starts with one page of events");
+  await browse.getByRole("button", { name: "Load earlier" }).click();
+  await browse.waitForFunction(() => document.querySelectorAll("#events tbody tr").length === 100);
+  check(await browse.getByRole("button", { name: "Load earlier" }).isEnabled(), "load earlier adds a page, and there are more");
+  await browse.evaluate(() => window.scrollTo(0, 2000));
+  const [scrolled, bottom] = await browse.evaluate(() => [window.scrollY, document.documentElement.scrollHeight - window.innerHeight]);
+  // The row halfway down the window, on the second page.
+  const row = (await browse.evaluate(() => document.elementFromPoint(640, 400)?.closest("tr")?.dataset.id)) ?? "";
+  const index = await rows(browse).evaluateAll((trs, id) => trs.findIndex((tr) => tr.dataset.id === id), row);
+  check(index >= 50 && scrolled < bottom, `scrolled to row ${index + 1}, on the second page (${scrolled}px of ${bottom}px)`);
+  const keptAsLeft = async (how) => {
+    await browse.locator("#live-status").waitFor();
+    const shown = await rows(browse).count();
+    const y = await browse.evaluate(() => window.scrollY);
+    check(shown === 100 && Math.abs(y - scrolled) <= 1,
+      `${how}, the list keeps its ${shown} of 100 rows and its scroll position (${y}px of ${scrolled}px)`);
+    check((await browse.evaluate(() => document.activeElement?.closest("tr")?.dataset.id)) === row, `${how}, the focus is back on the row opened`);
+  };
+  const before = calls.length;
+  await browse.locator(`#events tbody tr[data-id="${row}"] a`).click();
+  await browse.locator("#canonical").waitFor();
+  await browse.getByRole("link", { name: "← Events" }).click();
+  await keptAsLeft("back by the page's link");
+  await browse.locator(`#events tbody tr[data-id="${row}"] a`).click();
+  await browse.locator("#canonical").waitFor();
+  await browse.goBack();
+  await keptAsLeft("back by the browser's Back");
+  // An event that arrives while one is open is listed on the kept list's
+  // stream, above: the row opened stays where it was on screen.
+  const rowTop = () => browse.locator(`#events tbody tr[data-id="${row}"]`).evaluate((tr) => tr.getBoundingClientRect().top);
+  const top = await rowTop();
+  await browse.locator(`#events tbody tr[data-id="${row}"] a`).click();
+  await browse.locator("#canonical").waitFor();
+  const newer = await post({ path: webhooks.more.path, headers: webhooks.more.headers,
+    body: JSON.stringify({ eventType: "ThreadCreatedEvent", timestamp: Date.now(), customer: { id: "c-2", firstName: "Ben" } }) });
+  await browse.waitForTimeout(500); // the stream takes it meanwhile; nothing on the event's page shows that
+  await browse.goBack();
+  await browse.locator(`#events tbody tr[data-id="${newer.event_id}"]`).waitFor();
+  const [topNow, y] = [await rowTop(), await browse.evaluate(() => window.scrollY)];
+  check((await rows(browse).first().getAttribute("data-id")) === newer.event_id && (await rows(browse).count()) === 101 &&
+    Math.abs(topNow - top) <= 1,
+    `an event that arrived while one was open is listed first, and the row opened stays where it was on screen (${topNow}px from the top, was ${top}px; scrolled ${y}px)`);
+  const since = calls.slice(before);
+  check(since.length === 3 && since.every((c) => c === "GetEvent"),
+    `going to an event and back reads that event alone, three times: no list, no second stream (${since.join(", ")})`);
+  await browse.context().close();
 
   check(problems.length === 0, `no CSP violation, page error or request to another origin${problems.length ? `: ${problems.join("; ")}` : ""}`);
   console.log(`inspector: all ${checks.length} checks passed`);

@@ -19,6 +19,34 @@ const pages: Record<string, { title: string; page: Page }> = {
 
 const root = document.getElementById("app")!;
 let stop: (() => void) | void;
+/** listMain is the events list's element while the list is shown. */
+let listMain: HTMLElement | undefined;
+
+/**
+ * kept is the events list while an event opened from it is shown (and
+ * any event linked from that one): still filled, still streaming if it
+ * was live, so that going back shows it as it was left (the rows "load
+ * earlier" added, the scroll position, pause) instead of reading the log
+ * again. Any other page, or logging out, stops it.
+ */
+let kept: {
+  main: HTMLElement;
+  stop: (() => void) | void;
+  scrollY: number;
+  /** The event opened and its row's place in the viewport, if listed. */
+  id: string;
+  rowTop: number | undefined;
+} | undefined;
+
+/** listRow is the list's row of an event, if it is listed. */
+function listRow(main: HTMLElement, id: string): HTMLElement | null {
+  return main.querySelector(`#events tbody tr[data-id="${CSS.escape(id)}"]`);
+}
+
+function dropKept(): void {
+  kept?.stop?.();
+  kept = undefined;
+}
 
 /** decodePart decodes a part of the hash; one that does not decode (a
  * pasted link cut short) is taken as written, so the page shows that
@@ -32,16 +60,29 @@ function decodePart(part: string): string {
 }
 
 function route(): void {
-  stop?.();
-  stop = undefined;
   const api = restore();
+  const [, name = "events", arg = ""] = location.hash.split("/").map(decodePart);
+  const current = pages[name] ? name : "events";
+  const detail = current === "events" && arg !== "";
+  if (api && detail && listMain) {
+    // The list is left for an event: it is kept, not stopped. Its rows
+    // are still laid out here, before the detail replaces them.
+    kept = { main: listMain, stop, scrollY: window.scrollY, id: arg, rowTop: listRow(listMain, arg)?.getBoundingClientRect().top };
+  } else {
+    stop?.();
+  }
+  stop = undefined;
+  listMain = undefined;
+  // Back to the list, or on to another page: the kept list is shown
+  // again, or stopped.
+  const back = api && current === "events" && !detail ? kept : undefined;
+  if (back) kept = undefined;
+  else if (!api || !detail) dropKept();
   if (!api) {
     loginView();
     return;
   }
-  const [, name = "events", arg = ""] = location.hash.split("/").map(decodePart);
-  const current = pages[name] ? name : "events";
-  const main = h("main", { id: "main", tabindex: -1 });
+  const main = back?.main ?? h("main", { id: "main", tabindex: -1 });
   const nav = h("nav", { "aria-label": "Inspector" },
     h("ul", null, Object.entries(pages).map(([key, p]) =>
       h("li", null, h("a", { href: `#/${key}`, "aria-current": key === current ? "page" : null }, p.title)))));
@@ -53,9 +94,28 @@ function route(): void {
       h("span", { class: `scope scope-${api.scope}`, title: api.scope === "admin" ? "This token may change things" : "This token may only read" }, `${api.scope} token`),
       h("button", { type: "button", class: "link", onclick: () => { logout(); location.hash = "#/"; route(); } }, "Log out")));
   replace(root, header, main);
-  const detail = current === "events" && arg !== "";
   document.title = `${detail ? "Event" : pages[current].title} · hookstream`;
+  if (current === "events" && !detail) listMain = main;
+  if (back) {
+    stop = back.stop;
+    restoreScroll(back);
+    return;
+  }
   stop = detail ? eventDetailPage(main, api, arg) : pages[current].page(main, api, arg);
+}
+
+/**
+ * restoreScroll scrolls the list back to where it was left, and gives the
+ * focus back to the row opened. Events that arrived live meanwhile were
+ * added above it: the opened row is put back where it was in the viewport,
+ * as the browser's scroll anchoring does for a list on screen, unless the
+ * list was at its top, where new events show.
+ */
+function restoreScroll(back: NonNullable<typeof kept>): void {
+  window.scrollTo(0, back.scrollY);
+  const row = listRow(back.main, back.id);
+  if (row && back.rowTop !== undefined && back.scrollY > 0) window.scrollBy(0, row.getBoundingClientRect().top - back.rowTop);
+  row?.querySelector("a")?.focus({ preventScroll: true });
 }
 
 function loginView(): void {
