@@ -143,6 +143,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		SyncInterval:   cfg.Log.FsyncInterval,
 		GroupCommit:    eventlog.GroupCommit(cfg.Log.GroupCommit),
 		MaxPayload:     int32(cfg.Log.MaxMessageSize),
+		MinFreeDisk:    int64(cfg.Log.MinFreeDisk),
 		ConnectTimeout: cfg.Log.ConnectTimeout,
 
 		QuarantineMaxBytes: int64(cfg.Quarantine.MaxBytes),
@@ -296,6 +297,9 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 		BodyLimit:   int64(cfg.HTTP.BodyLimit),
 		Ready:       a.log.Ready,
 		Degraded: func() string {
+			if short := a.log.DiskShort(); short != "" {
+				return "disk nearly full: " + short
+			}
 			if d := a.log.Damage(); d != nil {
 				return d.String()
 			}

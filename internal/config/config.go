@@ -159,6 +159,11 @@ type Log struct {
 	GroupCommit string `yaml:"group_commit"`
 	// MaxMessageSize of the embedded server (default 8MiB).
 	MaxMessageSize ByteSize `yaml:"max_message_size"`
+	// MinFreeDisk is the free space kept on the file systems of data_dir
+	// (embedded) and index_dir (default 256MiB, at least 16MiB): below
+	// it, webhooks are answered 503 at once instead of filling the disk,
+	// which would stop the embedded server's JetStream until a restart.
+	MinFreeDisk ByteSize `yaml:"min_free_disk"`
 	// ConnectTimeout bounds reaching the log and setting up its stream at
 	// start, while a cluster is still forming (default 30s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -589,6 +594,9 @@ func (c *Config) setDefaults() {
 		v := DefaultKeepRaw
 		c.Log.KeepRaw = &v
 	}
+	if c.Log.MinFreeDisk == 0 {
+		c.Log.MinFreeDisk = DefaultMinFreeDisk
+	}
 	if c.Log.MaxMessageSize == 0 {
 		c.Log.MaxMessageSize = DefaultMaxMessageSize
 	}
@@ -703,6 +711,9 @@ func (c *Config) validate(vendors []Vendor) error {
 	}
 	if g := c.Log.GroupCommit; g != "auto" && g != "on" && g != "off" {
 		errs = append(errs, fmt.Errorf("log.group_commit must be auto, on or off, not %q", g))
+	}
+	if c.Log.MinFreeDisk < 16<<20 {
+		errs = append(errs, fmt.Errorf("log.min_free_disk %d must be at least 16MiB (room for the writes under way when ingest stops)", c.Log.MinFreeDisk))
 	}
 	if c.Log.URL == "" && int64(c.HTTP.BodyLimit)+64<<10 > int64(c.Log.MaxMessageSize) {
 		errs = append(errs, fmt.Errorf("http.body_limit %d must be at least 64KiB below log.max_message_size %d", c.HTTP.BodyLimit, c.Log.MaxMessageSize))

@@ -110,6 +110,7 @@ func TestParseErrors(t *testing.T) {
 		"one address for both listeners":   {"http: {addr: '127.0.0.1:7000'}\ngrpc: {addr: '127.0.0.1:7000'}\nsources: [{name: a, vendor: closer, auth: none}]", "need their own"},
 		"dedup guard too short":            {"log: {dedup_guard: 10ms}\nsources: [{name: a, vendor: closer, auth: none}]", "log.dedup_guard 10ms must be between 100ms"},
 		"body twice past the message size": {"http: {body_limit: 5MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "does not fit log.max_message_size"},
+		"no room kept on the disk":         {"log: {min_free_disk: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "log.min_free_disk 1048576 must be at least 16MiB"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -14,6 +14,7 @@ const (
 	MinDedupWindow            = time.Hour
 	DefaultDedupGuard         = time.Minute
 	DefaultMaxMessageSize     = 8 << 20
+	DefaultMinFreeDisk        = 256 << 20
 	DefaultConnectTimeout     = 30 * time.Second
 	DefaultWriteTimeout       = 5 * time.Second
 	DefaultReadBudget         = 16 << 20

@@ -44,6 +44,11 @@ const (
 	defaultQuarantine = "hookstream_quarantine"
 )
 
+// DefaultMinFreeDisk is Config.MinFreeDisk's default: room for the
+// embedded server to finish what it is writing, delivery's records and a
+// compaction, after ingest stops.
+const DefaultMinFreeDisk = 256 << 20
+
 // Errors returned by the log. ErrUnavailable wraps every failure to reach
 // or write the log, so callers can answer 503 and let the vendor retry.
 var (
@@ -107,6 +112,11 @@ type Config struct {
 	// existing bucket at Open.
 	QuarantineMaxBytes int64
 	QuarantineMaxAge   time.Duration
+	// MinFreeDisk is the free space kept on the file systems of the
+	// embedded server's data dir and of the dedup index: below it, Append
+	// and Quarantine refuse at once (ErrUnavailable) instead of filling
+	// the disk (see diskguard.go). Default DefaultMinFreeDisk.
+	MinFreeDisk int64
 	// ConnectTimeout bounds the initial connect and setup (default config.DefaultConnectTimeout).
 	ConnectTimeout time.Duration
 	// WriteTimeout bounds one append (default 5 s).
@@ -133,6 +143,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.MinFreeDisk <= 0 {
+		c.MinFreeDisk = DefaultMinFreeDisk
+	}
 	if c.Retention == 0 {
 		c.Retention = config.DefaultRetention
 	}
@@ -223,6 +236,7 @@ type Log struct {
 	setupInfo *jetstream.StreamInfo // the stream as setup left it
 	damage    *Damage               // what was found lost at open, if anything
 	index     *indexer
+	disk      *diskGuard
 	// group writes appends when they are grouped (nil otherwise).
 	group *committer
 	// syncer runs the shared syncs (nil unless cfg.sharedSync()).
@@ -319,10 +333,17 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: stream %s: %w", cfg.Stream, err)
 	}
+	var dirs []string
+	if l.ns != nil {
+		dirs = append(dirs, cfg.DataDir)
+	}
+	dirs = append(dirs, l.indexDir())
+	l.disk = newDiskGuard(dirs, uint64(cfg.MinFreeDisk), logger)
 	if err := l.openIndex(ctx); err != nil {
 		l.Close()
 		return nil, err
 	}
+	_ = l.disk.err() // a start on a nearly full disk says so at once
 	if cfg.groupCommit() {
 		l.group = newCommitter(l)
 	}
@@ -470,6 +491,16 @@ func (l *Log) setup(ctx context.Context) error {
 			return err // the config, not the cluster: retrying cannot help
 		}
 		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsInsufficientStorage {
+			// The streams' caps do not fit the server's storage, which
+			// waiting does not change.
+			where := "the NATS servers' JetStream max_file_store"
+			if l.ns != nil {
+				where = "JetStream's storage on the embedded server, three quarters of the disk space free under " + l.cfg.DataDir + " at start"
+			}
+			return fmt.Errorf("%w (the quarantine reserves quarantine.max_bytes, %s, and delivery about 9 GiB, of %s: "+
+				"free disk space, or lower quarantine.max_bytes; see README, Durability)", err, formatBytes(uint64(max(l.cfg.QuarantineMaxBytes, 0))), where)
+		}
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
 			// Nothing answers the JetStream API: JetStream is off, or the
@@ -493,6 +524,10 @@ func (l *Log) setup(ctx context.Context) error {
 		}
 	}
 }
+
+// jsInsufficientStorage is JetStream's "insufficient storage resources
+// available" (JSStorageResourcesExceededErr).
+const jsInsufficientStorage jetstream.ErrorCode = 10047
 
 // jsClusterNoPeers is JetStream's "no suitable peers for placement"
 // (nats.go names no constant for it).
@@ -596,6 +631,15 @@ func (l *Log) continuePositions() (uint64, error) {
 
 // MaxMessageSize is the largest message the log accepts.
 func (l *Log) MaxMessageSize() int64 { return l.nc.MaxPayload() }
+
+// DiskShort says, while the disk guard refuses writes, which file system
+// is short of room and by how much; "" while there is room.
+func (l *Log) DiskShort() string {
+	if err := l.disk.err(); err != nil {
+		return strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")
+	}
+	return ""
+}
 
 // Embedded reports whether the log runs in-process.
 func (l *Log) Embedded() bool { return l.ns != nil }
@@ -772,6 +816,9 @@ func (l *Log) AppendEncoded(ctx context.Context, ev *hookstreamv1.Event, data []
 		// The original may have been stored a moment ago by an Append
 		// still waiting for its sync: this answer waits for one too.
 		return Appended{Seq: orig.Sequence, Duplicate: true}, l.syncEvents(ctx)
+	}
+	if err := l.disk.err(); err != nil {
+		return Appended{}, err
 	}
 	app, err := l.write(ctx, Subject(ev), data, ev.GetId())
 	if err == nil {

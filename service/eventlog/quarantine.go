@@ -28,6 +28,9 @@ func (l *Log) Quarantine(ctx context.Context, q *hookstreamv1.QuarantinedRequest
 	if int64(len(data))+1024 > l.nc.MaxPayload() {
 		return false, ErrTooLarge
 	}
+	if err := l.disk.err(); err != nil {
+		return false, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
 	defer cancel()
 	if _, err := l.quarantine.Create(ctx, q.GetId(), data); err != nil {
