@@ -176,12 +176,17 @@ func (s *Endpoints) CreateEndpoint(ctx context.Context, req *hookstreamv1.Create
 	if err := delivery.Rotate(full, 0); err != nil {
 		return nil, s.mapErr(ctx, err, ep.Id)
 	}
+	// Refused before anything is recorded, in the usual case.
+	if err := s.store.Room(ctx); err != nil {
+		return nil, s.mapErr(ctx, err, ep.Id)
+	}
 	// Where it starts is recorded first, so nothing stored after this
 	// call returns is missed, however soon its worker starts.
 	if err := s.engine.Init(ctx, ep); err != nil {
 		return nil, s.mapErr(ctx, err, ep.Id)
 	}
 	if err := s.store.Create(ctx, full); err != nil {
+		s.engine.Forget(context.WithoutCancel(ctx), ep.Id)
 		return nil, s.mapErr(ctx, err, ep.Id)
 	}
 	s.logger.InfoContext(ctx, "endpoint created", "endpoint", ep.Id, "token", apiToken(ctx))

@@ -68,6 +68,13 @@ func (e *Engine) Init(ctx context.Context, ep *hookstreamv1.Endpoint) error {
 	return err
 }
 
+// Forget removes what Init recorded for an endpoint that was not created
+// after all (the store refused it), best effort: refused creates must not
+// pile up records.
+func (e *Engine) Forget(ctx context.Context, id string) {
+	_ = e.state.Purge(ctx, id)
+}
+
 // readSubject reads messages of one of delivery's streams on subject from
 // position from on, at most limit, calling fn for each until it says
 // stop. It returns the position after the last one read.

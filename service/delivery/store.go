@@ -336,10 +336,9 @@ func (s *Store) open(id, v string) (string, error) {
 func (s *Store) CanStoreSecrets() bool { return s.aead != nil || s.plain }
 
 // Create stores a new endpoint.
-func (s *Store) Create(ctx context.Context, e *Endpoint) error {
-	if !s.CanStoreSecrets() {
-		return ErrNoSecretKey
-	}
+// Room is nil while another endpoint may be created: fewer than
+// delivery.max_endpoints exist. Create checks again.
+func (s *Store) Room(ctx context.Context) error {
 	keys, err := s.kv.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("delivery: count endpoints: %w", err)
@@ -350,6 +349,16 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 	}
 	if n >= s.max {
 		return fmt.Errorf("%w: at most %d (delivery.max_endpoints)", ErrTooMany, s.max)
+	}
+	return nil
+}
+
+func (s *Store) Create(ctx context.Context, e *Endpoint) error {
+	if !s.CanStoreSecrets() {
+		return ErrNoSecretKey
+	}
+	if err := s.Room(ctx); err != nil {
+		return err
 	}
 	raw, err := s.encode(e)
 	if err != nil {

@@ -64,6 +64,24 @@ func TestTooManyEndpoints(t *testing.T) {
 	if got := ids(); !slices.Equal(got, made) {
 		t.Fatalf("endpoints after refused creates: %v, want only %v", got, made)
 	}
+	// Nor do refused creates leave delivery progress behind: a client
+	// retrying in a loop must not grow the state bucket.
+	state, err := s.app.Log().JetStream().KeyValue(ctx, "hookstream_delivery_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := state.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress []string
+	for k := range keys.Keys() {
+		progress = append(progress, k)
+	}
+	slices.Sort(progress)
+	if !slices.Equal(progress, made) {
+		t.Errorf("delivery progress recorded for %v, want only the endpoints made %v", progress, made)
+	}
 
 	// Over REST: 429 with the reason in the JSON error body.
 	code, body := httpSend(t, http.MethodPost, s.base+"/v1/endpoints", adminToken, "application/json",
