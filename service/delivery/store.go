@@ -335,7 +335,6 @@ func (s *Store) open(id, v string) (string, error) {
 // CanStoreSecrets says whether Create can keep a secret.
 func (s *Store) CanStoreSecrets() bool { return s.aead != nil || s.plain }
 
-// Create stores a new endpoint.
 // Room is nil while another endpoint may be created: fewer than
 // delivery.max_endpoints exist. Create checks again.
 func (s *Store) Room(ctx context.Context) error {
@@ -353,6 +352,7 @@ func (s *Store) Room(ctx context.Context) error {
 	return nil
 }
 
+// Create stores a new endpoint.
 func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 	if !s.CanStoreSecrets() {
 		return ErrNoSecretKey

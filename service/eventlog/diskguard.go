@@ -43,8 +43,8 @@ type diskLow struct {
 	free uint64
 }
 
-func newDiskGuard(dirs []string, min uint64, logger *slog.Logger) *diskGuard {
-	return &diskGuard{dirs: dirs, min: min, free: freeBytes, logger: logger}
+func newDiskGuard(dirs []string, minFree uint64, logger *slog.Logger) *diskGuard {
+	return &diskGuard{dirs: dirs, min: minFree, free: freeBytes, logger: logger}
 }
 
 // err is nil while every directory had MinFreeDisk free at the latest
