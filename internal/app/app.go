@@ -194,7 +194,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 	metrics := service.NewMetrics(registry)
 	registerIndexMetrics(registry, a.log)
 	registry.MustRegister(appendCollector{log: a.log})
-	registry.MustRegister(quarantineCollector{log: a.log})
+	registry.MustRegister(quarantineCollector{log: a.log}, diskCollector{log: a.log})
 	a.services, err = service.New(service.Options{
 		Logger: logger, Log: a.log, Sources: sources, Filters: filters, Metrics: metrics,
 		Heartbeat: cfg.Subscribe.Heartbeat, StallTimeout: cfg.Subscribe.StallTimeout,
@@ -678,6 +678,31 @@ func (c quarantineCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(quarantineBytesDesc, prometheus.GaugeValue, float64(st.Bytes))
 	ch <- prometheus.MustNewConstMetric(quarantineMaxBytesDesc, prometheus.GaugeValue, float64(st.MaxBytes))
 	ch <- prometheus.MustNewConstMetric(quarantineEntriesDesc, prometheus.GaugeValue, float64(st.Entries))
+}
+
+// diskCollector exposes the free space of the log's file systems, so
+// operators see the disk filling up before webhooks get 503 for it.
+type diskCollector struct{ log *eventlog.Log }
+
+var (
+	diskFreeDesc = prometheus.NewDesc("hookstream_log_disk_free_bytes",
+		"Free space of the file system of a directory of the log (log.data_dir, log.index_dir); below hookstream_log_min_free_disk_bytes, webhooks get 503.",
+		[]string{"dir"}, nil)
+	minFreeDiskDesc = prometheus.NewDesc("hookstream_log_min_free_disk_bytes",
+		"Free space the log keeps on its file systems (log.min_free_disk).", nil, nil)
+)
+
+func (diskCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- diskFreeDesc
+	ch <- minFreeDiskDesc
+}
+
+func (c diskCollector) Collect(ch chan<- prometheus.Metric) {
+	readings, keep := c.log.DiskFree()
+	for _, r := range readings {
+		ch <- prometheus.MustNewConstMetric(diskFreeDesc, prometheus.GaugeValue, float64(r.Free), r.Dir)
+	}
+	ch <- prometheus.MustNewConstMetric(minFreeDiskDesc, prometheus.GaugeValue, float64(keep))
 }
 
 // HTTPAddr is the address the HTTP listener accepts on.

@@ -32,9 +32,17 @@ type diskGuard struct {
 	free   func(dir string) (uint64, error)
 	logger *slog.Logger
 
-	checked atomic.Int64 // unix nanoseconds of the latest look
-	low     atomic.Pointer[diskLow]
-	mu      sync.Mutex // one look at a time
+	checked  atomic.Int64 // unix nanoseconds of the latest look
+	low      atomic.Pointer[diskLow]
+	readings atomic.Pointer[[]DiskReading] // of the latest look
+	mu       sync.Mutex                    // one look at a time
+}
+
+// DiskReading is the free space of the file system of one of the log's
+// directories, at the latest look.
+type DiskReading struct {
+	Dir  string
+	Free uint64
 }
 
 // diskLow is what the latest look found short of room.
@@ -79,6 +87,7 @@ func (g *diskGuard) look(now int64) {
 		return
 	}
 	var low *diskLow
+	readings := make([]DiskReading, 0, len(g.dirs))
 	for _, dir := range g.dirs {
 		free, err := g.free(dir)
 		if err != nil {
@@ -86,11 +95,13 @@ func (g *diskGuard) look(now int64) {
 			// store's own errors still stop the writes.
 			continue
 		}
+		readings = append(readings, DiskReading{Dir: dir, Free: free})
 		if free < g.min && (low == nil || free < low.free) {
 			low = &diskLow{dir: dir, free: free}
 		}
 	}
 	was := g.low.Swap(low)
+	g.readings.Store(&readings)
 	g.checked.Store(now)
 	switch {
 	case low != nil && was == nil:

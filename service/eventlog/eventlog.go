@@ -641,6 +641,20 @@ func (l *Log) DiskShort() string {
 	return ""
 }
 
+// DiskFree reads the free space of the file systems of the log's
+// directories (looked at again when the latest look is over a second
+// old), and the free space the log keeps.
+func (l *Log) DiskFree() (readings []DiskReading, keep uint64) {
+	if l.disk == nil {
+		return nil, 0
+	}
+	_ = l.disk.err()
+	if r := l.disk.readings.Load(); r != nil {
+		readings = *r
+	}
+	return readings, l.disk.min
+}
+
 // Embedded reports whether the log runs in-process.
 func (l *Log) Embedded() bool { return l.ns != nil }
 

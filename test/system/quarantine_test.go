@@ -92,6 +92,16 @@ func TestQuarantineFull(t *testing.T) {
 		}
 	}
 
+	// The log's file systems, for an alert before the disk guard refuses.
+	if m := regexp.MustCompile(`(?m)^hookstream_log_disk_free_bytes\{dir="([^"]+)"\} (\S+)$`).FindAllStringSubmatch(metrics, -1); len(m) < 2 {
+		t.Errorf("/metrics has %d hookstream_log_disk_free_bytes lines, want the data dir and the index dir", len(m))
+	} else if f, err := strconv.ParseFloat(m[0][2], 64); err != nil || f <= 0 {
+		t.Errorf("hookstream_log_disk_free_bytes{dir=%q} %s", m[0][1], m[0][2])
+	}
+	if !strings.Contains(metrics, "hookstream_log_min_free_disk_bytes 2.68435456e+08\n") {
+		t.Error("/metrics lacks hookstream_log_min_free_disk_bytes 256MiB")
+	}
+
 	// Discard: admin only, NOT_FOUND for unknown ids, over REST and gRPC.
 	if code, body := httpDo(t, http.MethodDelete, s.base+"/v1/quarantine/"+ids[0], readToken); code != http.StatusForbidden {
 		t.Errorf("discard with a read token: %d %s, want 403", code, body)
