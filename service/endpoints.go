@@ -34,6 +34,11 @@ type Endpoints struct {
 	logger    *slog.Logger
 	allowHTTP bool
 	overlap   time.Duration
+	// creating serializes creates on this replica, so that concurrent
+	// ones cannot all pass the delivery.max_endpoints check before any is
+	// stored. Replicas sharing a cluster check each other's endpoints but
+	// may each add one at the same moment.
+	creating sync.Mutex
 }
 
 // EndpointOptions configure the endpoint service.
@@ -176,6 +181,8 @@ func (s *Endpoints) CreateEndpoint(ctx context.Context, req *hookstreamv1.Create
 	if err := delivery.Rotate(full, 0); err != nil {
 		return nil, s.mapErr(ctx, err, ep.Id)
 	}
+	s.creating.Lock()
+	defer s.creating.Unlock()
 	// Refused before anything is recorded, in the usual case.
 	if err := s.store.Room(ctx); err != nil {
 		return nil, s.mapErr(ctx, err, ep.Id)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -105,5 +106,42 @@ func TestTooManyEndpoints(t *testing.T) {
 	slices.Sort(want)
 	if got := ids(); !slices.Equal(got, want) {
 		t.Fatalf("endpoints after the delete and the create: %v, want %v", got, want)
+	}
+}
+
+// TestTooManyEndpointsAtOnce: creates sent together cannot all pass the
+// cap's check before any is stored; exactly delivery.max_endpoints of
+// them succeed.
+func TestTooManyEndpointsAtOnce(t *testing.T) {
+	t.Parallel()
+	const limit, tries = 3, 12
+	s := startServer(t, testConfig(t, t.TempDir(), deliveryYAML+fmt.Sprintf("  max_endpoints: %d\n", limit)))
+	eps := s.endpoints()
+	var wg sync.WaitGroup
+	codesSeen := make([]codes.Code, tries)
+	for i := range tries {
+		wg.Go(func() {
+			_, err := eps.CreateEndpoint(context.Background(), &hookstreamv1.CreateEndpointRequest{
+				Endpoint: &hookstreamv1.Endpoint{Url: fmt.Sprintf("https://receiver.invalid/at-once-%d", i)}})
+			codesSeen[i] = status.Code(err)
+		})
+	}
+	wg.Wait()
+	made := 0
+	for i, c := range codesSeen {
+		switch c {
+		case codes.OK:
+			made++
+		case codes.ResourceExhausted:
+		default:
+			t.Errorf("create %d: %v", i, c)
+		}
+	}
+	resp, err := eps.ListEndpoints(context.Background(), &hookstreamv1.ListEndpointsRequest{PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made != limit || len(resp.GetEndpoints()) != limit {
+		t.Errorf("%d of %d concurrent creates succeeded and %d endpoints exist, want %d", made, tries, len(resp.GetEndpoints()), limit)
 	}
 }
