@@ -133,7 +133,9 @@ func (p *pipeline) process(ctx context.Context, src *Source, body []byte, conten
 		return p.quarantine(ctx, src, body, contentType, received, normalize.Reject(
 			hookstreamv1.RejectionCode_REJECTION_CODE_INVALID_FIELD, "", "normalized event exceeds the log's maximum message size"))
 	case err != nil:
-		p.logger.ErrorContext(actx, "append failed", "source", src.Name, "event_id", ev.GetId(), "err", err)
+		if !errors.Is(err, eventlog.ErrDiskShort) { // the log says that once, not per webhook
+			p.logger.ErrorContext(actx, "append failed", "source", src.Name, "event_id", ev.GetId(), "err", err)
+		}
 		return nil, errLogUnavailable()
 	}
 	outcome := hookstreamv1.IngestOutcome_INGEST_OUTCOME_ACCEPTED
@@ -231,7 +233,9 @@ func (p *pipeline) quarantine(ctx context.Context, src *Source, body []byte, con
 			"code", rej.Code.String())
 		return nil, errQuarantineFull(src.Name)
 	case err != nil:
-		p.logger.ErrorContext(qctx, "quarantine write failed", "source", src.Name, "quarantine_id", q.GetId(), "err", err)
+		if !errors.Is(err, eventlog.ErrDiskShort) { // the log says that once, not per webhook
+			p.logger.ErrorContext(qctx, "quarantine write failed", "source", src.Name, "quarantine_id", q.GetId(), "err", err)
+		}
 		return nil, errLogUnavailable()
 	}
 	p.metrics.quarantined.WithLabelValues(src.Name, rej.Code.String()).Inc()

@@ -57,7 +57,7 @@ func newDiskGuard(dirs []string, minFree uint64, logger *slog.Logger) *diskGuard
 
 // err is nil while every directory had MinFreeDisk free at the latest
 // look (made again when it is older than diskCheckEvery); otherwise an
-// ErrUnavailable that says which directory is short, by how much.
+// ErrDiskShort that says which directory is short, by how much.
 func (g *diskGuard) err() error {
 	if g == nil || g.min == 0 {
 		return nil
@@ -66,7 +66,7 @@ func (g *diskGuard) err() error {
 		g.look(now)
 	}
 	if low := g.low.Load(); low != nil {
-		return fmt.Errorf("%w: %s", ErrUnavailable, g.describe(low))
+		return fmt.Errorf("%w: %s", ErrDiskShort, g.describe(low))
 	}
 	return nil
 }

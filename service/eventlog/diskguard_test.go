@@ -133,3 +133,20 @@ func TestStartWithoutRoomForTheCaps(t *testing.T) {
 		t.Errorf("the start took %v to fail; retrying cannot help", took)
 	}
 }
+
+// The embedded server takes caps larger than the disk (its storage is
+// not sized from the free space at start): a disk smaller than the
+// defaults' 10 GiB of caps still starts, and a server whose disk filled
+// up still restarts. The disk guard is what keeps the disk from filling.
+func TestEmbeddedStartsWithCapsBeyondTheDisk(t *testing.T) {
+	dir := t.TempDir()
+	free, err := freeBytes(dir)
+	if err != nil {
+		t.Skip("free space not measured on this system:", err)
+	}
+	capBytes := int64(min(2*free, 1<<48)) // more than nats-server's three quarters of the free space
+	l := openLog(t, Config{DataDir: dir, QuarantineMaxBytes: capBytes})
+	mustAppend(t, l, event(1))
+	l.Close()
+	openLog(t, Config{DataDir: dir, QuarantineMaxBytes: capBytes}).Close()
+}

@@ -53,6 +53,9 @@ const DefaultMinFreeDisk = 256 << 20
 // or write the log, so callers can answer 503 and let the vendor retry.
 var (
 	ErrUnavailable = errors.New("event log unavailable")
+	// ErrDiskShort is ErrUnavailable while the disk guard refuses writes:
+	// the guard logs that once, so callers need not log each refusal.
+	ErrDiskShort = fmt.Errorf("%w: disk nearly full", ErrUnavailable)
 	ErrNotFound    = errors.New("not found")
 	ErrTooLarge    = errors.New("message exceeds the log's maximum message size")
 	// ErrQuarantineFull is returned when the quarantine bucket is at its
@@ -429,8 +432,16 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		// (syncer), and the server only writes each message in place.
 		SyncAlways:   cfg.SyncAlways && !cfg.sharedSync(),
 		SyncInterval: cfg.SyncInterval,
-		NoSigs:       true,
-		NoLog:        true,
+		// nats-server would size JetStream's storage at three quarters of
+		// the disk space free at start, and refuse to create (or, after the
+		// disk filled further, to load) streams whose caps do not fit: about
+		// 10 GiB with the defaults, so a smaller disk could not start at
+		// all, and a running server could not restart. The caps are bounds
+		// here, not reservations; what keeps the disk from filling is the
+		// disk guard (Config.MinFreeDisk).
+		JetStreamMaxStore: embeddedMaxStore,
+		NoSigs:            true,
+		NoLog:             true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: embedded server: %w", err)
@@ -494,12 +505,8 @@ func (l *Log) setup(ctx context.Context) error {
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsInsufficientStorage {
 			// The streams' caps do not fit the server's storage, which
 			// waiting does not change.
-			where := "the NATS servers' JetStream max_file_store"
-			if l.ns != nil {
-				where = "JetStream's storage on the embedded server, three quarters of the disk space free under " + l.cfg.DataDir + " at start"
-			}
-			return fmt.Errorf("%w (the quarantine reserves quarantine.max_bytes, %s, and delivery about 9 GiB, of %s: "+
-				"free disk space, or lower quarantine.max_bytes; see README, Durability)", err, formatBytes(uint64(max(l.cfg.QuarantineMaxBytes, 0))), where)
+			return fmt.Errorf("%w (the quarantine reserves quarantine.max_bytes, %s, and delivery about 9 GiB, of the NATS servers' JetStream "+
+				"max_file_store: raise it, or lower quarantine.max_bytes; see README, Durability)", err, formatBytes(uint64(max(l.cfg.QuarantineMaxBytes, 0))))
 		}
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
@@ -524,6 +531,11 @@ func (l *Log) setup(ctx context.Context) error {
 		}
 	}
 }
+
+// embeddedMaxStore is the embedded server's JetStream storage limit: far
+// beyond any disk, so that only the disk guard and the streams' own caps
+// bound what is stored.
+const embeddedMaxStore = 1 << 50
 
 // jsInsufficientStorage is JetStream's "insufficient storage resources
 // available" (JSStorageResourcesExceededErr).
@@ -636,7 +648,7 @@ func (l *Log) MaxMessageSize() int64 { return l.nc.MaxPayload() }
 // is short of room and by how much; "" while there is room.
 func (l *Log) DiskShort() string {
 	if err := l.disk.err(); err != nil {
-		return strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")
+		return strings.TrimPrefix(err.Error(), ErrDiskShort.Error()+": ")
 	}
 	return ""
 }
