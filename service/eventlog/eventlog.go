@@ -56,8 +56,8 @@ var (
 	// ErrDiskShort is ErrUnavailable while the disk guard refuses writes:
 	// the guard logs that once, so callers need not log each refusal.
 	ErrDiskShort = fmt.Errorf("%w: disk nearly full", ErrUnavailable)
-	ErrNotFound    = errors.New("not found")
-	ErrTooLarge    = errors.New("message exceeds the log's maximum message size")
+	ErrNotFound  = errors.New("not found")
+	ErrTooLarge  = errors.New("message exceeds the log's maximum message size")
 	// ErrQuarantineFull is returned when the quarantine bucket is at its
 	// size limit; nothing was stored.
 	ErrQuarantineFull = errors.New("quarantine is full")
