@@ -444,9 +444,9 @@ func Load(path string, vendors []Vendor) (*Config, error) {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// Parse decodes YAML, replacing ${NAME} in string values with the value
-// lookup gives. A reference to an unset variable is an error, so a missing
-// secret stops the server instead of becoming an empty password. Sources
+// Parse decodes YAML, replacing ${NAME} in values with the value lookup
+// gives. A reference to an unset or empty variable is an error, so a
+// missing secret stops the server instead of becoming an empty password. Sources
 // may name the vendors given, each with an auth scheme it can send (or
 // `auth: none`).
 func Parse(raw []byte, lookup func(string) (string, bool), vendors []Vendor) (*Config, error) {
@@ -533,27 +533,46 @@ func keyLines(n *yaml.Node, path string, out map[int][]string) {
 }
 
 func expand(n *yaml.Node, lookup func(string) (string, bool)) error {
+	var errs []error
+	expandNode(n, lookup, &errs)
+	return errors.Join(errs...)
+}
+
+// expandNode expands n and what it holds, adding a line's error to errs
+// for every variable unset or empty (an empty secret is as missing as an
+// unset one: a deployment that forgot to fill it in), so one check names
+// them all.
+func expandNode(n *yaml.Node, lookup func(string) (string, bool), errs *[]error) {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
-		var missing []string
+		var missing, empty []string
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 			name := m[2 : len(m)-1]
 			v, ok := lookup(name)
-			if !ok {
+			switch {
+			case !ok:
 				missing = append(missing, name)
+			case v == "":
+				empty = append(empty, name)
 			}
 			return v
 		})
 		if len(missing) > 0 {
-			return fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+			*errs = append(*errs, fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", ")))
 		}
-		n.Tag = "!!str" // an expanded secret is text, whatever it looks like
+		if len(empty) > 0 {
+			*errs = append(*errs, fmt.Errorf("line %d: environment variable %s is empty", n.Line, strings.Join(empty, ", ")))
+		}
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			n.Tag = "!!str" // quoted: text, whatever it looks like
+		} else {
+			// Unquoted: read as if written here, so rate_limit: ${RATE}
+			// is a number (a text field still takes it as text).
+			n.Tag = ""
+		}
 	}
 	for _, c := range n.Content {
-		if err := expand(c, lookup); err != nil {
-			return err
-		}
+		expandNode(c, lookup, errs)
 	}
-	return nil
 }
 
 func (c *Config) setDefaults() {

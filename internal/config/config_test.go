@@ -180,3 +180,38 @@ func TestParseKeepRaw(t *testing.T) {
 		}
 	}
 }
+
+// ${NAME} in an unquoted value is read as if written there (a number for
+// a number), quoted it is text; an empty variable is as missing as an
+// unset one, and every missing one is named at once.
+func TestParseEnvironment(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse([]byte(`
+sources:
+  - name: a
+    vendor: closer
+    rate_limit: ${RATE}
+    auth:
+      token: ${TOKEN}
+`), env(map[string]string{"RATE": "5", "TOKEN": "0123456789abcdef0123"}), vendors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sources[0].RateLimit != 5 || cfg.Sources[0].Auth.Token != "0123456789abcdef0123" {
+		t.Errorf("rate_limit %v, token %q", cfg.Sources[0].RateLimit, cfg.Sources[0].Auth.Token)
+	}
+	_, err = config.Parse([]byte(`
+sources:
+  - name: a
+    vendor: pipedrive
+    auth: {basic: {username: "${USER}", password: "${PASS}"}}
+  - name: b
+    vendor: clinchpad
+    auth: {handshake_key: "${KEY}"}
+`), env(map[string]string{"PASS": ""}), vendors)
+	for _, want := range []string{"environment variable USER is not set", "line 5: environment variable PASS is empty", "environment variable KEY is not set"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+}
