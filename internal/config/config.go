@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -723,6 +724,18 @@ func (l Log) validateConnection() []error {
 	return errs
 }
 
+// checkListenAddr says what is wrong with a listener's host:port.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port (the host may be empty for every interface)")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return errors.New("the port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
 func (c *Config) validate(vendors []Vendor) error {
 	var errs []error
 	if c.Log.Fsync != "interval" && c.Log.Fsync != "always" {
@@ -730,6 +743,26 @@ func (c *Config) validate(vendors []Vendor) error {
 	}
 	if g := c.Log.GroupCommit; g != "auto" && g != "on" && g != "off" {
 		errs = append(errs, fmt.Errorf("log.group_commit must be auto, on or off, not %q", g))
+	}
+	// Durations that a 0 gives their default: a negative one would be read
+	// as none (no timeout at all) or replaced silently.
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"shutdown_timeout", c.ShutdownTimeout}, {"http.read_header_timeout", c.HTTP.ReadHeaderTimeout},
+		{"http.read_timeout", c.HTTP.ReadTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout},
+		{"log.retention", c.Log.Retention}, {"log.fsync_interval", c.Log.FsyncInterval}, {"log.connect_timeout", c.Log.ConnectTimeout},
+		{"subscribe.heartbeat", c.Subscribe.Heartbeat}, {"subscribe.stall_timeout", c.Subscribe.StallTimeout},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s must be positive", d.key, d.v))
+		}
+	}
+	for _, a := range []struct{ key, addr string }{{"http.addr", c.HTTP.Addr}, {"grpc.addr", c.GRPC.Addr}} {
+		if err := checkListenAddr(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", a.key, a.addr, err))
+		}
 	}
 	if c.Log.MinFreeDisk < 16<<20 {
 		errs = append(errs, fmt.Errorf("log.min_free_disk %d must be at least 16MiB (room for the writes under way when ingest stops)", c.Log.MinFreeDisk))

@@ -110,6 +110,10 @@ func TestParseErrors(t *testing.T) {
 		"one address for both listeners":   {"http: {addr: '127.0.0.1:7000'}\ngrpc: {addr: '127.0.0.1:7000'}\nsources: [{name: a, vendor: closer, auth: none}]", "need their own"},
 		"dedup guard too short":            {"log: {dedup_guard: 10ms}\nsources: [{name: a, vendor: closer, auth: none}]", "log.dedup_guard 10ms must be between 100ms"},
 		"body twice past the message size": {"http: {body_limit: 5MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "does not fit log.max_message_size"},
+		"negative timeout":                 {"http: {read_timeout: -1s}\nsources: [{name: a, vendor: closer, auth: none}]", "http.read_timeout -1s must be positive"},
+		"negative heartbeat":               {"subscribe: {heartbeat: -1s}\nsources: [{name: a, vendor: closer, auth: none}]", "subscribe.heartbeat -1s must be positive"},
+		"port out of range":                {"http: {addr: \"127.0.0.1:99999\"}\nsources: [{name: a, vendor: closer, auth: none}]", "http.addr \"127.0.0.1:99999\": the port must be a number from 0 to 65535"},
+		"address without a port":           {"grpc: {addr: localhost}\nsources: [{name: a, vendor: closer, auth: none}]", "grpc.addr \"localhost\": must be host:port"},
 		"no room kept on the disk":         {"log: {min_free_disk: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "log.min_free_disk 1048576 must be at least 16MiB"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
