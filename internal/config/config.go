@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -389,6 +390,9 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
 		return fmt.Errorf("line %d: %q is not a size (try 1048576 or 1MiB)", n.Line, n.Value)
+	}
+	if v > math.MaxInt64/mult {
+		return fmt.Errorf("line %d: %q is too large a size", n.Line, n.Value)
 	}
 	*b = ByteSize(v * mult)
 	return nil

@@ -114,6 +114,7 @@ func TestParseErrors(t *testing.T) {
 		"negative heartbeat":               {"subscribe: {heartbeat: -1s}\nsources: [{name: a, vendor: closer, auth: none}]", "subscribe.heartbeat -1s must be positive"},
 		"port out of range":                {"http: {addr: \"127.0.0.1:99999\"}\nsources: [{name: a, vendor: closer, auth: none}]", "http.addr \"127.0.0.1:99999\": the port must be a number from 0 to 65535"},
 		"address without a port":           {"grpc: {addr: localhost}\nsources: [{name: a, vendor: closer, auth: none}]", "grpc.addr \"localhost\": must be host:port"},
+		"size past 64 bits":                {"log: {min_free_disk: 99999999999GiB}\nsources: [{name: a, vendor: closer, auth: none}]", "\"99999999999GiB\" is too large a size"},
 		"no room kept on the disk":         {"log: {min_free_disk: 1MiB}\nsources: [{name: a, vendor: closer, auth: none}]", "log.min_free_disk 1048576 must be at least 16MiB"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil), vendors)
