@@ -303,6 +303,9 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 			if d := a.log.Damage(); d != nil {
 				return d.String()
 			}
+			if n := a.sealed(); n > 0 {
+				return fmt.Sprintf("%d endpoint(s) not delivered here: their signing secret is sealed with a delivery.secret_key this server does not have", n)
+			}
 			return ""
 		},
 		OpenAPI:          hookstream.OpenAPI,
@@ -752,4 +755,13 @@ func limitHeaders(limit int, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// sealed is how many endpoints this replica leaves undelivered because
+// their signing secret is sealed with a key it does not have.
+func (a *App) sealed() int {
+	if a.delivery == nil {
+		return 0
+	}
+	return a.delivery.Sealed()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -79,7 +80,7 @@ type Engine struct {
 	workers map[string]*worker
 	// passUntil holds endpoints this replica cannot deliver (their secret
 	// is sealed with a key it does not have) and leaves their leases to
-	// the other replicas until then; only reconcile uses it.
+	// the other replicas until then; reconcile keeps it, under mu.
 	passUntil map[string]time.Time
 	shared    *shared
 	tail      *tail
@@ -87,6 +88,20 @@ type Engine struct {
 	wg        sync.WaitGroup
 	cancel    context.CancelFunc
 	done      chan struct{}
+}
+
+// Sealed is how many endpoints this replica passed over lately because
+// their signing secret is sealed with a key it does not have.
+func (e *Engine) Sealed() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, now := 0, time.Now()
+	for _, until := range e.passUntil {
+		if until.After(now) {
+			n++
+		}
+	}
+	return n
 }
 
 // Start creates the engine's buckets and begins watching endpoints.
@@ -240,9 +255,17 @@ func (e *Engine) reconcile(ctx context.Context) {
 			if errors.Is(w.loadErr, ErrSecretSealed) {
 				// Another replica may have the key: leave the endpoint to
 				// it for a while rather than taking the lease back at once.
-				e.o.Logger.Warn("delivery: leaving an endpoint to replicas that have its secret's key", "endpoint", id,
-					"for", sealedPass)
+				// With the embedded log there is none: nothing delivers it.
+				if e.o.Log.Embedded() {
+					e.o.Logger.Error("delivery: an endpoint's signing secret is sealed with a key this server does not have: "+
+						"nothing is delivered to it until the server runs with the delivery.secret_key that sealed it", "endpoint", id)
+				} else {
+					e.o.Logger.Warn("delivery: leaving an endpoint to replicas that have its secret's key", "endpoint", id,
+						"for", sealedPass)
+				}
+				e.mu.Lock()
 				e.passUntil[id] = time.Now().Add(sealedPass)
+				e.mu.Unlock()
 			} else {
 				e.o.Logger.Warn("delivery: an endpoint's worker stopped; restarting it", "endpoint", id)
 			}
@@ -283,13 +306,16 @@ func (e *Engine) reconcile(ctx context.Context) {
 		}
 	}
 	now := time.Now()
+	e.mu.Lock() // Sealed reads passUntil too
 	for id, until := range e.passUntil {
 		if !ids[id] || now.After(until) {
 			delete(e.passUntil, id)
 		}
 	}
+	passing := maps.Clone(e.passUntil)
+	e.mu.Unlock()
 	for id := range ids {
-		if running[id] != nil || e.running(id) || !e.passUntil[id].IsZero() {
+		if running[id] != nil || e.running(id) || !passing[id].IsZero() {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
