@@ -108,6 +108,11 @@ func send(args []string, stdout, stderr io.Writer) error {
 	}
 	src := cfg.Sources[i]
 	if example != "" {
+		if vendor := strings.SplitN(example, ".", 2)[0]; vendor != src.Vendor {
+			// It would only be quarantined as not the source's format.
+			return usagef("--example %s is a %s webhook, and source %s is a %s source; pick a %s example or another --source",
+				example, vendor, source, src.Vendor, src.Vendor)
+		}
 		if body, err = freshen(src.Vendor, body); err != nil {
 			return err
 		}

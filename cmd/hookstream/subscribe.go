@@ -65,7 +65,7 @@ func (f streamFlags) request() (*hookstreamv1.SubscribeRequest, error) {
 		case isCursor(from):
 			req.Start = &hookstreamv1.SubscribeRequest_AfterCursor{AfterCursor: from}
 		default:
-			return nil, usagef("--from %q is not now, beginning, a cursor (the digits printed with each event), "+
+			return nil, usagef("--from %q is not now, beginning, a cursor (each event's \"cursor\" with --json), "+
 				"an RFC 3339 time (2026-03-01T09:00:00Z) or a date (2026-03-01)", from)
 		}
 	}
@@ -168,11 +168,16 @@ func follow(ctx context.Context, conn *grpc.ClientConn, first *hookstreamv1.Subs
 		if errors.Is(err, io.EOF) {
 			err = errors.New("stream ended")
 		}
-		fmt.Fprintf(stderr, "hookstream: stream broken (%v); reconnecting in %s\n", err, backoff)
+		wait := backoff
+		if !reached() && giveUp > 0 {
+			// The last wait ends at --connect-timeout, not a backoff past it.
+			wait = max(min(wait, giveUp-time.Since(openedAt)), 0)
+		}
+		fmt.Fprintf(stderr, "hookstream: stream broken (%v); reconnecting in %s\n", err, wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}

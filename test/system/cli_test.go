@@ -269,6 +269,18 @@ func TestCLIStreamEnds(t *testing.T) {
 	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("tail with no server took %s to give up after --connect-timeout 1s", took)
 	}
+	// Its waits between tries end at --connect-timeout, not a backoff past it.
+	var waited time.Duration
+	for _, m := range regexp.MustCompile(`reconnecting in (\S+)\n`).FindAllStringSubmatch(errOut, -1) {
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatalf("reconnecting in %q", m[1])
+		}
+		waited += d
+	}
+	if waited > time.Second {
+		t.Errorf("tail waited %s between tries with --connect-timeout 1s:\n%s", waited, errOut)
+	}
 	for name, args := range map[string][]string{
 		"ftp URL":    {"--forward-to", "ftp://x/y"},
 		"bad secret": {"--forward-to", "http://127.0.0.1:1/", "--secret", "whsec_notbase64!!"},
@@ -573,5 +585,16 @@ func TestCLIQuarantine(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, "quarantine", "show", id, "--config", path); code != 1 {
 		t.Errorf("show of a discarded request: exit %d, want 1", code)
+	}
+}
+
+// An example of one vendor sent to another vendor's source would only be
+// quarantined: a usage error instead, before anything is sent.
+func TestCLISendExampleOfAnotherVendor(t *testing.T) {
+	t.Parallel()
+	path, _ := cliConfig(t)
+	_, errOut, code := runCLI(t, "send", "--config", path, "--source", "pipedrive", "--example", "closer.created")
+	if code != 2 || !strings.Contains(errOut, "closer webhook") || !strings.Contains(errOut, "pipedrive source") {
+		t.Errorf("send of a closer example to a pipedrive source: exit %d, stderr %q", code, errOut)
 	}
 }
