@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"slices"
@@ -28,12 +29,13 @@ import (
 // Endpoints implements EndpointService over the delivery engine.
 type Endpoints struct {
 	hookstreamv1.UnimplementedEndpointServiceServer
-	store     *delivery.Store
-	engine    *delivery.Engine
-	events    *Events
-	logger    *slog.Logger
-	allowHTTP bool
-	overlap   time.Duration
+	store         *delivery.Store
+	engine        *delivery.Engine
+	events        *Events
+	logger        *slog.Logger
+	allowHTTP     bool
+	allowNetworks []netip.Prefix
+	overlap       time.Duration
 	// creating serializes creates on this replica, so that concurrent
 	// ones cannot all pass the delivery.max_endpoints check before any is
 	// stored. Replicas sharing a cluster check each other's endpoints but
@@ -46,6 +48,9 @@ type EndpointOptions struct {
 	Store     *delivery.Store
 	Engine    *delivery.Engine
 	AllowHTTP bool
+	// AllowNetworks are the addresses delivery may reach although Blocked
+	// refuses them (delivery.allow_networks).
+	AllowNetworks []netip.Prefix
 	// Overlap is how long a rotated-out secret keeps signing by default.
 	Overlap time.Duration
 }
@@ -53,7 +58,7 @@ type EndpointOptions struct {
 // NewEndpoints builds the endpoint service.
 func (s *Services) NewEndpoints(o EndpointOptions) *Endpoints {
 	return &Endpoints{store: o.Store, engine: o.Engine, events: s.Events, logger: s.Events.logger,
-		allowHTTP: o.AllowHTTP, overlap: o.Overlap}
+		allowHTTP: o.AllowHTTP, allowNetworks: o.AllowNetworks, overlap: o.Overlap}
 }
 
 // Compile checks an endpoint filter as Subscribe checks its filter, and
@@ -131,6 +136,9 @@ func (s *Endpoints) mapErr(ctx context.Context, err error, id string) error {
 func (s *Endpoints) check(ep *hookstreamv1.Endpoint, paths map[string]bool) error {
 	if paths == nil || paths["url"] {
 		if err := webhook.CheckURL(ep.GetUrl(), s.allowHTTP); err != nil {
+			return errInvalid(ReasonInvalidEndpoint, "url: "+err.Error())
+		}
+		if err := webhook.CheckAddress(ep.GetUrl(), s.allowNetworks); err != nil {
 			return errInvalid(ReasonInvalidEndpoint, "url: "+err.Error())
 		}
 	}

@@ -383,7 +383,7 @@ func (a *App) startDelivery(ctx context.Context, cfg *config.Config, logger *slo
 	if err != nil {
 		return nil, err
 	}
-	return a.services.NewEndpoints(service.EndpointOptions{Store: store, Engine: a.delivery, AllowHTTP: d.AllowHTTP, Overlap: d.SecretOverlap}), nil
+	return a.services.NewEndpoints(service.EndpointOptions{Store: store, Engine: a.delivery, AllowHTTP: d.AllowHTTP, AllowNetworks: d.Networks(), Overlap: d.SecretOverlap}), nil
 }
 
 // sourcesOf lists the configured sources of a vendor.

@@ -747,6 +747,20 @@ func TestDeliveryRefusesPrivateAddresses(t *testing.T) {
 	if n := len(rc.requests()); n != 0 {
 		t.Errorf("the blocked receiver got %d requests", n)
 	}
+	// A blocked address written as such is refused when the endpoint is
+	// made, over gRPC and over the Pipedrive-compatible API, rather than
+	// failing every attempt for the whole retry schedule.
+	for _, u := range []string{rc.srv.URL, "https://10.0.0.1/x", "https://169.254.169.254/latest", "http://[fd00::1]:8080/"} {
+		_, err := s.endpoints().CreateEndpoint(context.Background(), &hookstreamv1.CreateEndpointRequest{Endpoint: &hookstreamv1.Endpoint{Url: u}})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "is blocked") || !strings.Contains(err.Error(), "delivery.allow_networks") {
+			t.Errorf("create with %s: %v, want INVALID_ARGUMENT naming delivery.allow_networks", u, err)
+		}
+	}
+	code, body := httpSend(t, http.MethodPost, s.base+"/api/v1/webhooks", adminToken, "application/json",
+		`{"subscription_url": "https://10.0.0.1/x", "event_action": "*", "event_object": "*"}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, "is blocked") {
+		t.Errorf("Pipedrive API create with a private address: %d %s", code, body)
+	}
 }
 
 // TestEndpointAPIOverHTTP drives the REST mapping the README shows with

@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ func CheckURL(raw string, allowHTTP bool) error {
 	case "https":
 	case "http":
 		if !allowHTTP {
-			return errors.New("URL must use https (plain http is not enabled)")
+			return errors.New("URL must use https (plain http needs delivery.allow_http)")
 		}
 	case "":
 		return errors.New("URL is not absolute: it needs https:// and a host")
@@ -62,6 +63,24 @@ func CheckURL(raw string, allowHTTP bool) error {
 	// url.Parse drops an empty fragment ("https://x/#"), so look at the text.
 	if strings.Contains(raw, "#") {
 		return errors.New("URL must not have a fragment (#...): it is never sent to the server")
+	}
+	return nil
+}
+
+// CheckAddress refuses a URL whose host is an IP literal Blocked refuses,
+// so that the endpoint is refused when it is made instead of failing
+// every attempt. A name is judged when it is resolved, at each attempt.
+func CheckAddress(raw string, allow []netip.Prefix) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // CheckURL says what is wrong with it
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		return nil // a name
+	}
+	if reason, blocked := Blocked(ip, allow); blocked {
+		return fmt.Errorf("address %s is blocked (%s): hookstream delivers there only when delivery.allow_networks allows it", u.Hostname(), reason)
 	}
 	return nil
 }
