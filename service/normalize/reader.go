@@ -45,6 +45,14 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjs
 		pool.Put(p)
 		return nil, nil, Reject(codeShape, "", "body must be a JSON object, got %s", v.Type())
 	}
+	if path, dup := duplicateMember(v); dup {
+		pool.Put(p)
+		if len(path) > 128 { // a name is the sender's: keep the answer short
+			path = strings.ToValidUTF8(path[:128], "") + "…"
+		}
+		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_MALFORMED_JSON, path,
+			"member %s appears twice in one object; readers of JSON disagree on which counts", path)
+	}
 	return v, p, nil
 }
 

@@ -1,0 +1,74 @@
+package normalize
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/valyala/fastjson"
+)
+
+// duplicateMember finds a member name given twice in one object of v,
+// and returns the member's path ("meta.entity", "data.items[2].id").
+//
+// JSON leaves duplicate names to the reader (RFC 8259 §4), and readers
+// disagree: fastjson, and so every normalizer, takes the first, while
+// JavaScript's JSON.parse and Go's encoding/json take the last. A body
+// that says "entity": "deal" and then "entity": "person" would be
+// normalized (and filtered) as a deal, and read as a person by a receiver
+// of the vendor's body. No vendor sends such a body, so it is refused.
+func duplicateMember(v *fastjson.Value) (path string, found bool) {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		var small [16][]byte
+		seen := small[:0]
+		var many map[string]struct{}
+		o.Visit(func(k []byte, child *fastjson.Value) {
+			if found {
+				return
+			}
+			if many == nil && len(seen) == len(small) {
+				many = make(map[string]struct{}, 2*len(small))
+				for _, s := range seen {
+					many[string(s)] = struct{}{}
+				}
+			}
+			dup := false
+			if many != nil {
+				_, dup = many[string(k)]
+				many[string(k)] = struct{}{}
+			} else {
+				for _, s := range seen {
+					if bytes.Equal(s, k) {
+						dup = true
+						break
+					}
+				}
+				seen = append(seen, k)
+			}
+			if dup {
+				path, found = string(k), true
+				return
+			}
+			if p, ok := duplicateMember(child); ok {
+				path, found = joinPath(string(k), p), true
+			}
+		})
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		for i, child := range a {
+			if p, ok := duplicateMember(child); ok {
+				return joinPath("["+strconv.Itoa(i)+"]", p), true
+			}
+		}
+	}
+	return path, found
+}
+
+// joinPath puts a member's path under its parent's name or index.
+func joinPath(parent, child string) string {
+	if child == "" || child[0] == '[' {
+		return parent + child
+	}
+	return parent + "." + child
+}
