@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -118,5 +120,27 @@ func TestWithPort(t *testing.T) {
 		if got := withPort(in); got != want {
 			t.Errorf("withPort(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// JSON shown on a terminal has every character a terminal would not show
+// as itself escaped, and still means the same to a JSON reader.
+func TestJSONTermSafe(t *testing.T) {
+	in := "{\n  \"name\": \"evil\u202egnp.exe\",\n  \"zw\": \"a\u200bb\",\n  \"emoji\": \"ok 😀\",\n  \"tag\": \"\U000E0041\"\n}"
+	out := jsonTermSafe([]byte(in))
+	for _, want := range []string{`evil\u202egnp.exe`, `a\u200bb`, "ok 😀", `\udb40\udc41`, "\n  \"zw\""} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("jsonTermSafe gave %s, want %s in it", out, want)
+		}
+	}
+	var a, b map[string]string
+	if err := json.Unmarshal([]byte(in), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &b); err != nil || !maps.Equal(a, b) {
+		t.Errorf("escaped JSON reads %v (%v), want %v", b, err, a)
+	}
+	if plain := []byte(`{"a": "b"}`); &jsonTermSafe(plain)[0] != &plain[0] {
+		t.Error("printable JSON was copied")
 	}
 }

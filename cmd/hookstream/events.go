@@ -66,7 +66,7 @@ func events(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		_, err = fmt.Fprintf(stdout, "%s\n", jsonTermSafe(b))
 		return err
 	}
 	ev := proto.CloneOf(resp.GetEvent())
@@ -91,7 +91,7 @@ func readableBody(text string, body []byte) string {
 	}
 	var b bytes.Buffer
 	if json.Indent(&b, []byte(text), "", "  ") == nil {
-		return b.String() // JSON holds no raw control characters
+		return string(jsonTermSafe(b.Bytes()))
 	}
 	return termSafeText(text)
 }
@@ -107,5 +107,5 @@ func prettyProto(m proto.Message) ([]byte, error) {
 	if err := json.Indent(&out, b, "", "  "); err != nil {
 		return nil, err
 	}
-	return out.Bytes(), nil
+	return jsonTermSafe(out.Bytes()), nil
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -52,4 +53,40 @@ func escapeUnprintable(s string, text bool) string {
 		i += size
 	}
 	return b.String()
+}
+
+// jsonTermSafe escapes as \uXXXX every character of the JSON text b that
+// a terminal would not show as itself (a right-to-left override, U+202E,
+// turns what follows around). JSON has such characters only inside
+// strings, where the escape means the same character, so the text reads
+// the same to a JSON reader.
+func jsonTermSafe(b []byte) []byte {
+	i := 0
+	for i < len(b) {
+		r, size := utf8.DecodeRune(b[i:])
+		if !(r == ' ' || r == '\n' || r == '\t' || unicode.IsPrint(r)) || r == utf8.RuneError && size < 2 {
+			break
+		}
+		i += size
+	}
+	if i == len(b) {
+		return b
+	}
+	out := append([]byte(nil), b[:i]...)
+	for i < len(b) {
+		r, size := utf8.DecodeRune(b[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size < 2:
+			out = append(out, `\ufffd`...)
+		case r == ' ' || r == '\n' || r == '\t' || unicode.IsPrint(r):
+			out = utf8.AppendRune(out, r)
+		case r > 0xffff:
+			hi, lo := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+		default:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+	}
+	return out
 }
