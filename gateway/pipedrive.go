@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -317,7 +318,7 @@ func (p *pipedriveAPI) create(ctx context.Context, w http.ResponseWriter, r *htt
 	var sources []string
 	if src := r.URL.Query().Get("source"); src != "" {
 		if !slices.Contains(p.sources, src) {
-			pipedriveBadRequest(w, "source", "is not a configured Pipedrive source: "+strings.Join(p.sources, ", "))
+			pipedriveBadRequest(w, "source", fmt.Sprintf("%q is not a configured Pipedrive source (configured: %s)", src, strings.Join(p.sources, ", ")))
 			return
 		}
 		sources = []string{src}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -293,7 +294,11 @@ func TestPipedriveCompatErrors(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
 		t.Errorf("unknown source: %v %v", resp, err)
 	} else {
+		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
+		if !strings.Contains(string(body), `\"nope\" is not a configured Pipedrive source (configured: pipedrive, pipedrive-us)`) {
+			t.Errorf("unknown source: %s, want the value sent and the sources configured", body)
+		}
 	}
 	// A form body, as Pipedrive takes too; and JSON under curl -d's default
 	// form content type.
