@@ -23,8 +23,8 @@ Usage:
                                                 post a sample webhook to a source
   hookstream listen --forward-to URL [flags]    forward events as signed webhooks
   hookstream events get ID                      show one event
-  hookstream quarantine list|show ID|reprocess ID
-                                                inspect and reprocess quarantined requests
+  hookstream quarantine list|show ID|reprocess ID|discard --yes ID
+                                                inspect, reprocess and discard quarantined requests
   hookstream config check FILE                  validate a config, print it with secrets masked
   hookstream token new --scope read|admin       make an API token for api.tokens
   hookstream help [command]                     show help

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,10 +21,10 @@ list prints one line per quarantined request: id, received time, source,
 state and why it was rejected (--all includes reprocessed ones). show
 prints one request with its body (secrets redacted), pretty-printed when it
 is JSON. reprocess normalizes it again with the current code and prints the
-result. discard deletes a request for good (one that will never become an
+result (exit 1 when it is still quarantined). discard deletes a request for good (one that will never become an
 event); it asks for --yes. These need an admin token.
 
-Exit codes: 0 ok, 1 failure (not found, bad token), 2 usage error.
+Exit codes: 0 ok, 1 failure (not found, bad token, still quarantined), 2 usage error.
 
 Flags:
 `
@@ -87,8 +88,14 @@ func quarantine(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
-		return err
+		if _, err = fmt.Fprintf(stdout, "%s\n", b); err != nil {
+			return err
+		}
+		if resp.GetResult().GetOutcome() == hookstreamv1.IngestOutcome_INGEST_OUTCOME_QUARANTINED {
+			// A script looping over entries must tell this from success.
+			return errors.New("still quarantined: the request does not normalize with this version either")
+		}
+		return nil
 	case "show":
 		all, source = true, ""
 	}

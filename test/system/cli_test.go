@@ -571,7 +571,8 @@ func TestCLIQuarantine(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `not json \x1b]0;pwned\a\x1b[2J`) || strings.ContainsAny(out, "\x1b\a") {
 		t.Errorf("quarantine show: exit %d, want the body with escapes shown, not sent\n%q%s", code, out, errOut)
 	}
-	if out, errOut, code := runCLI(t, "quarantine", "reprocess", id, "--config", path); code != 0 || !strings.Contains(out, "QUARANTINED") {
+	if out, errOut, code := runCLI(t, "quarantine", "reprocess", id, "--config", path); code != 1 || !strings.Contains(out, "QUARANTINED") ||
+		!strings.Contains(errOut, "still quarantined") {
 		t.Errorf("quarantine reprocess: exit %d\n%s%s", code, out, errOut)
 	}
 	if _, errOut, code := runCLI(t, "quarantine", "discard", id, "--config", path); code != 2 || !strings.Contains(errOut, "--yes") {
