@@ -279,7 +279,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	}
 	url := cfg.URL
 	if url == "" {
-		ns, err := startEmbedded(cfg)
+		ns, err := startEmbedded(cfg, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -403,7 +403,7 @@ func waitConnected(ctx context.Context, nc *nats.Conn, timeout time.Duration) er
 	return nil
 }
 
-func startEmbedded(cfg Config) (*server.Server, error) {
+func startEmbedded(cfg Config, logger *slog.Logger) (*server.Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("eventlog: a data dir is needed for the embedded server")
 	}
@@ -446,6 +446,9 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: embedded server: %w", err)
 	}
+	// Its warnings and errors are ours: a store that cannot write (a full
+	// disk) says so only there.
+	ns.SetLoggerV2(natsLogger{logger}, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
@@ -966,3 +969,21 @@ func (l *Log) Replicas() int { return l.cfg.Replicas }
 
 // Bucket is the subject token that narrows a lookup by event id.
 func Bucket(id string) string { return bucket(id) }
+
+// natsLogger passes the embedded server's warnings and errors to the
+// service's log, marked as its own; its notices, debug and trace lines
+// are left out.
+type natsLogger struct{ l *slog.Logger }
+
+func (n natsLogger) Noticef(string, ...any) {}
+func (n natsLogger) Debugf(string, ...any)  {}
+func (n natsLogger) Tracef(string, ...any)  {}
+func (n natsLogger) Warnf(format string, v ...any) {
+	n.l.Warn("embedded NATS server: " + fmt.Sprintf(format, v...))
+}
+func (n natsLogger) Errorf(format string, v ...any) {
+	n.l.Error("embedded NATS server: " + fmt.Sprintf(format, v...))
+}
+func (n natsLogger) Fatalf(format string, v ...any) {
+	n.l.Error("embedded NATS server (fatal): " + fmt.Sprintf(format, v...))
+}
