@@ -28,8 +28,6 @@ import (
 	"github.com/hookstream/hookstream/service"
 	"github.com/hookstream/hookstream/service/delivery"
 	"github.com/hookstream/hookstream/service/delivery/webhook"
-	"github.com/hookstream/hookstream/service/eventlog"
-	"github.com/hookstream/hookstream/service/filter"
 )
 
 // raceJS is the real JetStream of the log, except that the endpoints
@@ -68,21 +66,8 @@ func (k *raceKV) Update(ctx context.Context, key string, value []byte, last uint
 func TestEndpointConcurrentChange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(log.Close)
-	filters, err := filter.NewCompiler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := service.New(service.Options{Logger: logger, Log: log, Filters: filters})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
+	logger := slog.New(slog.DiscardHandler)
+	s, log := newServicesWith(t)
 
 	// The loser's change carries marker; while races > 0, each write of it
 	// to target is preceded by a winning change of target's description,

@@ -88,15 +88,8 @@ func TestSubscribeRefusedMetric(t *testing.T) {
 	counted("refused at the process's cap", 3)
 
 	// Over HTTP (the gateway), the same refusal counts the same.
-	req, _ := http.NewRequest(http.MethodGet, s.base+"/v1/events:subscribe", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("HTTP stream beyond the cap: %d, want 429", resp.StatusCode)
+	if code, body := httpDo(t, http.MethodGet, s.base+"/v1/events:subscribe", adminToken); code != http.StatusTooManyRequests {
+		t.Fatalf("HTTP stream beyond the cap: %d %s, want 429", code, body)
 	}
 	counted("refused over HTTP", 4)
 }
