@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -390,7 +392,12 @@ func (h *webhooks) handle(w, bodyW http.ResponseWriter, r *http.Request, params 
 			req.Params[k] = v
 		}
 	}
-	out, err := h.o.Interceptor(r.Context(), req, ingestInfo, func(ctx context.Context, req any) (any, error) {
+	ctx := r.Context()
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		// Who sent it, for the service's log, as a gRPC call would say.
+		ctx = peer.NewContext(ctx, &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap)})
+	}
+	out, err := h.o.Interceptor(ctx, req, ingestInfo, func(ctx context.Context, req any) (any, error) {
 		return h.o.Ingest.IngestWebhook(ctx, req.(*hookstreamv1.IngestWebhookRequest))
 	})
 	if err != nil {

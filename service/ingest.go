@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -367,8 +368,16 @@ func (s *Ingest) IngestWebhook(ctx context.Context, req *hookstreamv1.IngestWebh
 			src.m.authWrong.Inc()
 		}
 		src.seen.failure(start, "unauthenticated", err.Error())
-		s.p.logger.WarnContext(ctx, "webhook rejected: authentication failed", "source", src.Name,
-			"scheme", string(src.Auth.Scheme()), "missing_credentials", missing)
+		if ok, held := src.seen.authLog(start); ok {
+			args := []any{"source", src.Name, "scheme", string(src.Auth.Scheme()), "missing_credentials", missing}
+			if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+				args = append(args, "remote", p.Addr.String())
+			}
+			if held > 0 {
+				args = append(args, "not_logged_since_last", held)
+			}
+			s.p.logger.WarnContext(ctx, "webhook rejected: authentication failed", args...)
+		}
 		if s.hideUnknown {
 			return nil, errHiddenUnauthenticated()
 		}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -134,6 +135,30 @@ func counterValue(c prometheus.Counter) int64 {
 type sourceSeen struct {
 	last atomic.Int64 // unix nanoseconds of the last request; 0: none yet
 	err  atomic.Pointer[sourceFailure]
+
+	// Authentication failures are logged at most once per authLogEvery
+	// for a source: a misconfigured vendor or someone guessing would
+	// otherwise write a line per request. held counts those not logged
+	// since the last line, which says how many.
+	authMu     sync.Mutex
+	authLogged time.Time
+	authHeld   int
+}
+
+// authLogEvery is how often a source's authentication failures are logged.
+const authLogEvery = 10 * time.Second
+
+// authLog says whether an authentication failure at now is logged, and how
+// many were not since the last one that was.
+func (s *sourceSeen) authLog(now time.Time) (ok bool, held int) {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	if !s.authLogged.IsZero() && now.Sub(s.authLogged) < authLogEvery {
+		s.authHeld++
+		return false, 0
+	}
+	held, s.authHeld, s.authLogged = s.authHeld, 0, now
+	return true, held
 }
 
 // sourceFailure is a request that produced no event. Its message holds no

@@ -42,3 +42,26 @@ func TestDiskGuardOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthFailuresLoggedOnce: a source's authentication failures are
+// logged once per interval with the sender's address, not once per
+// request: a misconfigured vendor or someone guessing would fill the log.
+func TestAuthFailuresLoggedOnce(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), ""))
+	for range 5 {
+		if r := s.post("/v1/webhooks/closer?token=wrong-token-0123456789", []byte(`{}`), nil); r.code != http.StatusUnauthorized {
+			t.Fatalf("wrong token: %d", r.code)
+		}
+	}
+	logs := s.logs.String()
+	if n := strings.Count(logs, "webhook rejected: authentication failed"); n != 1 {
+		t.Errorf("%d log lines for 5 failures in a row, want 1:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "remote=127.0.0.1:") {
+		t.Errorf("the failure's line does not name the sender:\n%s", logs)
+	}
+	if strings.Contains(logs, "wrong-token-0123456789") {
+		t.Error("the log shows the wrong token")
+	}
+}
