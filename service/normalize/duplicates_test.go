@@ -10,8 +10,9 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 )
 
-// A member named twice in one object is refused, wherever it is, and
-// named by its path; the same name in two objects is no duplicate.
+// A member named twice in one object with different values is refused,
+// wherever it is, and named by its path; the same name in two objects, or
+// the same value twice, is no duplicate.
 func TestParseRefusesDuplicateMembers(t *testing.T) {
 	var many strings.Builder
 	for i := range 40 {
@@ -21,8 +22,8 @@ func TestParseRefusesDuplicateMembers(t *testing.T) {
 		`{"entity": "deal", "entity": "person"}`:                                         "entity",
 		`{"meta": {"id": 1, "action": "change", "id": 2}}`:                               "meta.id",
 		`{"data": {"items": [{"a": 1}, {"b": 1, "b": 2}]}}`:                              "data.items[1].b",
-		`{"x": [[{"y": 1, "y": 1}]]}`:                                                    "x[0][0].y",
-		`{"big": {` + many.String() + `"k7": 7}}`:                                        "big.k7",
+		`{"x": [[{"y": 1, "y": 2}]]}`:                                                    "x[0][0].y",
+		`{"big": {` + many.String() + `"k7": 8}}`:                                        "big.k7",
 		`{"a": {"id": 1}, "b": {"id": 1}, "c": [{"id": 1}, {"id": 2}]}`:                  "",
 		`{"` + strings.Repeat("n", 300) + `": 1, "` + strings.Repeat("n", 300) + `": 2}`: strings.Repeat("n", 128) + "…",
 	} {

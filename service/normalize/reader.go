@@ -51,7 +51,7 @@ func Parse(pool *fastjson.ParserPool, body []byte) (v *fastjson.Value, p *fastjs
 			path = strings.ToValidUTF8(path[:128], "") + "…"
 		}
 		return nil, nil, Reject(hookstreamv1.RejectionCode_REJECTION_CODE_MALFORMED_JSON, path,
-			"member %s appears twice in one object; readers of JSON disagree on which counts", path)
+			"member %s appears twice in one object with different values; readers of JSON disagree on which counts", path)
 	}
 	return v, p, nil
 }
