@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/auth"
@@ -154,6 +155,14 @@ func (ic Interceptors) validate(req any) error {
 			msg := v.GetMessage()
 			if path := protovalidate.FieldPathString(v.GetField()); path != "" { // a message-level rule names no field
 				msg = path + ": " + msg
+				if od := m.ProtoReflect().Descriptor().Oneofs().ByName(protoreflect.Name(path)); od != nil {
+					// A oneof has no field of its own: say which it holds.
+					names := make([]string, od.Fields().Len())
+					for i := range names {
+						names[i] = string(od.Fields().Get(i).Name())
+					}
+					msg += " (set one of " + strings.Join(names, ", ") + ")"
+				}
 			}
 			return errInvalid(ReasonInvalidRequest, msg)
 		}

@@ -65,6 +65,7 @@ func TestValidationMessages(t *testing.T) {
 		&hookstreamv1.ListDeliveryAttemptsRequest{}:                                 "endpoint_id or event_id is required",
 		&hookstreamv1.ListDeliveryAttemptsRequest{EventId: "nothex"}:                "event_id: ",
 		&hookstreamv1.ListDeliveryAttemptsRequest{EndpointId: "ep_x", PageSize: -1}: "page_size: ",
+		&hookstreamv1.RedriveDeadLettersRequest{EndpointId: "ep_x"}:                 "selector: exactly one field is required in oneof (set one of dead_letter_id, all, dead_time)",
 	} {
 		msg := status.Convert(ic.validate(req)).Message()
 		if !strings.HasPrefix(msg, want) {
