@@ -503,8 +503,13 @@ func decodeStrict(n *yaml.Node, out any) error {
 		}
 		return m
 	})
+	// "field tokn not found in type config.APIToken" names our Go type.
+	msg = unknownField.ReplaceAllString(msg, `unknown key "$1"`)
 	return errors.New(msg)
 }
+
+// unknownField is the decoder's error for a key the config does not have.
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 // lineRef is a yaml error's reference to a line.
 var lineRef = regexp.MustCompile(`line (\d+):`)
