@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/url"
@@ -458,6 +459,9 @@ func Parse(raw []byte, lookup func(string) (string, bool), vendors []Vendor) (*C
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the file holds no settings (at least sources: is needed)")
+		}
 		return nil, err
 	}
 	if err := expand(&root, lookup); err != nil {

@@ -80,6 +80,7 @@ func TestParseErrors(t *testing.T) {
 		"dup name":                         {"sources: [{name: a, vendor: closer, auth: none}, {name: a, vendor: closer, auth: none}]", "duplicate source"},
 		"no sources":                       {"http: {addr: ':1'}", "no sources"},
 		"unknown key":                      {"htp: {}\nsources: [{name: a, vendor: closer, auth: none}]", `line 1 (htp): unknown key "htp"`},
+		"empty file":                       {"# only a comment\n", "the file holds no settings"},
 		"unknown key inline":               {"api: {tokens: [{name: a, scope: read, tokn: x}]}\nsources: [{name: a, vendor: closer, auth: none}]", `unknown key "tokn"`},
 		"auth word":                        {"sources: [{name: a, vendor: closer, auth: off}]", "auth must be `none`"},
 		"basic no pass":                    {"sources: [{name: a, vendor: pipedrive, auth: {basic: {username: u}}}]", "needs username and password"},
