@@ -2,7 +2,9 @@ package normalize
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/valyala/fastjson"
 )
@@ -18,62 +20,59 @@ import (
 // normalized (and filtered) as a deal, and read as a person by a receiver
 // of the vendor's body. No vendor sends such a body, so it is refused. The
 // same value twice means the same to every reader, and is let through.
+//
+// It runs on every webhook: each object's members are sorted by name in
+// a scratch slice shared by the whole walk, so that names that repeat are
+// neighbours, without a map or a string per member.
 func duplicateMember(v *fastjson.Value) (path string, found bool) {
+	scratch := membersPool.Get().(*[]member)
+	path, found = findDuplicate(v, scratch)
+	*scratch = (*scratch)[:0]
+	membersPool.Put(scratch)
+	return path, found
+}
+
+// member is one member of an object, as findDuplicate sorts them.
+type member struct {
+	name  []byte
+	value *fastjson.Value
+}
+
+var membersPool = sync.Pool{New: func() any { s := make([]member, 0, 64); return &s }}
+
+// findDuplicate is duplicateMember with scratch, a stack of the members
+// of the objects being looked at: each object's go on its end, and are
+// taken off when it is done.
+func findDuplicate(v *fastjson.Value, scratch *[]member) (string, bool) {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		type member struct {
-			k []byte
-			v *fastjson.Value
+		base := len(*scratch)
+		defer func() { *scratch = (*scratch)[:base] }()
+		o.Visit(func(k []byte, child *fastjson.Value) { *scratch = append(*scratch, member{k, child}) })
+		// The walk below appends after these: if that moves the stack to
+		// a new array, this object's members stay as they are in the old.
+		ms := (*scratch)[base:]
+		slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(a.name, b.name) })
+		for i := 1; i < len(ms); i++ {
+			if bytes.Equal(ms[i-1].name, ms[i].name) && !bytes.Equal(ms[i-1].value.MarshalTo(nil), ms[i].value.MarshalTo(nil)) {
+				return string(ms[i].name), true
+			}
 		}
-		var small [16]member
-		seen := small[:0]
-		var many map[string]*fastjson.Value
-		o.Visit(func(k []byte, child *fastjson.Value) {
-			if found {
-				return
+		for _, m := range ms {
+			if p, ok := findDuplicate(m.value, scratch); ok {
+				return joinPath(string(m.name), p), true
 			}
-			if many == nil && len(seen) == len(small) {
-				many = make(map[string]*fastjson.Value, 2*len(small))
-				for _, m := range seen {
-					many[string(m.k)] = m.v
-				}
-			}
-			var first *fastjson.Value
-			if many != nil {
-				if first = many[string(k)]; first == nil {
-					many[string(k)] = child
-				}
-			} else {
-				for _, m := range seen {
-					if bytes.Equal(m.k, k) {
-						first = m.v
-						break
-					}
-				}
-				if first == nil {
-					seen = append(seen, member{k, child})
-				}
-			}
-			if first != nil {
-				if !bytes.Equal(first.MarshalTo(nil), child.MarshalTo(nil)) {
-					path, found = string(k), true
-				}
-				return // a repeat of the same value: its insides were looked at
-			}
-			if p, ok := duplicateMember(child); ok {
-				path, found = joinPath(string(k), p), true
-			}
-		})
+		}
 	case fastjson.TypeArray:
 		a, _ := v.Array()
 		for i, child := range a {
-			if p, ok := duplicateMember(child); ok {
+			if p, ok := findDuplicate(child, scratch); ok {
 				return joinPath("["+strconv.Itoa(i)+"]", p), true
 			}
 		}
 	}
-	return path, found
+	return "", false
 }
 
 // joinPath puts a member's path under its parent's name or index.
