@@ -191,7 +191,8 @@ func (s *Endpoints) CreateEndpoint(ctx context.Context, req *hookstreamv1.Create
 	}
 	s.creating.Lock()
 	defer s.creating.Unlock()
-	// Refused before anything is recorded, in the usual case.
+	// Refused before anything is recorded (the store's Create does not
+	// count again).
 	if err := s.store.Room(ctx); err != nil {
 		return nil, s.mapErr(ctx, err, ep.Id)
 	}
