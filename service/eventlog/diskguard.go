@@ -55,17 +55,23 @@ func newDiskGuard(dirs []string, minFree uint64, logger *slog.Logger) *diskGuard
 	return &diskGuard{dirs: dirs, min: minFree, free: freeBytes, logger: logger}
 }
 
-// err is nil while every directory had MinFreeDisk free at the latest
-// look (made again when it is older than diskCheckEvery); otherwise an
-// ErrDiskShort that says which directory is short, by how much.
-func (g *diskGuard) err() error {
+// short is what the latest look found short of room, nil while every
+// directory had MinFreeDisk free; the look is made again when it is older
+// than diskCheckEvery.
+func (g *diskGuard) short() *diskLow {
 	if g == nil || g.min == 0 {
 		return nil
 	}
 	if now := time.Now().UnixNano(); now-g.checked.Load() >= int64(diskCheckEvery) {
 		g.look(now)
 	}
-	if low := g.low.Load(); low != nil {
+	return g.low.Load()
+}
+
+// err is nil while there is room; otherwise an ErrDiskShort that says
+// which directory is short, by how much.
+func (g *diskGuard) err() error {
+	if low := g.short(); low != nil {
 		return fmt.Errorf("%w: %s", ErrDiskShort, g.describe(low))
 	}
 	return nil

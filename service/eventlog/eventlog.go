@@ -346,7 +346,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		l.Close()
 		return nil, err
 	}
-	_ = l.disk.err() // a start on a nearly full disk says so at once
+	l.disk.short() // a start on a nearly full disk says so at once
 	if cfg.groupCommit() {
 		l.group = newCommitter(l)
 	}
@@ -650,8 +650,8 @@ func (l *Log) MaxMessageSize() int64 { return l.nc.MaxPayload() }
 // DiskShort says, while the disk guard refuses writes, which file system
 // is short of room and by how much; "" while there is room.
 func (l *Log) DiskShort() string {
-	if err := l.disk.err(); err != nil {
-		return strings.TrimPrefix(err.Error(), ErrDiskShort.Error()+": ")
+	if low := l.disk.short(); low != nil {
+		return l.disk.describe(low)
 	}
 	return ""
 }
@@ -663,7 +663,7 @@ func (l *Log) DiskFree() (readings []DiskReading, keep uint64) {
 	if l.disk == nil {
 		return nil, 0
 	}
-	_ = l.disk.err()
+	l.disk.short() // a fresh look when the latest is old
 	if r := l.disk.readings.Load(); r != nil {
 		readings = *r
 	}
