@@ -19,17 +19,20 @@ func termSafe(s string) string { return escapeUnprintable(s, false) }
 // breaks and tabs are kept.
 func termSafeText(s string) string { return escapeUnprintable(s, true) }
 
-func escapeUnprintable(s string, text bool) string {
-	keep := func(r rune, size int) bool {
-		if r == utf8.RuneError && size < 2 { // a byte that is not UTF-8 (0x9b is a CSI to some terminals)
-			return false
-		}
-		return r == ' ' || unicode.IsPrint(r) || text && (r == '\n' || r == '\t')
+// shown reports whether a terminal shows the rune r (size bytes of
+// UTF-8) as itself; with text, line breaks and tabs count as shown.
+func shown(r rune, size int, text bool) bool {
+	if r == utf8.RuneError && size < 2 { // a byte that is not UTF-8 (0x9b is a CSI to some terminals)
+		return false
 	}
+	return r == ' ' || unicode.IsPrint(r) || text && (r == '\n' || r == '\t')
+}
+
+func escapeUnprintable(s string, text bool) string {
 	i := 0
 	for i < len(s) {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if !keep(r, size) {
+		if !shown(r, size, text) {
 			break
 		}
 		i += size
@@ -42,7 +45,7 @@ func escapeUnprintable(s string, text bool) string {
 	for i < len(s) {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case keep(r, size):
+		case shown(r, size, text):
 			b.WriteString(s[i : i+size])
 		case size < 2 && r == utf8.RuneError:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
@@ -64,7 +67,7 @@ func jsonTermSafe(b []byte) []byte {
 	i := 0
 	for i < len(b) {
 		r, size := utf8.DecodeRune(b[i:])
-		if !(r == ' ' || r == '\n' || r == '\t' || unicode.IsPrint(r)) || r == utf8.RuneError && size < 2 {
+		if !shown(r, size, true) {
 			break
 		}
 		i += size
@@ -77,10 +80,10 @@ func jsonTermSafe(b []byte) []byte {
 		r, size := utf8.DecodeRune(b[i:])
 		i += size
 		switch {
+		case shown(r, size, true):
+			out = utf8.AppendRune(out, r)
 		case r == utf8.RuneError && size < 2:
 			out = append(out, `\ufffd`...)
-		case r == ' ' || r == '\n' || r == '\t' || unicode.IsPrint(r):
-			out = utf8.AppendRune(out, r)
 		case r > 0xffff:
 			hi, lo := utf16.EncodeRune(r)
 			out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
