@@ -300,6 +300,9 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, vendors
 			if short := a.log.DiskShort(); short != "" {
 				return "disk nearly full: " + short
 			}
+			if f := a.log.StoreFault(); f != "" {
+				return f
+			}
 			if d := a.log.Damage(); d != nil {
 				return d.String()
 			}

@@ -387,6 +387,11 @@ func (ix *indexer) ticks(ctx context.Context) {
 	t := time.NewTicker(min(indexTick, ix.guard/4))
 	defer t.Stop()
 	committed, committedAt := ix.position(), time.Now()
+	// A checkpoint that cannot be written (a full disk) is tried again at
+	// every tick: said when it starts failing, then once a minute with the
+	// count, and when it is written again.
+	var failed int
+	var saidAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -395,8 +400,16 @@ func (ix *indexer) ticks(ctx context.Context) {
 		}
 		if at := ix.position(); at != committed && time.Since(committedAt) >= commitEvery {
 			if err := ix.commit(); err != nil {
-				ix.l.log.Error("dedup index checkpoint failed", "err", err)
+				if failed++; failed == 1 || time.Since(saidAt) >= time.Minute {
+					ix.l.log.Error("dedup index checkpoint failed; trying again every tick (a restart meanwhile re-reads the log from the last checkpoint)",
+						"err", err, "failures", failed)
+					saidAt = time.Now()
+				}
 			} else {
+				if failed > 0 {
+					ix.l.log.Info("dedup index checkpoint written again", "failures", failed)
+					failed = 0
+				}
 				committed, committedAt = at, time.Now()
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -214,10 +215,15 @@ type Log struct {
 	readSubject string
 	log         *slog.Logger
 	ns          *server.Server // nil with an external server
-	nc          *nats.Conn
-	js          jetstream.JetStream
-	stream      jetstream.Stream
-	quarantine  jetstream.KeyValue
+	faults      *storeWatch    // the embedded server's failed writes
+	stopRecover chan struct{}  // ends recoverStore (embedded only)
+	recoverDone chan struct{}  // closed when it has ended
+	// stopRecoverOnce closes stopRecover (Close may be called again).
+	stopRecoverOnce sync.Once
+	nc              *nats.Conn
+	js              jetstream.JetStream
+	stream          jetstream.Stream
+	quarantine      jetstream.KeyValue
 	// quarantineStream is the bucket's underlying stream (KV_<bucket>),
 	// read directly for bounded scans.
 	quarantineStream jetstream.Stream
@@ -279,11 +285,17 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	}
 	url := cfg.URL
 	if url == "" {
-		ns, err := startEmbedded(cfg, logger)
+		l.faults = &storeWatch{}
+		ns, err := startEmbedded(cfg, logger, l.faults)
 		if err != nil {
 			return nil, err
 		}
 		l.ns = ns
+		l.stopRecover, l.recoverDone = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(l.recoverDone)
+			l.recoverStore(l.stopRecover)
+		}()
 		url = ns.ClientURL()
 		if cfg.sharedSync() {
 			if l.syncer, err = newSyncer(cfg.DataDir, cfg.Stream, "KV_"+cfg.QuarantineBucket); err != nil {
@@ -403,7 +415,7 @@ func waitConnected(ctx context.Context, nc *nats.Conn, timeout time.Duration) er
 	return nil
 }
 
-func startEmbedded(cfg Config, logger *slog.Logger) (*server.Server, error) {
+func startEmbedded(cfg Config, logger *slog.Logger, faults *storeWatch) (*server.Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("eventlog: a data dir is needed for the embedded server")
 	}
@@ -418,7 +430,24 @@ func startEmbedded(cfg Config, logger *slog.Logger) (*server.Server, error) {
 	}
 	_ = probe.Close()
 	_ = os.Remove(probe.Name())
-	ns, err := server.NewServer(&server.Options{
+	ns, err := server.NewServer(embeddedOptions(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: embedded server: %w", err)
+	}
+	// Its warnings and errors are ours: a store that cannot write (a full
+	// disk) says so only there.
+	ns.SetLoggerV2(natsLogger{l: logger, faults: faults}, false, false, false)
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("eventlog: embedded server did not start within 30s (is the data dir locked by another hookstream?)")
+	}
+	return ns, nil
+}
+
+// embeddedOptions are the embedded server's options for cfg.
+func embeddedOptions(cfg Config) *server.Options {
+	return &server.Options{
 		ServerName: "hookstream-embedded",
 		DontListen: true, // reachable only in-process
 		JetStream:  true,
@@ -442,19 +471,7 @@ func startEmbedded(cfg Config, logger *slog.Logger) (*server.Server, error) {
 		JetStreamMaxStore: embeddedMaxStore,
 		NoSigs:            true,
 		NoLog:             true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("eventlog: embedded server: %w", err)
 	}
-	// Its warnings and errors are ours: a store that cannot write (a full
-	// disk) says so only there.
-	ns.SetLoggerV2(natsLogger{logger}, false, false, false)
-	ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return nil, errors.New("eventlog: embedded server did not start within 30s (is the data dir locked by another hookstream?)")
-	}
-	return ns, nil
 }
 
 func externalOptions(cfg Config) ([]nats.Option, error) {
@@ -735,6 +752,10 @@ func (h *writeHealth) ready(probe func() bool) bool {
 // Close stops the dedup indexer, disconnects and, when embedded, shuts
 // the server down after flushing its stores.
 func (l *Log) Close() {
+	if l.stopRecover != nil {
+		l.stopRecoverOnce.Do(func() { close(l.stopRecover) })
+		<-l.recoverDone // not in the middle of a restart
+	}
 	if l.group != nil {
 		l.group.close()
 	}
@@ -973,7 +994,10 @@ func Bucket(id string) string { return bucket(id) }
 // natsLogger passes the embedded server's warnings and errors to the
 // service's log, marked as its own; its notices, debug and trace lines
 // are left out.
-type natsLogger struct{ l *slog.Logger }
+type natsLogger struct {
+	l      *slog.Logger
+	faults *storeWatch // told of every error line
+}
 
 func (n natsLogger) Noticef(string, ...any) {}
 func (n natsLogger) Debugf(string, ...any)  {}
@@ -982,7 +1006,9 @@ func (n natsLogger) Warnf(format string, v ...any) {
 	n.l.Warn("embedded NATS server: " + fmt.Sprintf(format, v...))
 }
 func (n natsLogger) Errorf(format string, v ...any) {
-	n.l.Error("embedded NATS server: " + fmt.Sprintf(format, v...))
+	line := fmt.Sprintf(format, v...)
+	n.faults.note(line, time.Now())
+	n.l.Error("embedded NATS server: " + line)
 }
 func (n natsLogger) Fatalf(format string, v ...any) {
 	n.l.Error("embedded NATS server (fatal): " + fmt.Sprintf(format, v...))
