@@ -450,6 +450,21 @@ func (e *Engine) Redrive(ctx context.Context, endpoint, id string, start, end ti
 	return len(requested), next, nil
 }
 
+// storedDeadLetters counts the dead letters of each endpoint now stored.
+func (e *Engine) storedDeadLetters(ctx context.Context) (map[string]uint64, error) {
+	info, err := e.o.Store.streams[deadStream].Info(ctx, jetstream.WithSubjectFilter(deadPrefix+".>"))
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]uint64, len(info.State.Subjects))
+	for subject, n := range info.State.Subjects {
+		if ep, ok := strings.CutPrefix(subject, deadPrefix+"."); ok {
+			counts[ep] = n
+		}
+	}
+	return counts, nil
+}
+
 // ErrDeadLetterNotFound says a dead letter id names none of the endpoint.
 var ErrDeadLetterNotFound = errors.New("delivery: no such dead letter")
 

@@ -142,6 +142,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("delivery: bucket %s: %w", stateBucket, err)
 	}
+	o.Metrics.countStoredDead(e.storedDeadLetters)
 	rctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.tail = newTail(o.Log, o.Next, e.shared, o.Logger)
@@ -384,6 +385,7 @@ func (e *Engine) stopWorker(id string, w *worker, deleted bool) {
 		// Its last records before the replica taking the endpoint over
 		// writes any, so they stay in order.
 		_ = e.rec.sync(ctx)
+		e.o.Metrics.released(id)
 	}
 	_ = e.leases.Delete(ctx, id, jetstream.LastRevision(w.leaseRev.Load()))
 }

@@ -110,13 +110,16 @@ type worker struct {
 	// (senders counts those started on the current starts channel).
 	liveSenders  atomic.Int32
 	failingSince time.Time
-	redriveSeq   uint64
-	stateRev     uint64
-	saving       bool // a checkpoint write is in flight
-	saveDone     chan saveResult
-	lost         bool // another replica wrote the checkpoint
-	dirty        bool
-	lastSave     time.Time
+	// failWarned is when the worker last logged that every attempt fails
+	// (zero: not since the endpoint last delivered).
+	failWarned time.Time
+	redriveSeq uint64
+	stateRev   uint64
+	saving     bool // a checkpoint write is in flight
+	saveDone   chan saveResult
+	lost       bool // another replica wrote the checkpoint
+	dirty      bool
+	lastSave   time.Time
 	// saved is what the last checkpoint held, for the gauges: they are
 	// refreshed every second from it, so an endpoint that changes nothing
 	// for hours (a retry due in 2 h, a paused endpoint) still shows its
@@ -427,8 +430,9 @@ func (w *worker) apply(ep *Endpoint) error {
 	reorder := w.ep != nil && w.ep.GetOrdering() != ep.GetOrdering()
 	wasActive := w.ep != nil && w.active()
 	w.ep = ep
+	w.e.o.Metrics.endpointState(w.id, ep.GetState())
 	if !wasActive && w.active() {
-		w.failingSince = time.Time{}
+		w.failingSince, w.failWarned = time.Time{}, time.Time{}
 		w.dirty = true
 	}
 	if reorder {
@@ -784,13 +788,17 @@ func (w *worker) finish(r result) {
 		a.Outcome = hookstreamv1.AttemptOutcome_ATTEMPT_OUTCOME_SUCCEEDED
 		w.e.recordAttempt(a, j.seq)
 		m.delivered(w.id, "delivered")
-		w.failingSince = time.Time{}
+		if !w.failWarned.IsZero() {
+			w.e.o.Logger.Info("delivery: endpoint delivers again", "endpoint", w.id, "failed_for", now.Sub(w.failingSince).Round(time.Second))
+		}
+		w.failingSince, w.failWarned = time.Time{}, time.Time{}
 		w.done(j)
 		return
 	}
 	if w.failingSince.IsZero() {
 		w.failingSince = now
 	}
+	w.warnFailing(now, r.res)
 	var reason string
 	switch {
 	case r.res.Gone:
@@ -823,6 +831,31 @@ func (w *worker) finish(r result) {
 	w.e.recordAttempt(a, j.seq)
 	m.delivered(w.id, "retrying")
 	w.requeue(j)
+}
+
+// Every attempt of an endpoint failing is logged once it has lasted
+// failWarnAfter (a tenth of delivery.disable_after if that is shorter),
+// then every failWarnEvery while it goes on, and its end when the
+// endpoint delivers again: single failed attempts are not logged (the
+// attempts log and the metrics have them), and a receiver that is down
+// would otherwise show nothing until its events became dead letters.
+const (
+	failWarnAfter = time.Minute
+	failWarnEvery = time.Hour
+)
+
+// warnFailing logs, at most every failWarnEvery, that every attempt has
+// failed since w.failingSince; res is the latest.
+func (w *worker) warnFailing(now time.Time, res webhook.Result) {
+	after := min(failWarnAfter, w.e.o.DisableAfter/10)
+	if now.Sub(w.failingSince) < after || !w.failWarned.IsZero() && now.Sub(w.failWarned) < failWarnEvery {
+		return
+	}
+	w.failWarned = now
+	w.logf("delivery: endpoint failing: every attempt has failed since "+w.failingSince.UTC().Format(time.RFC3339)+
+		"; events are retried on delivery.retry_schedule, and the endpoint is disabled once this has lasted delivery.disable_after",
+		"failing_for", now.Sub(w.failingSince).Round(time.Second), "disable_after", w.e.o.DisableAfter,
+		"status", res.Status, "err", res.Err)
 }
 
 // requeue puts a job back for its next attempt; under PER_SUBJECT only
@@ -950,7 +983,15 @@ func (w *worker) saved(r saveResult) {
 
 // refreshGauges sets the endpoint's queue gauges from its last checkpoint.
 func (w *worker) refreshGauges() {
-	if !w.savedOnce || w.ctx.Err() != nil {
+	if w.ctx.Err() != nil {
+		return
+	}
+	failing := w.failingSince
+	if w.ep == nil || !w.active() {
+		failing = time.Time{} // paused or disabled: nothing is attempted
+	}
+	w.e.o.Metrics.failingFor(w.id, failing)
+	if !w.savedOnce {
 		return
 	}
 	var lag uint64

@@ -319,6 +319,8 @@ func deadLettersAndRedrive(t *testing.T, s *server) {
 		dead = resp.GetDeadLetters()
 		return len(dead) == 2
 	})
+	stored := `hookstream_dead_letters_stored{endpoint="` + ep.GetId() + `"}`
+	waitUntil(t, 5*time.Second, "hookstream_dead_letters_stored at 2", func() bool { return metricValue(t, s, stored) == 2 })
 	for _, d := range dead {
 		if len(d.GetAttempts()) != 4 {
 			t.Errorf("dead letter %s has %d attempts, want 4 (1 + 3 retries)", d.GetEventId(), len(d.GetAttempts()))
@@ -377,6 +379,8 @@ func deadLettersAndRedrive(t *testing.T, s *server) {
 	if err != nil || len(resp.GetDeadLetters()) != 0 {
 		t.Fatalf("dead letters after redrive: %v %v", resp, err)
 	}
+	// An endpoint without dead letters has no series.
+	waitUntil(t, 5*time.Second, "hookstream_dead_letters_stored gone after the redrive", func() bool { return metricValue(t, s, stored) == -1 })
 
 	// All of them, after another failing stretch.
 	fail(true)
@@ -1008,12 +1012,27 @@ func TestDeliveryDisabledAfterFailingTooLong(t *testing.T) {
 	if !strings.Contains(got.GetDisabledReason(), "every attempt failed since") {
 		t.Errorf("disabled reason %q", got.GetDisabledReason())
 	}
+	// Operators see it: the state series, and one warning while it failed
+	// (after a tenth of disable_after here), before the disabling.
+	state := func(st string) string {
+		return `hookstream_endpoint_state{endpoint="` + ep.GetId() + `",state="` + st + `"}`
+	}
+	waitUntil(t, 5*time.Second, "hookstream_endpoint_state disabled", func() bool {
+		return metricValue(t, s, state("disabled")) == 1 && metricValue(t, s, state("active")) == 0
+	})
+	logs := s.logs.String()
+	if n := strings.Count(logs, "delivery: endpoint failing"); n != 1 || strings.Index(logs, "delivery: endpoint failing") > strings.Index(logs, "delivery: endpoint disabled") {
+		t.Errorf("%d warnings that the endpoint is failing (want 1, before it was disabled):\n%s", n, logs)
+	}
 	fail(false)
 	more := postLeadNotes(t, s, "dis2", []string{"l1"}, 2)
 	if _, err := s.endpoints().ResumeEndpoint(ctx, &hookstreamv1.ResumeEndpointRequest{Id: ep.GetId()}); err != nil {
 		t.Fatal(err)
 	}
 	rc.waitFor(t, append(ids, more...), 10*time.Second)
+	waitUntil(t, 5*time.Second, "hookstream_endpoint_state active", func() bool {
+		return metricValue(t, s, state("active")) == 1 && metricValue(t, s, state("disabled")) == 0
+	})
 }
 
 // TestEndpointUpdateMask: whole fields only; an update of basic_auth
@@ -1164,6 +1183,9 @@ func TestDeliveryGaugesStayCurrent(t *testing.T) {
 		return len(bad.requests()) == 1 && first >= 0
 	})
 	waitUntil(t, 5*time.Second, "the oldest event's age to grow", func() bool { return metricValue(t, s, age) >= first+1.5 })
+	// So does how long every attempt of it has failed.
+	failing := `hookstream_endpoint_failing_seconds{endpoint="` + ep.GetId() + `"}`
+	waitUntil(t, 5*time.Second, "hookstream_endpoint_failing_seconds to grow", func() bool { return metricValue(t, s, failing) >= 1.5 })
 
 	rc := newReceiver(t, nil)
 	paused := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
