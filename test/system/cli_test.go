@@ -481,14 +481,36 @@ func TestCLITLS(t *testing.T) {
 	if code != 0 || !strings.Contains(out, resp.EventID) {
 		t.Errorf("events get --ca: exit %d\n%s%s", code, out, errOut)
 	}
-	if _, errOut, code := runCLI(t, "events", "get", "--addr", cfg.GRPC.Addr, "--token", readToken, resp.EventID); code != 1 {
-		t.Errorf("plaintext to a TLS server: exit %d, want 1\n%s", code, errOut)
+	if _, errOut, code := runCLI(t, "events", "get", "--addr", cfg.GRPC.Addr, "--token", readToken, resp.EventID); code != 1 || !strings.Contains(errOut, "add --tls") {
+		t.Errorf("plaintext to a TLS server: exit %d, want 1 and a hint to add --tls\n%s", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, append(append([]string{"events", "get"}, flags...), "--tls", resp.EventID)...); code != 1 || !strings.Contains(errOut, "certificate") {
 		t.Errorf("--tls with the system's CAs trusted a private CA: exit %d\n%s", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, "events", "get", "--config", path, "--cert", clientCert, resp.EventID); code != 2 || !strings.Contains(errOut, "--key") {
 		t.Errorf("--cert without --key: exit %d, want 2\n%s", code, errOut)
+	}
+}
+
+// TestCLITransportHints: TLS to a plaintext server, and the HTTP address
+// given as --addr, fail with what to change (plaintext to a TLS server:
+// TestCLITLS).
+func TestCLITransportHints(t *testing.T) {
+	_, cfg := cliConfig(t)
+	startServer(t, cfg)
+	id := "0123456789abcdef0123456789abcdef"
+	if _, errOut, code := runCLI(t, "events", "get", "--tls", "--addr", cfg.GRPC.Addr, "--token", readToken, id); code != 1 ||
+		!strings.Contains(errOut, "the server answers in plaintext: leave out --tls") {
+		t.Errorf("--tls to a plaintext server: exit %d, want 1 and a hint to leave out --tls\n%s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "tail", "--addr", cfg.HTTP.Addr, "--token", readToken, "--connect-timeout", "1s"); code != 1 ||
+		!strings.Contains(errOut, "--addr takes the server's gRPC address") {
+		t.Errorf("tail --addr of the HTTP listener: exit %d, want 1 and a hint about grpc.addr\n%s", code, errOut)
+	}
+	// A call that reached the server keeps its own error.
+	if _, errOut, code := runCLI(t, "events", "get", "--addr", cfg.GRPC.Addr, "--token", readToken, id); code != 1 ||
+		strings.Contains(errOut, "—") || !strings.Contains(errOut, "NotFound") {
+		t.Errorf("events get of an unknown id: exit %d\n%s", code, errOut)
 	}
 }
 
