@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -142,5 +144,31 @@ func TestJSONTermSafe(t *testing.T) {
 	}
 	if plain := []byte(`{"a": "b"}`); &jsonTermSafe(plain)[0] != &plain[0] {
 		t.Error("printable JSON was copied")
+	}
+}
+
+// The banner's lines to paste name the binary as this shell would run it.
+func TestSelfCommand(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		t.Skipf("the test binary %s is not under go-build", exe)
+	}
+	// Under go run (a binary in go-build), from the repository's root.
+	t.Setenv("PATH", t.TempDir())
+	t.Chdir(filepath.Join("..", ".."))
+	if got := selfCommand(); got != "go run ./cmd/hookstream" {
+		t.Errorf("from the repository's root: %q", got)
+	}
+	// Found on PATH as hookstream: the bare name.
+	bin := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(bin, "hookstream")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	if got := selfCommand(); got != "hookstream" {
+		t.Errorf("on PATH: %q", got)
 	}
 }

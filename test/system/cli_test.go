@@ -542,13 +542,23 @@ func TestCLIFirstStart(t *testing.T) {
 	for !strings.Contains(strings.Join(banner, "\n"), "hookstream send") {
 		banner = append(banner, serve.next(t, 30*time.Second))
 	}
-	// At once, as a user pasting the line would.
-	out, errOut, code = runCLI(t, "send", "--data-dir", dir, "--example", "pipedrive.deal.change")
+	// At once and as printed, as a user pasting the line would: the
+	// binary is named by the path it was started by (it is not on PATH).
+	var sendLine []string
+	for _, l := range banner {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == "send" {
+			sendLine = f
+		}
+	}
+	if len(sendLine) == 0 || sendLine[0] != hookstreamBinary(t) {
+		t.Fatalf("the banner's send line does not start with the binary's path %s:\n%s", hookstreamBinary(t), strings.Join(banner, "\n"))
+	}
+	out, errOut, code = runCLI(t, sendLine[1:]...)
 	if code != 0 || !strings.HasPrefix(out, "200 OK") {
 		t.Fatalf("send right after the banner: exit %d\n%s%s\nbanner:\n%s", code, out, errOut, strings.Join(banner, "\n"))
 	}
 	text := strings.Join(append(banner, serve.next(t, 5*time.Second)), "\n")
-	for _, want := range []string{"/v1/webhooks/pipedrive", "/v1/webhooks/closer", "/v1/webhooks/clinchpad", "(scope read)", "(scope admin)", "hookstream tail --data-dir"} {
+	for _, want := range []string{"/v1/webhooks/pipedrive", "/v1/webhooks/closer", "/v1/webhooks/clinchpad", "(scope read)", "(scope admin)", hookstreamBinary(t) + " tail --data-dir"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("banner lacks %q:\n%s", want, text)
 		}
