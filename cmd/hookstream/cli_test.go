@@ -172,3 +172,23 @@ func TestSelfCommand(t *testing.T) {
 		t.Errorf("on PATH: %q", got)
 	}
 }
+
+// send puts the handshake key into a body without rewriting the rest.
+func TestSetMember(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"b": 1.50, "a":"<x>"}`, `{"handshake_key":"k","b": 1.50, "a":"<x>"}`},
+		{` { } `, ` {"handshake_key":"k" } `},
+		{`{"a":[1,{"handshake_key":"inner"}],"handshake_key": null ,"z":"\u00e9"}`, `{"a":[1,{"handshake_key":"inner"}],"handshake_key": "k" ,"z":"\u00e9"}`},
+		{`{"handshake_key":"old","handshake_key":{"x":1}}`, `{"handshake_key":"k","handshake_key":"k"}`},
+	} {
+		got, err := setMember([]byte(c.in), "handshake_key", "k")
+		if err != nil || string(got) != c.want {
+			t.Errorf("setMember(%s) = %s, %v; want %s", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{`[1]`, `"s"`, `{"a":`, `{"a":1} x`} {
+		if got, err := setMember([]byte(bad), "handshake_key", "k"); err == nil {
+			t.Errorf("setMember(%s) = %s, want an error", bad, got)
+		}
+	}
+}

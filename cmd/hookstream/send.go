@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -194,16 +195,59 @@ func freshen(vendor string, body []byte) ([]byte, error) {
 	return json.MarshalIndent(m, "", "  ")
 }
 
-// setMember sets a top-level member of a JSON object body.
+// setMember sets a top-level member of a JSON object body to a string,
+// leaving the rest of the body as it was, byte for byte (order, spacing,
+// numbers, escapes): every member named key gets the value, and without
+// one it is put first.
 func setMember(body []byte, key, value string) ([]byte, error) {
-	var m map[string]any
+	if !json.Valid(body) {
+		return nil, errors.New("not valid JSON")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	open := dec.InputOffset() // just past the '{'
+	enc, err := json.Marshal(value)
+	if err != nil {
 		return nil, err
 	}
-	m[key] = value
-	return json.MarshalIndent(m, "", "  ")
+	type span struct{ from, to int64 }
+	var values []span
+	members := 0
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, err
+		}
+		members++
+		if k == key {
+			end := dec.InputOffset()
+			values = append(values, span{end - int64(len(raw)), end})
+		}
+	}
+	if len(values) == 0 {
+		name, err := json.Marshal(key)
+		if err != nil {
+			return nil, err
+		}
+		member := slices.Concat(name, []byte{':'}, enc)
+		if members > 0 {
+			member = append(member, ',')
+		}
+		return slices.Concat(body[:open], member, body[open:]), nil
+	}
+	var out []byte
+	at := int64(0)
+	for _, v := range values {
+		out = append(append(out, body[at:v.from]...), enc...)
+		at = v.to
+	}
+	return append(out, body[at:]...), nil
 }
 
 func randomHex(n int) string {
