@@ -33,6 +33,7 @@ var (
 	outInFlight  = flag.Int("out-max-in-flight", 0, "outbound: each endpoint's max_in_flight (0: the server default, 10)")
 	outTimeout   = flag.Duration("out-timeout", 2*time.Second, "outbound: delivery.timeout (what the dead endpoint costs per attempt)")
 	outDrain     = flag.Duration("out-drain", 10*time.Second, "outbound: most time to wait after ingest stops for the backlog to arrive")
+	latencyDump  = flag.String("latency-dump", "", "outbound latency: write every delivery of each measured side as CSV (send offset ms, latency ms, receiver) to PREFIX-<side>-<round>.csv, to see when the slow ones happened")
 	outRate      = flag.Int("out-rate", 1000, "outbound latency: events/s ingested (open loop)")
 )
 
@@ -241,6 +242,29 @@ func (rs receivers) latencies(sent map[string]time.Time) []time.Duration {
 	return lat
 }
 
+// dump writes every delivery of the events in sent as CSV: when its
+// webhook was sent (ms after the first), its latency (ms), the receiver.
+func (rs receivers) dump(path string, sent map[string]time.Time) error {
+	var first time.Time
+	for _, t0 := range sent {
+		if first.IsZero() || t0.Before(first) {
+			first = t0
+		}
+	}
+	var b strings.Builder
+	b.WriteString("send_ms,latency_ms,receiver\n")
+	for i, rc := range rs {
+		rc.mu.Lock()
+		for id, t0 := range sent {
+			if at, ok := rc.first[id]; ok {
+				fmt.Fprintf(&b, "%.3f,%.3f,%d\n", float64(t0.Sub(first))/1e6, float64(at.Sub(t0))/1e6, i)
+			}
+		}
+		rc.mu.Unlock()
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
 // throughputRun is one closed-loop ingest window with endpoints attached.
 type throughputRun struct {
 	ingest     *result
@@ -351,6 +375,11 @@ func (e *env) outboundLatency(rate int) []row {
 		_, miss := rs.drain(int64(len(sent)) * int64(len(rs)))
 		cpu, cpuOK := m.per(int64(len(sent)))
 		res := &result{latencies: rs.latencies(sent)}
+		if *latencyDump != "" {
+			if err := rs.dump(fmt.Sprintf("%s-%s-%d.csv", *latencyDump, side, r+1), sent); err != nil {
+				fmt.Fprintf(os.Stderr, "    latency dump: %v\n", err)
+			}
+		}
 		missing, dups = missing+miss, dups+rs.dups()
 		fmt.Fprintf(os.Stderr, "    round %d %s: %d events (ingest statuses %v, POST→2xx p99 %s), %d deliveries: ingest→receiver p50 %s p90 %s p99 %s p99.9 %s max %s; %d still owed, %d duplicates\n",
 			r+1, side, len(sent), in.byStatus, in.pct(.99), len(res.latencies), res.pct(.5), res.pct(.9), res.pct(.99), res.pct(.999), res.pct(1), miss, rs.dups())

@@ -571,20 +571,27 @@ func (w *worker) consider(se *sharedEvent) {
 	}
 	w.cursor = seq
 	w.dirty = true
-	ev, err := se.event()
+	in, err := se.about()
 	if err != nil {
 		w.logAt(w.storedSpan(se), "delivery: skipping an event that does not decode", "cursor", seq, "err", err)
 		return
 	}
-	ok, err := w.f.Match(ev)
-	if err != nil {
-		w.filterFailed(se, ev, err)
-		return
+	if !w.f.Empty() {
+		ev, err := se.event()
+		if err != nil {
+			w.logAt(w.storedSpan(se), "delivery: skipping an event that does not decode", "cursor", seq, "err", err)
+			return
+		}
+		ok, err := w.f.Match(ev)
+		if err != nil {
+			w.filterFailed(se, ev, err)
+			return
+		}
+		if !ok {
+			return
+		}
 	}
-	if !ok {
-		return
-	}
-	w.add(&job{seq: seq, id: ev.GetId(), key: orderingKey(ev), recv: ev.GetReceivedAt().AsTime(), ev: se, due: time.Now()})
+	w.add(&job{seq: seq, id: in.id, key: in.key, recv: in.recv, ev: se, due: time.Now()})
 }
 
 // filterFailed records an event the endpoint's filter could not judge
@@ -720,8 +727,8 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
 		}
 		se = w.e.shared.get(logID, st)
 	}
-	ev, err := se.event()
-	if err != nil || j.id != "" && ev.GetId() != j.id {
+	in, err := se.about()
+	if err != nil || j.id != "" && in.id != j.id {
 		// Undecodable, or the position now holds another event (a dead
 		// letter of a stream since replaced, redriven): this one is gone.
 		r.gone = true
@@ -734,10 +741,10 @@ func (w *worker) attempt(j *job, se *sharedEvent, ep *Endpoint, n int) {
 		return
 	}
 	if pd := ep.GetPipedrive(); pd != nil && ep.GetFormat() == hookstreamv1.EndpointFormat_ENDPOINT_FORMAT_VENDOR_BODY &&
-		ev.GetVendor() == hookstreamv1.Vendor_VENDOR_PIPEDRIVE {
+		in.vendor == hookstreamv1.Vendor_VENDOR_PIPEDRIVE {
 		body = pipedrive.AsDelivered(body, strconv.FormatInt(pd.GetId(), 10), n)
 	}
-	req := request(ep, ev.GetId(), body, ct)
+	req := request(ep, in.id, body, ct)
 	r.sent = req.Timestamp
 	// An event stored with a trace context (tracing was on when it came
 	// in) has its attempts in that trace, children of its append.
