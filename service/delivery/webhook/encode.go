@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -82,13 +83,26 @@ func VendorBody(raw *hookstreamv1.RawRequest) ([]byte, string, error) {
 	return body, ct, nil
 }
 
+// marshalEvent encodes ev as protojson into a pooled scratch buffer and
+// returns an exact-size copy: the body is kept (shared by every endpoint
+// while the event is recent), and growing it from empty made twice its
+// size in garbage.
 func marshalEvent(ev *hookstreamv1.Event) ([]byte, error) {
-	b, err := protojson.MarshalOptions{}.Marshal(ev)
+	bp := jsonBufs.Get().(*[]byte)
+	b, err := protojson.MarshalOptions{}.MarshalAppend((*bp)[:0], ev)
 	if err != nil {
+		jsonBufs.Put(bp)
 		return nil, fmt.Errorf("encode event %s: %w", ev.GetId(), err)
 	}
-	return b, nil
+	out := bytes.Clone(b)
+	if cap(b) <= 256<<10 { // one large event does not stay pooled
+		*bp = b
+		jsonBufs.Put(bp)
+	}
+	return out, nil
 }
+
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 func encodeCloudEvent(ev *hookstreamv1.Event) ([]byte, error) {
 	// id, source and type are required CloudEvents attributes; a stored

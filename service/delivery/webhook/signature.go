@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -112,12 +113,37 @@ func signedPrefix(id string, unix int64) []byte {
 }
 
 // appendMAC appends the HMAC-SHA256 of prefix and body under key to dst.
+// It is HMAC spelled out (RFC 2104) over one pooled buffer with
+// sha256.Sum256, which allocates nothing: hmac.New allocated two hash
+// states and two pads per signature, 4 KB of garbage per event with ten
+// endpoints. TestAppendMACIsHMAC compares it with crypto/hmac.
 func appendMAC(dst, key, prefix, body []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write(prefix)
-	h.Write(body)
-	return h.Sum(dst)
+	if len(key) > sha256.BlockSize {
+		k := sha256.Sum256(key)
+		key = k[:]
+	}
+	bp := macBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	var pad [sha256.BlockSize]byte
+	copy(pad[:], key)
+	for i := range pad {
+		pad[i] ^= 0x36
+	}
+	buf = append(append(append(buf, pad[:]...), prefix...), body...)
+	inner := sha256.Sum256(buf)
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	buf = append(append(buf[:0], pad[:]...), inner[:]...)
+	outer := sha256.Sum256(buf)
+	if cap(buf) <= 64<<10 { // one large body does not stay pooled
+		*bp = buf
+		macBufs.Put(bp)
+	}
+	return append(dst, outer[:]...)
 }
+
+var macBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // Verify checks a delivery the way a receiver does: the webhook-id,
 // webhook-timestamp and webhook-signature headers must be present, the
