@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -27,6 +26,7 @@ type Metrics struct {
 	// recordsLost counts attempt records the attempts log did not take.
 	recordsLost prometheus.Counter
 	reg         prometheus.Registerer
+	storedDead  *storedDead
 }
 
 // NewMetrics registers delivery's metrics.
@@ -142,14 +142,19 @@ type storedDead struct {
 
 const storedDeadEvery = 2 * time.Second
 
-// countStoredDead registers hookstream_dead_letters_stored, counted by count.
+// countStoredDead registers hookstream_dead_letters_stored, counted by
+// count (the engine started last, when several share the metrics).
 func (m *Metrics) countStoredDead(count func(context.Context) (map[string]uint64, error)) {
-	c := &storedDead{count: count, desc: prometheus.NewDesc("hookstream_dead_letters_stored",
+	if m.storedDead != nil {
+		m.storedDead.mu.Lock()
+		m.storedDead.count, m.storedDead.at = count, time.Time{}
+		m.storedDead.mu.Unlock()
+		return
+	}
+	m.storedDead = &storedDead{count: count, desc: prometheus.NewDesc("hookstream_dead_letters_stored",
 		"Dead letters an endpoint has now (a redrive removes them; delivery.dead_letter_retention ages them out); the same on every replica.",
 		[]string{"endpoint"}, nil)}
-	if err := m.reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
-		panic(err) // a second metric of that name: a programming error
-	}
+	m.reg.MustRegister(m.storedDead)
 }
 
 func (c *storedDead) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
