@@ -1035,6 +1035,33 @@ func TestDeliveryDisabledAfterFailingTooLong(t *testing.T) {
 	})
 }
 
+// TestDeliveryFailingIsLogged: once every attempt of an endpoint has
+// failed for a tenth of disable_after (here; a minute by default), one
+// warning says so, and an info line when it delivers again.
+func TestDeliveryFailingIsLogged(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig(t, t.TempDir(), strings.Replace(deliveryYAML, "[50ms, 100ms, 150ms]",
+		"[100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms]", 1)+"  disable_after: 5s\n"))
+	rc, fail := switchable(t, 503)
+	ep := createEndpoint(t, s, &hookstreamv1.Endpoint{Url: rc.srv.URL})
+	ids := postLeadNotes(t, s, "fl", []string{"l1"}, 1)
+	waitUntil(t, 5*time.Second, "the warning that the endpoint is failing", func() bool {
+		return strings.Contains(s.logs.String(), "delivery: endpoint failing")
+	})
+	fail(false)
+	rc.waitFor(t, ids, 10*time.Second)
+	waitUntil(t, 5*time.Second, "the line that it delivers again", func() bool {
+		return strings.Contains(s.logs.String(), "delivery: endpoint delivers again")
+	})
+	logs := s.logs.String()
+	if n := strings.Count(logs, "delivery: endpoint failing"); n != 1 || !strings.Contains(logs, "endpoint="+ep.GetId()) {
+		t.Errorf("%d warnings that the endpoint is failing, want 1 naming it:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "delivery: endpoint disabled") {
+		t.Errorf("the endpoint was disabled:\n%s", logs)
+	}
+}
+
 // TestEndpointUpdateMask: whole fields only; an update of basic_auth
 // without a password keeps the password (responses never show it).
 func TestEndpointUpdateMask(t *testing.T) {
