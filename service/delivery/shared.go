@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/go/hookstream/v1"
 	"github.com/hookstream/hookstream/service/delivery/webhook"
@@ -32,8 +33,10 @@ type shared struct {
 	pos   int
 	bytes int // raw bytes of the events held
 
-	decMu  sync.Mutex
-	dec    []*sharedEvent // the events holding their decoded form, oldest at decPos once full
+	decMu sync.Mutex
+	// dec are the events holding their decoded form, oldest at decPos
+	// once full; weak, so that an event the cache has dropped is not kept.
+	dec    []weak.Pointer[sharedEvent]
 	decPos int
 }
 
@@ -47,7 +50,7 @@ const (
 )
 
 func newShared() *shared {
-	return &shared{m: make(map[uint64]*sharedEvent, sharedSize), ring: make([]uint64, sharedSize), dec: make([]*sharedEvent, decodedKeep)}
+	return &shared{m: make(map[uint64]*sharedEvent, sharedSize), ring: make([]uint64, sharedSize), dec: make([]weak.Pointer[sharedEvent], decodedKeep)}
 }
 
 // sharedEvent is one event, decoded when needed and encoded once per
@@ -121,10 +124,10 @@ func (c *shared) evict(i int) {
 func (c *shared) decoded(se *sharedEvent) {
 	c.decMu.Lock()
 	defer c.decMu.Unlock()
-	if old := c.dec[c.decPos]; old != nil {
+	if old := c.dec[c.decPos].Value(); old != nil {
 		old.ev.Store(nil)
 	}
-	c.dec[c.decPos] = se
+	c.dec[c.decPos] = weak.Make(se)
 	c.decPos = (c.decPos + 1) % len(c.dec)
 }
 

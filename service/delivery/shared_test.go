@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
+	"weak"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -60,5 +62,28 @@ func TestSharedKeepsFewDecoded(t *testing.T) {
 	ev, err := first.event()
 	if err != nil || ev.GetId() != in.id {
 		t.Errorf("decoded again: %v, %v", ev, err)
+	}
+}
+
+// An event the cache has dropped is not kept alive by the decoded ring.
+func TestSharedDropsEvictedEvents(t *testing.T) {
+	c := newShared()
+	raw, err := proto.Marshal(&hookstreamv1.Event{Id: fmt.Sprintf("%032x", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := c.get("log", eventlog.Stored{Seq: 1, Raw: raw})
+	if _, err := first.event(); err != nil {
+		t.Fatal(err)
+	}
+	w := weak.Make(first)
+	first = nil
+	// Four more of a quarter of the byte bound each: the first goes.
+	for i := 2; i <= 5; i++ {
+		c.get("log", eventlog.Stored{Seq: uint64(i), Raw: make([]byte, sharedBytes/4)})
+	}
+	runtime.GC()
+	if w.Value() != nil {
+		t.Error("an event dropped from the cache is still reachable")
 	}
 }

@@ -291,11 +291,6 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 			return nil, err
 		}
 		l.ns = ns
-		l.stopRecover, l.recoverDone = make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(l.recoverDone)
-			l.recoverStore(l.stopRecover)
-		}()
 		url = ns.ClientURL()
 		if cfg.sharedSync() {
 			if l.syncer, err = newSyncer(cfg.DataDir, cfg.Stream, "KV_"+cfg.QuarantineBucket); err != nil {
@@ -361,6 +356,14 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	l.disk.short() // a start on a nearly full disk says so at once
 	if cfg.groupCommit() {
 		l.group = newCommitter(l)
+	}
+	if l.ns != nil {
+		// Last, once the log (its disk guard included) is whole.
+		l.stopRecover, l.recoverDone = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(l.recoverDone)
+			l.recoverStore(l.stopRecover)
+		}()
 	}
 	return l, nil
 }

@@ -41,9 +41,10 @@ type storeFault struct {
 // storeWatch collects the embedded store's failed writes; safe for
 // concurrent use.
 type storeWatch struct {
-	mu    sync.Mutex
-	fault *storeFault
-	count int // failures since the last recovery
+	mu     sync.Mutex
+	fault  *storeFault
+	count  int         // failures since the last recovery
+	latest *storeFault // the newest failure
 }
 
 // isStoreFault reports whether an error line of the embedded server says
@@ -60,8 +61,9 @@ func (w *storeWatch) note(line string, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.count++
+	w.latest = &storeFault{line: line, at: now}
 	if w.fault == nil {
-		w.fault = &storeFault{line: line, at: now}
+		w.fault = w.latest
 	}
 }
 
@@ -75,13 +77,18 @@ func (w *storeWatch) current() (f *storeFault, count int) {
 	return w.fault, w.count
 }
 
-// recovered forgets f; a failure recorded after it stays.
-func (w *storeWatch) recovered(f *storeFault) {
+// recovered forgets the failures noted before cut, when the restart that
+// cleared them began. One noted since (a stream reloaded and written to
+// while the disk filled again) stays, as a fault of its own: the store it
+// came from refuses writes again, and says so only once.
+func (w *storeWatch) recovered(cut time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.fault == f {
-		w.fault, w.count = nil, 0
+	if w.latest != nil && !w.latest.at.Before(cut) {
+		w.fault, w.count = w.latest, 1
+		return
 	}
+	w.fault, w.count, w.latest = nil, 0, nil
 }
 
 // StoreFault says, while the embedded server's store refuses writes after
@@ -131,13 +138,18 @@ func (l *Log) recoverStore(stop <-chan struct{}) {
 			}
 			l.log.Warn("restarting the embedded JetStream: a store failed a write and refuses further ones until its streams are loaded again",
 				"failures", n, "first_failure", f.line)
+			cut := time.Now()
 			err := l.restartJetStream()
 			last, wait = time.Now(), min(max(2*wait, 5*time.Second), storeRecoverBackoff)
 			if err != nil {
 				l.log.Error("restarting the embedded JetStream failed; trying again", "err", err, "retry_in", wait)
 				continue
 			}
-			l.faults.recovered(f)
+			l.faults.recovered(cut)
+			if again, _ := l.faults.current(); again != nil {
+				l.log.Error("JetStream restarted in the process, but a store failed a write again; trying again", "failure", again.line, "retry_in", wait)
+				continue
+			}
 			l.log.Info("the log's storage takes writes again: JetStream restarted in the process", "took", last.Sub(now).Round(time.Millisecond))
 		}
 	}

@@ -117,3 +117,26 @@ func TestStoreRecoversAfterAFailedWrite(t *testing.T) {
 		t.Errorf("%d restarts logged, want 1:\n%s", n, out.String())
 	}
 }
+
+// A failure noted while the restart ran outlives the recovery it did not
+// see; those before it do not.
+func TestStoreWatchKeepsFailuresDuringTheRestart(t *testing.T) {
+	w := &storeWatch{}
+	t0 := time.Now()
+	w.note("Filestore [A] Critical write error: no space left on device", t0)
+	w.note("JetStream failed to store a msg", t0) // not a store fault
+	w.note("Filestore [A] Critical write error: no space left on device", t0.Add(time.Millisecond))
+	if f, n := w.current(); f == nil || n != 2 || !f.at.Equal(t0) {
+		t.Fatalf("after two failures: %+v, %d", f, n)
+	}
+	w.recovered(t0.Add(time.Second))
+	if f, n := w.current(); f != nil || n != 0 {
+		t.Fatalf("after a recovery that began after them: %+v, %d", f, n)
+	}
+	w.note("Filestore [B] Critical write error: no space left on device", t0.Add(2*time.Second))
+	w.note("Filestore [C] Critical write error: no space left on device", t0.Add(4*time.Second))
+	w.recovered(t0.Add(3 * time.Second)) // C failed while that restart ran
+	if f, n := w.current(); f == nil || n != 1 || !strings.Contains(f.line, "[C]") {
+		t.Fatalf("a failure during the restart: %+v, %d", f, n)
+	}
+}
