@@ -172,13 +172,36 @@ func (e *Engine) Stop() {
 // rescans the endpoints on every change and every half lease.
 func (e *Engine) run(ctx context.Context) {
 	defer close(e.done)
+	// The watch of endpoint changes (made on other replicas; this one's
+	// reach its workers directly) is started again when it ends (the log
+	// restarted, a cluster lost its leader), and every worker then reloads
+	// its endpoint, in case it changed meanwhile.
 	var changes <-chan jetstream.KeyValueEntry
-	if w, err := e.o.Store.kv.WatchAll(ctx, jetstream.UpdatesOnly()); err == nil {
-		changes = w.Updates()
-		defer func() { _ = w.Stop() }()
-	} else {
-		e.o.Logger.Warn("delivery: cannot watch endpoints; polling them", "err", err)
+	var watcher jetstream.KeyWatcher
+	defer func() {
+		if watcher != nil {
+			_ = watcher.Stop()
+		}
+	}()
+	watch := func(again bool) {
+		w, err := e.o.Store.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+		if err != nil {
+			if !again {
+				e.o.Logger.Warn("delivery: cannot watch endpoints; polling them and trying again", "err", err)
+			}
+			return
+		}
+		watcher, changes = w, w.Updates()
+		if again {
+			e.o.Logger.Info("delivery: watching endpoint changes again")
+			e.mu.Lock()
+			for _, wk := range e.workers {
+				wk.reload()
+			}
+			e.mu.Unlock()
+		}
 	}
+	watch(false)
 	t := time.NewTicker(e.o.LeaseTTL / 3)
 	defer t.Stop()
 	for {
@@ -188,9 +211,14 @@ func (e *Engine) run(ctx context.Context) {
 			e.stopAll()
 			return
 		case <-t.C:
+			if changes == nil && ctx.Err() == nil {
+				watch(true)
+			}
 		case ent, ok := <-changes:
 			if !ok {
-				changes = nil
+				e.o.Logger.Warn("delivery: the watch of endpoint changes ended; starting it again")
+				_ = watcher.Stop()
+				watcher, changes = nil, nil
 				continue
 			}
 			if ent == nil {
