@@ -571,17 +571,18 @@ func (w *worker) consider(se *sharedEvent) {
 	}
 	w.cursor = seq
 	w.dirty = true
+	// A filter needs the decoded event; without one, what about keeps
+	// is enough.
 	in, err := se.about()
+	var ev *hookstreamv1.Event
+	if err == nil && !w.f.Empty() {
+		ev, err = se.event()
+	}
 	if err != nil {
 		w.logAt(w.storedSpan(se), "delivery: skipping an event that does not decode", "cursor", seq, "err", err)
 		return
 	}
-	if !w.f.Empty() {
-		ev, err := se.event()
-		if err != nil {
-			w.logAt(w.storedSpan(se), "delivery: skipping an event that does not decode", "cursor", seq, "err", err)
-			return
-		}
+	if ev != nil {
 		ok, err := w.f.Match(ev)
 		if err != nil {
 			w.filterFailed(se, ev, err)
@@ -994,7 +995,7 @@ func (w *worker) refreshGauges() {
 		return
 	}
 	failing := w.failingSince
-	if w.ep == nil || !w.active() {
+	if !w.active() {
 		failing = time.Time{} // paused or disabled: nothing is attempted
 	}
 	w.e.o.Metrics.failingFor(w.id, failing)

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -214,16 +213,14 @@ type Log struct {
 	// direct get subject; a test points it at a silent responder).
 	readSubject string
 	log         *slog.Logger
-	ns          *server.Server // nil with an external server
-	faults      *storeWatch    // the embedded server's failed writes
-	stopRecover chan struct{}  // ends recoverStore (embedded only)
-	recoverDone chan struct{}  // closed when it has ended
-	// stopRecoverOnce closes stopRecover (Close may be called again).
-	stopRecoverOnce sync.Once
-	nc              *nats.Conn
-	js              jetstream.JetStream
-	stream          jetstream.Stream
-	quarantine      jetstream.KeyValue
+	ns          *server.Server     // nil with an external server
+	faults      *storeWatch        // the embedded server's failed writes
+	stopRecover context.CancelFunc // ends recoverStore (embedded only)
+	recoverDone chan struct{}      // closed when it has ended
+	nc          *nats.Conn
+	js          jetstream.JetStream
+	stream      jetstream.Stream
+	quarantine  jetstream.KeyValue
 	// quarantineStream is the bucket's underlying stream (KV_<bucket>),
 	// read directly for bounded scans.
 	quarantineStream jetstream.Stream
@@ -359,10 +356,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	}
 	if l.ns != nil {
 		// Last, once the log (its disk guard included) is whole.
-		l.stopRecover, l.recoverDone = make(chan struct{}), make(chan struct{})
+		rctx, cancel := context.WithCancel(context.Background())
+		l.stopRecover, l.recoverDone = cancel, make(chan struct{})
 		go func() {
 			defer close(l.recoverDone)
-			l.recoverStore(l.stopRecover)
+			l.recoverStore(rctx)
 		}()
 	}
 	return l, nil
@@ -756,7 +754,7 @@ func (h *writeHealth) ready(probe func() bool) bool {
 // the server down after flushing its stores.
 func (l *Log) Close() {
 	if l.stopRecover != nil {
-		l.stopRecoverOnce.Do(func() { close(l.stopRecover) })
+		l.stopRecover()
 		<-l.recoverDone // not in the middle of a restart
 	}
 	if l.group != nil {

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -35,7 +36,7 @@ const (
 // storeFault is a write the embedded store failed.
 type storeFault struct {
 	line string    // the server's error line
-	at   time.Time // of the first failure since the last recovery
+	at   time.Time // when it was noted
 }
 
 // storeWatch collects the embedded store's failed writes; safe for
@@ -111,8 +112,8 @@ func plural(n int, noun string) string {
 }
 
 // recoverStore restarts the embedded JetStream after a store failed a
-// write, once the disk guard sees room, until stop is closed.
-func (l *Log) recoverStore(stop <-chan struct{}) {
+// write, once the disk guard sees room, until ctx ends.
+func (l *Log) recoverStore(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	// Restarts follow each other at growing intervals while writes keep
@@ -123,7 +124,7 @@ func (l *Log) recoverStore(stop <-chan struct{}) {
 	var last time.Time
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case now := <-t.C:
 			f, n := l.faults.current()
